@@ -1,0 +1,33 @@
+"""Translate database-driver failures into domain errors (one place for the API to use)."""
+
+from __future__ import annotations
+
+from sqlalchemy import exc as sa_exc
+
+from vetchart.domain.errors import DomainError, Unavailable
+
+POOL_BUSY_RETRY_AFTER_SECONDS = 1
+DATABASE_DOWN_RETRY_AFTER_SECONDS = 5
+
+
+def translate_database_error(error: BaseException) -> DomainError | None:
+    """A domain error for infrastructure failures worth a clean 503; None otherwise."""
+    if isinstance(error, sa_exc.TimeoutError):
+        # QueuePool exhausted: every connection is busy. Answer fast instead of hanging.
+        return Unavailable(
+            "The service is busy; try again shortly.",
+            retry_after_seconds=POOL_BUSY_RETRY_AFTER_SECONDS,
+        )
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return Unavailable(
+            "The database connection was lost; try again.",
+            retry_after_seconds=DATABASE_DOWN_RETRY_AFTER_SECONDS,
+        )
+    if isinstance(
+        error, sa_exc.InterfaceError | sa_exc.OperationalError | ConnectionError | OSError
+    ):
+        return Unavailable(
+            "The database is unavailable; try again later.",
+            retry_after_seconds=DATABASE_DOWN_RETRY_AFTER_SECONDS,
+        )
+    return None

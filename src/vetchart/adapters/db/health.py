@@ -1,0 +1,60 @@
+"""Readiness checks: the database answers, and its schema is at the migration head."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vetchart.adapters.db.migrate import head_revisions
+from vetchart.adapters.db.resilience import retry_idempotent_read
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+class DatabaseReadiness:
+    def __init__(self, engine: AsyncEngine, *, read_retries: int) -> None:
+        self._engine = engine
+        self._read_retries = read_retries
+        self._heads = head_revisions()
+
+    async def check(self) -> list[CheckResult]:
+        try:
+            current = await asyncio.wait_for(
+                retry_idempotent_read(self._current_revisions, retries=self._read_retries),
+                timeout=CHECK_TIMEOUT_SECONDS,
+            )
+        except Exception as error:  # any failure means "not ready"; the name is enough
+            return [
+                CheckResult("database", False, f"unreachable ({type(error).__name__})"),
+                CheckResult("migrations", False, "unknown: database unreachable"),
+            ]
+        results = [CheckResult("database", True, "ok")]
+        if current == self._heads:
+            results.append(CheckResult("migrations", True, "at head"))
+        else:
+            results.append(
+                CheckResult(
+                    "migrations",
+                    False,
+                    f"schema at {sorted(current) or 'nothing'}, code expects {sorted(self._heads)}",
+                )
+            )
+        return results
+
+    async def _current_revisions(self) -> set[str]:
+        async with self._engine.connect() as conn:
+            exists = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+            if not exists:
+                return set()
+            rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+            return {row[0] for row in rows}

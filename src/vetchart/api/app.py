@@ -1,0 +1,124 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from vetchart import bootstrap
+from vetchart.api.metrics import HttpMetrics, PoolCollector
+from vetchart.api.middleware import ErrorTranslator, MetricsMiddleware, RequestContextMiddleware
+from vetchart.api.problems import install_problem_handlers
+from vetchart.api.responses import JsonResponse
+from vetchart.api.routers import health
+from vetchart.config import Settings
+
+log = structlog.get_logger(__name__)
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+The HTTP API of vetchart, a veterinary practice platform.
+
+Errors are `application/problem+json` (RFC 9457) with `type`, `title`, `status`,
+`detail`, `instance` and `request_id`; validation errors add `errors: [{loc, msg, type}]`.
+Every response carries `X-Request-ID`.
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database_url: str,
+    tracer_provider: TracerProvider | None = None,
+    wait_for_db: bool = True,
+) -> FastAPI:
+    """Build the ASGI app. The container (engines, adapters) is built in the lifespan."""
+    provider = tracer_provider or bootstrap.build_tracer_provider(settings)
+    registry = CollectorRegistry()
+    http_metrics = HttpMetrics(registry)
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = await bootstrap.build_container(
+            settings, database_url=database_url, tracer_provider=provider, wait_for_db=wait_for_db
+        )
+        app.state.container = container
+        state["container"] = container
+        log.info("app.started", env=settings.env.value)
+        try:
+            yield
+        finally:
+            state.pop("container", None)
+            await container.aclose()
+            log.info("app.stopped")
+
+    def translator() -> ErrorTranslator | None:
+        container = state.get("container")
+        return container.translate_error if container is not None else None
+
+    def pool_stats() -> bootstrap.PoolStats | None:
+        container = state.get("container")
+        return container.pool_stats() if container is not None else None
+
+    registry.register(PoolCollector(pool_stats))
+
+    docs = settings.docs_enabled
+    middleware = [
+        Middleware(RequestContextMiddleware, translate_error=translator),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors.origins,
+            allow_credentials=settings.cors.allow_credentials,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+            max_age=settings.cors.max_age_seconds,
+        ),
+        Middleware(MetricsMiddleware, metrics=http_metrics),
+    ]
+    if provider is not None:
+        middleware.insert(0, Middleware(bootstrap.TracingMiddleware, tracer_provider=provider))
+    app = FastAPI(
+        title="vetchart API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=JsonResponse,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        debug=False,
+        middleware=middleware,
+    )
+    app.state.settings = settings
+    app.state.metrics_registry = registry
+    install_problem_handlers(app)
+
+    app.include_router(health.router)
+    api = APIRouter(prefix=API_PREFIX)
+    app.include_router(api)
+    return app

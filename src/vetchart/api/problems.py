@@ -1,0 +1,140 @@
+"""Every error becomes application/problem+json (RFC 9457) here, and only here."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from vetchart.api.context import current_request_id
+from vetchart.api.responses import ProblemResponse, problem
+from vetchart.domain import errors as e
+
+log = structlog.get_logger(__name__)
+
+STATUS_BY_ERROR: dict[type[e.DomainError], int] = {
+    e.Unauthenticated: 401,
+    e.Forbidden: 403,
+    e.NotFound: 404,
+    e.Conflict: 409,
+    e.Gone: 410,
+    e.PreconditionFailed: 412,
+    e.RuleViolation: 422,
+    e.Locked: 423,
+    e.PreconditionRequired: 428,
+    e.TooManyRequests: 429,
+    e.Unavailable: 503,
+}
+
+
+def status_for(error: e.DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def _slug(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "-").replace("'", "")
+    except ValueError:
+        return "error"
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def domain_error_response(error: e.DomainError, instance: str) -> ProblemResponse:
+    status = status_for(error)
+    headers: dict[str, str] = {}
+    if isinstance(error, e.Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    retry_after = getattr(error, "retry_after_seconds", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(int(retry_after))
+    return problem(
+        status=status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        instance=instance,
+        request_id=current_request_id(),
+        headers=headers or None,
+        **error.extra,
+    )
+
+
+def internal_error_response(instance: str) -> ProblemResponse:
+    return problem(
+        status=500,
+        code="internal-error",
+        title="Internal Server Error",
+        detail="An unexpected error occurred. Quote the request id when reporting it.",
+        instance=instance,
+        request_id=current_request_id(),
+    )
+
+
+def http_error_response(
+    status: int, detail: Any, instance: str, headers: dict[str, str] | None = None
+) -> ProblemResponse:
+    text = detail if isinstance(detail, str) and detail else _title(status)
+    return problem(
+        status=status,
+        code=_slug(status),
+        title=_title(status),
+        detail=text,
+        instance=instance,
+        request_id=current_request_id(),
+        headers=headers,
+    )
+
+
+def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for item in error.errors():
+        out.append(
+            {
+                "loc": [str(part) for part in item.get("loc", ())],
+                "msg": str(item.get("msg", "")),
+                "type": str(item.get("type", "")),
+            }
+        )
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, e.DomainError)
+        return domain_error_response(exc, request.url.path)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return http_error_response(
+            exc.status_code, exc.detail, request.url.path, dict(exc.headers or {}) or None
+        )
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return problem(
+            status=422,
+            code="validation-error",
+            title="Validation error",
+            detail="The request is not valid; see errors.",
+            instance=request.url.path,
+            request_id=current_request_id(),
+            errors=_validation_errors(exc),
+        )
+
+    app.add_exception_handler(e.DomainError, on_domain_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)

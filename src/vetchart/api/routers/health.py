@@ -1,0 +1,78 @@
+"""Service endpoints: liveness, readiness, metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from vetchart.api.context import current_request_id
+from vetchart.api.dependencies import ContainerDep
+from vetchart.api.responses import JsonResponse, problem
+
+router = APIRouter(tags=["service"])
+
+
+class Liveness(BaseModel):
+    status: str
+
+
+class Check(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: list[Check]
+
+
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "Not ready: a check failed (named in the problem's `checks`).",
+        "content": {"application/problem+json": {}},
+    }
+}
+
+
+@router.get("/health/live", response_model=Liveness, summary="The process is up")
+async def live() -> Liveness:
+    return Liveness(status="ok")
+
+
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    summary="The database answers and its schema is at the migration head",
+    responses=_NOT_READY,
+)
+async def ready(container: ContainerDep, request: Request) -> Response:
+    results = await container.readiness.check()
+    checks = [Check(name=r.name, ok=r.ok, detail=r.detail).model_dump() for r in results]
+    failing = [r.name for r in results if not r.ok]
+    if failing:
+        return problem(
+            status=503,
+            code="not-ready",
+            title="Service not ready",
+            detail="Failing checks: " + ", ".join(failing),
+            instance=request.url.path,
+            request_id=current_request_id(),
+            checks=checks,
+            headers={"Retry-After": "5"},
+        )
+    return JsonResponse({"status": "ok", "checks": checks})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+)
+async def metrics(request: Request) -> Response:
+    payload = generate_latest(request.app.state.metrics_registry)
+    return Response(payload, media_type=CONTENT_TYPE_LATEST)
