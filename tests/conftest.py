@@ -96,7 +96,13 @@ def make_settings(database_url: str | None, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "env": Environment.TEST,
         "database": DatabaseSettings(url=database_url, pool_size=5, max_overflow=5),
-        "auth": AuthSettings(jwt_secret=TEST_JWT_SECRET),
+        # Cheap Argon2 parameters keep the suite fast; production uses the defaults.
+        "auth": AuthSettings(
+            jwt_secret=TEST_JWT_SECRET,
+            argon2_time_cost=1,
+            argon2_memory_kib=8192,
+            argon2_parallelism=1,
+        ),
         "cors": CorsSettings(origins=["https://app.vetchart.test"], allow_credentials=True),
         "observability": ObservabilitySettings(log_level="WARNING", log_json=False),
     }

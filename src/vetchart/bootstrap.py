@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
@@ -12,13 +13,26 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vetchart.adapters.db.engine import create_engine, session_factory
 from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.health import DatabaseReadiness
+from vetchart.adapters.db.queries import SqlUserQueries
 from vetchart.adapters.db.resilience import wait_for_database
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
 from vetchart.adapters.observability import tracing
 from vetchart.adapters.observability.tracing import OpenTelemetryMiddleware as TracingMiddleware
+from vetchart.adapters.ratelimit import RateLimiter
+from vetchart.adapters.security.cache import TtlPrincipalCache
+from vetchart.adapters.security.mfa import FernetSecretBox, PyOtpTotp
+from vetchart.adapters.security.passwords import Argon2Hasher, zxcvbn_guessability
+from vetchart.adapters.security.tokens import JwtTokens
+from vetchart.adapters.system import SystemClock, Uuid7Ids
 from vetchart.config import Settings
 from vetchart.domain.errors import DomainError
-from vetchart.services.ports import UnitOfWork
+from vetchart.domain.sessions import SessionPolicy
+from vetchart.domain.throttle import LockoutRules
+from vetchart.domain.users import Role
+from vetchart.services.auth import AuthConfig, AuthService
+from vetchart.services.demo import DemoData
+from vetchart.services.ports import Clock, IdGenerator, UnitOfWork
+from vetchart.services.users import UserService
 
 __all__ = [
     "Container",
@@ -59,16 +73,74 @@ class Container:
     read_engine: AsyncEngine
     readiness: DatabaseReadiness
     tracer_provider: TracerProvider | None
+    clock: Clock
+    ids: IdGenerator
+    hasher: Argon2Hasher
+    rate_limiter: RateLimiter
+    auth: AuthService = field(init=False)
+    users: UserService = field(init=False)
     translate_error: Callable[[BaseException], DomainError | None] = translate_database_error
-    _extra_engines: list[AsyncEngine] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._sessions = session_factory(self.engine)
+        settings = self.settings
+        cache = TtlPrincipalCache(ttl_seconds=settings.auth.session_cache_seconds)
+        auth = settings.auth
+        tokens = JwtTokens(
+            active_secret=auth.jwt_secret.get_secret_value(),
+            previous_secrets=[s.get_secret_value() for s in auth.jwt_previous_secrets],
+            issuer=auth.jwt_issuer,
+            audience=auth.jwt_audience,
+            access_ttl=timedelta(seconds=auth.access_token_ttl_seconds),
+            mfa_ttl=timedelta(seconds=auth.mfa_token_ttl_seconds),
+        )
+        self.auth = AuthService(
+            uow=self.uow,
+            clock=self.clock,
+            ids=self.ids,
+            hasher=self.hasher,
+            tokens=tokens,
+            secret_box=FernetSecretBox(auth.encryption_key.get_secret_value()),
+            totp=PyOtpTotp(issuer=auth.mfa_issuer),
+            principal_cache=cache,
+            guessability=zxcvbn_guessability,
+            config=AuthConfig(
+                lockout=LockoutRules(
+                    threshold=auth.lockout_threshold,
+                    window=timedelta(seconds=auth.lockout_window_seconds),
+                    base_lock=timedelta(seconds=auth.lockout_base_seconds),
+                    max_lock=timedelta(seconds=auth.lockout_max_seconds),
+                ),
+                sessions=SessionPolicy(
+                    idle_timeout_staff=timedelta(seconds=auth.session_idle_timeout_staff_seconds),
+                    idle_timeout_owner=timedelta(seconds=auth.session_idle_timeout_owner_seconds),
+                    absolute_lifetime=timedelta(seconds=auth.session_absolute_lifetime_seconds),
+                ),
+                mfa_required_roles=self.mfa_required_roles,
+            ),
+        )
+        self.users = UserService(
+            uow=self.uow,
+            queries=SqlUserQueries(self.read_engine, read_retries=settings.database.read_retries),
+            clock=self.clock,
+            ids=self.ids,
+            hasher=self.hasher,
+            principal_cache=cache,
+            guessability=zxcvbn_guessability,
+        )
+
+    @property
+    def mfa_required_roles(self) -> frozenset[Role]:
+        return frozenset(Role(name) for name in self.settings.mfa_required_roles)
 
     def uow(self) -> UnitOfWork:
-        return SqlAlchemyUnitOfWork(session_factory(self.engine))
+        return SqlAlchemyUnitOfWork(self._sessions, self.clock, self.ids)
 
     def pool_stats(self) -> PoolStats:
         return _pool_stats(self.engine)
 
     async def aclose(self) -> None:
+        await self.rate_limiter.aclose()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
@@ -105,16 +177,42 @@ async def build_container(
         await wait_for_database(engine, timeout_seconds=settings.database.startup_timeout)
     readiness = DatabaseReadiness(engine, read_retries=settings.database.read_retries)
     log.info("container.ready", read_replica=read_engine is not engine)
+    auth = settings.auth
+    hasher = Argon2Hasher(
+        time_cost=auth.argon2_time_cost,
+        memory_kib=auth.argon2_memory_kib,
+        parallelism=auth.argon2_parallelism,
+        max_concurrency=auth.hash_concurrency,
+    )
+    limits = settings.rate_limit
+    rate_limiter = RateLimiter(
+        redis_url=settings.redis.url,
+        limits={
+            "signup": limits.signup,
+            "login": limits.login,
+            "refresh": limits.refresh,
+            "password": limits.password,
+            "mfa": limits.mfa,
+            "default": limits.default,
+        },
+        enabled=limits.enabled,
+    )
     return Container(
         settings=settings,
         engine=engine,
         read_engine=read_engine,
         readiness=readiness,
         tracer_provider=tracer_provider,
+        clock=SystemClock(),
+        ids=Uuid7Ids(),
+        hasher=hasher,
+        rate_limiter=rate_limiter,
     )
 
 
 def demo_seeders(container: Container) -> list[Callable[[], Awaitable[str]]]:
     """The parts of the demo data set, in dependency order; each returns a summary line."""
-    del container  # each feature adds its seeder here
-    return []
+    demo = DemoData(
+        uow=container.uow, clock=container.clock, ids=container.ids, hasher=container.hasher
+    )
+    return [demo.seed_identity]

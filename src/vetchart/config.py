@@ -19,7 +19,10 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - the known default
+DEVELOPMENT_ENCRYPTION_KEY = "dev-only-insecure-encryption-key-change-me"
 MIN_JWT_SECRET_BYTES = 32
+# The role names (the domain's Role enum; repeated here so settings import no domain code).
+KNOWN_ROLES = ("PET_OWNER", "VET_STAFF", "VET", "PRACTICE_ADMIN", "SYSTEM_ADMIN")
 
 
 class Environment(enum.StrEnum):
@@ -91,9 +94,70 @@ class DatabaseSettings(_Section):
 
 class AuthSettings(_Section):
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
+    # Keys that still verify tokens after a rotation (comma separated), until removed.
+    jwt_previous_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     jwt_issuer: str = "vetchart"
     jwt_audience: str = "vetchart-api"
-    access_token_ttl_seconds: int = Field(default=15 * 60, ge=30, le=24 * 3600)
+    access_token_ttl_seconds: int = Field(default=15 * 60, ge=30, le=3600)
+    mfa_token_ttl_seconds: int = Field(default=5 * 60, ge=30, le=1800)
+    # Seals TOTP seeds at rest. Keep it stable: changing it invalidates enrolments.
+    encryption_key: SecretStr = SecretStr(DEVELOPMENT_ENCRYPTION_KEY)
+    session_idle_timeout_staff_seconds: int = Field(default=3600, ge=60, le=3600)
+    session_idle_timeout_owner_seconds: int = Field(default=14 * 24 * 3600, ge=60)
+    session_absolute_lifetime_seconds: int = Field(
+        default=30 * 24 * 3600, ge=300, le=30 * 24 * 3600
+    )
+    # How long an authenticated session may be served from memory (revocation delay bound).
+    session_cache_seconds: float = Field(default=2.0, ge=0, le=5)
+    lockout_threshold: int = Field(default=5, ge=1, le=100)
+    lockout_window_seconds: int = Field(default=15 * 60, ge=1)
+    lockout_base_seconds: int = Field(default=5 * 60, ge=1)
+    lockout_max_seconds: int = Field(default=24 * 3600, ge=1)
+    # Roles that must enrol in MFA before they can do anything else (comma separated).
+    # Unset: SYSTEM_ADMIN and PRACTICE_ADMIN in production, nobody elsewhere.
+    mfa_required_roles: Annotated[list[str] | None, NoDecode] = None
+    mfa_issuer: str = "vetchart"
+    # Argon2id parameters (RFC 9106 second recommendation: 64 MiB, t=3, p=4).
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=64 * 1024, ge=8 * 1024, le=1024 * 1024)
+    argon2_parallelism: int = Field(default=4, ge=1, le=16)
+    # At most this many hashes run at once (each uses argon2_memory_kib of memory).
+    hash_concurrency: int = Field(default=2, ge=1, le=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("jwt_previous_secrets", "mfa_required_roles"):
+                if key in data:
+                    data = {**data, key: _split_csv(data[key])}
+        return data
+
+    @model_validator(mode="after")
+    def _known_roles(self) -> AuthSettings:
+        unknown = sorted(
+            {r.strip().upper() for r in self.mfa_required_roles or []} - set(KNOWN_ROLES)
+        )
+        if unknown:
+            raise ValueError(
+                f"VETCHART_MFA_REQUIRED_ROLES names unknown roles {unknown}; "
+                f"known: {', '.join(KNOWN_ROLES)}"
+            )
+        return self
+
+
+class RateLimitSettings(_Section):
+    """Limits in the `limits` notation ("10/minute", "100 per hour")."""
+
+    signup: str = "10/minute"  # per client address
+    login: str = "60/minute"  # per client address (a whole clinic may share one)
+    refresh: str = "60/minute"  # per client address
+    password: str = "10/minute"  # noqa: S105 - per user, password changes
+    mfa: str = "10/minute"  # per client address
+    default: str = "600/minute"  # per user, every other endpoint
+    enabled: bool = True
+
+    model_config = SettingsConfigDict(env_prefix="VETCHART_RATE_LIMIT_")
 
 
 class CorsSettings(_Section):
@@ -152,6 +216,7 @@ class Settings(_Section):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @property
     def is_production(self) -> bool:
@@ -168,6 +233,15 @@ class Settings(_Section):
         if self.observability.log_json is None:
             return self.is_production
         return self.observability.log_json
+
+    @property
+    def mfa_required_roles(self) -> frozenset[str]:
+        configured = self.auth.mfa_required_roles
+        if configured is None:
+            return (
+                frozenset({"SYSTEM_ADMIN", "PRACTICE_ADMIN"}) if self.is_production else frozenset()
+            )
+        return frozenset(role.strip().upper() for role in configured)
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -202,6 +276,12 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append(
             "VETCHART_CORS_ORIGINS contains '*' while VETCHART_CORS_ALLOW_CREDENTIALS is on; "
             "list the allowed origins explicitly"
+        )
+    key = settings.auth.encryption_key.get_secret_value()
+    if key == DEVELOPMENT_ENCRYPTION_KEY or len(key.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
+        problems.append(
+            "VETCHART_ENCRYPTION_KEY is the development default or shorter than "
+            f"{MIN_JWT_SECRET_BYTES} bytes; set a long random key"
         )
     if settings.debug:
         problems.append("VETCHART_DEBUG is on; turn it off")

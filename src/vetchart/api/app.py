@@ -16,9 +16,10 @@ from starlette.middleware.cors import CORSMiddleware
 from vetchart import bootstrap
 from vetchart.api.metrics import HttpMetrics, PoolCollector
 from vetchart.api.middleware import ErrorTranslator, MetricsMiddleware, RequestContextMiddleware
+from vetchart.api.pagination import CursorCodec
 from vetchart.api.problems import install_problem_handlers
 from vetchart.api.responses import JsonResponse
-from vetchart.api.routers import health
+from vetchart.api.routers import auth, health, users
 from vetchart.config import Settings
 
 log = structlog.get_logger(__name__)
@@ -116,9 +117,12 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics_registry = registry
+    app.state.cursor_codec = CursorCodec(settings.auth.jwt_secret.get_secret_value().encode())
     install_problem_handlers(app)
 
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth.router)
+    api.include_router(users.router)
     app.include_router(api)
     return app

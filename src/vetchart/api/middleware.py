@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vetchart.api.context import REQUEST_ID_HEADER, accept_or_make_request_id, request_id_var
@@ -26,10 +27,44 @@ REFUSED_METHODS = frozenset({"TRACE", "TRACK"})
 ErrorTranslator = Callable[[BaseException], DomainError | None]
 
 
+def _with_utf8_charset(content_type: str) -> str:
+    """JSON media types (``application/json``, ``application/*+json``) with an explicit
+    charset: responses built outside our response classes (FastAPI's ``/openapi.json``,
+    a plain ``JSONResponse``) would otherwise go out without one."""
+    media_type, _, params = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    is_json = media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+    if not is_json or "charset=" in params.lower():
+        return content_type
+    return f"{content_type.rstrip('; ')}; charset=utf-8"
+
+
 def _route_template(scope: Scope) -> str:
+    # FastAPI keeps included routers nested: the full template (with every prefix) is on
+    # the effective route context; the route object itself has only its own part.
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    full = getattr(context, "path_format", None)
+    if isinstance(full, str):
+        return full
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "<unmatched>"
+
+
+_TRANSLATOR_SCOPE_KEY = "vetchart.translate_error"
+
+
+def _error_response(error: Exception, path: str, translator: ErrorTranslator | None) -> Response:
+    """The problem+json answer to an exception no route handled: a 503 for the
+    infrastructure errors the adapters can name, else a bare 500 (logged with its trace)."""
+    domain_error = translator(error) if translator is not None else None
+    if domain_error is not None:
+        log.warning("http.unavailable", error=type(error).__name__, detail=domain_error.detail)
+        return domain_error_response(domain_error, path)
+    log.exception("http.unhandled_error")
+    return internal_error_response(path)
 
 
 class RequestContextMiddleware:
@@ -65,11 +100,19 @@ class RequestContextMiddleware:
                 out["Referrer-Policy"] = "no-referrer"
                 if "server" in out:
                     del out["server"]
+                content_type = out.get("content-type")
+                if content_type is not None:
+                    normalised = _with_utf8_charset(content_type)
+                    if normalised != content_type:
+                        out["content-type"] = normalised
                 if is_api:
                     out["Cache-Control"] = "no-store"
                     out.setdefault("X-Frame-Options", "DENY")
             await send(message)
 
+        # Inner middleware (MetricsMiddleware) renders route errors with the same translator,
+        # so that CORS headers and the status metric apply to those responses too.
+        scope[_TRANSLATOR_SCOPE_KEY] = self._translate_error
         try:
             if scope["method"] in REFUSED_METHODS:
                 await http_error_response(405, "Method not allowed.", path)(
@@ -81,16 +124,7 @@ class RequestContextMiddleware:
             if "status" in status_holder:
                 log.exception("http.error_after_response_started")
                 raise
-            translator = self._translate_error()
-            domain_error = translator(error) if translator is not None else None
-            if domain_error is not None:
-                log.warning(
-                    "http.unavailable", error=type(error).__name__, detail=domain_error.detail
-                )
-                response = domain_error_response(domain_error, path)
-            else:
-                log.exception("http.unhandled_error")
-                response = internal_error_response(path)
+            response = _error_response(error, path, self._translate_error())
             await response(scope, receive, send_with_headers)
         finally:
             log.info(
@@ -105,7 +139,14 @@ class RequestContextMiddleware:
 
 
 class MetricsMiddleware:
-    """Counts requests and records latency by method, route template and status."""
+    """Counts requests and records latency by method, route template and status.
+
+    Innermost of the middleware, it also turns an exception that escaped the routes into
+    its problem+json response (with the translator RequestContextMiddleware put in the
+    scope): so the metric records the status the client really got (a 503, not a 500), and
+    the response passes through CORS on its way out, letting a browser read its body,
+    request id and Retry-After. RequestContextMiddleware remains the last resort for
+    errors raised outside the routes."""
 
     def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
         self.app = app
@@ -116,7 +157,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = {"code": 500}
+        status: dict[str, int] = {}
 
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -125,10 +166,16 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, recording_send)
+        except Exception as error:
+            get_translator = scope.get(_TRANSLATOR_SCOPE_KEY)
+            if "code" in status or get_translator is None:
+                raise
+            response = _error_response(error, scope.get("path", ""), get_translator())
+            await response(scope, receive, recording_send)
         finally:
             self.metrics.observe(
                 method=scope["method"],
                 route=_route_template(scope),
-                status=status["code"],
+                status=status.get("code", 500),
                 seconds=time.perf_counter() - started,
             )

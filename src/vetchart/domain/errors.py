@@ -90,6 +90,10 @@ class Locked(DomainError):
     code = "locked"
     title = "Locked"
 
+    def __init__(self, detail: str, *, retry_after_seconds: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
 
 class TooManyRequests(DomainError):
     code = "too-many-requests"

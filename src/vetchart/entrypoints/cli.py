@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Annotated
 
 import structlog
@@ -10,6 +11,7 @@ import typer
 import uvicorn
 
 from vetchart.adapters.db import migrate
+from vetchart.domain.errors import DomainError
 from vetchart.entrypoints.runtime import database_url, load_settings
 
 log = structlog.get_logger("vetchart.cli")
@@ -22,8 +24,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema: migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data for local use.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+app.add_typer(users_app, name="users")
 
 
 @app.command()
@@ -107,6 +111,28 @@ def demo_seed() -> None:
         summary = asyncio.run(seed(settings, url))
     for line in summary:
         typer.echo(line)
+
+
+@users_app.command("create-admin")
+def users_create_admin(
+    email: Annotated[str, typer.Option("--email", help="The admin's email (sign-in name).")],
+    full_name: Annotated[str, typer.Option("--full-name", help="The admin's full name.")],
+) -> None:
+    """Create a SYSTEM_ADMIN. The password is asked for, or read from
+    VETCHART_ADMIN_PASSWORD when set (for automation)."""
+    from vetchart.entrypoints.admin import create_admin
+
+    settings = load_settings()
+    password = os.environ.get("VETCHART_ADMIN_PASSWORD")
+    if not password:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with database_url(settings) as url:
+        try:
+            user_id = asyncio.run(create_admin(settings, url, email, full_name, password))
+        except DomainError as error:
+            typer.echo(f"vetchart: {error.detail}", err=True)
+            raise typer.Exit(code=1) from None
+    typer.echo(f"created SYSTEM_ADMIN {email} ({user_id})")
 
 
 def main() -> None:

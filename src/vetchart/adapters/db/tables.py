@@ -3,7 +3,27 @@ the schema is made; ``alembic check`` in the test suite keeps this file and them
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -14,3 +34,170 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _id() -> Column[uuid.UUID]:
+    return Column("id", Uuid, primary_key=True)
+
+
+def _timestamps() -> list[Column[datetime]]:
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    ]
+
+
+ROLES = ("PET_OWNER", "VET_STAFF", "VET", "PRACTICE_ADMIN", "SYSTEM_ADMIN")
+STAFF_ROLES_SQL = "('VET_STAFF', 'VET', 'PRACTICE_ADMIN')"
+
+practices = Table(
+    "practices",
+    metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("email", Text),
+    Column("phone", Text),
+    Column("address_line1", Text),
+    Column("address_line2", Text),
+    Column("city", Text),
+    Column("region", Text),
+    Column("postal_code", Text),
+    Column("country", Text),
+    Column("website", Text),
+    Column("timezone", Text, nullable=False),
+    Column("license_number", Text),
+    Column("accepts_new_patients", Boolean, nullable=False, server_default=text("true")),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    *_timestamps(),
+    CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+    CheckConstraint("version >= 1", name="version_positive"),
+    Index(
+        "uq_practices_license_number",
+        "license_number",
+        unique=True,
+        postgresql_where=text("license_number IS NOT NULL"),
+    ),
+    Index("ix_practices_active_name", "name", "id", postgresql_where=text("is_active")),
+)
+
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    Column("email", Text, nullable=False),
+    Column("full_name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT")),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("password_hash", Text, nullable=False),
+    Column("password_changed_at", DateTime(timezone=True)),
+    Column("mfa_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("mfa_secret", Text),
+    Column("mfa_pending_secret", Text),
+    Column("mfa_last_timestep", BigInteger),
+    *_timestamps(),
+    CheckConstraint("email = lower(email)", name="email_lowercase"),
+    CheckConstraint(f"role IN {tuple(ROLES)!r}", name="role_known"),
+    CheckConstraint(
+        f"(role IN {STAFF_ROLES_SQL}) = (practice_id IS NOT NULL)", name="staff_has_practice"
+    ),
+    CheckConstraint("NOT mfa_enabled OR mfa_secret IS NOT NULL", name="mfa_has_secret"),
+    UniqueConstraint("email", name="uq_users_email"),
+    Index("ix_users_practice_id", "practice_id", "id"),
+    Index("ix_users_role", "role", "id"),
+    Index(
+        "ix_users_full_name_trgm",
+        "full_name",
+        postgresql_using="gin",
+        postgresql_ops={"full_name": "gin_trgm_ops"},
+    ),
+    Index(
+        "ix_users_email_trgm",
+        "email",
+        postgresql_using="gin",
+        postgresql_ops={"email": "gin_trgm_ops"},
+    ),
+)
+
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    _id(),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("idle_timeout_seconds", Integer, nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_reason", Text),
+    Column("client_address", Text),
+    Column("user_agent", Text),
+    CheckConstraint("expires_at > created_at", name="expires_after_creation"),
+    CheckConstraint("idle_timeout_seconds > 0", name="idle_timeout_positive"),
+    Index(
+        "ix_auth_sessions_user_active",
+        "user_id",
+        "created_at",
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    _id(),
+    Column("session_id", Uuid, ForeignKey("auth_sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    UniqueConstraint("token_hash", name="uq_refresh_tokens_token_hash"),
+    Index("ix_refresh_tokens_session_id", "session_id"),
+)
+
+login_throttles = Table(
+    "login_throttles",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("failure_count", Integer, nullable=False, server_default=text("0")),
+    Column("window_started_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("lockout_level", Integer, nullable=False, server_default=text("0")),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("failure_count >= 0", name="failure_count_not_negative"),
+    CheckConstraint("lockout_level >= 0", name="lockout_level_not_negative"),
+)
+
+mfa_recovery_codes = Table(
+    "mfa_recovery_codes",
+    metadata,
+    _id(),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    UniqueConstraint("user_id", "code_hash", name="uq_mfa_recovery_codes_user_code"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    _id(),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("actor_id", Uuid),
+    Column("actor_role", Text),
+    Column("practice_id", Uuid),
+    Column("action", Text, nullable=False),
+    Column("resource_type", Text, nullable=False),
+    Column("resource_id", Text),
+    Column("outcome", Text, nullable=False),
+    Column("request_id", Text),
+    Column("client_address", Text),
+    Column("user_agent", Text),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    CheckConstraint("outcome IN ('success', 'denied', 'error')", name="outcome_known"),
+    Index("ix_audit_events_occurred_at", "occurred_at", "id"),
+    Index("ix_audit_events_practice_occurred", "practice_id", "occurred_at", "id"),
+    Index("ix_audit_events_actor_occurred", "actor_id", "occurred_at", "id"),
+    Index("ix_audit_events_resource", "resource_type", "resource_id", "occurred_at"),
+)

@@ -7,18 +7,39 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from vetchart.adapters.db.audit import SqlAuditLog
+from vetchart.adapters.db.repositories import (
+    SqlPracticeRepository,
+    SqlRecoveryCodeRepository,
+    SqlSessionRepository,
+    SqlThrottleRepository,
+    SqlUserRepository,
+)
 from vetchart.domain.events import DomainEvent
+from vetchart.services.ports import Clock, IdGenerator
 
 
 class SqlAlchemyUnitOfWork:
     """Opens a session on enter, closes it on exit; rolls back unless committed.
 
-    Repositories receive ``self.session`` and never commit or flush on their own.
+    Repositories share ``self.session`` and never commit or flush on their own; audit
+    entries queued during the unit are inserted by ``commit()`` in the same transaction.
     A unit of work object is single-use per ``async with`` block.
     """
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    users: SqlUserRepository
+    practices: SqlPracticeRepository
+    sessions: SqlSessionRepository
+    throttles: SqlThrottleRepository
+    recovery_codes: SqlRecoveryCodeRepository
+    audit: SqlAuditLog
+
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], clock: Clock, ids: IdGenerator
+    ) -> None:
         self._session_factory = session_factory
+        self._clock = clock
+        self._ids = ids
         self._session: AsyncSession | None = None
         self._events: list[DomainEvent] = []
         self._committed = False
@@ -32,9 +53,16 @@ class SqlAlchemyUnitOfWork:
     async def __aenter__(self) -> Self:
         if self._session is not None:
             raise RuntimeError("this unit of work is already open")
-        self._session = self._session_factory()
+        session = self._session_factory()
+        self._session = session
         self._events = []
         self._committed = False
+        self.users = SqlUserRepository(session)
+        self.practices = SqlPracticeRepository(session)
+        self.sessions = SqlSessionRepository(session)
+        self.throttles = SqlThrottleRepository(session)
+        self.recovery_codes = SqlRecoveryCodeRepository(session, self._ids)
+        self.audit = SqlAuditLog(self._clock, self._ids)
         return self
 
     async def __aexit__(
@@ -48,15 +76,21 @@ class SqlAlchemyUnitOfWork:
             return
         try:
             if not self._committed:
+                # Rolled back: its audit entries and events never happened (as in rollback()).
+                self.audit.discard()
+                self._events.clear()
                 await session.rollback()
         finally:
             await session.close()
 
     async def commit(self) -> None:
-        await self.session.commit()
+        session = self.session
+        await self.audit.flush(session)
+        await session.commit()
         self._committed = True
 
     async def rollback(self) -> None:
+        self.audit.discard()
         await self.session.rollback()
         self._events.clear()
 

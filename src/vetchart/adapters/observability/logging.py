@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -42,10 +43,39 @@ def _add_trace_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict
     return event
 
 
+_REDACTED = "[redacted]"
+_MAX_REDACT_DEPTH = 8
+# structlog's own members (an exc_info tuple must stay exactly what it is).
+_NOT_REDACTED_INSIDE = frozenset({"exc_info", "_record", "_from_structlog"})
+
+
+def _redact_value(value: Any, depth: int) -> Any:
+    """A copy of ``value`` with secret keys redacted in nested mappings and sequences
+    (a logged request body or header dict); the caller's objects are left untouched."""
+    if depth > _MAX_REDACT_DEPTH:
+        return value
+    if isinstance(value, Mapping):
+        return {
+            k: _REDACTED
+            if isinstance(k, str) and k.lower() in REDACTED_KEYS
+            else _redact_value(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_redact_value(item, depth + 1) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_redact_value(item, depth + 1) for item in value)
+    return value
+
+
 def _redact(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key in list(event):
         if key.lower() in REDACTED_KEYS:
-            event[key] = "[redacted]"
+            event[key] = _REDACTED
+        elif key not in _NOT_REDACTED_INSIDE:
+            value = event[key]
+            if isinstance(value, Mapping | list | tuple):
+                event[key] = _redact_value(value, 0)
     return event
 
 

@@ -7,13 +7,18 @@ carry the trace id (see logging.py).
 
 from __future__ import annotations
 
-from opentelemetry import trace
+import weakref
+
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+from opentelemetry.instrumentation.sqlalchemy.version import __version__ as _sqlalchemy_otel_version
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.semconv.metrics import MetricInstruments
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
@@ -43,12 +48,44 @@ def build_tracer_provider(
     return provider
 
 
+_INSTRUMENTED_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 def instrument_engine(engine: AsyncEngine, provider: TracerProvider) -> None:
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=provider)
+    """Trace this engine's statements with ``provider`` (once per engine).
+
+    The tracer is attached to the engine itself (SQLAlchemy event listeners), not through
+    ``SQLAlchemyInstrumentor().instrument(engine=...)``: that instrumentor is a process-wide
+    singleton, so a second app in one process silently got no database spans; it also
+    patches ``create_engine`` and ``Engine.connect`` globally; and it refuses to instrument
+    anything (logging an error) when SQLAlchemy is outside its declared version range,
+    which SQLAlchemy 2.1 is.
+    """
+    sync_engine = engine.sync_engine
+    if sync_engine in _INSTRUMENTED_ENGINES:
+        return
+    name = "opentelemetry.instrumentation.sqlalchemy"
+    tracer = trace.get_tracer(name, _sqlalchemy_otel_version, provider)
+    connections_usage = metrics.get_meter(name, _sqlalchemy_otel_version).create_up_down_counter(
+        name=MetricInstruments.DB_CLIENT_CONNECTIONS_USAGE,
+        unit="connections",
+        description="The number of connections that are currently in state described by "
+        "the state attribute.",
+    )
+    EngineTracer(tracer, sync_engine, connections_usage)  # type: ignore[no-untyped-call]
+    _INSTRUMENTED_ENGINES.add(sync_engine)
 
 
 def instrument_httpx(provider: TracerProvider) -> None:
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    """Trace outgoing httpx calls with ``provider``.
+
+    The instrumentor is process-wide and ignores a second ``instrument()``: re-instrument,
+    so the latest provider (the running app's; an earlier one may be shut down) is used.
+    """
+    instrumentor = HTTPXClientInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    instrumentor.instrument(tracer_provider=provider)
 
 
 def tracer(provider: TracerProvider | None) -> trace.Tracer:

@@ -1,0 +1,371 @@
+"""Repositories over one session (SQLAlchemy Core). They never commit or flush."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vetchart.adapters.db.tables import (
+    auth_sessions,
+    login_throttles,
+    mfa_recovery_codes,
+    practices,
+    refresh_tokens,
+    users,
+)
+from vetchart.domain.errors import Conflict
+from vetchart.domain.practices import Practice
+from vetchart.domain.sessions import SessionRecord
+from vetchart.domain.throttle import ThrottleState
+from vetchart.domain.users import Role, User
+from vetchart.services.ports import IdGenerator, RefreshTokenState, SessionPrincipal, SpentToken
+
+_USER_COLUMNS = list(users.c)
+_SESSION_COLUMNS = list(auth_sessions.c)
+
+
+def user_from_row(row: Mapping[Any, Any]) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        full_name=row["full_name"],
+        role=Role(row["role"]),
+        practice_id=row["practice_id"],
+        is_active=row["is_active"],
+        password_hash=row["password_hash"],
+        mfa_enabled=row["mfa_enabled"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        password_changed_at=row["password_changed_at"],
+        mfa_secret=row["mfa_secret"],
+        mfa_pending_secret=row["mfa_pending_secret"],
+        mfa_last_timestep=row["mfa_last_timestep"],
+    )
+
+
+def _user_values(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "full_name": user.full_name,
+        "role": user.role.value,
+        "practice_id": user.practice_id,
+        "is_active": user.is_active,
+        "password_hash": user.password_hash,
+        "password_changed_at": user.password_changed_at,
+        "mfa_enabled": user.mfa_enabled,
+        "mfa_secret": user.mfa_secret,
+        "mfa_pending_secret": user.mfa_pending_secret,
+        "mfa_last_timestep": user.mfa_last_timestep,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    }
+
+
+def session_from_row(row: Mapping[Any, Any]) -> SessionRecord:
+    return SessionRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        expires_at=row["expires_at"],
+        idle_timeout_seconds=row["idle_timeout_seconds"],
+        revoked_at=row["revoked_at"],
+        revoked_reason=row["revoked_reason"],
+        client_address=row["client_address"],
+        user_agent=row["user_agent"],
+    )
+
+
+class SqlUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, user_id: UUID, *, for_update: bool = False) -> User | None:
+        query = select(users).where(users.c.id == user_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        return user_from_row(row) if row else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        row = (
+            (await self._session.execute(select(users).where(users.c.email == email)))
+            .mappings()
+            .first()
+        )
+        return user_from_row(row) if row else None
+
+    async def add(self, user: User) -> None:
+        try:
+            async with self._session.begin_nested():
+                await self._session.execute(insert(users).values(**_user_values(user)))
+        except IntegrityError as error:
+            if "uq_users_email" in str(error.orig):
+                raise Conflict(
+                    "An account with this email already exists.", code="email-taken"
+                ) from None
+            raise
+
+    async def save(self, user: User) -> None:
+        values = _user_values(user)
+        values.pop("id")
+        values.pop("created_at")
+        await self._session.execute(update(users).where(users.c.id == user.id).values(**values))
+
+
+def practice_from_row(row: Mapping[Any, Any]) -> Practice:
+    return Practice(**{field: row[field] for field in _PRACTICE_FIELDS})
+
+
+_PRACTICE_FIELDS = [c.name for c in practices.c]
+
+
+class SqlPracticeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, practice_id: UUID, *, for_update: bool = False) -> Practice | None:
+        query = select(practices).where(practices.c.id == practice_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        return practice_from_row(row) if row else None
+
+    async def get_by_name(self, name: str) -> Practice | None:
+        query = select(practices).where(practices.c.name == name).order_by(practices.c.id).limit(1)
+        row = (await self._session.execute(query)).mappings().first()
+        return practice_from_row(row) if row else None
+
+    async def add(self, practice: Practice) -> None:
+        values = {field: getattr(practice, field) for field in _PRACTICE_FIELDS}
+        await self._session.execute(insert(practices).values(**values))
+
+
+class SqlSessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, record: SessionRecord) -> None:
+        await self._session.execute(
+            insert(auth_sessions).values(
+                id=record.id,
+                user_id=record.user_id,
+                created_at=record.created_at,
+                last_used_at=record.last_used_at,
+                expires_at=record.expires_at,
+                idle_timeout_seconds=record.idle_timeout_seconds,
+                client_address=record.client_address,
+                user_agent=record.user_agent,
+            )
+        )
+
+    async def get(self, session_id: UUID, *, for_update: bool = False) -> SessionRecord | None:
+        query = select(auth_sessions).where(auth_sessions.c.id == session_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        return session_from_row(row) if row else None
+
+    async def touch(self, session_id: UUID, now: datetime) -> None:
+        await self._session.execute(
+            update(auth_sessions).where(auth_sessions.c.id == session_id).values(last_used_at=now)
+        )
+
+    async def revoke(self, session_id: UUID, now: datetime, reason: str) -> bool:
+        result = await self._session.execute(
+            update(auth_sessions)
+            .where(auth_sessions.c.id == session_id, auth_sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .returning(auth_sessions.c.id)
+        )
+        return result.first() is not None
+
+    async def revoke_all(
+        self, user_id: UUID, now: datetime, reason: str, *, keep: UUID | None = None
+    ) -> list[UUID]:
+        conditions = [auth_sessions.c.user_id == user_id, auth_sessions.c.revoked_at.is_(None)]
+        if keep is not None:
+            conditions.append(auth_sessions.c.id != keep)
+        result = await self._session.execute(
+            update(auth_sessions)
+            .where(*conditions)
+            .values(revoked_at=now, revoked_reason=reason)
+            .returning(auth_sessions.c.id)
+        )
+        return [row[0] for row in result]
+
+    async def list_active(self, user_id: UUID, now: datetime) -> list[SessionRecord]:
+        rows = (
+            await self._session.execute(
+                select(auth_sessions)
+                .where(
+                    auth_sessions.c.user_id == user_id,
+                    auth_sessions.c.revoked_at.is_(None),
+                    auth_sessions.c.expires_at > now,
+                    auth_sessions.c.last_used_at
+                    + func.make_interval(0, 0, 0, 0, 0, 0, auth_sessions.c.idle_timeout_seconds)
+                    > now,
+                )
+                .order_by(auth_sessions.c.created_at.desc(), auth_sessions.c.id.desc())
+            )
+        ).mappings()
+        return [session_from_row(row) for row in rows]
+
+    async def add_refresh_token(
+        self, token_id: UUID, session_id: UUID, token_hash: bytes, now: datetime
+    ) -> None:
+        await self._session.execute(
+            insert(refresh_tokens).values(
+                id=token_id, session_id=session_id, token_hash=token_hash, created_at=now
+            )
+        )
+
+    async def spend_refresh_token(self, token_hash: bytes, now: datetime) -> SpentToken:
+        # One statement decides the race: of concurrent spenders only one sees a row.
+        spent = (
+            await self._session.execute(
+                update(refresh_tokens)
+                .where(
+                    refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None)
+                )
+                .values(used_at=now)
+                .returning(refresh_tokens.c.session_id)
+            )
+        ).first()
+        if spent is not None:
+            return SpentToken(RefreshTokenState.SPENT_NOW, spent[0])
+        known = await self._session.scalar(
+            select(refresh_tokens.c.session_id).where(refresh_tokens.c.token_hash == token_hash)
+        )
+        if known is None:
+            return SpentToken(RefreshTokenState.UNKNOWN, None)
+        return SpentToken(RefreshTokenState.ALREADY_SPENT, known)
+
+    async def principal(self, session_id: UUID, user_id: UUID) -> SessionPrincipal | None:
+        session_cols = [c.label(f"s_{c.name}") for c in _SESSION_COLUMNS]
+        row = (
+            (
+                await self._session.execute(
+                    select(*_USER_COLUMNS, *session_cols)
+                    .join_from(users, auth_sessions, auth_sessions.c.user_id == users.c.id)
+                    .where(and_(auth_sessions.c.id == session_id, users.c.id == user_id))
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        session_row = {c.name: row[f"s_{c.name}"] for c in _SESSION_COLUMNS}
+        return SessionPrincipal(session=session_from_row(session_row), user=user_from_row(row))
+
+
+class SqlThrottleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    @staticmethod
+    def _from_row(row: RowMapping) -> ThrottleState:
+        return ThrottleState(
+            key=row["key"],
+            failure_count=row["failure_count"],
+            window_started_at=row["window_started_at"],
+            locked_until=row["locked_until"],
+            lockout_level=row["lockout_level"],
+        )
+
+    async def lock(self, key: str, now: datetime) -> ThrottleState:
+        await self._session.execute(
+            pg_insert(login_throttles)
+            .values(
+                key=key, failure_count=0, window_started_at=now, lockout_level=0, updated_at=now
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        row = (
+            (
+                await self._session.execute(
+                    select(login_throttles).where(login_throttles.c.key == key).with_for_update()
+                )
+            )
+            .mappings()
+            .one()
+        )
+        return self._from_row(row)
+
+    async def peek(self, key: str) -> ThrottleState | None:
+        row = (
+            (
+                await self._session.execute(
+                    select(login_throttles).where(login_throttles.c.key == key)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return self._from_row(row) if row else None
+
+    async def save(self, state: ThrottleState, now: datetime) -> None:
+        await self._session.execute(
+            update(login_throttles)
+            .where(login_throttles.c.key == state.key)
+            .values(
+                failure_count=state.failure_count,
+                window_started_at=state.window_started_at,
+                locked_until=state.locked_until,
+                lockout_level=state.lockout_level,
+                updated_at=now,
+            )
+        )
+
+    async def clear(self, key: str) -> None:
+        await self._session.execute(delete(login_throttles).where(login_throttles.c.key == key))
+
+
+class SqlRecoveryCodeRepository:
+    def __init__(self, session: AsyncSession, ids: IdGenerator) -> None:
+        self._session = session
+        self._ids = ids
+
+    async def replace(self, user_id: UUID, code_hashes: Sequence[bytes], now: datetime) -> None:
+        await self.clear(user_id)
+        if code_hashes:
+            await self._session.execute(
+                insert(mfa_recovery_codes),
+                [
+                    {
+                        "id": self._ids.new_id(),
+                        "user_id": user_id,
+                        "code_hash": h,
+                        "created_at": now,
+                    }
+                    for h in code_hashes
+                ],
+            )
+
+    async def use(self, user_id: UUID, code_hash: bytes, now: datetime) -> bool:
+        result = await self._session.execute(
+            update(mfa_recovery_codes)
+            .where(
+                mfa_recovery_codes.c.user_id == user_id,
+                mfa_recovery_codes.c.code_hash == code_hash,
+                mfa_recovery_codes.c.used_at.is_(None),
+            )
+            .values(used_at=now)
+            .returning(mfa_recovery_codes.c.id)
+        )
+        return result.first() is not None
+
+    async def clear(self, user_id: UUID) -> None:
+        await self._session.execute(
+            delete(mfa_recovery_codes).where(mfa_recovery_codes.c.user_id == user_id)
+        )

@@ -1,0 +1,89 @@
+"""Keyset pagination: one small mechanism for every list.
+
+A cursor is opaque to clients: the last row's sort key, the list it belongs to and a
+fingerprint of the list's filters, signed with HMAC-SHA256. A forged or altered cursor,
+or one taken from another list or other filters, is refused with 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+from fastapi import Query
+from starlette.exceptions import HTTPException
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+LimitQuery = Annotated[
+    int,
+    Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})."),
+]
+CursorQuery = Annotated[
+    str | None,
+    Query(max_length=2048, description="Opaque cursor from the previous page's next_cursor."),
+]
+
+
+class InvalidCursor(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(400, "The cursor is not valid for this list.")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _fingerprint(list_name: str, filters: Mapping[str, Any]) -> str:
+    canonical = json.dumps(
+        {"list": list_name, "filters": {k: filters[k] for k in sorted(filters)}},
+        default=str,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+class CursorCodec:
+    def __init__(self, secret: bytes) -> None:
+        self._secret = hashlib.sha256(b"vetchart-cursor:" + secret).digest()
+
+    def _sign(self, payload: bytes) -> str:
+        return _b64(hmac.new(self._secret, payload, hashlib.sha256).digest()[:16])
+
+    def encode(self, list_name: str, filters: Mapping[str, Any], key: Sequence[Any]) -> str:
+        payload = json.dumps(
+            {"f": _fingerprint(list_name, filters), "k": [str(v) for v in key]},
+            separators=(",", ":"),
+        ).encode()
+        return f"{_b64(payload)}.{self._sign(payload)}"
+
+    def decode(
+        self, cursor: str | None, list_name: str, filters: Mapping[str, Any]
+    ) -> list[str] | None:
+        if cursor is None:
+            return None
+        try:
+            body, signature = cursor.split(".", 1)
+            payload = _unb64(body)
+            if not hmac.compare_digest(signature, self._sign(payload)):
+                raise InvalidCursor
+            data = json.loads(payload)
+            if data.get("f") != _fingerprint(list_name, filters):
+                raise InvalidCursor
+            key = data["k"]
+            if not isinstance(key, list) or not all(isinstance(v, str) for v in key):
+                raise InvalidCursor
+            return key
+        except InvalidCursor:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise InvalidCursor from error

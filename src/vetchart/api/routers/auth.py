@@ -1,0 +1,236 @@
+"""/api/v1/auth: signup, tokens, MFA, refresh, sessions, password."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Form, Response, status
+
+from vetchart.api.dependencies import ContainerDep
+from vetchart.api.schemas.common import ListResponse, problem_responses
+from vetchart.api.schemas.users import (
+    MfaCodeIn,
+    MfaRequiredOut,
+    MfaVerifyIn,
+    PasswordChangeIn,
+    RecoveryCodesOut,
+    RefreshIn,
+    SessionOut,
+    SignupIn,
+    TokenOut,
+    TotpEnrolmentOut,
+    UserOut,
+)
+from vetchart.api.security import (
+    CurrentPrincipal,
+    EnrollingPrincipal,
+    MetaDep,
+    enforce_rate_limit,
+    limit_by_address,
+)
+from vetchart.services.auth import MfaChallenge, TokenPair
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _tokens(pair: TokenPair) -> TokenOut:
+    return TokenOut(
+        access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
+    )
+
+
+@router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    summary="Create a pet owner account",
+    description="Always creates a `PET_OWNER`. Passwords: at least 15 characters; refused "
+    "when blocklisted, trivially patterned, or containing the email name or product name "
+    "(422 names the rule). A taken email is 409.",
+    dependencies=[limit_by_address("signup")],
+    responses=problem_responses(409, 422, 429),
+)
+async def signup(body: SignupIn, container: ContainerDep, meta: MetaDep) -> UserOut:
+    user = await container.auth.signup(
+        email=body.email, password=body.password, full_name=body.full_name, meta=meta
+    )
+    return UserOut.model_validate(user)
+
+
+@router.post(
+    "/token",
+    response_model=TokenOut | MfaRequiredOut,
+    summary="Sign in with email and password (OAuth2 password form)",
+    description="Returns a token pair, or for a user with MFA on `{mfa_required, mfa_token, "
+    "expires_in}`. Wrong credentials are 401 whether or not the account exists; repeated "
+    "failures lock the account name for a growing period (423) and the client address is "
+    "rate limited (429).",
+    dependencies=[limit_by_address("login")],
+    responses=problem_responses(401, 422, 423, 429),
+)
+async def token(
+    username: Annotated[str, Form(min_length=1, max_length=320, description="The email.")],
+    password: Annotated[str, Form(min_length=1, max_length=1024)],
+    container: ContainerDep,
+    meta: MetaDep,
+    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+    scope: Annotated[str, Form(max_length=200)] = "",
+) -> TokenOut | MfaRequiredOut:
+    del grant_type, scope
+    result = await container.auth.login(email=username, password=password, meta=meta)
+    if isinstance(result, MfaChallenge):
+        return MfaRequiredOut(mfa_token=result.mfa_token, expires_in=result.expires_in)
+    return _tokens(result)
+
+
+@router.post(
+    "/mfa/verify",
+    response_model=TokenOut,
+    summary="Second step of an MFA sign-in: a TOTP or recovery code",
+    dependencies=[limit_by_address("mfa")],
+    responses=problem_responses(401, 422, 423, 429),
+)
+async def mfa_verify(body: MfaVerifyIn, container: ContainerDep, meta: MetaDep) -> TokenOut:
+    pair = await container.auth.verify_mfa(mfa_token=body.mfa_token, code=body.code, meta=meta)
+    return _tokens(pair)
+
+
+@router.post(
+    "/mfa/totp",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TotpEnrolmentOut,
+    summary="Start TOTP enrolment",
+    responses=problem_responses(401, 409, 429),
+)
+async def mfa_totp_start(
+    principal: EnrollingPrincipal, container: ContainerDep, meta: MetaDep
+) -> TotpEnrolmentOut:
+    enrolment = await container.auth.start_totp(principal, meta)
+    return TotpEnrolmentOut(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
+
+
+@router.post(
+    "/mfa/totp/confirm",
+    response_model=RecoveryCodesOut,
+    summary="Confirm TOTP enrolment with a code; MFA is on from now",
+    description="Returns one-time recovery codes. They are shown only once.",
+    responses=problem_responses(401, 409, 422, 429),
+)
+async def mfa_totp_confirm(
+    body: MfaCodeIn, principal: EnrollingPrincipal, container: ContainerDep, meta: MetaDep
+) -> RecoveryCodesOut:
+    codes = await container.auth.confirm_totp(principal, code=body.code, meta=meta)
+    return RecoveryCodesOut(recovery_codes=codes)
+
+
+@router.delete(
+    "/mfa/totp",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Turn MFA off (needs a current code)",
+    description="Takes a TOTP or a recovery code. Wrong codes count towards the same "
+    "lockout as the sign-in step (423 once locked).",
+    responses=problem_responses(401, 409, 422, 423, 429),
+)
+async def mfa_totp_disable(
+    body: MfaCodeIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> None:
+    await container.auth.disable_totp(principal, code=body.code, meta=meta)
+    return None
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenOut,
+    summary="Exchange a refresh token for a new pair (rotation)",
+    description="The presented token is spent. Presenting a spent token again revokes its "
+    "whole session (reuse detection) and answers 401.",
+    dependencies=[limit_by_address("refresh")],
+    responses=problem_responses(401, 422, 429),
+)
+async def refresh(body: RefreshIn, container: ContainerDep, meta: MetaDep) -> TokenOut:
+    pair = await container.auth.refresh(refresh_token=body.refresh_token, meta=meta)
+    return _tokens(pair)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke the current session (its access tokens stop working at once)",
+    responses=problem_responses(401, 429),
+)
+async def logout(principal: EnrollingPrincipal, container: ContainerDep, meta: MetaDep) -> None:
+    await container.auth.logout(principal, meta)
+    return None
+
+
+@router.post(
+    "/logout-all",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke every session of the user",
+    responses=problem_responses(401, 429),
+)
+async def logout_all(principal: EnrollingPrincipal, container: ContainerDep, meta: MetaDep) -> None:
+    await container.auth.logout_all(principal, meta)
+    return None
+
+
+@router.get(
+    "/sessions",
+    response_model=ListResponse[SessionOut],
+    summary="The user's active sessions, newest first",
+    responses=problem_responses(401, 403, 429),
+)
+async def sessions(
+    principal: CurrentPrincipal, container: ContainerDep
+) -> ListResponse[SessionOut]:
+    records = await container.auth.list_sessions(principal)
+    items = [
+        SessionOut(
+            id=r.id,
+            created_at=r.created_at,
+            last_used_at=r.last_used_at,
+            expires_at=r.expires_at,
+            client_address=r.client_address,
+            user_agent=r.user_agent,
+            current=r.id == principal.session_id,
+        )
+        for r in records
+    ]
+    return ListResponse[SessionOut](items=items, next_cursor=None)
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke one of the user's sessions",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def revoke_session(
+    session_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> None:
+    await container.auth.revoke_session(principal, session_id, meta)
+    return None
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Change the password (revokes every other session)",
+    responses=problem_responses(401, 403, 422, 429),
+)
+async def change_password(
+    body: PasswordChangeIn,
+    response: Response,
+    principal: EnrollingPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> None:
+    await enforce_rate_limit(container, response, "password", str(principal.user_id))
+    await container.auth.change_password(
+        principal,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        meta=meta,
+    )
+    return None

@@ -1,0 +1,129 @@
+"""/api/v1/users: own profile and user administration."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, status
+
+from vetchart.api.dependencies import ContainerDep
+from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, InvalidCursor, LimitQuery
+from vetchart.api.schemas.common import ListResponse, problem_responses
+from vetchart.api.schemas.users import MeUpdateIn, UserAdminUpdateIn, UserOut
+from vetchart.api.security import CurrentPrincipal, EnrollingPrincipal, MetaDep
+from vetchart.domain.users import Role
+from vetchart.services.ports import PageRequest, UserFilters
+from vetchart.services.users import UserChanges
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get(
+    "/me",
+    response_model=UserOut,
+    summary="Your own profile",
+    responses=problem_responses(401, 429),
+)
+async def get_me(principal: EnrollingPrincipal, container: ContainerDep) -> UserOut:
+    return UserOut.model_validate(await container.users.me(principal))
+
+
+@router.patch(
+    "/me",
+    response_model=UserOut,
+    summary="Update your own profile",
+    description="Only `full_name` can be changed here; `role`, `practice_id`, `is_active` "
+    "(and any other field) are refused with 422.",
+    responses=problem_responses(401, 403, 422, 429),
+)
+async def patch_me(
+    body: MeUpdateIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> UserOut:
+    user = await container.users.update_me(principal, full_name=body.full_name, meta=meta)
+    return UserOut.model_validate(user)
+
+
+@router.get(
+    "",
+    response_model=ListResponse[UserOut],
+    summary="List users (SYSTEM_ADMIN: all; PRACTICE_ADMIN: own practice)",
+    description="Ordered by full_name, then id.",
+    responses=problem_responses(400, 401, 403, 422, 429),
+)
+async def list_users(
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    role: Role | None = None,
+    practice_id: UUID | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[UserOut]:
+    codec = request.app.state.cursor_codec
+    filters = {"role": role, "practice_id": practice_id, "q": q}
+    key = codec.decode(cursor, "users", filters)
+    after: tuple[object, ...] | None = None
+    if key is not None:
+        if len(key) != 2:
+            raise InvalidCursor
+        try:
+            after = (key[0], UUID(key[1]))
+        except ValueError as error:
+            raise InvalidCursor from error
+    rows = await container.users.list_users(
+        principal,
+        UserFilters(practice_id=practice_id, role=role, q=q),
+        PageRequest(limit=limit, after=after),
+    )
+    items = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = codec.encode("users", filters, [last.full_name, last.id])
+    return ListResponse[UserOut](
+        items=[UserOut.model_validate(u) for u in items], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/{user_id}",
+    response_model=UserOut,
+    summary="One user (SYSTEM_ADMIN; PRACTICE_ADMIN for own practice)",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def get_user(user_id: UUID, principal: CurrentPrincipal, container: ContainerDep) -> UserOut:
+    return UserOut.model_validate(await container.users.get_user(principal, user_id))
+
+
+@router.patch(
+    "/{user_id}",
+    response_model=UserOut,
+    summary="Change a user's role (staff roles) or active flag",
+    description="Deactivation revokes every session of the user at once.",
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
+)
+async def patch_user(
+    user_id: UUID,
+    body: UserAdminUpdateIn,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> UserOut:
+    user = await container.users.update_user(
+        principal, user_id, UserChanges(role=body.role, is_active=body.is_active), meta
+    )
+    return UserOut.model_validate(user)
+
+
+@router.post(
+    "/{user_id}/unlock",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Clear a sign-in lockout",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def unlock_user(
+    user_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> None:
+    await container.users.unlock(principal, user_id, meta)

@@ -1,0 +1,141 @@
+"""Authentication and request-meta dependencies. They resolve who is calling; the domain
+policy (in the services) decides what they may do."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+
+from vetchart.api.context import current_request_id
+from vetchart.api.dependencies import ContainerDep
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.errors import Forbidden, Unauthenticated
+from vetchart.domain.policy import Principal, must_enrol_mfa
+
+MAX_USER_AGENT_LENGTH = 300
+
+bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/token.")
+
+
+@lru_cache(maxsize=32)
+def _networks(
+    trusted: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in trusted)
+
+
+def _is_trusted(address: str, trusted: Sequence[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in _networks(tuple(trusted)))
+
+
+def client_address(request: Request) -> str | None:
+    """The socket peer, unless it is a configured trusted proxy: then the right-most
+    address in X-Forwarded-For that is not itself a trusted proxy. Anything a client
+    writes into X-Forwarded-For is ignored when it connects directly."""
+    peer = request.client.host if request.client else None
+    trusted: list[str] = request.app.state.settings.server.trusted_proxies
+    if peer is None or not trusted or not _is_trusted(peer, trusted):
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer
+        if not _is_trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def request_meta(request: Request) -> RequestMeta:
+    agent = request.headers.get("user-agent")
+    return RequestMeta(
+        request_id=current_request_id(),
+        client_address=client_address(request),
+        user_agent=agent[:MAX_USER_AGENT_LENGTH] if agent else None,
+    )
+
+
+MetaDep = Annotated[RequestMeta, Depends(request_meta)]
+
+
+class RateLimited(HTTPException):
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__(429, "Too many requests; slow down and retry later.", headers=headers)
+
+
+async def enforce_rate_limit(
+    container: ContainerDep, response: Response, name: str, identity: str
+) -> None:
+    decision = await container.rate_limiter.hit(name, identity)
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_seconds),
+    }
+    if not decision.allowed:
+        headers["Retry-After"] = str(max(1, decision.reset_seconds))
+        raise RateLimited(headers)
+    response.headers.update(headers)
+
+
+def limit_by_address(name: str) -> Any:
+    """A dependency that applies the named limit per client address."""
+
+    async def dependency(request: Request, response: Response, container: ContainerDep) -> None:
+        await enforce_rate_limit(container, response, name, client_address(request) or "unknown")
+
+    return Depends(dependency)
+
+
+async def _authenticate(
+    request: Request,
+    response: Response,
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("Sign in: a bearer access token is required.")
+    principal = await container.auth.authenticate(credentials.credentials)
+    structlog.contextvars.bind_contextvars(
+        user_id=str(principal.user_id),
+        practice_id=str(principal.practice_id) if principal.practice_id else None,
+    )
+    request.state.principal = principal
+    await enforce_rate_limit(container, response, "default", str(principal.user_id))
+    return principal
+
+
+async def principal_enrolling(
+    principal: Annotated[Principal, Depends(_authenticate)],
+) -> Principal:
+    """Any authenticated caller, including one who still has to enrol in MFA."""
+    return principal
+
+
+async def principal_required(
+    principal: Annotated[Principal, Depends(_authenticate)], container: ContainerDep
+) -> Principal:
+    """An authenticated caller who has done every step their role requires (MFA)."""
+    if must_enrol_mfa(principal, container.mfa_required_roles):
+        raise Forbidden(
+            "Your role requires two-factor authentication: enrol at /api/v1/auth/mfa/totp first.",
+            code="mfa-enrolment-required",
+        )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(principal_required)]
+EnrollingPrincipal = Annotated[Principal, Depends(principal_enrolling)]

@@ -1,0 +1,123 @@
+"""The access policy: a permission matrix (role x action) plus object-level scope rules.
+
+Services call it; routes never decide access. Pure functions of (actor, action, resource).
+Out-of-scope objects are reported as not found (404), visible ones with a forbidden action
+as forbidden (403): ``authorize`` raises ``Forbidden``, scope helpers raise ``NotFound``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from uuid import UUID
+
+from vetchart.domain.errors import Forbidden, NotFound
+from vetchart.domain.users import STAFF_ROLES, Role
+
+
+class Action(enum.StrEnum):
+    OWN_PROFILE_READ = "own_profile.read"
+    OWN_PROFILE_UPDATE = "own_profile.update"
+    OWN_SESSIONS_MANAGE = "own_sessions.manage"
+    MFA_MANAGE = "mfa.manage"
+    USER_LIST = "user.list"
+    USER_READ = "user.read"
+    USER_UPDATE = "user.update"
+    USER_UNLOCK = "user.unlock"
+    USER_CREATE_ADMIN = "user.create_admin"
+
+
+# The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
+COLUMNS = (Role.PET_OWNER, Role.VET_STAFF, Role.VET, Role.PRACTICE_ADMIN, Role.SYSTEM_ADMIN)
+HEADER = ("action", "OWNER", "STAFF", "VET", "P_ADMIN", "S_ADMIN")
+MATRIX = """
+action                  OWNER  STAFF  VET  P_ADMIN  S_ADMIN
+own_profile.read          x      x     x      x        x
+own_profile.update        x      x     x      x        x
+own_sessions.manage       x      x     x      x        x
+mfa.manage                x      x     x      x        x
+user.list                 -      -     -      x        x
+user.read                 -      -     -      x        x
+user.update               -      -     -      x        x
+user.unlock               -      -     -      x        x
+user.create_admin         -      -     -      -        x
+"""
+
+
+def _parse(matrix: str) -> Mapping[Action, frozenset[Role]]:
+    table: dict[Action, frozenset[Role]] = {}
+    lines = [line.split() for line in matrix.strip().splitlines() if line.strip()]
+    # The header is what a reader trusts: it must name the columns in the order of COLUMNS.
+    if not lines or tuple(lines[0]) != HEADER:
+        raise ValueError(f"the policy matrix header must read {' '.join(HEADER)!r}")
+    for cells in lines[1:]:
+        action, marks = Action(cells[0]), cells[1:]
+        if len(marks) != len(COLUMNS) or set(marks) - {"x", "-"}:
+            raise ValueError(f"malformed policy row for {action}")
+        if action in table:
+            raise ValueError(f"duplicate policy row for {action}")
+        table[action] = frozenset(
+            role for role, mark in zip(COLUMNS, marks, strict=True) if mark == "x"
+        )
+    missing = set(Action) - set(table)
+    if missing:
+        raise ValueError(f"actions missing from the policy matrix: {sorted(missing)}")
+    return table
+
+
+PERMISSIONS: Mapping[Action, frozenset[Role]] = _parse(MATRIX)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller, as established from a verified token and its session."""
+
+    user_id: UUID
+    role: Role
+    practice_id: UUID | None
+    session_id: UUID
+    mfa_enabled: bool
+    full_name: str = ""
+
+
+def can(actor: Principal, action: Action) -> bool:
+    return actor.role in PERMISSIONS[action]
+
+
+def authorize(actor: Principal, action: Action) -> None:
+    if not can(actor, action):
+        raise Forbidden("You are not allowed to do this.", extra={"action": action.value})
+
+
+def require_user_in_scope(actor: Principal, target_practice_id: UUID | None) -> None:
+    """Administration of another user: a SYSTEM_ADMIN sees everyone; a PRACTICE_ADMIN
+    only the staff of their own practice. Anyone else's users do not exist for them."""
+    if actor.role is Role.SYSTEM_ADMIN:
+        return
+    if actor.role is Role.PRACTICE_ADMIN and target_practice_id == actor.practice_id:
+        return
+    raise NotFound("User not found.")
+
+
+def user_list_scope(actor: Principal) -> UUID | None:
+    """The practice a user list is restricted to (None: all, for SYSTEM_ADMIN)."""
+    authorize(actor, Action.USER_LIST)
+    if actor.role is Role.SYSTEM_ADMIN:
+        return None
+    assert actor.practice_id is not None
+    return actor.practice_id
+
+
+def check_role_assignment(target_current_role: Role, new_role: Role) -> None:
+    """Roles given through user administration are staff roles, to staff users only."""
+    if new_role not in STAFF_ROLES or target_current_role not in STAFF_ROLES:
+        raise Forbidden(
+            "Only staff roles can be assigned, and only to staff users.",
+            extra={"action": Action.USER_UPDATE.value},
+        )
+
+
+def must_enrol_mfa(actor: Principal, required_roles: frozenset[Role]) -> bool:
+    """True while a user whose role requires MFA has not enrolled yet."""
+    return actor.role in required_roles and not actor.mfa_enabled

@@ -1,0 +1,34 @@
+"""Login sessions: one per login; refresh tokens rotate within it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id: UUID
+    user_id: UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    idle_timeout_seconds: int
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+    client_address: str | None = None
+    user_agent: str | None = None
+
+    def is_usable(self, now: datetime) -> bool:
+        """Not revoked, within its absolute lifetime, and used recently enough."""
+        if self.revoked_at is not None or now >= self.expires_at:
+            return False
+        return now < self.last_used_at + timedelta(seconds=self.idle_timeout_seconds)
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle_timeout_staff: timedelta
+    idle_timeout_owner: timedelta
+    absolute_lifetime: timedelta

@@ -1,0 +1,92 @@
+"""Users and roles: one role model for the whole product."""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from vetchart.domain.errors import RuleViolation
+
+
+class Role(enum.StrEnum):
+    PET_OWNER = "PET_OWNER"
+    VET_STAFF = "VET_STAFF"
+    VET = "VET"
+    PRACTICE_ADMIN = "PRACTICE_ADMIN"
+    SYSTEM_ADMIN = "SYSTEM_ADMIN"
+
+    @property
+    def is_staff(self) -> bool:
+        """Works for one practice (the staff roles)."""
+        return self in STAFF_ROLES
+
+
+STAFF_ROLES = frozenset({Role.VET_STAFF, Role.VET, Role.PRACTICE_ADMIN})
+
+MAX_EMAIL_LENGTH = 320
+MAX_NAME_LENGTH = 200
+
+
+def normalize_email(email: str) -> str:
+    """The canonical form used for uniqueness and look-ups (case-insensitive)."""
+    value = unicodedata.normalize("NFC", email.strip()).lower()
+    local, sep, domain = value.rpartition("@")
+    if not sep or not local or not domain or "." not in domain or len(value) > MAX_EMAIL_LENGTH:
+        raise RuleViolation("Enter a valid email address.", rule="email.invalid", field="email")
+    if any(ch.isspace() for ch in value):
+        raise RuleViolation("Enter a valid email address.", rule="email.invalid", field="email")
+    return value
+
+
+def normalize_full_name(full_name: str) -> str:
+    value = " ".join(unicodedata.normalize("NFC", full_name).split())
+    if not value:
+        raise RuleViolation(
+            "The full name is required.", rule="full_name.required", field="full_name"
+        )
+    if len(value) > MAX_NAME_LENGTH:
+        raise RuleViolation(
+            f"The full name is longer than {MAX_NAME_LENGTH} characters.",
+            rule="full_name.too_long",
+            field="full_name",
+        )
+    return value
+
+
+def check_role_practice(role: Role, practice_id: UUID | None) -> None:
+    """Staff roles have exactly one practice; other roles have none."""
+    if role.is_staff and practice_id is None:
+        raise RuleViolation(
+            "Staff users belong to exactly one practice.",
+            rule="user.staff_needs_practice",
+            field="practice_id",
+        )
+    if not role.is_staff and practice_id is not None:
+        raise RuleViolation(
+            "Only staff users belong to a practice.",
+            rule="user.practice_only_for_staff",
+            field="practice_id",
+        )
+
+
+@dataclass
+class User:
+    id: UUID
+    email: str
+    full_name: str
+    role: Role
+    practice_id: UUID | None
+    is_active: bool
+    password_hash: str
+    mfa_enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    password_changed_at: datetime | None = None
+    # Sealed (encrypted) TOTP seeds: the confirmed one, and one awaiting confirmation.
+    mfa_secret: str | None = None
+    mfa_pending_secret: str | None = None
+    # The last TOTP time step accepted: a code is good once per step.
+    mfa_last_timestep: int | None = None

@@ -1,0 +1,725 @@
+"""Authentication use cases: signup, login (with MFA), refresh, sessions, passwords, MFA.
+
+Every public method is one or two units of work. Slow password hashing always runs
+outside a transaction, so a burst of logins holds no database connections while hashing.
+Every auth event leaves an audit entry in the same transaction as its effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime
+from uuid import UUID
+
+from vetchart.domain import passwords
+from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.errors import Conflict, Locked, NotFound, RuleViolation, Unauthenticated
+from vetchart.domain.policy import Action, Principal, authorize
+from vetchart.domain.sessions import SessionPolicy, SessionRecord
+from vetchart.domain.throttle import LockoutRules, ThrottleState, register_failure, register_success
+from vetchart.domain.users import Role, User, normalize_email, normalize_full_name
+from vetchart.services.ports import (
+    Clock,
+    IdGenerator,
+    IssuedToken,
+    PasswordHasher,
+    PrincipalCache,
+    RefreshTokenState,
+    SecretBox,
+    TokenService,
+    Totp,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+
+INVALID_CREDENTIALS = "Incorrect email or password."
+INVALID_REFRESH = "The refresh token is not valid."
+INVALID_MFA = "The code is not valid."
+LOCKED = "Too many failed attempts; try again later."
+REFRESH_TOKEN_BYTES = 32
+RECOVERY_CODE_BYTES = 10
+TOTP_CODE_LENGTH = 6
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    lockout: LockoutRules
+    sessions: SessionPolicy
+    mfa_required_roles: frozenset[Role]
+    recovery_code_count: int = 10
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    session_id: UUID
+
+
+@dataclass(frozen=True)
+class MfaChallenge:
+    mfa_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    secret: str
+    otpauth_uri: str
+
+
+def token_digest(token: str) -> bytes:
+    """Refresh tokens and recovery codes are random and long: SHA-256 is the right hash."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def _login_key(email: str) -> str:
+    return f"login:{email}"
+
+
+def _mfa_key(user_id: UUID) -> str:
+    return f"mfa:{user_id}"
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        hasher: PasswordHasher,
+        tokens: TokenService,
+        secret_box: SecretBox,
+        totp: Totp,
+        principal_cache: PrincipalCache,
+        guessability: passwords.GuessabilityCheck,
+        config: AuthConfig,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._hasher = hasher
+        self._tokens = tokens
+        self._box = secret_box
+        self._totp = totp
+        self._cache = principal_cache
+        self._guessability = guessability
+        self._config = config
+
+    # ------------------------------------------------------------------ signup
+
+    async def signup(self, *, email: str, password: str, full_name: str, meta: RequestMeta) -> User:
+        """A new account, always a PET_OWNER; roles never come from the request."""
+        email = normalize_email(email)
+        full_name = normalize_full_name(full_name)
+        password = passwords.check_password(password, email=email, guessability=self._guessability)
+        password_hash = await self._hasher.hash(password)
+        now = self._clock.now()
+        user = User(
+            id=self._ids.new_id(),
+            email=email,
+            full_name=full_name,
+            role=Role.PET_OWNER,
+            practice_id=None,
+            is_active=True,
+            password_hash=password_hash,
+            mfa_enabled=False,
+            created_at=now,
+            updated_at=now,
+            password_changed_at=now,
+        )
+        async with self._uow() as uow:
+            if await uow.users.get_by_email(email) is not None:
+                raise Conflict("An account with this email already exists.", code="email-taken")
+            await uow.users.add(user)
+            self._audit(uow, meta, "user.signup", user, Outcome.SUCCESS, actor=user)
+            await uow.commit()
+        return user
+
+    # ------------------------------------------------------------------ login
+
+    async def login(
+        self, *, email: str, password: str, meta: RequestMeta
+    ) -> TokenPair | MfaChallenge:
+        """Password step. Unknown accounts cost the same time and get the same answer."""
+        try:
+            email = normalize_email(email)
+        except RuleViolation:
+            email = email.strip().lower()
+        key = _login_key(email)
+        async with self._uow() as uow:
+            throttle = await uow.throttles.peek(key)
+            user = await uow.users.get_by_email(email)
+        now = self._clock.now()
+        if throttle is not None and throttle.is_locked(now):
+            await self._hasher.verify_dummy(password)
+            await self._record_locked_attempt(user, meta, throttle, now)
+        ok = False
+        new_hash: str | None = None
+        if user is None:
+            await self._hasher.verify_dummy(password)
+        else:
+            ok = await self._hasher.verify(
+                user.password_hash, passwords.normalize_password(password)
+            )
+            if ok and self._hasher.needs_rehash(user.password_hash):
+                new_hash = await self._hasher.hash(passwords.normalize_password(password))
+        if not ok or user is None or not user.is_active:
+            await self._register_login_failure(key, user, meta, reason="credentials")
+            raise Unauthenticated(INVALID_CREDENTIALS)
+
+        async with self._uow() as uow:
+            now = self._clock.now()
+            state = await uow.throttles.lock(key, now)
+            if state.is_locked(now):  # locked by a concurrent attempt meanwhile
+                await uow.commit()
+                raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
+            await uow.throttles.save(register_success(state, now), now)
+            if new_hash is not None:
+                user = replace(user, password_hash=new_hash, updated_at=now)
+                await uow.users.save(user)
+            if user.mfa_enabled:
+                challenge = self._tokens.issue_mfa(user.id, now)
+                self._audit(uow, meta, "auth.mfa_challenge", user, Outcome.SUCCESS, actor=user)
+                await uow.commit()
+                return MfaChallenge(challenge.token, challenge.expires_in)
+            pair = await self._open_session(uow, user, meta, now)
+            self._audit(
+                uow,
+                meta,
+                "auth.login",
+                user,
+                Outcome.SUCCESS,
+                actor=user,
+                details={"session_id": str(pair.session_id), "rehashed": new_hash is not None},
+            )
+            await uow.commit()
+            return pair
+
+    async def verify_mfa(self, *, mfa_token: str, code: str, meta: RequestMeta) -> TokenPair:
+        """Second step of an MFA login: a TOTP code or a recovery code."""
+        claims = self._tokens.verify_mfa(mfa_token, self._clock.now())
+        key = _mfa_key(claims.user_id)
+        async with self._uow() as uow:
+            now = self._clock.now()
+            state = await uow.throttles.lock(key, now)
+            user = await uow.users.get(claims.user_id, for_update=True)
+            if user is None or not user.is_active or not user.mfa_enabled:
+                raise Unauthenticated(INVALID_MFA)
+            if state.is_locked(now):
+                self._audit(
+                    uow,
+                    meta,
+                    "auth.login_failed",
+                    user,
+                    Outcome.DENIED,
+                    actor=user,
+                    details={"step": "mfa", "reason": "locked"},
+                )
+                await uow.commit()
+                raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
+            method = await self._consume_second_factor(uow, user, code, now)
+            if method is None:
+                after = register_failure(state, now, self._config.lockout)
+                await uow.throttles.save(after, now)
+                self._audit(
+                    uow,
+                    meta,
+                    "auth.login_failed",
+                    user,
+                    Outcome.DENIED,
+                    actor=user,
+                    details={"step": "mfa"},
+                )
+                if after.is_locked(now):
+                    self._audit(
+                        uow,
+                        meta,
+                        "auth.lockout",
+                        user,
+                        Outcome.DENIED,
+                        actor=user,
+                        details={"step": "mfa"},
+                    )
+                await uow.commit()
+                raise Unauthenticated(INVALID_MFA)
+            await uow.throttles.save(register_success(state, now), now)
+            pair = await self._open_session(uow, user, meta, now)
+            self._audit(
+                uow,
+                meta,
+                "auth.login",
+                user,
+                Outcome.SUCCESS,
+                actor=user,
+                details={"session_id": str(pair.session_id), "mfa": method},
+            )
+            await uow.commit()
+            return pair
+
+    # ------------------------------------------------------------------ refresh
+
+    async def refresh(self, *, refresh_token: str, meta: RequestMeta) -> TokenPair:
+        """Rotate: the presented token is spent; a spent one revokes its whole session."""
+        digest = token_digest(refresh_token)
+        async with self._uow() as uow:
+            now = self._clock.now()
+            spent = await uow.sessions.spend_refresh_token(digest, now)
+            if spent.state is RefreshTokenState.UNKNOWN or spent.session_id is None:
+                raise Unauthenticated(INVALID_REFRESH)
+            session = await uow.sessions.get(spent.session_id, for_update=True)
+            assert session is not None
+            user = await uow.users.get(session.user_id)
+            assert user is not None
+            if spent.state is RefreshTokenState.ALREADY_SPENT:
+                revoked = await uow.sessions.revoke(session.id, now, "refresh_token_reuse")
+                self._audit(
+                    uow,
+                    meta,
+                    "auth.refresh_reuse",
+                    user,
+                    Outcome.DENIED,
+                    actor=user,
+                    details={"session_id": str(session.id), "revoked": revoked},
+                )
+                await uow.commit()
+                self._cache.invalidate([session.id])
+                raise Unauthenticated(INVALID_REFRESH)
+            if not session.is_usable(now) or not user.is_active:
+                self._audit(
+                    uow,
+                    meta,
+                    "auth.refresh",
+                    user,
+                    Outcome.DENIED,
+                    actor=user,
+                    details={"session_id": str(session.id), "reason": "session_ended"},
+                )
+                await uow.commit()
+                raise Unauthenticated(INVALID_REFRESH)
+            refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+            await uow.sessions.add_refresh_token(
+                self._ids.new_id(), session.id, token_digest(refresh), now
+            )
+            await uow.sessions.touch(session.id, now)
+            access = self._tokens.issue_access(user, session.id, now)
+            self._audit(
+                uow,
+                meta,
+                "auth.refresh",
+                user,
+                Outcome.SUCCESS,
+                actor=user,
+                details={"session_id": str(session.id)},
+            )
+            await uow.commit()
+        return TokenPair(access.token, access.expires_in, refresh, session.id)
+
+    # ------------------------------------------------------------------ authentication
+
+    async def authenticate(self, access_token: str) -> Principal:
+        """A verified access token whose session is still live, and its active user."""
+        now = self._clock.now()
+        claims = self._tokens.verify_access(access_token, now)
+        cached = self._cache.get(claims.session_id)
+        if cached is not None and cached.user_id == claims.user_id:
+            return cached
+        async with self._uow() as uow:
+            found = await uow.sessions.principal(claims.session_id, claims.user_id)
+        if found is None or not found.session.is_usable(now) or not found.user.is_active:
+            raise Unauthenticated("The session has ended; sign in again.")
+        user = found.user
+        principal = Principal(
+            user_id=user.id,
+            role=user.role,
+            practice_id=user.practice_id,
+            session_id=found.session.id,
+            mfa_enabled=user.mfa_enabled,
+            full_name=user.full_name,
+        )
+        self._cache.put(principal)
+        return principal
+
+    # ------------------------------------------------------------------ sessions
+
+    async def logout(self, actor: Principal, meta: RequestMeta) -> None:
+        async with self._uow() as uow:
+            now = self._clock.now()
+            await uow.sessions.revoke(actor.session_id, now, "logout")
+            self._audit_actor(uow, meta, "auth.logout", actor, "session", str(actor.session_id))
+            await uow.commit()
+        self._cache.invalidate([actor.session_id])
+
+    async def logout_all(self, actor: Principal, meta: RequestMeta) -> None:
+        async with self._uow() as uow:
+            now = self._clock.now()
+            revoked = await uow.sessions.revoke_all(actor.user_id, now, "logout_all")
+            self._audit_actor(
+                uow,
+                meta,
+                "auth.logout",
+                actor,
+                "user",
+                str(actor.user_id),
+                details={"all_sessions": True, "revoked": len(revoked)},
+            )
+            await uow.commit()
+        self._cache.invalidate([*revoked, actor.session_id])
+
+    async def list_sessions(self, actor: Principal) -> list[SessionRecord]:
+        authorize(actor, Action.OWN_SESSIONS_MANAGE)
+        async with self._uow() as uow:
+            return await uow.sessions.list_active(actor.user_id, self._clock.now())
+
+    async def revoke_session(self, actor: Principal, session_id: UUID, meta: RequestMeta) -> None:
+        authorize(actor, Action.OWN_SESSIONS_MANAGE)
+        async with self._uow() as uow:
+            now = self._clock.now()
+            session = await uow.sessions.get(session_id, for_update=True)
+            if session is None or session.user_id != actor.user_id:
+                raise NotFound("Session not found.")
+            await uow.sessions.revoke(session_id, now, "revoked_by_user")
+            self._audit_actor(uow, meta, "auth.session_revoke", actor, "session", str(session_id))
+            await uow.commit()
+        self._cache.invalidate([session_id])
+
+    # ------------------------------------------------------------------ password
+
+    async def change_password(
+        self, actor: Principal, *, current_password: str, new_password: str, meta: RequestMeta
+    ) -> None:
+        """Needs the current password; revokes every other session of the user."""
+        async with self._uow() as uow:
+            user = await uow.users.get(actor.user_id)
+        if user is None:
+            raise Unauthenticated("The session has ended; sign in again.")
+        if not await self._hasher.verify(
+            user.password_hash, passwords.normalize_password(current_password)
+        ):
+            async with self._uow() as uow:
+                self._audit_actor(
+                    uow,
+                    meta,
+                    "auth.password_change",
+                    actor,
+                    "user",
+                    str(user.id),
+                    outcome=Outcome.DENIED,
+                    details={"reason": "current_incorrect"},
+                )
+                await uow.commit()
+            raise RuleViolation(
+                "The current password is not correct.",
+                rule="current_password.incorrect",
+                field="current_password",
+            )
+        new_value = passwords.check_password(
+            new_password, email=user.email, guessability=self._guessability, field="new_password"
+        )
+        if new_value == passwords.normalize_password(current_password):
+            raise RuleViolation(
+                "The new password must differ from the current one.",
+                rule="password.unchanged",
+                field="new_password",
+            )
+        new_hash = await self._hasher.hash(new_value)
+        async with self._uow() as uow:
+            now = self._clock.now()
+            locked_user = await uow.users.get(actor.user_id, for_update=True)
+            assert locked_user is not None
+            await uow.users.save(
+                replace(
+                    locked_user, password_hash=new_hash, password_changed_at=now, updated_at=now
+                )
+            )
+            revoked = await uow.sessions.revoke_all(
+                actor.user_id, now, "password_changed", keep=actor.session_id
+            )
+            self._audit_actor(
+                uow,
+                meta,
+                "auth.password_change",
+                actor,
+                "user",
+                str(user.id),
+                details={"revoked_sessions": len(revoked)},
+            )
+            await uow.commit()
+        self._cache.invalidate(revoked)
+
+    # ------------------------------------------------------------------ MFA enrolment
+
+    async def start_totp(self, actor: Principal, meta: RequestMeta) -> TotpEnrolment:
+        authorize(actor, Action.MFA_MANAGE)
+        secret = self._totp.new_secret()
+        async with self._uow() as uow:
+            user = await uow.users.get(actor.user_id, for_update=True)
+            assert user is not None
+            if user.mfa_enabled:
+                raise Conflict("Two-factor authentication is already on.", code="mfa-enabled")
+            now = self._clock.now()
+            await uow.users.save(
+                replace(user, mfa_pending_secret=self._box.seal(secret), updated_at=now)
+            )
+            self._audit_actor(uow, meta, "auth.mfa_enrol_start", actor, "user", str(user.id))
+            await uow.commit()
+        return TotpEnrolment(secret, self._totp.provisioning_uri(secret, user.email))
+
+    async def confirm_totp(self, actor: Principal, *, code: str, meta: RequestMeta) -> list[str]:
+        """A correct code turns MFA on and returns one-time recovery codes (shown once)."""
+        authorize(actor, Action.MFA_MANAGE)
+        async with self._uow() as uow:
+            now = self._clock.now()
+            user = await uow.users.get(actor.user_id, for_update=True)
+            assert user is not None
+            if user.mfa_enabled:
+                raise Conflict("Two-factor authentication is already on.", code="mfa-enabled")
+            if user.mfa_pending_secret is None:
+                raise Conflict("Start the enrolment first.", code="mfa-not-started")
+            secret = self._box.open(user.mfa_pending_secret)
+            step = self._totp.matching_timestep(secret, code.strip(), now)
+            if step is None:
+                raise RuleViolation(INVALID_MFA, rule="mfa.code_invalid", field="code")
+            codes = [
+                secrets.token_hex(RECOVERY_CODE_BYTES // 2)
+                + "-"
+                + secrets.token_hex(RECOVERY_CODE_BYTES // 2)
+                for _ in range(self._config.recovery_code_count)
+            ]
+            await uow.users.save(
+                replace(
+                    user,
+                    mfa_enabled=True,
+                    mfa_secret=user.mfa_pending_secret,
+                    mfa_pending_secret=None,
+                    mfa_last_timestep=step,
+                    updated_at=now,
+                )
+            )
+            await uow.recovery_codes.replace(user.id, [token_digest(c) for c in codes], now)
+            sessions = await uow.sessions.list_active(user.id, now)
+            self._audit_actor(uow, meta, "auth.mfa_enable", actor, "user", str(user.id))
+            await uow.commit()
+        self._cache.invalidate([s.id for s in sessions])
+        return codes
+
+    async def disable_totp(self, actor: Principal, *, code: str, meta: RequestMeta) -> None:
+        """A correct code turns MFA off. Wrong codes count towards the same lockout as the
+        sign-in step, so a stolen access token cannot be used to guess a code."""
+        authorize(actor, Action.MFA_MANAGE)
+        async with self._uow() as uow:
+            now = self._clock.now()
+            # Throttle row first, then the user: the lock order of verify_mfa.
+            state = await uow.throttles.lock(_mfa_key(actor.user_id), now)
+            user = await uow.users.get(actor.user_id, for_update=True)
+            assert user is not None
+            if not user.mfa_enabled:
+                raise Conflict("Two-factor authentication is not on.", code="mfa-not-enabled")
+            if state.is_locked(now):
+                self._audit_actor(
+                    uow,
+                    meta,
+                    "auth.mfa_disable",
+                    actor,
+                    "user",
+                    str(user.id),
+                    outcome=Outcome.DENIED,
+                    details={"reason": "locked"},
+                )
+                await uow.commit()
+                raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
+            if await self._consume_second_factor(uow, user, code, now) is None:
+                after = register_failure(state, now, self._config.lockout)
+                await uow.throttles.save(after, now)
+                self._audit_actor(
+                    uow,
+                    meta,
+                    "auth.mfa_disable",
+                    actor,
+                    "user",
+                    str(user.id),
+                    outcome=Outcome.DENIED,
+                )
+                if after.is_locked(now):
+                    self._audit_actor(
+                        uow,
+                        meta,
+                        "auth.lockout",
+                        actor,
+                        "user",
+                        str(user.id),
+                        outcome=Outcome.DENIED,
+                        details={"step": "mfa_disable"},
+                    )
+                await uow.commit()
+                raise RuleViolation(INVALID_MFA, rule="mfa.code_invalid", field="code")
+            await uow.throttles.save(register_success(state, now), now)
+            fresh = await uow.users.get(actor.user_id, for_update=True)
+            assert fresh is not None
+            await uow.users.save(
+                replace(
+                    fresh,
+                    mfa_enabled=False,
+                    mfa_secret=None,
+                    mfa_pending_secret=None,
+                    mfa_last_timestep=None,
+                    updated_at=now,
+                )
+            )
+            await uow.recovery_codes.clear(user.id)
+            sessions = await uow.sessions.list_active(user.id, now)
+            self._audit_actor(uow, meta, "auth.mfa_disable", actor, "user", str(user.id))
+            await uow.commit()
+        self._cache.invalidate([s.id for s in sessions])
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _consume_second_factor(
+        self, uow: UnitOfWork, user: User, code: str, now: datetime
+    ) -> str | None:
+        """Spend a TOTP code (once per time step) or a recovery code; the method used."""
+        code = code.strip().replace(" ", "")
+        if user.mfa_secret is not None and len(code) == TOTP_CODE_LENGTH and code.isdigit():
+            step = self._totp.matching_timestep(self._box.open(user.mfa_secret), code, now)
+            if step is not None and (
+                user.mfa_last_timestep is None or step > user.mfa_last_timestep
+            ):
+                await uow.users.save(replace(user, mfa_last_timestep=step, updated_at=now))
+                return "totp"
+            return None
+        if code and await uow.recovery_codes.use(user.id, token_digest(code.lower()), now):
+            return "recovery_code"
+        return None
+
+    async def _open_session(
+        self, uow: UnitOfWork, user: User, meta: RequestMeta, now: datetime
+    ) -> TokenPair:
+        policy = self._config.sessions
+        idle = (
+            policy.idle_timeout_staff
+            if user.role is not Role.PET_OWNER
+            else policy.idle_timeout_owner
+        )
+        session = SessionRecord(
+            id=self._ids.new_id(),
+            user_id=user.id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + policy.absolute_lifetime,
+            idle_timeout_seconds=int(idle.total_seconds()),
+            client_address=meta.client_address,
+            user_agent=(meta.user_agent or "")[:500] or None,
+        )
+        await uow.sessions.add(session)
+        refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+        await uow.sessions.add_refresh_token(
+            self._ids.new_id(), session.id, token_digest(refresh), now
+        )
+        access: IssuedToken = self._tokens.issue_access(user, session.id, now)
+        return TokenPair(access.token, access.expires_in, refresh, session.id)
+
+    async def _register_login_failure(
+        self, key: str, user: User | None, meta: RequestMeta, *, reason: str
+    ) -> None:
+        async with self._uow() as uow:
+            now = self._clock.now()
+            state = await uow.throttles.lock(key, now)
+            if state.is_locked(now):
+                await uow.commit()
+                raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
+            after = register_failure(state, now, self._config.lockout)
+            await uow.throttles.save(after, now)
+            self._audit(
+                uow,
+                meta,
+                "auth.login_failed",
+                user,
+                Outcome.DENIED,
+                actor=user,
+                details={"reason": reason, "known_account": user is not None},
+            )
+            if after.is_locked(now):
+                self._audit(
+                    uow,
+                    meta,
+                    "auth.lockout",
+                    user,
+                    Outcome.DENIED,
+                    actor=user,
+                    details={
+                        "lock_seconds": after.retry_after_seconds(now),
+                        "level": after.lockout_level,
+                    },
+                )
+            await uow.commit()
+
+    async def _record_locked_attempt(
+        self, user: User | None, meta: RequestMeta, state: ThrottleState, now: datetime
+    ) -> None:
+        async with self._uow() as uow:
+            self._audit(
+                uow,
+                meta,
+                "auth.login_failed",
+                user,
+                Outcome.DENIED,
+                actor=user,
+                details={"reason": "locked"},
+            )
+            await uow.commit()
+        raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
+
+    @staticmethod
+    def _audit(
+        uow: UnitOfWork,
+        meta: RequestMeta,
+        action: str,
+        user: User | None,
+        outcome: Outcome,
+        *,
+        actor: User | None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        uow.audit.record(
+            AuditEntry(
+                action=action,
+                resource_type="user",
+                resource_id=str(user.id) if user is not None else None,
+                outcome=outcome,
+                actor_id=actor.id if actor is not None else None,
+                actor_role=actor.role.value if actor is not None else None,
+                practice_id=user.practice_id if user is not None else None,
+                details=dict(details or {}),
+            ),
+            meta,
+        )
+
+    @staticmethod
+    def _audit_actor(
+        uow: UnitOfWork,
+        meta: RequestMeta,
+        action: str,
+        actor: Principal,
+        resource_type: str,
+        resource_id: str,
+        *,
+        outcome: Outcome = Outcome.SUCCESS,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        uow.audit.record(
+            AuditEntry(
+                action=action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                outcome=outcome,
+                actor_id=actor.user_id,
+                actor_role=actor.role.value,
+                practice_id=actor.practice_id,
+                details=dict(details or {}),
+            ),
+            meta,
+        )

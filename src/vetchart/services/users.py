@@ -1,0 +1,228 @@
+"""User administration and own-profile use cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from uuid import UUID
+
+from vetchart.domain import passwords
+from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.errors import Conflict, NotFound
+from vetchart.domain.policy import (
+    Action,
+    Principal,
+    authorize,
+    check_role_assignment,
+    require_user_in_scope,
+    user_list_scope,
+)
+from vetchart.domain.users import Role, User, normalize_email, normalize_full_name
+from vetchart.services.ports import (
+    Clock,
+    IdGenerator,
+    PageRequest,
+    PasswordHasher,
+    PrincipalCache,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    UserFilters,
+    UserQueries,
+)
+
+
+@dataclass(frozen=True)
+class UserChanges:
+    """Administrative changes; None means "leave as is"."""
+
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+class UserService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        queries: UserQueries,
+        clock: Clock,
+        ids: IdGenerator,
+        hasher: PasswordHasher,
+        principal_cache: PrincipalCache,
+        guessability: passwords.GuessabilityCheck,
+    ) -> None:
+        self._uow = uow
+        self._queries = queries
+        self._clock = clock
+        self._ids = ids
+        self._hasher = hasher
+        self._cache = principal_cache
+        self._guessability = guessability
+
+    async def me(self, actor: Principal) -> User:
+        authorize(actor, Action.OWN_PROFILE_READ)
+        async with self._uow() as uow:
+            user = await uow.users.get(actor.user_id)
+        if user is None:
+            raise NotFound("User not found.")
+        return user
+
+    async def update_me(
+        self, actor: Principal, *, full_name: str | None, meta: RequestMeta
+    ) -> User:
+        authorize(actor, Action.OWN_PROFILE_UPDATE)
+        async with self._uow() as uow:
+            user = await uow.users.get(actor.user_id, for_update=True)
+            if user is None:
+                raise NotFound("User not found.")
+            if full_name is None or normalize_full_name(full_name) == user.full_name:
+                return user
+            updated = replace(
+                user, full_name=normalize_full_name(full_name), updated_at=self._clock.now()
+            )
+            await uow.users.save(updated)
+            _audit(uow, meta, actor, "user.update", updated, details={"fields": ["full_name"]})
+            await uow.commit()
+        self._cache.invalidate([actor.session_id])
+        return updated
+
+    async def list_users(
+        self, actor: Principal, filters: UserFilters, page: PageRequest
+    ) -> list[User]:
+        scope = user_list_scope(actor)
+        return await self._queries.users_page(scope, filters, page)
+
+    async def get_user(self, actor: Principal, user_id: UUID) -> User:
+        authorize(actor, Action.USER_READ)
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+        if user is None:
+            raise NotFound("User not found.")
+        require_user_in_scope(actor, user.practice_id)
+        return user
+
+    async def update_user(
+        self, actor: Principal, user_id: UUID, changes: UserChanges, meta: RequestMeta
+    ) -> User:
+        """Role (staff roles, within the admin's practice) and active flag.
+
+        Deactivation revokes every session of the user at once.
+        """
+        async with self._uow() as uow:
+            # The action first (as in get_user): a role that may not administer users gets
+            # 403 for everyone; scope decides 404 only for the roles that may.
+            authorize(actor, Action.USER_UPDATE)
+            user = await uow.users.get(user_id, for_update=True)
+            if user is None:
+                raise NotFound("User not found.")
+            require_user_in_scope(actor, user.practice_id)
+            if user.id == actor.user_id:
+                raise Conflict(
+                    "You cannot change your own role or deactivate yourself.", code="self-change"
+                )
+            now = self._clock.now()
+            updated = user
+            fields: list[str] = []
+            if changes.role is not None and changes.role is not user.role:
+                check_role_assignment(user.role, changes.role)
+                updated = replace(updated, role=changes.role)
+                fields.append("role")
+            if changes.is_active is not None and changes.is_active != user.is_active:
+                updated = replace(updated, is_active=changes.is_active)
+                fields.append("is_active")
+            if not fields:
+                return user
+            updated = replace(updated, updated_at=now)
+            await uow.users.save(updated)
+            revoked: list[UUID] = []
+            if "is_active" in fields and not updated.is_active:
+                revoked = await uow.sessions.revoke_all(user.id, now, "user_deactivated")
+            sessions = await uow.sessions.list_active(user.id, now)
+            _audit(
+                uow,
+                meta,
+                actor,
+                "user.update",
+                updated,
+                details={
+                    "fields": fields,
+                    "revoked_sessions": len(revoked),
+                    **({"role": updated.role.value} if "role" in fields else {}),
+                    **({"is_active": updated.is_active} if "is_active" in fields else {}),
+                },
+            )
+            await uow.commit()
+        self._cache.invalidate([*revoked, *(s.id for s in sessions)])
+        return updated
+
+    async def unlock(self, actor: Principal, user_id: UUID, meta: RequestMeta) -> None:
+        authorize(actor, Action.USER_UNLOCK)
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None:
+                raise NotFound("User not found.")
+            require_user_in_scope(actor, user.practice_id)
+            await uow.throttles.clear(f"login:{user.email}")
+            await uow.throttles.clear(f"mfa:{user.id}")
+            _audit(uow, meta, actor, "user.unlock", user)
+            await uow.commit()
+
+    async def create_admin(self, *, email: str, full_name: str, password: str) -> User:
+        """A SYSTEM_ADMIN, from the command line (no caller to authorize)."""
+        email = normalize_email(email)
+        full_name = normalize_full_name(full_name)
+        password = passwords.check_password(password, email=email, guessability=self._guessability)
+        password_hash = await self._hasher.hash(password)
+        now = self._clock.now()
+        user = User(
+            id=self._ids.new_id(),
+            email=email,
+            full_name=full_name,
+            role=Role.SYSTEM_ADMIN,
+            practice_id=None,
+            is_active=True,
+            password_hash=password_hash,
+            mfa_enabled=False,
+            created_at=now,
+            updated_at=now,
+            password_changed_at=now,
+        )
+        async with self._uow() as uow:
+            if await uow.users.get_by_email(email) is not None:
+                raise Conflict("An account with this email already exists.", code="email-taken")
+            await uow.users.add(user)
+            uow.audit.record(
+                AuditEntry(
+                    action="user.create_admin",
+                    resource_type="user",
+                    resource_id=str(user.id),
+                    outcome=Outcome.SUCCESS,
+                    details={"source": "cli"},
+                ),
+                RequestMeta(),
+            )
+            await uow.commit()
+        return user
+
+
+def _audit(
+    uow: UnitOfWork,
+    meta: RequestMeta,
+    actor: Principal,
+    action: str,
+    target: User,
+    *,
+    details: dict[str, object] | None = None,
+) -> None:
+    uow.audit.record(
+        AuditEntry(
+            action=action,
+            resource_type="user",
+            resource_id=str(target.id),
+            outcome=Outcome.SUCCESS,
+            actor_id=actor.user_id,
+            actor_role=actor.role.value,
+            practice_id=target.practice_id,
+            details=dict(details or {}),
+        ),
+        meta,
+    )
