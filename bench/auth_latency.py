@@ -51,7 +51,9 @@ async def _measure_gets(client: httpx.AsyncClient, token: str, stop: asyncio.Eve
     samples: list[float] = []
     for _ in range(GET_SAMPLES):
         started = time.perf_counter()
-        response = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+        response = await client.get(
+            "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
+        )
         samples.append((time.perf_counter() - started) * 1000)
         response.raise_for_status()
     stop.set()
@@ -129,8 +131,9 @@ def main() -> None:
     try:
         subprocess.run([vetchart, "db", "upgrade"], env=env, check=True, capture_output=True)
         subprocess.run([vetchart, "demo", "seed"], env=env, check=True, capture_output=True)
-        server = subprocess.Popen([vetchart, "serve"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [vetchart, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         base = f"http://127.0.0.1:{port}"
         for _ in range(120):
             try:
@@ -149,15 +152,21 @@ def main() -> None:
             server.wait(timeout=30)
         shutil.rmtree(data_dir, ignore_errors=True)
     defaults = AuthSettings()
-    print(f"argon2id t={defaults.argon2_time_cost} m={defaults.argon2_memory_kib} KiB "
-          f"p={defaults.argon2_parallelism}, hash concurrency {defaults.hash_concurrency}: "
-          f"one hash {hash_ms:.1f} ms (median of 5)")
+    print(
+        f"argon2id t={defaults.argon2_time_cost} m={defaults.argon2_memory_kib} KiB "
+        f"p={defaults.argon2_parallelism}, hash concurrency {defaults.hash_concurrency}: "
+        f"one hash {hash_ms:.1f} ms (median of 5)"
+    )
     print(f"GET /api/v1/users/me, {GET_SAMPLES} sequential requests:")
-    print(f"  no logins running:       p50 {results['quiet_p50_ms']:.1f} ms, "
-          f"p95 {results['quiet_p95_ms']:.1f} ms")
-    print(f"  {LOGIN_WORKERS} concurrent login loops: p50 {results['loaded_p50_ms']:.1f} ms, "
-          f"p95 {results['loaded_p95_ms']:.1f} ms "
-          f"({results['logins_during_load']:.0f} logins, {results['logins_per_second']:.1f}/s)")
+    print(
+        f"  no logins running:       p50 {results['quiet_p50_ms']:.1f} ms, "
+        f"p95 {results['quiet_p95_ms']:.1f} ms"
+    )
+    print(
+        f"  {LOGIN_WORKERS} concurrent login loops: p50 {results['loaded_p50_ms']:.1f} ms, "
+        f"p95 {results['loaded_p95_ms']:.1f} ms "
+        f"({results['logins_during_load']:.0f} logins, {results['logins_per_second']:.1f}/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -43,15 +45,20 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """A SQLAlchemy URL of a maintenance database on the test server."""
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
         yield async_url(configured)
         return
-    folder: Path = tmp_path_factory.mktemp("pg")
-    with EmbeddedPostgres(folder / "pgdata") as server:
-        yield server.url("postgres")
+    # Not under pytest's tmp_path: as root the server runs as its own system user, and
+    # pytest resets /tmp/pytest-of-<user> to mode 0700 whenever another session starts.
+    folder = Path(tempfile.mkdtemp(prefix="vetchart-test-pg-"))
+    try:
+        with EmbeddedPostgres(folder / "pgdata") as server:
+            yield server.url("postgres")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _admin(url: str, *statements: str) -> None:

@@ -172,6 +172,8 @@ async def build_container(
         )
     if tracer_provider is not None:
         tracing.instrument_engine(engine, tracer_provider)
+        if read_engine is not engine:
+            tracing.instrument_engine(read_engine, tracer_provider)
         tracing.instrument_httpx(tracer_provider)
     if wait_for_db:
         await wait_for_database(engine, timeout_seconds=settings.database.startup_timeout)

@@ -273,3 +273,20 @@ async def test_memory_reset_clears_the_counters(run_id: str) -> None:
     decision = await limiter.hit("login", identity)
     assert decision.allowed
     assert decision.remaining == 2
+
+
+async def test_unreachable_redis_fails_open_and_counts_the_error() -> None:
+    """A Redis outage must not turn into refusing every request."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    limiter = RateLimiter(
+        redis_url=f"redis://127.0.0.1:{closed_port}/0", limits={"login": "1/minute"}
+    )
+    first = await limiter.hit("login", "203.0.113.7")
+    second = await limiter.hit("login", "203.0.113.7")
+    assert first.allowed
+    assert second.allowed
+    assert limiter.storage_errors == 2

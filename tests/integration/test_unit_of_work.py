@@ -181,7 +181,7 @@ async def test_collects_recorded_events_in_order(
         uow.record(renamed)
         collected = uow.collected_events()
         assert collected == [registered, renamed]
-        assert [event.name for event in collected] == ["PetRegistered", "PetRenamed"]
+        assert [event.event_type() for event in collected] == ["PetRegistered", "PetRenamed"]
         collected.clear()  # a copy: the caller cannot drop the unit's events
         assert uow.collected_events() == [registered, renamed]
         await uow.commit()

@@ -1,5 +1,7 @@
 """Rate limits with the `limits` library: in memory by default, Redis when configured.
 
+When Redis cannot be reached the limiter fails open (allows, logs, counts the error).
+
 A sliding-window counter per (limit name, identity); the answer carries what the
 ``RateLimit-*`` and ``Retry-After`` headers need.
 """
@@ -11,10 +13,13 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
+import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage as AsyncStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class RateLimiter:
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         self._items: dict[str, RateLimitItem] = {name: parse(spec) for name, spec in limits.items()}
         self.enabled = enabled
+        self.storage_errors = 0
 
     def item(self, name: str) -> RateLimitItem:
         return self._items[name]
@@ -47,8 +53,16 @@ class RateLimiter:
         item = self._items[name]
         if not self.enabled:
             return RateLimitDecision(True, item.amount, item.amount, 0)
-        allowed = await self._limiter.hit(item, name, identity)
-        stats = await self._limiter.get_window_stats(item, name, identity)
+        try:
+            allowed = await self._limiter.hit(item, name, identity)
+            stats = await self._limiter.get_window_stats(item, name, identity)
+        except Exception as error:  # the storage (Redis) is down or misbehaving
+            # Fail open: rate limits protect capacity, and sign-in failures are still
+            # counted and locked out in the database. Refusing every request because
+            # Redis is away would turn a cache outage into a full outage.
+            self.storage_errors += 1
+            log.warning("rate_limit.storage_unavailable", limit=name, error=type(error).__name__)
+            return RateLimitDecision(True, item.amount, item.amount, item.get_expiry())
         reset = max(0, math.ceil(stats.reset_time - time.time()))
         if reset == 0:
             # `limits` computes the reset as (time left in the current window) % (window),

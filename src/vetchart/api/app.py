@@ -15,11 +15,17 @@ from starlette.middleware.cors import CORSMiddleware
 
 from vetchart import bootstrap
 from vetchart.api.metrics import HttpMetrics, PoolCollector
-from vetchart.api.middleware import ErrorTranslator, MetricsMiddleware, RequestContextMiddleware
+from vetchart.api.middleware import (
+    ErrorMiddleware,
+    ErrorTranslator,
+    MetricsMiddleware,
+    RequestContextMiddleware,
+)
 from vetchart.api.pagination import CursorCodec
 from vetchart.api.problems import install_problem_handlers
 from vetchart.api.responses import JsonResponse
 from vetchart.api.routers import auth, health, users
+from vetchart.api.schemas.common import problem_responses
 from vetchart.config import Settings
 
 log = structlog.get_logger(__name__)
@@ -75,7 +81,7 @@ def create_app(
 
     docs = settings.docs_enabled
     middleware = [
-        Middleware(RequestContextMiddleware, translate_error=translator),
+        Middleware(RequestContextMiddleware),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.cors.origins,
@@ -100,6 +106,7 @@ def create_app(
             max_age=settings.cors.max_age_seconds,
         ),
         Middleware(MetricsMiddleware, metrics=http_metrics),
+        Middleware(ErrorMiddleware, translate_error=translator),
     ]
     if provider is not None:
         middleware.insert(0, Middleware(bootstrap.TracingMiddleware, tracer_provider=provider))
@@ -114,6 +121,9 @@ def create_app(
         openapi_url="/openapi.json" if docs else None,
         debug=False,
         middleware=middleware,
+        # Any operation may meet these: an unreadable body, an unexpected error, or a
+        # database that cannot serve (pool exhausted, connection lost).
+        responses=problem_responses(400, 500, 503),
     )
     app.state.settings = settings
     app.state.metrics_registry = registry

@@ -1,4 +1,14 @@
-"""Pure-ASGI middleware: request context, security headers, last-resort errors, metrics."""
+"""Pure-ASGI middleware, outermost first:
+
+1. ``RequestContextMiddleware`` binds the request id to the context and logs, adds the
+   security headers, refuses TRACE/TRACK, and is the last resort for errors raised by
+   other middleware.
+2. (CORS, from Starlette.)
+3. ``MetricsMiddleware`` counts requests and latency by route template and status.
+4. ``ErrorMiddleware`` turns exceptions that escaped the routes into problem+json: a 503
+   for infrastructure errors the adapters can name, else a 500. Being inside CORS and
+   metrics, those answers carry CORS headers and are counted with their real status.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +20,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vetchart.api.allow import allowed_methods
 from vetchart.api.context import REQUEST_ID_HEADER, accept_or_make_request_id, request_id_var
 from vetchart.api.metrics import HttpMetrics
 from vetchart.api.problems import (
@@ -41,7 +52,8 @@ def _with_utf8_charset(content_type: str) -> str:
     return f"{content_type.rstrip('; ')}; charset=utf-8"
 
 
-def _route_template(scope: Scope) -> str:
+def route_template(scope: Scope) -> str:
+    """The matched route's full path template (bounded label cardinality for metrics)."""
     # FastAPI keeps included routers nested: the full template (with every prefix) is on
     # the effective route context; the route object itself has only its own part.
     context = scope.get("fastapi", {}).get("effective_route_context")
@@ -51,9 +63,6 @@ def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "<unmatched>"
-
-
-_TRANSLATOR_SCOPE_KEY = "vetchart.translate_error"
 
 
 def _error_response(error: Exception, path: str, translator: ErrorTranslator | None) -> Response:
@@ -68,13 +77,8 @@ def _error_response(error: Exception, path: str, translator: ErrorTranslator | N
 
 
 class RequestContextMiddleware:
-    """Binds the request id to the context and logs, adds security headers, and turns
-    any exception that escaped the routes (or other middleware) into a problem+json 500
-    (or 503 for infrastructure errors the adapters know how to name)."""
-
-    def __init__(self, app: ASGIApp, *, translate_error: Callable[[], ErrorTranslator | None]):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._translate_error = translate_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,43 +114,34 @@ class RequestContextMiddleware:
                     out.setdefault("X-Frame-Options", "DENY")
             await send(message)
 
-        # Inner middleware (MetricsMiddleware) renders route errors with the same translator,
-        # so that CORS headers and the status metric apply to those responses too.
-        scope[_TRANSLATOR_SCOPE_KEY] = self._translate_error
         try:
             if scope["method"] in REFUSED_METHODS:
-                await http_error_response(405, "Method not allowed.", path)(
-                    scope, receive, send_with_headers
-                )
+                allow = ", ".join(allowed_methods(scope["app"], path))
+                await http_error_response(
+                    405, "Method not allowed.", path, headers={"Allow": allow}
+                )(scope, receive, send_with_headers)
                 return
             await self.app(scope, receive, send_with_headers)
         except Exception as error:
             if "status" in status_holder:
                 log.exception("http.error_after_response_started")
                 raise
-            response = _error_response(error, path, self._translate_error())
-            await response(scope, receive, send_with_headers)
+            await _error_response(error, path, None)(scope, receive, send_with_headers)
         finally:
             log.info(
                 "http.request",
                 method=scope["method"],
                 path=path,
-                route=_route_template(scope),
+                route=route_template(scope),
                 status=status_holder.get("status", 500),
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             request_id_var.reset(token)
+            structlog.contextvars.clear_contextvars()
 
 
 class MetricsMiddleware:
-    """Counts requests and records latency by method, route template and status.
-
-    Innermost of the middleware, it also turns an exception that escaped the routes into
-    its problem+json response (with the translator RequestContextMiddleware put in the
-    scope): so the metric records the status the client really got (a 503, not a 500), and
-    the response passes through CORS on its way out, letting a browser read its body,
-    request id and Retry-After. RequestContextMiddleware remains the last resort for
-    errors raised outside the routes."""
+    """Counts requests and records latency by method, route template and status."""
 
     def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
         self.app = app
@@ -166,16 +161,37 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, recording_send)
-        except Exception as error:
-            get_translator = scope.get(_TRANSLATOR_SCOPE_KEY)
-            if "code" in status or get_translator is None:
-                raise
-            response = _error_response(error, scope.get("path", ""), get_translator())
-            await response(scope, receive, recording_send)
         finally:
             self.metrics.observe(
                 method=scope["method"],
-                route=_route_template(scope),
+                route=route_template(scope),
                 status=status.get("code", 500),
                 seconds=time.perf_counter() - started,
             )
+
+
+class ErrorMiddleware:
+    """Exceptions that escaped the routes become problem+json (503 or 500)."""
+
+    def __init__(self, app: ASGIApp, *, translate_error: Callable[[], ErrorTranslator | None]):
+        self.app = app
+        self._translate_error = translate_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started: dict[str, bool] = {}
+
+        async def tracking_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started["yes"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as error:
+            if started:
+                raise
+            response = _error_response(error, scope.get("path", ""), self._translate_error())
+            await response(scope, receive, send)

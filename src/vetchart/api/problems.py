@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from vetchart.api.allow import allowed_methods
 from vetchart.api.context import current_request_id
 from vetchart.api.responses import ProblemResponse, problem
 from vetchart.domain import errors as e
@@ -112,20 +113,36 @@ def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+RATE_LIMIT_STATE_KEY = "rate_limit_headers"
+
+
+def _with_rate_limit_headers(request: Request, response: Response) -> Response:
+    """Error answers keep the RateLimit-* headers the request was counted with."""
+    headers: dict[str, str] | None = getattr(request.state, RATE_LIMIT_STATE_KEY, None)
+    for name, value in (headers or {}).items():
+        response.headers.setdefault(name, value)
+    return response
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, e.DomainError)
-        return domain_error_response(exc, request.url.path)
+        return _with_rate_limit_headers(request, domain_error_response(exc, request.url.path))
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        return http_error_response(
-            exc.status_code, exc.detail, request.url.path, dict(exc.headers or {}) or None
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Every method of every route on this path, not just the first route's.
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+        response = http_error_response(
+            exc.status_code, exc.detail, request.url.path, headers or None
         )
+        return _with_rate_limit_headers(request, response)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return problem(
+        response = problem(
             status=422,
             code="validation-error",
             title="Validation error",
@@ -134,6 +151,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             request_id=current_request_id(),
             errors=_validation_errors(exc),
         )
+        return _with_rate_limit_headers(request, response)
 
     app.add_exception_handler(e.DomainError, on_domain_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

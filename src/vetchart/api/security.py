@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from vetchart.api.context import current_request_id
 from vetchart.api.dependencies import ContainerDep
+from vetchart.api.problems import RATE_LIMIT_STATE_KEY
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.errors import Forbidden, Unauthenticated
 from vetchart.domain.policy import Principal, must_enrol_mfa
@@ -77,8 +78,13 @@ class RateLimited(HTTPException):
 
 
 async def enforce_rate_limit(
-    container: ContainerDep, response: Response, name: str, identity: str
+    request: Request, container: ContainerDep, response: Response, name: str, identity: str
 ) -> None:
+    """Count one request against the named limit; 429 when it is spent.
+
+    The ``RateLimit-*`` headers go on the response, and are kept on the request state so
+    that error answers (401, 422, 423, ...) built by the problem handlers carry them too.
+    """
     decision = await container.rate_limiter.hit(name, identity)
     headers = {
         "RateLimit-Limit": str(decision.limit),
@@ -88,14 +94,20 @@ async def enforce_rate_limit(
     if not decision.allowed:
         headers["Retry-After"] = str(max(1, decision.reset_seconds))
         raise RateLimited(headers)
-    response.headers.update(headers)
+    # With several limits on one request (an address limit, then the per-user one), the
+    # most constraining one is reported.
+    previous: dict[str, str] | None = getattr(request.state, RATE_LIMIT_STATE_KEY, None)
+    if previous is None or int(previous["RateLimit-Remaining"]) >= decision.remaining:
+        setattr(request.state, RATE_LIMIT_STATE_KEY, headers)
+        response.headers.update(headers)
 
 
 def limit_by_address(name: str) -> Any:
     """A dependency that applies the named limit per client address."""
 
     async def dependency(request: Request, response: Response, container: ContainerDep) -> None:
-        await enforce_rate_limit(container, response, name, client_address(request) or "unknown")
+        identity = client_address(request) or "unknown"
+        await enforce_rate_limit(request, container, response, name, identity)
 
     return Depends(dependency)
 
@@ -114,7 +126,7 @@ async def _authenticate(
         practice_id=str(principal.practice_id) if principal.practice_id else None,
     )
     request.state.principal = principal
-    await enforce_rate_limit(container, response, "default", str(principal.user_id))
+    await enforce_rate_limit(request, container, response, "default", str(principal.user_id))
     return principal
 
 

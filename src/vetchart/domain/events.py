@@ -9,6 +9,7 @@ from dataclasses import dataclass
 class DomainEvent:
     """Base class; concrete events add their own fields."""
 
-    @property
-    def name(self) -> str:
-        return type(self).__name__
+    @classmethod
+    def event_type(cls) -> str:
+        """The event's stable type name (a classmethod, so events may have a ``name`` field)."""
+        return cls.__name__

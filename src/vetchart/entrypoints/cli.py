@@ -60,8 +60,10 @@ def serve(
             lifespan="on",
         )
         log.info("serve.listening", url=f"http://{bind_host}:{bind_port}")
-        uvicorn.Server(config).run()
-    log.info("serve.stopped")
+        try:
+            uvicorn.Server(config).run()
+        finally:
+            log.info("serve.stopped")
 
 
 @db_app.command("upgrade")

@@ -20,6 +20,7 @@ from vetchart.domain.policy import Action, Principal, authorize
 from vetchart.domain.sessions import SessionPolicy, SessionRecord
 from vetchart.domain.throttle import LockoutRules, ThrottleState, register_failure, register_success
 from vetchart.domain.users import Role, User, normalize_email, normalize_full_name
+from vetchart.services.passwords import validate_new_password
 from vetchart.services.ports import (
     Clock,
     IdGenerator,
@@ -116,7 +117,9 @@ class AuthService:
         """A new account, always a PET_OWNER; roles never come from the request."""
         email = normalize_email(email)
         full_name = normalize_full_name(full_name)
-        password = passwords.check_password(password, email=email, guessability=self._guessability)
+        password = await validate_new_password(
+            password, email=email, guessability=self._guessability
+        )
         password_hash = await self._hasher.hash(password)
         now = self._clock.now()
         user = User(
@@ -417,7 +420,7 @@ class AuthService:
                 rule="current_password.incorrect",
                 field="current_password",
             )
-        new_value = passwords.check_password(
+        new_value = await validate_new_password(
             new_password, email=user.email, guessability=self._guessability, field="new_password"
         )
         if new_value == passwords.normalize_password(current_password):

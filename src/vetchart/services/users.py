@@ -17,6 +17,7 @@ from vetchart.domain.policy import (
     user_list_scope,
 )
 from vetchart.domain.users import Role, User, normalize_email, normalize_full_name
+from vetchart.services.passwords import validate_new_password
 from vetchart.services.ports import (
     Clock,
     IdGenerator,
@@ -170,7 +171,9 @@ class UserService:
         """A SYSTEM_ADMIN, from the command line (no caller to authorize)."""
         email = normalize_email(email)
         full_name = normalize_full_name(full_name)
-        password = passwords.check_password(password, email=email, guessability=self._guessability)
+        password = await validate_new_password(
+            password, email=email, guessability=self._guessability
+        )
         password_hash = await self._hasher.hash(password)
         now = self._clock.now()
         user = User(

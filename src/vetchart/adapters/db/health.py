@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -12,6 +13,8 @@ from vetchart.adapters.db.migrate import head_revisions
 from vetchart.adapters.db.resilience import retry_idempotent_read
 
 CHECK_TIMEOUT_SECONDS = 2.0
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,21 +37,19 @@ class DatabaseReadiness:
                 timeout=CHECK_TIMEOUT_SECONDS,
             )
         except Exception as error:  # any failure means "not ready"; the name is enough
+            log.warning("readiness.database_unreachable", error=type(error).__name__)
             return [
-                CheckResult("database", False, f"unreachable ({type(error).__name__})"),
+                CheckResult("database", False, "unreachable"),
                 CheckResult("migrations", False, "unknown: database unreachable"),
             ]
         results = [CheckResult("database", True, "ok")]
         if current == self._heads:
             results.append(CheckResult("migrations", True, "at head"))
         else:
-            results.append(
-                CheckResult(
-                    "migrations",
-                    False,
-                    f"schema at {sorted(current) or 'nothing'}, code expects {sorted(self._heads)}",
-                )
+            log.warning(
+                "readiness.schema_not_at_head", current=sorted(current), heads=sorted(self._heads)
             )
+            results.append(CheckResult("migrations", False, "schema is not at the migration head"))
         return results
 
     async def _current_revisions(self) -> set[str]:

@@ -7,6 +7,7 @@ semaphore so a burst of logins cannot take every thread or stall the event loop.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from functools import lru_cache
 
 from argon2 import PasswordHasher as Argon2
@@ -82,6 +83,47 @@ def blocklist() -> frozenset[str]:
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 
+# Keyboard rows (QWERTY, QWERTZ, AZERTY) and the digit row. Neighbours on a row, and the
+# end of a row with the start of the next, are "adjacent": a walk along them is a run.
+KEYBOARD_ROWS = (
+    ("1234567890-=", "qwertyuiop[]", "asdfghjkl;'", "zxcvbnm,./"),
+    ("1234567890", "qwertzuiop", "asdfghjkl", "yxcvbnm"),
+    ("1234567890", "azertyuiop", "qsdfghjklm", "wxcvbn"),
+)
+MIN_RUN = 4
+# A password mostly made of keyboard runs is patterned, whatever zxcvbn scores it.
+MAX_RUN_COVERAGE = 0.75
+
+
+@lru_cache(maxsize=1)
+def _adjacent_keys() -> frozenset[frozenset[str]]:
+    pairs: set[frozenset[str]] = set()
+    for layout in KEYBOARD_ROWS:
+        for row in layout:
+            pairs.update(frozenset(pair) for pair in itertools.pairwise(row))
+        for upper, lower in itertools.pairwise(layout):
+            pairs.add(frozenset((upper[-1], lower[0])))
+    return frozenset(pairs)
+
+
+def keyboard_run_coverage(password: str) -> float:
+    """The share of characters that sit in walks of at least MIN_RUN adjacent keys."""
+    text = [ch for ch in password.casefold() if not ch.isspace()]
+    if not text:
+        return 0.0
+    adjacent = _adjacent_keys()
+    covered = 0
+    run = 1
+    for previous, current in itertools.pairwise(text):
+        if frozenset((previous, current)) in adjacent:
+            run += 1
+            continue
+        covered += run if run >= MIN_RUN else 0
+        run = 1
+    covered += run if run >= MIN_RUN else 0
+    return covered / len(text)
+
+
 def zxcvbn_guessability(password: str, user_inputs: list[str]) -> GuessabilityVerdict:
     """Blocklisted or trivially patterned passwords, judged with zxcvbn's matchers.
 
@@ -94,6 +136,8 @@ def zxcvbn_guessability(password: str, user_inputs: list[str]) -> GuessabilityVe
     folded = password.casefold()
     if folded in blocklist():
         return GuessabilityVerdict(Weakness.BLOCKLISTED, "a common password")
+    if keyboard_run_coverage(password) >= MAX_RUN_COVERAGE:
+        return GuessabilityVerdict(Weakness.PATTERNED, "a keyboard run")
     kinds: list[str] = []
     for start in range(0, max(len(password), 1), ZXCVBN_MAX_LENGTH):
         piece = password[start : start + ZXCVBN_MAX_LENGTH]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Response, status
+from fastapi import APIRouter, Form, Request, Response, status
 
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.schemas.common import ListResponse, problem_responses
@@ -74,7 +74,7 @@ async def token(
     password: Annotated[str, Form(min_length=1, max_length=1024)],
     container: ContainerDep,
     meta: MetaDep,
-    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+    grant_type: Annotated[Literal["password"], Form()] = "password",
     scope: Annotated[str, Form(max_length=200)] = "",
 ) -> TokenOut | MfaRequiredOut:
     del grant_type, scope
@@ -221,12 +221,13 @@ async def revoke_session(
 )
 async def change_password(
     body: PasswordChangeIn,
+    request: Request,
     response: Response,
     principal: EnrollingPrincipal,
     container: ContainerDep,
     meta: MetaDep,
 ) -> None:
-    await enforce_rate_limit(container, response, "password", str(principal.user_id))
+    await enforce_rate_limit(request, container, response, "password", str(principal.user_id))
     await container.auth.change_password(
         principal,
         current_password=body.current_password,

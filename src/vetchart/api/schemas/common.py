@@ -49,6 +49,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "The upload is too large.",
         415: "The content type is not accepted.",
         422: "Validation or business rule failed (the rule is named).",
+        500: "Unexpected error (no internals disclosed; quote the request id).",
         423: "Locked after too many failed attempts.",
         428: "If-Match is required.",
         429: "Rate limited; see Retry-After.",

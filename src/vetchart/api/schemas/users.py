@@ -9,11 +9,17 @@ from uuid import UUID
 from pydantic import Field
 
 from vetchart.api.schemas.common import RequestModel, ResponseModel
+from vetchart.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from vetchart.domain.users import Role
 
 EMAIL_FIELD = Field(min_length=3, max_length=320, examples=["alex@example.com"])
 NAME_FIELD = Field(min_length=1, max_length=200, examples=["Alex Morgan"])
-PASSWORD_FIELD = Field(min_length=1, max_length=1024, examples=["purple-otter-reads-maps-at-dawn"])
+PASSWORD_FIELD = Field(
+    min_length=1,
+    max_length=MAX_PASSWORD_LENGTH,
+    description=f"At least {MIN_PASSWORD_LENGTH} characters (the 422 names any rule it breaks).",
+    examples=["purple-otter-reads-maps-at-dawn"],
+)
 
 
 class UserOut(ResponseModel):
