@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vetchart.adapters.db.engine import create_engine, session_factory
 from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.health import DatabaseReadiness
-from vetchart.adapters.db.queries import SqlUserQueries
+from vetchart.adapters.db.queries import SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.resilience import wait_for_database
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
+from vetchart.adapters.mail import LoggingMailer, SmtpMailer
 from vetchart.adapters.observability import tracing
 from vetchart.adapters.observability.tracing import OpenTelemetryMiddleware as TracingMiddleware
 from vetchart.adapters.ratelimit import RateLimiter
@@ -31,7 +32,10 @@ from vetchart.domain.throttle import LockoutRules
 from vetchart.domain.users import Role
 from vetchart.services.auth import AuthConfig, AuthService
 from vetchart.services.demo import DemoData
-from vetchart.services.ports import Clock, IdGenerator, UnitOfWork
+from vetchart.services.owners import OwnerService
+from vetchart.services.pets import PetService
+from vetchart.services.ports import Clock, IdGenerator, Mailer, UnitOfWork
+from vetchart.services.practices import PracticeService
 from vetchart.services.users import UserService
 
 __all__ = [
@@ -79,6 +83,9 @@ class Container:
     rate_limiter: RateLimiter
     auth: AuthService = field(init=False)
     users: UserService = field(init=False)
+    practices: PracticeService = field(init=False)
+    owners: OwnerService = field(init=False)
+    pets: PetService = field(init=False)
     translate_error: Callable[[BaseException], DomainError | None] = translate_database_error
 
     def __post_init__(self) -> None:
@@ -119,6 +126,23 @@ class Container:
                 mfa_required_roles=self.mfa_required_roles,
             ),
         )
+        client_queries = SqlClientQueries(
+            self.read_engine, read_retries=settings.database.read_retries
+        )
+        self.practices = PracticeService(
+            uow=self.uow,
+            queries=client_queries,
+            clock=self.clock,
+            ids=self.ids,
+            hasher=self.hasher,
+            mailer=build_mailer(settings),
+            guessability=zxcvbn_guessability,
+            public_base_url=settings.mail.public_base_url,
+        )
+        self.owners = OwnerService(
+            uow=self.uow, queries=client_queries, clock=self.clock, ids=self.ids
+        )
+        self.pets = PetService(uow=self.uow, queries=client_queries, clock=self.clock, ids=self.ids)
         self.users = UserService(
             uow=self.uow,
             queries=SqlUserQueries(self.read_engine, read_retries=settings.database.read_retries),
@@ -146,6 +170,21 @@ class Container:
             await self.read_engine.dispose()
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    mail = settings.mail
+    if mail.smtp_host:
+        return SmtpMailer(
+            host=mail.smtp_host,
+            port=mail.smtp_port,
+            sender=mail.mail_from,
+            username=mail.smtp_username,
+            password=mail.smtp_password.get_secret_value() if mail.smtp_password else None,
+            starttls=mail.smtp_starttls,
+            timeout_seconds=mail.smtp_timeout_seconds,
+        )
+    return LoggingMailer(redact=settings.is_production)
 
 
 def build_tracer_provider(settings: Settings) -> TracerProvider | None:
@@ -217,4 +256,4 @@ def demo_seeders(container: Container) -> list[Callable[[], Awaitable[str]]]:
     demo = DemoData(
         uow=container.uow, clock=container.clock, ids=container.ids, hasher=container.hasher
     )
-    return [demo.seed_identity]
+    return [demo.seed_identity, demo.seed_clients]

@@ -199,6 +199,20 @@ class ApiSettings(_Section):
     max_page_size: int = Field(default=200, ge=1, le=1000)
 
 
+class MailSettings(_Section):
+    """SMTP for outgoing mail; without a host, mail is written to the log (development)."""
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    mail_from: str = "vetchart <no-reply@vetchart.local>"
+    # Links in mail (invitations) point here.
+    public_base_url: str = "http://127.0.0.1:8000"
+
+
 class RedisSettings(_Section):
     url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
 
@@ -216,6 +230,7 @@ class Settings(_Section):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @property

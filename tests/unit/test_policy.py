@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+import vetchart.domain.policy as policy_module
 from vetchart.domain import policy
 from vetchart.domain.errors import Forbidden, NotFound
 from vetchart.domain.policy import (
@@ -41,6 +42,22 @@ _ROWS: dict[Action, tuple[bool, bool, bool, bool, bool]] = {
     Action.USER_UPDATE: (False, False, False, True, True),
     Action.USER_UNLOCK: (False, False, False, True, True),
     Action.USER_CREATE_ADMIN: (False, False, False, False, True),
+    Action.PRACTICE_CREATE: (False, False, False, False, True),
+    Action.PRACTICE_READ: (True, True, True, True, True),
+    Action.PRACTICE_UPDATE: (False, False, False, True, True),
+    Action.PRACTICE_DEACTIVATE: (False, False, False, False, True),
+    Action.PRACTICE_STAFF_LIST: (False, True, True, True, True),
+    Action.INVITATION_CREATE: (False, False, False, True, True),
+    Action.PET_OWNER_CREATE: (True, True, True, True, False),
+    Action.PET_OWNER_READ: (True, True, True, True, True),
+    Action.PET_OWNER_UPDATE: (True, True, True, True, True),
+    Action.ASSOCIATION_CREATE: (True, True, True, True, False),
+    Action.ASSOCIATION_LIST: (False, True, True, True, True),
+    Action.ASSOCIATION_DECIDE: (False, False, True, True, False),
+    Action.PET_CREATE: (True, True, True, True, False),
+    Action.PET_READ: (True, True, True, True, True),
+    Action.PET_UPDATE: (True, True, True, True, False),
+    Action.PET_DEACTIVATE: (True, True, True, True, False),
 }
 _ROLE_ORDER = (OWNER, STAFF, VET, P_ADMIN, S_ADMIN)
 EXPECTED: dict[tuple[Role, Action], bool] = {
@@ -182,17 +199,8 @@ def test_must_enrol_mfa(role: Role) -> None:
 # ---------------------------------------------------------------- the matrix parser
 
 HEADER = "action                  OWNER  STAFF  VET  P_ADMIN  S_ADMIN"
-_GOOD_ROWS = [
-    "own_profile.read          x      x     x      x        x",
-    "own_profile.update        x      x     x      x        x",
-    "own_sessions.manage       x      x     x      x        x",
-    "mfa.manage                x      x     x      x        x",
-    "user.list                 -      -     -      x        x",
-    "user.read                 -      -     -      x        x",
-    "user.update               -      -     -      x        x",
-    "user.unlock               -      -     -      x        x",
-    "user.create_admin         -      -     -      -        x",
-]
+# The module's own rows (the explicit table at the top of this file checks their meaning).
+_GOOD_ROWS = [line for line in policy_module.MATRIX.strip().splitlines()[1:] if line.strip()]
 
 
 def _matrix(rows: list[str], header: str = HEADER) -> str:

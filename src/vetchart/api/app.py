@@ -24,7 +24,15 @@ from vetchart.api.middleware import (
 from vetchart.api.pagination import CursorCodec
 from vetchart.api.problems import install_problem_handlers
 from vetchart.api.responses import JsonResponse
-from vetchart.api.routers import auth, health, users
+from vetchart.api.routers import (
+    auth,
+    health,
+    invitations,
+    owners,
+    pets,
+    practices,
+    users,
+)
 from vetchart.api.schemas.common import problem_responses
 from vetchart.config import Settings
 
@@ -134,5 +142,9 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth.router)
     api.include_router(users.router)
+    api.include_router(practices.router)
+    api.include_router(invitations.router)
+    api.include_router(owners.router)
+    api.include_router(pets.router)
     app.include_router(api)
     return app

@@ -11,11 +11,14 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Request
 from starlette.exceptions import HTTPException
+
+from vetchart.services.ports import PageRequest
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -87,3 +90,44 @@ class CursorCodec:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise InvalidCursor from error
+
+
+KeyParser = Callable[[str], object]
+
+
+class Paginator:
+    """One list's cursor handling: decode the request's cursor into a keyset position,
+    and encode the next page's cursor, bound to the list's name and filters."""
+
+    def __init__(
+        self,
+        request: Request,
+        list_name: str,
+        filters: Mapping[str, Any],
+        key_parsers: Sequence[KeyParser],
+    ) -> None:
+        self._codec: CursorCodec = request.app.state.cursor_codec
+        self._list = list_name
+        self._filters = dict(filters)
+        self._parsers = tuple(key_parsers)
+
+    def page_request(self, cursor: str | None, limit: int) -> PageRequest:
+        key = self._codec.decode(cursor, self._list, self._filters)
+        if key is None:
+            return PageRequest(limit=limit)
+        if len(key) != len(self._parsers):
+            raise InvalidCursor
+        try:
+            after = tuple(parse(value) for parse, value in zip(self._parsers, key, strict=True))
+        except ValueError as error:
+            raise InvalidCursor from error
+        return PageRequest(limit=limit, after=after)
+
+    def next_cursor(self, next_key: Sequence[object] | None) -> str | None:
+        if next_key is None:
+            return None
+        return self._codec.encode(self._list, self._filters, list(next_key))
+
+
+def parse_datetime(value: str) -> datetime:
+    return datetime.fromisoformat(value)

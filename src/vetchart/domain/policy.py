@@ -26,6 +26,22 @@ class Action(enum.StrEnum):
     USER_UPDATE = "user.update"
     USER_UNLOCK = "user.unlock"
     USER_CREATE_ADMIN = "user.create_admin"
+    PRACTICE_CREATE = "practice.create"
+    PRACTICE_READ = "practice.read"
+    PRACTICE_UPDATE = "practice.update"
+    PRACTICE_DEACTIVATE = "practice.deactivate"
+    PRACTICE_STAFF_LIST = "practice.staff_list"
+    INVITATION_CREATE = "invitation.create"
+    PET_OWNER_CREATE = "pet_owner.create"
+    PET_OWNER_READ = "pet_owner.read"
+    PET_OWNER_UPDATE = "pet_owner.update"
+    ASSOCIATION_CREATE = "association.create"
+    ASSOCIATION_LIST = "association.list"
+    ASSOCIATION_DECIDE = "association.decide"
+    PET_CREATE = "pet.create"
+    PET_READ = "pet.read"
+    PET_UPDATE = "pet.update"
+    PET_DEACTIVATE = "pet.deactivate"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -42,6 +58,22 @@ user.read                 -      -     -      x        x
 user.update               -      -     -      x        x
 user.unlock               -      -     -      x        x
 user.create_admin         -      -     -      -        x
+practice.create           -      -     -      -        x
+practice.read             x      x     x      x        x
+practice.update           -      -     -      x        x
+practice.deactivate       -      -     -      -        x
+practice.staff_list       -      x     x      x        x
+invitation.create         -      -     -      x        x
+pet_owner.create          x      x     x      x        -
+pet_owner.read            x      x     x      x        x
+pet_owner.update          x      x     x      x        x
+association.create        x      x     x      x        -
+association.list          -      x     x      x        x
+association.decide        -      -     x      x        -
+pet.create                x      x     x      x        -
+pet.read                  x      x     x      x        x
+pet.update                x      x     x      x        -
+pet.deactivate            x      x     x      x        -
 """
 
 
@@ -121,3 +153,55 @@ def check_role_assignment(target_current_role: Role, new_role: Role) -> None:
 def must_enrol_mfa(actor: Principal, required_roles: frozenset[Role]) -> bool:
     """True while a user whose role requires MFA has not enrolled yet."""
     return actor.role in required_roles and not actor.mfa_enabled
+
+
+# --------------------------------------------------------------------------- practices
+
+
+def require_practice_member(actor: Principal, practice_id: UUID, action: Action) -> None:
+    """Actions on a practice's own business: its staff, or a SYSTEM_ADMIN.
+
+    Practices are public (a directory), so a refusal here is 403, not 404.
+    """
+    authorize(actor, action)
+    if actor.role is Role.SYSTEM_ADMIN:
+        return
+    if actor.role in STAFF_ROLES and actor.practice_id == practice_id:
+        return
+    raise Forbidden("Only this practice's staff may do this.", extra={"action": action.value})
+
+
+def sees_practice_details(actor: Principal, practice_id: UUID) -> bool:
+    """Staff of the practice and SYSTEM_ADMIN see every field; others the directory."""
+    return actor.role is Role.SYSTEM_ADMIN or (
+        actor.role in STAFF_ROLES and actor.practice_id == practice_id
+    )
+
+
+# --------------------------------------------------------------------------- clients
+
+
+@dataclass(frozen=True)
+class ClientScope:
+    """Which pet owners, and so which pets, an actor can see. Exactly one field is set.
+
+    - ``everything``: SYSTEM_ADMIN (every such read is audited);
+    - ``practice_id``: staff see owners with an *approved* association with their practice;
+    - ``owner_user_id``: a PET_OWNER sees the owner profile linked to their account.
+
+    The database adapter turns this into one SQL condition used by single reads and lists
+    alike, so a list can never show what a single read would refuse.
+    """
+
+    everything: bool = False
+    practice_id: UUID | None = None
+    owner_user_id: UUID | None = None
+
+
+def client_scope(actor: Principal) -> ClientScope:
+    if actor.role is Role.SYSTEM_ADMIN:
+        return ClientScope(everything=True)
+    if actor.role in STAFF_ROLES:
+        assert actor.practice_id is not None
+        return ClientScope(practice_id=actor.practice_id)
+    return ClientScope(owner_user_id=actor.user_id)

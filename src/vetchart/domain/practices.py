@@ -4,7 +4,69 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from uuid import UUID
+from zoneinfo import available_timezones
+
+from vetchart.domain.errors import RuleViolation
+
+# Fields a practice's admin may change (and a SYSTEM_ADMIN); `is_active` has its own use case.
+EDITABLE_FIELDS = (
+    "name",
+    "email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "website",
+    "timezone",
+    "license_number",
+    "accepts_new_patients",
+)
+# What a pet owner (or anyone not on the practice's staff) sees in the directory.
+DIRECTORY_FIELDS = (
+    "id",
+    "name",
+    "email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "website",
+    "timezone",
+    "accepts_new_patients",
+)
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def check_timezone(name: str) -> str:
+    """An IANA time zone name (e.g. ``Europe/London``)."""
+    if name not in _zones():
+        raise RuleViolation(
+            f"'{name}' is not an IANA time zone name (e.g. Europe/London).",
+            rule="practice.timezone_invalid",
+            field="timezone",
+        )
+    return name
+
+
+def check_name(name: str) -> str:
+    value = " ".join(name.split())
+    if not value:
+        raise RuleViolation(
+            "The practice name is required.", rule="practice.name_required", field="name"
+        )
+    return value
 
 
 @dataclass

@@ -7,16 +7,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.events import DomainEvent
-from vetchart.domain.policy import Principal
+from vetchart.domain.owners import Association, AssociationStatus, PetOwner
+from vetchart.domain.pets import Pet
+from vetchart.domain.policy import ClientScope, Principal
 from vetchart.domain.practices import Practice
 from vetchart.domain.sessions import SessionRecord
 from vetchart.domain.throttle import ThrottleState
 from vetchart.domain.users import Role, User
+
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------- system
 
@@ -49,7 +53,90 @@ class UserRepository(Protocol):
 class PracticeRepository(Protocol):
     async def get(self, practice_id: UUID, *, for_update: bool = False) -> Practice | None: ...
     async def get_by_name(self, name: str) -> Practice | None: ...
-    async def add(self, practice: Practice) -> None: ...
+    async def add(self, practice: Practice) -> None:
+        """Insert; ``Conflict`` when the license number is taken."""
+        ...
+
+    async def save(self, practice: Practice) -> None:
+        """Update; ``Conflict`` when the license number is taken."""
+        ...
+
+
+@dataclass(frozen=True)
+class Invitation:
+    id: UUID
+    practice_id: UUID
+    email: str
+    role: Role
+    token_hash: bytes
+    invited_by: UUID
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    accepted_user_id: UUID | None = None
+
+
+class InvitationRepository(Protocol):
+    async def add(self, invitation: Invitation) -> None: ...
+    async def get_by_token_hash(self, token_hash: bytes) -> Invitation | None:
+        """Row-locked for this transaction (single use under concurrency)."""
+        ...
+
+    async def mark_accepted(self, invitation_id: UUID, user_id: UUID, now: datetime) -> None: ...
+
+
+class PetOwnerRepository(Protocol):
+    async def add(self, owner: PetOwner) -> None: ...
+    async def get(
+        self, owner_id: UUID, scope: ClientScope, *, for_update: bool = False
+    ) -> PetOwner | None:
+        """The owner if it exists *and* is in the scope; None otherwise."""
+        ...
+
+    async def get_by_user(self, user_id: UUID) -> PetOwner | None: ...
+    async def find_by_email(self, email: str) -> PetOwner | None: ...
+    async def exists(self, owner_id: UUID) -> bool: ...
+    async def save(self, owner: PetOwner) -> None: ...
+
+
+class AssociationRepository(Protocol):
+    async def add(self, association: Association) -> None:
+        """Insert; ``Conflict`` when an open one exists for the owner and practice."""
+        ...
+
+    async def get(
+        self, association_id: UUID, *, for_update: bool = False
+    ) -> Association | None: ...
+    async def save(self, association: Association) -> None: ...
+
+
+class PetRepository(Protocol):
+    async def add(self, pet: Pet) -> None:
+        """Insert; ``Conflict`` when the microchip is taken."""
+        ...
+
+    async def get(
+        self, pet_id: UUID, scope: ClientScope, *, for_update: bool = False
+    ) -> Pet | None:
+        """The pet if it exists and its owner is in the scope; None otherwise."""
+        ...
+
+    async def save(self, pet: Pet) -> None:
+        """Update; ``Conflict`` when the microchip is taken."""
+        ...
+
+
+class Mailer(Protocol):
+    async def send(self, message: MailMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class MailMessage:
+    to: str
+    subject: str
+    text: str
+    # Values (tokens) that must never appear in production logs.
+    secrets: tuple[str, ...] = ()
 
 
 class SessionRepository(Protocol):
@@ -128,6 +215,14 @@ class UnitOfWork(Protocol):
     @property
     def practices(self) -> PracticeRepository: ...
     @property
+    def invitations(self) -> InvitationRepository: ...
+    @property
+    def pet_owners(self) -> PetOwnerRepository: ...
+    @property
+    def associations(self) -> AssociationRepository: ...
+    @property
+    def pets(self) -> PetRepository: ...
+    @property
     def sessions(self) -> SessionRepository: ...
     @property
     def throttles(self) -> ThrottleRepository: ...
@@ -181,9 +276,74 @@ class UserFilters:
 class UserQueries(Protocol):
     async def users_page(
         self, scope_practice_id: UUID | None, filters: UserFilters, page: PageRequest
-    ) -> list[User]:
+    ) -> Page[User]:
         """Users ordered by (full_name, id), after the keyset ``page.after``."""
         ...
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    # The sort key of the last item when there are more rows; None on the last page.
+    next_key: tuple[object, ...] | None
+
+
+@dataclass(frozen=True)
+class PetFilters:
+    owner_id: UUID | None = None
+    species: str | None = None
+    q: str | None = None
+    include_inactive: bool = False
+
+
+@dataclass(frozen=True)
+class AssociationView:
+    association: Association
+    owner_name: str
+    practice_name: str
+
+
+@dataclass(frozen=True)
+class PetView:
+    pet: Pet
+    owner: PetOwner
+
+
+class ClientQueries(Protocol):
+    """Read side of practices, owners, associations and pets (keyset pages)."""
+
+    async def practices_page(self, page: PageRequest) -> Page[Practice]:
+        """Active practices by (name, id)."""
+        ...
+
+    async def staff_page(self, practice_id: UUID, page: PageRequest) -> Page[User]:
+        """Active staff of a practice by (full_name, id)."""
+        ...
+
+    async def owners_page(
+        self, scope: ClientScope, q: str | None, page: PageRequest
+    ) -> Page[PetOwner]:
+        """Owners in scope by (full_name, id)."""
+        ...
+
+    async def associations_page(
+        self,
+        *,
+        practice_id: UUID | None,
+        owner_id: UUID | None,
+        status: AssociationStatus | None,
+        page: PageRequest,
+    ) -> Page[AssociationView]:
+        """Associations by (created_at, id), newest first."""
+        ...
+
+    async def pets_page(
+        self, scope: ClientScope, filters: PetFilters, page: PageRequest
+    ) -> Page[PetView]:
+        """Pets in scope by (name, id), each with its owner."""
+        ...
+
+    async def pet_detail(self, scope: ClientScope, pet_id: UUID) -> PetView | None: ...
 
 
 # --------------------------------------------------------------------------- security

@@ -21,6 +21,7 @@ from vetchart.services.passwords import validate_new_password
 from vetchart.services.ports import (
     Clock,
     IdGenerator,
+    Page,
     PageRequest,
     PasswordHasher,
     PrincipalCache,
@@ -88,7 +89,7 @@ class UserService:
 
     async def list_users(
         self, actor: Principal, filters: UserFilters, page: PageRequest
-    ) -> list[User]:
+    ) -> Page[User]:
         scope = user_list_scope(actor)
         return await self._queries.users_page(scope, filters, page)
 

@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import Select, or_, select, tuple_
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from vetchart.adapters.db.repositories import user_from_row
+from vetchart.adapters.db.repositories import (
+    association_from_row,
+    owner_from_row,
+    pet_from_row,
+    practice_from_row,
+    user_from_row,
+)
 from vetchart.adapters.db.resilience import retry_idempotent_read
-from vetchart.adapters.db.tables import users
+from vetchart.adapters.db.scope import owner_in_scope
+from vetchart.adapters.db.tables import pet_owners, pets, practice_associations, practices, users
+from vetchart.domain.owners import AssociationStatus, PetOwner
+from vetchart.domain.policy import ClientScope
+from vetchart.domain.practices import Practice
 from vetchart.domain.users import User
-from vetchart.services.ports import PageRequest, UserFilters
+from vetchart.services.ports import (
+    AssociationView,
+    Page,
+    PageRequest,
+    PetFilters,
+    PetView,
+    UserFilters,
+)
+
+T = TypeVar("T")
 
 
 def like_pattern(text: str) -> str:
@@ -26,7 +48,7 @@ class SqlUserQueries:
 
     async def users_page(
         self, scope_practice_id: UUID | None, filters: UserFilters, page: PageRequest
-    ) -> list[User]:
+    ) -> Page[User]:
         query = select(users)
         if scope_practice_id is not None:
             query = query.where(users.c.practice_id == scope_practice_id)
@@ -46,4 +68,129 @@ class SqlUserQueries:
                 rows = (await conn.execute(query)).mappings().all()
             return [user_from_row(row) for row in rows]
 
+        found = await retry_idempotent_read(run, retries=self._retries)
+        return _page(found, page.limit, lambda u: (u.full_name, u.id))
+
+
+def _page(rows: list[T], limit: int, key: Callable[[T], tuple[object, ...]]) -> Page[T]:
+    """Rows were fetched with limit + 1: the extra one only says there is a next page."""
+    items = rows[:limit]
+    return Page(items=items, next_key=key(items[-1]) if len(rows) > limit and items else None)
+
+
+class SqlClientQueries:
+    """Practices, owners, associations and pets: one statement per page or detail."""
+
+    def __init__(self, engine: AsyncEngine, *, read_retries: int) -> None:
+        self._engine = engine
+        self._retries = read_retries
+
+    async def _rows(self, query: Select[Any]) -> list[RowMapping]:
+        async def run() -> list[RowMapping]:
+            async with self._engine.connect() as conn:
+                return list((await conn.execute(query)).mappings().all())
+
         return await retry_idempotent_read(run, retries=self._retries)
+
+    async def practices_page(self, page: PageRequest) -> Page[Practice]:
+        query = select(practices).where(practices.c.is_active)
+        if page.after is not None:
+            query = query.where(tuple_(practices.c.name, practices.c.id) > tuple_(*page.after))
+        query = query.order_by(practices.c.name, practices.c.id).limit(page.limit + 1)
+        rows = [practice_from_row(r) for r in await self._rows(query)]
+        return _page(rows, page.limit, lambda p: (p.name, p.id))
+
+    async def staff_page(self, practice_id: UUID, page: PageRequest) -> Page[User]:
+        query = select(users).where(users.c.practice_id == practice_id, users.c.is_active)
+        if page.after is not None:
+            query = query.where(tuple_(users.c.full_name, users.c.id) > tuple_(*page.after))
+        query = query.order_by(users.c.full_name, users.c.id).limit(page.limit + 1)
+        rows = [user_from_row(r) for r in await self._rows(query)]
+        return _page(rows, page.limit, lambda u: (u.full_name, u.id))
+
+    async def owners_page(
+        self, scope: ClientScope, q: str | None, page: PageRequest
+    ) -> Page[PetOwner]:
+        query = select(pet_owners).where(owner_in_scope(scope, pet_owners.c.id))
+        if q:
+            query = query.where(pet_owners.c.search_text.like(like_pattern(q.lower())))
+        if page.after is not None:
+            query = query.where(
+                tuple_(pet_owners.c.full_name, pet_owners.c.id) > tuple_(*page.after)
+            )
+        query = query.order_by(pet_owners.c.full_name, pet_owners.c.id).limit(page.limit + 1)
+        rows = [owner_from_row(r) for r in await self._rows(query)]
+        return _page(rows, page.limit, lambda o: (o.full_name, o.id))
+
+    async def associations_page(
+        self,
+        *,
+        practice_id: UUID | None,
+        owner_id: UUID | None,
+        status: AssociationStatus | None,
+        page: PageRequest,
+    ) -> Page[AssociationView]:
+        a = practice_associations
+        query = (
+            select(
+                a,
+                pet_owners.c.full_name.label("owner_name"),
+                practices.c.name.label("practice_name"),
+            )
+            .join_from(a, pet_owners, pet_owners.c.id == a.c.pet_owner_id)
+            .join(practices, practices.c.id == a.c.practice_id)
+        )
+        if practice_id is not None:
+            query = query.where(a.c.practice_id == practice_id)
+        if owner_id is not None:
+            query = query.where(a.c.pet_owner_id == owner_id)
+        if status is not None:
+            query = query.where(a.c.status == status.value)
+        if page.after is not None:
+            query = query.where(tuple_(a.c.created_at, a.c.id) < tuple_(*page.after))
+        query = query.order_by(a.c.created_at.desc(), a.c.id.desc()).limit(page.limit + 1)
+        rows = [
+            AssociationView(association_from_row(r), r["owner_name"], r["practice_name"])
+            for r in await self._rows(query)
+        ]
+        return _page(rows, page.limit, lambda v: (v.association.created_at, v.association.id))
+
+    def _pets_with_owner(self) -> Select[Any]:
+        owner_cols = [c.label(f"owner__{c.name}") for c in pet_owners.c if c.name != "search_text"]
+        return select(pets, *owner_cols).join_from(
+            pets, pet_owners, pet_owners.c.id == pets.c.owner_id
+        )
+
+    @staticmethod
+    def _pet_view(row: RowMapping) -> PetView:
+        owner = {
+            key.removeprefix("owner__"): value
+            for key, value in row.items()
+            if isinstance(key, str) and key.startswith("owner__")
+        }
+        return PetView(pet=pet_from_row(row), owner=owner_from_row(owner))
+
+    async def pets_page(
+        self, scope: ClientScope, filters: PetFilters, page: PageRequest
+    ) -> Page[PetView]:
+        query = self._pets_with_owner().where(owner_in_scope(scope, pets.c.owner_id))
+        if not filters.include_inactive:
+            query = query.where(pets.c.is_active)
+        if filters.owner_id is not None:
+            query = query.where(pets.c.owner_id == filters.owner_id)
+        if filters.species:
+            query = query.where(pets.c.species == filters.species.strip().lower())
+        if filters.q:
+            query = query.where(pets.c.name.ilike(like_pattern(filters.q)))
+        if page.after is not None:
+            query = query.where(tuple_(pets.c.name, pets.c.id) > tuple_(*page.after))
+        query = query.order_by(pets.c.name, pets.c.id).limit(page.limit + 1)
+        rows = [self._pet_view(r) for r in await self._rows(query)]
+        return _page(rows, page.limit, lambda v: (v.pet.name, v.pet.id))
+
+    async def pet_detail(self, scope: ClientScope, pet_id: UUID) -> PetView | None:
+        query = self._pets_with_owner().where(
+            pets.c.id == pet_id, owner_in_scope(scope, pets.c.owner_id)
+        )
+        rows = await self._rows(query)
+        return self._pet_view(rows[0]) if rows else None

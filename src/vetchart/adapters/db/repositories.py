@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -13,20 +14,40 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vetchart.adapters.db.scope import owner_in_scope
 from vetchart.adapters.db.tables import (
     auth_sessions,
     login_throttles,
     mfa_recovery_codes,
+    pet_owners,
+    pets,
+    practice_associations,
     practices,
     refresh_tokens,
+    staff_invitations,
     users,
 )
 from vetchart.domain.errors import Conflict
+from vetchart.domain.owners import (
+    Association,
+    AssociationStatus,
+    PetOwner,
+    PreferredCommunication,
+    RequestType,
+)
+from vetchart.domain.pets import Pet, Sex
+from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
 from vetchart.domain.sessions import SessionRecord
 from vetchart.domain.throttle import ThrottleState
 from vetchart.domain.users import Role, User
-from vetchart.services.ports import IdGenerator, RefreshTokenState, SessionPrincipal, SpentToken
+from vetchart.services.ports import (
+    IdGenerator,
+    Invitation,
+    RefreshTokenState,
+    SessionPrincipal,
+    SpentToken,
+)
 
 _USER_COLUMNS = list(users.c)
 _SESSION_COLUMNS = list(auth_sessions.c)
@@ -105,21 +126,40 @@ class SqlUserRepository:
         return user_from_row(row) if row else None
 
     async def add(self, user: User) -> None:
-        try:
-            async with self._session.begin_nested():
-                await self._session.execute(insert(users).values(**_user_values(user)))
-        except IntegrityError as error:
-            if "uq_users_email" in str(error.orig):
-                raise Conflict(
-                    "An account with this email already exists.", code="email-taken"
-                ) from None
-            raise
+        async with translate_unique(self._session, {"uq_users_email": _EMAIL_TAKEN}):
+            await self._session.execute(insert(users).values(**_user_values(user)))
 
     async def save(self, user: User) -> None:
         values = _user_values(user)
         values.pop("id")
         values.pop("created_at")
         await self._session.execute(update(users).where(users.c.id == user.id).values(**values))
+
+
+_EMAIL_TAKEN = Conflict("An account with this email already exists.", code="email-taken")
+_LICENSE_TAKEN = Conflict("Another practice has this license number.", code="license-number-taken")
+_MICROCHIP_TAKEN = Conflict("Another pet has this microchip id.", code="microchip-taken")
+_ASSOCIATION_OPEN = Conflict(
+    "This owner already has a pending or approved association with this practice.",
+    code="association-exists",
+)
+
+
+@asynccontextmanager
+async def translate_unique(
+    session: AsyncSession, conflicts: Mapping[str, Conflict]
+) -> AsyncIterator[None]:
+    """Run statements in a savepoint; a violation of a named unique constraint becomes its
+    domain ``Conflict`` (by constraint name, never by parsing messages loosely)."""
+    try:
+        async with session.begin_nested():
+            yield
+    except IntegrityError as error:
+        constraint = getattr(getattr(error.orig, "__cause__", None), "constraint_name", None)
+        for name, conflict in conflicts.items():
+            if constraint == name or (constraint is None and name in str(error.orig)):
+                raise Conflict(conflict.detail, code=conflict.code) from None
+        raise
 
 
 def practice_from_row(row: Mapping[Any, Any]) -> Practice:
@@ -147,7 +187,17 @@ class SqlPracticeRepository:
 
     async def add(self, practice: Practice) -> None:
         values = {field: getattr(practice, field) for field in _PRACTICE_FIELDS}
-        await self._session.execute(insert(practices).values(**values))
+        async with translate_unique(self._session, {"uq_practices_license_number": _LICENSE_TAKEN}):
+            await self._session.execute(insert(practices).values(**values))
+
+    async def save(self, practice: Practice) -> None:
+        values = {field: getattr(practice, field) for field in _PRACTICE_FIELDS}
+        values.pop("id")
+        values.pop("created_at")
+        async with translate_unique(self._session, {"uq_practices_license_number": _LICENSE_TAKEN}):
+            await self._session.execute(
+                update(practices).where(practices.c.id == practice.id).values(**values)
+            )
 
 
 class SqlSessionRepository:
@@ -369,3 +419,215 @@ class SqlRecoveryCodeRepository:
         await self._session.execute(
             delete(mfa_recovery_codes).where(mfa_recovery_codes.c.user_id == user_id)
         )
+
+
+# --------------------------------------------------------------------------- invitations
+
+
+def invitation_from_row(row: Mapping[Any, Any]) -> Invitation:
+    return Invitation(
+        id=row["id"],
+        practice_id=row["practice_id"],
+        email=row["email"],
+        role=Role(row["role"]),
+        token_hash=row["token_hash"],
+        invited_by=row["invited_by"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        accepted_at=row["accepted_at"],
+        accepted_user_id=row["accepted_user_id"],
+    )
+
+
+class SqlInvitationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, invitation: Invitation) -> None:
+        await self._session.execute(
+            insert(staff_invitations).values(
+                id=invitation.id,
+                practice_id=invitation.practice_id,
+                email=invitation.email,
+                role=invitation.role.value,
+                token_hash=invitation.token_hash,
+                invited_by=invitation.invited_by,
+                created_at=invitation.created_at,
+                expires_at=invitation.expires_at,
+            )
+        )
+
+    async def get_by_token_hash(self, token_hash: bytes) -> Invitation | None:
+        query = (
+            select(staff_invitations)
+            .where(staff_invitations.c.token_hash == token_hash)
+            .with_for_update()
+        )
+        row = (await self._session.execute(query)).mappings().first()
+        return invitation_from_row(row) if row else None
+
+    async def mark_accepted(self, invitation_id: UUID, user_id: UUID, now: datetime) -> None:
+        await self._session.execute(
+            update(staff_invitations)
+            .where(staff_invitations.c.id == invitation_id)
+            .values(accepted_at=now, accepted_user_id=user_id)
+        )
+
+
+# --------------------------------------------------------------------------- pet owners
+
+_OWNER_FIELDS = [c.name for c in pet_owners.c if c.name != "search_text"]
+
+
+def owner_from_row(row: Mapping[Any, Any]) -> PetOwner:
+    values = {field: row[field] for field in _OWNER_FIELDS}
+    if values["preferred_communication"] is not None:
+        values["preferred_communication"] = PreferredCommunication(
+            values["preferred_communication"]
+        )
+    return PetOwner(**values)
+
+
+def _owner_values(owner: PetOwner) -> dict[str, Any]:
+    values = {field: getattr(owner, field) for field in _OWNER_FIELDS}
+    if owner.preferred_communication is not None:
+        values["preferred_communication"] = owner.preferred_communication.value
+    return values
+
+
+class SqlPetOwnerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, owner: PetOwner) -> None:
+        await self._session.execute(insert(pet_owners).values(**_owner_values(owner)))
+
+    async def get(
+        self, owner_id: UUID, scope: ClientScope, *, for_update: bool = False
+    ) -> PetOwner | None:
+        query = select(pet_owners).where(
+            pet_owners.c.id == owner_id, owner_in_scope(scope, pet_owners.c.id)
+        )
+        if for_update:
+            query = query.with_for_update(of=pet_owners)
+        row = (await self._session.execute(query)).mappings().first()
+        return owner_from_row(row) if row else None
+
+    async def get_by_user(self, user_id: UUID) -> PetOwner | None:
+        query = select(pet_owners).where(pet_owners.c.user_id == user_id)
+        row = (await self._session.execute(query)).mappings().first()
+        return owner_from_row(row) if row else None
+
+    async def find_by_email(self, email: str) -> PetOwner | None:
+        query = (
+            select(pet_owners).where(pet_owners.c.email == email).order_by(pet_owners.c.id).limit(1)
+        )
+        row = (await self._session.execute(query)).mappings().first()
+        return owner_from_row(row) if row else None
+
+    async def exists(self, owner_id: UUID) -> bool:
+        found = await self._session.scalar(
+            select(pet_owners.c.id).where(pet_owners.c.id == owner_id)
+        )
+        return found is not None
+
+    async def save(self, owner: PetOwner) -> None:
+        values = _owner_values(owner)
+        values.pop("id")
+        values.pop("created_at")
+        await self._session.execute(
+            update(pet_owners).where(pet_owners.c.id == owner.id).values(**values)
+        )
+
+
+# --------------------------------------------------------------------------- associations
+
+_ASSOCIATION_FIELDS = [c.name for c in practice_associations.c]
+
+
+def association_from_row(row: Mapping[Any, Any]) -> Association:
+    values = {field: row[field] for field in _ASSOCIATION_FIELDS}
+    values["request_type"] = RequestType(values["request_type"])
+    values["status"] = AssociationStatus(values["status"])
+    return Association(**values)
+
+
+def _association_values(association: Association) -> dict[str, Any]:
+    values = {field: getattr(association, field) for field in _ASSOCIATION_FIELDS}
+    values["request_type"] = association.request_type.value
+    values["status"] = association.status.value
+    return values
+
+
+class SqlAssociationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, association: Association) -> None:
+        async with translate_unique(
+            self._session, {"uq_practice_associations_open": _ASSOCIATION_OPEN}
+        ):
+            await self._session.execute(
+                insert(practice_associations).values(**_association_values(association))
+            )
+
+    async def get(self, association_id: UUID, *, for_update: bool = False) -> Association | None:
+        query = select(practice_associations).where(practice_associations.c.id == association_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        return association_from_row(row) if row else None
+
+    async def save(self, association: Association) -> None:
+        values = _association_values(association)
+        values.pop("id")
+        values.pop("created_at")
+        await self._session.execute(
+            update(practice_associations)
+            .where(practice_associations.c.id == association.id)
+            .values(**values)
+        )
+
+
+# --------------------------------------------------------------------------- pets
+
+_PET_FIELDS = [c.name for c in pets.c]
+
+
+def pet_from_row(row: Mapping[Any, Any]) -> Pet:
+    values = {field: row[field] for field in _PET_FIELDS}
+    if values["sex"] is not None:
+        values["sex"] = Sex(values["sex"])
+    return Pet(**values)
+
+
+def _pet_values(pet: Pet) -> dict[str, Any]:
+    values = {field: getattr(pet, field) for field in _PET_FIELDS}
+    if pet.sex is not None:
+        values["sex"] = pet.sex.value
+    return values
+
+
+class SqlPetRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, pet: Pet) -> None:
+        async with translate_unique(self._session, {"uq_pets_microchip_id": _MICROCHIP_TAKEN}):
+            await self._session.execute(insert(pets).values(**_pet_values(pet)))
+
+    async def get(
+        self, pet_id: UUID, scope: ClientScope, *, for_update: bool = False
+    ) -> Pet | None:
+        query = select(pets).where(pets.c.id == pet_id, owner_in_scope(scope, pets.c.owner_id))
+        if for_update:
+            query = query.with_for_update(of=pets)
+        row = (await self._session.execute(query)).mappings().first()
+        return pet_from_row(row) if row else None
+
+    async def save(self, pet: Pet) -> None:
+        values = _pet_values(pet)
+        values.pop("id")
+        values.pop("created_at")
+        async with translate_unique(self._session, {"uq_pets_microchip_id": _MICROCHIP_TAKEN}):
+            await self._session.execute(update(pets).where(pets.c.id == pet.id).values(**values))

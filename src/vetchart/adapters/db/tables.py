@@ -11,12 +11,15 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
+    Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     Table,
     Text,
     UniqueConstraint,
@@ -200,4 +203,154 @@ audit_events = Table(
     Index("ix_audit_events_practice_occurred", "practice_id", "occurred_at", "id"),
     Index("ix_audit_events_actor_occurred", "actor_id", "occurred_at", "id"),
     Index("ix_audit_events_resource", "resource_type", "resource_id", "occurred_at"),
+)
+
+staff_invitations = Table(
+    "staff_invitations",
+    metadata,
+    _id(),
+    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
+    Column("email", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),
+    Column("invited_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("accepted_at", DateTime(timezone=True)),
+    Column("accepted_user_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
+    CheckConstraint(f"role IN {STAFF_ROLES_SQL}", name="staff_role"),
+    CheckConstraint("email = lower(email)", name="email_lowercase"),
+    CheckConstraint("expires_at > created_at", name="expires_after_creation"),
+    CheckConstraint("(accepted_at IS NULL) = (accepted_user_id IS NULL)", name="accepted_has_user"),
+    UniqueConstraint("token_hash", name="uq_staff_invitations_token_hash"),
+    Index("ix_staff_invitations_practice", "practice_id", "created_at"),
+)
+
+pet_owners = Table(
+    "pet_owners",
+    metadata,
+    _id(),
+    Column("full_name", Text, nullable=False),
+    Column("email", Text),
+    Column("phone", Text),
+    Column("address", Text),
+    Column("preferred_communication", Text),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
+    # What the `q` filter searches (name, email, phone), indexed for trigram matching.
+    Column(
+        "search_text",
+        Text,
+        Computed(
+            "lower(full_name || ' ' || coalesce(email, '') || ' ' || coalesce(phone, ''))",
+            persisted=True,
+        ),
+        nullable=False,
+    ),
+    *_timestamps(),
+    CheckConstraint("length(btrim(full_name)) > 0", name="full_name_not_blank"),
+    CheckConstraint(
+        "preferred_communication IS NULL OR "
+        "preferred_communication IN ('email', 'phone', 'sms', 'mail')",
+        name="preferred_communication_known",
+    ),
+    Index(
+        "uq_pet_owners_user_id",
+        "user_id",
+        unique=True,
+        postgresql_where=text("user_id IS NOT NULL"),
+    ),
+    Index("ix_pet_owners_name", "full_name", "id"),
+    Index(
+        "ix_pet_owners_search_trgm",
+        "search_text",
+        postgresql_using="gin",
+        postgresql_ops={"search_text": "gin_trgm_ops"},
+    ),
+)
+
+practice_associations = Table(
+    "practice_associations",
+    metadata,
+    _id(),
+    Column("pet_owner_id", Uuid, ForeignKey("pet_owners.id", ondelete="RESTRICT"), nullable=False),
+    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
+    Column("request_type", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("requested_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    Column("decided_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("deactivated_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
+    Column("deactivated_at", DateTime(timezone=True)),
+    *_timestamps(),
+    CheckConstraint(
+        "request_type IN ('new_client', 'referral', 'transfer', 'emergency')",
+        name="request_type_known",
+    ),
+    CheckConstraint(
+        "status IN ('pending', 'approved', 'rejected', 'inactive')", name="status_known"
+    ),
+    CheckConstraint("(status = 'pending') = (decided_at IS NULL)", name="decided_unless_pending"),
+    CheckConstraint(
+        "(status = 'inactive') = (deactivated_at IS NOT NULL)", name="deactivated_iff_inactive"
+    ),
+    # One open (pending or approved) association per owner and practice.
+    Index(
+        "uq_practice_associations_open",
+        "pet_owner_id",
+        "practice_id",
+        unique=True,
+        postgresql_where=text("status IN ('pending', 'approved')"),
+    ),
+    # The scope check: "is this owner approved with this practice?" and its reverse.
+    Index(
+        "ix_practice_associations_approved_practice",
+        "practice_id",
+        "pet_owner_id",
+        postgresql_where=text("status = 'approved'"),
+    ),
+    Index("ix_practice_associations_owner", "pet_owner_id", "created_at", "id"),
+    Index("ix_practice_associations_practice_status", "practice_id", "status", "created_at", "id"),
+)
+
+pets = Table(
+    "pets",
+    metadata,
+    _id(),
+    Column("owner_id", Uuid, ForeignKey("pet_owners.id", ondelete="RESTRICT"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("species", Text, nullable=False),
+    Column("breed", Text),
+    Column("sex", Text),
+    Column("colour", Text),
+    Column("date_of_birth", Date),
+    Column("weight_kg", Numeric(7, 3)),
+    Column("microchip_id", Text),
+    Column("neutered", Boolean),
+    Column("allergies", Text),
+    Column("notes", Text),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    *_timestamps(),
+    CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+    CheckConstraint("length(btrim(species)) > 0", name="species_not_blank"),
+    CheckConstraint(
+        "weight_kg IS NULL OR (weight_kg > 0 AND weight_kg <= 1500)", name="weight_in_range"
+    ),
+    CheckConstraint("sex IS NULL OR sex IN ('male', 'female', 'unknown')", name="sex_known"),
+    CheckConstraint("version >= 1", name="version_positive"),
+    Index(
+        "uq_pets_microchip_id",
+        "microchip_id",
+        unique=True,
+        postgresql_where=text("microchip_id IS NOT NULL"),
+    ),
+    Index("ix_pets_owner_name", "owner_id", "name", "id"),
+    Index("ix_pets_name", "name", "id"),
+    Index("ix_pets_species_name", "species", "name", "id"),
+    Index(
+        "ix_pets_name_trgm",
+        "name",
+        postgresql_using="gin",
+        postgresql_ops={"name": "gin_trgm_ops"},
+    ),
 )

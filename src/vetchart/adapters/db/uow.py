@@ -9,6 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vetchart.adapters.db.audit import SqlAuditLog
 from vetchart.adapters.db.repositories import (
+    SqlAssociationRepository,
+    SqlInvitationRepository,
+    SqlPetOwnerRepository,
+    SqlPetRepository,
     SqlPracticeRepository,
     SqlRecoveryCodeRepository,
     SqlSessionRepository,
@@ -29,6 +33,10 @@ class SqlAlchemyUnitOfWork:
 
     users: SqlUserRepository
     practices: SqlPracticeRepository
+    invitations: SqlInvitationRepository
+    pet_owners: SqlPetOwnerRepository
+    associations: SqlAssociationRepository
+    pets: SqlPetRepository
     sessions: SqlSessionRepository
     throttles: SqlThrottleRepository
     recovery_codes: SqlRecoveryCodeRepository
@@ -59,6 +67,10 @@ class SqlAlchemyUnitOfWork:
         self._committed = False
         self.users = SqlUserRepository(session)
         self.practices = SqlPracticeRepository(session)
+        self.invitations = SqlInvitationRepository(session)
+        self.pet_owners = SqlPetOwnerRepository(session)
+        self.associations = SqlAssociationRepository(session)
+        self.pets = SqlPetRepository(session)
         self.sessions = SqlSessionRepository(session)
         self.throttles = SqlThrottleRepository(session)
         self.recovery_codes = SqlRecoveryCodeRepository(session, self._ids)

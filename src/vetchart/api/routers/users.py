@@ -8,12 +8,12 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, status
 
 from vetchart.api.dependencies import ContainerDep
-from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, InvalidCursor, LimitQuery
+from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.users import MeUpdateIn, UserAdminUpdateIn, UserOut
 from vetchart.api.security import CurrentPrincipal, EnrollingPrincipal, MetaDep
 from vetchart.domain.users import Role
-from vetchart.services.ports import PageRequest, UserFilters
+from vetchart.services.ports import UserFilters
 from vetchart.services.users import UserChanges
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -61,29 +61,16 @@ async def list_users(
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[UserOut]:
-    codec = request.app.state.cursor_codec
     filters = {"role": role, "practice_id": practice_id, "q": q}
-    key = codec.decode(cursor, "users", filters)
-    after: tuple[object, ...] | None = None
-    if key is not None:
-        if len(key) != 2:
-            raise InvalidCursor
-        try:
-            after = (key[0], UUID(key[1]))
-        except ValueError as error:
-            raise InvalidCursor from error
-    rows = await container.users.list_users(
+    pager = Paginator(request, "users", filters, (str, UUID))
+    page = await container.users.list_users(
         principal,
         UserFilters(practice_id=practice_id, role=role, q=q),
-        PageRequest(limit=limit, after=after),
+        pager.page_request(cursor, limit),
     )
-    items = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = codec.encode("users", filters, [last.full_name, last.id])
     return ListResponse[UserOut](
-        items=[UserOut.model_validate(u) for u in items], next_cursor=next_cursor
+        items=[UserOut.model_validate(u) for u in page.items],
+        next_cursor=pager.next_cursor(page.next_key),
     )
 
 

@@ -1,0 +1,30 @@
+"""/api/v1/invitations: accepting a staff invitation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from vetchart.api.dependencies import ContainerDep
+from vetchart.api.schemas.clients import InvitationAcceptIn
+from vetchart.api.schemas.common import problem_responses
+from vetchart.api.schemas.users import UserOut
+from vetchart.api.security import MetaDep, limit_by_address
+
+router = APIRouter(prefix="/invitations", tags=["practices"])
+
+
+@router.post(
+    "/accept",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    summary="Accept an invitation: creates the staff user of that practice",
+    description="The token is single use; a used, expired or unknown token is 410. The "
+    "password rules of signup apply (422 naming the rule).",
+    dependencies=[limit_by_address("signup")],
+    responses=problem_responses(409, 410, 422, 429),
+)
+async def accept(body: InvitationAcceptIn, container: ContainerDep, meta: MetaDep) -> UserOut:
+    user = await container.practices.accept_invitation(
+        token=body.token, password=body.password, full_name=body.full_name, meta=meta
+    )
+    return UserOut.model_validate(user)

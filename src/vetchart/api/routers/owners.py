@@ -1,0 +1,173 @@
+"""/api/v1/pet-owners and /api/v1/associations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, status
+
+from vetchart.api.dependencies import ContainerDep
+from vetchart.api.pagination import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    LimitQuery,
+    Paginator,
+    parse_datetime,
+)
+from vetchart.api.routers.practices import association_out
+from vetchart.api.schemas.clients import (
+    AssociationIn,
+    AssociationOut,
+    PetOwnerCreateIn,
+    PetOwnerOut,
+    PetOwnerUpdateIn,
+)
+from vetchart.api.schemas.common import ListResponse, problem_responses
+from vetchart.api.security import CurrentPrincipal, MetaDep
+
+router = APIRouter(tags=["pet owners"])
+
+
+@router.post(
+    "/pet-owners",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PetOwnerOut,
+    summary="Create a pet owner",
+    description="Staff: a client of their own practice (the association is approved at "
+    "once). PET_OWNER: their own profile, once, linked to their account (409 the second "
+    "time).",
+    responses=problem_responses(401, 403, 409, 422, 429),
+)
+async def create_owner(
+    body: PetOwnerCreateIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> PetOwnerOut:
+    owner = await container.owners.create(principal, body.model_dump(exclude_unset=True), meta)
+    return PetOwnerOut.model_validate(owner)
+
+
+@router.get(
+    "/pet-owners",
+    response_model=ListResponse[PetOwnerOut],
+    summary="Pet owners in scope",
+    description="Staff: owners with an approved association with their practice; PET_OWNER: "
+    "their own profile. Filter `q` searches name, email and phone. Ordered by full_name, id.",
+    responses=problem_responses(400, 401, 403, 422, 429),
+)
+async def list_owners(
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[PetOwnerOut]:
+    pager = Paginator(request, "pet-owners", {"q": q}, (str, UUID))
+    page = await container.owners.list(principal, q, pager.page_request(cursor, limit))
+    return ListResponse[PetOwnerOut](
+        items=[PetOwnerOut.model_validate(o) for o in page.items],
+        next_cursor=pager.next_cursor(page.next_key),
+    )
+
+
+@router.get(
+    "/pet-owners/{owner_id}",
+    response_model=PetOwnerOut,
+    summary="One pet owner (in scope; otherwise 404)",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def get_owner(
+    owner_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> PetOwnerOut:
+    return PetOwnerOut.model_validate(await container.owners.get(principal, owner_id, meta))
+
+
+@router.patch(
+    "/pet-owners/{owner_id}",
+    response_model=PetOwnerOut,
+    summary="Update a pet owner (in scope)",
+    responses=problem_responses(401, 403, 404, 422, 429),
+)
+async def update_owner(
+    owner_id: UUID,
+    body: PetOwnerUpdateIn,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> PetOwnerOut:
+    owner = await container.owners.update(
+        principal, owner_id, body.model_dump(exclude_unset=True), meta
+    )
+    return PetOwnerOut.model_validate(owner)
+
+
+@router.get(
+    "/pet-owners/{owner_id}/associations",
+    response_model=ListResponse[AssociationOut],
+    summary="An owner's practice associations (in scope)",
+    description="Staff see the owner's associations with their own practice. Newest first.",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def owner_associations(
+    owner_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[AssociationOut]:
+    pager = Paginator(request, "owner-associations", {"owner_id": owner_id}, (parse_datetime, UUID))
+    page = await container.owners.owner_associations(
+        principal, owner_id, pager.page_request(cursor, limit)
+    )
+    return ListResponse[AssociationOut](
+        items=[association_out(v) for v in page.items],
+        next_cursor=pager.next_cursor(page.next_key),
+    )
+
+
+@router.post(
+    "/associations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssociationOut,
+    summary="Ask for (PET_OWNER) or create (staff) an association with a practice",
+    description="A PET_OWNER asks for themselves: `pending`. Staff link an owner to their own "
+    "practice: `approved` at once. One open (pending or approved) association per owner and "
+    "practice (409).",
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
+)
+async def create_association(
+    body: AssociationIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> AssociationOut:
+    association = await container.owners.request_association(
+        principal,
+        pet_owner_id=body.pet_owner_id,
+        practice_id=body.practice_id,
+        request_type=body.request_type,
+        meta=meta,
+    )
+    return AssociationOut.model_validate(association)
+
+
+def _decision_route(decision: str) -> None:
+    async def decide(
+        association_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    ) -> AssociationOut:
+        association = await container.owners.decide(principal, association_id, decision, meta)
+        return AssociationOut.model_validate(association)
+
+    router.add_api_route(
+        f"/associations/{{association_id}}/{decision}",
+        decide,
+        methods=["POST"],
+        response_model=AssociationOut,
+        name=f"association_{decision}",
+        summary=f"{decision.capitalize()} an association (PRACTICE_ADMIN, VET of its practice)",
+        description="Only the workflow's edges: pending → approved | rejected; approved → "
+        "inactive. Anything else is 409.",
+        responses=problem_responses(401, 403, 404, 409, 429),
+    )
+
+
+for _decision in ("approve", "reject", "deactivate"):
+    _decision_route(_decision)

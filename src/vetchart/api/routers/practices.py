@@ -1,0 +1,215 @@
+"""/api/v1/practices: the directory, practice administration, staff, invitations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, status
+
+from vetchart.api.dependencies import ContainerDep
+from vetchart.api.pagination import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    LimitQuery,
+    Paginator,
+    parse_datetime,
+)
+from vetchart.api.schemas.clients import (
+    AssociationOut,
+    InvitationIn,
+    InvitationOut,
+    PracticeCreateIn,
+    PracticeDirectoryOut,
+    PracticeOut,
+    PracticeUpdateIn,
+    StaffOut,
+)
+from vetchart.api.schemas.common import ListResponse, problem_responses
+from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.domain.owners import AssociationStatus
+from vetchart.domain.policy import Principal, sees_practice_details
+from vetchart.domain.practices import DIRECTORY_FIELDS, Practice
+from vetchart.services.ports import AssociationView
+
+router = APIRouter(prefix="/practices", tags=["practices"])
+
+
+def practice_out(actor: Principal, practice: Practice) -> PracticeOut | PracticeDirectoryOut:
+    if sees_practice_details(actor, practice.id):
+        return PracticeOut.model_validate(practice)
+    return PracticeDirectoryOut.model_validate(
+        {field: getattr(practice, field) for field in DIRECTORY_FIELDS}
+    )
+
+
+def association_out(view: AssociationView) -> AssociationOut:
+    return AssociationOut.model_validate(
+        {
+            **vars(view.association),
+            "owner_name": view.owner_name,
+            "practice_name": view.practice_name,
+        }
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PracticeOut,
+    summary="Create a practice (SYSTEM_ADMIN)",
+    responses=problem_responses(401, 403, 409, 422, 429),
+)
+async def create_practice(
+    body: PracticeCreateIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> PracticeOut:
+    practice = await container.practices.create(principal, body.model_dump(), meta)
+    return PracticeOut.model_validate(practice)
+
+
+@router.get(
+    "",
+    response_model=ListResponse[PracticeOut | PracticeDirectoryOut],
+    summary="The directory of active practices",
+    description="Ordered by name, then id. Staff of a practice (and SYSTEM_ADMIN) see every "
+    "field of it; everyone else sees the directory fields.",
+    responses=problem_responses(400, 401, 403, 422, 429),
+)
+async def list_practices(
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[PracticeOut | PracticeDirectoryOut]:
+    pager = Paginator(request, "practices", {}, (str, UUID))
+    page = await container.practices.list(principal, pager.page_request(cursor, limit))
+    return ListResponse[PracticeOut | PracticeDirectoryOut](
+        items=[practice_out(principal, p) for p in page.items],
+        next_cursor=pager.next_cursor(page.next_key),
+    )
+
+
+@router.get(
+    "/{practice_id}",
+    response_model=PracticeOut | PracticeDirectoryOut,
+    summary="One practice",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def get_practice(
+    practice_id: UUID, principal: CurrentPrincipal, container: ContainerDep
+) -> PracticeOut | PracticeDirectoryOut:
+    return practice_out(principal, await container.practices.get(principal, practice_id))
+
+
+@router.patch(
+    "/{practice_id}",
+    response_model=PracticeOut,
+    summary="Update a practice (its PRACTICE_ADMIN, SYSTEM_ADMIN)",
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
+)
+async def update_practice(
+    practice_id: UUID,
+    body: PracticeUpdateIn,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> PracticeOut:
+    changes = body.model_dump(exclude_unset=True)
+    practice = await container.practices.update(principal, practice_id, changes, meta)
+    return PracticeOut.model_validate(practice)
+
+
+@router.post(
+    "/{practice_id}/deactivate",
+    response_model=PracticeOut,
+    summary="Deactivate a practice (SYSTEM_ADMIN); practices are never deleted",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def deactivate_practice(
+    practice_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> PracticeOut:
+    practice = await container.practices.deactivate(principal, practice_id, meta)
+    return PracticeOut.model_validate(practice)
+
+
+@router.get(
+    "/{practice_id}/staff",
+    response_model=ListResponse[StaffOut],
+    summary="The practice's active staff (its staff, SYSTEM_ADMIN)",
+    description="Ordered by full_name, then id.",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def list_staff(
+    practice_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[StaffOut]:
+    pager = Paginator(request, "staff", {"practice_id": practice_id}, (str, UUID))
+    page = await container.practices.staff(
+        principal, practice_id, pager.page_request(cursor, limit)
+    )
+    return ListResponse[StaffOut](
+        items=[StaffOut.model_validate(u) for u in page.items],
+        next_cursor=pager.next_cursor(page.next_key),
+    )
+
+
+@router.post(
+    "/{practice_id}/invitations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InvitationOut,
+    summary="Invite a staff member (its PRACTICE_ADMIN, SYSTEM_ADMIN)",
+    description="A single-use token valid 7 days, also handed to the mail port.",
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
+)
+async def invite(
+    practice_id: UUID,
+    body: InvitationIn,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> InvitationOut:
+    issued = await container.practices.invite(
+        principal, practice_id, email=body.email, role=body.role, meta=meta
+    )
+    invitation = issued.invitation
+    return InvitationOut(
+        id=invitation.id,
+        practice_id=invitation.practice_id,
+        email=invitation.email,
+        role=invitation.role,
+        expires_at=invitation.expires_at,
+        created_at=invitation.created_at,
+        token=issued.token,
+    )
+
+
+@router.get(
+    "/{practice_id}/associations",
+    response_model=ListResponse[AssociationOut],
+    summary="The practice's client associations (its staff, SYSTEM_ADMIN)",
+    description="Newest first (created_at, then id).",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def practice_associations(
+    practice_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    status_filter: Annotated[AssociationStatus | None, Query(alias="status")] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[AssociationOut]:
+    filters = {"practice_id": practice_id, "status": status_filter}
+    pager = Paginator(request, "practice-associations", filters, (parse_datetime, UUID))
+    page = await container.owners.practice_associations(
+        principal, practice_id, status_filter, pager.page_request(cursor, limit)
+    )
+    return ListResponse[AssociationOut](
+        items=[association_out(v) for v in page.items],
+        next_cursor=pager.next_cursor(page.next_key),
+    )

@@ -1,0 +1,231 @@
+"""Practices, invitations, pet owners, associations and pets."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import Field
+
+from vetchart.api.schemas.common import RequestModel, ResponseModel
+from vetchart.domain.owners import AssociationStatus, PreferredCommunication, RequestType
+from vetchart.domain.pets import MAX_WEIGHT_KG, Sex
+from vetchart.domain.users import Role
+
+Short = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(max_length=5000)]
+Email = Annotated[str, Field(min_length=3, max_length=320, examples=["frontdesk@example.com"])]
+Phone = Annotated[str, Field(min_length=1, max_length=50, examples=["+44 20 7946 0000"])]
+
+
+# --------------------------------------------------------------------------- practices
+
+
+class PracticeCreateIn(RequestModel):
+    name: Short
+    timezone: Short = Field(examples=["Europe/London"], description="IANA time zone name.")
+    email: Email | None = None
+    phone: Phone | None = None
+    address_line1: Short | None = None
+    address_line2: Short | None = None
+    city: Short | None = None
+    region: Short | None = None
+    postal_code: Annotated[str, Field(max_length=20)] | None = None
+    country: Short | None = None
+    website: Annotated[str, Field(max_length=500)] | None = None
+    license_number: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    accepts_new_patients: bool = True
+
+
+class PracticeUpdateIn(RequestModel):
+    name: Short | None = None
+    timezone: Short | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    address_line1: Short | None = None
+    address_line2: Short | None = None
+    city: Short | None = None
+    region: Short | None = None
+    postal_code: Annotated[str, Field(max_length=20)] | None = None
+    country: Short | None = None
+    website: Annotated[str, Field(max_length=500)] | None = None
+    license_number: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    accepts_new_patients: bool | None = None
+
+
+class PracticeDirectoryOut(ResponseModel):
+    """What everyone signed in sees."""
+
+    id: UUID
+    name: str
+    email: str | None
+    phone: str | None
+    address_line1: str | None
+    address_line2: str | None
+    city: str | None
+    region: str | None
+    postal_code: str | None
+    country: str | None
+    website: str | None
+    timezone: str
+    accepts_new_patients: bool
+
+
+class PracticeOut(PracticeDirectoryOut):
+    """What the practice's staff and SYSTEM_ADMIN see."""
+
+    license_number: str | None
+    is_active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class StaffOut(ResponseModel):
+    id: UUID
+    email: str
+    full_name: str
+    role: Role
+    practice_id: UUID | None
+    is_active: bool
+
+
+# --------------------------------------------------------------------------- invitations
+
+
+class InvitationIn(RequestModel):
+    email: Email
+    role: Role = Field(description="A staff role: VET_STAFF, VET or PRACTICE_ADMIN.")
+
+
+class InvitationOut(ResponseModel):
+    id: UUID
+    practice_id: UUID
+    email: str
+    role: Role
+    expires_at: datetime
+    created_at: datetime
+    token: str = Field(description="Single use, valid 7 days; also sent by mail.")
+
+
+class InvitationAcceptIn(RequestModel):
+    token: Annotated[str, Field(min_length=1, max_length=512)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+    full_name: Short
+
+
+# --------------------------------------------------------------------------- pet owners
+
+
+class PetOwnerCreateIn(RequestModel):
+    full_name: Short
+    email: Email | None = None
+    phone: Phone | None = None
+    address: Annotated[str, Field(max_length=1000)] | None = None
+    preferred_communication: PreferredCommunication | None = None
+
+
+class PetOwnerUpdateIn(RequestModel):
+    full_name: Short | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    address: Annotated[str, Field(max_length=1000)] | None = None
+    preferred_communication: PreferredCommunication | None = None
+
+
+class PetOwnerOut(ResponseModel):
+    id: UUID
+    full_name: str
+    email: str | None
+    phone: str | None
+    address: str | None
+    preferred_communication: PreferredCommunication | None
+    user_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# --------------------------------------------------------------------------- associations
+
+
+class AssociationIn(RequestModel):
+    pet_owner_id: UUID
+    practice_id: UUID
+    request_type: RequestType
+
+
+class AssociationOut(ResponseModel):
+    id: UUID
+    pet_owner_id: UUID
+    practice_id: UUID
+    request_type: RequestType
+    status: AssociationStatus
+    requested_by: UUID
+    decided_by: UUID | None
+    decided_at: datetime | None
+    deactivated_by: UUID | None
+    deactivated_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    owner_name: str | None = None
+    practice_name: str | None = None
+
+
+# --------------------------------------------------------------------------- pets
+
+Weight = Annotated[Decimal, Field(gt=0, le=MAX_WEIGHT_KG, max_digits=7, decimal_places=3)]
+
+
+class PetCreateIn(RequestModel):
+    owner_id: UUID
+    name: Short
+    species: Annotated[str, Field(min_length=1, max_length=100, examples=["dog"])]
+    breed: Short | None = None
+    sex: Sex | None = None
+    colour: Short | None = None
+    date_of_birth: date | None = None
+    weight_kg: Weight | None = None
+    microchip_id: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    neutered: bool | None = None
+    allergies: Text | None = None
+    notes: Text | None = None
+
+
+class PetUpdateIn(RequestModel):
+    name: Short | None = None
+    species: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    breed: Short | None = None
+    sex: Sex | None = None
+    colour: Short | None = None
+    date_of_birth: date | None = None
+    weight_kg: Weight | None = None
+    microchip_id: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    neutered: bool | None = None
+    allergies: Text | None = None
+    notes: Text | None = None
+
+
+class PetOut(ResponseModel):
+    id: UUID
+    owner_id: UUID
+    name: str
+    species: str
+    breed: str | None
+    sex: Sex | None
+    colour: str | None
+    date_of_birth: date | None
+    weight_kg: Decimal | None
+    microchip_id: str | None
+    neutered: bool | None
+    allergies: str | None
+    notes: str | None
+    is_active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PetWithOwnerOut(PetOut):
+    owner: PetOwnerOut

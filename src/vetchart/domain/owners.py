@@ -1,0 +1,88 @@
+"""Pet owners (clients) and their associations with practices."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import datetime
+from uuid import UUID
+
+from vetchart.domain.errors import Conflict
+
+
+class PreferredCommunication(enum.StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    SMS = "sms"
+    MAIL = "mail"
+
+
+OWNER_EDITABLE_FIELDS = ("full_name", "email", "phone", "address", "preferred_communication")
+
+
+@dataclass
+class PetOwner:
+    id: UUID
+    full_name: str
+    created_at: datetime
+    updated_at: datetime
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    preferred_communication: PreferredCommunication | None = None
+    user_id: UUID | None = None
+
+
+class RequestType(enum.StrEnum):
+    NEW_CLIENT = "new_client"
+    REFERRAL = "referral"
+    TRANSFER = "transfer"
+    EMERGENCY = "emergency"
+
+
+class AssociationStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    INACTIVE = "inactive"
+
+
+# The workflow: the only edges there are.
+TRANSITIONS: dict[AssociationStatus, frozenset[AssociationStatus]] = {
+    AssociationStatus.PENDING: frozenset({AssociationStatus.APPROVED, AssociationStatus.REJECTED}),
+    AssociationStatus.APPROVED: frozenset({AssociationStatus.INACTIVE}),
+    AssociationStatus.REJECTED: frozenset(),
+    AssociationStatus.INACTIVE: frozenset(),
+}
+# Statuses during which a second association of the same owner and practice is refused.
+OPEN_STATUSES = frozenset({AssociationStatus.PENDING, AssociationStatus.APPROVED})
+
+
+@dataclass(frozen=True)
+class Association:
+    id: UUID
+    pet_owner_id: UUID
+    practice_id: UUID
+    request_type: RequestType
+    status: AssociationStatus
+    requested_by: UUID
+    created_at: datetime
+    updated_at: datetime
+    decided_by: UUID | None = None
+    decided_at: datetime | None = None
+    deactivated_by: UUID | None = None
+    deactivated_at: datetime | None = None
+
+    def move_to(self, target: AssociationStatus, *, actor: UUID, now: datetime) -> Association:
+        """Follow one edge of the workflow, recording who and when; 409 off the edges."""
+        if target not in TRANSITIONS[self.status]:
+            raise Conflict(
+                f"An association that is {self.status.value} cannot become {target.value}.",
+                code="illegal-transition",
+                extra={"from": self.status.value, "to": target.value},
+            )
+        if target is AssociationStatus.INACTIVE:
+            return replace(
+                self, status=target, deactivated_by=actor, deactivated_at=now, updated_at=now
+            )
+        return replace(self, status=target, decided_by=actor, decided_at=now, updated_at=now)

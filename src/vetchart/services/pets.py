@@ -1,0 +1,171 @@
+"""Pets: create, read, list, update with If-Match, deactivate and reactivate."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.errors import (
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    RuleViolation,
+)
+from vetchart.domain.pets import (
+    PET_EDITABLE_FIELDS,
+    Pet,
+    check_pet,
+    normalize_microchip,
+    normalize_species,
+)
+from vetchart.domain.policy import Action, Principal, authorize, client_scope
+from vetchart.services.audit import record as audit
+from vetchart.services.ports import (
+    ClientQueries,
+    Clock,
+    IdGenerator,
+    Page,
+    PageRequest,
+    PetFilters,
+    PetView,
+    UnitOfWorkFactory,
+)
+
+
+def _checked(values: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - set(PET_EDITABLE_FIELDS)
+    if unknown:
+        raise RuleViolation(f"Unknown fields: {sorted(unknown)}.", rule="pet.unknown_fields")
+    checked = dict(values)
+    for key in ("name", "species"):
+        if key in checked and checked[key] is None:
+            raise RuleViolation(f"{key} cannot be null.", rule=f"pet.{key}_required", field=key)
+    if "name" in checked:
+        checked["name"] = " ".join(str(checked["name"]).split())
+    if "species" in checked:
+        checked["species"] = normalize_species(str(checked["species"]))
+    if "microchip_id" in checked:
+        checked["microchip_id"] = normalize_microchip(checked["microchip_id"])
+    return checked
+
+
+def require_version(if_match: int | None, current: int) -> None:
+    """Optimistic concurrency: a PATCH names the version it was based on."""
+    if if_match is None:
+        raise PreconditionRequired("Send If-Match with the pet's current ETag.")
+    if if_match != current:
+        raise PreconditionFailed(
+            f"The pet changed (now version {current}); reload and retry.",
+            extra={"current_version": current},
+        )
+
+
+class PetService:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, queries: ClientQueries, clock: Clock, ids: IdGenerator
+    ) -> None:
+        self._uow = uow
+        self._queries = queries
+        self._clock = clock
+        self._ids = ids
+
+    def _today(self) -> date:
+        return self._clock.now().date()
+
+    async def create(
+        self, actor: Principal, owner_id: UUID, values: dict[str, Any], meta: RequestMeta
+    ) -> PetView:
+        authorize(actor, Action.PET_CREATE)
+        checked = _checked(values)
+        for key in ("name", "species"):
+            if key not in checked:
+                raise RuleViolation(f"{key} is required.", rule=f"pet.{key}_required", field=key)
+        now = self._clock.now()
+        pet = Pet(
+            id=self._ids.new_id(), owner_id=owner_id, created_at=now, updated_at=now, **checked
+        )
+        check_pet(pet, today=self._today())
+        async with self._uow() as uow:
+            owner = await uow.pet_owners.get(owner_id, client_scope(actor))
+            if owner is None:
+                raise NotFound("Pet owner not found.")
+            await uow.pets.add(pet)
+            audit(
+                uow,
+                meta,
+                actor,
+                "pet.create",
+                "pet",
+                pet.id,
+                actor.practice_id,
+                {"owner_id": str(owner_id)},
+            )
+            await uow.commit()
+        return PetView(pet=pet, owner=owner)
+
+    async def get(self, actor: Principal, pet_id: UUID) -> PetView:
+        authorize(actor, Action.PET_READ)
+        view = await self._queries.pet_detail(client_scope(actor), pet_id)
+        if view is None:
+            raise NotFound("Pet not found.")
+        return view
+
+    async def list(self, actor: Principal, filters: PetFilters, page: PageRequest) -> Page[PetView]:
+        authorize(actor, Action.PET_READ)
+        return await self._queries.pets_page(client_scope(actor), filters, page)
+
+    async def update(
+        self,
+        actor: Principal,
+        pet_id: UUID,
+        changes: dict[str, Any],
+        if_match: int | None,
+        meta: RequestMeta,
+    ) -> Pet:
+        async with self._uow() as uow:
+            pet = await uow.pets.get(pet_id, client_scope(actor), for_update=True)
+            if pet is None:
+                raise NotFound("Pet not found.")
+            authorize(actor, Action.PET_UPDATE)
+            require_version(if_match, pet.version)
+            checked = _checked(changes)
+            changed = sorted(k for k, v in checked.items() if getattr(pet, k) != v)
+            if not changed:
+                return pet
+            updated = replace(pet, **checked, updated_at=self._clock.now(), version=pet.version + 1)
+            check_pet(updated, today=self._today())
+            await uow.pets.save(updated)
+            audit(
+                uow,
+                meta,
+                actor,
+                "pet.update",
+                "pet",
+                pet.id,
+                actor.practice_id,
+                {"fields": changed, "version": updated.version},
+            )
+            await uow.commit()
+        return updated
+
+    async def set_active(
+        self, actor: Principal, pet_id: UUID, active: bool, meta: RequestMeta
+    ) -> Pet:
+        async with self._uow() as uow:
+            pet = await uow.pets.get(pet_id, client_scope(actor), for_update=True)
+            if pet is None:
+                raise NotFound("Pet not found.")
+            authorize(actor, Action.PET_DEACTIVATE)
+            if pet.is_active == active:
+                return pet
+            updated = replace(
+                pet, is_active=active, updated_at=self._clock.now(), version=pet.version + 1
+            )
+            await uow.pets.save(updated)
+            action = "pet.reactivate" if active else "pet.deactivate"
+            audit(uow, meta, actor, action, "pet", pet.id, actor.practice_id)
+            await uow.commit()
+        return updated

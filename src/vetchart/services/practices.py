@@ -1,0 +1,278 @@
+"""Practices (the tenants), their staff, and staff invitations."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from vetchart.domain import practices as rules
+from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.errors import Conflict, Gone, NotFound, RuleViolation
+from vetchart.domain.passwords import GuessabilityCheck
+from vetchart.domain.policy import (
+    Action,
+    Principal,
+    authorize,
+    require_practice_member,
+)
+from vetchart.domain.practices import Practice
+from vetchart.domain.users import STAFF_ROLES, Role, User, normalize_email, normalize_full_name
+from vetchart.services.audit import record as _audit
+from vetchart.services.auth import token_digest
+from vetchart.services.passwords import validate_new_password
+from vetchart.services.ports import (
+    ClientQueries,
+    Clock,
+    IdGenerator,
+    Invitation,
+    Mailer,
+    MailMessage,
+    Page,
+    PageRequest,
+    PasswordHasher,
+    UnitOfWorkFactory,
+)
+
+INVITATION_TTL = timedelta(days=7)
+INVITATION_TOKEN_BYTES = 32
+INVALID_INVITATION = "This invitation is no longer valid (used, expired or unknown)."
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    invitation: Invitation
+    token: str
+
+
+class PracticeService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        queries: ClientQueries,
+        clock: Clock,
+        ids: IdGenerator,
+        hasher: PasswordHasher,
+        mailer: Mailer,
+        guessability: GuessabilityCheck,
+        public_base_url: str,
+    ) -> None:
+        self._uow = uow
+        self._queries = queries
+        self._clock = clock
+        self._ids = ids
+        self._hasher = hasher
+        self._mailer = mailer
+        self._guessability = guessability
+        self._base_url = public_base_url.rstrip("/")
+
+    # ------------------------------------------------------------------ practices
+
+    async def create(self, actor: Principal, values: dict[str, Any], meta: RequestMeta) -> Practice:
+        authorize(actor, Action.PRACTICE_CREATE)
+        now = self._clock.now()
+        practice = Practice(
+            id=self._ids.new_id(),
+            created_at=now,
+            updated_at=now,
+            **self._checked(values, required=True),
+        )
+        async with self._uow() as uow:
+            await uow.practices.add(practice)
+            _audit(uow, meta, actor, "practice.create", "practice", practice.id, practice.id)
+            await uow.commit()
+        return practice
+
+    async def get(self, actor: Principal, practice_id: UUID) -> Practice:
+        authorize(actor, Action.PRACTICE_READ)
+        async with self._uow() as uow:
+            practice = await uow.practices.get(practice_id)
+        if practice is None or (not practice.is_active and actor.role is not Role.SYSTEM_ADMIN):
+            raise NotFound("Practice not found.")
+        return practice
+
+    async def list(self, actor: Principal, page: PageRequest) -> Page[Practice]:
+        authorize(actor, Action.PRACTICE_READ)
+        return await self._queries.practices_page(page)
+
+    async def update(
+        self, actor: Principal, practice_id: UUID, changes: dict[str, Any], meta: RequestMeta
+    ) -> Practice:
+        async with self._uow() as uow:
+            practice = await uow.practices.get(practice_id, for_update=True)
+            if practice is None:
+                raise NotFound("Practice not found.")
+            require_practice_member(actor, practice_id, Action.PRACTICE_UPDATE)
+            checked = self._checked(changes, required=False)
+            changed = [k for k, v in checked.items() if getattr(practice, k) != v]
+            if not changed:
+                return practice
+            now = self._clock.now()
+            updated = replace(practice, **checked, updated_at=now, version=practice.version + 1)
+            await uow.practices.save(updated)
+            _audit(
+                uow,
+                meta,
+                actor,
+                "practice.update",
+                "practice",
+                practice.id,
+                practice.id,
+                {"fields": sorted(changed)},
+            )
+            await uow.commit()
+        return updated
+
+    async def deactivate(self, actor: Principal, practice_id: UUID, meta: RequestMeta) -> Practice:
+        authorize(actor, Action.PRACTICE_DEACTIVATE)
+        async with self._uow() as uow:
+            practice = await uow.practices.get(practice_id, for_update=True)
+            if practice is None:
+                raise NotFound("Practice not found.")
+            if not practice.is_active:
+                return practice
+            now = self._clock.now()
+            updated = replace(
+                practice, is_active=False, updated_at=now, version=practice.version + 1
+            )
+            await uow.practices.save(updated)
+            _audit(uow, meta, actor, "practice.deactivate", "practice", practice.id, practice.id)
+            await uow.commit()
+        return updated
+
+    async def staff(self, actor: Principal, practice_id: UUID, page: PageRequest) -> Page[User]:
+        await self.get(actor, practice_id)
+        require_practice_member(actor, practice_id, Action.PRACTICE_STAFF_LIST)
+        return await self._queries.staff_page(practice_id, page)
+
+    def _checked(self, values: dict[str, Any], *, required: bool) -> dict[str, Any]:
+        unknown = set(values) - set(rules.EDITABLE_FIELDS)
+        if unknown:
+            raise RuleViolation(
+                f"Unknown practice fields: {sorted(unknown)}.", rule="practice.unknown_fields"
+            )
+        checked = dict(values)
+        if "name" in checked or required:
+            checked["name"] = rules.check_name(str(checked.get("name") or ""))
+        if "timezone" in checked or required:
+            checked["timezone"] = rules.check_timezone(str(checked.get("timezone") or ""))
+        if checked.get("license_number") is not None:
+            checked["license_number"] = checked["license_number"].strip() or None
+        for key in ("name", "timezone", "accepts_new_patients"):
+            if key in checked and checked[key] is None:
+                raise RuleViolation(f"{key} cannot be null.", rule="practice.required", field=key)
+        return checked
+
+    # ------------------------------------------------------------------ invitations
+
+    async def invite(
+        self, actor: Principal, practice_id: UUID, *, email: str, role: Role, meta: RequestMeta
+    ) -> IssuedInvitation:
+        """A single-use token, valid 7 days, for a new staff member of the practice."""
+        practice = await self.get(actor, practice_id)
+        require_practice_member(actor, practice_id, Action.INVITATION_CREATE)
+        if role not in STAFF_ROLES:
+            raise RuleViolation(
+                "Invitations are for staff roles only.", rule="invitation.staff_role", field="role"
+            )
+        email = normalize_email(email)
+        token = secrets.token_urlsafe(INVITATION_TOKEN_BYTES)
+        now = self._clock.now()
+        invitation = Invitation(
+            id=self._ids.new_id(),
+            practice_id=practice_id,
+            email=email,
+            role=role,
+            token_hash=token_digest(token),
+            invited_by=actor.user_id,
+            created_at=now,
+            expires_at=now + INVITATION_TTL,
+        )
+        async with self._uow() as uow:
+            if await uow.users.get_by_email(email) is not None:
+                raise Conflict("An account with this email already exists.", code="email-taken")
+            await uow.invitations.add(invitation)
+            _audit(
+                uow,
+                meta,
+                actor,
+                "invitation.create",
+                "invitation",
+                invitation.id,
+                practice_id,
+                {"role": role.value},
+            )
+            await uow.commit()
+        await self._mailer.send(
+            MailMessage(
+                to=email,
+                subject=f"You are invited to join {practice.name} on vetchart",
+                text=(
+                    f"You have been invited to join {practice.name} as {role.value}.\n"
+                    f"Accept within 7 days: {self._base_url}/invitations/accept?token={token}\n"
+                ),
+                secrets=(token,),
+            )
+        )
+        return IssuedInvitation(invitation, token)
+
+    async def accept_invitation(
+        self, *, token: str, password: str, full_name: str, meta: RequestMeta
+    ) -> User:
+        """Creates the staff user in the invitation's practice; the token is spent."""
+        full_name = normalize_full_name(full_name)
+        digest = token_digest(token)
+        async with self._uow() as uow:
+            peek = await uow.invitations.get_by_token_hash(digest)
+        now = self._clock.now()
+        if peek is None or peek.accepted_at is not None or now >= peek.expires_at:
+            raise Gone(INVALID_INVITATION, code="invitation-invalid")
+        password = await validate_new_password(
+            password, email=peek.email, guessability=self._guessability
+        )
+        password_hash = await self._hasher.hash(password)
+        async with self._uow() as uow:
+            invitation = await uow.invitations.get_by_token_hash(digest)  # row-locked
+            now = self._clock.now()
+            if (
+                invitation is None
+                or invitation.accepted_at is not None
+                or now >= invitation.expires_at
+            ):
+                raise Gone(INVALID_INVITATION, code="invitation-invalid")
+            practice = await uow.practices.get(invitation.practice_id)
+            if practice is None or not practice.is_active:
+                raise Gone(INVALID_INVITATION, code="invitation-invalid")
+            user = User(
+                id=self._ids.new_id(),
+                email=invitation.email,
+                full_name=full_name,
+                role=invitation.role,
+                practice_id=invitation.practice_id,
+                is_active=True,
+                password_hash=password_hash,
+                mfa_enabled=False,
+                created_at=now,
+                updated_at=now,
+                password_changed_at=now,
+            )
+            await uow.users.add(user)
+            await uow.invitations.mark_accepted(invitation.id, user.id, now)
+            uow.audit.record(
+                AuditEntry(
+                    action="invitation.accept",
+                    resource_type="invitation",
+                    resource_id=str(invitation.id),
+                    outcome=Outcome.SUCCESS,
+                    actor_id=user.id,
+                    actor_role=user.role.value,
+                    practice_id=user.practice_id,
+                    details={"user_id": str(user.id)},
+                ),
+                meta,
+            )
+            await uow.commit()
+        return user
