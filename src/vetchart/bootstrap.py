@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vetchart.adapters.db.engine import create_engine, session_factory
 from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.health import DatabaseReadiness
+from vetchart.adapters.db.idempotency import SqlIdempotencyStore
 from vetchart.adapters.db.queries import SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.resilience import wait_for_database
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
@@ -81,6 +82,7 @@ class Container:
     ids: IdGenerator
     hasher: Argon2Hasher
     rate_limiter: RateLimiter
+    idempotency: SqlIdempotencyStore = field(init=False)
     auth: AuthService = field(init=False)
     users: UserService = field(init=False)
     practices: PracticeService = field(init=False)
@@ -90,6 +92,7 @@ class Container:
 
     def __post_init__(self) -> None:
         self._sessions = session_factory(self.engine)
+        self.idempotency = SqlIdempotencyStore(self.engine)
         settings = self.settings
         cache = TtlPrincipalCache(ttl_seconds=settings.auth.session_cache_seconds)
         auth = settings.auth

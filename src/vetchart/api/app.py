@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from vetchart import bootstrap
+from vetchart.api.idempotency import IdempotencyMiddleware
 from vetchart.api.metrics import HttpMetrics, PoolCollector
 from vetchart.api.middleware import (
     ErrorMiddleware,
@@ -114,6 +115,7 @@ def create_app(
             max_age=settings.cors.max_age_seconds,
         ),
         Middleware(MetricsMiddleware, metrics=http_metrics),
+        Middleware(IdempotencyMiddleware, container=lambda: state.get("container")),
         Middleware(ErrorMiddleware, translate_error=translator),
     ]
     if provider is not None:

@@ -19,7 +19,8 @@ from vetchart.domain.errors import Conflict, Locked, NotFound, RuleViolation, Un
 from vetchart.domain.policy import Action, Principal, authorize
 from vetchart.domain.sessions import SessionPolicy, SessionRecord
 from vetchart.domain.throttle import LockoutRules, ThrottleState, register_failure, register_success
-from vetchart.domain.users import Role, User, normalize_email, normalize_full_name
+from vetchart.domain.users import Role, User, normalize_email
+from vetchart.services.accounts import new_account
 from vetchart.services.passwords import validate_new_password
 from vetchart.services.ports import (
     Clock,
@@ -115,28 +116,19 @@ class AuthService:
 
     async def signup(self, *, email: str, password: str, full_name: str, meta: RequestMeta) -> User:
         """A new account, always a PET_OWNER; roles never come from the request."""
-        email = normalize_email(email)
-        full_name = normalize_full_name(full_name)
-        password = await validate_new_password(
-            password, email=email, guessability=self._guessability
-        )
-        password_hash = await self._hasher.hash(password)
-        now = self._clock.now()
-        user = User(
-            id=self._ids.new_id(),
+        user = await new_account(
             email=email,
             full_name=full_name,
+            password=password,
             role=Role.PET_OWNER,
             practice_id=None,
-            is_active=True,
-            password_hash=password_hash,
-            mfa_enabled=False,
-            created_at=now,
-            updated_at=now,
-            password_changed_at=now,
+            ids=self._ids,
+            clock=self._clock,
+            hasher=self._hasher,
+            guessability=self._guessability,
         )
         async with self._uow() as uow:
-            if await uow.users.get_by_email(email) is not None:
+            if await uow.users.get_by_email(user.email) is not None:
                 raise Conflict("An account with this email already exists.", code="email-taken")
             await uow.users.add(user)
             self._audit(uow, meta, "user.signup", user, Outcome.SUCCESS, actor=user)
@@ -227,27 +219,9 @@ class AuthService:
                 raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
             method = await self._consume_second_factor(uow, user, code, now)
             if method is None:
-                after = register_failure(state, now, self._config.lockout)
-                await uow.throttles.save(after, now)
-                self._audit(
-                    uow,
-                    meta,
-                    "auth.login_failed",
-                    user,
-                    Outcome.DENIED,
-                    actor=user,
-                    details={"step": "mfa"},
+                await self._count_failure(
+                    uow, state, now, user, meta, "auth.login_failed", {"step": "mfa"}
                 )
-                if after.is_locked(now):
-                    self._audit(
-                        uow,
-                        meta,
-                        "auth.lockout",
-                        user,
-                        Outcome.DENIED,
-                        actor=user,
-                        details={"step": "mfa"},
-                    )
                 await uow.commit()
                 raise Unauthenticated(INVALID_MFA)
             await uow.throttles.save(register_success(state, now), now)
@@ -536,28 +510,9 @@ class AuthService:
                 await uow.commit()
                 raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
             if await self._consume_second_factor(uow, user, code, now) is None:
-                after = register_failure(state, now, self._config.lockout)
-                await uow.throttles.save(after, now)
-                self._audit_actor(
-                    uow,
-                    meta,
-                    "auth.mfa_disable",
-                    actor,
-                    "user",
-                    str(user.id),
-                    outcome=Outcome.DENIED,
+                await self._count_failure(
+                    uow, state, now, user, meta, "auth.mfa_disable", {"step": "mfa_disable"}
                 )
-                if after.is_locked(now):
-                    self._audit_actor(
-                        uow,
-                        meta,
-                        "auth.lockout",
-                        actor,
-                        "user",
-                        str(user.id),
-                        outcome=Outcome.DENIED,
-                        details={"step": "mfa_disable"},
-                    )
                 await uow.commit()
                 raise RuleViolation(INVALID_MFA, rule="mfa.code_invalid", field="code")
             await uow.throttles.save(register_success(state, now), now)
@@ -634,31 +589,45 @@ class AuthService:
             if state.is_locked(now):
                 await uow.commit()
                 raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
-            after = register_failure(state, now, self._config.lockout)
-            await uow.throttles.save(after, now)
+            await self._count_failure(
+                uow,
+                state,
+                now,
+                user,
+                meta,
+                "auth.login_failed",
+                {"reason": reason, "known_account": user is not None},
+            )
+            await uow.commit()
+
+    async def _count_failure(
+        self,
+        uow: UnitOfWork,
+        state: ThrottleState,
+        now: datetime,
+        user: User | None,
+        meta: RequestMeta,
+        action: str,
+        details: dict[str, object],
+    ) -> None:
+        """One more failure on a throttle key: saved, audited, and a lockout when it locks."""
+        after = register_failure(state, now, self._config.lockout)
+        await uow.throttles.save(after, now)
+        self._audit(uow, meta, action, user, Outcome.DENIED, actor=user, details=details)
+        if after.is_locked(now):
             self._audit(
                 uow,
                 meta,
-                "auth.login_failed",
+                "auth.lockout",
                 user,
                 Outcome.DENIED,
                 actor=user,
-                details={"reason": reason, "known_account": user is not None},
+                details={
+                    **details,
+                    "lock_seconds": after.retry_after_seconds(now),
+                    "level": after.lockout_level,
+                },
             )
-            if after.is_locked(now):
-                self._audit(
-                    uow,
-                    meta,
-                    "auth.lockout",
-                    user,
-                    Outcome.DENIED,
-                    actor=user,
-                    details={
-                        "lock_seconds": after.retry_after_seconds(now),
-                        "level": after.lockout_level,
-                    },
-                )
-            await uow.commit()
 
     async def _record_locked_attempt(
         self, user: User | None, meta: RequestMeta, state: ThrottleState, now: datetime

@@ -346,6 +346,39 @@ class ClientQueries(Protocol):
     async def pet_detail(self, scope: ClientScope, pet_id: UUID) -> PetView | None: ...
 
 
+# --------------------------------------------------------------------------- idempotency
+
+
+class Claim(enum.Enum):
+    NEW = "new"  # this request is the first: process it, then complete() or abandon()
+    REPLAY = "replay"  # a stored response exists for the same request
+    MISMATCH = "mismatch"  # the key was used for a different request
+    IN_PROGRESS = "in_progress"  # the first request with this key is still running
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    claim: Claim
+    stored: StoredResponse | None = None
+
+
+class IdempotencyStore(Protocol):
+    """First responses of POSTs sent with an Idempotency-Key, per user, for 24 hours."""
+
+    async def claim(
+        self, user_id: UUID, key: str, fingerprint: bytes, now: datetime
+    ) -> ClaimResult: ...
+    async def complete(self, user_id: UUID, key: str, response: StoredResponse) -> None: ...
+    async def abandon(self, user_id: UUID, key: str) -> None: ...
+
+
 # --------------------------------------------------------------------------- security
 
 

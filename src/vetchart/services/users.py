@@ -16,8 +16,8 @@ from vetchart.domain.policy import (
     require_user_in_scope,
     user_list_scope,
 )
-from vetchart.domain.users import Role, User, normalize_email, normalize_full_name
-from vetchart.services.passwords import validate_new_password
+from vetchart.domain.users import Role, User, normalize_full_name
+from vetchart.services.accounts import new_account
 from vetchart.services.ports import (
     Clock,
     IdGenerator,
@@ -170,28 +170,19 @@ class UserService:
 
     async def create_admin(self, *, email: str, full_name: str, password: str) -> User:
         """A SYSTEM_ADMIN, from the command line (no caller to authorize)."""
-        email = normalize_email(email)
-        full_name = normalize_full_name(full_name)
-        password = await validate_new_password(
-            password, email=email, guessability=self._guessability
-        )
-        password_hash = await self._hasher.hash(password)
-        now = self._clock.now()
-        user = User(
-            id=self._ids.new_id(),
+        user = await new_account(
             email=email,
             full_name=full_name,
+            password=password,
             role=Role.SYSTEM_ADMIN,
             practice_id=None,
-            is_active=True,
-            password_hash=password_hash,
-            mfa_enabled=False,
-            created_at=now,
-            updated_at=now,
-            password_changed_at=now,
+            ids=self._ids,
+            clock=self._clock,
+            hasher=self._hasher,
+            guessability=self._guessability,
         )
         async with self._uow() as uow:
-            if await uow.users.get_by_email(email) is not None:
+            if await uow.users.get_by_email(user.email) is not None:
                 raise Conflict("An account with this email already exists.", code="email-taken")
             await uow.users.add(user)
             uow.audit.record(

@@ -108,6 +108,8 @@ users = Table(
     CheckConstraint("NOT mfa_enabled OR mfa_secret IS NOT NULL", name="mfa_has_secret"),
     UniqueConstraint("email", name="uq_users_email"),
     Index("ix_users_practice_id", "practice_id", "id"),
+    Index("ix_users_name", "full_name", "id"),
+    Index("ix_users_practice_name", "practice_id", "full_name", "id"),
     Index("ix_users_role", "role", "id"),
     Index(
         "ix_users_full_name_trgm",
@@ -309,6 +311,7 @@ practice_associations = Table(
         postgresql_where=text("status = 'approved'"),
     ),
     Index("ix_practice_associations_owner", "pet_owner_id", "created_at", "id"),
+    Index("ix_practice_associations_practice_created", "practice_id", "created_at", "id"),
     Index("ix_practice_associations_practice_status", "practice_id", "status", "created_at", "id"),
 )
 
@@ -353,4 +356,20 @@ pets = Table(
         postgresql_using="gin",
         postgresql_ops={"name": "gin_trgm_ops"},
     ),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("fingerprint", LargeBinary, nullable=False),
+    # NULL while the first request is still being processed.
+    Column("status_code", Integer),
+    Column("response_body", LargeBinary),
+    Column("response_headers", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("length(key) BETWEEN 1 AND 255", name="key_length"),
+    Index("ix_idempotency_keys_expires_at", "expires_at"),
 )

@@ -1,0 +1,161 @@
+"""``Idempotency-Key`` on POSTs that create: a retry with the same key and the same request
+gets the first response again (same status and body); the same key with a different request
+is 422; while the first is still running, 409. Keys are per user and live 24 hours.
+
+Only authenticated requests take part (the key is scoped to the user); 5xx answers are not
+kept, so a failed first attempt can be retried with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vetchart.api.context import current_request_id
+from vetchart.api.responses import problem
+from vetchart.domain.errors import DomainError
+from vetchart.services.ports import Claim, StoredResponse
+
+HEADER = "idempotency-key"
+_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Response headers worth replaying with the body.
+KEPT_HEADERS = ("content-type", "location", "etag")
+
+
+def fingerprint(scope: Scope, body: bytes) -> bytes:
+    digest = hashlib.sha256()
+    for part in (
+        scope["method"],
+        scope.get("path", ""),
+        scope.get("query_string", b"").decode("latin-1"),
+        Headers(scope=scope).get("content-type", ""),
+    ):
+        digest.update(part.encode("utf-8") + b"\0")
+    digest.update(body)
+    return digest.digest()
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp, *, container: Callable[[], Any]) -> None:
+        self.app = app
+        self._container = container
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = Headers(scope=scope).get(HEADER) if scope["type"] == "http" else None
+        container = self._container()
+        if key is None or scope["method"] != "POST" or container is None:
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if not _VALID_KEY.fullmatch(key):
+            await problem(
+                status=422,
+                code="idempotency-key-invalid",
+                title="Invalid Idempotency-Key",
+                detail="Idempotency-Key must be 1 to 255 visible ASCII characters.",
+                instance=path,
+                request_id=current_request_id(),
+            )(scope, receive, send)
+            return
+        user_id = await self._user_id(container, scope)
+        if user_id is None:  # not signed in: the route answers (401 where it needs a user)
+            await self.app(scope, receive, send)
+            return
+
+        body = await _read_body(receive)
+        claim = await container.idempotency.claim(
+            user_id, key, fingerprint(scope, body), container.clock.now()
+        )
+        if claim.claim is Claim.REPLAY:
+            assert claim.stored is not None
+            await _send_stored(claim.stored, send)
+            return
+        if claim.claim is not Claim.NEW:
+            mismatch = claim.claim is Claim.MISMATCH
+            await problem(
+                status=422 if mismatch else 409,
+                code="idempotency-key-reused" if mismatch else "idempotency-key-in-progress",
+                title="Idempotency-Key conflict",
+                detail=(
+                    "This Idempotency-Key was used for a different request."
+                    if mismatch
+                    else "A request with this Idempotency-Key is still being processed."
+                ),
+                instance=path,
+                request_id=current_request_id(),
+                headers=None if mismatch else {"Retry-After": "1"},
+            )(scope, receive, send)
+            return
+        await self._first_run(container, scope, body, send, user_id, key)
+
+    async def _first_run(
+        self, container: Any, scope: Scope, body: bytes, send: Send, user_id: Any, key: str
+    ) -> None:
+        captured: dict[str, Any] = {"status": None, "headers": {}, "body": bytearray()}
+        sent_body = False
+
+        async def replay_receive() -> Message:
+            nonlocal sent_body
+            if not sent_body:
+                sent_body = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def capturing_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                headers = Headers(raw=message.get("headers", []))
+                captured["headers"] = {h: headers[h] for h in KEPT_HEADERS if h in headers}
+            elif message["type"] == "http.response.body":
+                captured["body"].extend(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capturing_send)
+        except BaseException:
+            await container.idempotency.abandon(user_id, key)
+            raise
+        status = captured["status"]
+        if status is None or status >= 500:
+            await container.idempotency.abandon(user_id, key)
+            return
+        await container.idempotency.complete(
+            user_id, key, StoredResponse(status, bytes(captured["body"]), captured["headers"])
+        )
+
+    @staticmethod
+    async def _user_id(container: Any, scope: Scope) -> Any:
+        authorization = Headers(scope=scope).get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        try:
+            principal = await container.auth.authenticate(token.strip())
+        except DomainError:
+            return None
+        return principal.user_id
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.extend(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return bytes(chunks)
+
+
+async def _send_stored(stored: StoredResponse, send: Send) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored.headers.items()]
+    headers.append((b"idempotent-replayed", b"true"))
+    headers.append((b"content-length", str(len(stored.body)).encode()))
+    await send({"type": "http.response.start", "status": stored.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": stored.body})
