@@ -15,6 +15,7 @@ from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.health import DatabaseReadiness
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
 from vetchart.adapters.db.queries import SqlClientQueries, SqlUserQueries
+from vetchart.adapters.db.records import SqlRecordQueries
 from vetchart.adapters.db.resilience import wait_for_database
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
 from vetchart.adapters.mail import LoggingMailer, SmtpMailer
@@ -37,6 +38,7 @@ from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
 from vetchart.services.ports import Clock, IdGenerator, Mailer, UnitOfWork
 from vetchart.services.practices import PracticeService
+from vetchart.services.records import MedicalRecordService
 from vetchart.services.users import UserService
 
 __all__ = [
@@ -88,6 +90,8 @@ class Container:
     practices: PracticeService = field(init=False)
     owners: OwnerService = field(init=False)
     pets: PetService = field(init=False)
+    records: MedicalRecordService = field(init=False)
+    client_queries: SqlClientQueries = field(init=False)
     translate_error: Callable[[BaseException], DomainError | None] = translate_database_error
 
     def __post_init__(self) -> None:
@@ -129,7 +133,7 @@ class Container:
                 mfa_required_roles=self.mfa_required_roles,
             ),
         )
-        client_queries = SqlClientQueries(
+        self.client_queries = client_queries = SqlClientQueries(
             self.read_engine, read_retries=settings.database.read_retries
         )
         self.practices = PracticeService(
@@ -146,6 +150,13 @@ class Container:
             uow=self.uow, queries=client_queries, clock=self.clock, ids=self.ids
         )
         self.pets = PetService(uow=self.uow, queries=client_queries, clock=self.clock, ids=self.ids)
+        self.records = MedicalRecordService(
+            uow=self.uow,
+            queries=SqlRecordQueries(self.read_engine, read_retries=settings.database.read_retries),
+            clock=self.clock,
+            ids=self.ids,
+            finalise_after=timedelta(hours=settings.records.finalise_after_hours),
+        )
         self.users = UserService(
             uow=self.uow,
             queries=SqlUserQueries(self.read_engine, read_retries=settings.database.read_retries),
@@ -257,6 +268,10 @@ async def build_container(
 def demo_seeders(container: Container) -> list[Callable[[], Awaitable[str]]]:
     """The parts of the demo data set, in dependency order; each returns a summary line."""
     demo = DemoData(
-        uow=container.uow, clock=container.clock, ids=container.ids, hasher=container.hasher
+        uow=container.uow,
+        clock=container.clock,
+        ids=container.ids,
+        hasher=container.hasher,
+        queries=container.client_queries,
     )
-    return [demo.seed_identity, demo.seed_clients]
+    return [demo.seed_identity, demo.seed_clients, demo.seed_records]

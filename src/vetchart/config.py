@@ -199,6 +199,14 @@ class ApiSettings(_Section):
     max_page_size: int = Field(default=200, ge=1, le=1000)
 
 
+class RecordSettings(_Section):
+    # A record is finalised when a VET signs it, or automatically this long after it was
+    # created; after that every amendment needs a reason and is flagged as late.
+    finalise_after_hours: float = Field(default=24.0, gt=0, le=24 * 365)
+
+    model_config = SettingsConfigDict(env_prefix="VETCHART_RECORD_")
+
+
 class MailSettings(_Section):
     """SMTP for outgoing mail; without a host, mail is written to the log (development)."""
 
@@ -231,6 +239,7 @@ class Settings(_Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
+    records: RecordSettings = Field(default_factory=RecordSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @property

@@ -58,6 +58,11 @@ _ROWS: dict[Action, tuple[bool, bool, bool, bool, bool]] = {
     Action.PET_READ: (True, True, True, True, True),
     Action.PET_UPDATE: (True, True, True, True, False),
     Action.PET_DEACTIVATE: (True, True, True, True, False),
+    Action.MEDICAL_RECORD_CREATE: (False, True, True, True, False),
+    Action.MEDICAL_RECORD_READ: (True, True, True, True, True),
+    Action.MEDICAL_RECORD_AMEND: (False, True, True, True, False),
+    Action.MEDICAL_RECORD_SIGN: (False, False, True, False, False),
+    Action.FOLLOW_UPS_LIST: (False, True, True, True, True),
 }
 _ROLE_ORDER = (OWNER, STAFF, VET, P_ADMIN, S_ADMIN)
 EXPECTED: dict[tuple[Role, Action], bool] = {

@@ -32,6 +32,7 @@ from vetchart.api.routers import (
     owners,
     pets,
     practices,
+    records,
     users,
 )
 from vetchart.api.schemas.common import problem_responses
@@ -148,5 +149,6 @@ def create_app(
     api.include_router(invitations.router)
     api.include_router(owners.router)
     api.include_router(pets.router)
+    api.include_router(records.router)
     app.include_router(api)
     return app

@@ -42,6 +42,11 @@ class Action(enum.StrEnum):
     PET_READ = "pet.read"
     PET_UPDATE = "pet.update"
     PET_DEACTIVATE = "pet.deactivate"
+    MEDICAL_RECORD_CREATE = "medical_record.create"
+    MEDICAL_RECORD_READ = "medical_record.read"
+    MEDICAL_RECORD_AMEND = "medical_record.amend"
+    MEDICAL_RECORD_SIGN = "medical_record.sign"
+    FOLLOW_UPS_LIST = "follow_ups.list"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -74,6 +79,11 @@ pet.create                x      x     x      x        -
 pet.read                  x      x     x      x        x
 pet.update                x      x     x      x        -
 pet.deactivate            x      x     x      x        -
+medical_record.create     -      x     x      x        -
+medical_record.read       x      x     x      x        x
+medical_record.amend      -      x     x      x        -
+medical_record.sign       -      -     x      -        -
+follow_ups.list           -      x     x      x        x
 """
 
 

@@ -6,12 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from vetchart.domain.owners import Association, AssociationStatus, PetOwner, RequestType
 from vetchart.domain.pets import Pet, Sex
+from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
+from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
 from vetchart.domain.users import Role, User
-from vetchart.services.ports import Clock, IdGenerator, PasswordHasher, UnitOfWorkFactory
+from vetchart.services.ports import (
+    ClientQueries,
+    Clock,
+    IdGenerator,
+    PageRequest,
+    PasswordHasher,
+    PetFilters,
+    UnitOfWorkFactory,
+)
 
 # Documented in the README, for local use only.
 DEMO_PASSWORD = "otter-lantern-meadow-river-42"  # noqa: S105
@@ -44,8 +55,15 @@ DEMO_USERS = (
 
 class DemoData:
     def __init__(
-        self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, hasher: PasswordHasher
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        hasher: PasswordHasher,
+        queries: ClientQueries,
     ) -> None:
+        self._queries = queries
         self._uow = uow
         self._clock = clock
         self._ids = ids
@@ -183,6 +201,83 @@ class DemoData:
             await uow.commit()
         return f"clients: {owners_created} owners and {pets_created} pets created"
 
+    async def seed_records(self) -> str:
+        """A few records per Riverside demo pet (a few hundred in all), some amended, one
+        entered in error, several follow-ups due. Pets that have records are left alone."""
+        async with self._uow() as uow:
+            riverside = await uow.practices.get_by_name(DEMO_PRACTICES[0][0])
+            vet = await uow.users.get_by_email("vet@riverside.vetchart.local")
+            tech = await uow.users.get_by_email("tech@riverside.vetchart.local")
+        if riverside is None or vet is None or tech is None:
+            return "records: skipped (identity demo data missing)"
+        page = await self._queries.pets_page(
+            ClientScope(practice_id=riverside.id), PetFilters(), PageRequest(limit=200)
+        )
+        created = amended = 0
+        erroneous = False
+        today = self._clock.now().date()
+        for pet_index, view in enumerate(page.items):
+            pet = view.pet
+            facts = PetFacts(pet.id, pet.species, pet.date_of_birth, pet.is_active)
+            async with self._uow() as uow:
+                if await uow.records.any_for_pet(pet.id):
+                    continue
+                for n in range(4 + pet_index % 3):
+                    visit = today - timedelta(days=30 * (n + 1) + pet_index)
+                    if pet.date_of_birth is not None and visit < pet.date_of_birth:
+                        continue
+                    kind, title, data, medications = DEMO_RECORD_KINDS[(pet_index + n) % 4]
+                    follow_up = n == 0 and pet_index % 4 == 0
+                    content = RecordContent(
+                        record_type=kind,
+                        title=title,
+                        visit_date=visit,
+                        description=f"{title} for {pet.name}.",
+                        medications=medications,
+                        weight_kg=pet.weight_kg,
+                        temperature_c=DEMO_TEMPERATURES.get(pet.species),
+                        cost=Decimal("45.00") + n * 10,
+                        follow_up_required=follow_up,
+                        # Due already (within the last fortnight) or soon.
+                        follow_up_date=visit + timedelta(days=14 + pet_index % 30)
+                        if follow_up
+                        else None,
+                        data=data,
+                    )
+                    author = tech if n % 2 else vet
+                    record = MedicalRecord.create(
+                        record_id=self._ids.new_id(),
+                        pet=facts,
+                        practice_id=riverside.id,
+                        author_id=author.id,
+                        content=content,
+                        now=self._clock.now(),
+                    )
+                    if n == 1:
+                        record.amend(
+                            changes={"diagnosis": "Healthy; weight stable."},
+                            pet=facts,
+                            actor_id=vet.id,
+                            reason="Added the diagnosis after review",
+                            now=self._clock.now(),
+                            auto_finalise_after=timedelta(hours=24),
+                        )
+                        amended += 1
+                    if not erroneous and n == 2:
+                        record.mark_entered_in_error(
+                            actor_id=vet.id,
+                            reason="Recorded on the wrong pet",
+                            now=self._clock.now(),
+                        )
+                        erroneous = True
+                    await uow.records.add(record)
+                    created += 1
+                await uow.commit()
+        return (
+            f"records: {created} created ({amended} amended, "
+            f"{1 if erroneous else 0} entered in error)"
+        )
+
 
 DEMO_OWNER_COUNT = 50
 FIRST_NAMES = (
@@ -246,6 +341,19 @@ PET_NAMES = (
     "Sage",
     "Toffee",
 )
+DEMO_RECORD_KINDS: tuple[tuple[RecordType, str, dict[str, Any], str | None], ...] = (
+    (RecordType.CHECKUP, "Annual health check", {}, None),
+    (RecordType.VACCINATION, "Booster vaccination", {"vaccine_name": "DHPPi"}, None),
+    (RecordType.PRESCRIPTION, "Skin irritation", {}, "Apoquel 16 mg, once daily"),
+    (RecordType.DENTAL, "Dental scale and polish", {}, None),
+)
+DEMO_TEMPERATURES = {
+    "dog": Decimal("38.6"),
+    "cat": Decimal("38.4"),
+    "rabbit": Decimal("39.0"),
+    "horse": Decimal("37.8"),
+    "bird": Decimal("41.0"),
+}
 SPECIES = (
     ("dog", "Labrador Retriever", "29.5"),
     ("cat", "Domestic Shorthair", "4.2"),

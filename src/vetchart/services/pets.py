@@ -52,13 +52,13 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def require_version(if_match: int | None, current: int) -> None:
-    """Optimistic concurrency: a PATCH names the version it was based on."""
+def require_version(if_match: int | None, current: int, noun: str = "pet") -> None:
+    """Optimistic concurrency: a change names the version it was based on."""
     if if_match is None:
-        raise PreconditionRequired("Send If-Match with the pet's current ETag.")
+        raise PreconditionRequired(f"Send If-Match with the {noun}'s current ETag.")
     if if_match != current:
         raise PreconditionFailed(
-            f"The pet changed (now version {current}); reload and retry.",
+            f"The {noun} changed (now version {current}); reload and retry.",
             extra={"current_version": current},
         )
 

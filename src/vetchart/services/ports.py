@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
 from uuid import UUID
@@ -16,6 +16,7 @@ from vetchart.domain.owners import Association, AssociationStatus, PetOwner
 from vetchart.domain.pets import Pet
 from vetchart.domain.policy import ClientScope, Principal
 from vetchart.domain.practices import Practice
+from vetchart.domain.records import MedicalRecord, RecordEvent, RecordType
 from vetchart.domain.sessions import SessionRecord
 from vetchart.domain.throttle import ThrottleState
 from vetchart.domain.users import Role, User
@@ -126,6 +127,25 @@ class PetRepository(Protocol):
         ...
 
 
+class MedicalRecordRepository(Protocol):
+    async def add(self, record: MedicalRecord) -> None:
+        """Insert the projection and append the record's new events."""
+        ...
+
+    async def get(
+        self, record_id: UUID, scope: ClientScope, *, for_update: bool = False
+    ) -> MedicalRecord | None:
+        """The record if its pet is in the scope; with ``for_update`` the row is locked, so
+        the version check and the append that follows are atomic."""
+        ...
+
+    async def save(self, record: MedicalRecord) -> None:
+        """Append the record's new events and update the projection."""
+        ...
+
+    async def any_for_pet(self, pet_id: UUID) -> bool: ...
+
+
 class Mailer(Protocol):
     async def send(self, message: MailMessage) -> None: ...
 
@@ -222,6 +242,8 @@ class UnitOfWork(Protocol):
     def associations(self) -> AssociationRepository: ...
     @property
     def pets(self) -> PetRepository: ...
+    @property
+    def records(self) -> MedicalRecordRepository: ...
     @property
     def sessions(self) -> SessionRepository: ...
     @property
@@ -344,6 +366,53 @@ class ClientQueries(Protocol):
         ...
 
     async def pet_detail(self, scope: ClientScope, pet_id: UUID) -> PetView | None: ...
+
+
+@dataclass(frozen=True)
+class RecordFilters:
+    record_type: RecordType | None = None
+    visit_from: date | None = None
+    visit_to: date | None = None
+    include_entered_in_error: bool = False
+
+
+@dataclass(frozen=True)
+class ActorName:
+    id: UUID
+    full_name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    event: RecordEvent
+    actor: ActorName
+
+
+class RecordQueries(Protocol):
+    """Read side of medical records: one statement per page, history or version."""
+
+    async def pet_records_page(
+        self, pet_id: UUID, filters: RecordFilters, page: PageRequest
+    ) -> Page[MedicalRecord]:
+        """Current versions by (visit_date, id) descending."""
+        ...
+
+    async def history(self, record_id: UUID) -> list[HistoryEntry]:
+        """Every event, oldest first, with its actor."""
+        ...
+
+    async def version(self, record_id: UUID, version: int) -> HistoryEntry | None: ...
+
+    async def as_of(self, record_id: UUID, moment: datetime) -> RecordEvent | None:
+        """The last event recorded at or before ``moment``."""
+        ...
+
+    async def follow_ups_page(
+        self, practice_id: UUID, due_before: date, page: PageRequest
+    ) -> Page[MedicalRecord]:
+        """Active records with a follow-up due on or before the date, by (date, id)."""
+        ...
 
 
 # --------------------------------------------------------------------------- idempotency

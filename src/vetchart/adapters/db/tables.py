@@ -373,3 +373,92 @@ idempotency_keys = Table(
     CheckConstraint("length(key) BETWEEN 1 AND 255", name="key_length"),
     Index("ix_idempotency_keys_expires_at", "expires_at"),
 )
+
+medical_records = Table(
+    "medical_records",
+    metadata,
+    _id(),
+    Column("pet_id", Uuid, ForeignKey("pets.id", ondelete="RESTRICT"), nullable=False),
+    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
+    Column("author_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    Column("record_type", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text),
+    Column("visit_date", Date, nullable=False),
+    Column("diagnosis", Text),
+    Column("treatment", Text),
+    Column("medications", Text),
+    Column("weight_kg", Numeric(7, 3)),
+    Column("temperature_c", Numeric(4, 1)),
+    Column("cost", Numeric(12, 2)),
+    Column("follow_up_required", Boolean, nullable=False, server_default=text("false")),
+    Column("follow_up_date", Date),
+    Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("version", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("signed_at", DateTime(timezone=True)),
+    Column("signed_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
+    Column("entered_in_error_reason", Text),
+    *_timestamps(),
+    CheckConstraint(
+        "record_type IN ('checkup', 'vaccination', 'surgery', 'diagnostic', "
+        "'prescription', 'dental', 'emergency', 'other')",
+        name="record_type_known",
+    ),
+    CheckConstraint("status IN ('active', 'entered_in_error')", name="status_known"),
+    CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),
+    CheckConstraint(
+        "weight_kg IS NULL OR (weight_kg > 0 AND weight_kg <= 1500)", name="weight_in_range"
+    ),
+    CheckConstraint(
+        "temperature_c IS NULL OR temperature_c BETWEEN 30 AND 45", name="temperature_in_range"
+    ),
+    CheckConstraint("cost IS NULL OR cost >= 0", name="cost_not_negative"),
+    CheckConstraint(
+        "NOT follow_up_required OR (follow_up_date IS NOT NULL AND follow_up_date > visit_date)",
+        name="follow_up_after_visit",
+    ),
+    CheckConstraint("version >= 1", name="version_positive"),
+    CheckConstraint("(signed_at IS NULL) = (signed_by IS NULL)", name="signed_by_when_signed"),
+    CheckConstraint(
+        "(status = 'entered_in_error') = (entered_in_error_reason IS NOT NULL)",
+        name="reason_when_entered_in_error",
+    ),
+    # A pet's records, newest visit first (the list and the timeline).
+    Index("ix_medical_records_pet_visit", "pet_id", text("visit_date DESC"), text("id DESC")),
+    # Follow-ups due, per practice.
+    Index(
+        "ix_medical_records_follow_ups",
+        "practice_id",
+        "follow_up_date",
+        "id",
+        postgresql_where=text("follow_up_required AND status = 'active'"),
+    ),
+)
+
+medical_record_events = Table(
+    "medical_record_events",
+    metadata,
+    Column(
+        "record_id",
+        Uuid,
+        ForeignKey("medical_records.id", ondelete="RESTRICT"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("event_type", Text, nullable=False),
+    Column("changed_fields", JSONB, nullable=False),
+    Column("snapshot", JSONB, nullable=False),
+    Column("actor_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
+    Column("reason", Text),
+    Column("late", Boolean, nullable=False, server_default=text("false")),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint(
+        "event_type IN ('created', 'amended', 'signed', 'entered_in_error')",
+        name="event_type_known",
+    ),
+    CheckConstraint("version >= 1", name="version_positive"),
+    CheckConstraint("(event_type = 'created') = (version = 1)", name="created_is_version_one"),
+    Index("ix_medical_record_events_record_time", "record_id", "recorded_at"),
+)

@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vetchart.adapters.db.audit import SqlAuditLog
+from vetchart.adapters.db.records import SqlMedicalRecordRepository
 from vetchart.adapters.db.repositories import (
     SqlAssociationRepository,
     SqlInvitationRepository,
@@ -20,6 +21,7 @@ from vetchart.adapters.db.repositories import (
     SqlUserRepository,
 )
 from vetchart.domain.events import DomainEvent
+from vetchart.domain.records import MedicalRecord
 from vetchart.services.ports import Clock, IdGenerator
 
 
@@ -37,6 +39,7 @@ class SqlAlchemyUnitOfWork:
     pet_owners: SqlPetOwnerRepository
     associations: SqlAssociationRepository
     pets: SqlPetRepository
+    records: SqlMedicalRecordRepository
     sessions: SqlSessionRepository
     throttles: SqlThrottleRepository
     recovery_codes: SqlRecoveryCodeRepository
@@ -50,6 +53,7 @@ class SqlAlchemyUnitOfWork:
         self._ids = ids
         self._session: AsyncSession | None = None
         self._events: list[DomainEvent] = []
+        self._seen_records: list[MedicalRecord] = []
         self._committed = False
 
     @property
@@ -71,6 +75,8 @@ class SqlAlchemyUnitOfWork:
         self.pet_owners = SqlPetOwnerRepository(session)
         self.associations = SqlAssociationRepository(session)
         self.pets = SqlPetRepository(session)
+        self._seen_records = []
+        self.records = SqlMedicalRecordRepository(session, self._seen_records)
         self.sessions = SqlSessionRepository(session)
         self.throttles = SqlThrottleRepository(session)
         self.recovery_codes = SqlRecoveryCodeRepository(session, self._ids)
@@ -91,6 +97,7 @@ class SqlAlchemyUnitOfWork:
                 # Rolled back: its audit entries and events never happened (as in rollback()).
                 self.audit.discard()
                 self._events.clear()
+                self._seen_records.clear()
                 await session.rollback()
         finally:
             await session.close()
@@ -105,9 +112,12 @@ class SqlAlchemyUnitOfWork:
         self.audit.discard()
         await self.session.rollback()
         self._events.clear()
+        self._seen_records.clear()
 
     def record(self, event: DomainEvent) -> None:
         self._events.append(event)
 
     def collected_events(self) -> list[DomainEvent]:
-        return list(self._events)
+        """Events recorded directly, then those raised by the aggregates saved in this unit."""
+        raised = [event for record in self._seen_records for event in record.domain_events]
+        return [*self._events, *raised]

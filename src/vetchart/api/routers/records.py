@@ -1,0 +1,282 @@
+"""Medical records: /api/v1/pets/{pet_id}/medical-records, /api/v1/medical-records/...,
+/api/v1/practices/{practice_id}/follow-ups."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from vetchart.api.dependencies import ContainerDep
+from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
+from vetchart.api.schemas.common import ListResponse, problem_responses
+from vetchart.api.schemas.records import (
+    ActorOut,
+    EnteredInErrorIn,
+    HistoryEntryOut,
+    HistoryOut,
+    RecordCreateIn,
+    RecordOut,
+    RecordUpdateIn,
+)
+from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
+from vetchart.domain.records import CONTENT_FIELDS, RecordType
+from vetchart.services.ports import HistoryEntry, RecordFilters
+from vetchart.services.records import RecordView
+
+router = APIRouter(tags=["medical records"])
+
+_RULES = problem_responses(401, 403, 404, 409, 412, 422, 428, 429)
+
+
+def record_out(view: RecordView) -> RecordOut:
+    record = view.record
+    content = {name: getattr(record.content, name) for name in CONTENT_FIELDS}
+    return RecordOut(
+        id=record.id,
+        pet_id=record.pet_id,
+        practice_id=record.practice_id,
+        author_id=record.author_id,
+        **content,
+        status=record.status,
+        version=record.version,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        finalised_at=view.finalised_at,
+        signed_at=record.signed_at,
+        signed_by=record.signed_by,
+        entered_in_error_reason=record.entered_in_error_reason,
+    )
+
+
+def history_out(entry: HistoryEntry) -> HistoryEntryOut:
+    event = entry.event
+    return HistoryEntryOut(
+        version=event.version,
+        event_type=event.event_type,
+        recorded_at=event.recorded_at,
+        actor_id=event.actor_id,
+        actor=ActorOut(id=entry.actor.id, full_name=entry.actor.full_name, role=entry.actor.role),
+        reason=event.reason,
+        changed_fields=list(event.changed_fields),
+        late=event.late,
+        snapshot=event.snapshot,
+    )
+
+
+def _with_etag(response: Response, view: RecordView) -> RecordOut:
+    response.headers["ETag"] = etag(view.record.version)
+    return record_out(view)
+
+
+@router.post(
+    "/pets/{pet_id}/medical-records",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RecordOut,
+    summary="Create a medical record (staff of a practice the pet is associated with)",
+    description="Business rules answer 422 naming the rule and field. Returns `Location` and "
+    '`ETag: "1"`. Accepts `Idempotency-Key`.',
+    responses=_RULES,
+)
+async def create_record(
+    pet_id: UUID,
+    body: RecordCreateIn,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> RecordOut:
+    view = await container.records.create(principal, pet_id, body.model_dump(), meta)
+    response.headers["Location"] = f"/api/v1/medical-records/{view.record.id}"
+    return _with_etag(response, view)
+
+
+@router.get(
+    "/pets/{pet_id}/medical-records",
+    response_model=ListResponse[RecordOut],
+    summary="A pet's records (current versions)",
+    description="Newest visit first (visit_date, then id, descending). Records entered in "
+    "error are left out unless include_entered_in_error=true.",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def list_records(
+    pet_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    record_type: RecordType | None = None,
+    visit_from: Annotated[date | None, Query(alias="from")] = None,
+    visit_to: Annotated[date | None, Query(alias="to")] = None,
+    include_entered_in_error: bool = False,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[RecordOut]:
+    filters = RecordFilters(record_type, visit_from, visit_to, include_entered_in_error)
+    pager = Paginator(
+        request, "pet-records", {"pet_id": pet_id, **vars(filters)}, (date.fromisoformat, UUID)
+    )
+    page = await container.records.list_for_pet(
+        principal, pet_id, filters, pager.page_request(cursor, limit)
+    )
+    return ListResponse[RecordOut](
+        items=[record_out(container.records.view(r)) for r in page.items],
+        next_cursor=pager.next_cursor(page.next_key),
+    )
+
+
+@router.get(
+    "/medical-records/{record_id}",
+    response_model=RecordOut,
+    summary="A record: the current version, or as it stood at `as_of`",
+    responses=problem_responses(401, 403, 404, 422, 429),
+)
+async def get_record(
+    record_id: UUID,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    as_of: Annotated[
+        datetime | None,
+        Query(description="An RFC 3339 time; 404 when the record did not exist yet."),
+    ] = None,
+) -> RecordOut:
+    view = await container.records.get(principal, record_id, as_of=as_of)
+    return _with_etag(response, view)
+
+
+@router.patch(
+    "/medical-records/{record_id}",
+    response_model=RecordOut,
+    summary="Amend a record (a new version; If-Match required)",
+    description="The author, or a VET / PRACTICE_ADMIN of the authoring practice. Send only "
+    "the fields to change. No actual change: 200 and no new version. After finalisation an "
+    "`amendment_reason` is required (422 otherwise) and the version is a late amendment.",
+    responses=_RULES,
+)
+async def amend_record(
+    record_id: UUID,
+    body: RecordUpdateIn,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+    if_match: IfMatchHeader = None,
+) -> RecordOut:
+    changes = body.model_dump(exclude_unset=True)
+    reason = changes.pop("amendment_reason", None)
+    view, _ = await container.records.amend(
+        principal,
+        record_id,
+        changes,
+        reason=reason,
+        if_match=parse_if_match(if_match),
+        meta=meta,
+    )
+    return _with_etag(response, view)
+
+
+@router.get(
+    "/medical-records/{record_id}/history",
+    response_model=HistoryOut,
+    summary="Every version, oldest first",
+    description="Each with its version, time, actor, reason, changed fields and full snapshot.",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def record_history(
+    record_id: UUID, principal: CurrentPrincipal, container: ContainerDep
+) -> HistoryOut:
+    entries = await container.records.history(principal, record_id)
+    return HistoryOut(items=[history_out(e) for e in entries])
+
+
+@router.get(
+    "/medical-records/{record_id}/versions/{version}",
+    response_model=HistoryEntryOut,
+    summary="One past version",
+    responses=problem_responses(401, 403, 404, 422, 429),
+)
+async def record_version(
+    record_id: UUID,
+    version: Annotated[int, Path(ge=1, le=1_000_000)],
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+) -> HistoryEntryOut:
+    return history_out(await container.records.version(principal, record_id, version))
+
+
+@router.post(
+    "/medical-records/{record_id}/entered-in-error",
+    response_model=RecordOut,
+    summary="Mark a record as entered in error (If-Match required)",
+    description="It leaves the normal lists but stays in history. Records are never deleted.",
+    responses=_RULES,
+)
+async def entered_in_error(
+    record_id: UUID,
+    body: EnteredInErrorIn,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+    if_match: IfMatchHeader = None,
+) -> RecordOut:
+    view = await container.records.mark_entered_in_error(
+        principal, record_id, reason=body.reason, if_match=parse_if_match(if_match), meta=meta
+    )
+    return _with_etag(response, view)
+
+
+@router.post(
+    "/medical-records/{record_id}/sign",
+    response_model=RecordOut,
+    summary="Sign (finalise) a record: a VET of the authoring practice (If-Match required)",
+    responses=_RULES,
+)
+async def sign_record(
+    record_id: UUID,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+    if_match: IfMatchHeader = None,
+) -> RecordOut:
+    view = await container.records.sign(
+        principal, record_id, if_match=parse_if_match(if_match), meta=meta
+    )
+    return _with_etag(response, view)
+
+
+@router.get(
+    "/practices/{practice_id}/follow-ups",
+    response_model=ListResponse[RecordOut],
+    summary="Follow-ups due (its staff)",
+    description="Active records whose follow-up date is on or before `due_before` (default: "
+    "today), by follow-up date then id.",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def follow_ups(
+    practice_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    due_before: date | None = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[RecordOut]:
+    due = due_before or container.clock.now().date()
+    pager = Paginator(
+        request,
+        "follow-ups",
+        {"practice_id": practice_id, "due_before": due},
+        (date.fromisoformat, UUID),
+    )
+    page = await container.records.follow_ups(
+        principal, practice_id, due, pager.page_request(cursor, limit)
+    )
+    return ListResponse[RecordOut](
+        items=[record_out(container.records.view(r)) for r in page.items],
+        next_cursor=pager.next_cursor(page.next_key),
+    )

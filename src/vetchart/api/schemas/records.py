@@ -1,0 +1,117 @@
+"""Medical record schemas."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import Field
+
+from vetchart.api.schemas.common import RequestModel, ResponseModel
+from vetchart.domain.records import EventType, RecordStatus, RecordType
+
+Title = Annotated[str, Field(min_length=1, max_length=300)]
+LongText = Annotated[str, Field(max_length=20_000)]
+Weight = Annotated[Decimal, Field(gt=0, le=1500, max_digits=7, decimal_places=3)]
+Temperature = Annotated[Decimal, Field(ge=30, le=45, max_digits=4, decimal_places=1)]
+Cost = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+
+
+class RecordCreateIn(RequestModel):
+    record_type: RecordType
+    title: Title
+    visit_date: date = Field(description="Not in the future, not before the pet's birth.")
+    description: LongText | None = None
+    diagnosis: LongText | None = None
+    treatment: LongText | None = None
+    medications: LongText | None = None
+    weight_kg: Weight | None = None
+    temperature_c: Temperature | None = None
+    cost: Cost | None = None
+    follow_up_required: bool = False
+    follow_up_date: date | None = Field(
+        default=None, description="Required, and after visit_date, when follow_up_required."
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Structured data; a vaccination needs data.vaccine_name.",
+        examples=[{"vaccine_name": "DHPPi", "batch": "A1234"}],
+    )
+
+
+class RecordUpdateIn(RequestModel):
+    """Only the fields to change. After finalisation an amendment_reason is required."""
+
+    record_type: RecordType | None = None
+    title: Title | None = None
+    visit_date: date | None = None
+    description: LongText | None = None
+    diagnosis: LongText | None = None
+    treatment: LongText | None = None
+    medications: LongText | None = None
+    weight_kg: Weight | None = None
+    temperature_c: Temperature | None = None
+    cost: Cost | None = None
+    follow_up_required: bool | None = None
+    follow_up_date: date | None = None
+    data: dict[str, Any] | None = None
+    amendment_reason: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+
+
+class EnteredInErrorIn(RequestModel):
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class RecordOut(ResponseModel):
+    id: UUID
+    pet_id: UUID
+    practice_id: UUID
+    author_id: UUID
+    record_type: RecordType
+    title: str
+    description: str | None
+    visit_date: date
+    diagnosis: str | None
+    treatment: str | None
+    medications: str | None
+    weight_kg: Decimal | None
+    temperature_c: Decimal | None
+    cost: Decimal | None
+    follow_up_required: bool
+    follow_up_date: date | None
+    data: dict[str, Any]
+    status: RecordStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    finalised_at: datetime | None = Field(
+        description="When the record was finalised (signed, or automatically after the "
+        "configured period); null while it can still be tidied freely."
+    )
+    signed_at: datetime | None
+    signed_by: UUID | None
+    entered_in_error_reason: str | None
+
+
+class ActorOut(ResponseModel):
+    id: UUID
+    full_name: str
+    role: str
+
+
+class HistoryEntryOut(ResponseModel):
+    version: int
+    event_type: EventType
+    recorded_at: datetime
+    actor_id: UUID
+    actor: ActorOut
+    reason: str | None
+    changed_fields: list[str]
+    late: bool = Field(description="An amendment after finalisation (an addendum).")
+    snapshot: dict[str, Any]
+
+
+class HistoryOut(ResponseModel):
+    items: list[HistoryEntryOut]

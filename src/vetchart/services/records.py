@@ -1,0 +1,278 @@
+"""Medical records: every use case, its authorization, rules and transaction.
+
+Routes only translate HTTP. Writes lock the record's projection row, check the version
+named by If-Match, apply the aggregate's rules and append the event, in one transaction:
+concurrent amendments from the same version never both succeed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.errors import Forbidden, NotFound, RuleViolation
+from vetchart.domain.policy import Action, Principal, authorize, client_scope
+from vetchart.domain.records import (
+    MedicalRecord,
+    PetFacts,
+    RecordContent,
+    record_from_snapshot,
+    require_may_amend,
+)
+from vetchart.domain.users import STAFF_ROLES, Role
+from vetchart.services.audit import record as audit
+from vetchart.services.pets import require_version
+from vetchart.services.ports import (
+    Clock,
+    HistoryEntry,
+    IdGenerator,
+    Page,
+    PageRequest,
+    RecordFilters,
+    RecordQueries,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+
+_CONTENT_NAMES = {f.name for f in fields(RecordContent)}
+
+
+@dataclass(frozen=True)
+class RecordView:
+    record: MedicalRecord
+    finalised_at: datetime | None  # None while the record can still be tidied freely
+
+
+class MedicalRecordService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        queries: RecordQueries,
+        clock: Clock,
+        ids: IdGenerator,
+        finalise_after: timedelta,
+    ) -> None:
+        self._uow = uow
+        self._queries = queries
+        self._clock = clock
+        self._ids = ids
+        self._finalise_after = finalise_after
+
+    def view(self, record: MedicalRecord, now: datetime | None = None) -> RecordView:
+        moment = now or self._clock.now()
+        finalised = record.finalised_at(self._finalise_after)
+        return RecordView(record, finalised if moment >= finalised else None)
+
+    # ------------------------------------------------------------------ writes
+
+    async def create(
+        self, actor: Principal, pet_id: UUID, values: dict[str, Any], meta: RequestMeta
+    ) -> RecordView:
+        authorize(actor, Action.MEDICAL_RECORD_CREATE)
+        assert actor.practice_id is not None  # staff only (policy)
+        unknown = set(values) - _CONTENT_NAMES
+        if unknown:
+            raise RuleViolation(
+                f"Unknown fields: {sorted(unknown)}.", rule="medical_record.unknown_fields"
+            )
+        content = RecordContent(**values)
+        async with self._uow() as uow:
+            pet = await self._pet(uow, actor, pet_id)
+            record = MedicalRecord.create(
+                record_id=self._ids.new_id(),
+                pet=pet,
+                practice_id=actor.practice_id,
+                author_id=actor.user_id,
+                content=content,
+                now=self._clock.now(),
+            )
+            await uow.records.add(record)
+            audit(
+                uow,
+                meta,
+                actor,
+                "medical_record.create",
+                "medical_record",
+                record.id,
+                actor.practice_id,
+                {"pet_id": str(pet_id), "version": 1},
+            )
+            await uow.commit()
+        return self.view(record)
+
+    async def amend(
+        self,
+        actor: Principal,
+        record_id: UUID,
+        changes: dict[str, Any],
+        *,
+        reason: str | None,
+        if_match: int | None,
+        meta: RequestMeta,
+    ) -> tuple[RecordView, bool]:
+        """A new version with the changed fields; (view, False) when nothing changed."""
+        async with self._uow() as uow:
+            record = await self._for_change(uow, actor, record_id, if_match)
+            pet = await self._pet(uow, actor, record.pet_id)
+            changed = record.amend(
+                changes=changes,
+                pet=pet,
+                actor_id=actor.user_id,
+                reason=reason,
+                now=self._clock.now(),
+                auto_finalise_after=self._finalise_after,
+            )
+            if not changed:
+                return self.view(record), False
+            await uow.records.save(record)
+            audit(
+                uow,
+                meta,
+                actor,
+                "medical_record.amend",
+                "medical_record",
+                record.id,
+                record.practice_id,
+                {"version": record.version, "fields": sorted(changes)},
+            )
+            await uow.commit()
+        return self.view(record), True
+
+    async def sign(
+        self, actor: Principal, record_id: UUID, *, if_match: int | None, meta: RequestMeta
+    ) -> RecordView:
+        async with self._uow() as uow:
+            record = await self._locked(uow, actor, record_id)
+            authorize(actor, Action.MEDICAL_RECORD_SIGN)
+            if actor.practice_id != record.practice_id:
+                raise Forbidden(
+                    "Only a vet of the authoring practice may sign this record.",
+                    extra={"action": Action.MEDICAL_RECORD_SIGN.value},
+                )
+            require_version(if_match, record.version, "record")
+            record.sign(actor_id=actor.user_id, now=self._clock.now())
+            await uow.records.save(record)
+            audit(
+                uow,
+                meta,
+                actor,
+                "medical_record.sign",
+                "medical_record",
+                record.id,
+                record.practice_id,
+                {"version": record.version},
+            )
+            await uow.commit()
+        return self.view(record)
+
+    async def mark_entered_in_error(
+        self,
+        actor: Principal,
+        record_id: UUID,
+        *,
+        reason: str,
+        if_match: int | None,
+        meta: RequestMeta,
+    ) -> RecordView:
+        async with self._uow() as uow:
+            record = await self._for_change(uow, actor, record_id, if_match)
+            record.mark_entered_in_error(
+                actor_id=actor.user_id, reason=reason, now=self._clock.now()
+            )
+            await uow.records.save(record)
+            audit(
+                uow,
+                meta,
+                actor,
+                "medical_record.entered_in_error",
+                "medical_record",
+                record.id,
+                record.practice_id,
+                {"version": record.version},
+            )
+            await uow.commit()
+        return self.view(record)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(
+        self, actor: Principal, record_id: UUID, *, as_of: datetime | None = None
+    ) -> RecordView:
+        authorize(actor, Action.MEDICAL_RECORD_READ)
+        async with self._uow() as uow:
+            record = await uow.records.get(record_id, client_scope(actor))
+        if record is None:
+            raise NotFound("Medical record not found.")
+        if as_of is None:
+            return self.view(record)
+        event = await self._queries.as_of(record_id, as_of)
+        if event is None:
+            raise NotFound("The record did not exist at that time.")
+        return self.view(record_from_snapshot(event.snapshot), now=as_of)
+
+    async def history(self, actor: Principal, record_id: UUID) -> list[HistoryEntry]:
+        await self.get(actor, record_id)
+        return await self._queries.history(record_id)
+
+    async def version(self, actor: Principal, record_id: UUID, version: int) -> HistoryEntry:
+        await self.get(actor, record_id)
+        entry = await self._queries.version(record_id, version)
+        if entry is None:
+            raise NotFound(f"The record has no version {version}.")
+        return entry
+
+    async def list_for_pet(
+        self, actor: Principal, pet_id: UUID, filters: RecordFilters, page: PageRequest
+    ) -> Page[MedicalRecord]:
+        authorize(actor, Action.MEDICAL_RECORD_READ)
+        async with self._uow() as uow:
+            await self._pet(uow, actor, pet_id, for_write=False)
+        return await self._queries.pet_records_page(pet_id, filters, page)
+
+    async def follow_ups(
+        self, actor: Principal, practice_id: UUID, due_before: date, page: PageRequest
+    ) -> Page[MedicalRecord]:
+        authorize(actor, Action.FOLLOW_UPS_LIST)
+        if actor.role is not Role.SYSTEM_ADMIN and actor.practice_id != practice_id:
+            raise Forbidden(
+                "Only this practice's staff may see its follow-ups.",
+                extra={"action": Action.FOLLOW_UPS_LIST.value},
+            )
+        return await self._queries.follow_ups_page(practice_id, due_before, page)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _pet(
+        self, uow: UnitOfWork, actor: Principal, pet_id: UUID, *, for_write: bool = True
+    ) -> PetFacts:
+        pet = await uow.pets.get(pet_id, client_scope(actor))
+        if pet is None:
+            raise NotFound("Pet not found.")
+        return PetFacts(pet.id, pet.species, pet.date_of_birth, pet.is_active or not for_write)
+
+    async def _locked(self, uow: UnitOfWork, actor: Principal, record_id: UUID) -> MedicalRecord:
+        record = await uow.records.get(record_id, client_scope(actor), for_update=True)
+        if record is None:
+            raise NotFound("Medical record not found.")
+        return record
+
+    async def _for_change(
+        self, uow: UnitOfWork, actor: Principal, record_id: UUID, if_match: int | None
+    ) -> MedicalRecord:
+        """The record, row-locked, after the permission and version checks."""
+        record = await self._locked(uow, actor, record_id)
+        authorize(actor, Action.MEDICAL_RECORD_AMEND)
+        if actor.role not in STAFF_ROLES:
+            raise Forbidden("Only staff change medical records.")
+        require_may_amend(
+            actor_id=actor.user_id,
+            actor_role=actor.role,
+            actor_practice_id=actor.practice_id,
+            record=record,
+        )
+        require_version(if_match, record.version, "record")
+        return record
