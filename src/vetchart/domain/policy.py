@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from vetchart.domain.errors import Forbidden, NotFound
+from vetchart.domain.practices import Practice
 from vetchart.domain.users import STAFF_ROLES, Role
 
 
@@ -179,6 +180,13 @@ def require_practice_member(actor: Principal, practice_id: UUID, action: Action)
     if actor.role in STAFF_ROLES and actor.practice_id == practice_id:
         return
     raise Forbidden("Only this practice's staff may do this.", extra={"action": action.value})
+
+
+def practice_exists_for(actor: Principal, practice: Practice | None) -> Practice:
+    """A deactivated practice exists for SYSTEM_ADMIN only; for everyone else it is 404."""
+    if practice is None or (not practice.is_active and actor.role is not Role.SYSTEM_ADMIN):
+        raise NotFound("Practice not found.")
+    return practice
 
 
 def sees_practice_details(actor: Principal, practice_id: UUID) -> bool:

@@ -20,6 +20,7 @@ from vetchart.domain.policy import (
     Principal,
     authorize,
     client_scope,
+    practice_exists_for,
     require_practice_member,
 )
 from vetchart.domain.users import STAFF_ROLES, Role, normalize_email, normalize_full_name
@@ -228,7 +229,7 @@ class OwnerService:
         target = DECISIONS[decision]
         async with self._uow() as uow:
             association = await uow.associations.get(association_id, for_update=True)
-            if association is None or not self._sees_association(actor, association):
+            if association is None or not await self._sees_association(uow, actor, association):
                 raise NotFound("Association not found.")
             require_practice_member(actor, association.practice_id, Action.ASSOCIATION_DECIDE)
             moved = association.move_to(target, actor=actor.user_id, now=self._clock.now())
@@ -247,12 +248,17 @@ class OwnerService:
         return moved
 
     @staticmethod
-    def _sees_association(actor: Principal, association: Association) -> bool:
+    async def _sees_association(
+        uow: UnitOfWork, actor: Principal, association: Association
+    ) -> bool:
+        """Staff see their practice's associations; an owner sees their own (listed under
+        /pet-owners/{id}/associations), so deciding one is 403 for them, not 404."""
         if actor.role is Role.SYSTEM_ADMIN:
             return True
         if actor.role in STAFF_ROLES:
             return actor.practice_id == association.practice_id
-        return False  # owners see theirs through the owner's list
+        owner = await uow.pet_owners.get(association.pet_owner_id, client_scope(actor))
+        return owner is not None
 
     async def practice_associations(
         self,
@@ -262,9 +268,7 @@ class OwnerService:
         page: PageRequest,
     ) -> Page[AssociationView]:
         async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id)
-        if practice is None:
-            raise NotFound("Practice not found.")
+            practice_exists_for(actor, await uow.practices.get(practice_id))
         require_practice_member(actor, practice_id, Action.ASSOCIATION_LIST)
         return await self._queries.associations_page(
             practice_id=practice_id, owner_id=None, status=status, page=page

@@ -8,6 +8,8 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import structlog
+
 from vetchart.domain import practices as rules
 from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
 from vetchart.domain.errors import Conflict, Gone, NotFound, RuleViolation
@@ -16,6 +18,7 @@ from vetchart.domain.policy import (
     Action,
     Principal,
     authorize,
+    practice_exists_for,
     require_practice_member,
 )
 from vetchart.domain.practices import Practice
@@ -40,11 +43,16 @@ INVITATION_TTL = timedelta(days=7)
 INVITATION_TOKEN_BYTES = 32
 INVALID_INVITATION = "This invitation is no longer valid (used, expired or unknown)."
 
+log = structlog.get_logger(__name__)
+
 
 @dataclass(frozen=True)
 class IssuedInvitation:
     invitation: Invitation
     token: str
+    # False when the mail port failed: the invitation stands, and the inviter hands the
+    # token (returned once, in the response) to the invitee another way.
+    mail_sent: bool = True
 
 
 class PracticeService:
@@ -89,10 +97,7 @@ class PracticeService:
     async def get(self, actor: Principal, practice_id: UUID) -> Practice:
         authorize(actor, Action.PRACTICE_READ)
         async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id)
-        if practice is None or (not practice.is_active and actor.role is not Role.SYSTEM_ADMIN):
-            raise NotFound("Practice not found.")
-        return practice
+            return practice_exists_for(actor, await uow.practices.get(practice_id))
 
     async def list(self, actor: Principal, page: PageRequest) -> Page[Practice]:
         authorize(actor, Action.PRACTICE_READ)
@@ -102,9 +107,9 @@ class PracticeService:
         self, actor: Principal, practice_id: UUID, changes: dict[str, Any], meta: RequestMeta
     ) -> Practice:
         async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id, for_update=True)
-            if practice is None:
-                raise NotFound("Practice not found.")
+            practice = practice_exists_for(
+                actor, await uow.practices.get(practice_id, for_update=True)
+            )
             require_practice_member(actor, practice_id, Action.PRACTICE_UPDATE)
             checked = self._checked(changes, required=False)
             changed = [k for k, v in checked.items() if getattr(practice, k) != v]
@@ -174,6 +179,11 @@ class PracticeService:
         """A single-use token, valid 7 days, for a new staff member of the practice."""
         practice = await self.get(actor, practice_id)
         require_practice_member(actor, practice_id, Action.INVITATION_CREATE)
+        if not practice.is_active:  # only a SYSTEM_ADMIN still sees it
+            raise Conflict(
+                "This practice is deactivated; its invitations could never be accepted.",
+                code="practice-inactive",
+            )
         if role not in STAFF_ROLES:
             raise RuleViolation(
                 "Invitations are for staff roles only.", rule="invitation.staff_role", field="role"
@@ -206,17 +216,26 @@ class PracticeService:
                 {"role": role.value},
             )
             await uow.commit()
-        await self._mailer.send(
-            MailMessage(
-                to=email,
-                subject=f"You are invited to join {practice.name} on vetchart",
-                text=(
-                    f"You have been invited to join {practice.name} as {role.value}.\n"
-                    f"Accept within 7 days: {self._base_url}/invitations/accept?token={token}\n"
-                ),
-                secrets=(token,),
-            )
+        message = MailMessage(
+            to=email,
+            subject=f"You are invited to join {practice.name} on vetchart",
+            text=(
+                f"You have been invited to join {practice.name} as {role.value}.\n"
+                f"Accept within 7 days: {self._base_url}/invitations/accept?token={token}\n"
+            ),
+            secrets=(token,),
         )
+        try:
+            await self._mailer.send(message)
+        except Exception as error:  # any mail failure degrades the same way
+            # The invitation is committed; failing the request now would lose its token
+            # (it is only ever returned here). Never log the message or the token.
+            log.warning(
+                "invitation.mail_failed",
+                invitation_id=str(invitation.id),
+                error=type(error).__name__,
+            )
+            return IssuedInvitation(invitation, token, mail_sent=False)
         return IssuedInvitation(invitation, token)
 
     async def accept_invitation(

@@ -26,8 +26,10 @@ def translate_database_error(error: BaseException) -> DomainError | None:
     if isinstance(
         error, sa_exc.InterfaceError | sa_exc.OperationalError | ConnectionError | OSError
     ):
+        # OSError also covers a database that refuses connections (asyncpg raises it
+        # unwrapped); the message stays generic since other services raise it too.
         return Unavailable(
-            "The database is unavailable; try again later.",
+            "A service this request depends on is unavailable; try again later.",
             retry_after_seconds=DATABASE_DOWN_RETRY_AFTER_SECONDS,
         )
     return None

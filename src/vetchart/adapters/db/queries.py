@@ -21,6 +21,7 @@ from vetchart.adapters.db.resilience import retry_idempotent_read
 from vetchart.adapters.db.scope import owner_in_scope
 from vetchart.adapters.db.tables import pet_owners, pets, practice_associations, practices, users
 from vetchart.domain.owners import AssociationStatus, PetOwner
+from vetchart.domain.pets import normalize_species
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
 from vetchart.domain.users import User
@@ -179,7 +180,7 @@ class SqlClientQueries:
         if filters.owner_id is not None:
             query = query.where(pets.c.owner_id == filters.owner_id)
         if filters.species:
-            query = query.where(pets.c.species == filters.species.strip().lower())
+            query = query.where(pets.c.species == normalize_species(filters.species))
         if filters.q:
             query = query.where(pets.c.name.ilike(like_pattern(filters.q)))
         if page.after is not None:

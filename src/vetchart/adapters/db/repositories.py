@@ -139,6 +139,7 @@ class SqlUserRepository:
 _EMAIL_TAKEN = Conflict("An account with this email already exists.", code="email-taken")
 _LICENSE_TAKEN = Conflict("Another practice has this license number.", code="license-number-taken")
 _MICROCHIP_TAKEN = Conflict("Another pet has this microchip id.", code="microchip-taken")
+_PROFILE_EXISTS = Conflict("You already have an owner profile.", code="owner-profile-exists")
 _ASSOCIATION_OPEN = Conflict(
     "This owner already has a pending or approved association with this practice.",
     code="association-exists",
@@ -500,7 +501,9 @@ class SqlPetOwnerRepository:
         self._session = session
 
     async def add(self, owner: PetOwner) -> None:
-        await self._session.execute(insert(pet_owners).values(**_owner_values(owner)))
+        # The service checks first; this index decides a race between two requests.
+        async with translate_unique(self._session, {"uq_pet_owners_user_id": _PROFILE_EXISTS}):
+            await self._session.execute(insert(pet_owners).values(**_owner_values(owner)))
 
     async def get(
         self, owner_id: UUID, scope: ClientScope, *, for_update: bool = False

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from vetchart.api.schemas.common import RequestModel, ResponseModel
 from vetchart.domain.owners import AssociationStatus, PreferredCommunication, RequestType
@@ -108,6 +108,11 @@ class InvitationOut(ResponseModel):
     expires_at: datetime
     created_at: datetime
     token: str = Field(description="Single use, valid 7 days; also sent by mail.")
+    mail_sent: bool = Field(
+        default=True,
+        description="False when the invitation mail could not be sent: the invitation is "
+        "still valid; hand the token to the invitee another way.",
+    )
 
 
 class InvitationAcceptIn(RequestModel):
@@ -176,6 +181,16 @@ class AssociationOut(ResponseModel):
 # --------------------------------------------------------------------------- pets
 
 Weight = Annotated[Decimal, Field(gt=0, le=MAX_WEIGHT_KG, max_digits=7, decimal_places=3)]
+WEIGHT_STEP = Decimal("0.001")
+
+
+def _stored_weight(value: Decimal) -> Decimal:
+    """The weight as stored (numeric(7, 3)), so a pet reads the same whether it comes
+    from the request just made or from the database (6.25 and 6.250 are one weight)."""
+    return value.quantize(WEIGHT_STEP)
+
+
+WeightOut = Annotated[Decimal, AfterValidator(_stored_weight)]
 
 
 class PetCreateIn(RequestModel):
@@ -216,7 +231,7 @@ class PetOut(ResponseModel):
     sex: Sex | None
     colour: str | None
     date_of_birth: date | None
-    weight_kg: Decimal | None
+    weight_kg: WeightOut | None
     microchip_id: str | None
     neutered: bool | None
     allergies: str | None

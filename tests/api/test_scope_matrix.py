@@ -1,0 +1,1132 @@
+"""The BOLA / scope matrix: every endpoint of the practices, staff, invitations, pet owners,
+associations and pets tables of API.md x every role x every relation that matters.
+
+The cases come from ONE table, ``MATRIX``: a row names an endpoint (method and the route's
+path template, exactly as the app declares it), a *relation* (which object the request
+targets, named from the Riverside staff's point of view; see below) and the expected
+status for each caller. A new endpoint
+joins by adding rows here and, if it needs one, a request builder in ``BUILDERS``;
+``test_matrix_covers_every_route`` fails while a route of these tables has no row.
+
+Callers (one per column; staff are all Riverside's):
+
+    ANON     no Authorization header
+    OWNER    owner@vetchart.local (PET_OWNER; the demo owner profile linked to it is an
+             approved client of both practices)
+    STAFF    tech@riverside  (VET_STAFF)
+    VET      vet@riverside   (VET)
+    P_ADMIN  manager@riverside (PRACTICE_ADMIN)
+    S_ADMIN  admin@vetchart.local (SYSTEM_ADMIN)
+
+Relations:
+
+    practices   own_practice (Riverside), other_practice (Hillcrest), inactive_practice (a
+                deactivated practice), fresh_practice (one made for the case), missing
+                (a random id). For OWNER and S_ADMIN "own" and "other" are just two practices.
+    owners and  mine (OWNER's own profile / a pet of it), own_practice_client (approved
+    pets        with Riverside only), other_practice_client (approved with Hillcrest only),
+                pending_client (a *pending* association with Riverside, approved with
+                Hillcrest), missing.
+    others      named per endpoint below (tokens, association states, conflicts).
+
+A cell is a status, or ``-`` for a combination that means nothing (e.g. "a second owner
+profile" for staff, who have none). The expected statuses follow API.md: out of scope is
+404 (never 403), a visible object with a forbidden action is 403, a legal request that
+conflicts is 409, no token is 401.
+
+The world (demo data plus a few objects per relation) is built once for this module on
+its own database. Reads use shared objects; every request that changes something works
+on objects created for that case, or makes a harmless change (a phone number), so the
+cases are independent of their order.
+
+    medical    a record on the named pet: mine (OWNER's pet, written by Riverside's vet),
+    records    own_practice_client (written by Riverside's vet), own_practice_by_staff
+               (the same pet, written by Riverside's technician, i.e. STAFF is the
+               author), mine_other_practice (OWNER's pet, written by Hillcrest's vet: a
+               shared client), other_practice_client and pending_client (written by
+               Hillcrest's vet), missing. Reads use one shared record per relation;
+               changes (If-Match "1") a record made for the case.
+
+Not covered yet: ``GET /api/v1/pets/{pet_id}/timeline`` is not built (medical records,
+visits and appointments come later); add its rows when it is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+import pytest_asyncio
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import text
+
+from tests.api.auth_helpers import (
+    ADMIN,
+    HILLCREST_MANAGER,
+    HILLCREST_TECH,
+    HILLCREST_VET,
+    OWNER,
+    RIVERSIDE_MANAGER,
+    RIVERSIDE_TECH,
+    RIVERSIDE_VET,
+    STRONG_PASSWORD,
+    login_ok,
+    new_client,
+    seed_demo,
+)
+from tests.api.module_database import template_copy
+from tests.conftest import make_settings
+from vetchart.api.app import create_app
+from vetchart.config import RateLimitSettings
+from vetchart.domain.owners import Association, AssociationStatus, PetOwner, RequestType
+from vetchart.domain.pets import Pet
+from vetchart.domain.practices import Practice
+from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
+from vetchart.domain.users import Role, User
+from vetchart.services.auth import token_digest
+from vetchart.services.demo import DEMO_PRACTICES
+from vetchart.services.ports import Invitation
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+API = "/api/v1"
+
+# --------------------------------------------------------------------------- the table
+
+COLUMNS = ("ANON", "OWNER", "STAFF", "VET", "P_ADMIN", "S_ADMIN")
+HEADER = ("relation", *COLUMNS)
+METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+MATRIX = """
+    relation                 ANON  OWNER  STAFF  VET  P_ADMIN  S_ADMIN
+POST /practices
+    new                       401    403    403  403      403      201
+    taken_license             401    403    403  403      403      409
+GET /practices
+    -                         401    200    200  200      200      200
+GET /practices/{practice_id}
+    own_practice              401    200    200  200      200      200
+    other_practice            401    200    200  200      200      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# An inactive practice exists for SYSTEM_ADMIN only (404 for everyone else).
+PATCH /practices/{practice_id}
+    own_practice              401    403    403  403      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# Deactivating a shared practice would break the other cases: S_ADMIN uses a fresh one.
+POST /practices/{practice_id}/deactivate
+    own_practice              401    403    403  403      403        -
+    fresh_practice            401    403    403  403      403      200
+    missing                   401    403    403  403      403      404
+GET /practices/{practice_id}/staff
+    own_practice              401    403    200  200      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+POST /practices/{practice_id}/invitations
+    own_practice              401    403    403  403      201      201
+    other_practice            401    403    403  403      403      201
+    taken_email               401    403    403  403      409      409
+    missing                   401    404    404  404      404      404
+# Anyone holding the token; a bearer token sent along changes nothing.
+POST /invitations/accept
+    valid_token               201    201    201  201      201      201
+    used_token                410    410    410  410      410      410
+    expired_token             410    410    410  410      410      410
+    unknown_token             410    410    410  410      410      410
+
+# no_profile_yet: OWNER is a PET_OWNER without a profile (made for the case); staff
+# create a client of their practice. has_profile: OWNER already has one.
+POST /pet-owners
+    no_profile_yet            401    201    201  201      201      403
+    has_profile               401    409      -    -        -        -
+GET /pet-owners
+    -                         401    200    200  200      200      200
+GET /pet-owners/{owner_id}
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+PATCH /pet-owners/{owner_id}
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /pet-owners/{owner_id}/associations
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+
+# Body {pet_owner_id, practice_id}:
+#   new_client_own_practice    a client of Hillcrest only (made for the case) -> Riverside
+#   client_own_practice        own_practice_client -> Riverside (approved already)
+#   pending_own_practice       pending_client -> Riverside (pending already)
+#   client_other_practice      a client of Riverside only (made for the case) -> Hillcrest
+#   mine_new_practice          OWNER's profile -> a practice made for the case
+#   mine_linked_practice       OWNER's profile -> Riverside (approved already)
+#   mine_inactive_practice     OWNER's profile -> a deactivated practice
+#   mine_missing_practice      OWNER's profile -> a random practice id
+#   missing_owner              a random owner id -> Riverside
+POST /associations
+    new_client_own_practice   401    404    201  201      201      403
+    client_own_practice       401    404    409  409      409      403
+    pending_own_practice      401    404    409  409      409      403
+    client_other_practice     401    404    403  403      403      403
+    mine_new_practice         401    201    403  403      403      403
+    mine_linked_practice      401    409    409  409      409      403
+    mine_inactive_practice    401    404    403  403      403      403
+    mine_missing_practice     401    404    403  403      403      403
+    missing_owner             401    404    404  404      404      403
+GET /practices/{practice_id}/associations
+    own_practice              401    403    200  200      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+
+# Decisions work on an association made for the case, in the named state.
+# The OWNER sees their own associations (GET /pet-owners/{owner_id}/associations), so
+# deciding one is 403 for them.
+POST /associations/{association_id}/approve
+    mine_pending              401    403    404  404      404      403
+    own_practice_pending      401    404    403  200      200      403
+    own_practice_approved     401    404    403  409      409      403
+    other_practice_pending    401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+POST /associations/{association_id}/reject
+    own_practice_pending      401    404    403  200      200      403
+    own_practice_rejected     401    404    403  409      409      403
+    other_practice_pending    401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+POST /associations/{association_id}/deactivate
+    own_practice_approved     401    404    403  200      200      403
+    own_practice_pending      401    404    403  409      409      403
+    other_practice_approved   401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+
+# taken_microchip: OWNER's profile, with a microchip id another pet has.
+POST /pets
+    mine                      401    201    201  201      201      403
+    own_practice_client       401    404    201  201      201      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      403
+    taken_microchip           401    409    409  409      409      403
+GET /pets
+    -                         401    200    200  200      200      200
+GET /pets/{pet_id}
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# Changes work on a pet made for the case (of the named owner), If-Match "1".
+PATCH /pets/{pet_id}
+    mine                      401    200    200  200      200      403
+    own_practice_client       401    404    200  200      200      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+POST /pets/{pet_id}/deactivate
+    mine                      401    200    200  200      200      403
+    own_practice_client       401    404    200  200      200      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+POST /pets/{pet_id}/reactivate
+    mine                      401    200    200  200      200      403
+    own_practice_client       401    404    200  200      200      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+
+# Medical records. Creating is a staff act (OWNER and S_ADMIN: 403 whatever the pet).
+POST /pets/{pet_id}/medical-records
+    mine                      401    403    201  201      201      403
+    own_practice_client       401    403    201  201      201      403
+    other_practice_client     401    403    404  404      404      403
+    pending_client            401    403    404  404      404      403
+    missing                   401    403    404  404      404      403
+GET /pets/{pet_id}/medical-records
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /medical-records/{record_id}
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    mine_other_practice       401    200    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /medical-records/{record_id}/history
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    mine_other_practice       401    200    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /medical-records/{record_id}/versions/{version}
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    mine_other_practice       401    200    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# Changes: the author, or a VET / PRACTICE_ADMIN of the authoring practice; readers who
+# may not change a visible record get 403.
+PATCH /medical-records/{record_id}
+    mine                      401    403    403  200      200      403
+    own_practice_client       401    404    403  200      200      403
+    own_practice_by_staff     401    404    200  200      200      403
+    mine_other_practice       401    403    403  403      403      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+POST /medical-records/{record_id}/entered-in-error
+    mine                      401    403    403  200      200      403
+    own_practice_client       401    404    403  200      200      403
+    own_practice_by_staff     401    404    200  200      200      403
+    mine_other_practice       401    403    403  403      403      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+# Signing: a VET of the authoring practice only.
+POST /medical-records/{record_id}/sign
+    mine                      401    403    403  200      403      403
+    own_practice_client       401    404    403  200      403      403
+    own_practice_by_staff     401    404    403  200      403      403
+    mine_other_practice       401    403    403  403      403      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+GET /practices/{practice_id}/follow-ups
+    own_practice              401    403    200  200      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+"""
+
+# Routes of these tables that are deliberately not in the matrix yet (see the docstring).
+NOT_BUILT = {("GET", "/pets/{pet_id}/timeline")}
+# The OpenAPI tags of the routers of the practices/owners/associations, pets and medical
+# records tables of API.md (later tables have their own tags, and their own rows later).
+TABLE_TAGS = {"practices", "pet owners", "pets", "medical records"}
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str
+    relation: str
+    caller: str
+    expected: int
+
+    @property
+    def endpoint(self) -> tuple[str, str]:
+        return self.method, self.path
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path} [{self.relation}] {self.caller}->{self.expected}"
+
+
+def parse_matrix(table: str) -> list[Case]:
+    """An endpoint line (``METHOD /path``) followed by its relation rows; ``#`` comments."""
+    lines = [
+        line.split()
+        for line in table.strip().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines or tuple(lines[0]) != HEADER:
+        raise ValueError(f"the matrix header must read {' '.join(HEADER)!r}")
+    cases: list[Case] = []
+    seen: set[tuple[str, str, str]] = set()
+    endpoint: tuple[str, str] | None = None
+    for cells in lines[1:]:
+        if cells[0] in METHODS and len(cells) == 2:
+            endpoint = (cells[0], cells[1])
+            continue
+        if endpoint is None or len(cells) != len(HEADER):
+            raise ValueError(f"malformed matrix row: {' '.join(cells)}")
+        relation, *statuses = cells
+        if (*endpoint, relation) in seen:
+            raise ValueError(f"duplicate matrix row: {endpoint} {relation}")
+        seen.add((*endpoint, relation))
+        for caller, status in zip(COLUMNS, statuses, strict=True):
+            if status != "-":
+                cases.append(Case(*endpoint, relation, caller, int(status)))
+    return cases
+
+
+CASES = parse_matrix(MATRIX)
+
+# --------------------------------------------------------------------------- the world
+
+CALLER_EMAILS = {
+    "OWNER": OWNER,
+    "STAFF": RIVERSIDE_TECH,
+    "VET": RIVERSIDE_VET,
+    "P_ADMIN": RIVERSIDE_MANAGER,
+    "S_ADMIN": ADMIN,
+}
+EVERY_DEMO_USER = (
+    OWNER,
+    RIVERSIDE_TECH,
+    RIVERSIDE_VET,
+    RIVERSIDE_MANAGER,
+    HILLCREST_TECH,
+    HILLCREST_VET,
+    HILLCREST_MANAGER,
+    ADMIN,
+)
+CLIENT_RELATIONS = ("mine", "own_practice_client", "other_practice_client", "pending_client")
+APPROVED = AssociationStatus.APPROVED
+PENDING = AssociationStatus.PENDING
+_counter = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_counter):04d}{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class World:
+    app: FastAPI
+    client: AsyncClient
+    users: dict[str, User]
+    headers: dict[str, dict[str, str]]
+    practices: dict[str, UUID] = field(default_factory=dict)
+    owners: dict[str, UUID] = field(default_factory=dict)
+    pets: dict[str, UUID] = field(default_factory=dict)
+    password_hash: str = ""
+
+    @property
+    def container(self) -> Any:
+        return self.app.state.container
+
+    def now(self) -> datetime:
+        return self.container.clock.now()  # type: ignore[no-any-return]
+
+    def new_id(self) -> UUID:
+        return self.container.ids.new_id()  # type: ignore[no-any-return]
+
+    def caller_headers(self, caller: str) -> dict[str, str]:
+        return {} if caller == "ANON" else self.headers[CALLER_EMAILS[caller]]
+
+    # ------------------------------------------------------------------ factories
+
+    async def new_practice(self, *, active: bool = True) -> UUID:
+        now = self.now()
+        practice = Practice(
+            id=self.new_id(),
+            name=unique("Scope Practice "),
+            timezone="Europe/Dublin",
+            created_at=now,
+            updated_at=now,
+            is_active=active,
+        )
+        async with self.container.uow() as uow:
+            await uow.practices.add(practice)
+            await uow.commit()
+        return practice.id
+
+    async def new_owner(self, links: dict[UUID, AssociationStatus]) -> UUID:
+        now = self.now()
+        owner = PetOwner(
+            id=self.new_id(),
+            full_name=unique("Scope Client "),
+            email=f"{unique('client')}@example.com",
+            created_at=now,
+            updated_at=now,
+        )
+        async with self.container.uow() as uow:
+            await uow.pet_owners.add(owner)
+            await uow.commit()
+        for practice_id, status in links.items():
+            await self.new_association(owner.id, practice_id, status)
+        return owner.id
+
+    async def new_association(
+        self, owner_id: UUID, practice_id: UUID, status: AssociationStatus
+    ) -> UUID:
+        now = self.now()
+        decider = self.users[ADMIN].id
+        association = Association(
+            id=self.new_id(),
+            pet_owner_id=owner_id,
+            practice_id=practice_id,
+            request_type=RequestType.NEW_CLIENT,
+            status=status,
+            requested_by=decider,
+            created_at=now,
+            updated_at=now,
+            decided_by=None if status is PENDING else decider,
+            decided_at=None if status is PENDING else now,
+            deactivated_by=decider if status is AssociationStatus.INACTIVE else None,
+            deactivated_at=now if status is AssociationStatus.INACTIVE else None,
+        )
+        async with self.container.uow() as uow:
+            await uow.associations.add(association)
+            await uow.commit()
+        return association.id
+
+    async def new_pet(self, owner_id: UUID, *, active: bool = True) -> UUID:
+        now = self.now()
+        pet = Pet(
+            id=self.new_id(),
+            owner_id=owner_id,
+            name=unique("Scope Pet "),
+            species="dog",
+            created_at=now,
+            updated_at=now,
+            is_active=active,
+        )
+        async with self.container.uow() as uow:
+            await uow.pets.add(pet)
+            await uow.commit()
+        return pet.id
+
+    async def new_owner_user(self) -> dict[str, str]:
+        """A PET_OWNER account without an owner profile, signed in: its headers."""
+        now = self.now()
+        user = User(
+            id=self.new_id(),
+            email=f"{unique('newowner')}@example.com",
+            full_name="New Owner",
+            role=Role.PET_OWNER,
+            practice_id=None,
+            is_active=True,
+            password_hash=self.password_hash,
+            mfa_enabled=False,
+            created_at=now,
+            updated_at=now,
+            password_changed_at=now,
+        )
+        async with self.container.uow() as uow:
+            await uow.users.add(user)
+            await uow.commit()
+        return (await login_ok(self.client, user.email)).headers
+
+    async def new_invitation(self, state: str) -> str:
+        """The token of an invitation to Riverside: valid, used or expired."""
+        token = unique("invitation-token-") + uuid.uuid4().hex
+        now = self.now()
+        invitation = Invitation(
+            id=self.new_id(),
+            practice_id=self.practices["own_practice"],
+            email=f"{unique('invitee')}@example.com",
+            role=Role.VET_STAFF,
+            token_hash=token_digest(token),
+            invited_by=self.users[RIVERSIDE_MANAGER].id,
+            created_at=now - timedelta(days=8) if state == "expired" else now,
+            expires_at=now - timedelta(days=1) if state == "expired" else now + timedelta(days=7),
+        )
+        async with self.container.uow() as uow:
+            await uow.invitations.add(invitation)
+            if state == "used":
+                await uow.invitations.mark_accepted(
+                    invitation.id, self.users[RIVERSIDE_TECH].id, now
+                )
+            await uow.commit()
+        return token
+
+    # ------------------------------------------------------------------ relations
+
+    async def practice_for(self, relation: str) -> UUID:
+        if relation == "missing":
+            return uuid.uuid4()
+        if relation == "fresh_practice":
+            return await self.new_practice()
+        return self.practices[relation]
+
+    def owner_for(self, relation: str) -> UUID:
+        return uuid.uuid4() if relation == "missing" else self.owners[relation]
+
+    def pet_for(self, relation: str) -> UUID:
+        return uuid.uuid4() if relation == "missing" else self.pets[relation]
+
+    async def fresh_pet_for(self, relation: str, *, active: bool = True) -> UUID:
+        if relation == "missing":
+            return uuid.uuid4()
+        return await self.new_pet(self.owners[relation], active=active)
+
+
+async def build_world(app: FastAPI, client: AsyncClient) -> World:
+    users = await seed_demo(app)
+    headers = {email: (await login_ok(client, email)).headers for email in EVERY_DEMO_USER}
+    world = World(app=app, client=client, users=users, headers=headers)
+    world.password_hash = users[OWNER].password_hash
+    async with app.state.container.uow() as uow:
+        riverside = await uow.practices.get_by_name(DEMO_PRACTICES[0][0])
+        hillcrest = await uow.practices.get_by_name(DEMO_PRACTICES[1][0])
+        mine = await uow.pet_owners.get_by_user(users[OWNER].id)
+    assert riverside is not None
+    assert hillcrest is not None
+    assert mine is not None
+    world.practices = {
+        "own_practice": riverside.id,
+        "other_practice": hillcrest.id,
+        "inactive_practice": await world.new_practice(active=False),
+    }
+    r, h = riverside.id, hillcrest.id
+    world.owners = {
+        "mine": mine.id,
+        "own_practice_client": await world.new_owner({r: APPROVED}),
+        "other_practice_client": await world.new_owner({h: APPROVED}),
+        "pending_client": await world.new_owner({r: PENDING, h: APPROVED}),
+    }
+    world.pets = {
+        relation: await world.new_pet(world.owners[relation]) for relation in CLIENT_RELATIONS
+    }
+    return world
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(pg_server_url: str, template_database: str) -> AsyncIterator[World]:
+    """One database (a copy of the migrated template) and one app for the whole module."""
+    async with template_copy(pg_server_url, template_database, "scope") as url:
+        # Rate limits off: this module sends hundreds of requests from one address.
+        settings = make_settings(url, rate_limit=RateLimitSettings(enabled=False))
+        app = create_app(settings, database_url=url)
+        async with LifespanManager(app), new_client(app) as client:
+            yield await build_world(app, client)
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass
+class Request:
+    url: str
+    json: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # Set when the case needs a caller other than the column's (a fresh PET_OWNER).
+    caller_headers: dict[str, str] | None = None
+
+
+Builder = Callable[[World, Case], Awaitable[Request]]
+
+
+async def create_practice(w: World, case: Case) -> Request:
+    license_number = "RAC-1001" if case.relation == "taken_license" else unique("LIC-")
+    body = {"name": unique("New Practice "), "timezone": "Europe/Paris"}
+    return Request("/practices", {**body, "license_number": license_number})
+
+
+async def list_practices(w: World, case: Case) -> Request:
+    return Request("/practices")
+
+
+async def get_practice(w: World, case: Case) -> Request:
+    return Request(f"/practices/{await w.practice_for(case.relation)}")
+
+
+async def update_practice(w: World, case: Case) -> Request:
+    # A harmless change on a shared practice: a new phone number.
+    phone = f"+44 20 {next(_counter):08d}"
+    return Request(f"/practices/{await w.practice_for(case.relation)}", {"phone": phone})
+
+
+async def deactivate_practice(w: World, case: Case) -> Request:
+    return Request(f"/practices/{await w.practice_for(case.relation)}/deactivate")
+
+
+async def list_staff(w: World, case: Case) -> Request:
+    return Request(f"/practices/{await w.practice_for(case.relation)}/staff")
+
+
+async def invite(w: World, case: Case) -> Request:
+    if case.relation == "taken_email":
+        practice_id, email = w.practices["own_practice"], HILLCREST_VET
+    else:
+        practice_id = await w.practice_for(case.relation)
+        email = f"{unique('staff')}@example.com"
+    return Request(f"/practices/{practice_id}/invitations", {"email": email, "role": "VET_STAFF"})
+
+
+async def accept_invitation(w: World, case: Case) -> Request:
+    if case.relation == "unknown_token":
+        token = uuid.uuid4().hex + uuid.uuid4().hex
+    else:
+        token = await w.new_invitation(case.relation.removesuffix("_token"))
+    body = {"token": token, "password": STRONG_PASSWORD, "full_name": "Invited Person"}
+    return Request("/invitations/accept", body)
+
+
+async def create_owner(w: World, case: Case) -> Request:
+    request = Request("/pet-owners", {"full_name": unique("Created Client "), "phone": "+1 555"})
+    if case.relation == "no_profile_yet" and case.caller == "OWNER":
+        request.caller_headers = await w.new_owner_user()
+    return request
+
+
+async def list_owners(w: World, case: Case) -> Request:
+    return Request("/pet-owners")
+
+
+async def get_owner(w: World, case: Case) -> Request:
+    return Request(f"/pet-owners/{w.owner_for(case.relation)}")
+
+
+async def update_owner(w: World, case: Case) -> Request:
+    phone = f"+44 161 {next(_counter):07d}"
+    return Request(f"/pet-owners/{w.owner_for(case.relation)}", {"phone": phone})
+
+
+async def owner_associations(w: World, case: Case) -> Request:
+    return Request(f"/pet-owners/{w.owner_for(case.relation)}/associations")
+
+
+async def create_association(w: World, case: Case) -> Request:
+    own, other = w.practices["own_practice"], w.practices["other_practice"]
+    mine = w.owners["mine"]
+    match case.relation:
+        case "new_client_own_practice":
+            owner_id, practice_id = await w.new_owner({other: APPROVED}), own
+        case "client_own_practice":
+            owner_id, practice_id = w.owners["own_practice_client"], own
+        case "pending_own_practice":
+            owner_id, practice_id = w.owners["pending_client"], own
+        case "client_other_practice":
+            owner_id, practice_id = await w.new_owner({own: APPROVED}), other
+        case "mine_new_practice":
+            owner_id, practice_id = mine, await w.new_practice()
+        case "mine_linked_practice":
+            owner_id, practice_id = mine, own
+        case "mine_inactive_practice":
+            owner_id, practice_id = mine, w.practices["inactive_practice"]
+        case "mine_missing_practice":
+            owner_id, practice_id = mine, uuid.uuid4()
+        case "missing_owner":
+            owner_id, practice_id = uuid.uuid4(), own
+        case _:
+            raise AssertionError(f"no association body for {case.relation}")
+    body = {"pet_owner_id": str(owner_id), "practice_id": str(practice_id)}
+    return Request("/associations", {**body, "request_type": "new_client"})
+
+
+async def practice_associations(w: World, case: Case) -> Request:
+    return Request(f"/practices/{await w.practice_for(case.relation)}/associations")
+
+
+async def decide_association(w: World, case: Case) -> Request:
+    decision = case.path.rsplit("/", 1)[1]
+    if case.relation == "missing":
+        association_id = uuid.uuid4()
+    else:
+        side, state = case.relation.rsplit("_", 1)
+        if side == "mine":
+            # The OWNER's own profile, pending with a practice of its own (the demo owner
+            # is already a client of both demo practices).
+            practice_id, owner_id = await w.new_practice(), w.owners["mine"]
+        else:
+            practice_id, owner_id = w.practices[side], await w.new_owner({})
+        association_id = await w.new_association(owner_id, practice_id, AssociationStatus(state))
+    return Request(f"/associations/{association_id}/{decision}")
+
+
+async def create_pet(w: World, case: Case) -> Request:
+    body: dict[str, Any] = {"name": unique("New Pet "), "species": "cat"}
+    if case.relation == "taken_microchip":
+        # A demo pet's microchip (the demo data names them DEMO<owner><pet>).
+        body |= {"owner_id": str(w.owners["mine"]), "microchip_id": "DEMO00000"}
+    else:
+        body["owner_id"] = str(w.owner_for(case.relation))
+    return Request("/pets", body)
+
+
+async def list_pets(w: World, case: Case) -> Request:
+    return Request("/pets")
+
+
+async def get_pet(w: World, case: Case) -> Request:
+    return Request(f"/pets/{w.pet_for(case.relation)}")
+
+
+async def update_pet(w: World, case: Case) -> Request:
+    pet_id = await w.fresh_pet_for(case.relation)
+    return Request(f"/pets/{pet_id}", {"notes": "Scope check."}, {"If-Match": '"1"'})
+
+
+async def set_pet_active(w: World, case: Case) -> Request:
+    reactivate = case.path.endswith("/reactivate")
+    # Each pet starts in the other state, so a success really changes it.
+    pet_id = await w.fresh_pet_for(case.relation, active=not reactivate)
+    return Request(case.path.replace("{pet_id}", str(pet_id)))
+
+
+# Records per relation: (pet relation, practice relation, author's email).
+RECORD_RELATIONS = {
+    "mine": ("mine", "own_practice", RIVERSIDE_VET),
+    "own_practice_client": ("own_practice_client", "own_practice", RIVERSIDE_VET),
+    "own_practice_by_staff": ("own_practice_client", "own_practice", RIVERSIDE_TECH),
+    "mine_other_practice": ("mine", "other_practice", HILLCREST_VET),
+    "other_practice_client": ("other_practice_client", "other_practice", HILLCREST_VET),
+    "pending_client": ("pending_client", "other_practice", HILLCREST_VET),
+}
+# The shared records the reads use, one per (app, relation), made on first use.
+_shared_records: dict[tuple[int, str], UUID] = {}
+
+
+async def new_record(w: World, relation: str) -> UUID:
+    """A record (version 1) on the relation's pet, by the relation's author."""
+    pet_relation, practice_relation, author = RECORD_RELATIONS[relation]
+    now = w.now()
+    record = MedicalRecord.create(
+        record_id=w.new_id(),
+        pet=PetFacts(w.pets[pet_relation], "dog", None, True),
+        practice_id=w.practices[practice_relation],
+        author_id=w.users[author].id,
+        content=RecordContent(
+            record_type=RecordType.CHECKUP,
+            title=unique("Scope check-up "),
+            visit_date=now.date() - timedelta(days=1),
+        ),
+        now=now,
+    )
+    async with w.container.uow() as uow:
+        await uow.records.add(record)
+        await uow.commit()
+    return record.id
+
+
+async def shared_record(w: World, relation: str) -> UUID:
+    if relation == "missing":
+        return uuid.uuid4()
+    key = (id(w.app), relation)
+    if key not in _shared_records:
+        _shared_records[key] = await new_record(w, relation)
+    return _shared_records[key]
+
+
+async def create_record(w: World, case: Case) -> Request:
+    body = {
+        "record_type": "checkup",
+        "title": unique("Scope record "),
+        "visit_date": (w.now().date() - timedelta(days=1)).isoformat(),
+    }
+    return Request(f"/pets/{w.pet_for(case.relation)}/medical-records", body)
+
+
+async def list_records(w: World, case: Case) -> Request:
+    return Request(f"/pets/{w.pet_for(case.relation)}/medical-records")
+
+
+async def read_record(w: World, case: Case) -> Request:
+    path = case.path.replace("{version}", "1")
+    return Request(path.replace("{record_id}", str(await shared_record(w, case.relation))))
+
+
+async def change_record(w: World, case: Case) -> Request:
+    record_id = uuid.uuid4() if case.relation == "missing" else await new_record(w, case.relation)
+    url = case.path.replace("{record_id}", str(record_id))
+    body: dict[str, Any] | None = None
+    if case.method == "PATCH":
+        body = {"diagnosis": "Scope check."}
+    elif url.endswith("/entered-in-error"):
+        body = {"reason": "Scope check."}
+    return Request(url, body, {"If-Match": '"1"'})
+
+
+async def follow_ups(w: World, case: Case) -> Request:
+    return Request(f"/practices/{await w.practice_for(case.relation)}/follow-ups")
+
+
+BUILDERS: dict[tuple[str, str], Builder] = {
+    ("POST", "/practices"): create_practice,
+    ("GET", "/practices"): list_practices,
+    ("GET", "/practices/{practice_id}"): get_practice,
+    ("PATCH", "/practices/{practice_id}"): update_practice,
+    ("POST", "/practices/{practice_id}/deactivate"): deactivate_practice,
+    ("GET", "/practices/{practice_id}/staff"): list_staff,
+    ("POST", "/practices/{practice_id}/invitations"): invite,
+    ("POST", "/invitations/accept"): accept_invitation,
+    ("POST", "/pet-owners"): create_owner,
+    ("GET", "/pet-owners"): list_owners,
+    ("GET", "/pet-owners/{owner_id}"): get_owner,
+    ("PATCH", "/pet-owners/{owner_id}"): update_owner,
+    ("GET", "/pet-owners/{owner_id}/associations"): owner_associations,
+    ("POST", "/associations"): create_association,
+    ("GET", "/practices/{practice_id}/associations"): practice_associations,
+    ("POST", "/associations/{association_id}/approve"): decide_association,
+    ("POST", "/associations/{association_id}/reject"): decide_association,
+    ("POST", "/associations/{association_id}/deactivate"): decide_association,
+    ("POST", "/pets"): create_pet,
+    ("GET", "/pets"): list_pets,
+    ("GET", "/pets/{pet_id}"): get_pet,
+    ("PATCH", "/pets/{pet_id}"): update_pet,
+    ("POST", "/pets/{pet_id}/deactivate"): set_pet_active,
+    ("POST", "/pets/{pet_id}/reactivate"): set_pet_active,
+    ("POST", "/pets/{pet_id}/medical-records"): create_record,
+    ("GET", "/pets/{pet_id}/medical-records"): list_records,
+    ("GET", "/medical-records/{record_id}"): read_record,
+    ("GET", "/medical-records/{record_id}/history"): read_record,
+    ("GET", "/medical-records/{record_id}/versions/{version}"): read_record,
+    ("PATCH", "/medical-records/{record_id}"): change_record,
+    ("POST", "/medical-records/{record_id}/entered-in-error"): change_record,
+    ("POST", "/medical-records/{record_id}/sign"): change_record,
+    ("GET", "/practices/{practice_id}/follow-ups"): follow_ups,
+}
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+async def test_matrix_is_consistent() -> None:
+    """Every row has a request builder and every builder has rows; each endpoint is
+    tried without a token and by every role."""
+    endpoints = {case.endpoint for case in CASES}
+    assert endpoints == set(BUILDERS), endpoints ^ set(BUILDERS)
+    for endpoint in endpoints:
+        callers = {case.caller for case in CASES if case.endpoint == endpoint}
+        assert callers == set(COLUMNS), (endpoint, set(COLUMNS) - callers)
+
+
+async def test_matrix_covers_every_route(world: World) -> None:
+    """Every operation of these tables of API.md is in the matrix (or known not built yet).
+    The OpenAPI document is the app's own list of its routes, tagged by table."""
+    routes = {
+        (method.upper(), path.removeprefix(API))
+        for path, operations in world.app.openapi()["paths"].items()
+        for method, operation in operations.items()
+        if method.upper() in METHODS and TABLE_TAGS & set(operation.get("tags", ()))
+    }
+    assert routes, "no routes found: has the OpenAPI layout changed?"
+    in_matrix = {case.endpoint for case in CASES}
+    assert routes & NOT_BUILT == set(), "built now: add its rows, drop it from NOT_BUILT"
+    assert routes - in_matrix - NOT_BUILT == set(), "routes without scope-matrix rows"
+    assert in_matrix - routes == set(), "matrix rows for routes the app does not have"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+async def test_scope_matrix(world: World, case: Case) -> None:
+    request = await BUILDERS[case.endpoint](world, case)
+    caller = request.caller_headers
+    headers = request.headers | (
+        caller if caller is not None else world.caller_headers(case.caller)
+    )
+    response = await world.client.request(
+        case.method, API + request.url, json=request.json, headers=headers
+    )
+    assert response.status_code == case.expected, (
+        f"{case.id}: got {response.status_code} {response.text[:500]}"
+    )
+    if case.expected >= 400:
+        assert response.headers["content-type"].startswith("application/problem+json")
+    if case.expected == 401:
+        assert response.headers.get("www-authenticate", "").lower().startswith("bearer")
+
+
+# --------------------------------------------------------------------------- lists
+
+
+async def walk(world: World, url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Every item of a list, following the cursor (limit 200)."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, str] = {"limit": "200"}
+    separator = "&" if "?" in url else "?"
+    for _ in range(50):
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        response = await world.client.get(f"{API}{url}{separator}{query}", headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items += body["items"]
+        if body["next_cursor"] is None:
+            return items
+        params["cursor"] = body["next_cursor"]
+    raise AssertionError("the list never ended")
+
+
+def ids(items: list[dict[str, Any]]) -> set[str]:
+    return {item["id"] for item in items}
+
+
+async def sql_ids(world: World, statement: str, **params: Any) -> set[str]:
+    """Expected rows, computed with plain SQL independent of the app's scope code."""
+    async with world.container.engine.connect() as conn:
+        rows = (await conn.execute(text(statement), params)).all()
+    return {str(row[0]) for row in rows}
+
+
+# Owners each caller may see: SYSTEM_ADMIN all, PET_OWNER their linked profile, staff those
+# with an *approved* association with their practice.
+VISIBLE_OWNERS = """
+    SELECT o.id FROM pet_owners o
+    WHERE :everything
+       OR o.user_id = :user_id
+       OR EXISTS (SELECT 1 FROM practice_associations a
+                  WHERE a.pet_owner_id = o.id AND a.practice_id = :practice_id
+                    AND a.status = 'approved')
+"""
+
+
+async def visible_owner_ids(world: World, user: User) -> set[str]:
+    is_staff = user.role in {Role.VET_STAFF, Role.VET, Role.PRACTICE_ADMIN}
+    return await sql_ids(
+        world,
+        VISIBLE_OWNERS,
+        everything=user.role is Role.SYSTEM_ADMIN,
+        user_id=user.id if user.role is Role.PET_OWNER else None,
+        practice_id=user.practice_id if is_staff else None,
+    )
+
+
+@pytest.mark.parametrize("email", EVERY_DEMO_USER)
+async def test_owner_and_pet_lists_show_exactly_the_scope(world: World, email: str) -> None:
+    """The lists show what the single reads would: no out-of-scope row, none missing."""
+    user, headers = world.users[email], world.headers[email]
+    owners = await visible_owner_ids(world, user)
+    assert ids(await walk(world, "/pet-owners", headers)) == owners
+
+    all_pets = await walk(world, "/pets?include_inactive=true", headers)
+    assert {pet["owner_id"] for pet in all_pets} <= owners
+    async with world.container.engine.connect() as conn:
+        every_pet = (await conn.execute(text("SELECT id, owner_id FROM pets"))).all()
+    assert ids(all_pets) == {
+        str(pet_id) for pet_id, owner_id in every_pet if str(owner_id) in owners
+    }
+    for pet in all_pets:
+        assert pet["owner"]["id"] == pet["owner_id"]
+
+    active = await walk(world, "/pets", headers)
+    assert all(pet["is_active"] for pet in active)
+    assert ids(active) == {pet["id"] for pet in all_pets if pet["is_active"]}
+
+
+async def test_named_objects_in_lists(world: World) -> None:
+    """The relations of the matrix, as list content, for the readers of the brief."""
+    pets = {
+        email: ids(await walk(world, "/pets", world.headers[email]))
+        for email in (RIVERSIDE_VET, HILLCREST_VET, OWNER, ADMIN)
+    }
+    p = world.pets
+    # Hillcrest's vet never sees a pet of a Riverside-only client, and vice versa.
+    assert str(p["own_practice_client"]) not in pets[HILLCREST_VET]
+    assert str(p["other_practice_client"]) in pets[HILLCREST_VET]
+    assert str(p["other_practice_client"]) not in pets[RIVERSIDE_VET]
+    assert str(p["own_practice_client"]) in pets[RIVERSIDE_VET]
+    # A pending association shows nothing; the approved one with Hillcrest does.
+    assert str(p["pending_client"]) not in pets[RIVERSIDE_VET]
+    assert str(p["pending_client"]) in pets[HILLCREST_VET]
+    assert str(p["mine"]) in pets[OWNER]
+    assert pets[OWNER] <= pets[RIVERSIDE_VET] | pets[HILLCREST_VET]
+    assert set(map(str, p.values())) <= pets[ADMIN]
+
+    # The PET_OWNER's owner list is exactly their own profile.
+    own = await walk(world, "/pet-owners", world.headers[OWNER])
+    assert [item["id"] for item in own] == [str(world.owners["mine"])]
+    assert own[0]["user_id"] == str(world.users[OWNER].id)
+
+
+async def test_filters_never_widen_the_scope(world: World) -> None:
+    """Filtering by an out-of-scope owner id or name finds nothing (not a 404, not rows)."""
+    headers = world.headers[RIVERSIDE_VET]
+    for relation in ("other_practice_client", "pending_client"):
+        owner_id = world.owners[relation]
+        response = await world.client.get(
+            f"{API}/pets", params={"owner_id": str(owner_id)}, headers=headers
+        )
+        assert response.status_code == 200
+        assert response.json()["items"] == []
+        name = await sql_ids(world, "SELECT full_name FROM pet_owners WHERE id = :i", i=owner_id)
+        response = await world.client.get(
+            f"{API}/pet-owners", params={"q": name.pop()}, headers=headers
+        )
+        assert response.status_code == 200
+        assert response.json()["items"] == []
+        pet_name = await sql_ids(world, "SELECT name FROM pets WHERE owner_id = :i", i=owner_id)
+        response = await world.client.get(
+            f"{API}/pets", params={"q": pet_name.pop()}, headers=headers
+        )
+        assert str(world.pets[relation]) not in ids(response.json()["items"])
+
+
+@pytest.mark.parametrize("email", EVERY_DEMO_USER)
+async def test_owner_association_lists(world: World, email: str) -> None:
+    """The OWNER's profile is a client of both practices: staff see only their own
+    practice's association with it, the owner and SYSTEM_ADMIN see all of them."""
+    user = world.users[email]
+    mine = world.owners["mine"]
+    rows = await walk(world, f"/pet-owners/{mine}/associations", world.headers[email])
+    everything = await sql_ids(
+        world, "SELECT id FROM practice_associations WHERE pet_owner_id = :o", o=mine
+    )
+    if user.role in {Role.PET_OWNER, Role.SYSTEM_ADMIN}:
+        assert ids(rows) == everything
+    else:
+        assert ids(rows) == await sql_ids(
+            world,
+            "SELECT id FROM practice_associations WHERE pet_owner_id = :o AND practice_id = :p",
+            o=mine,
+            p=user.practice_id,
+        )
+        assert rows  # the profile is an approved client of both practices
+    assert {row["pet_owner_id"] for row in rows} == {str(mine)}
+
+
+@pytest.mark.parametrize(
+    "email", [RIVERSIDE_TECH, RIVERSIDE_MANAGER, HILLCREST_VET, HILLCREST_MANAGER, ADMIN]
+)
+async def test_practice_lists_show_only_that_practice(world: World, email: str) -> None:
+    user = world.users[email]
+    practice_id = user.practice_id or world.practices["other_practice"]
+    headers = world.headers[email]
+    associations = await walk(world, f"/practices/{practice_id}/associations", headers)
+    assert ids(associations) == await sql_ids(
+        world, "SELECT id FROM practice_associations WHERE practice_id = :p", p=practice_id
+    )
+    staff = await walk(world, f"/practices/{practice_id}/staff", headers)
+    assert ids(staff) == await sql_ids(
+        world, "SELECT id FROM users WHERE practice_id = :p AND is_active", p=practice_id
+    )
+    assert {row["practice_id"] for row in staff} == {str(practice_id)}
+
+
+@pytest.mark.parametrize("email", [OWNER, RIVERSIDE_VET, HILLCREST_MANAGER, ADMIN])
+async def test_practice_directory(world: World, email: str) -> None:
+    """Active practices only; full fields for the caller's own practice (everything for
+    SYSTEM_ADMIN), directory fields for the rest."""
+    user = world.users[email]
+    practices = await walk(world, "/practices", world.headers[email])
+    assert ids(practices) == await sql_ids(world, "SELECT id FROM practices WHERE is_active")
+    assert str(world.practices["inactive_practice"]) not in ids(practices)
+    for practice in practices:
+        full = user.role is Role.SYSTEM_ADMIN or practice["id"] == str(user.practice_id)
+        assert ("license_number" in practice) is full, practice
+        assert ("is_active" in practice) is full, practice
+
+
+@pytest.mark.parametrize(
+    ("kind", "relation"),
+    [
+        ("pets", "other_practice_client"),
+        ("pets", "pending_client"),
+        ("pet-owners", "other_practice_client"),
+        ("pet-owners", "pending_client"),
+    ],
+)
+async def test_out_of_scope_looks_like_missing(world: World, kind: str, relation: str) -> None:
+    """An out-of-scope object answers exactly like one that does not exist (no oracle)."""
+    headers = world.headers[RIVERSIDE_VET]
+    target = world.pets[relation] if kind == "pets" else world.owners[relation]
+    hidden = await world.client.get(f"{API}/{kind}/{target}", headers=headers)
+    missing = await world.client.get(f"{API}/{kind}/{uuid.uuid4()}", headers=headers)
+    assert hidden.status_code == missing.status_code == 404
+    per_request = {"request_id", "instance"}
+    assert {k: v for k, v in hidden.json().items() if k not in per_request} == {
+        k: v for k, v in missing.json().items() if k not in per_request
+    }
