@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bench import auth_latency
+from bench import auth_latency, records_amend
 
 if __name__ == "__main__":
     auth_latency.main()
+    records_amend.main()

@@ -62,6 +62,11 @@ CONTENT_FIELDS = (
 # Fields that always have a value (an amendment may change them, not clear them).
 REQUIRED_CONTENT = ("record_type", "title", "visit_date", "follow_up_required", "data")
 
+# The stored precision of the decimal fields (the scales of their NUMERIC columns). Content
+# is kept at exactly this precision, so a record reads the same (to the digit) when just
+# created or amended, read back from the projection, or rebuilt from an event's snapshot.
+DECIMAL_PLACES = {"weight_kg": 3, "temperature_c": 1, "cost": 2}
+
 GENERAL_WEIGHT_KG = (Decimal("0"), Decimal("1500"))  # exclusive lower, inclusive upper
 GENERAL_TEMPERATURE_C = (Decimal("30"), Decimal("45"))
 
@@ -127,6 +132,22 @@ class RecordContent:
     follow_up_required: bool = False
     follow_up_date: date | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def normalised(content: RecordContent) -> RecordContent:
+    """The content with its decimals at the stored precision (as the database keeps them)."""
+    changes: dict[str, Any] = {}
+    for name, places in DECIMAL_PLACES.items():
+        value = getattr(content, name)
+        if value is None:
+            continue
+        try:
+            stored = value.quantize(Decimal(1).scaleb(-places))
+        except InvalidOperation:  # too large to store: left for the rules to refuse
+            continue
+        if str(stored) != str(value):
+            changes[name] = stored
+    return replace(content, **changes) if changes else content
 
 
 def _fail(detail: str, rule: str, field_name: str) -> RuleViolation:
@@ -374,6 +395,7 @@ class MedicalRecord:
                 rule="medical_record.pet_inactive",
                 field="pet_id",
             )
+        content = normalised(content)
         check_content(content, pet, today=now.date())
         record = cls(
             id=record_id,
@@ -414,7 +436,7 @@ class MedicalRecord:
         for name in REQUIRED_CONTENT:
             if name in changes and changes[name] is None:
                 raise _fail(f"{name} cannot be removed.", f"{name}_required", name)
-        new_content = replace(self.content, **changes)
+        new_content = normalised(replace(self.content, **changes))
         changed = tuple(
             name
             for name in CONTENT_FIELDS

@@ -14,7 +14,13 @@ from uuid import UUID
 
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.errors import Forbidden, NotFound, RuleViolation
-from vetchart.domain.policy import Action, Principal, authorize, client_scope
+from vetchart.domain.policy import (
+    Action,
+    Principal,
+    authorize,
+    client_scope,
+    require_practice_member,
+)
 from vetchart.domain.records import (
     MedicalRecord,
     PetFacts,
@@ -128,6 +134,7 @@ class MedicalRecordService:
             )
             if not changed:
                 return self.view(record), False
+            changed_fields = record.new_events[-1].changed_fields  # what really changed
             await uow.records.save(record)
             audit(
                 uow,
@@ -137,7 +144,7 @@ class MedicalRecordService:
                 "medical_record",
                 record.id,
                 record.practice_id,
-                {"version": record.version, "fields": sorted(changes)},
+                {"version": record.version, "fields": sorted(changed_fields)},
             )
             await uow.commit()
         return self.view(record), True
@@ -236,12 +243,14 @@ class MedicalRecordService:
     async def follow_ups(
         self, actor: Principal, practice_id: UUID, due_before: date, page: PageRequest
     ) -> Page[MedicalRecord]:
-        authorize(actor, Action.FOLLOW_UPS_LIST)
-        if actor.role is not Role.SYSTEM_ADMIN and actor.practice_id != practice_id:
-            raise Forbidden(
-                "Only this practice's staff may see its follow-ups.",
-                extra={"action": Action.FOLLOW_UPS_LIST.value},
-            )
+        # As for the practice's other lists (staff, associations): a missing practice, or
+        # a deactivated one for anyone but a SYSTEM_ADMIN, does not exist (404); an
+        # existing one is public, so another practice's caller is refused (403).
+        async with self._uow() as uow:
+            practice = await uow.practices.get(practice_id)
+        if practice is None or (not practice.is_active and actor.role is not Role.SYSTEM_ADMIN):
+            raise NotFound("Practice not found.")
+        require_practice_member(actor, practice_id, Action.FOLLOW_UPS_LIST)
         return await self._queries.follow_ups_page(practice_id, due_before, page)
 
     # ------------------------------------------------------------------ helpers

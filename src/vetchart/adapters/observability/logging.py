@@ -89,7 +89,14 @@ def configure_logging(*, level: str, json: bool) -> None:
         _redact,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(
+            colors=False,
+            # Plain tracebacks: the default "rich" one prints every local variable (the
+            # whole app, secrets included) and takes seconds of CPU per error.
+            exception_formatter=structlog.dev.plain_traceback,
+        )
     )
     structlog.configure(
         processors=[

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from pydantic import AwareDatetime
 
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
@@ -139,8 +140,11 @@ async def get_record(
     principal: CurrentPrincipal,
     container: ContainerDep,
     as_of: Annotated[
-        datetime | None,
-        Query(description="An RFC 3339 time; 404 when the record did not exist yet."),
+        AwareDatetime | None,
+        Query(
+            description="An RFC 3339 time with its offset (a time without one is 422); "
+            "404 when the record did not exist yet."
+        ),
     ] = None,
 ) -> RecordOut:
     view = await container.records.get(principal, record_id, as_of=as_of)

@@ -14,9 +14,34 @@ from vetchart.domain.records import EventType, RecordStatus, RecordType
 
 Title = Annotated[str, Field(min_length=1, max_length=300)]
 LongText = Annotated[str, Field(max_length=20_000)]
-Weight = Annotated[Decimal, Field(gt=0, le=1500, max_digits=7, decimal_places=3)]
-Temperature = Annotated[Decimal, Field(ge=30, le=45, max_digits=4, decimal_places=1)]
-Cost = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+# The ranges are business rules checked by the domain (a 422 naming the rule and field,
+# with the species' plausible range); the schema only bounds the precision stored.
+Weight = Annotated[
+    Decimal,
+    Field(
+        max_digits=7,
+        decimal_places=3,
+        description="Above 0 and at most 1500 kg, and plausible for the species "
+        "(rules medical_record.weight_out_of_range, .weight_implausible_for_species).",
+    ),
+]
+Temperature = Annotated[
+    Decimal,
+    Field(
+        max_digits=4,
+        decimal_places=1,
+        description="30-45 °C, and plausible for the species (rules "
+        "medical_record.temperature_out_of_range, .temperature_implausible_for_species).",
+    ),
+]
+Cost = Annotated[
+    Decimal,
+    Field(
+        max_digits=12,
+        decimal_places=2,
+        description="Not negative (rule medical_record.cost_negative).",
+    ),
+]
 
 
 class RecordCreateIn(RequestModel):

@@ -1,0 +1,283 @@
+"""Medical-record endpoints send the same, small number of SQL statements whatever the
+number of records (or versions): no N+1.
+
+One world for the module: a practice with a VET, and a client of it with a dog. First the
+dog has one record (one version, a follow-up due) and every endpoint is measured; then 199
+more records (each with a follow-up due) are added and the first record gets 199 more
+versions, and everything is measured again with ``limit=200``: the list and the follow-ups
+then hold 200 rows, the history 200 versions.
+
+The principal cache is off (``session_cache_seconds=0``), so every request also runs the
+session lookup and the counts are deterministic; every measured request follows a
+warm-up request of the same kind. Run with ``-s`` to see the counts
+(``test_report_the_counts`` prints them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+import pytest_asyncio
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from tests.api.auth_helpers import DEMO_PASSWORD, cheap_auth, login_ok, new_client
+from tests.api.module_database import template_copy
+from tests.api.sql_counter import counted_request
+from tests.conftest import make_settings
+from vetchart.api.app import create_app
+from vetchart.config import RateLimitSettings
+from vetchart.domain.owners import Association, AssociationStatus, PetOwner, RequestType
+from vetchart.domain.pets import Pet
+from vetchart.domain.policy import ClientScope
+from vetchart.domain.practices import Practice
+from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
+from vetchart.domain.users import Role, User
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+API = "/api/v1"
+GROWN = 200
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    url: str  # a template over {practice}, {pet}, {record}
+    table: str  # the statement that does the work reads (or writes) this table
+    rows: str  # "items" when the answer is a list (a page, or the versions); else ""
+    # The most statements the request may send, the session lookup included.
+    max_statements: int
+
+
+ENDPOINTS = (
+    Endpoint("list", "GET", "/pets/{pet}/medical-records?limit=200", "medical_records", "items", 3),
+    Endpoint("get", "GET", "/medical-records/{record}", "medical_records", "", 2),
+    Endpoint(
+        "history", "GET", "/medical-records/{record}/history", "medical_record_events", "items", 3
+    ),
+    Endpoint(
+        "follow-ups",
+        "GET",
+        "/practices/{practice}/follow-ups?limit=200",
+        "medical_records",
+        "items",
+        3,
+    ),
+    # Last: its versions come after the history was measured.
+    Endpoint("amend", "PATCH", "/medical-records/{record}", "medical_record_events", "", 6),
+)
+
+
+@dataclass
+class Measurement:
+    status: int
+    rows: int
+    statements: list[str]
+
+
+@dataclass
+class CountWorld:
+    app: FastAPI
+    client: AsyncClient
+    practice: UUID
+    pet: PetFacts
+    vet: User
+    headers: dict[str, str]
+    first_record: UUID
+    small: dict[str, Measurement] = field(default_factory=dict)
+    large: dict[str, Measurement] = field(default_factory=dict)
+    _amendments: int = 0
+
+    @property
+    def container(self) -> Any:
+        return self.app.state.container
+
+    def new_record(self, n: int) -> MedicalRecord:
+        now = self.container.clock.now()
+        visit = now.date() - timedelta(days=30 + n % 300)
+        return MedicalRecord.create(
+            record_id=self.container.ids.new_id(),
+            pet=self.pet,
+            practice_id=self.practice,
+            author_id=self.vet.id,
+            content=RecordContent(
+                record_type=RecordType.CHECKUP,
+                title=f"Check-up {n}",
+                visit_date=visit,
+                weight_kg=Decimal("20.5"),
+                follow_up_required=True,
+                follow_up_date=visit + timedelta(days=7),
+            ),
+            now=now,
+        )
+
+    async def patch_kwargs(self) -> dict[str, Any]:
+        """An amendment of the first record based on its current version."""
+        current = await self.client.get(
+            f"{API}/medical-records/{self.first_record}", headers=self.headers
+        )
+        self._amendments += 1
+        return {
+            "json": {"diagnosis": f"Measured {self._amendments}"},
+            "headers": {**self.headers, "If-Match": current.headers["etag"]},
+        }
+
+    async def measure(self, into: dict[str, Measurement]) -> None:
+        for endpoint in ENDPOINTS:
+            url = API + endpoint.url.format(
+                practice=self.practice, pet=self.pet.id, record=self.first_record
+            )
+            for _warm_up_first in (True, False):
+                kwargs = (
+                    await self.patch_kwargs()
+                    if endpoint.method == "PATCH"
+                    else {"headers": self.headers}
+                )
+                response, counter = await counted_request(
+                    self.app, self.client, endpoint.method, url, **kwargs
+                )
+                assert response.status_code == 200, response.text
+            rows = len(response.json()["items"]) if endpoint.rows else 1
+            into[endpoint.name] = Measurement(response.status_code, rows, counter.statements)
+
+
+async def build_world(app: FastAPI, client: AsyncClient) -> CountWorld:
+    c = app.state.container
+    now = c.clock.now()
+    password = await c.hasher.hash(DEMO_PASSWORD)
+    practice = Practice(
+        id=c.ids.new_id(), name="Counting Clinic", timezone="UTC", created_at=now, updated_at=now
+    )
+    vet = User(
+        id=c.ids.new_id(),
+        email="vet@count.example",
+        full_name="Dr Count",
+        role=Role.VET,
+        practice_id=practice.id,
+        is_active=True,
+        password_hash=password,
+        mfa_enabled=False,
+        created_at=now,
+        updated_at=now,
+        password_changed_at=now,
+    )
+    owner = PetOwner(id=c.ids.new_id(), full_name="Counting Client", created_at=now, updated_at=now)
+    pet = Pet(
+        id=c.ids.new_id(),
+        owner_id=owner.id,
+        name="Counting Dog",
+        species="dog",
+        created_at=now,
+        updated_at=now,
+    )
+    async with c.uow() as uow:
+        await uow.practices.add(practice)
+        await uow.users.add(vet)
+        await uow.pet_owners.add(owner)
+        await uow.associations.add(
+            Association(
+                id=c.ids.new_id(),
+                pet_owner_id=owner.id,
+                practice_id=practice.id,
+                request_type=RequestType.NEW_CLIENT,
+                status=AssociationStatus.APPROVED,
+                requested_by=vet.id,
+                created_at=now,
+                updated_at=now,
+                decided_by=vet.id,
+                decided_at=now,
+            )
+        )
+        await uow.pets.add(pet)
+        await uow.commit()
+    facts = PetFacts(pet.id, pet.species, None, True)
+    headers = (await login_ok(client, vet.email)).headers
+    world = CountWorld(app, client, practice.id, facts, vet, headers, first_record=UUID(int=0))
+    first = world.new_record(0)
+    async with c.uow() as uow:
+        await uow.records.add(first)
+        await uow.commit()
+    world.first_record = first.id
+    return world
+
+
+async def grow(world: CountWorld) -> None:
+    """199 more records, and the first record up to 200 versions."""
+    c = world.container
+    async with c.uow() as uow:
+        for n in range(1, GROWN):
+            await uow.records.add(world.new_record(n))
+        everything = ClientScope(everything=True)
+        record = await uow.records.get(world.first_record, everything, for_update=True)
+        assert record is not None
+        now = c.clock.now()
+        while record.version < GROWN:
+            record.amend(
+                changes={"treatment": f"Step {record.version}"},
+                pet=world.pet,
+                actor_id=world.vet.id,
+                reason="Counting",
+                now=now,
+                auto_finalise_after=timedelta(hours=24),
+            )
+        await uow.records.save(record)
+        await uow.commit()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(pg_server_url: str, template_database: str) -> AsyncIterator[CountWorld]:
+    async with template_copy(pg_server_url, template_database, "reccount") as url:
+        settings = make_settings(
+            url,
+            auth=cheap_auth(session_cache_seconds=0),
+            rate_limit=RateLimitSettings(enabled=False),
+        )
+        app = create_app(settings, database_url=url)
+        async with LifespanManager(app), new_client(app) as client:
+            counted = await build_world(app, client)
+            await counted.measure(counted.small)
+            await grow(counted)
+            await counted.measure(counted.large)
+            yield counted
+
+
+def _report(world: CountWorld, name: str) -> str:
+    lines = []
+    for label, measurement in (("1 record", world.small[name]), ("200", world.large[name])):
+        lines.append(f"{name}, {label}: {len(measurement.statements)} statement(s)")
+        lines += [f"  {' '.join(s.split())[:160]}" for s in measurement.statements]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.name for e in ENDPOINTS])
+async def test_same_statements_for_1_and_200_records(world: CountWorld, endpoint: Endpoint) -> None:
+    small, large = world.small[endpoint.name], world.large[endpoint.name]
+    report = _report(world, endpoint.name)
+    expected_rows = (1, GROWN) if endpoint.rows else (1, 1)
+    assert (small.rows, large.rows) == expected_rows, report
+    # The counter saw the statement that does the work, not only the session lookup.
+    works_on = re.compile(rf"\b(FROM|INTO|UPDATE) {endpoint.table}\b")
+    assert any(works_on.search(s) for s in large.statements), report
+    assert len(small.statements) == len(large.statements), report
+    assert len(large.statements) <= endpoint.max_statements, report
+
+
+async def test_report_the_counts(world: CountWorld) -> None:
+    """The statements per request (for the issue's note); pytest -s shows them."""
+    counts = {e.name: len(world.large[e.name].statements) for e in ENDPOINTS}
+    print("\nstatements per request (session lookup included):")
+    for endpoint in ENDPOINTS:
+        print(f"  {endpoint.method} {endpoint.url}: {counts[endpoint.name]}")
+        for statement in world.large[endpoint.name].statements:
+            print(f"    {' '.join(statement.split())[:90]}")
+    assert all(count >= 1 for count in counts.values()), counts
