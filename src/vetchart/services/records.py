@@ -240,6 +240,13 @@ class MedicalRecordService:
             await self._pet(uow, actor, pet_id, for_write=False)
         return await self._queries.pet_records_page(pet_id, filters, page)
 
+    async def timeline(
+        self, actor: Principal, pet_id: UUID, page: PageRequest
+    ) -> Page[MedicalRecord]:
+        """The pet's history, newest first, one cursor. Today it holds the medical records
+        (entered-in-error ones left out); visits and appointments join it with their issue."""
+        return await self.list_for_pet(actor, pet_id, RecordFilters(), page)
+
     async def follow_ups(
         self, actor: Principal, practice_id: UUID, due_before: date, page: PageRequest
     ) -> Page[MedicalRecord]:

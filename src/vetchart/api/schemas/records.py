@@ -120,6 +120,17 @@ class RecordOut(ResponseModel):
     entered_in_error_reason: str | None
 
 
+class TimelineItemOut(ResponseModel):
+    kind: str = Field(
+        description="What the item is: `medical_record` (visits and "
+        "appointments join the timeline with their feature)."
+    )
+    id: UUID
+    occurred_on: date
+    title: str
+    medical_record: RecordOut | None = None
+
+
 class ActorOut(ResponseModel):
     id: UUID
     full_name: str
