@@ -13,19 +13,12 @@ Bounded: a fixed number of requests, loopback only. Usage: `python -m bench.auth
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
+from bench.server import demo_server, percentile
 from vetchart.adapters.security.passwords import Argon2Hasher
 from vetchart.config import AuthSettings
 from vetchart.services.demo import DEMO_PASSWORD
@@ -34,17 +27,6 @@ GET_SAMPLES = 300
 LOGIN_WORKERS = 8
 LOGINS_PER_WORKER = 25
 USER = "owner@vetchart.local"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def _measure_gets(client: httpx.AsyncClient, token: str, stop: asyncio.Event) -> list[float]:
@@ -89,9 +71,9 @@ async def _run(base_url: str) -> dict[str, float]:
         elapsed = time.perf_counter() - started
     return {
         "quiet_p50_ms": statistics.median(quiet),
-        "quiet_p95_ms": _percentile(quiet, 0.95),
+        "quiet_p95_ms": percentile(quiet, 0.95),
         "loaded_p50_ms": statistics.median(loaded),
-        "loaded_p95_ms": _percentile(loaded, 0.95),
+        "loaded_p95_ms": percentile(loaded, 0.95),
         "logins_during_load": float(len(counter)),
         "logins_per_second": len(counter) / elapsed,
     }
@@ -115,42 +97,9 @@ async def _hash_time() -> float:
 
 
 def main() -> None:
-    bin_dir = Path(sys.executable).parent
-    data_dir = Path(tempfile.mkdtemp(prefix="vetchart-bench-"))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "VETCHART_DATA_DIR": str(data_dir),
-        "VETCHART_PORT": str(port),
-        "VETCHART_LOG_LEVEL": "WARNING",
-        "VETCHART_RATE_LIMIT_ENABLED": "false",
-    }
-    env.pop("DATABASE_URL", None)
-    vetchart = str(bin_dir / "vetchart")
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        subprocess.run([vetchart, "db", "upgrade"], env=env, check=True, capture_output=True)
-        subprocess.run([vetchart, "demo", "seed"], env=env, check=True, capture_output=True)
-        server = subprocess.Popen(
-            [vetchart, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                if httpx.get(base + "/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise SystemExit("server did not become ready")
+    with demo_server() as base:
         hash_ms = asyncio.run(_hash_time())
         results = asyncio.run(_run(base))
-    finally:
-        if server is not None:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
-        shutil.rmtree(data_dir, ignore_errors=True)
     defaults = AuthSettings()
     print(
         f"argon2id t={defaults.argon2_time_cost} m={defaults.argon2_memory_kib} KiB "

@@ -13,20 +13,13 @@ Bounded: a fixed number of requests, loopback only. Usage: `python -m bench.reco
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 
+from bench.server import demo_server, percentile
 from vetchart.services.demo import DEMO_PASSWORD
 
 CLIENTS = 8
@@ -34,17 +27,6 @@ WARM_UP_PER_CLIENT = 5
 AMENDS_PER_CLIENT = 60
 USER = "vet@riverside.vetchart.local"
 API = "/api/v1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def _sign_in(client: httpx.AsyncClient) -> dict[str, str]:
@@ -131,47 +113,14 @@ async def _run(base_url: str) -> dict[str, float]:
         "seconds": elapsed,
         "per_second": len(latencies) / elapsed,
         "p50_ms": statistics.median(latencies),
-        "p95_ms": _percentile(latencies, 0.95),
+        "p95_ms": percentile(latencies, 0.95),
         "max_ms": max(latencies),
     }
 
 
 def main() -> None:
-    bin_dir = Path(sys.executable).parent
-    data_dir = Path(tempfile.mkdtemp(prefix="vetchart-bench-"))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "VETCHART_DATA_DIR": str(data_dir),
-        "VETCHART_PORT": str(port),
-        "VETCHART_LOG_LEVEL": "WARNING",
-        "VETCHART_RATE_LIMIT_ENABLED": "false",
-    }
-    env.pop("DATABASE_URL", None)
-    vetchart = str(bin_dir / "vetchart")
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        subprocess.run([vetchart, "db", "upgrade"], env=env, check=True, capture_output=True)
-        subprocess.run([vetchart, "demo", "seed"], env=env, check=True, capture_output=True)
-        server = subprocess.Popen(
-            [vetchart, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                if httpx.get(base + "/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise SystemExit("server did not become ready")
+    with demo_server() as base:
         results = asyncio.run(_run(base))
-    finally:
-        if server is not None:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
-        shutil.rmtree(data_dir, ignore_errors=True)
     print(
         f"PATCH /api/v1/medical-records/{{id}}: {CLIENTS} concurrent clients, each on its own "
         f"record, {AMENDS_PER_CLIENT} amendments each (after {WARM_UP_PER_CLIENT} warm-up):"
