@@ -70,3 +70,9 @@ async def test_timeline_is_newest_first_paged_and_leaves_out_errors(
         await client.get(f"{API}/pets/{pet['id']}/timeline", params={"limit": 3}, headers=owner)
     assert small.count == large.count <= 3
     assert wrong["id"] not in {item["id"] for item in seen}
+
+    # A record's history uses the list envelope too (one page: next_cursor is null).
+    history = await client.get(f"{API}/medical-records/{wrong['id']}/history", headers=owner)
+    assert history.status_code == 200
+    assert history.json()["next_cursor"] is None
+    assert [h["event_type"] for h in history.json()["items"]] == ["created", "entered_in_error"]

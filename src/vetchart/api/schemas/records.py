@@ -150,4 +150,7 @@ class HistoryEntryOut(ResponseModel):
 
 
 class HistoryOut(ResponseModel):
+    """The list envelope of API.md; a record's history is one page (next_cursor null)."""
+
     items: list[HistoryEntryOut]
+    next_cursor: None = None
