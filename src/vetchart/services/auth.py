@@ -21,6 +21,7 @@ from vetchart.domain.sessions import SessionPolicy, SessionRecord
 from vetchart.domain.throttle import LockoutRules, ThrottleState, register_failure, register_success
 from vetchart.domain.users import Role, User, normalize_email
 from vetchart.services.accounts import new_account
+from vetchart.services.audit import record as record_audit
 from vetchart.services.passwords import validate_new_password
 from vetchart.services.ports import (
     Clock,
@@ -682,16 +683,14 @@ class AuthService:
         outcome: Outcome = Outcome.SUCCESS,
         details: dict[str, object] | None = None,
     ) -> None:
-        uow.audit.record(
-            AuditEntry(
-                action=action,
-                resource_type=resource_type,
-                resource_id=resource_id,
-                outcome=outcome,
-                actor_id=actor.user_id,
-                actor_role=actor.role.value,
-                practice_id=actor.practice_id,
-                details=dict(details or {}),
-            ),
+        record_audit(
+            uow,
             meta,
+            actor,
+            action,
+            resource_type,
+            resource_id,
+            actor.practice_id,
+            details,
+            outcome=outcome,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -23,9 +23,9 @@ from vetchart.domain.policy import (
 )
 from vetchart.domain.practices import Practice
 from vetchart.domain.users import STAFF_ROLES, Role, User, normalize_email, normalize_full_name
+from vetchart.services.accounts import new_account
 from vetchart.services.audit import record as _audit
 from vetchart.services.auth import token_digest
-from vetchart.services.passwords import validate_new_password
 from vetchart.services.ports import (
     ClientQueries,
     Clock,
@@ -246,38 +246,27 @@ class PracticeService:
         digest = token_digest(token)
         async with self._uow() as uow:
             peek = await uow.invitations.get_by_token_hash(digest)
-        now = self._clock.now()
-        if peek is None or peek.accepted_at is not None or now >= peek.expires_at:
+        if peek is None or not _usable(peek, self._clock.now()):
             raise Gone(INVALID_INVITATION, code="invitation-invalid")
-        password = await validate_new_password(
-            password, email=peek.email, guessability=self._guessability
+        user = await new_account(
+            email=peek.email,
+            full_name=full_name,
+            password=password,
+            role=peek.role,
+            practice_id=peek.practice_id,
+            ids=self._ids,
+            clock=self._clock,
+            hasher=self._hasher,
+            guessability=self._guessability,
         )
-        password_hash = await self._hasher.hash(password)
         async with self._uow() as uow:
             invitation = await uow.invitations.get_by_token_hash(digest)  # row-locked
             now = self._clock.now()
-            if (
-                invitation is None
-                or invitation.accepted_at is not None
-                or now >= invitation.expires_at
-            ):
+            if invitation is None or not _usable(invitation, now):
                 raise Gone(INVALID_INVITATION, code="invitation-invalid")
             practice = await uow.practices.get(invitation.practice_id)
             if practice is None or not practice.is_active:
                 raise Gone(INVALID_INVITATION, code="invitation-invalid")
-            user = User(
-                id=self._ids.new_id(),
-                email=invitation.email,
-                full_name=full_name,
-                role=invitation.role,
-                practice_id=invitation.practice_id,
-                is_active=True,
-                password_hash=password_hash,
-                mfa_enabled=False,
-                created_at=now,
-                updated_at=now,
-                password_changed_at=now,
-            )
             await uow.users.add(user)
             await uow.invitations.mark_accepted(invitation.id, user.id, now)
             uow.audit.record(
@@ -295,3 +284,8 @@ class PracticeService:
             )
             await uow.commit()
         return user
+
+
+def _usable(invitation: Invitation, now: datetime) -> bool:
+    """Not yet accepted and not expired (single use, 7 days)."""
+    return invitation.accepted_at is None and now < invitation.expires_at

@@ -18,6 +18,7 @@ from vetchart.domain.policy import (
 )
 from vetchart.domain.users import Role, User, normalize_full_name
 from vetchart.services.accounts import new_account
+from vetchart.services.audit import record as record_audit
 from vetchart.services.ports import (
     Clock,
     IdGenerator,
@@ -208,16 +209,4 @@ def _audit(
     *,
     details: dict[str, object] | None = None,
 ) -> None:
-    uow.audit.record(
-        AuditEntry(
-            action=action,
-            resource_type="user",
-            resource_id=str(target.id),
-            outcome=Outcome.SUCCESS,
-            actor_id=actor.user_id,
-            actor_role=actor.role.value,
-            practice_id=target.practice_id,
-            details=dict(details or {}),
-        ),
-        meta,
-    )
+    record_audit(uow, meta, actor, action, "user", target.id, target.practice_id, details)

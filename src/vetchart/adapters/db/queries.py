@@ -42,11 +42,29 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-class SqlUserQueries:
+def page_of(rows: list[T], limit: int, key: Callable[[T], tuple[object, ...]]) -> Page[T]:
+    """Rows were fetched with limit + 1: the extra one only says there is a next page."""
+    items = rows[:limit]
+    return Page(items=items, next_key=key(items[-1]) if len(rows) > limit and items else None)
+
+
+class ReadQueries:
+    """A read-side query object: plain selects on the read engine, retried on a lost
+    connection (they are idempotent)."""
+
     def __init__(self, engine: AsyncEngine, *, read_retries: int) -> None:
         self._engine = engine
         self._retries = read_retries
 
+    async def _rows(self, query: Select[Any]) -> list[RowMapping]:
+        async def run() -> list[RowMapping]:
+            async with self._engine.connect() as conn:
+                return list((await conn.execute(query)).mappings().all())
+
+        return await retry_idempotent_read(run, retries=self._retries)
+
+
+class SqlUserQueries(ReadQueries):
     async def users_page(
         self, scope_practice_id: UUID | None, filters: UserFilters, page: PageRequest
     ) -> Page[User]:
@@ -64,34 +82,12 @@ class SqlUserQueries:
             query = query.where(tuple_(users.c.full_name, users.c.id) > tuple_(*page.after))
         query = query.order_by(users.c.full_name, users.c.id).limit(page.limit + 1)
 
-        async def run() -> list[User]:
-            async with self._engine.connect() as conn:
-                rows = (await conn.execute(query)).mappings().all()
-            return [user_from_row(row) for row in rows]
-
-        found = await retry_idempotent_read(run, retries=self._retries)
-        return _page(found, page.limit, lambda u: (u.full_name, u.id))
+        found = [user_from_row(row) for row in await self._rows(query)]
+        return page_of(found, page.limit, lambda u: (u.full_name, u.id))
 
 
-def _page(rows: list[T], limit: int, key: Callable[[T], tuple[object, ...]]) -> Page[T]:
-    """Rows were fetched with limit + 1: the extra one only says there is a next page."""
-    items = rows[:limit]
-    return Page(items=items, next_key=key(items[-1]) if len(rows) > limit and items else None)
-
-
-class SqlClientQueries:
+class SqlClientQueries(ReadQueries):
     """Practices, owners, associations and pets: one statement per page or detail."""
-
-    def __init__(self, engine: AsyncEngine, *, read_retries: int) -> None:
-        self._engine = engine
-        self._retries = read_retries
-
-    async def _rows(self, query: Select[Any]) -> list[RowMapping]:
-        async def run() -> list[RowMapping]:
-            async with self._engine.connect() as conn:
-                return list((await conn.execute(query)).mappings().all())
-
-        return await retry_idempotent_read(run, retries=self._retries)
 
     async def practices_page(self, page: PageRequest) -> Page[Practice]:
         query = select(practices).where(practices.c.is_active)
@@ -99,7 +95,7 @@ class SqlClientQueries:
             query = query.where(tuple_(practices.c.name, practices.c.id) > tuple_(*page.after))
         query = query.order_by(practices.c.name, practices.c.id).limit(page.limit + 1)
         rows = [practice_from_row(r) for r in await self._rows(query)]
-        return _page(rows, page.limit, lambda p: (p.name, p.id))
+        return page_of(rows, page.limit, lambda p: (p.name, p.id))
 
     async def staff_page(self, practice_id: UUID, page: PageRequest) -> Page[User]:
         query = select(users).where(users.c.practice_id == practice_id, users.c.is_active)
@@ -107,7 +103,7 @@ class SqlClientQueries:
             query = query.where(tuple_(users.c.full_name, users.c.id) > tuple_(*page.after))
         query = query.order_by(users.c.full_name, users.c.id).limit(page.limit + 1)
         rows = [user_from_row(r) for r in await self._rows(query)]
-        return _page(rows, page.limit, lambda u: (u.full_name, u.id))
+        return page_of(rows, page.limit, lambda u: (u.full_name, u.id))
 
     async def owners_page(
         self, scope: ClientScope, q: str | None, page: PageRequest
@@ -121,7 +117,7 @@ class SqlClientQueries:
             )
         query = query.order_by(pet_owners.c.full_name, pet_owners.c.id).limit(page.limit + 1)
         rows = [owner_from_row(r) for r in await self._rows(query)]
-        return _page(rows, page.limit, lambda o: (o.full_name, o.id))
+        return page_of(rows, page.limit, lambda o: (o.full_name, o.id))
 
     async def associations_page(
         self,
@@ -154,7 +150,7 @@ class SqlClientQueries:
             AssociationView(association_from_row(r), r["owner_name"], r["practice_name"])
             for r in await self._rows(query)
         ]
-        return _page(rows, page.limit, lambda v: (v.association.created_at, v.association.id))
+        return page_of(rows, page.limit, lambda v: (v.association.created_at, v.association.id))
 
     def _pets_with_owner(self) -> Select[Any]:
         owner_cols = [c.label(f"owner__{c.name}") for c in pet_owners.c if c.name != "search_text"]
@@ -187,7 +183,7 @@ class SqlClientQueries:
             query = query.where(tuple_(pets.c.name, pets.c.id) > tuple_(*page.after))
         query = query.order_by(pets.c.name, pets.c.id).limit(page.limit + 1)
         rows = [self._pet_view(r) for r in await self._rows(query)]
-        return _page(rows, page.limit, lambda v: (v.pet.name, v.pet.id))
+        return page_of(rows, page.limit, lambda v: (v.pet.name, v.pet.id))
 
     async def pet_detail(self, scope: ClientScope, pet_id: UUID) -> PetView | None:
         query = self._pets_with_owner().where(

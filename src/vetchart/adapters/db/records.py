@@ -10,10 +10,9 @@ from uuid import UUID
 
 from sqlalchemy import Select, insert, select, tuple_, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from vetchart.adapters.db.queries import _page
-from vetchart.adapters.db.resilience import retry_idempotent_read
+from vetchart.adapters.db.queries import ReadQueries, page_of
 from vetchart.adapters.db.scope import owner_in_scope
 from vetchart.adapters.db.tables import medical_record_events, medical_records, pets, users
 from vetchart.domain.policy import ClientScope
@@ -165,18 +164,7 @@ class SqlMedicalRecordRepository:
         await self._append_events(record)
 
 
-class SqlRecordQueries:
-    def __init__(self, engine: AsyncEngine, *, read_retries: int) -> None:
-        self._engine = engine
-        self._retries = read_retries
-
-    async def _rows(self, query: Select[Any]) -> list[RowMapping]:
-        async def run() -> list[RowMapping]:
-            async with self._engine.connect() as conn:
-                return list((await conn.execute(query)).mappings().all())
-
-        return await retry_idempotent_read(run, retries=self._retries)
-
+class SqlRecordQueries(ReadQueries):
     async def pet_records_page(
         self, pet_id: UUID, filters: RecordFilters, page: PageRequest
     ) -> Page[MedicalRecord]:
@@ -194,7 +182,7 @@ class SqlRecordQueries:
             query = query.where(tuple_(r.c.visit_date, r.c.id) < tuple_(*page.after))
         query = query.order_by(r.c.visit_date.desc(), r.c.id.desc()).limit(page.limit + 1)
         rows = [record_from_row(row) for row in await self._rows(query)]
-        return _page(rows, page.limit, lambda rec: (rec.content.visit_date, rec.id))
+        return page_of(rows, page.limit, lambda rec: (rec.content.visit_date, rec.id))
 
     def _events_with_actor(self) -> Select[Any]:
         e = medical_record_events
@@ -247,4 +235,4 @@ class SqlRecordQueries:
             query = query.where(tuple_(r.c.follow_up_date, r.c.id) > tuple_(*page.after))
         query = query.order_by(r.c.follow_up_date, r.c.id).limit(page.limit + 1)
         rows = [record_from_row(row) for row in await self._rows(query)]
-        return _page(rows, page.limit, lambda rec: (rec.content.follow_up_date, rec.id))
+        return page_of(rows, page.limit, lambda rec: (rec.content.follow_up_date, rec.id))
