@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import procrastinate
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from vetchart.adapters.db.engine import create_engine, session_factory
+from vetchart.adapters.db.audit_verify import VerifyReport, verify_audit_chains
+from vetchart.adapters.db.engine import create_engine, libpq_conninfo, session_factory
 from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.health import DatabaseReadiness
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
@@ -18,6 +22,14 @@ from vetchart.adapters.db.queries import SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.records import SqlRecordQueries
 from vetchart.adapters.db.resilience import wait_for_database
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
+from vetchart.adapters.jobs import (
+    WorkerConfig,
+    build_job_app,
+    job_counts,
+    retry_failed,
+    run_embedded_worker,
+    run_worker,
+)
 from vetchart.adapters.mail import LoggingMailer, SmtpMailer
 from vetchart.adapters.observability import tracing
 from vetchart.adapters.observability.tracing import OpenTelemetryMiddleware as TracingMiddleware
@@ -34,6 +46,8 @@ from vetchart.domain.throttle import LockoutRules
 from vetchart.domain.users import Role
 from vetchart.services.auth import AuthConfig, AuthService
 from vetchart.services.demo import DemoData
+from vetchart.services.jobs import EventDelivery, Housekeeping
+from vetchart.services.notifications import InvitationMail
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
 from vetchart.services.ports import Clock, IdGenerator, Mailer, UnitOfWork
@@ -76,6 +90,7 @@ class Container:
     """Everything the outer layers need, built from settings."""
 
     settings: Settings
+    database_url: str
     engine: AsyncEngine
     read_engine: AsyncEngine
     readiness: DatabaseReadiness
@@ -92,12 +107,16 @@ class Container:
     pets: PetService = field(init=False)
     records: MedicalRecordService = field(init=False)
     client_queries: SqlClientQueries = field(init=False)
+    invitation_mail: InvitationMail = field(init=False)
+    delivery: EventDelivery = field(init=False)
+    housekeeping: Housekeeping = field(init=False)
     translate_error: Callable[[BaseException], DomainError | None] = translate_database_error
 
     def __post_init__(self) -> None:
         self._sessions = session_factory(self.engine)
         self.idempotency = SqlIdempotencyStore(self.engine)
         settings = self.settings
+        self._secret_box = FernetSecretBox(settings.auth.encryption_key.get_secret_value())
         cache = TtlPrincipalCache(ttl_seconds=settings.auth.session_cache_seconds)
         auth = settings.auth
         tokens = JwtTokens(
@@ -114,7 +133,7 @@ class Container:
             ids=self.ids,
             hasher=self.hasher,
             tokens=tokens,
-            secret_box=FernetSecretBox(auth.encryption_key.get_secret_value()),
+            secret_box=self._secret_box,
             totp=PyOtpTotp(issuer=auth.mfa_issuer),
             principal_cache=cache,
             guessability=zxcvbn_guessability,
@@ -142,9 +161,7 @@ class Container:
             clock=self.clock,
             ids=self.ids,
             hasher=self.hasher,
-            mailer=build_mailer(settings),
             guessability=zxcvbn_guessability,
-            public_base_url=settings.mail.public_base_url,
         )
         self.owners = OwnerService(
             uow=self.uow, queries=client_queries, clock=self.clock, ids=self.ids
@@ -167,12 +184,75 @@ class Container:
             guessability=zxcvbn_guessability,
         )
 
+        self.invitation_mail = InvitationMail(build_mailer(settings), settings.mail.public_base_url)
+        self.delivery = EventDelivery(
+            uow=self.uow, clock=self.clock, handlers=[self.invitation_mail.handler()]
+        )
+        self.housekeeping = Housekeeping(
+            uow=self.uow, clock=self.clock, idempotency=self.idempotency
+        )
+
+    def job_app(self) -> procrastinate.App:
+        """The job queue and worker (procrastinate) over this container's services."""
+        return build_job_app(
+            libpq_conninfo(self.database_url),
+            role=self.settings.database.app_role or None,
+            delivery=self.delivery,
+            housekeeping=self.housekeeping.run,
+            config=self.worker_config,
+        )
+
+    async def run_worker(self) -> None:
+        """`vetchart worker`: work until SIGINT/SIGTERM."""
+        app = self.job_app()
+        async with app.open_async():
+            await run_worker(app, self.worker_config, in_process=False)
+
+    async def start_embedded_worker(self) -> Callable[[], Awaitable[None]]:
+        """A worker inside this (API) process; returns the coroutine that stops it."""
+        app = self.job_app()
+        task = asyncio.create_task(run_embedded_worker(app, self.worker_config))
+        log.info("worker.embedded_started")
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            log.info("worker.embedded_stopped")
+
+        return stop
+
+    async def job_counts(self) -> dict[tuple[str, str], int]:
+        app = self.job_app()
+        async with app.open_async():
+            return await job_counts(app)
+
+    async def retry_failed_job(self, job_id: int) -> None:
+        app = self.job_app()
+        async with app.open_async():
+            await retry_failed(app, job_id)
+
+    async def verify_audit(self) -> VerifyReport:
+        return await verify_audit_chains(self.engine)
+
+    @property
+    def worker_config(self) -> WorkerConfig:
+        worker = self.settings.worker
+        return WorkerConfig(
+            concurrency=worker.concurrency,
+            max_attempts=worker.max_attempts,
+            retry_base_seconds=worker.retry_base_seconds,
+            heartbeat_seconds=worker.heartbeat_seconds,
+            stalled_after_seconds=worker.stalled_after_seconds,
+            stalled_check_seconds=worker.stalled_check_seconds,
+        )
+
     @property
     def mfa_required_roles(self) -> frozenset[Role]:
         return frozenset(Role(name) for name in self.settings.mfa_required_roles)
 
     def uow(self) -> UnitOfWork:
-        return SqlAlchemyUnitOfWork(self._sessions, self.clock, self.ids)
+        return SqlAlchemyUnitOfWork(self._sessions, self.clock, self.ids, self._secret_box)
 
     def pool_stats(self) -> PoolStats:
         return _pool_stats(self.engine)
@@ -254,6 +334,7 @@ async def build_container(
     )
     return Container(
         settings=settings,
+        database_url=database_url,
         engine=engine,
         read_engine=read_engine,
         readiness=readiness,

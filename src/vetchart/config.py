@@ -84,6 +84,13 @@ class DatabaseSettings(_Section):
     # Idempotent reads that hit a dropped connection are retried this many times.
     read_retries: int = Field(default=2, ge=0, le=10)
     echo: bool = False
+    # Migrations (`vetchart db upgrade`) connect here when set; else with DATABASE_URL.
+    migration_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("MIGRATION_DATABASE_URL")
+    )
+    # The API and the worker switch every connection to this role (created by the
+    # migrations, least privilege). Empty: keep the login role of DATABASE_URL.
+    app_role: str = "vetchart_app"
 
     model_config = SettingsConfigDict(env_prefix="VETCHART_DB_")
 
@@ -221,6 +228,28 @@ class MailSettings(_Section):
     public_base_url: str = "http://127.0.0.1:8000"
 
 
+class WorkerSettings(_Section):
+    """The background worker (procrastinate): `vetchart worker`, or inside `vetchart serve`."""
+
+    # Run a worker inside the API process. None: on in development only (`make run` is
+    # then one process); production runs `vetchart worker` processes beside the API.
+    embedded: bool | None = Field(
+        default=None, validation_alias=AliasChoices("VETCHART_EMBEDDED_WORKER")
+    )
+    concurrency: int = Field(default=4, ge=1, le=64)
+    # A failing job is tried this many times in all, waiting retry_base_seconds ** (n + 1)
+    # seconds before try n + 1 (2, 4, 8, ... s), then stays in the `failed` state.
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    retry_base_seconds: int = Field(default=2, ge=1, le=60)
+    heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)
+    # A job whose worker sent no heartbeat for this long is run again by another worker.
+    stalled_after_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How often a worker looks for stalled jobs (seconds, 1-59).
+    stalled_check_seconds: int = Field(default=15, ge=1, le=59)
+
+    model_config = SettingsConfigDict(env_prefix="VETCHART_WORKER_")
+
+
 class RedisSettings(_Section):
     url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
 
@@ -241,6 +270,13 @@ class Settings(_Section):
     mail: MailSettings = Field(default_factory=MailSettings)
     records: RecordSettings = Field(default_factory=RecordSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @property
+    def embedded_worker(self) -> bool:
+        if self.worker.embedded is None:
+            return self.env is Environment.DEVELOPMENT
+        return self.worker.embedded
 
     @property
     def is_production(self) -> bool:

@@ -23,6 +23,7 @@ from tests.api.auth_helpers import (
     login_ok,
     signup,
 )
+from vetchart.adapters.db.tables import outbox_events
 from vetchart.bootstrap import demo_seeders
 from vetchart.domain.users import User
 from vetchart.services.demo import DEMO_PRACTICES
@@ -94,8 +95,26 @@ class World:
 
     def use_mailer(self) -> RecordingMailer:
         mailer = RecordingMailer()
-        self.app.state.container.practices._mailer = mailer
+        self.app.state.container.invitation_mail.mailer = mailer
         return mailer
+
+    async def deliver_events(self) -> int:
+        """Do what the worker does: deliver the outbox's undelivered events, oldest first."""
+        return await deliver_events(self.app)
+
+
+async def deliver_events(app: FastAPI) -> int:
+    container = app.state.container
+    query = (
+        select(outbox_events.c.id)
+        .where(outbox_events.c.delivered_at.is_(None))
+        .order_by(outbox_events.c.occurred_at, outbox_events.c.id)
+    )
+    async with container.engine.connect() as conn:
+        pending = [row.id for row in await conn.execute(query)]
+    for event_id in pending:
+        await container.delivery.deliver(event_id)
+    return len(pending)
 
 
 async def start(app: FastAPI, client: AsyncClient, *, demo_clients: bool = False) -> World:

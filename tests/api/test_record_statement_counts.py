@@ -74,7 +74,7 @@ ENDPOINTS = (
         3,
     ),
     # Last: its versions come after the history was measured.
-    Endpoint("amend", "PATCH", "/medical-records/{record}", "medical_record_events", "", 6),
+    Endpoint("amend", "PATCH", "/medical-records/{record}", "medical_record_events", "", 10),
 )
 
 

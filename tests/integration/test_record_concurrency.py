@@ -24,6 +24,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from tests.api.auth_helpers import (
     HILLCREST_VET,
@@ -35,6 +37,7 @@ from tests.api.auth_helpers import (
 )
 from tests.api.module_database import template_copy
 from tests.conftest import make_settings
+from vetchart.adapters.db.engine import async_url
 from vetchart.adapters.db.records import SqlRecordQueries
 from vetchart.adapters.db.tables import audit_events, medical_record_events
 from vetchart.api.app import create_app
@@ -69,6 +72,7 @@ class World:
     users: dict[str, User]
     headers: dict[str, dict[str, str]]
     pet: UUID  # a dog of a client of Riverside
+    database_url: str
 
     @property
     def container(self) -> Any:
@@ -125,7 +129,7 @@ async def world(pg_server_url: str, template_database: str) -> AsyncIterator[Wor
                 headers=headers[RIVERSIDE_VET],
             )
             assert pet.status_code == 201, pet.text
-            yield World(app, client, users, headers, UUID(pet.json()["id"]))
+            yield World(app, client, users, headers, UUID(pet.json()["id"]), url)
 
 
 # --------------------------------------------------------------------------- no lost updates
@@ -222,9 +226,20 @@ async def test_the_history_cannot_be_rewritten_through_the_apps_connection(
 
     before = await rows()
     assert before
+    # The application's role has no such privilege at all...
     with pytest.raises(sa_exc.DBAPIError) as refused:
         async with world.container.engine.begin() as conn:
             await conn.execute(text(statement))
+    assert getattr(refused.value.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE, refused.value
+    assert "permission denied" in str(refused.value.orig)
+    # ...and the table's trigger refuses it even to the owner (a superuser here).
+    owner = create_async_engine(async_url(world.database_url), poolclass=NullPool)
+    try:
+        with pytest.raises(sa_exc.DBAPIError) as refused:
+            async with owner.begin() as conn:
+                await conn.execute(text(statement))
+    finally:
+        await owner.dispose()
     assert getattr(refused.value.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE, refused.value
     assert "append-only" in str(refused.value.orig)
     assert await rows() == before

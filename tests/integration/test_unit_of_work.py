@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from vetchart.adapters.db.engine import create_engine, session_factory
 from vetchart.adapters.db.resilience import retry_idempotent_read
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
+from vetchart.adapters.security.mfa import FernetSecretBox
 from vetchart.adapters.system import SystemClock, Uuid7Ids
 from vetchart.config import DatabaseSettings
 from vetchart.domain.events import DomainEvent
@@ -39,7 +40,7 @@ class Boom(Exception):
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(
         database_url,
-        DatabaseSettings(url=database_url, pool_size=2, max_overflow=0),
+        DatabaseSettings(url=database_url, pool_size=2, max_overflow=0, app_role=""),
         application_name="vetchart-test-uow",
     )
     async with engine.begin() as conn:
@@ -60,7 +61,9 @@ NewUow = Callable[[], SqlAlchemyUnitOfWork]
 
 @pytest.fixture
 def new_uow(sessions: async_sessionmaker[AsyncSession]) -> NewUow:
-    return lambda: SqlAlchemyUnitOfWork(sessions, SystemClock(), Uuid7Ids())
+    return lambda: SqlAlchemyUnitOfWork(
+        sessions, SystemClock(), Uuid7Ids(), FernetSecretBox("t" * 40)
+    )
 
 
 async def rows(engine: AsyncEngine) -> list[tuple[int, str]]:

@@ -60,6 +60,9 @@ class SmtpMailer:
         email["From"] = self._sender
         email["To"] = message.to
         email["Subject"] = message.subject
+        if message.message_id:
+            domain = self._sender.rpartition("@")[2].strip(" >") or "vetchart.local"
+            email["Message-ID"] = f"<{message.message_id}@{domain}>"
         email.set_content(message.text)
         with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
             if self._starttls:

@@ -71,11 +71,14 @@ def create_app(
         )
         app.state.container = container
         state["container"] = container
-        log.info("app.started", env=settings.env.value)
+        stop_worker = await container.start_embedded_worker() if settings.embedded_worker else None
+        log.info("app.started", env=settings.env.value, embedded_worker=stop_worker is not None)
         try:
             yield
         finally:
             state.pop("container", None)
+            if stop_worker is not None:
+                await stop_worker()
             await container.aclose()
             log.info("app.stopped")
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from uuid import UUID
 from zoneinfo import available_timezones
 
 from vetchart.domain.errors import RuleViolation
+from vetchart.domain.events import DomainEvent
 
 # Fields a practice's admin may change (and a SYSTEM_ADMIN); `is_active` has its own use case.
 EDITABLE_FIELDS = (
@@ -89,3 +90,17 @@ class Practice:
     accepts_new_patients: bool = True
     is_active: bool = True
     version: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationCreated(DomainEvent):
+    """A staff invitation was issued; its mail is sent from the outbox. The token is
+    sealed in the outbox (``metadata sealed``) and never logged."""
+
+    invitation_id: UUID
+    practice_id: UUID
+    practice_name: str
+    email: str
+    role: str
+    expires_at: datetime
+    token: str = field(metadata={"sealed": True}, repr=False)

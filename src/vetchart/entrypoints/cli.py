@@ -12,7 +12,7 @@ import uvicorn
 
 from vetchart.adapters.db import migrate
 from vetchart.domain.errors import DomainError
-from vetchart.entrypoints.runtime import database_url, load_settings
+from vetchart.entrypoints.runtime import database_url, load_settings, migration_url
 
 log = structlog.get_logger("vetchart.cli")
 
@@ -25,9 +25,16 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema: migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data for local use.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+worker_app = typer.Typer(
+    help="The background worker: delivers domain events and runs jobs (procrastinate).",
+    invoke_without_command=True,
+)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(users_app, name="users")
+app.add_typer(worker_app, name="worker")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()
@@ -72,7 +79,7 @@ def db_upgrade(
 ) -> None:
     """Apply migrations up to REVISION (default: head)."""
     settings = load_settings()
-    with database_url(settings) as url:
+    with migration_url(settings) as url:
         migrate.upgrade(url, revision)
     typer.echo(f"database upgraded to {revision}")
 
@@ -85,7 +92,7 @@ def db_downgrade(
 ) -> None:
     """Revert migrations down to REVISION (default: one step)."""
     settings = load_settings()
-    with database_url(settings) as url:
+    with migration_url(settings) as url:
         migrate.downgrade(url, revision)
     typer.echo(f"database downgraded to {revision}")
 
@@ -96,7 +103,7 @@ def db_current(
 ) -> None:
     """Show the schema's current revision."""
     settings = load_settings()
-    with database_url(settings) as url:
+    with migration_url(settings) as url:
         migrate.current(url, verbose=verbose)
 
 
@@ -135,6 +142,67 @@ def users_create_admin(
             typer.echo(f"vetchart: {error.detail}", err=True)
             raise typer.Exit(code=1) from None
     typer.echo(f"created SYSTEM_ADMIN {email} ({user_id})")
+
+
+@worker_app.callback()
+def worker(ctx: typer.Context) -> None:
+    """Run a worker until SIGINT/SIGTERM (any number may run, on any machine)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from vetchart.entrypoints.background import work
+
+    settings = load_settings()
+    with database_url(settings) as url:
+        log.info("worker.starting", concurrency=settings.worker.concurrency)
+        asyncio.run(work(settings, url))
+    log.info("worker.stopped")
+
+
+@worker_app.command("status")
+def worker_status() -> None:
+    """Jobs per queue and state (failed jobs stay until retried)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from vetchart.entrypoints.background import job_counts
+
+    settings = load_settings()
+    with database_url(settings) as url:
+        counts = asyncio.run(job_counts(settings, url))
+    table = Table("queue", "state", "jobs")
+    for (queue, state), count in sorted(counts.items()):
+        table.add_row(queue, state, str(count))
+    Console().print(table if counts else "no jobs")
+
+
+@worker_app.command("retry")
+def worker_retry(job_id: Annotated[int, typer.Argument(help="The failed job's id.")]) -> None:
+    """Send a failed job back to the queue."""
+    from vetchart.entrypoints.background import retry_job
+
+    settings = load_settings()
+    with database_url(settings) as url:
+        asyncio.run(retry_job(settings, url, job_id))
+    typer.echo(f"job {job_id} queued again")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk every audit hash chain; exit 1 naming the first broken link of each chain."""
+    from vetchart.entrypoints.background import verify
+
+    settings = load_settings()
+    with database_url(settings) as url:
+        report = asyncio.run(verify(settings, url))
+    for link in report.broken:
+        row = f" (audit event {link.row_id})" if link.row_id else ""
+        typer.echo(f"BROKEN chain {link.chain} at entry {link.seq}{row}: {link.reason}")
+    typer.echo(
+        f"checked {report.checked} audit events in {report.chains} chains: "
+        + ("ok" if report.ok else f"{len(report.broken)} chain(s) broken")
+    )
+    if not report.ok:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

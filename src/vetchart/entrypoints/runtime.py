@@ -38,3 +38,14 @@ def database_url(settings: Settings) -> Iterator[str]:
         return
     with EmbeddedPostgres(settings.embedded_pgdata) as server:
         yield server.url()
+
+
+@contextmanager
+def migration_url(settings: Settings) -> Iterator[str]:
+    """Where migrations run: ``MIGRATION_DATABASE_URL`` (the schema owner) when set, else
+    the same database as the application."""
+    if settings.database.migration_url is not None:
+        yield settings.database.migration_url
+        return
+    with database_url(settings) as url:
+        yield url

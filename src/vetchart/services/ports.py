@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
-from typing import Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
@@ -157,6 +157,9 @@ class MailMessage:
     text: str
     # Values (tokens) that must never appear in production logs.
     secrets: tuple[str, ...] = ()
+    # A stable id (the outbox event's): a message sent twice carries the same Message-ID,
+    # so mail systems can drop the copy.
+    message_id: str | None = None
 
 
 class SessionRepository(Protocol):
@@ -220,6 +223,41 @@ class AuditLog(Protocol):
         ...
 
 
+class JobQueue(Protocol):
+    def defer(
+        self, task: str, args: Mapping[str, object], *, queueing_lock: str | None = None
+    ) -> None:
+        """Queue a background job (``task`` is one of services.jobs' names); it is saved
+        with the unit of work's commit, so it exists if and only if the change does."""
+        ...
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A domain event as saved in the outbox (sealed fields already opened)."""
+
+    id: UUID
+    event_type: str
+    payload: dict[str, Any]
+    occurred_at: datetime
+    delivered_at: datetime | None
+
+
+class OutboxRepository(Protocol):
+    async def get(self, event_id: UUID) -> OutboxMessage | None: ...
+
+    async def claim(self, handler: str, event_id: UUID, now: datetime) -> bool:
+        """Mark ``event_id`` handled by ``handler`` in this transaction. False if it already
+        was; a concurrent claim of the same pair waits for this transaction to end."""
+        ...
+
+    async def mark_delivered(self, event_id: UUID, now: datetime) -> None: ...
+
+    async def purge_delivered(self, before: datetime) -> int:
+        """Delete delivered events (and their handled marks) older than ``before``."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Rolls back on exit unless ``commit()`` was awaited.
 
@@ -252,6 +290,10 @@ class UnitOfWork(Protocol):
     def recovery_codes(self) -> RecoveryCodeRepository: ...
     @property
     def audit(self) -> AuditLog: ...
+    @property
+    def jobs(self) -> JobQueue: ...
+    @property
+    def outbox(self) -> OutboxRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
@@ -446,6 +488,7 @@ class IdempotencyStore(Protocol):
     ) -> ClaimResult: ...
     async def complete(self, user_id: UUID, key: str, response: StoredResponse) -> None: ...
     async def abandon(self, user_id: UUID, key: str) -> None: ...
+    async def purge_expired(self, now: datetime) -> int: ...
 
 
 # --------------------------------------------------------------------------- security

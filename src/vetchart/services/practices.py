@@ -8,8 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import structlog
-
 from vetchart.domain import practices as rules
 from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
 from vetchart.domain.errors import Conflict, Gone, NotFound, RuleViolation
@@ -21,7 +19,7 @@ from vetchart.domain.policy import (
     practice_exists_for,
     require_practice_member,
 )
-from vetchart.domain.practices import Practice
+from vetchart.domain.practices import InvitationCreated, Practice
 from vetchart.domain.users import STAFF_ROLES, Role, User, normalize_email, normalize_full_name
 from vetchart.services.accounts import new_account
 from vetchart.services.audit import record as _audit
@@ -31,8 +29,6 @@ from vetchart.services.ports import (
     Clock,
     IdGenerator,
     Invitation,
-    Mailer,
-    MailMessage,
     Page,
     PageRequest,
     PasswordHasher,
@@ -43,16 +39,11 @@ INVITATION_TTL = timedelta(days=7)
 INVITATION_TOKEN_BYTES = 32
 INVALID_INVITATION = "This invitation is no longer valid (used, expired or unknown)."
 
-log = structlog.get_logger(__name__)
-
 
 @dataclass(frozen=True)
 class IssuedInvitation:
     invitation: Invitation
     token: str
-    # False when the mail port failed: the invitation stands, and the inviter hands the
-    # token (returned once, in the response) to the invitee another way.
-    mail_sent: bool = True
 
 
 class PracticeService:
@@ -64,18 +55,14 @@ class PracticeService:
         clock: Clock,
         ids: IdGenerator,
         hasher: PasswordHasher,
-        mailer: Mailer,
         guessability: GuessabilityCheck,
-        public_base_url: str,
     ) -> None:
         self._uow = uow
         self._queries = queries
         self._clock = clock
         self._ids = ids
         self._hasher = hasher
-        self._mailer = mailer
         self._guessability = guessability
-        self._base_url = public_base_url.rstrip("/")
 
     # ------------------------------------------------------------------ practices
 
@@ -205,6 +192,18 @@ class PracticeService:
             if await uow.users.get_by_email(email) is not None:
                 raise Conflict("An account with this email already exists.", code="email-taken")
             await uow.invitations.add(invitation)
+            # The mail goes out from the outbox, after (and only after) the commit.
+            uow.record(
+                InvitationCreated(
+                    invitation_id=invitation.id,
+                    practice_id=practice_id,
+                    practice_name=practice.name,
+                    email=email,
+                    role=role.value,
+                    expires_at=invitation.expires_at,
+                    token=token,
+                )
+            )
             _audit(
                 uow,
                 meta,
@@ -216,26 +215,6 @@ class PracticeService:
                 {"role": role.value},
             )
             await uow.commit()
-        message = MailMessage(
-            to=email,
-            subject=f"You are invited to join {practice.name} on vetchart",
-            text=(
-                f"You have been invited to join {practice.name} as {role.value}.\n"
-                f"Accept within 7 days: {self._base_url}/invitations/accept?token={token}\n"
-            ),
-            secrets=(token,),
-        )
-        try:
-            await self._mailer.send(message)
-        except Exception as error:  # any mail failure degrades the same way
-            # The invitation is committed; failing the request now would lose its token
-            # (it is only ever returned here). Never log the message or the token.
-            log.warning(
-                "invitation.mail_failed",
-                invitation_id=str(invitation.id),
-                error=type(error).__name__,
-            )
-            return IssuedInvitation(invitation, token, mail_sent=False)
         return IssuedInvitation(invitation, token)
 
     async def accept_invitation(

@@ -1,14 +1,21 @@
-"""The audit log writer: entries are queued and inserted with the transaction's commit."""
+"""The audit log writer: entries are queued and appended to a hash chain at commit.
+
+Each unit of work appends all its entries to one chain, picked at random among
+``AUDIT_CHAINS``. The chain's head row is locked (``FOR UPDATE``) by the first of the
+three statements below and released by the commit right after, so two transactions only
+wait for each other when they pick the same chain, and then only for a commit.
+"""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vetchart.adapters.db.tables import audit_events
-from vetchart.domain.audit import AuditEntry, RequestMeta
+from vetchart.adapters.db.tables import audit_chains, audit_events
+from vetchart.domain.audit import AUDIT_CHAINS, AuditEntry, ChainedRow, RequestMeta, chain_hash
 from vetchart.services.ports import Clock, IdGenerator
 
 
@@ -26,6 +33,7 @@ class SqlAuditLog:
                 "actor_id": entry.actor_id,
                 "actor_role": entry.actor_role,
                 "practice_id": entry.practice_id,
+                "pet_id": entry.pet_id,
                 "action": entry.action,
                 "resource_type": entry.resource_type,
                 "resource_id": entry.resource_id,
@@ -33,7 +41,7 @@ class SqlAuditLog:
                 "request_id": meta.request_id,
                 "client_address": meta.client_address,
                 "user_agent": meta.user_agent,
-                "details": entry.details,
+                "details": dict(entry.details),
             }
         )
 
@@ -41,6 +49,27 @@ class SqlAuditLog:
         self._pending.clear()
 
     async def flush(self, session: AsyncSession) -> None:
-        if self._pending:
-            rows, self._pending = self._pending, []
-            await session.execute(insert(audit_events), rows)
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        chain = secrets.randbelow(AUDIT_CHAINS)
+        head = (
+            await session.execute(
+                select(audit_chains.c.seq, audit_chains.c.hash)
+                .where(audit_chains.c.chain == chain)
+                .with_for_update()
+            )
+        ).one()
+        seq, previous = head.seq, head.hash
+        for row in rows:
+            seq += 1
+            row["chain"], row["seq"], row["prev_hash"] = chain, seq, previous
+            previous = row["hash"] = chain_hash(previous, ChainedRow(**_hashed_fields(row)))
+        await session.execute(insert(audit_events), rows)
+        await session.execute(
+            update(audit_chains).where(audit_chains.c.chain == chain).values(seq=seq, hash=previous)
+        )
+
+
+def _hashed_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key not in ("prev_hash", "hash")}

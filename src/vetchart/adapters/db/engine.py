@@ -33,7 +33,11 @@ def libpq_url(url: str) -> str:
 
 
 def create_engine(url: str, settings: DatabaseSettings, *, application_name: str) -> AsyncEngine:
+    """The application's engine: every connection switches to ``settings.app_role``
+    (least privilege, see adapters/db/privileges.py) unless that setting is empty."""
     server_settings = {"application_name": application_name}
+    if settings.app_role:
+        server_settings["role"] = settings.app_role
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
     return create_async_engine(
@@ -50,3 +54,13 @@ def create_engine(url: str, settings: DatabaseSettings, *, application_name: str
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def libpq_conninfo(url: str) -> str:
+    """A libpq connection URI for psycopg (the job queue): the driver name dropped and
+    asyncpg's ``ssl=`` spelled as libpq's ``sslmode=``."""
+    parsed = make_url(async_url(url)).set(drivername="postgresql")
+    query = dict(parsed.query)
+    if "ssl" in query and "sslmode" not in query:
+        query["sslmode"] = query.pop("ssl")
+    return parsed.set(query=query).render_as_string(hide_password=False)

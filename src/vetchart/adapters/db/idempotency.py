@@ -91,3 +91,13 @@ class SqlIdempotencyStore:
                     idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
                 )
             )
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete expired keys (housekeeping; an expired key is already free for reuse)."""
+        async with self._engine.begin() as conn:
+            gone = await conn.execute(
+                delete(idempotency_keys)
+                .where(idempotency_keys.c.expires_at <= now)
+                .returning(idempotency_keys.c.key)
+            )
+            return len(gone.all())

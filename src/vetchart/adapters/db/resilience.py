@@ -22,6 +22,8 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 _STARTUP_MAX_BACKOFF_SECONDS = 2.0
+# What PostgreSQL answers to a connection asking for a role that does not exist.
+INVALID_PARAMETER_VALUE = "22023"
 _READ_RETRY_MAX_BACKOFF_SECONDS = 0.5
 
 
@@ -44,8 +46,15 @@ async def wait_for_database(engine: AsyncEngine, *, timeout_seconds: float) -> N
         before_sleep=lambda state: log.warning("database.waiting", attempt=state.attempt_number),
     ):
         with attempt:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            try:
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            except sa_exc.DBAPIError as error:
+                if getattr(error.orig, "sqlstate", None) != INVALID_PARAMETER_VALUE:
+                    raise
+                # The server answered but refused the application role: the schema is
+                # not migrated yet. Start anyway; readiness stays 503 until it is.
+                log.warning("database.app_role_missing", hint="run 'vetchart db upgrade'")
 
 
 async def retry_idempotent_read(operation: Callable[[], Awaitable[T]], *, retries: int) -> T:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Numeric,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -200,11 +201,58 @@ audit_events = Table(
     Column("client_address", Text),
     Column("user_agent", Text),
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # The pet whose data was touched (for the pet's access log), when there is one.
+    Column("pet_id", Uuid),
+    # Tamper evidence: position in one of the hash chains (docs/audit.md).
+    Column("chain", SmallInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
     CheckConstraint("outcome IN ('success', 'denied', 'error')", name="outcome_known"),
+    UniqueConstraint("chain", "seq", name="uq_audit_events_chain_seq"),
     Index("ix_audit_events_occurred_at", "occurred_at", "id"),
     Index("ix_audit_events_practice_occurred", "practice_id", "occurred_at", "id"),
     Index("ix_audit_events_actor_occurred", "actor_id", "occurred_at", "id"),
     Index("ix_audit_events_resource", "resource_type", "resource_id", "occurred_at"),
+    Index("ix_audit_events_action_occurred", "action", "occurred_at", "id"),
+    Index(
+        "ix_audit_events_pet_occurred",
+        "pet_id",
+        "occurred_at",
+        "id",
+        postgresql_where=text("pet_id IS NOT NULL"),
+    ),
+)
+
+# The head of each audit chain: its last sequence number and hash. Appending locks one
+# head row until commit, which orders that chain's entries.
+audit_chains = Table(
+    "audit_chains",
+    metadata,
+    Column("chain", SmallInteger, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+# Domain events saved in the transaction that raised them; the worker delivers them.
+outbox_events = Table(
+    "outbox_events",
+    metadata,
+    _id(),
+    Column("event_type", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Index("ix_outbox_events_occurred_at", "occurred_at"),
+)
+
+# Which handler has already handled which event: a handler that runs twice acts once.
+handled_events = Table(
+    "handled_events",
+    metadata,
+    Column("handler", Text, primary_key=True),
+    Column("event_id", Uuid, primary_key=True),
+    Column("handled_at", DateTime(timezone=True), nullable=False),
 )
 
 staff_invitations = Table(

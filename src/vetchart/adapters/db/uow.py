@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vetchart.adapters.db.audit import SqlAuditLog
+from vetchart.adapters.db.outbox import SqlJobQueue, SqlOutbox
 from vetchart.adapters.db.records import SqlMedicalRecordRepository
 from vetchart.adapters.db.repositories import (
     SqlAssociationRepository,
@@ -22,14 +23,16 @@ from vetchart.adapters.db.repositories import (
 )
 from vetchart.domain.events import DomainEvent
 from vetchart.domain.records import MedicalRecord
-from vetchart.services.ports import Clock, IdGenerator
+from vetchart.services.ports import Clock, IdGenerator, SecretBox
 
 
 class SqlAlchemyUnitOfWork:
     """Opens a session on enter, closes it on exit; rolls back unless committed.
 
-    Repositories share ``self.session`` and never commit or flush on their own; audit
-    entries queued during the unit are inserted by ``commit()`` in the same transaction.
+    Repositories share ``self.session`` and never commit or flush on their own. ``commit()``
+    writes, in the same transaction and in this order: the collected domain events to the
+    outbox with a delivery job each, the queued jobs, and last the audit entries (which
+    hold their hash chain's head only from there to the commit).
     A unit of work object is single-use per ``async with`` block.
     """
 
@@ -44,13 +47,20 @@ class SqlAlchemyUnitOfWork:
     throttles: SqlThrottleRepository
     recovery_codes: SqlRecoveryCodeRepository
     audit: SqlAuditLog
+    jobs: SqlJobQueue
+    outbox: SqlOutbox
 
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], clock: Clock, ids: IdGenerator
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        ids: IdGenerator,
+        secret_box: SecretBox,
     ) -> None:
         self._session_factory = session_factory
         self._clock = clock
         self._ids = ids
+        self._secret_box = secret_box
         self._session: AsyncSession | None = None
         self._events: list[DomainEvent] = []
         self._seen_records: list[MedicalRecord] = []
@@ -81,6 +91,8 @@ class SqlAlchemyUnitOfWork:
         self.throttles = SqlThrottleRepository(session)
         self.recovery_codes = SqlRecoveryCodeRepository(session, self._ids)
         self.audit = SqlAuditLog(self._clock, self._ids)
+        self.jobs = SqlJobQueue()
+        self.outbox = SqlOutbox(session, self._ids, self._secret_box)
         return self
 
     async def __aexit__(
@@ -95,22 +107,26 @@ class SqlAlchemyUnitOfWork:
         try:
             if not self._committed:
                 # Rolled back: its audit entries and events never happened (as in rollback()).
-                self.audit.discard()
-                self._events.clear()
-                self._seen_records.clear()
+                self._discard()
                 await session.rollback()
         finally:
             await session.close()
 
     async def commit(self) -> None:
         session = self.session
+        await self.outbox.save(self.collected_events(), self._clock.now(), self.jobs)
+        await self.jobs.flush(session)
         await self.audit.flush(session)
         await session.commit()
         self._committed = True
 
     async def rollback(self) -> None:
-        self.audit.discard()
+        self._discard()
         await self.session.rollback()
+
+    def _discard(self) -> None:
+        self.audit.discard()
+        self.jobs.discard()
         self._events.clear()
         self._seen_records.clear()
 

@@ -185,7 +185,7 @@ async def invite(
         expires_at=invitation.expires_at,
         created_at=invitation.created_at,
         token=issued.token,
-        mail_sent=issued.mail_sent,
+        mail_sent=True,
     )
 
 

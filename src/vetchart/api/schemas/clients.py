@@ -110,8 +110,8 @@ class InvitationOut(ResponseModel):
     token: str = Field(description="Single use, valid 7 days; also sent by mail.")
     mail_sent: bool = Field(
         default=True,
-        description="False when the invitation mail could not be sent: the invitation is "
-        "still valid; hand the token to the invitee another way.",
+        description="The invitation mail is queued with the invitation (same transaction) "
+        "and sent by the worker, retried until it goes out.",
     )
 
 

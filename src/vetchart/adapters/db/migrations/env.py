@@ -15,10 +15,20 @@ config = context.config
 target_metadata = metadata
 
 
+# The job queue's schema belongs to procrastinate (installed by revision 0006); the
+# comparison with our table metadata leaves it out.
+FOREIGN_PREFIX = "procrastinate"
+
+
+def _ours(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (type_ == "table" and (name or "").startswith(FOREIGN_PREFIX))
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=_ours,
         compare_type=True,
         compare_server_default=True,
         transaction_per_migration=True,

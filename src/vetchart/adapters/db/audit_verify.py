@@ -1,0 +1,72 @@
+"""`vetchart audit verify`: walk every audit chain and report the first broken link."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vetchart.adapters.db.tables import audit_chains, audit_events
+from vetchart.domain.audit import BrokenLink, ChainedRow, ChainVerifier
+
+_HASHED = [
+    audit_events.c.id,
+    audit_events.c.occurred_at,
+    audit_events.c.actor_id,
+    audit_events.c.actor_role,
+    audit_events.c.practice_id,
+    audit_events.c.pet_id,
+    audit_events.c.action,
+    audit_events.c.resource_type,
+    audit_events.c.resource_id,
+    audit_events.c.outcome,
+    audit_events.c.request_id,
+    audit_events.c.client_address,
+    audit_events.c.user_agent,
+    audit_events.c.details,
+    audit_events.c.chain,
+    audit_events.c.seq,
+]
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    chains: int = 0
+    broken: list[BrokenLink] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken
+
+
+async def verify_audit_chains(engine: AsyncEngine, *, batch_size: int = 5000) -> VerifyReport:
+    """Every chain in ``seq`` order (streamed, constant memory). A chain stops at its first
+    broken link, which is reported; the other chains are still checked."""
+    report = VerifyReport()
+    async with engine.connect() as conn:
+        heads = (await conn.execute(select(audit_chains).order_by(audit_chains.c.chain))).all()
+        for head in heads:
+            report.chains += 1
+            verifier = ChainVerifier(head.chain)
+            broken: BrokenLink | None = None
+            result = await conn.stream(
+                select(*_HASHED, audit_events.c.prev_hash, audit_events.c.hash)
+                .where(audit_events.c.chain == head.chain)
+                .order_by(audit_events.c.seq)
+                .execution_options(yield_per=batch_size)
+            )
+            async for row in result:
+                values = row._asdict()
+                stored_prev, stored_hash = values.pop("prev_hash"), values.pop("hash")
+                broken = verifier.check(ChainedRow(**values), stored_prev, stored_hash)
+                if broken is not None:
+                    await result.close()
+                    break
+            if broken is None:
+                broken = verifier.check_head(head.seq, head.hash)
+            report.checked += verifier.checked
+            if broken is not None:
+                report.broken.append(broken)
+    return report

@@ -1,0 +1,401 @@
+"""Object storage in a local folder (development, single-node installs).
+
+Layout: the object ``{root}/{key}`` and its metadata ``{root}/{key}.meta.json`` (size,
+SHA-256, content type). A write goes to a temporary file in the object's own folder, is
+fsynced, and is moved into place with ``os.replace`` (atomic), metadata first; readers see
+the old object or the new one, never a part. The file's mtime is the clock's time of the
+write (so the orphan sweep follows the injected clock).
+
+Blocking file I/O runs in worker threads (``asyncio.to_thread``), except the cleanup of a
+failed write (close and unlink a temporary file), which is done synchronously on purpose:
+it must happen even while the task is being cancelled.
+
+Signed URLs are API paths, ``{url_prefix}/{key}?expires=..&method=..&sig=..``, with an
+HMAC-SHA256 over (method, key, expires, content type); the file route checks them with
+``verify_signature``. The ``method`` query parameter is informative only: the route passes
+its request's own method, so a URL signed for GET cannot be used to PUT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote, urlencode
+
+from vetchart.domain.uploads import (
+    FileTooLarge,
+    InvalidObjectKey,
+    ObjectKey,
+    UploadRejected,
+    is_object_key,
+)
+from vetchart.services.ports import Clock
+from vetchart.services.storage import (
+    HEAD_BYTES,
+    READ_CHUNK_BYTES,
+    SIGNED_METHODS,
+    HeadInspector,
+    MeteredUpload,
+    ObjectMissing,
+    SignatureExpired,
+    SignatureInvalid,
+    SignedMethod,
+    StoredObject,
+    check_expires_in,
+)
+
+MIN_SIGNING_KEY_BYTES = 32
+DEFAULT_URL_PREFIX = "/api/v1/files"
+_META_SUFFIX = ".meta.json"
+_TEMP_PREFIX = ".upload-"
+_TEMP_SUFFIX = ".part"
+_SIGNATURE_VERSION = "v1"
+# A listing prefix: path segments of key characters, no dots (so no ".."), not absolute.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_PREFIX_RE = re.compile(r"(?:[a-z0-9_-]+/)*[a-z0-9_-]*", re.ASCII)
+
+
+def sign(
+    signing_key: bytes, *, method: str, key: str, expires: int, content_type: str | None
+) -> str:
+    """Hex HMAC-SHA256 of a signed URL's terms."""
+    message = "\n".join((_SIGNATURE_VERSION, method.upper(), key, str(expires), content_type or ""))
+    return hmac.new(signing_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def verify_signature(
+    signing_key: bytes,
+    *,
+    key: str,
+    method: str,
+    expires: int,
+    signature: str,
+    content_type: str | None,
+    now: datetime,
+) -> None:
+    """Pass, or raise ``SignatureInvalid`` (not ours, or altered: key, method, expiry,
+    content type or signature) or ``SignatureExpired`` (genuine but past ``expires``)."""
+    if method.upper() not in SIGNED_METHODS or not is_object_key(key):
+        raise SignatureInvalid()
+    expected = sign(signing_key, method=method, key=key, expires=expires, content_type=content_type)
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        raise SignatureInvalid()
+    if now.timestamp() > expires:
+        raise SignatureExpired()
+
+
+class LocalObjectStorage:
+    def __init__(
+        self,
+        root: Path,
+        signing_key: bytes,
+        clock: Clock,
+        *,
+        url_prefix: str = DEFAULT_URL_PREFIX,
+    ) -> None:
+        if len(signing_key) < MIN_SIGNING_KEY_BYTES:
+            raise ValueError(f"the signing key must have at least {MIN_SIGNING_KEY_BYTES} bytes")
+        self._root = root.absolute()
+        self._signing_key = signing_key
+        self._clock = clock
+        self._url_prefix = url_prefix.rstrip("/")
+
+    # ----------------------------------------------------------------------- paths
+
+    def _path(self, key: str) -> Path:
+        """The file of a key; ``InvalidObjectKey`` for anything the server did not make."""
+        ObjectKey.parse(key)  # the strict shape: no "..", "\\", absolute path or oddity
+        path = self._root.joinpath(*key.split("/"))
+        # Defence in depth: the joined path must still be inside the root.
+        if os.path.commonpath([self._root, path]) != str(self._root):
+            raise InvalidObjectKey()
+        return path
+
+    @staticmethod
+    def _meta_path(path: Path) -> Path:
+        return path.with_name(path.name + _META_SUFFIX)
+
+    # ----------------------------------------------------------------------- writing
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        max_bytes: int,
+        content_type: str | None = None,
+        inspect_head: HeadInspector | None = None,
+    ) -> StoredObject:
+        path = self._path(key)
+        upload = MeteredUpload(
+            chunks, max_bytes=max_bytes, content_type=content_type, inspect_head=inspect_head
+        )
+        try:
+            stored_type = await upload.inspect()  # refused here: nothing was created
+            temp: _TempFile | None = None
+            try:
+                temp = await asyncio.to_thread(_TempFile.create, path.parent)
+                async for block in upload.blocks():
+                    await asyncio.to_thread(temp.file.write, block)
+                modified_at = self._clock.now()
+                meta = {"size": upload.size, "sha256": upload.sha256, "content_type": stored_type}
+                await asyncio.to_thread(_install, temp, path, meta, modified_at)
+            except BaseException:
+                if temp is not None:
+                    temp.discard()
+                raise
+        finally:
+            await upload.aclose()
+        return StoredObject(
+            key=key,
+            size=upload.size,
+            sha256=upload.sha256,
+            content_type=stored_type,
+            modified_at=modified_at,
+        )
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+        await asyncio.to_thread(_remove, path, self._meta_path(path))
+
+    async def verify_upload(
+        self, key: str, *, max_bytes: int, inspect_head: HeadInspector
+    ) -> StoredObject:
+        path = self._path(key)
+        found = await self.stat(key)
+        if found is None:
+            raise ObjectMissing()
+        try:
+            if found.size > max_bytes:
+                raise FileTooLarge(max_bytes=max_bytes)
+            head = await asyncio.to_thread(_read_head, path)
+            detected = inspect_head(head)
+        except UploadRejected:
+            await self.delete(key)
+            raise
+        size, digest = await asyncio.to_thread(_digest_file, path)
+        meta = {"size": size, "sha256": digest, "content_type": detected}
+        await asyncio.to_thread(_write_meta, self._meta_path(path), meta)
+        return StoredObject(
+            key=key,
+            size=size,
+            sha256=digest,
+            content_type=detected,
+            modified_at=found.modified_at,
+        )
+
+    # ----------------------------------------------------------------------- reading
+
+    async def open(self, key: str) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        try:
+            file = await asyncio.to_thread(path.open, "rb")
+        except FileNotFoundError as error:
+            raise ObjectMissing() from error
+        try:
+            while chunk := await asyncio.to_thread(file.read, READ_CHUNK_BYTES):
+                yield chunk
+        finally:
+            file.close()
+
+    async def stat(self, key: str) -> StoredObject | None:
+        path = self._path(key)
+        return await asyncio.to_thread(self._stat, key, path)
+
+    def _stat(self, key: str, path: Path) -> StoredObject | None:
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return None
+        meta = _read_meta(self._meta_path(path))
+        # Metadata of another version (a crash between the two renames) is not trusted.
+        if meta.get("size") != info.st_size:
+            meta = {}
+        return StoredObject(
+            key=key,
+            size=info.st_size,
+            sha256=_str_or_none(meta.get("sha256")),
+            content_type=_str_or_none(meta.get("content_type")),
+            modified_at=_from_ns(info.st_mtime_ns),
+        )
+
+    async def list_older_than(self, prefix: str, before: datetime) -> AsyncIterator[str]:
+        if _PREFIX_RE.fullmatch(prefix) is None:
+            raise ValueError(f"not a key prefix: {prefix!r}")
+        if before.tzinfo is None:
+            raise ValueError("before must be timezone-aware")
+        keys = await asyncio.to_thread(self._scan, prefix, _to_ns(before))
+        for key in keys:
+            yield key
+
+    def _scan(self, prefix: str, cutoff_ns: int) -> list[str]:
+        folder = self._root.joinpath(*prefix.split("/")[:-1])
+        found: list[str] = []
+        for dirpath, _dirnames, filenames in os.walk(folder):
+            for name in filenames:
+                file = Path(dirpath, name)
+                key = file.relative_to(self._root).as_posix()
+                if not key.startswith(prefix) or not is_object_key(key):
+                    continue  # metadata, temporary files, strangers
+                try:
+                    mtime_ns = file.stat().st_mtime_ns
+                except FileNotFoundError:
+                    continue
+                if mtime_ns < cutoff_ns:
+                    found.append(key)
+        return sorted(found)
+
+    # ----------------------------------------------------------------------- signed URLs
+
+    async def signed_url(
+        self,
+        key: str,
+        *,
+        method: SignedMethod,
+        expires_in: int,
+        content_type: str | None = None,
+    ) -> str:
+        self._path(key)
+        check_expires_in(expires_in)
+        if method not in SIGNED_METHODS:
+            raise ValueError(f"unsupported method {method!r}")
+        expires = int(self._clock.now().timestamp()) + expires_in
+        query = {
+            "expires": str(expires),
+            "method": method,
+            "sig": sign(
+                self._signing_key,
+                method=method,
+                key=key,
+                expires=expires,
+                content_type=content_type,
+            ),
+        }
+        if content_type:
+            query["content_type"] = content_type
+        return f"{self._url_prefix}/{quote(key, safe='/')}?{urlencode(query)}"
+
+    def verify_signature(
+        self,
+        key: str,
+        *,
+        method: str,
+        expires: int,
+        signature: str,
+        content_type: str | None = None,
+    ) -> None:
+        verify_signature(
+            self._signing_key,
+            key=key,
+            method=method,
+            expires=expires,
+            signature=signature,
+            content_type=content_type,
+            now=self._clock.now(),
+        )
+
+
+# --------------------------------------------------------------------------- blocking helpers
+
+
+class _TempFile:
+    """A temporary file beside the object it will become."""
+
+    def __init__(self, file: IO[bytes], path: Path) -> None:
+        self.file = file
+        self.path = path
+
+    @classmethod
+    def create(cls, folder: Path) -> _TempFile:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
+        return cls(os.fdopen(fd, "wb"), Path(name))
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def _install(temp: _TempFile, path: Path, meta: dict[str, Any], modified_at: datetime) -> None:
+    temp.file.flush()
+    os.fsync(temp.file.fileno())
+    temp.file.close()
+    stamp = _to_ns(modified_at)
+    os.utime(temp.path, ns=(stamp, stamp))
+    _write_meta(LocalObjectStorage._meta_path(path), meta, sync_folder=False)
+    os.replace(temp.path, path)
+    _fsync_folder(path.parent)
+
+
+def _write_meta(meta_path: Path, meta: dict[str, Any], *, sync_folder: bool = True) -> None:
+    fd, name = tempfile.mkstemp(dir=meta_path.parent, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(meta, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(name, meta_path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        raise
+    if sync_folder:
+        _fsync_folder(meta_path.parent)
+
+
+def _to_ns(moment: datetime) -> int:
+    """Exact (no float rounding) nanoseconds since the epoch, for file times."""
+    return (moment - _EPOCH) // _MICROSECOND * 1000
+
+
+def _from_ns(ns: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_meta(meta_path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _remove(path: Path, meta_path: Path) -> None:
+    path.unlink(missing_ok=True)
+    meta_path.unlink(missing_ok=True)
+
+
+def _read_head(path: Path) -> bytes:
+    with path.open("rb") as file:
+        return file.read(HEAD_BYTES)
+
+
+def _digest_file(path: Path) -> tuple[int, str]:
+    with path.open("rb") as file:
+        digest = hashlib.file_digest(file, "sha256")
+        return file.tell(), digest.hexdigest()

@@ -1,0 +1,106 @@
+"""Background work: delivering outbox events to their handlers, and housekeeping.
+
+The worker (``vetchart worker``, procrastinate) runs these. Delivery is at least once;
+every handler runs inside a transaction that first claims (handler, event) in
+``handled_events``, so a handler that is run twice acts once: database effects commit
+with the claim, and a crash before the commit leaves neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from vetchart.services.ports import (
+    Clock,
+    IdempotencyStore,
+    OutboxMessage,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+
+# Task names (stable: they are stored in queued jobs) and queues.
+DELIVER_EVENT = "vetchart.deliver_event"
+HOUSEKEEPING = "vetchart.housekeeping"
+RETRY_STALLED = "vetchart.retry_stalled_jobs"
+EVENTS_QUEUE = "events"
+JOBS_QUEUE = "jobs"
+
+# Delivered events are kept this long for inspection, then purged.
+OUTBOX_RETENTION = timedelta(days=7)
+
+HandlerFunction = Callable[[UnitOfWork, OutboxMessage], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class EventHandler:
+    """``name`` is stored with every claim: renaming a handler re-runs it on old events."""
+
+    name: str
+    event_types: frozenset[str]
+    handle: HandlerFunction
+
+
+@dataclass(frozen=True)
+class Delivery:
+    found: bool
+    handled: tuple[str, ...]  # handlers that ran now
+    skipped: tuple[str, ...]  # handlers that had already handled the event
+
+
+class EventDelivery:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, clock: Clock, handlers: Sequence[EventHandler]
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._handlers = tuple(handlers)
+        names = [handler.name for handler in self._handlers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate event handler names: {names}")
+
+    def handlers_for(self, event_type: str) -> list[EventHandler]:
+        return [h for h in self._handlers if event_type in h.event_types]
+
+    async def deliver(self, event_id: UUID) -> Delivery:
+        async with self._uow() as uow:
+            message = await uow.outbox.get(event_id)
+        if message is None:  # purged after delivery: nothing left to do
+            return Delivery(found=False, handled=(), skipped=())
+        handled: list[str] = []
+        skipped: list[str] = []
+        for handler in self.handlers_for(message.event_type):
+            async with self._uow() as uow:
+                if not await uow.outbox.claim(handler.name, event_id, self._clock.now()):
+                    skipped.append(handler.name)
+                    continue
+                await handler.handle(uow, message)
+                await uow.commit()
+            handled.append(handler.name)
+        if message.delivered_at is None:
+            async with self._uow() as uow:
+                await uow.outbox.mark_delivered(event_id, self._clock.now())
+                await uow.commit()
+        return Delivery(found=True, handled=tuple(handled), skipped=tuple(skipped))
+
+
+class Housekeeping:
+    """Periodic clean-up (every 10 minutes, one worker at a time): expired idempotency
+    keys, delivered outbox events past their retention."""
+
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, clock: Clock, idempotency: IdempotencyStore
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._idempotency = idempotency
+
+    async def run(self) -> dict[str, int]:
+        now = self._clock.now()
+        keys = await self._idempotency.purge_expired(now)
+        async with self._uow() as uow:
+            events = await uow.outbox.purge_delivered(now - OUTBOX_RETENTION)
+            await uow.commit()
+        return {"idempotency_keys": keys, "outbox_events": events}
