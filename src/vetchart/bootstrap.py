@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +14,7 @@ import structlog
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from vetchart.adapters.db.audit_queries import SqlAuditQueries
 from vetchart.adapters.db.audit_verify import VerifyReport, verify_audit_chains
 from vetchart.adapters.db.engine import create_engine, libpq_conninfo, session_factory
 from vetchart.adapters.db.errors import translate_database_error
@@ -38,12 +40,17 @@ from vetchart.adapters.security.cache import TtlPrincipalCache
 from vetchart.adapters.security.mfa import FernetSecretBox, PyOtpTotp
 from vetchart.adapters.security.passwords import Argon2Hasher, zxcvbn_guessability
 from vetchart.adapters.security.tokens import JwtTokens
+from vetchart.adapters.storage.local import LocalObjectStorage
+from vetchart.adapters.storage.s3 import S3ObjectStorage
+from vetchart.adapters.storage.sniff import checker_for
 from vetchart.adapters.system import SystemClock, Uuid7Ids
 from vetchart.config import Settings
 from vetchart.domain.errors import DomainError
 from vetchart.domain.sessions import SessionPolicy
 from vetchart.domain.throttle import LockoutRules
+from vetchart.domain.uploads import UploadKind
 from vetchart.domain.users import Role
+from vetchart.services.audit import AuditService
 from vetchart.services.auth import AuthConfig, AuthService
 from vetchart.services.demo import DemoData
 from vetchart.services.jobs import EventDelivery, Housekeeping
@@ -53,6 +60,7 @@ from vetchart.services.pets import PetService
 from vetchart.services.ports import Clock, IdGenerator, Mailer, UnitOfWork
 from vetchart.services.practices import PracticeService
 from vetchart.services.records import MedicalRecordService
+from vetchart.services.storage import HeadInspectorFactory, ObjectStorage, SignedUrlVerifier
 from vetchart.services.users import UserService
 
 __all__ = [
@@ -107,6 +115,11 @@ class Container:
     pets: PetService = field(init=False)
     records: MedicalRecordService = field(init=False)
     client_queries: SqlClientQueries = field(init=False)
+    audit: AuditService = field(init=False)
+    storage: ObjectStorage = field(init=False)
+    # The local store's URL signer (None with S3, which signs its own URLs).
+    signed_files: SignedUrlVerifier | None = field(init=False)
+    content_checks: HeadInspectorFactory = field(init=False)
     invitation_mail: InvitationMail = field(init=False)
     delivery: EventDelivery = field(init=False)
     housekeeping: Housekeeping = field(init=False)
@@ -117,6 +130,8 @@ class Container:
         self.idempotency = SqlIdempotencyStore(self.engine)
         settings = self.settings
         self._secret_box = FernetSecretBox(settings.auth.encryption_key.get_secret_value())
+        self.storage, self.signed_files = build_storage(settings, self.clock)
+        self.content_checks = checker_for
         cache = TtlPrincipalCache(ttl_seconds=settings.auth.session_cache_seconds)
         auth = settings.auth
         tokens = JwtTokens(
@@ -184,6 +199,10 @@ class Container:
             guessability=zxcvbn_guessability,
         )
 
+        self.audit = AuditService(
+            uow=self.uow,
+            queries=SqlAuditQueries(self.read_engine, read_retries=settings.database.read_retries),
+        )
         self.invitation_mail = InvitationMail(build_mailer(settings), settings.mail.public_base_url)
         self.delivery = EventDelivery(
             uow=self.uow, clock=self.clock, handlers=[self.invitation_mail.handler()]
@@ -191,6 +210,13 @@ class Container:
         self.housekeeping = Housekeeping(
             uow=self.uow, clock=self.clock, idempotency=self.idempotency
         )
+
+    def upload_limit(self, kind: UploadKind) -> int:
+        storage = self.settings.storage
+        return {
+            UploadKind.VISIT_AUDIO: storage.max_audio_bytes,
+            UploadKind.RECORD_ATTACHMENT: storage.max_attachment_bytes,
+        }.get(kind, storage.max_kb_document_bytes)
 
     def job_app(self) -> procrastinate.App:
         """The job queue and worker (procrastinate) over this container's services."""
@@ -258,12 +284,44 @@ class Container:
         return _pool_stats(self.engine)
 
     async def aclose(self) -> None:
+        if isinstance(self.storage, S3ObjectStorage):
+            await self.storage.aclose()
         await self.rate_limiter.aclose()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
+
+
+def build_storage(
+    settings: Settings, clock: Clock
+) -> tuple[ObjectStorage, SignedUrlVerifier | None]:
+    """S3 (or compatible) when a bucket is configured, else the local folder, whose signed
+    URLs are served by the API (`/api/v1/files/...`) and signed with a key derived from
+    VETCHART_ENCRYPTION_KEY."""
+    storage = settings.storage
+    if storage.s3_bucket:
+        secret = storage.s3_secret_access_key
+        return (
+            S3ObjectStorage(
+                storage.s3_bucket,
+                endpoint_url=storage.s3_endpoint_url,
+                region=storage.s3_region,
+                access_key=storage.s3_access_key_id,
+                secret_key=secret.get_secret_value() if secret else None,
+                connect_timeout=storage.s3_connect_timeout_seconds,
+                read_timeout=storage.s3_read_timeout_seconds,
+                max_attempts=storage.s3_max_attempts,
+                force_path_style=storage.s3_force_path_style,
+            ),
+            None,
+        )
+    key = hashlib.sha256(
+        b"vetchart-files:" + settings.auth.encryption_key.get_secret_value().encode()
+    ).digest()
+    local = LocalObjectStorage(settings.files_dir, key, clock)
+    return local, local
 
 
 def build_mailer(settings: Settings) -> Mailer:

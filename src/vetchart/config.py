@@ -183,9 +183,31 @@ class CorsSettings(_Section):
 
 
 class StorageSettings(_Section):
+    """Where files (visit audio, attachments, knowledge-base documents) are kept: a local
+    folder by default, S3 or any S3-compatible store when a bucket is configured."""
+
     max_audio_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     max_kb_document_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    # Local folder (default: <VETCHART_DATA_DIR>/files).
+    files_dir: Path | None = None
+    # Lifetime of a pre-signed (or locally signed) URL, seconds.
+    signed_url_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VETCHART_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VETCHART_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+    )
+    s3_force_path_style: bool = False
+    s3_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    s3_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    s3_max_attempts: int = Field(default=3, ge=1, le=10)
 
 
 class ObservabilitySettings(_Section):
@@ -302,6 +324,10 @@ class Settings(_Section):
                 frozenset({"SYSTEM_ADMIN", "PRACTICE_ADMIN"}) if self.is_production else frozenset()
             )
         return frozenset(role.strip().upper() for role in configured)
+
+    @property
+    def files_dir(self) -> Path:
+        return (self.storage.files_dir or self.data_dir / "files").resolve()
 
     @property
     def embedded_pgdata(self) -> Path:

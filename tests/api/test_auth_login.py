@@ -212,7 +212,15 @@ async def test_admins_unlock_a_locked_account(app: FastAPI, client: AsyncClient)
     response = await client.post(f"{API}/users/{users[OWNER].id}/unlock", headers=admin.headers)
     assert response.status_code == 204
     await login_ok(client, OWNER)
-    assert len(await audit_rows(app, "user.unlock")) == 3
+    rows = await audit_rows(app, "user.unlock")
+    assert [row["outcome"] for row in rows].count("success") == 3
+    # The two refused attempts (admins of another practice, or of none) are on record.
+    denied = [row for row in rows if row["outcome"] == "denied"]
+    assert len(denied) == 2
+    assert {row["actor_id"] for row in denied} == {
+        users[HILLCREST_MANAGER].id,
+        users[RIVERSIDE_MANAGER].id,
+    }
 
 
 async def test_deactivated_user_cannot_sign_in_and_is_not_told_so(

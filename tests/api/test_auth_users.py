@@ -274,8 +274,11 @@ async def test_role_changes_stay_within_staff_roles_and_the_admins_practice(
     assert stored.role.value == "VET"
     assert stored.practice_id == vet.practice_id
     updates = await audit_rows(app, "user.update")
-    assert len(updates) == 2
-    assert updates[0]["details"]["role"] == "PRACTICE_ADMIN"
+    successes = [row for row in updates if row["outcome"] == "success"]
+    assert len(successes) == 2
+    assert successes[0]["details"]["role"] == "PRACTICE_ADMIN"
+    # Each refused attempt above is on record too.
+    assert {row["outcome"] for row in updates} == {"success", "denied"}
 
 
 async def test_deactivation_revokes_every_session_at_once(app: FastAPI, client: AsyncClient):
@@ -318,6 +321,6 @@ async def test_deactivation_revokes_every_session_at_once(app: FastAPI, client: 
     )
     assert me_off.status_code == 409
     assert (await me(client, manager.access)).status_code == 200
-    rows = await audit_rows(app, "user.update")
+    rows = [r for r in await audit_rows(app, "user.update") if r["outcome"] == "success"]
     assert rows[0]["details"]["is_active"] is False
     assert rows[0]["details"]["revoked_sessions"] == 2

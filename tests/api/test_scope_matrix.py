@@ -68,6 +68,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 
+from tests.api.audit_checks import assert_audited
 from tests.api.auth_helpers import (
     ADMIN,
     HILLCREST_MANAGER,
@@ -271,6 +272,14 @@ GET /pets/{pet_id}/timeline
     other_practice_client     401    404    404  404      404      200
     pending_client            401    404    404  404      404      200
     missing                   401    404    404  404      404      404
+GET /pets/{pet_id}/access-log
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /audit-events
+    all                       401    403    403  403      200      200
 GET /medical-records/{record_id}
     mine                      401    200    200  200      200      200
     own_practice_client       401    404    200  200      200      200
@@ -330,7 +339,7 @@ GET /practices/{practice_id}/follow-ups
 NOT_BUILT: set[tuple[str, str]] = set()
 # The OpenAPI tags of the routers of the practices/owners/associations, pets and medical
 # records tables of API.md (later tables have their own tags, and their own rows later).
-TABLE_TAGS = {"practices", "pet owners", "pets", "medical records"}
+TABLE_TAGS = {"practices", "pet owners", "pets", "medical records", "audit"}
 
 
 @dataclass(frozen=True)
@@ -836,6 +845,14 @@ async def timeline(w: World, case: Case) -> Request:
     return Request(f"/pets/{w.pet_for(case.relation)}/timeline")
 
 
+async def access_log(w: World, case: Case) -> Request:
+    return Request(f"/pets/{w.pet_for(case.relation)}/access-log")
+
+
+async def audit_events(w: World, case: Case) -> Request:
+    return Request("/audit-events?limit=5")
+
+
 async def read_record(w: World, case: Case) -> Request:
     path = case.path.replace("{version}", "1")
     return Request(path.replace("{record_id}", str(await shared_record(w, case.relation))))
@@ -884,6 +901,8 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/pets/{pet_id}/medical-records"): create_record,
     ("GET", "/pets/{pet_id}/medical-records"): list_records,
     ("GET", "/pets/{pet_id}/timeline"): timeline,
+    ("GET", "/pets/{pet_id}/access-log"): access_log,
+    ("GET", "/audit-events"): audit_events,
     ("GET", "/medical-records/{record_id}"): read_record,
     ("GET", "/medical-records/{record_id}/history"): read_record,
     ("GET", "/medical-records/{record_id}/versions/{version}"): read_record,
@@ -940,6 +959,7 @@ async def test_scope_matrix(world: World, case: Case) -> None:
         assert response.headers["content-type"].startswith("application/problem+json")
     if case.expected == 401:
         assert response.headers.get("www-authenticate", "").lower().startswith("bearer")
+    await assert_audited(world, case.method, API + case.path, request.url, headers, response)
 
 
 # --------------------------------------------------------------------------- lists

@@ -306,8 +306,8 @@ class WorkerProcess:
         return self.log_file.read_text()
 
 
-async def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def _wait_for(predicate, limit: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if await predicate():
             return

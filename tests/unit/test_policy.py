@@ -63,6 +63,18 @@ _ROWS: dict[Action, tuple[bool, bool, bool, bool, bool]] = {
     Action.MEDICAL_RECORD_AMEND: (False, True, True, True, False),
     Action.MEDICAL_RECORD_SIGN: (False, False, True, False, False),
     Action.FOLLOW_UPS_LIST: (False, True, True, True, True),
+    Action.AUDIT_SEARCH: (False, False, False, True, True),
+    Action.ACCESS_LOG_READ: (True, True, True, True, True),
+    Action.APPOINTMENT_CREATE: (False, True, True, True, False),
+    Action.APPOINTMENT_READ: (True, True, True, True, True),
+    Action.APPOINTMENT_UPDATE: (False, True, True, True, False),
+    Action.VISIT_CREATE: (False, True, True, True, False),
+    Action.VISIT_READ: (True, True, True, True, True),
+    Action.VISIT_UPDATE: (False, True, True, True, False),
+    Action.VISIT_SUMMARY_ACCEPT: (False, False, True, False, False),
+    Action.ATTACHMENT_CREATE: (False, True, True, True, False),
+    Action.ATTACHMENT_READ: (True, True, True, True, True),
+    Action.DASHBOARD_READ: (False, True, True, True, False),
 }
 _ROLE_ORDER = (OWNER, STAFF, VET, P_ADMIN, S_ADMIN)
 EXPECTED: dict[tuple[Role, Action], bool] = {

@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from vetchart import bootstrap
+from vetchart.api.denials import record_denial
 from vetchart.api.idempotency import IdempotencyMiddleware
 from vetchart.api.metrics import HttpMetrics, PoolCollector
 from vetchart.api.middleware import (
@@ -26,7 +27,9 @@ from vetchart.api.pagination import CursorCodec
 from vetchart.api.problems import install_problem_handlers
 from vetchart.api.responses import JsonResponse
 from vetchart.api.routers import (
+    audit,
     auth,
+    files,
     health,
     invitations,
     owners,
@@ -142,7 +145,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics_registry = registry
     app.state.cursor_codec = CursorCodec(settings.auth.jwt_secret.get_secret_value().encode())
-    install_problem_handlers(app)
+    install_problem_handlers(app, on_error=record_denial)
 
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX)
@@ -153,5 +156,7 @@ def create_app(
     api.include_router(owners.router)
     api.include_router(pets.router)
     api.include_router(records.router)
+    api.include_router(audit.router)
+    api.include_router(files.router)
     app.include_router(api)
     return app

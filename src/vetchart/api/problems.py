@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -15,6 +16,7 @@ from vetchart.api.allow import allowed_methods
 from vetchart.api.context import current_request_id
 from vetchart.api.responses import ProblemResponse, problem
 from vetchart.domain import errors as e
+from vetchart.domain import uploads
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +32,8 @@ STATUS_BY_ERROR: dict[type[e.DomainError], int] = {
     e.PreconditionRequired: 428,
     e.TooManyRequests: 429,
     e.Unavailable: 503,
+    uploads.FileTooLarge: 413,
+    uploads.UnsupportedMediaType: 415,
 }
 
 
@@ -124,9 +128,16 @@ def _with_rate_limit_headers(request: Request, response: Response) -> Response:
     return response
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+DomainErrorHook = Callable[[Request, e.DomainError], Awaitable[None]]
+
+
+def install_problem_handlers(app: FastAPI, *, on_error: DomainErrorHook | None = None) -> None:
+    """``on_error`` sees every domain error before it is answered (the audit of denials)."""
+
     async def on_domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, e.DomainError)
+        if on_error is not None:
+            await on_error(request, exc)
         return _with_rate_limit_headers(request, domain_error_response(exc, request.url.path))
 
     async def on_http_error(request: Request, exc: Exception) -> Response:

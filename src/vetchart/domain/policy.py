@@ -48,6 +48,18 @@ class Action(enum.StrEnum):
     MEDICAL_RECORD_AMEND = "medical_record.amend"
     MEDICAL_RECORD_SIGN = "medical_record.sign"
     FOLLOW_UPS_LIST = "follow_ups.list"
+    AUDIT_SEARCH = "audit.search"
+    ACCESS_LOG_READ = "access_log.read"
+    APPOINTMENT_CREATE = "appointment.create"
+    APPOINTMENT_READ = "appointment.read"
+    APPOINTMENT_UPDATE = "appointment.update"
+    VISIT_CREATE = "visit.create"
+    VISIT_READ = "visit.read"
+    VISIT_UPDATE = "visit.update"
+    VISIT_SUMMARY_ACCEPT = "visit.summary_accept"
+    ATTACHMENT_CREATE = "attachment.create"
+    ATTACHMENT_READ = "attachment.read"
+    DASHBOARD_READ = "dashboard.read"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -85,6 +97,18 @@ medical_record.read       x      x     x      x        x
 medical_record.amend      -      x     x      x        -
 medical_record.sign       -      -     x      -        -
 follow_ups.list           -      x     x      x        x
+audit.search              -      -     -      x        x
+access_log.read           x      x     x      x        x
+appointment.create        -      x     x      x        -
+appointment.read          x      x     x      x        x
+appointment.update        -      x     x      x        -
+visit.create              -      x     x      x        -
+visit.read                x      x     x      x        x
+visit.update              -      x     x      x        -
+visit.summary_accept      -      -     x      -        -
+attachment.create         -      x     x      x        -
+attachment.read           x      x     x      x        x
+dashboard.read            -      x     x      x        -
 """
 
 
@@ -223,3 +247,14 @@ def client_scope(actor: Principal) -> ClientScope:
         assert actor.practice_id is not None
         return ClientScope(practice_id=actor.practice_id)
     return ClientScope(owner_user_id=actor.user_id)
+
+
+def audit_scope(actor: Principal) -> UUID | None:
+    """The practice whose audit events the actor may search: None means every practice
+    (SYSTEM_ADMIN); a PRACTICE_ADMIN sees their own practice's only."""
+    authorize(actor, Action.AUDIT_SEARCH)
+    if actor.role is Role.SYSTEM_ADMIN:
+        return None
+    if actor.practice_id is None:  # a PRACTICE_ADMIN always has one (CHECK constraint)
+        raise Forbidden("You are not allowed to do this.")
+    return actor.practice_id

@@ -102,6 +102,7 @@ class PetService:
                 pet.id,
                 actor.practice_id,
                 {"owner_id": str(owner_id)},
+                pet_id=pet.id,
             )
             await uow.commit()
         return PetView(pet=pet, owner=owner)
@@ -147,6 +148,7 @@ class PetService:
                 pet.id,
                 actor.practice_id,
                 {"fields": changed, "version": updated.version},
+                pet_id=pet.id,
             )
             await uow.commit()
         return updated
@@ -166,6 +168,6 @@ class PetService:
             )
             await uow.pets.save(updated)
             action = "pet.reactivate" if active else "pet.deactivate"
-            audit(uow, meta, actor, action, "pet", pet.id, actor.practice_id)
+            audit(uow, meta, actor, action, "pet", pet.id, actor.practice_id, pet_id=pet.id)
             await uow.commit()
         return updated

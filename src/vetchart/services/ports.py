@@ -373,6 +373,58 @@ class PetView:
     owner: PetOwner
 
 
+@dataclass(frozen=True)
+class AuditFilters:
+    practice_id: UUID | None = None  # the caller's scope (None: every practice)
+    actor_id: UUID | None = None
+    action: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    outcome: str | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditEventView:
+    id: UUID
+    occurred_at: datetime
+    actor_id: UUID | None
+    actor_role: str | None
+    practice_id: UUID | None
+    action: str
+    resource_type: str
+    resource_id: str | None
+    outcome: str
+    request_id: str | None
+    client_address: str | None
+    user_agent: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AccessLogEntry:
+    id: UUID
+    occurred_at: datetime
+    actor_id: UUID | None
+    actor_name: str | None
+    actor_role: str | None
+    practice_id: UUID | None
+    action: str
+    resource_type: str
+    resource_id: str | None
+
+
+class AuditQueries(Protocol):
+    async def search(self, filters: AuditFilters, page: PageRequest) -> Page[AuditEventView]:
+        """Newest first: keyset (occurred_at, id) descending."""
+        ...
+
+    async def access_log(self, pet_id: UUID, page: PageRequest) -> Page[AccessLogEntry]:
+        """Successful reads and changes of the pet's data, newest first."""
+        ...
+
+
 class ClientQueries(Protocol):
     """Read side of practices, owners, associations and pets (keyset pages)."""
 

@@ -105,7 +105,8 @@ class MedicalRecordService:
                 "medical_record",
                 record.id,
                 actor.practice_id,
-                {"pet_id": str(pet_id), "version": 1},
+                {"version": 1},
+                pet_id=pet_id,
             )
             await uow.commit()
         return self.view(record)
@@ -145,6 +146,7 @@ class MedicalRecordService:
                 record.id,
                 record.practice_id,
                 {"version": record.version, "fields": sorted(changed_fields)},
+                pet_id=record.pet_id,
             )
             await uow.commit()
         return self.view(record), True
@@ -172,6 +174,7 @@ class MedicalRecordService:
                 record.id,
                 record.practice_id,
                 {"version": record.version},
+                pet_id=record.pet_id,
             )
             await uow.commit()
         return self.view(record)
@@ -200,6 +203,7 @@ class MedicalRecordService:
                 record.id,
                 record.practice_id,
                 {"version": record.version},
+                pet_id=record.pet_id,
             )
             await uow.commit()
         return self.view(record)
@@ -207,13 +211,15 @@ class MedicalRecordService:
     # ------------------------------------------------------------------ reads
 
     async def get(
-        self, actor: Principal, record_id: UUID, *, as_of: datetime | None = None
+        self,
+        actor: Principal,
+        record_id: UUID,
+        meta: RequestMeta,
+        *,
+        as_of: datetime | None = None,
     ) -> RecordView:
-        authorize(actor, Action.MEDICAL_RECORD_READ)
-        async with self._uow() as uow:
-            record = await uow.records.get(record_id, client_scope(actor))
-        if record is None:
-            raise NotFound("Medical record not found.")
+        details: dict[str, object] = {} if as_of is None else {"as_of": as_of.isoformat()}
+        record = await self._read(actor, record_id, meta, details)
         if as_of is None:
             return self.view(record)
         event = await self._queries.as_of(record_id, as_of)
@@ -221,44 +227,103 @@ class MedicalRecordService:
             raise NotFound("The record did not exist at that time.")
         return self.view(record_from_snapshot(event.snapshot), now=as_of)
 
-    async def history(self, actor: Principal, record_id: UUID) -> list[HistoryEntry]:
-        await self.get(actor, record_id)
+    async def history(
+        self, actor: Principal, record_id: UUID, meta: RequestMeta
+    ) -> list[HistoryEntry]:
+        await self._read(actor, record_id, meta, {"view": "history"})
         return await self._queries.history(record_id)
 
-    async def version(self, actor: Principal, record_id: UUID, version: int) -> HistoryEntry:
-        await self.get(actor, record_id)
+    async def version(
+        self, actor: Principal, record_id: UUID, version: int, meta: RequestMeta
+    ) -> HistoryEntry:
+        await self._read(actor, record_id, meta, {"view": "version", "version": version})
         entry = await self._queries.version(record_id, version)
         if entry is None:
             raise NotFound(f"The record has no version {version}.")
         return entry
 
     async def list_for_pet(
-        self, actor: Principal, pet_id: UUID, filters: RecordFilters, page: PageRequest
+        self,
+        actor: Principal,
+        pet_id: UUID,
+        filters: RecordFilters,
+        page: PageRequest,
+        meta: RequestMeta,
+        *,
+        action: str = "medical_record.list",
     ) -> Page[MedicalRecord]:
+        """A list read is one audit row naming the pet (written before the rows are read:
+        a failed audit write means no medical data leaves)."""
         authorize(actor, Action.MEDICAL_RECORD_READ)
         async with self._uow() as uow:
             await self._pet(uow, actor, pet_id, for_write=False)
+            audit(uow, meta, actor, action, "pet", pet_id, actor.practice_id, pet_id=pet_id)
+            await uow.commit()
         return await self._queries.pet_records_page(pet_id, filters, page)
 
     async def timeline(
-        self, actor: Principal, pet_id: UUID, page: PageRequest
+        self, actor: Principal, pet_id: UUID, page: PageRequest, meta: RequestMeta
     ) -> Page[MedicalRecord]:
         """The pet's history, newest first, one cursor. Today it holds the medical records
         (entered-in-error ones left out); visits and appointments join it with their issue."""
-        return await self.list_for_pet(actor, pet_id, RecordFilters(), page)
+        return await self.list_for_pet(
+            actor, pet_id, RecordFilters(), page, meta, action="pet.timeline"
+        )
 
     async def follow_ups(
-        self, actor: Principal, practice_id: UUID, due_before: date, page: PageRequest
+        self,
+        actor: Principal,
+        practice_id: UUID,
+        due_before: date,
+        page: PageRequest,
+        meta: RequestMeta,
     ) -> Page[MedicalRecord]:
         # As for the practice's other lists (staff, associations): a missing practice, or
         # a deactivated one for anyone but a SYSTEM_ADMIN, does not exist (404); an
         # existing one is public, so another practice's caller is refused (403).
         async with self._uow() as uow:
             practice = await uow.practices.get(practice_id)
-        if practice is None or (not practice.is_active and actor.role is not Role.SYSTEM_ADMIN):
-            raise NotFound("Practice not found.")
-        require_practice_member(actor, practice_id, Action.FOLLOW_UPS_LIST)
+            if practice is None or (
+                not practice.is_active and actor.role is not Role.SYSTEM_ADMIN
+            ):
+                raise NotFound("Practice not found.")
+            require_practice_member(actor, practice_id, Action.FOLLOW_UPS_LIST)
+            audit(
+                uow,
+                meta,
+                actor,
+                "medical_record.list",
+                "practice",
+                practice_id,
+                practice_id,
+                {"view": "follow_ups", "due_before": due_before.isoformat()},
+            )
+            await uow.commit()
         return await self._queries.follow_ups_page(practice_id, due_before, page)
+
+    async def _read(
+        self, actor: Principal, record_id: UUID, meta: RequestMeta, details: dict[str, object]
+    ) -> MedicalRecord:
+        """The record if the actor may read it, with its ``medical_record.read`` audit row
+        committed first."""
+        authorize(actor, Action.MEDICAL_RECORD_READ)
+        async with self._uow() as uow:
+            record = await uow.records.get(record_id, client_scope(actor))
+            if record is None:
+                raise NotFound("Medical record not found.")
+            audit(
+                uow,
+                meta,
+                actor,
+                "medical_record.read",
+                "medical_record",
+                record.id,
+                record.practice_id,
+                details,
+                pet_id=record.pet_id,
+            )
+            await uow.commit()
+        return record
 
     # ------------------------------------------------------------------ helpers
 

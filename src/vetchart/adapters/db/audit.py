@@ -2,8 +2,10 @@
 
 Each unit of work appends all its entries to one chain, picked at random among
 ``AUDIT_CHAINS``. The chain's head row is locked (``FOR UPDATE``) by the first of the
-three statements below and released by the commit right after, so two transactions only
-wait for each other when they pick the same chain, and then only for a commit.
+first of the two statements below and released by the commit right after, so two transactions only
+wait for each other when they pick the same chain, and then only for a commit. Two
+statements per unit of work: lock and read the head, then insert the rows and move the
+head in one.
 """
 
 from __future__ import annotations
@@ -65,10 +67,14 @@ class SqlAuditLog:
             seq += 1
             row["chain"], row["seq"], row["prev_hash"] = chain, seq, previous
             previous = row["hash"] = chain_hash(previous, ChainedRow(**_hashed_fields(row)))
-        await session.execute(insert(audit_events), rows)
-        await session.execute(
-            update(audit_chains).where(audit_chains.c.chain == chain).values(seq=seq, hash=previous)
+        # One statement appends the rows and moves the chain's head (a data-modifying CTE).
+        move_head = (
+            update(audit_chains)
+            .where(audit_chains.c.chain == chain)
+            .values(seq=seq, hash=previous)
+            .cte("move_head")
         )
+        await session.execute(insert(audit_events).values(rows).add_cte(move_head))
 
 
 def _hashed_fields(row: dict[str, Any]) -> dict[str, Any]:

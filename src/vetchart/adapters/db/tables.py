@@ -510,3 +510,4 @@ medical_record_events = Table(
     CheckConstraint("(event_type = 'created') = (version = 1)", name="created_is_version_one"),
     Index("ix_medical_record_events_record_time", "record_id", "recorded_at"),
 )
+

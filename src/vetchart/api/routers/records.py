@@ -109,6 +109,7 @@ async def list_records(
     request: Request,
     principal: CurrentPrincipal,
     container: ContainerDep,
+    meta: MetaDep,
     record_type: RecordType | None = None,
     visit_from: Annotated[date | None, Query(alias="from")] = None,
     visit_to: Annotated[date | None, Query(alias="to")] = None,
@@ -121,7 +122,7 @@ async def list_records(
         request, "pet-records", {"pet_id": pet_id, **vars(filters)}, (date.fromisoformat, UUID)
     )
     page = await container.records.list_for_pet(
-        principal, pet_id, filters, pager.page_request(cursor, limit)
+        principal, pet_id, filters, pager.page_request(cursor, limit), meta
     )
     return ListResponse[RecordOut](
         items=[record_out(container.records.view(r)) for r in page.items],
@@ -140,6 +141,7 @@ async def get_record(
     response: Response,
     principal: CurrentPrincipal,
     container: ContainerDep,
+    meta: MetaDep,
     as_of: Annotated[
         AwareDatetime | None,
         Query(
@@ -148,7 +150,7 @@ async def get_record(
         ),
     ] = None,
 ) -> RecordOut:
-    view = await container.records.get(principal, record_id, as_of=as_of)
+    view = await container.records.get(principal, record_id, meta, as_of=as_of)
     return _with_etag(response, view)
 
 
@@ -191,9 +193,9 @@ async def amend_record(
     responses=problem_responses(401, 403, 404, 429),
 )
 async def record_history(
-    record_id: UUID, principal: CurrentPrincipal, container: ContainerDep
+    record_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
 ) -> HistoryOut:
-    entries = await container.records.history(principal, record_id)
+    entries = await container.records.history(principal, record_id, meta)
     return HistoryOut(items=[history_out(e) for e in entries])
 
 
@@ -208,8 +210,9 @@ async def record_version(
     version: Annotated[int, Path(ge=1, le=1_000_000)],
     principal: CurrentPrincipal,
     container: ContainerDep,
+    meta: MetaDep,
 ) -> HistoryEntryOut:
-    return history_out(await container.records.version(principal, record_id, version))
+    return history_out(await container.records.version(principal, record_id, version, meta))
 
 
 @router.post(
@@ -267,11 +270,14 @@ async def pet_timeline(
     request: Request,
     principal: CurrentPrincipal,
     container: ContainerDep,
+    meta: MetaDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[TimelineItemOut]:
     pager = Paginator(request, "timeline", {"pet_id": pet_id}, (date.fromisoformat, UUID))
-    page = await container.records.timeline(principal, pet_id, pager.page_request(cursor, limit))
+    page = await container.records.timeline(
+        principal, pet_id, pager.page_request(cursor, limit), meta
+    )
     items = [
         TimelineItemOut(
             kind="medical_record",
@@ -298,6 +304,7 @@ async def follow_ups(
     request: Request,
     principal: CurrentPrincipal,
     container: ContainerDep,
+    meta: MetaDep,
     due_before: date | None = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
@@ -310,7 +317,7 @@ async def follow_ups(
         (date.fromisoformat, UUID),
     )
     page = await container.records.follow_ups(
-        principal, practice_id, due, pager.page_request(cursor, limit)
+        principal, practice_id, due, pager.page_request(cursor, limit), meta
     )
     return ListResponse[RecordOut](
         items=[record_out(container.records.view(r)) for r in page.items],

@@ -1,0 +1,102 @@
+"""The audit expectation every API test case can check: what rows its request left.
+
+For a request (found by its X-Request-ID), per the route's entry in ``audit_routes``:
+- no caller (401): no row;
+- refused (403/404) for a signed-in caller: exactly one ``denied`` row, the route's
+  action, the caller as actor, the resource named by the path;
+- a success of a write or of a medical-data read: exactly one ``success`` row, the
+  route's action, the caller as actor, the resource (the created one for a create);
+- a success of any other read, or any other failure (409, 412, 422...): no row.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from httpx import Response
+from sqlalchemy import select
+
+from vetchart.adapters.db.tables import audit_events
+from vetchart.api.audit_routes import Audited, route_for
+
+# Requests that make an account act as that account (anyone may call them).
+NEW_ACCOUNT_ACTIONS = {"user.signup", "invitation.accept"}
+
+
+async def audit_rows(app: Any, request_id: str) -> list[dict[str, Any]]:
+    query = select(audit_events).where(audit_events.c.request_id == request_id)
+    async with app.state.container.engine.connect() as conn:
+        result = await conn.execute(query.order_by(audit_events.c.seq))
+        return [dict(row) for row in result.mappings()]
+
+
+def _path_values(template: str, url: str) -> dict[str, str]:
+    """The path parameters of ``url`` (``{name}`` segments of the template)."""
+    names = re.findall(r"\{(\w+)\}", template)
+    literal = [re.escape(part) for part in re.split(r"\{\w+\}", template)]
+    pattern = "".join(
+        part + (f"(?P<{names[i]}>[^/]+)" if i < len(names) else "")
+        for i, part in enumerate(literal)
+    )
+    match = re.fullmatch(pattern, url.split("?")[0])
+    return match.groupdict() if match else {}
+
+
+def _actor(world: Any, headers: dict[str, str]) -> Any:
+    token = headers.get("Authorization")
+    for email, known in world.headers.items():
+        if known.get("Authorization") == token:
+            return world.users[email]
+    return None
+
+
+async def assert_audited(
+    world: Any,
+    method: str,
+    template: str,
+    url: str,
+    headers: dict[str, str],
+    response: Response,
+) -> None:
+    route = route_for(method, template)
+    assert route is not None, f"{method} {template} has no audit_routes entry"
+    request_id = response.headers["x-request-id"]
+    rows = await audit_rows(world.app, request_id)
+    where = f"{method} {url} -> {response.status_code}: {rows}"
+    status = response.status_code
+    actor = _actor(world, headers)
+    values = _path_values(template.removeprefix("/api/v1"), url)
+    if status == 401 or route.audited is Audited.NONE:
+        assert rows == [], where
+        return
+    if status in (403, 404):
+        assert len(rows) == 1, where
+        row = rows[0]
+        assert (row["outcome"], row["action"]) == ("denied", route.action), where
+        assert row["resource_type"] == route.resource_type, where
+        if route.id_param:
+            assert row["resource_id"] == values[route.id_param], where
+        assert row["details"]["status"] == status, where
+    elif 200 <= status < 300 and route.audited in (Audited.WRITE, Audited.MEDICAL_READ):
+        assert len(rows) == 1, where
+        row = rows[0]
+        assert (row["outcome"], row["action"]) == ("success", route.action), where
+        if route.creates:
+            assert row["resource_type"] == route.creates, where
+            assert row["resource_id"] == str(response.json()["id"]), where
+        else:
+            assert row["resource_type"] == route.resource_type, where
+            if route.id_param:
+                assert row["resource_id"] == values[route.id_param], where
+    else:
+        assert rows == [], where
+        return
+    if route.action in NEW_ACCOUNT_ACTIONS and status < 300:
+        # Whoever called, the account made by the request is the actor.
+        assert str(row["actor_id"]) == response.json()["id"], where
+    elif actor is not None:
+        assert row["actor_id"] == actor.id, where
+        assert row["actor_role"] == actor.role.value, where
+    assert row["request_id"] == request_id
+    assert row["client_address"], where
