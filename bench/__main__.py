@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bench import auth_latency, records_amend
+from bench import auth_latency, kb_query, records_amend
 
 if __name__ == "__main__":
     auth_latency.main()
     records_amend.main()
+    kb_query.main()

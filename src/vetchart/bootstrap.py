@@ -14,15 +14,21 @@ import structlog
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from vetchart.adapters.ai.breaker import CircuitBreakers, circuit_state_collector
+from vetchart.adapters.ai.extractive import ExtractiveSummarizer
+from vetchart.adapters.ai.wiring import AiAdapters, build_ai_adapters
+from vetchart.adapters.cache import MemoryDashboardCache, RedisDashboardCache
 from vetchart.adapters.db.audit_queries import SqlAuditQueries
 from vetchart.adapters.db.audit_verify import VerifyReport, verify_audit_chains
 from vetchart.adapters.db.engine import create_engine, libpq_conninfo, session_factory
 from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.health import DatabaseReadiness
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
+from vetchart.adapters.db.kb import SqlKbQueries
 from vetchart.adapters.db.queries import SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.records import SqlRecordQueries
 from vetchart.adapters.db.resilience import wait_for_database
+from vetchart.adapters.db.schedule import SqlScheduleQueries
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
 from vetchart.adapters.jobs import (
     WorkerConfig,
@@ -44,24 +50,32 @@ from vetchart.adapters.storage.local import LocalObjectStorage
 from vetchart.adapters.storage.s3 import S3ObjectStorage
 from vetchart.adapters.storage.sniff import checker_for
 from vetchart.adapters.system import SystemClock, Uuid7Ids
+from vetchart.adapters.text_extract import DocumentTextExtractor
 from vetchart.config import Settings
 from vetchart.domain.errors import DomainError
 from vetchart.domain.sessions import SessionPolicy
 from vetchart.domain.throttle import LockoutRules
 from vetchart.domain.uploads import UploadKind
 from vetchart.domain.users import Role
+from vetchart.services.appointments import AppointmentService, DashboardService
 from vetchart.services.audit import AuditService
 from vetchart.services.auth import AuthConfig, AuthService
 from vetchart.services.demo import DemoData
+from vetchart.services.demo_schedule import DemoSchedule
 from vetchart.services.jobs import EventDelivery, Housekeeping
-from vetchart.services.notifications import InvitationMail
+from vetchart.services.kb import ChunkingRules, KbDocumentService
+from vetchart.services.kb_answers import KbAnswerService, RetrievalRules
+from vetchart.services.notifications import DashboardInvalidation, InvitationMail
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
 from vetchart.services.ports import Clock, IdGenerator, Mailer, UnitOfWork
 from vetchart.services.practices import PracticeService
 from vetchart.services.records import MedicalRecordService
+from vetchart.services.schedule_ports import DashboardCache
 from vetchart.services.storage import HeadInspectorFactory, ObjectStorage, SignedUrlVerifier
+from vetchart.services.summaries import VisitSummaryService
 from vetchart.services.users import UserService
+from vetchart.services.visits import UploadLimits, VisitService
 
 __all__ = [
     "Container",
@@ -69,6 +83,7 @@ __all__ = [
     "TracingMiddleware",
     "build_container",
     "build_tracer_provider",
+    "circuit_state_collector",
     "demo_seeders",
 ]
 
@@ -116,6 +131,12 @@ class Container:
     records: MedicalRecordService = field(init=False)
     client_queries: SqlClientQueries = field(init=False)
     audit: AuditService = field(init=False)
+    appointments: AppointmentService = field(init=False)
+    dashboard: DashboardService = field(init=False)
+    visits: VisitService = field(init=False)
+    summaries: VisitSummaryService = field(init=False)
+    dashboard_cache: DashboardCache = field(init=False)
+    schedule_queries: SqlScheduleQueries = field(init=False)
     storage: ObjectStorage = field(init=False)
     # The local store's URL signer (None with S3, which signs its own URLs).
     signed_files: SignedUrlVerifier | None = field(init=False)
@@ -123,6 +144,11 @@ class Container:
     invitation_mail: InvitationMail = field(init=False)
     delivery: EventDelivery = field(init=False)
     housekeeping: Housekeeping = field(init=False)
+    # Outside AI services (circuit breakers, adapters) and the knowledge base.
+    breakers: CircuitBreakers = field(init=False)
+    ai: AiAdapters = field(init=False)
+    kb_documents: KbDocumentService = field(init=False)
+    kb_answers: KbAnswerService = field(init=False)
     translate_error: Callable[[BaseException], DomainError | None] = translate_database_error
 
     def __post_init__(self) -> None:
@@ -203,12 +229,58 @@ class Container:
             uow=self.uow,
             queries=SqlAuditQueries(self.read_engine, read_retries=settings.database.read_retries),
         )
+        self.dashboard_cache = build_dashboard_cache(settings)
+        self.schedule_queries = schedule = SqlScheduleQueries(
+            self.read_engine, read_retries=settings.database.read_retries
+        )
+        self.appointments = AppointmentService(
+            uow=self.uow,
+            queries=schedule,
+            clock=self.clock,
+            ids=self.ids,
+            cache=self.dashboard_cache,
+        )
+        self.dashboard = DashboardService(
+            uow=self.uow, queries=schedule, clock=self.clock, cache=self.dashboard_cache
+        )
+        self.visits = VisitService(
+            uow=self.uow,
+            queries=schedule,
+            clock=self.clock,
+            ids=self.ids,
+            storage=self.storage,
+            inspectors=self.content_checks,
+            limits=UploadLimits(
+                audio_bytes=settings.storage.max_audio_bytes,
+                attachment_bytes=settings.storage.max_attachment_bytes,
+                signed_url_seconds=settings.storage.signed_url_seconds,
+            ),
+            cache=self.dashboard_cache,
+        )
+        self._build_knowledge_base()
+        self.summaries = VisitSummaryService(
+            uow=self.uow,
+            clock=self.clock,
+            ids=self.ids,
+            summarizer=ExtractiveSummarizer(),
+            fallback=ExtractiveSummarizer(),
+        )
         self.invitation_mail = InvitationMail(build_mailer(settings), settings.mail.public_base_url)
         self.delivery = EventDelivery(
-            uow=self.uow, clock=self.clock, handlers=[self.invitation_mail.handler()]
+            uow=self.uow,
+            clock=self.clock,
+            handlers=[
+                self.invitation_mail.handler(),
+                DashboardInvalidation(self.dashboard_cache).handler(),
+                self.summaries.handler(),
+                *self.kb_documents.handlers(),
+            ],
         )
         self.housekeeping = Housekeeping(
-            uow=self.uow, clock=self.clock, idempotency=self.idempotency
+            uow=self.uow,
+            clock=self.clock,
+            idempotency=self.idempotency,
+            sweeps={"orphaned_objects": self.visits.sweep_orphans},
         )
 
     def upload_limit(self, kind: UploadKind) -> int:
@@ -217,6 +289,39 @@ class Container:
             UploadKind.VISIT_AUDIO: storage.max_audio_bytes,
             UploadKind.RECORD_ATTACHMENT: storage.max_attachment_bytes,
         }.get(kind, storage.max_kb_document_bytes)
+
+    def _build_knowledge_base(self) -> None:
+        settings = self.settings
+        self.breakers = CircuitBreakers()
+        self.ai = build_ai_adapters(settings.ai, self.breakers)
+        kb_queries = SqlKbQueries(self.read_engine, read_retries=settings.database.read_retries)
+        self.kb_documents = KbDocumentService(
+            uow=self.uow,
+            queries=kb_queries,
+            clock=self.clock,
+            ids=self.ids,
+            storage=self.storage,
+            inspect_head=checker_for(UploadKind.KB_DOCUMENT),
+            max_bytes=self.upload_limit(UploadKind.KB_DOCUMENT),
+            extractor=DocumentTextExtractor(),
+            chunking=ChunkingRules(
+                max_chars=settings.kb.chunk_chars, overlap_chars=settings.kb.chunk_overlap_chars
+            ),
+            embedder=self.ai.ingest_embedder,
+            vector_index=self.ai.vector_index,
+        )
+        self.kb_answers = KbAnswerService(
+            queries=kb_queries,
+            answerer=self.ai.answerer,
+            fallback=self.ai.fallback,
+            rules=RetrievalRules(
+                candidates=settings.kb.candidates,
+                rrf_k=settings.kb.rrf_k,
+                excerpt_chars=settings.kb.excerpt_chars,
+            ),
+            embedder=self.ai.query_embedder,
+            vector_index=self.ai.vector_index,
+        )
 
     def job_app(self) -> procrastinate.App:
         """The job queue and worker (procrastinate) over this container's services."""
@@ -286,7 +391,10 @@ class Container:
     async def aclose(self) -> None:
         if isinstance(self.storage, S3ObjectStorage):
             await self.storage.aclose()
+        if isinstance(self.dashboard_cache, RedisDashboardCache):
+            await self.dashboard_cache.aclose()
         await self.rate_limiter.aclose()
+        await self.ai.aclose()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
@@ -322,6 +430,13 @@ def build_storage(
     ).digest()
     local = LocalObjectStorage(settings.files_dir, key, clock)
     return local, local
+
+
+def build_dashboard_cache(settings: Settings) -> DashboardCache:
+    ttl = settings.api.dashboard_cache_seconds
+    if settings.redis.url:
+        return RedisDashboardCache(settings.redis.url, ttl)
+    return MemoryDashboardCache(ttl)
 
 
 def build_mailer(settings: Settings) -> Mailer:
@@ -404,8 +519,13 @@ async def build_container(
     )
 
 
-def demo_seeders(container: Container) -> list[Callable[[], Awaitable[str]]]:
-    """The parts of the demo data set, in dependency order; each returns a summary line."""
+def demo_seeders(
+    container: Container, *, knowledge_base: bool = False, schedule: bool = False
+) -> list[Callable[[], Awaitable[str]]]:
+    """The parts of the demo data set, in dependency order; each returns a summary line.
+    ``knowledge_base`` adds the demo reference documents, ingested at once (`vetchart demo
+    seed` asks for them; the tests' demo data leaves them out). ``schedule`` adds today's
+    appointments and visits with recordings, likewise."""
     demo = DemoData(
         uow=container.uow,
         clock=container.clock,
@@ -413,4 +533,23 @@ def demo_seeders(container: Container) -> list[Callable[[], Awaitable[str]]]:
         hasher=container.hasher,
         queries=container.client_queries,
     )
-    return [demo.seed_identity, demo.seed_clients, demo.seed_records]
+    seeders: list[Callable[[], Awaitable[str]]] = [
+        demo.seed_identity,
+        demo.seed_clients,
+        demo.seed_records,
+    ]
+    if schedule:
+        seeders.append(
+            DemoSchedule(
+                uow=container.uow,
+                clock=container.clock,
+                ids=container.ids,
+                clients=container.client_queries,
+                schedule=container.schedule_queries,
+                storage=container.storage,
+                inspectors=container.content_checks,
+            ).seed
+        )
+    if knowledge_base:
+        seeders.append(container.kb_documents.seed_demo)
+    return seeders

@@ -226,6 +226,8 @@ class ApiSettings(_Section):
     docs_enabled: bool | None = None
     default_page_size: int = Field(default=50, ge=1, le=200)
     max_page_size: int = Field(default=200, ge=1, le=1000)
+    # How long a rendered dashboard may be served from cache (changes invalidate it).
+    dashboard_cache_seconds: float = Field(default=15.0, ge=0, le=300)
 
 
 class RecordSettings(_Section):
@@ -276,6 +278,70 @@ class RedisSettings(_Section):
     url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
 
 
+class AiSettings(_Section):
+    """Outside AI services, all optional: OpenAI (or any OpenAI-compatible server) for
+    embeddings and generated answers, Pinecone for vector search. Each call has a timeout,
+    bounded retries with jitter, and each service a circuit breaker."""
+
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "VETCHART_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = None
+    openai_chat_model: str = "gpt-4o-mini"
+    openai_embedding_model: str = "text-embedding-3-small"
+    # The pgvector column is vector(1536); other sizes are used with Pinecone only.
+    openai_embedding_dimensions: int = Field(default=1536, ge=16, le=4096)
+    # Embed chunks and questions with OpenAI when it is configured (off: generated answers
+    # over full-text search only).
+    openai_embeddings: bool = True
+    openai_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    openai_max_attempts: int = Field(default=3, ge=1, le=10)
+    openai_retry_base_seconds: float = Field(default=0.2, ge=0, le=30)
+    openai_retry_max_seconds: float = Field(default=2.0, ge=0, le=60)
+    # All attempts of one call made while a request waits (kb/query), together.
+    openai_request_deadline_seconds: float = Field(default=15.0, gt=0, le=300)
+    pinecone_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PINECONE_API_KEY", "VETCHART_PINECONE_API_KEY"),
+    )
+    pinecone_index_host: str | None = None
+    pinecone_namespace: str = Field(default="vetchart", min_length=1, max_length=64)
+    pinecone_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # A service's circuit opens after this many consecutive failures, and lets one trial
+    # call through after circuit_reset_seconds.
+    circuit_failure_threshold: int = Field(default=5, ge=1, le=100)
+    circuit_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    @property
+    def openai_enabled(self) -> bool:
+        return self.openai_api_key is not None and bool(self.openai_api_key.get_secret_value())
+
+    @property
+    def pinecone_enabled(self) -> bool:
+        key = self.pinecone_api_key
+        return key is not None and bool(key.get_secret_value()) and bool(self.pinecone_index_host)
+
+
+class KbSettings(_Section):
+    """The knowledge base: chunking of documents and retrieval."""
+
+    chunk_chars: int = Field(default=1200, ge=200, le=8000)
+    chunk_overlap_chars: int = Field(default=150, ge=0, le=4000)
+    # Chunks taken from each ranking (full text, vectors) before they are fused.
+    candidates: int = Field(default=40, ge=5, le=200)
+    # The k of reciprocal rank fusion: score = sum of 1 / (k + rank).
+    rrf_k: int = Field(default=60, ge=1, le=1000)
+    excerpt_chars: int = Field(default=300, ge=80, le=2000)
+
+    model_config = SettingsConfigDict(env_prefix="VETCHART_KB_")
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> KbSettings:
+        if self.chunk_overlap_chars > self.chunk_chars // 2:
+            raise ValueError("VETCHART_KB_CHUNK_OVERLAP_CHARS must be at most half of CHUNK_CHARS")
+        return self
+
+
 class Settings(_Section):
     env: Environment = Environment.DEVELOPMENT
     debug: bool = False
@@ -293,6 +359,8 @@ class Settings(_Section):
     records: RecordSettings = Field(default_factory=RecordSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    ai: AiSettings = Field(default_factory=AiSettings)
+    kb: KbSettings = Field(default_factory=KbSettings)
 
     @property
     def embedded_worker(self) -> bool:

@@ -1,5 +1,6 @@
 """The BOLA / scope matrix: every endpoint of the practices, staff, invitations, pet owners,
-associations and pets tables of API.md x every role x every relation that matters.
+associations, pets, medical records and appointments / visits / dashboard tables of API.md
+x every role x every relation that matters.
 
 The cases come from ONE table, ``MATRIX``: a row names an endpoint (method and the route's
 path template, exactly as the app declares it), a *relation* (which object the request
@@ -47,8 +48,22 @@ cases are independent of their order.
                Hillcrest's vet), missing. Reads use one shared record per relation;
                changes (If-Match "1") a record made for the case.
 
-Not covered yet: ``GET /api/v1/pets/{pet_id}/timeline`` is not built (medical records,
-visits and appointments come later); add its rows when it is.
+    appoint-   an appointment of the named owner's pet, at the named practice, with
+    ments      that practice's demo vet: mine_own_practice (OWNER's pet at Riverside),
+               mine_other_practice (OWNER's pet at Hillcrest: the client is shared, the
+               appointment is Hillcrest's business only), own_practice_client (at
+               Riverside), other_practice_client (at Hillcrest), missing. Reads use one
+               shared appointment per relation; changes (If-Match "1") one made for the
+               case, each in a slot of its own. Booking (POST) names the practice;
+               taken_slot books a Riverside slot that is already taken (409).
+    visits     a visit of the named pet, recorded by the named practice: mine (OWNER's
+               pet, Riverside), mine_other_practice (OWNER's pet, Hillcrest), and
+               own_practice_client, other_practice_client, pending_client (by the practice
+               they are approved with). Visits are read like medical records (any practice
+               the client is approved with), changed only by the recording practice.
+
+The upload and attachment routes of the "visits" tag, and the visit summary routes, are
+covered elsewhere for now (see COVERED_ELSEWHERE).
 """
 
 from __future__ import annotations
@@ -87,8 +102,16 @@ from tests.api.module_database import template_copy
 from tests.conftest import make_settings
 from vetchart.api.app import create_app
 from vetchart.config import RateLimitSettings
+from vetchart.domain.appointments import (
+    AppointmentStatus,
+    AppointmentType,
+    Visit,
+    VisitState,
+    new_appointment,
+)
 from vetchart.domain.owners import Association, AssociationStatus, PetOwner, RequestType
 from vetchart.domain.pets import Pet
+from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
 from vetchart.domain.users import Role, User
@@ -333,13 +356,110 @@ GET /practices/{practice_id}/follow-ups
     other_practice            401    403    403  403      403      200
     inactive_practice         401    404    404  404      404      200
     missing                   401    404    404  404      404      404
+
+# Appointments. Booking is the practice's staff's (a practice is public: others 403); the
+# list too, but SYSTEM_ADMIN may read it.
+POST /practices/{practice_id}/appointments
+    own_practice              401    403    201  201      201      403
+    other_practice            401    403    403  403      403      403
+    inactive_practice         401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+    taken_slot                401    403    409  409      409      403
+GET /practices/{practice_id}/appointments
+    own_practice              401    403    200  200      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# An owner's appointments: as visible as the owner profile (staff then see their own
+# practice's appointments in it; the list may be empty).
+GET /pet-owners/{owner_id}/appointments
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# One appointment: the owner, the practice's staff, SYSTEM_ADMIN. Another practice's
+# staff get 404 even for a client they share.
+GET /appointments/{appointment_id}
+    mine_own_practice         401    200    200  200      200      200
+    mine_other_practice       401    200    404  404      404      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+PATCH /appointments/{appointment_id}
+    mine_own_practice         401    403    200  200      200      403
+    mine_other_practice       401    403    404  404      404      403
+    own_practice_client       401    404    200  200      200      403
+    other_practice_client     401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+POST /appointments/{appointment_id}/status
+    mine_own_practice         401    403    200  200      200      403
+    mine_other_practice       401    403    404  404      404      403
+    own_practice_client       401    404    200  200      200      403
+    other_practice_client     401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+GET /dashboard/today
+    -                         401    403    200  200      200      403
+
+# Visits. Recording one is a staff act (OWNER and S_ADMIN: 403 whatever the pet).
+POST /pets/{pet_id}/visits
+    mine                      401    403    201  201      201      403
+    own_practice_client       401    403    201  201      201      403
+    other_practice_client     401    403    404  404      404      403
+    pending_client            401    403    404  404      404      403
+    missing                   401    403    404  404      404      403
+GET /pets/{pet_id}/visits
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /visits/{visit_id}
+    mine                      401    200    200  200      200      200
+    mine_other_practice       401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# Changes: the recording practice's staff only (a visible visit of another practice: 403).
+PATCH /visits/{visit_id}
+    mine                      401    403    200  200      200      403
+    mine_other_practice       401    403    403  403      403      403
+    own_practice_client       401    404    200  200      200      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
 """
 
 # Routes of these tables that are deliberately not in the matrix yet (see the docstring).
 NOT_BUILT: set[tuple[str, str]] = set()
-# The OpenAPI tags of the routers of the practices/owners/associations, pets and medical
-# records tables of API.md (later tables have their own tags, and their own rows later).
-TABLE_TAGS = {"practices", "pet owners", "pets", "medical records", "audit"}
+# Routes of these tags whose rows are being written elsewhere, in parallel: the uploads
+# and attachments (another engineer's, with their storage world), and the visit summary
+# routes (the AI summary work). Whoever adds their rows (and builders) here removes them
+# from this set; test_matrix_covers_every_route then insists on the rows.
+COVERED_ELSEWHERE: set[tuple[str, str]] = {
+    ("PUT", "/visits/{visit_id}/audio"),
+    ("GET", "/visits/{visit_id}/audio"),
+    ("POST", "/visits/{visit_id}/audio/upload-url"),
+    ("POST", "/visits/{visit_id}/audio/complete"),
+    ("POST", "/medical-records/{record_id}/attachments"),
+    ("GET", "/medical-records/{record_id}/attachments"),
+    ("GET", "/attachments/{attachment_id}/content"),
+    ("POST", "/visits/{visit_id}/summary"),
+    ("POST", "/visits/{visit_id}/summary/accept"),
+}
+# The OpenAPI tags of the routers of the practices/owners/associations, pets, medical
+# records and appointments/visits/dashboard tables of API.md (later tables have their own
+# tags, and their own rows later).
+TABLE_TAGS = {
+    "practices",
+    "pet owners",
+    "pets",
+    "medical records",
+    "audit",
+    "appointments",
+    "visits",
+}
 
 
 @dataclass(frozen=True)
@@ -873,6 +993,178 @@ async def follow_ups(w: World, case: Case) -> Request:
     return Request(f"/practices/{await w.practice_for(case.relation)}/follow-ups")
 
 
+# --------------------------------------------------------------------------- appointments
+
+# Appointments per relation: (owner and pet relation, practice relation, the vet's email).
+APPOINTMENT_RELATIONS = {
+    "mine_own_practice": ("mine", "own_practice", RIVERSIDE_VET),
+    "mine_other_practice": ("mine", "other_practice", HILLCREST_VET),
+    "own_practice_client": ("own_practice_client", "own_practice", RIVERSIDE_VET),
+    "other_practice_client": ("other_practice_client", "other_practice", HILLCREST_VET),
+}
+# Every appointment of this module gets a slot of its own (any vet), back-entered in 2025.
+_slots = itertools.count()
+_shared_appointments: dict[tuple[int, str], UUID] = {}
+
+
+def next_slot() -> datetime:
+    return datetime.fromisoformat("2025-01-06T00:00:00+00:00") + timedelta(
+        minutes=30 * next(_slots)
+    )
+
+
+async def new_appointment_for(w: World, relation: str) -> UUID:
+    """A scheduled appointment (version 1) of the relation, in a slot of its own."""
+    client, practice, vet = APPOINTMENT_RELATIONS[relation]
+    now = w.now()
+    appointment = new_appointment(
+        id=w.new_id(),
+        practice_id=w.practices[practice],
+        pet_owner_id=w.owners[client],
+        pet_ids=(w.pets[client],),
+        assigned_vet_id=w.users[vet].id,
+        start_at=next_slot(),
+        duration_minutes=30,
+        appointment_type=AppointmentType.CHECKUP,
+        title=unique("Scope appointment "),
+        notes=None,
+        status=AppointmentStatus.SCHEDULED,
+        created_by=w.users[RIVERSIDE_TECH].id,
+        created_at=now,
+        updated_at=now,
+    )
+    async with w.container.uow() as uow:
+        await uow.appointments.add(appointment)
+        await uow.commit()
+    return appointment.id
+
+
+async def shared_appointment(w: World, relation: str) -> UUID:
+    if relation == "missing":
+        return uuid.uuid4()
+    key = (id(w.app), relation)
+    if key not in _shared_appointments:
+        _shared_appointments[key] = await new_appointment_for(w, relation)
+    return _shared_appointments[key]
+
+
+async def book_appointment(w: World, case: Case) -> Request:
+    relation = case.relation
+    if relation == "other_practice":
+        client, vet = "other_practice_client", HILLCREST_VET
+    else:
+        client, vet = "own_practice_client", RIVERSIDE_VET
+    practice_id = await w.practice_for("own_practice" if relation == "taken_slot" else relation)
+    start = next_slot()
+    if relation == "taken_slot":
+        taken = await new_appointment_for(w, "own_practice_client")
+        async with w.container.uow() as uow:
+            booked = await uow.appointments.get(taken, ClientScope(everything=True))
+        assert booked is not None
+        start = booked.start_at + timedelta(minutes=10)
+    body = {
+        "pet_owner_id": str(w.owners[client]),
+        "pet_ids": [str(w.pets[client])],
+        "assigned_vet_id": str(w.users[vet].id),
+        "start_at": start.isoformat(),
+        "duration_minutes": 30,
+        "appointment_type": "checkup",
+        "title": unique("Scope booking "),
+    }
+    return Request(f"/practices/{practice_id}/appointments", body)
+
+
+async def practice_appointments(w: World, case: Case) -> Request:
+    return Request(f"/practices/{await w.practice_for(case.relation)}/appointments")
+
+
+async def owner_appointments(w: World, case: Case) -> Request:
+    return Request(f"/pet-owners/{w.owner_for(case.relation)}/appointments")
+
+
+async def read_appointment(w: World, case: Case) -> Request:
+    return Request(f"/appointments/{await shared_appointment(w, case.relation)}")
+
+
+async def change_appointment(w: World, case: Case) -> Request:
+    if case.relation == "missing":
+        appointment_id = uuid.uuid4()
+    else:
+        appointment_id = await new_appointment_for(w, case.relation)
+    url = case.path.replace("{appointment_id}", str(appointment_id))
+    if case.method == "PATCH":
+        # A real change (a later slot of its own), so a success leaves an audit row.
+        return Request(url, {"start_at": next_slot().isoformat()}, {"If-Match": '"1"'})
+    return Request(url, {"status": "confirmed"})
+
+
+async def dashboard(w: World, case: Case) -> Request:
+    return Request("/dashboard/today")
+
+
+# --------------------------------------------------------------------------- visits
+
+# Visits per relation: (pet relation, recording practice relation, recorded by).
+VISIT_RELATIONS = {
+    "mine": ("mine", "own_practice", RIVERSIDE_TECH),
+    "mine_other_practice": ("mine", "other_practice", HILLCREST_TECH),
+    "own_practice_client": ("own_practice_client", "own_practice", RIVERSIDE_TECH),
+    "other_practice_client": ("other_practice_client", "other_practice", HILLCREST_TECH),
+    "pending_client": ("pending_client", "other_practice", HILLCREST_TECH),
+}
+_shared_visits: dict[tuple[int, str], UUID] = {}
+
+
+async def new_visit(w: World, relation: str) -> UUID:
+    """A visit (version 1) of the relation's pet, by the relation's practice."""
+    pet, practice, author = VISIT_RELATIONS[relation]
+    now = w.now()
+    visit = Visit(
+        id=w.new_id(),
+        pet_id=w.pets[pet],
+        practice_id=w.practices[practice],
+        appointment_id=None,
+        visit_date=now - timedelta(days=1),
+        transcript_text="Scope visit.",
+        state=VisitState.NEW,
+        created_by=w.users[author].id,
+        created_at=now,
+        updated_at=now,
+    )
+    async with w.container.uow() as uow:
+        await uow.visits.add(visit)
+        await uow.commit()
+    return visit.id
+
+
+async def shared_visit(w: World, relation: str) -> UUID:
+    if relation == "missing":
+        return uuid.uuid4()
+    key = (id(w.app), relation)
+    if key not in _shared_visits:
+        _shared_visits[key] = await new_visit(w, relation)
+    return _shared_visits[key]
+
+
+async def create_visit(w: World, case: Case) -> Request:
+    body = {"visit_date": (w.now() - timedelta(hours=2)).isoformat(), "transcript_text": "Hi."}
+    return Request(f"/pets/{w.pet_for(case.relation)}/visits", body)
+
+
+async def list_visits(w: World, case: Case) -> Request:
+    return Request(f"/pets/{w.pet_for(case.relation)}/visits")
+
+
+async def read_visit(w: World, case: Case) -> Request:
+    return Request(f"/visits/{await shared_visit(w, case.relation)}")
+
+
+async def change_visit(w: World, case: Case) -> Request:
+    visit_id = uuid.uuid4() if case.relation == "missing" else await new_visit(w, case.relation)
+    body = {"transcript_text": unique("Scope transcript ")}
+    return Request(f"/visits/{visit_id}", body, {"If-Match": '"1"'})
+
+
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/practices"): create_practice,
     ("GET", "/practices"): list_practices,
@@ -910,6 +1202,17 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/medical-records/{record_id}/entered-in-error"): change_record,
     ("POST", "/medical-records/{record_id}/sign"): change_record,
     ("GET", "/practices/{practice_id}/follow-ups"): follow_ups,
+    ("POST", "/practices/{practice_id}/appointments"): book_appointment,
+    ("GET", "/practices/{practice_id}/appointments"): practice_appointments,
+    ("GET", "/pet-owners/{owner_id}/appointments"): owner_appointments,
+    ("GET", "/appointments/{appointment_id}"): read_appointment,
+    ("PATCH", "/appointments/{appointment_id}"): change_appointment,
+    ("POST", "/appointments/{appointment_id}/status"): change_appointment,
+    ("GET", "/dashboard/today"): dashboard,
+    ("POST", "/pets/{pet_id}/visits"): create_visit,
+    ("GET", "/pets/{pet_id}/visits"): list_visits,
+    ("GET", "/visits/{visit_id}"): read_visit,
+    ("PATCH", "/visits/{visit_id}"): change_visit,
 }
 
 
@@ -938,7 +1241,11 @@ async def test_matrix_covers_every_route(world: World) -> None:
     assert routes, "no routes found: has the OpenAPI layout changed?"
     in_matrix = {case.endpoint for case in CASES}
     assert routes & NOT_BUILT == set(), "built now: add its rows, drop it from NOT_BUILT"
-    assert routes - in_matrix - NOT_BUILT == set(), "routes without scope-matrix rows"
+    assert in_matrix & COVERED_ELSEWHERE == set(), "has rows now: drop it from COVERED_ELSEWHERE"
+    assert routes >= COVERED_ELSEWHERE, "COVERED_ELSEWHERE names routes the app does not have"
+    assert routes - in_matrix - NOT_BUILT - COVERED_ELSEWHERE == set(), (
+        "routes without scope-matrix rows"
+    )
     assert in_matrix - routes == set(), "matrix rows for routes the app does not have"
 
 

@@ -75,6 +75,9 @@ _ROWS: dict[Action, tuple[bool, bool, bool, bool, bool]] = {
     Action.ATTACHMENT_CREATE: (False, True, True, True, False),
     Action.ATTACHMENT_READ: (True, True, True, True, True),
     Action.DASHBOARD_READ: (False, True, True, True, False),
+    Action.KB_DOCUMENT_MANAGE: (False, False, False, False, True),
+    Action.KB_READ: (True, True, True, True, True),
+    Action.KB_QUERY: (True, True, True, True, True),
 }
 _ROLE_ORDER = (OWNER, STAFF, VET, P_ADMIN, S_ADMIN)
 EXPECTED: dict[tuple[Role, Action], bool] = {

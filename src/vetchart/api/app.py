@@ -27,16 +27,19 @@ from vetchart.api.pagination import CursorCodec
 from vetchart.api.problems import install_problem_handlers
 from vetchart.api.responses import JsonResponse
 from vetchart.api.routers import (
+    appointments,
     audit,
     auth,
     files,
     health,
     invitations,
+    kb,
     owners,
     pets,
     practices,
     records,
     users,
+    visits,
 )
 from vetchart.api.schemas.common import problem_responses
 from vetchart.config import Settings
@@ -94,6 +97,12 @@ def create_app(
         return container.pool_stats() if container is not None else None
 
     registry.register(PoolCollector(pool_stats))
+    # Circuit breaker states of the outside services (vetchart_circuit_state{service}).
+    registry.register(
+        bootstrap.circuit_state_collector(
+            lambda: container.breakers if (container := state.get("container")) else None
+        )
+    )
 
     docs = settings.docs_enabled
     middleware = [
@@ -156,7 +165,10 @@ def create_app(
     api.include_router(owners.router)
     api.include_router(pets.router)
     api.include_router(records.router)
+    api.include_router(appointments.router)
+    api.include_router(visits.router)
     api.include_router(audit.router)
     api.include_router(files.router)
+    api.include_router(kb.router)
     app.include_router(api)
     return app

@@ -146,6 +146,53 @@ ROUTES: dict[tuple[str, str], AuditedRoute] = {
     ("GET", f"{V1}/practices/{{practice_id}}/follow-ups"): _r(
         "medical_record.list", "practice", "practice_id", M
     ),
+    # appointments, visits, attachments, dashboard
+    ("POST", f"{V1}/practices/{{practice_id}}/appointments"): _r(
+        "appointment.create", "practice", "practice_id", W, "appointment"
+    ),
+    ("GET", f"{V1}/practices/{{practice_id}}/appointments"): _r(
+        "appointment.list", "practice", "practice_id", D
+    ),
+    ("GET", f"{V1}/pet-owners/{{owner_id}}/appointments"): _r(
+        "appointment.list", "pet_owner", "owner_id", D
+    ),
+    ("GET", f"{V1}/appointments/{{appointment_id}}"): _r(
+        "appointment.read", "appointment", "appointment_id", D
+    ),
+    ("PATCH", f"{V1}/appointments/{{appointment_id}}"): _r(
+        "appointment.update", "appointment", "appointment_id", W
+    ),
+    ("POST", f"{V1}/appointments/{{appointment_id}}/status"): _r(
+        "appointment.status_change", "appointment", "appointment_id", W
+    ),
+    ("POST", f"{V1}/pets/{{pet_id}}/visits"): _r("visit.create", "pet", "pet_id", W, "visit"),
+    ("GET", f"{V1}/pets/{{pet_id}}/visits"): _r("visit.list", "pet", "pet_id", M),
+    ("GET", f"{V1}/visits/{{visit_id}}"): _r("visit.read", "visit", "visit_id", M),
+    ("PATCH", f"{V1}/visits/{{visit_id}}"): _r("visit.update", "visit", "visit_id", W),
+    ("PUT", f"{V1}/visits/{{visit_id}}/audio"): _r("visit.audio_upload", "visit", "visit_id", W),
+    ("POST", f"{V1}/visits/{{visit_id}}/audio/upload-url"): _r(
+        "visit.audio_upload_url", "visit", "visit_id", W
+    ),
+    ("POST", f"{V1}/visits/{{visit_id}}/audio/complete"): _r(
+        "visit.audio_upload", "visit", "visit_id", W
+    ),
+    ("GET", f"{V1}/visits/{{visit_id}}/audio"): _r("visit.audio_read", "visit", "visit_id", M),
+    ("POST", f"{V1}/medical-records/{{record_id}}/attachments"): _r(
+        "attachment.create", "medical_record", "record_id", W, "attachment"
+    ),
+    ("GET", f"{V1}/medical-records/{{record_id}}/attachments"): _r(
+        "attachment.list", "medical_record", "record_id", M
+    ),
+    ("GET", f"{V1}/attachments/{{attachment_id}}/content"): _r(
+        "attachment.read", "attachment", "attachment_id", M
+    ),
+    ("POST", f"{V1}/visits/{{visit_id}}/summary"): _r(
+        "visit.summary_request", "visit", "visit_id", W
+    ),
+    ("POST", f"{V1}/visits/{{visit_id}}/summary/accept"): _r(
+        "visit.summary_accept", "visit", "visit_id", W, "medical_record"
+    ),
+    ("GET", f"{V1}/dashboard/today"): _r("dashboard.read", "practice", None, M),
     # audit
     ("GET", f"{V1}/audit-events"): _r("audit.read", "audit_event", None, M),
     ("GET", f"{V1}/pets/{{pet_id}}/access-log"): _r("audit.read", "pet", "pet_id", M),
@@ -153,7 +200,21 @@ ROUTES: dict[tuple[str, str], AuditedRoute] = {
     # was audited, and the URL is short-lived and bound to one key and method.
     ("GET", f"{V1}/files/{{key}}"): _r("file.read", "file", "key", N),
     ("PUT", f"{V1}/files/{{key}}"): _r("file.write", "file", "key", N),
+    # knowledge base (reference documents, not medical data: reads leave denials only)
+    ("POST", f"{V1}/kb/documents"): _r("kb_document.create", "kb_document", None, W, "kb_document"),
+    ("GET", f"{V1}/kb/documents"): _r("kb_document.list", "kb_document", None, D),
+    ("GET", f"{V1}/kb/documents/{{document_id}}"): _r(
+        "kb_document.read", "kb_document", "document_id", D
+    ),
+    ("DELETE", f"{V1}/kb/documents/{{document_id}}"): _r(
+        "kb_document.delete", "kb_document", "document_id", W
+    ),
+    # A question is a read sent as POST (its body); no row unless refused.
+    ("POST", f"{V1}/kb/query"): _r("kb.query", "kb", None, D),
 }
+
+# Operations sent as POST that change nothing (so not audited as writes).
+READS_BY_POST = frozenset({("POST", f"{V1}/kb/query")})
 
 
 def route_for(method: str, template: str) -> AuditedRoute | None:

@@ -60,6 +60,9 @@ class Action(enum.StrEnum):
     ATTACHMENT_CREATE = "attachment.create"
     ATTACHMENT_READ = "attachment.read"
     DASHBOARD_READ = "dashboard.read"
+    KB_DOCUMENT_MANAGE = "kb.document_manage"
+    KB_READ = "kb.read"
+    KB_QUERY = "kb.query"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -109,6 +112,9 @@ visit.summary_accept      -      -     x      -        -
 attachment.create         -      x     x      x        -
 attachment.read           x      x     x      x        x
 dashboard.read            -      x     x      x        -
+kb.document_manage        -      -     -      -        x
+kb.read                   x      x     x      x        x
+kb.query                  x      x     x      x        x
 """
 
 

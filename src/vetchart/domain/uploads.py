@@ -39,11 +39,13 @@ from vetchart.domain.errors import DomainError, NotFound, RuleViolation
 class UploadKind(enum.StrEnum):
     VISIT_AUDIO = "visit_audio"
     RECORD_ATTACHMENT = "record_attachment"
+    KB_DOCUMENT = "kb_document"
 
 
 _KIND_LABEL = {
     UploadKind.VISIT_AUDIO: "visit recording",
     UploadKind.RECORD_ATTACHMENT: "record attachment",
+    UploadKind.KB_DOCUMENT: "knowledge-base document",
 }
 
 # --------------------------------------------------------------------------- errors
@@ -129,8 +131,16 @@ ATTACHMENT_TYPES = frozenset(
         "text/plain",
     }
 )
+# Markdown has no magic number: it is sniffed as plain text, and a knowledge-base document
+# is stored as text/markdown when its file name or declared type says so
+# (``vetchart.domain.kb_documents.document_media_type``).
+KB_DOCUMENT_TYPES = frozenset({"text/markdown", "text/plain", "application/pdf"})
 ALLOWED_TYPES: Mapping[UploadKind, frozenset[str]] = MappingProxyType(
-    {UploadKind.VISIT_AUDIO: AUDIO_TYPES, UploadKind.RECORD_ATTACHMENT: ATTACHMENT_TYPES}
+    {
+        UploadKind.VISIT_AUDIO: AUDIO_TYPES,
+        UploadKind.RECORD_ATTACHMENT: ATTACHMENT_TYPES,
+        UploadKind.KB_DOCUMENT: KB_DOCUMENT_TYPES,
+    }
 )
 
 # Sniffers name some formats by legacy or variant types; this is the type stored and served.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Annotated
 
 import structlog
@@ -35,6 +36,10 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(users_app, name="users")
 app.add_typer(worker_app, name="worker")
 app.add_typer(audit_app, name="audit")
+kb_app = typer.Typer(
+    help="The knowledge base: ingest reference documents, ask questions.", no_args_is_help=True
+)
+app.add_typer(kb_app, name="kb")
 
 
 @app.command()
@@ -203,6 +208,64 @@ def audit_verify() -> None:
     )
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+@kb_app.command("ingest")
+def kb_ingest(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Markdown, text or PDF files, or folders of them.", exists=True, readable=True
+        ),
+    ],
+) -> None:
+    """Ingest documents now (no worker needed); unchanged ones are left alone, changed
+    ones replace their chunks. Exit 1 when any did not end ingested."""
+    from rich.console import Console
+
+    from vetchart.entrypoints.kb import ingest, print_ingest
+
+    settings = load_settings()
+    console = Console()
+    with database_url(settings) as url:
+        lines = asyncio.run(ingest(settings, url, paths, console))
+    if not print_ingest(lines, console):
+        raise typer.Exit(code=1)
+
+
+@kb_app.command("query")
+def kb_query(
+    question: Annotated[str, typer.Argument(help="The question, in plain words.")],
+    max_sources: Annotated[int, typer.Option(min=1, max=20, help="Sources to use.")] = 5,
+    species: Annotated[list[str] | None, typer.Option(help="Only these species.")] = None,
+    symptoms: Annotated[list[str] | None, typer.Option(help="Only these symptoms.")] = None,
+    body_system: Annotated[str | None, typer.Option(help="Only this body system.")] = None,
+    audience: Annotated[str | None, typer.Option(help="expert or pet-owner.")] = None,
+    doc_type: Annotated[str | None, typer.Option(help="Only this document type.")] = None,
+) -> None:
+    """Ask the knowledge base; prints the answer and its numbered sources."""
+    from rich.console import Console
+
+    from vetchart.domain.kb import LabelFilter
+    from vetchart.entrypoints.kb import ask, print_answer
+
+    settings = load_settings()
+    try:
+        filters = LabelFilter.build(
+            species=species or (),
+            symptoms=symptoms or (),
+            body_system=body_system,
+            audience=audience,
+            doc_type=doc_type,
+        )
+        with database_url(settings) as url:
+            answer = asyncio.run(
+                ask(settings, url, question, filters=filters, max_sources=max_sources)
+            )
+    except DomainError as error:
+        typer.echo(f"vetchart: {error.detail}", err=True)
+        raise typer.Exit(code=1) from None
+    print_answer(answer, Console())
 
 
 def main() -> None:

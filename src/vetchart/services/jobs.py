@@ -8,7 +8,7 @@ with the claim, and a crash before the commit leaves neither.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
@@ -86,16 +86,26 @@ class EventDelivery:
         return Delivery(found=True, handled=tuple(handled), skipped=tuple(skipped))
 
 
+# Stored objects no row names are deleted once they are this old.
+ORPHAN_AGE = timedelta(days=1)
+
+
 class Housekeeping:
     """Periodic clean-up (every 10 minutes, one worker at a time): expired idempotency
-    keys, delivered outbox events past their retention."""
+    keys, delivered outbox events past their retention, orphaned stored objects."""
 
     def __init__(
-        self, *, uow: UnitOfWorkFactory, clock: Clock, idempotency: IdempotencyStore
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        idempotency: IdempotencyStore,
+        sweeps: Mapping[str, Callable[[timedelta], Awaitable[int]]] | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._idempotency = idempotency
+        self._sweeps = dict(sweeps or {})
 
     async def run(self) -> dict[str, int]:
         now = self._clock.now()
@@ -103,4 +113,7 @@ class Housekeeping:
         async with self._uow() as uow:
             events = await uow.outbox.purge_delivered(now - OUTBOX_RETENTION)
             await uow.commit()
-        return {"idempotency_keys": keys, "outbox_events": events}
+        done = {"idempotency_keys": keys, "outbox_events": events}
+        for name, sweep in self._sweeps.items():
+            done[name] = await sweep(ORPHAN_AGE)
+        return done

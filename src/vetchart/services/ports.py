@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
@@ -20,6 +20,14 @@ from vetchart.domain.records import MedicalRecord, RecordEvent, RecordType
 from vetchart.domain.sessions import SessionRecord
 from vetchart.domain.throttle import ThrottleState
 from vetchart.domain.users import Role, User
+
+if TYPE_CHECKING:
+    from vetchart.services.kb_ports import KbRepository
+    from vetchart.services.schedule_ports import (
+        AppointmentRepository,
+        AttachmentRepository,
+        VisitRepository,
+    )
 
 T = TypeVar("T")
 
@@ -291,9 +299,17 @@ class UnitOfWork(Protocol):
     @property
     def audit(self) -> AuditLog: ...
     @property
+    def appointments(self) -> AppointmentRepository: ...
+    @property
+    def visits(self) -> VisitRepository: ...
+    @property
+    def attachments(self) -> AttachmentRepository: ...
+    @property
     def jobs(self) -> JobQueue: ...
     @property
     def outbox(self) -> OutboxRepository: ...
+    @property
+    def kb(self) -> KbRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -248,6 +248,30 @@ class _BreakerCollector(Collector):
         yield gauge
 
 
+class _LateBreakerCollector(Collector):
+    """The gauge of breakers that exist later than the registry (built at start-up)."""
+
+    def __init__(self, source: Callable[[], CircuitBreakers | None]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        breakers = self._source()
+        if breakers is None:
+            yield GaugeMetricFamily(
+                CIRCUIT_STATE_METRIC,
+                "Circuit breaker state per outside service: 0 closed, 1 half-open, 2 open.",
+                labels=["service"],
+            )
+            return
+        yield from _BreakerCollector(breakers).collect()
+
+
+def circuit_state_collector(source: Callable[[], CircuitBreakers | None]) -> Collector:
+    """A collector of ``vetchart_circuit_state`` reading the breakers ``source`` returns at
+    each scrape (None: none yet), for a registry made before the breakers are."""
+    return _LateBreakerCollector(source)
+
+
 class CircuitBreakers:
     """The breakers of one process, one per service, with their gauge and health view."""
 

@@ -25,9 +25,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, ExcludeConstraint
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -511,3 +512,192 @@ medical_record_events = Table(
     Index("ix_medical_record_events_record_time", "record_id", "recorded_at"),
 )
 
+# --------------------------------------------------------------------------- appointments
+
+appointments = Table(
+    "appointments",
+    metadata,
+    _id(),
+    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
+    Column("pet_owner_id", Uuid, ForeignKey("pet_owners.id", ondelete="RESTRICT"), nullable=False),
+    Column("assigned_vet_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    Column("start_at", DateTime(timezone=True), nullable=False),
+    Column("end_at", DateTime(timezone=True), nullable=False),
+    Column("duration_minutes", Integer, nullable=False),
+    Column("appointment_type", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("notes", Text),
+    Column("status", Text, nullable=False),
+    Column("created_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    *_timestamps(),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    CheckConstraint("end_at > start_at", name="ends_after_start"),
+    CheckConstraint("duration_minutes BETWEEN 5 AND 720", name="duration_range"),
+    CheckConstraint(
+        "status IN ('scheduled', 'confirmed', 'checked_in', 'in_progress', 'completed',"
+        " 'cancelled', 'no_show')",
+        name="status_known",
+    ),
+    Index("ix_appointments_practice_start", "practice_id", "start_at", "id"),
+    Index("ix_appointments_owner_start", "pet_owner_id", "start_at", "id"),
+    Index("ix_appointments_vet_start", "assigned_vet_id", "start_at"),
+)
+
+# No double booking: one vet, overlapping [start, end) of appointments that still hold
+# their slot. The database decides, so concurrent bookings cannot both win.
+appointments.append_constraint(
+    ExcludeConstraint(
+        (appointments.c.assigned_vet_id, "="),
+        (func.tstzrange(appointments.c.start_at, appointments.c.end_at, "[)"), "&&"),
+        name="ex_appointments_vet_slot",
+        using="gist",
+        where=text("status NOT IN ('cancelled', 'no_show')"),
+    )
+)
+
+appointment_pets = Table(
+    "appointment_pets",
+    metadata,
+    Column(
+        "appointment_id",
+        Uuid,
+        ForeignKey("appointments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("pet_id", Uuid, ForeignKey("pets.id", ondelete="RESTRICT"), primary_key=True),
+    Index("ix_appointment_pets_pet", "pet_id", "appointment_id"),
+)
+
+visits = Table(
+    "visits",
+    metadata,
+    _id(),
+    Column("pet_id", Uuid, ForeignKey("pets.id", ondelete="RESTRICT"), nullable=False),
+    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
+    Column("appointment_id", Uuid, ForeignKey("appointments.id", ondelete="RESTRICT")),
+    Column("visit_date", DateTime(timezone=True), nullable=False),
+    Column("transcript_text", Text),
+    Column("state", Text, nullable=False),
+    Column("audio_key", Text),
+    Column("audio_content_type", Text),
+    Column("audio_size_bytes", BigInteger),
+    Column("audio_sha256", Text),
+    Column("audio_file_name", Text),
+    Column("audio_pending_key", Text),
+    # The AI summary draft with its provenance, until a vet accepts it.
+    Column("summary", JSONB),
+    Column("summary_record_id", Uuid, ForeignKey("medical_records.id", ondelete="RESTRICT")),
+    Column("created_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    *_timestamps(),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    CheckConstraint("state IN ('new', 'processing', 'processed', 'failed')", name="state_known"),
+    CheckConstraint("(audio_key IS NULL) = (audio_sha256 IS NULL)", name="audio_complete"),
+    Index("ix_visits_pet_date", "pet_id", "visit_date", "id"),
+    Index("ix_visits_practice_state", "practice_id", "state", "visit_date"),
+    Index("ix_visits_audio_key", "audio_key", postgresql_where=text("audio_key IS NOT NULL")),
+    Index(
+        "ix_visits_audio_pending_key",
+        "audio_pending_key",
+        postgresql_where=text("audio_pending_key IS NOT NULL"),
+    ),
+)
+
+record_attachments = Table(
+    "record_attachments",
+    metadata,
+    _id(),
+    Column(
+        "record_id", Uuid, ForeignKey("medical_records.id", ondelete="RESTRICT"), nullable=False
+    ),
+    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
+    Column("object_key", Text, nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("description", Text),
+    Column("created_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("object_key", name="uq_record_attachments_object_key"),
+    Index("ix_record_attachments_record", "record_id", "created_at", "id"),
+)
+
+# --------------------------------------------------------------------------- knowledge base
+# Revision 0007. The embeddings table (kb_chunk_embeddings: chunk_id, model, embedding
+# vector(1536), HNSW index) exists only where the server has pgvector, so it is not
+# declared here (migrations/env.py leaves it out of the comparison).
+
+KB_AUDIENCES_SQL = "('expert', 'pet-owner')"
+KB_STATES_SQL = "('pending', 'ingesting', 'ingested', 'failed')"
+
+kb_documents = Table(
+    "kb_documents",
+    metadata,
+    _id(),
+    Column("title", Text, nullable=False),
+    Column("species", ARRAY(Text), nullable=False),
+    Column("symptoms", ARRAY(Text), nullable=False),
+    Column("body_system", Text),
+    Column("audience", Text),
+    Column("doc_type", Text),
+    Column("source_url", Text),
+    Column("state", Text, nullable=False),
+    Column("chunk_count", Integer, nullable=False),
+    Column("error", Text),
+    # What the uploader stated explicitly (it wins over the document's front matter).
+    Column("given", JSONB, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("media_type", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("object_key", Text, nullable=False),
+    Column("created_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
+    *_timestamps(),
+    Column("ingested_at", DateTime(timezone=True)),
+    CheckConstraint(f"state IN {KB_STATES_SQL}", name="state_known"),
+    CheckConstraint(f"audience IS NULL OR audience IN {KB_AUDIENCES_SQL}", name="audience_known"),
+    CheckConstraint("chunk_count >= 0", name="chunk_count_not_negative"),
+    CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),
+    Index("ix_kb_documents_title", "title", "id"),
+    Index("ix_kb_documents_filename", "filename", "created_at"),
+)
+
+kb_chunks = Table(
+    "kb_chunks",
+    metadata,
+    _id(),
+    Column(
+        "document_id", Uuid, ForeignKey("kb_documents.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("chunk_index", Integer, nullable=False),
+    # The document's title and the chunk's heading path ("Vaccines > Kittens"), for the
+    # full-text weights and for the answer's context.
+    Column("title", Text, nullable=False),
+    Column("heading", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    # The document's labels, copied so that filters and ranking read one table.
+    Column("species", ARRAY(Text), nullable=False),
+    Column("symptoms", ARRAY(Text), nullable=False),
+    Column("body_system", Text),
+    Column("audience", Text),
+    Column("doc_type", Text),
+    Column(
+        "search_vector",
+        TSVECTOR,
+        Computed(
+            "setweight(to_tsvector('english'::regconfig, title), 'A') || "
+            "setweight(to_tsvector('english'::regconfig, heading), 'A') || "
+            "setweight(to_tsvector('english'::regconfig, text), 'B')",
+            persisted=True,
+        ),
+        nullable=False,
+    ),
+    CheckConstraint("chunk_index >= 0", name="chunk_index_not_negative"),
+    UniqueConstraint("document_id", "chunk_index"),
+    Index("ix_kb_chunks_search_vector", "search_vector", postgresql_using="gin"),
+    Index("ix_kb_chunks_species", "species", postgresql_using="gin"),
+    Index("ix_kb_chunks_symptoms", "symptoms", postgresql_using="gin"),
+    Index("ix_kb_chunks_body_system", "body_system"),
+    Index("ix_kb_chunks_audience", "audience"),
+    Index("ix_kb_chunks_doc_type", "doc_type"),
+)

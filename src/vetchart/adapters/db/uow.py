@@ -8,8 +8,14 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vetchart.adapters.db.audit import SqlAuditLog
+from vetchart.adapters.db.kb import SqlKbRepository
 from vetchart.adapters.db.outbox import SqlJobQueue, SqlOutbox
 from vetchart.adapters.db.records import SqlMedicalRecordRepository
+from vetchart.adapters.db.schedule import (
+    SqlAppointmentRepository,
+    SqlAttachmentRepository,
+    SqlVisitRepository,
+)
 from vetchart.adapters.db.repositories import (
     SqlAssociationRepository,
     SqlInvitationRepository,
@@ -22,6 +28,7 @@ from vetchart.adapters.db.repositories import (
     SqlUserRepository,
 )
 from vetchart.domain.events import DomainEvent
+from vetchart.domain.appointments import Appointment, Visit
 from vetchart.domain.records import MedicalRecord
 from vetchart.services.ports import Clock, IdGenerator, SecretBox
 
@@ -47,8 +54,12 @@ class SqlAlchemyUnitOfWork:
     throttles: SqlThrottleRepository
     recovery_codes: SqlRecoveryCodeRepository
     audit: SqlAuditLog
+    appointments: SqlAppointmentRepository
+    visits: SqlVisitRepository
+    attachments: SqlAttachmentRepository
     jobs: SqlJobQueue
     outbox: SqlOutbox
+    kb: SqlKbRepository
 
     def __init__(
         self,
@@ -64,6 +75,7 @@ class SqlAlchemyUnitOfWork:
         self._session: AsyncSession | None = None
         self._events: list[DomainEvent] = []
         self._seen_records: list[MedicalRecord] = []
+        self._seen_schedule: list[Appointment | Visit] = []
         self._committed = False
 
     @property
@@ -87,12 +99,17 @@ class SqlAlchemyUnitOfWork:
         self.pets = SqlPetRepository(session)
         self._seen_records = []
         self.records = SqlMedicalRecordRepository(session, self._seen_records)
+        self._seen_schedule = []
+        self.appointments = SqlAppointmentRepository(session, self._seen_schedule)  # type: ignore[arg-type]
+        self.visits = SqlVisitRepository(session, self._seen_schedule)  # type: ignore[arg-type]
+        self.attachments = SqlAttachmentRepository(session)
         self.sessions = SqlSessionRepository(session)
         self.throttles = SqlThrottleRepository(session)
         self.recovery_codes = SqlRecoveryCodeRepository(session, self._ids)
         self.audit = SqlAuditLog(self._clock, self._ids)
         self.jobs = SqlJobQueue()
         self.outbox = SqlOutbox(session, self._ids, self._secret_box)
+        self.kb = SqlKbRepository(session)
         return self
 
     async def __aexit__(
@@ -129,6 +146,7 @@ class SqlAlchemyUnitOfWork:
         self.jobs.discard()
         self._events.clear()
         self._seen_records.clear()
+        self._seen_schedule.clear()
 
     def record(self, event: DomainEvent) -> None:
         self._events.append(event)
@@ -136,4 +154,5 @@ class SqlAlchemyUnitOfWork:
     def collected_events(self) -> list[DomainEvent]:
         """Events recorded directly, then those raised by the aggregates saved in this unit."""
         raised = [event for record in self._seen_records for event in record.domain_events]
-        return [*self._events, *raised]
+        scheduled = [event for item in self._seen_schedule for event in item.domain_events]
+        return [*self._events, *raised, *scheduled]

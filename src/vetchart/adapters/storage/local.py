@@ -231,6 +231,9 @@ class LocalObjectStorage:
         )
 
     async def list_older_than(self, prefix: str, before: datetime) -> AsyncIterator[str]:
+        """Keys under ``prefix`` last written before ``before``. On the way, the debris of
+        writes that crashed (the process killed mid-upload) and is older than ``before``
+        is removed: temporary files, and metadata files whose object never arrived."""
         if _PREFIX_RE.fullmatch(prefix) is None:
             raise ValueError(f"not a key prefix: {prefix!r}")
         if before.tzinfo is None:
@@ -246,14 +249,19 @@ class LocalObjectStorage:
             for name in filenames:
                 file = Path(dirpath, name)
                 key = file.relative_to(self._root).as_posix()
-                if not key.startswith(prefix) or not is_object_key(key):
-                    continue  # metadata, temporary files, strangers
+                if not key.startswith(prefix):
+                    continue
                 try:
                     mtime_ns = file.stat().st_mtime_ns
                 except FileNotFoundError:
                     continue
-                if mtime_ns < cutoff_ns:
+                if mtime_ns >= cutoff_ns:
+                    continue
+                if is_object_key(key):
                     found.append(key)
+                elif _is_debris(file):
+                    with contextlib.suppress(FileNotFoundError):
+                        file.unlink()
         return sorted(found)
 
     # ----------------------------------------------------------------------- signed URLs
@@ -383,6 +391,17 @@ def _read_meta(meta_path: Path) -> dict[str, Any]:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _is_debris(file: Path) -> bool:
+    """A file a crashed write left behind: a temporary file, or metadata without its
+    object (written just before the object was to be moved into place)."""
+    name = file.name
+    if name.startswith(_TEMP_PREFIX) and name.endswith(_TEMP_SUFFIX):
+        return True
+    if name.endswith(_META_SUFFIX):
+        return not file.with_name(name.removesuffix(_META_SUFFIX)).exists()
+    return False
 
 
 def _remove(path: Path, meta_path: Path) -> None:

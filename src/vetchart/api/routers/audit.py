@@ -59,9 +59,7 @@ async def search_audit_events(
         occurred_to=occurred_to,
     )
     pager = Paginator(request, "audit-events", vars(filters), (parse_datetime, UUID))
-    page = await container.audit.search(
-        principal, filters, pager.page_request(cursor, limit), meta
-    )
+    page = await container.audit.search(principal, filters, pager.page_request(cursor, limit), meta)
     return ListResponse[AuditEventOut](
         items=[AuditEventOut.model_validate(item) for item in page.items],
         next_cursor=pager.next_cursor(page.next_key),

@@ -1,13 +1,24 @@
 """Files of the local object store, reached through URLs the API signed (no bearer token:
 the signature is the permission, short-lived and bound to the key, method and type).
 
-With S3 storage these URLs point at S3 itself and this route answers 404."""
+With S3 storage these URLs point at S3 itself and this route answers 404.
+
+Reads are verified: the SHA-256 recorded when the object was written is sent as
+``Repr-Digest`` (RFC 9530), and the bytes are hashed while they stream. The last chunk is
+held back until the whole object has been hashed; on a mismatch (the file was changed on
+disk) the error is logged and the stream is aborted before that chunk, so the client sees
+a broken transfer (short of ``Content-Length``), never a complete response with other
+bytes. An object without a trusted checksum is not served at all (500).
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
@@ -15,9 +26,15 @@ from vetchart.api.dependencies import ContainerDep
 from vetchart.api.schemas.common import problem_responses
 from vetchart.domain.errors import NotFound
 from vetchart.domain.uploads import ObjectKey
-from vetchart.services.storage import ObjectMissing
+from vetchart.services.storage import ObjectMissing, StoredObject
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["files"])
+
+
+class StoredFileCorrupt(RuntimeError):
+    """The bytes of a stored object do not match its recorded SHA-256 (or it has none)."""
 
 _Signature = Annotated[str, Query(min_length=1, max_length=128)]
 _Key = Annotated[str, Path(min_length=1, max_length=300)]
@@ -44,8 +61,12 @@ def _verify(
     summary="A stored file, through a signed URL (local storage)",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "The bytes."},
-        **problem_responses(403, 404, 422),
+        200: {
+            "content": {"application/octet-stream": {}},
+            "description": "The bytes, verified against the SHA-256 recorded at upload "
+            "(sent as `Repr-Digest: sha-256=:<base64>:`); a mismatch aborts the transfer.",
+        },
+        **problem_responses(403, 404, 422, 500),
     },
 )
 async def get_file(
@@ -59,16 +80,52 @@ async def get_file(
     stored = await container.storage.stat(key)
     if stored is None:
         raise ObjectMissing()
-    chunks = container.storage.open(key)
+    if stored.sha256 is None:
+        # Metadata missing, or of another version of the file: nothing to verify against.
+        log.error("files.checksum_unknown", key=key, size=stored.size)
+        raise StoredFileCorrupt("the stored file has no trusted checksum")
+    digest = base64.b64encode(bytes.fromhex(stored.sha256)).decode("ascii")
     return StreamingResponse(
-        chunks,
+        _verified(container.storage.open(key), stored),
         media_type=stored.content_type or "application/octet-stream",
         headers={
             "Content-Length": str(stored.size),
             "Content-Disposition": "attachment",
             "Cache-Control": "private, no-store",
+            "Repr-Digest": f"sha-256=:{digest}:",
         },
     )
+
+
+async def _verified(chunks: AsyncIterator[bytes], stored: StoredObject) -> AsyncIterator[bytes]:
+    """The object's bytes, hashed on the way; the last chunk is sent only once the whole
+    object matched its recorded size and SHA-256."""
+    digest = hashlib.sha256()
+    size = 0
+    held: bytes | None = None
+    try:
+        async for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+            if held is not None:
+                yield held
+            held = chunk
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
+    if size != stored.size or digest.hexdigest() != stored.sha256:
+        log.error(
+            "files.checksum_mismatch",
+            key=stored.key,
+            expected_size=stored.size,
+            size=size,
+            expected_sha256=stored.sha256,
+            sha256=digest.hexdigest(),
+        )
+        raise StoredFileCorrupt(f"stored file {stored.key} does not match its checksum")
+    if held is not None:
+        yield held
 
 
 @router.put(

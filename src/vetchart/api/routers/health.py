@@ -52,6 +52,12 @@ async def live() -> Liveness:
 async def ready(container: ContainerDep, request: Request) -> Response:
     results = await container.readiness.check()
     checks = [Check(name=r.name, ok=r.ok, detail=r.detail).model_dump() for r in results]
+    # Each configured outside service's circuit: an open one degrades answers (extractive
+    # instead of generated) but does not make the process unready.
+    checks += [
+        Check(name=service, ok=True, detail=f"circuit {snapshot['state']}").model_dump()
+        for service, snapshot in container.breakers.snapshot().items()
+    ]
     failing = [r.name for r in results if not r.ok]
     if failing:
         return problem(

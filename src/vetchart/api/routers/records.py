@@ -21,7 +21,6 @@ from vetchart.api.schemas.records import (
     RecordCreateIn,
     RecordOut,
     RecordUpdateIn,
-    TimelineItemOut,
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
@@ -255,40 +254,6 @@ async def sign_record(
         principal, record_id, if_match=parse_if_match(if_match), meta=meta
     )
     return _with_etag(response, view)
-
-
-@router.get(
-    "/pets/{pet_id}/timeline",
-    response_model=ListResponse[TimelineItemOut],
-    summary="A pet's timeline, newest first, one cursor",
-    description="Medical records (current versions, entered-in-error ones left out), newest "
-    "visit first (date, then id). Visits and appointments join it with their feature.",
-    responses=problem_responses(400, 401, 403, 404, 422, 429),
-)
-async def pet_timeline(
-    pet_id: UUID,
-    request: Request,
-    principal: CurrentPrincipal,
-    container: ContainerDep,
-    meta: MetaDep,
-    limit: LimitQuery = DEFAULT_LIMIT,
-    cursor: CursorQuery = None,
-) -> ListResponse[TimelineItemOut]:
-    pager = Paginator(request, "timeline", {"pet_id": pet_id}, (date.fromisoformat, UUID))
-    page = await container.records.timeline(
-        principal, pet_id, pager.page_request(cursor, limit), meta
-    )
-    items = [
-        TimelineItemOut(
-            kind="medical_record",
-            id=r.id,
-            occurred_on=r.content.visit_date,
-            title=r.content.title,
-            medical_record=record_out(container.records.view(r)),
-        )
-        for r in page.items
-    ]
-    return ListResponse[TimelineItemOut](items=items, next_cursor=pager.next_cursor(page.next_key))
 
 
 @router.get(

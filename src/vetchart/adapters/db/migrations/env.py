@@ -18,9 +18,14 @@ target_metadata = metadata
 # The job queue's schema belongs to procrastinate (installed by revision 0006); the
 # comparison with our table metadata leaves it out.
 FOREIGN_PREFIX = "procrastinate"
+# Tables made only where the server has the extension they need (revision 0007: the
+# pgvector embeddings of the knowledge base); not in the table metadata.
+OPTIONAL_TABLES = frozenset({"kb_chunk_embeddings"})
 
 
 def _ours(name: str | None, type_: str, parent_names: object) -> bool:
+    if type_ == "table" and name in OPTIONAL_TABLES:
+        return False
     return not (type_ == "table" and (name or "").startswith(FOREIGN_PREFIX))
 
 

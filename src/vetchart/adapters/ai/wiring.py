@@ -1,0 +1,116 @@
+"""The AI adapters a process uses, built from its settings: extractive answers with no
+outside service; OpenAI embeddings and generated answers when a key is set; a Pinecone
+vector index when its key and index host are set. One circuit breaker per service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from vetchart.adapters.ai.breaker import CircuitBreakers, RetryPolicy
+from vetchart.adapters.ai.extractive import ExtractiveAnswerer
+from vetchart.config import AiSettings
+from vetchart.services.ai_ports import Answerer, Embedder, VectorIndex
+
+OPENAI: Final = "openai"
+PINECONE: Final = "pinecone"
+
+
+@dataclass
+class AiAdapters:
+    answerer: Answerer
+    # The answerer used when the configured one is unavailable.
+    fallback: Answerer
+    # Embeddings while a request waits (bounded by the request deadline) ...
+    query_embedder: Embedder | None = None
+    # ... and for ingestion (the worker may wait longer).
+    ingest_embedder: Embedder | None = None
+    vector_index: VectorIndex | None = None
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for close in self.closers:
+            await close()
+
+
+def build_ai_adapters(settings: AiSettings, breakers: CircuitBreakers) -> AiAdapters:
+    extractive = ExtractiveAnswerer()
+    adapters = AiAdapters(answerer=extractive, fallback=extractive)
+    if settings.openai_enabled and settings.openai_api_key is not None:
+        # Imported here: the SDK is only loaded when the service is configured.
+        from vetchart.adapters.ai.openai_adapter import (
+            OpenAIAnswerer,
+            OpenAIEmbedder,
+            build_openai_client,
+        )
+
+        breaker = breakers.get(
+            OPENAI,
+            failure_threshold=settings.circuit_failure_threshold,
+            reset_timeout_seconds=settings.circuit_reset_seconds,
+        )
+        client = build_openai_client(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url,
+            timeout_seconds=settings.openai_timeout_seconds,
+        )
+        adapters.closers.append(client.close)
+        background = RetryPolicy(
+            attempts=settings.openai_max_attempts,
+            initial_backoff_seconds=settings.openai_retry_base_seconds,
+            max_backoff_seconds=settings.openai_retry_max_seconds,
+        )
+        interactive = RetryPolicy(
+            attempts=settings.openai_max_attempts,
+            initial_backoff_seconds=settings.openai_retry_base_seconds,
+            max_backoff_seconds=settings.openai_retry_max_seconds,
+            deadline_seconds=settings.openai_request_deadline_seconds,
+        )
+        adapters.answerer = OpenAIAnswerer(
+            client,
+            model=settings.openai_chat_model,
+            breaker=breaker,
+            retry=interactive,
+            timeout_seconds=settings.openai_timeout_seconds,
+        )
+        if settings.openai_embeddings:
+            for name, policy in (("query_embedder", interactive), ("ingest_embedder", background)):
+                setattr(
+                    adapters,
+                    name,
+                    OpenAIEmbedder(
+                        client,
+                        model=settings.openai_embedding_model,
+                        dimensions=settings.openai_embedding_dimensions,
+                        breaker=breaker,
+                        retry=policy,
+                        timeout_seconds=settings.openai_timeout_seconds,
+                    ),
+                )
+    # Vectors need an embedder: without one a Pinecone index would stay empty.
+    pinecone_usable = adapters.ingest_embedder is not None and settings.pinecone_enabled
+    if pinecone_usable and settings.pinecone_api_key and settings.pinecone_index_host:
+        from vetchart.adapters.ai.pinecone_adapter import (
+            PineconeVectorIndex,
+            build_pinecone_index,
+        )
+
+        index = build_pinecone_index(
+            api_key=settings.pinecone_api_key.get_secret_value(),
+            host=settings.pinecone_index_host,
+            timeout_seconds=settings.pinecone_timeout_seconds,
+        )
+        pinecone = PineconeVectorIndex(
+            index,
+            namespace=settings.pinecone_namespace,
+            breaker=breakers.get(
+                PINECONE,
+                failure_threshold=settings.circuit_failure_threshold,
+                reset_timeout_seconds=settings.circuit_reset_seconds,
+            ),
+            timeout_seconds=settings.pinecone_timeout_seconds,
+        )
+        adapters.closers.append(pinecone.aclose)
+        adapters.vector_index = pinecone
+    return adapters

@@ -1,0 +1,567 @@
+"""Appointments, visits and attachments: repositories (write side) and read-side queries
+(lists, the daily dashboard and the pet's timeline, each in a constant number of
+statements)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Date,
+    Uuid,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    tuple_,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vetchart.adapters.db.queries import ReadQueries, page_of
+from vetchart.adapters.db.records import record_from_row
+from vetchart.adapters.db.scope import owner_in_scope
+from vetchart.adapters.db.tables import (
+    appointment_pets,
+    appointments,
+    medical_records,
+    pet_owners,
+    pets,
+    practices,
+    record_attachments,
+    visits,
+)
+from vetchart.domain.appointments import (
+    FREEING,
+    Appointment,
+    AppointmentStatus,
+    AppointmentType,
+    StoredFile,
+    Visit,
+    VisitState,
+)
+from vetchart.domain.errors import Conflict
+from vetchart.domain.policy import ClientScope
+from vetchart.services.ports import Page, PageRequest
+from vetchart.services.schedule_ports import (
+    AppointmentFilters,
+    AppointmentView,
+    Attachment,
+    DashboardView,
+    PetBrief,
+    TimelineEntry,
+)
+
+EXCLUSION_VIOLATION = "23P01"
+SLOT_CONSTRAINT = "ex_appointments_vet_slot"
+_FREEING = [status.value for status in FREEING]
+
+
+# --------------------------------------------------------------------------- scope
+
+
+def appointment_in_scope(scope: ClientScope) -> ColumnElement[bool]:
+    """Staff see their practice's appointments; owners their own; admins everything."""
+    if scope.everything:
+        return true()
+    if scope.practice_id is not None:
+        return appointments.c.practice_id == scope.practice_id
+    own = pet_owners.alias("scope_owner")
+    return appointments.c.pet_owner_id.in_(
+        select(own.c.id).where(own.c.user_id == scope.owner_user_id)
+    )
+
+
+# --------------------------------------------------------------------------- appointments
+
+
+def _appointment_values(appointment: Appointment) -> dict[str, Any]:
+    return {
+        "id": appointment.id,
+        "practice_id": appointment.practice_id,
+        "pet_owner_id": appointment.pet_owner_id,
+        "assigned_vet_id": appointment.assigned_vet_id,
+        "start_at": appointment.start_at,
+        "end_at": appointment.end_at,
+        "duration_minutes": appointment.duration_minutes,
+        "appointment_type": appointment.appointment_type.value,
+        "title": appointment.title,
+        "notes": appointment.notes,
+        "status": appointment.status.value,
+        "created_by": appointment.created_by,
+        "created_at": appointment.created_at,
+        "updated_at": appointment.updated_at,
+        "version": appointment.version,
+    }
+
+
+def appointment_from_row(row: Mapping[Any, Any], pet_ids: tuple[UUID, ...]) -> Appointment:
+    return Appointment(
+        id=row["id"],
+        practice_id=row["practice_id"],
+        pet_owner_id=row["pet_owner_id"],
+        pet_ids=pet_ids,
+        assigned_vet_id=row["assigned_vet_id"],
+        start_at=row["start_at"],
+        duration_minutes=row["duration_minutes"],
+        appointment_type=AppointmentType(row["appointment_type"]),
+        title=row["title"],
+        notes=row["notes"],
+        status=AppointmentStatus(row["status"]),
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+    )
+
+
+_PET_IDS = (
+    select(func.array_agg(appointment_pets.c.pet_id, type_=ARRAY(Uuid)))
+    .where(appointment_pets.c.appointment_id == appointments.c.id)
+    .scalar_subquery()
+)
+
+
+class SqlAppointmentRepository:
+    def __init__(self, session: AsyncSession, seen: list[Appointment]) -> None:
+        self._session = session
+        self._seen = seen
+
+    async def _guard_slot(self, appointment: Appointment, statement: Any) -> None:
+        """Run a write in a savepoint; the exclusion constraint's refusal becomes a 409
+        naming the appointment that holds the slot."""
+        try:
+            async with self._session.begin_nested():
+                await self._session.execute(statement)
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != EXCLUSION_VIOLATION:
+                raise
+            clash = await self._session.scalar(
+                select(appointments.c.id)
+                .where(
+                    appointments.c.assigned_vet_id == appointment.assigned_vet_id,
+                    appointments.c.id != appointment.id,
+                    appointments.c.status.not_in(_FREEING),
+                    appointments.c.start_at < appointment.end_at,
+                    appointments.c.end_at > appointment.start_at,
+                )
+                .limit(1)
+            )
+            raise Conflict(
+                "The vet already has an appointment at that time.",
+                code="appointment-overlap",
+                extra={"conflicting_appointment_id": str(clash) if clash else None},
+            ) from None
+
+    async def add(self, appointment: Appointment) -> None:
+        await self._guard_slot(
+            appointment, insert(appointments).values(**_appointment_values(appointment))
+        )
+        await self._session.execute(
+            insert(appointment_pets),
+            [{"appointment_id": appointment.id, "pet_id": pet} for pet in appointment.pet_ids],
+        )
+        self._seen.append(appointment)
+
+    async def get(
+        self, appointment_id: UUID, scope: ClientScope, *, for_update: bool = False
+    ) -> Appointment | None:
+        query = select(appointments, _PET_IDS.label("pet_ids")).where(
+            appointments.c.id == appointment_id, appointment_in_scope(scope)
+        )
+        if for_update:
+            query = query.with_for_update(of=appointments)
+        row = (await self._session.execute(query)).mappings().first()
+        if row is None:
+            return None
+        appointment = appointment_from_row(row, tuple(sorted(row["pet_ids"] or [])))
+        self._seen.append(appointment)
+        return appointment
+
+    async def save(self, appointment: Appointment, *, pets_changed: bool = False) -> None:
+        values = _appointment_values(appointment)
+        for key in ("id", "created_at", "created_by", "practice_id"):
+            values.pop(key)
+        await self._guard_slot(
+            appointment,
+            update(appointments).where(appointments.c.id == appointment.id).values(**values),
+        )
+        if pets_changed:
+            await self._session.execute(
+                delete(appointment_pets).where(appointment_pets.c.appointment_id == appointment.id)
+            )
+            await self._session.execute(
+                insert(appointment_pets),
+                [{"appointment_id": appointment.id, "pet_id": p} for p in appointment.pet_ids],
+            )
+
+    async def owner_pets(self, owner_id: UUID, pet_ids: tuple[UUID, ...]) -> set[UUID]:
+        """Which of ``pet_ids`` belong to the owner (and are active)."""
+        rows = await self._session.execute(
+            select(pets.c.id).where(
+                pets.c.owner_id == owner_id, pets.c.id.in_(pet_ids), pets.c.is_active
+            )
+        )
+        return {row.id for row in rows}
+
+
+# --------------------------------------------------------------------------- visits
+
+
+def _visit_values(visit: Visit) -> dict[str, Any]:
+    audio = visit.audio
+    return {
+        "id": visit.id,
+        "pet_id": visit.pet_id,
+        "practice_id": visit.practice_id,
+        "appointment_id": visit.appointment_id,
+        "visit_date": visit.visit_date,
+        "transcript_text": visit.transcript_text,
+        "state": visit.state.value,
+        "audio_key": audio.key if audio else None,
+        "audio_content_type": audio.content_type if audio else None,
+        "audio_size_bytes": audio.size_bytes if audio else None,
+        "audio_sha256": audio.sha256 if audio else None,
+        "audio_file_name": audio.file_name if audio else None,
+        "audio_pending_key": visit.audio_pending_key,
+        "summary": visit.summary,
+        "summary_record_id": visit.summary_record_id,
+        "created_by": visit.created_by,
+        "created_at": visit.created_at,
+        "updated_at": visit.updated_at,
+        "version": visit.version,
+    }
+
+
+def visit_from_row(row: Mapping[Any, Any]) -> Visit:
+    audio = (
+        StoredFile(
+            key=row["audio_key"],
+            content_type=row["audio_content_type"],
+            size_bytes=row["audio_size_bytes"],
+            sha256=row["audio_sha256"],
+            file_name=row["audio_file_name"],
+        )
+        if row["audio_key"]
+        else None
+    )
+    return Visit(
+        id=row["id"],
+        pet_id=row["pet_id"],
+        practice_id=row["practice_id"],
+        appointment_id=row["appointment_id"],
+        visit_date=row["visit_date"],
+        transcript_text=row["transcript_text"],
+        state=VisitState(row["state"]),
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        audio=audio,
+        audio_pending_key=row["audio_pending_key"],
+        summary=row["summary"],
+        summary_record_id=row["summary_record_id"],
+        version=row["version"],
+    )
+
+
+class SqlVisitRepository:
+    def __init__(self, session: AsyncSession, seen: list[Visit]) -> None:
+        self._session = session
+        self._seen = seen
+
+    async def add(self, visit: Visit) -> None:
+        await self._session.execute(insert(visits).values(**_visit_values(visit)))
+        self._seen.append(visit)
+
+    async def get(
+        self, visit_id: UUID, scope: ClientScope, *, for_update: bool = False
+    ) -> Visit | None:
+        query = (
+            select(visits)
+            .join(pets, pets.c.id == visits.c.pet_id)
+            .where(visits.c.id == visit_id, owner_in_scope(scope, pets.c.owner_id))
+        )
+        if for_update:
+            query = query.with_for_update(of=visits)
+        row = (await self._session.execute(query)).mappings().first()
+        if row is None:
+            return None
+        visit = visit_from_row(row)
+        self._seen.append(visit)
+        return visit
+
+    async def save(self, visit: Visit) -> None:
+        values = _visit_values(visit)
+        for key in ("id", "created_at", "created_by", "pet_id", "practice_id"):
+            values.pop(key)
+        await self._session.execute(update(visits).where(visits.c.id == visit.id).values(**values))
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+def attachment_from_row(row: Mapping[Any, Any]) -> Attachment:
+    return Attachment(**{column.name: row[column.name] for column in record_attachments.c})
+
+
+class SqlAttachmentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, attachment: Attachment) -> None:
+        await self._session.execute(insert(record_attachments).values(**vars(attachment)))
+
+    async def get(self, attachment_id: UUID, scope: ClientScope) -> Attachment | None:
+        query = (
+            select(record_attachments)
+            .join(medical_records, medical_records.c.id == record_attachments.c.record_id)
+            .join(pets, pets.c.id == medical_records.c.pet_id)
+            .where(
+                record_attachments.c.id == attachment_id,
+                owner_in_scope(scope, pets.c.owner_id),
+            )
+        )
+        row = (await self._session.execute(query)).mappings().first()
+        return attachment_from_row(row) if row else None
+
+    async def for_record(self, record_id: UUID) -> list[Attachment]:
+        rows = await self._session.execute(
+            select(record_attachments)
+            .where(record_attachments.c.record_id == record_id)
+            .order_by(record_attachments.c.created_at, record_attachments.c.id)
+        )
+        return [attachment_from_row(row) for row in rows.mappings()]
+
+    async def referenced(self, keys: list[str]) -> set[str]:
+        """Which object keys a row still names (the orphan sweep keeps those)."""
+        if not keys:
+            return set()
+        audio = select(visits.c.audio_key.label("key")).where(visits.c.audio_key.in_(keys))
+        pending = select(visits.c.audio_pending_key.label("key")).where(
+            visits.c.audio_pending_key.in_(keys)
+        )
+        attached = select(record_attachments.c.object_key.label("key")).where(
+            record_attachments.c.object_key.in_(keys)
+        )
+        rows = await self._session.execute(union_all(audio, pending, attached))
+        return {row.key for row in rows}
+
+
+# --------------------------------------------------------------------------- read side
+
+_PETS_JSON = (
+    select(
+        func.coalesce(
+            func.jsonb_agg(
+                func.jsonb_build_object(
+                    "id", pets.c.id, "name", pets.c.name, "species", pets.c.species
+                )
+            ),
+            func.jsonb_build_array(),
+            type_=JSONB,
+        )
+    )
+    .select_from(appointment_pets.join(pets, pets.c.id == appointment_pets.c.pet_id))
+    .where(appointment_pets.c.appointment_id == appointments.c.id)
+    .scalar_subquery()
+)
+
+
+def _appointment_view(row: Mapping[Any, Any]) -> AppointmentView:
+    pet_list = sorted(row["pets"] or [], key=lambda p: (p["name"], p["id"]))
+    appointment = appointment_from_row(row, tuple(sorted(UUID(p["id"]) for p in pet_list)))
+    return AppointmentView(
+        appointment=appointment,
+        pets=[PetBrief(UUID(p["id"]), p["name"], p["species"]) for p in pet_list],
+        owner_name=row["owner_name"],
+    )
+
+
+def _appointments_query() -> Any:
+    return select(
+        appointments,
+        _PETS_JSON.label("pets"),
+        pet_owners.c.full_name.label("owner_name"),
+    ).join(pet_owners, pet_owners.c.id == appointments.c.pet_owner_id)
+
+
+class SqlScheduleQueries(ReadQueries):
+    async def practice_timezone(self, practice_id: UUID) -> str | None:
+        rows = await self._rows(select(practices.c.timezone).where(practices.c.id == practice_id))
+        return str(rows[0]["timezone"]) if rows else None
+
+    async def appointments_page(
+        self, filters: AppointmentFilters, page: PageRequest
+    ) -> Page[AppointmentView]:
+        query = _appointments_query().where(appointment_in_scope(filters.scope))
+        if filters.practice_id is not None:
+            query = query.where(appointments.c.practice_id == filters.practice_id)
+        if filters.owner_id is not None:
+            query = query.where(appointments.c.pet_owner_id == filters.owner_id)
+        if filters.start_from is not None:
+            query = query.where(appointments.c.start_at >= filters.start_from)
+        if filters.start_to is not None:
+            query = query.where(appointments.c.start_at < filters.start_to)
+        if filters.vet_id is not None:
+            query = query.where(appointments.c.assigned_vet_id == filters.vet_id)
+        if filters.status is not None:
+            query = query.where(appointments.c.status == filters.status.value)
+        if page.after is not None:
+            query = query.where(
+                tuple_(appointments.c.start_at, appointments.c.id) > tuple_(*page.after)
+            )
+        query = query.order_by(appointments.c.start_at, appointments.c.id).limit(page.limit + 1)
+        found = [_appointment_view(row) for row in await self._rows(query)]
+        return page_of(found, page.limit, lambda v: (v.appointment.start_at, v.appointment.id))
+
+    async def appointment_view(self, appointment_id: UUID) -> AppointmentView | None:
+        rows = await self._rows(_appointments_query().where(appointments.c.id == appointment_id))
+        return _appointment_view(rows[0]) if rows else None
+
+    async def visits_page(self, pet_id: UUID, page: PageRequest) -> Page[Visit]:
+        query = select(visits).where(visits.c.pet_id == pet_id)
+        if page.after is not None:
+            query = query.where(tuple_(visits.c.visit_date, visits.c.id) < tuple_(*page.after))
+        query = query.order_by(visits.c.visit_date.desc(), visits.c.id.desc()).limit(page.limit + 1)
+        found = [visit_from_row(row) for row in await self._rows(query)]
+        return page_of(found, page.limit, lambda v: (v.visit_date, v.id))
+
+    async def dashboard(
+        self,
+        practice_id: UUID,
+        day_start: datetime,
+        day_end: datetime,
+        today: date,
+        vet_id: UUID | None,
+        limit: int,
+    ) -> DashboardView:
+        """Three statements whatever the day holds: the day's appointments with pets and
+        owners, follow-ups due, visits awaiting review."""
+        day = _appointments_query().where(
+            appointments.c.practice_id == practice_id,
+            appointments.c.start_at >= day_start,
+            appointments.c.start_at < day_end,
+        )
+        if vet_id is not None:
+            day = day.where(appointments.c.assigned_vet_id == vet_id)
+        day = day.order_by(appointments.c.start_at, appointments.c.id).limit(limit)
+        due = (
+            select(medical_records)
+            .where(
+                medical_records.c.practice_id == practice_id,
+                medical_records.c.follow_up_required,
+                medical_records.c.status == "active",
+                medical_records.c.follow_up_date <= today,
+            )
+            .order_by(medical_records.c.follow_up_date, medical_records.c.id)
+            .limit(limit)
+        )
+        awaiting = (
+            select(visits)
+            .where(
+                visits.c.practice_id == practice_id,
+                visits.c.state == VisitState.PROCESSED.value,
+                # The column is plain JSONB: a visit without a summary holds JSON null
+                # (SQLAlchemy's default for None), which IS NOT NULL would let through.
+                func.jsonb_typeof(visits.c.summary) == "object",
+                visits.c.summary_record_id.is_(None),
+            )
+            .order_by(visits.c.visit_date, visits.c.id)
+            .limit(limit)
+        )
+        return DashboardView(
+            appointments=[_appointment_view(row) for row in await self._rows(day)],
+            follow_ups=[record_from_row(row) for row in await self._rows(due)],
+            visits_awaiting_review=[visit_from_row(row) for row in await self._rows(awaiting)],
+        )
+
+    async def timeline_page(
+        self, pet_id: UUID, scope: ClientScope, page: PageRequest
+    ) -> Page[TimelineEntry]:
+        """Records, appointments (those the caller may see) and visits of one pet, newest
+        day first, one keyset over (day, id): four statements whatever the page holds."""
+        record_items = select(
+            literal("medical_record").label("kind"),
+            medical_records.c.id,
+            medical_records.c.visit_date.label("occurred_on"),
+        ).where(
+            medical_records.c.pet_id == pet_id,
+            medical_records.c.status != "entered_in_error",
+        )
+        appointment_items = (
+            select(
+                literal("appointment").label("kind"),
+                appointments.c.id,
+                _local_day(appointments.c.start_at).label("occurred_on"),
+            )
+            .select_from(
+                appointments.join(
+                    appointment_pets, appointment_pets.c.appointment_id == appointments.c.id
+                ).join(practices, practices.c.id == appointments.c.practice_id)
+            )
+            .where(appointment_pets.c.pet_id == pet_id, appointment_in_scope(scope))
+        )
+        visit_items = (
+            select(
+                literal("visit").label("kind"),
+                visits.c.id,
+                _local_day(visits.c.visit_date).label("occurred_on"),
+            )
+            .select_from(visits.join(practices, practices.c.id == visits.c.practice_id))
+            .where(visits.c.pet_id == pet_id)
+        )
+        merged = union_all(record_items, appointment_items, visit_items).subquery("timeline")
+        query = select(merged)
+        if page.after is not None:
+            query = query.where(tuple_(merged.c.occurred_on, merged.c.id) < tuple_(*page.after))
+        query = query.order_by(merged.c.occurred_on.desc(), merged.c.id.desc()).limit(
+            page.limit + 1
+        )
+        keys = await self._rows(query)
+        ids = {kind: [row["id"] for row in keys if row["kind"] == kind] for kind in _KINDS}
+        records = {
+            row["id"]: record_from_row(row)
+            for row in await self._rows(
+                select(medical_records).where(medical_records.c.id.in_(ids["medical_record"]))
+            )
+        }
+        booked = {
+            row["id"]: _appointment_view(row)
+            for row in await self._rows(
+                _appointments_query().where(appointments.c.id.in_(ids["appointment"]))
+            )
+        }
+        seen = {
+            row["id"]: visit_from_row(row)
+            for row in await self._rows(select(visits).where(visits.c.id.in_(ids["visit"])))
+        }
+        entries = [
+            TimelineEntry(
+                kind=row["kind"],
+                id=row["id"],
+                occurred_on=row["occurred_on"],
+                record=records.get(row["id"]),
+                appointment=booked.get(row["id"]),
+                visit=seen.get(row["id"]),
+            )
+            for row in keys
+        ]
+        return page_of(entries, page.limit, lambda e: (e.occurred_on, e.id))
+
+
+_KINDS = ("medical_record", "appointment", "visit")
+
+
+def _local_day(moment: ColumnElement[datetime]) -> ColumnElement[date]:
+    """The calendar day of a moment in its practice's timezone."""
+    return func.date(func.timezone(practices.c.timezone, moment), type_=Date)

@@ -1,0 +1,223 @@
+"""Appointments and the daily dashboard."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import AwareDatetime
+
+from vetchart.api.dependencies import ContainerDep
+from vetchart.api.pagination import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    LimitQuery,
+    Paginator,
+    parse_datetime,
+)
+from vetchart.api.routers.records import record_out
+from vetchart.api.routers.schedule_views import appointment_out, visit_out
+from vetchart.api.schemas.common import ListResponse, problem_responses
+from vetchart.api.schemas.schedule import (
+    AppointmentIn,
+    AppointmentOut,
+    AppointmentPatch,
+    DashboardOut,
+    StatusIn,
+)
+from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
+from vetchart.domain.appointments import AppointmentStatus
+from vetchart.services.schedule_ports import AppointmentView, DashboardView
+
+router = APIRouter(tags=["appointments"])
+
+
+def _with_etag(response: Response, view: AppointmentView) -> AppointmentOut:
+    response.headers["ETag"] = etag(view.appointment.version)
+    return appointment_out(view)
+
+
+@router.post(
+    "/practices/{practice_id}/appointments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AppointmentOut,
+    summary="Book an appointment (the practice's staff)",
+    description="The vet's slot must be free: an overlap answers 409 naming the clashing "
+    "appointment (`conflicting_appointment_id`). Pets must be the owner's.",
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 429),
+)
+async def create_appointment(
+    practice_id: UUID,
+    body: AppointmentIn,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> AppointmentOut:
+    view = await container.appointments.create(principal, practice_id, body.model_dump(), meta)
+    response.headers["Location"] = f"/api/v1/appointments/{view.appointment.id}"
+    return _with_etag(response, view)
+
+
+@router.get(
+    "/practices/{practice_id}/appointments",
+    response_model=ListResponse[AppointmentOut],
+    summary="The practice's appointments (its staff)",
+    description="By start time. `date` is a day in the practice's timezone; `from`/`to` "
+    "bound start_at as [from, to).",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def practice_appointments(
+    practice_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    day: Annotated[date | None, Query(alias="date")] = None,
+    start_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    start_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    vet_id: UUID | None = None,
+    status_filter: Annotated[AppointmentStatus | None, Query(alias="status")] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[AppointmentOut]:
+    filters = {
+        "practice_id": practice_id,
+        "date": day,
+        "from": start_from,
+        "to": start_to,
+        "vet_id": vet_id,
+        "status": status_filter,
+    }
+    pager = Paginator(request, "appointments", filters, (parse_datetime, UUID))
+    page = await container.appointments.for_practice(
+        principal,
+        practice_id,
+        day=day,
+        start_from=start_from,
+        start_to=start_to,
+        vet_id=vet_id,
+        status=status_filter,
+        page=pager.page_request(cursor, limit),
+    )
+    return ListResponse[AppointmentOut](
+        items=[appointment_out(v) for v in page.items],
+        next_cursor=pager.next_cursor(page.next_key),
+    )
+
+
+@router.get(
+    "/pet-owners/{owner_id}/appointments",
+    response_model=ListResponse[AppointmentOut],
+    summary="An owner's appointments (the owner; staff see their practice's)",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def owner_appointments(
+    owner_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[AppointmentOut]:
+    pager = Paginator(request, "owner-appointments", {"owner_id": owner_id}, (parse_datetime, UUID))
+    page = await container.appointments.for_owner(
+        principal, owner_id, pager.page_request(cursor, limit)
+    )
+    return ListResponse[AppointmentOut](
+        items=[appointment_out(v) for v in page.items],
+        next_cursor=pager.next_cursor(page.next_key),
+    )
+
+
+@router.get(
+    "/appointments/{appointment_id}",
+    response_model=AppointmentOut,
+    summary="One appointment",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def get_appointment(
+    appointment_id: UUID, response: Response, principal: CurrentPrincipal, container: ContainerDep
+) -> AppointmentOut:
+    return _with_etag(response, await container.appointments.get(principal, appointment_id))
+
+
+@router.patch(
+    "/appointments/{appointment_id}",
+    response_model=AppointmentOut,
+    summary="Reschedule or edit (staff; If-Match)",
+    description="Time, vet and pets change only while scheduled or confirmed; an overlap "
+    "answers 409.",
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 428, 429),
+)
+async def update_appointment(
+    appointment_id: UUID,
+    body: AppointmentPatch,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+    if_match: IfMatchHeader = None,
+) -> AppointmentOut:
+    view = await container.appointments.update(
+        principal,
+        appointment_id,
+        body.model_dump(exclude_unset=True),
+        parse_if_match(if_match),
+        meta,
+    )
+    return _with_etag(response, view)
+
+
+@router.post(
+    "/appointments/{appointment_id}/status",
+    response_model=AppointmentOut,
+    summary="Move an appointment along its status machine (staff)",
+    description="scheduled → confirmed → checked_in → in_progress → completed; cancelled "
+    "from scheduled/confirmed/checked_in; no_show from scheduled/confirmed. Anything else "
+    "is 409.",
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 429),
+)
+async def set_appointment_status(
+    appointment_id: UUID,
+    body: StatusIn,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> AppointmentOut:
+    view = await container.appointments.set_status(principal, appointment_id, body.status, meta)
+    return _with_etag(response, view)
+
+
+@router.get(
+    "/dashboard/today",
+    response_model=DashboardOut,
+    summary="Today at the caller's practice (staff)",
+    description="Today in the practice's timezone: appointments with pets and owners "
+    "(optionally one vet's), follow-ups due, visits awaiting review. Cached briefly; changes "
+    "invalidate it.",
+    responses=problem_responses(401, 403, 422, 429),
+)
+async def dashboard_today(
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+    vet_id: UUID | None = None,
+) -> Response:
+    async def render(view: DashboardView) -> bytes:
+        assert view.day is not None
+        assert view.timezone is not None
+        out = DashboardOut(
+            date=view.day,
+            timezone=view.timezone,
+            appointments=[appointment_out(a) for a in view.appointments],
+            follow_ups=[record_out(container.records.view(r)) for r in view.follow_ups],
+            visits_awaiting_review=[visit_out(v) for v in view.visits_awaiting_review],
+        )
+        return out.model_dump_json().encode()
+
+    body = await container.dashboard.today(principal, vet_id, meta, render)
+    return Response(content=body, media_type="application/json")

@@ -1,0 +1,348 @@
+"""Visits and their audio, medical-record attachments, and the pet's timeline."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import RedirectResponse
+
+from vetchart.api.dependencies import ContainerDep
+from vetchart.api.pagination import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    LimitQuery,
+    Paginator,
+    parse_datetime,
+)
+from vetchart.api.routers.records import record_out
+from vetchart.api.routers.schedule_views import appointment_out, attachment_out, visit_out
+from vetchart.api.schemas.common import ListResponse, problem_responses
+from vetchart.api.schemas.records import RecordOut
+from vetchart.api.schemas.schedule import (
+    AttachmentOut,
+    SummaryAcceptIn,
+    TimelineItemOut,
+    UploadUrlOut,
+    VisitIn,
+    VisitOut,
+    VisitPatch,
+)
+from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.api.uploads import MultipartUpload, multipart_openapi, raw_body
+from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
+from vetchart.domain.appointments import Visit
+from vetchart.services.schedule_ports import TimelineEntry
+from vetchart.services.visits import AttachmentUpload
+
+router = APIRouter(tags=["visits"])
+
+AUDIO_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+def _with_etag(response: Response, visit: Visit) -> VisitOut:
+    response.headers["ETag"] = etag(visit.version)
+    return visit_out(visit)
+
+
+@router.post(
+    "/pets/{pet_id}/visits",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VisitOut,
+    summary="Record a visit (staff in scope)",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def create_visit(
+    pet_id: UUID,
+    body: VisitIn,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> VisitOut:
+    visit = await container.visits.create(principal, pet_id, body.model_dump(), meta)
+    response.headers["Location"] = f"/api/v1/visits/{visit.id}"
+    return _with_etag(response, visit)
+
+
+@router.get(
+    "/pets/{pet_id}/visits",
+    response_model=ListResponse[VisitOut],
+    summary="A pet's visits, newest first (in scope)",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def pet_visits(
+    pet_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[VisitOut]:
+    pager = Paginator(request, "visits", {"pet_id": pet_id}, (parse_datetime, UUID))
+    page = await container.visits.for_pet(
+        principal, pet_id, pager.page_request(cursor, limit), meta
+    )
+    return ListResponse[VisitOut](
+        items=[visit_out(v) for v in page.items], next_cursor=pager.next_cursor(page.next_key)
+    )
+
+
+@router.get(
+    "/visits/{visit_id}",
+    response_model=VisitOut,
+    summary="One visit (in scope)",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def get_visit(
+    visit_id: UUID,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> VisitOut:
+    return _with_etag(response, await container.visits.get(principal, visit_id, meta))
+
+
+@router.patch(
+    "/visits/{visit_id}",
+    response_model=VisitOut,
+    summary="Edit a visit (staff of its practice; If-Match)",
+    responses=problem_responses(400, 401, 403, 404, 412, 422, 428, 429),
+)
+async def update_visit(
+    visit_id: UUID,
+    body: VisitPatch,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+    if_match: IfMatchHeader = None,
+) -> VisitOut:
+    visit = await container.visits.update(
+        principal, visit_id, body.model_dump(exclude_unset=True), parse_if_match(if_match), meta
+    )
+    return _with_etag(response, visit)
+
+
+@router.put(
+    "/visits/{visit_id}/audio",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VisitOut,
+    summary="Upload the visit's recording (staff; streamed body)",
+    description="The raw audio as the body. Judged by its content (m4a, mp3, wav, webm, ogg, "
+    "flac), not its Content-Type: 415 otherwise; 413 past the size limit (reading stops "
+    "there). Replaces an earlier recording.",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+    openapi_extra=AUDIO_BODY,
+)
+async def put_audio(
+    visit_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> VisitOut:
+    visit = await container.visits.put_audio(
+        principal, visit_id, raw_body(request), request.headers.get("content-type"), meta
+    )
+    return visit_out(visit)
+
+
+@router.post(
+    "/visits/{visit_id}/audio/upload-url",
+    response_model=UploadUrlOut,
+    summary="A short-lived URL to PUT the recording straight to storage (staff)",
+    responses=problem_responses(401, 403, 404, 429, 503),
+)
+async def audio_upload_url(
+    visit_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> UploadUrlOut:
+    signed = await container.visits.audio_upload_url(principal, visit_id, meta)
+    return UploadUrlOut(
+        upload_url=signed.upload_url, headers=signed.headers, expires_at=signed.expires_at
+    )
+
+
+@router.post(
+    "/visits/{visit_id}/audio/complete",
+    response_model=VisitOut,
+    summary="Verify and attach the recording PUT to the upload URL (staff)",
+    description="Checks the object exists, its size and its type by content (413/415, and "
+    "the object is deleted); 409 when nothing was uploaded.",
+    responses=problem_responses(401, 403, 404, 409, 413, 415, 422, 429, 503),
+)
+async def complete_audio(
+    visit_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> VisitOut:
+    return visit_out(await container.visits.complete_audio(principal, visit_id, meta))
+
+
+@router.get(
+    "/visits/{visit_id}/audio",
+    status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+    summary="The recording: a redirect to a short-lived URL (in scope)",
+    responses={
+        307: {"description": "Location: a short-lived URL of the bytes (no token needed)."},
+        **problem_responses(401, 403, 404, 429, 503),
+    },
+)
+async def get_audio(
+    visit_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> RedirectResponse:
+    url = await container.visits.audio_url(principal, visit_id, meta)
+    return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+
+
+@router.post(
+    "/visits/{visit_id}/summary",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=VisitOut,
+    summary="Summarise the visit's transcript (staff; queued)",
+    description="The visit moves to `processing`; the worker writes a draft summary with "
+    "its provenance on the visit and moves it to `processed` (or `failed`).",
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
+)
+async def request_summary(
+    visit_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> VisitOut:
+    return visit_out(await container.summaries.request(principal, visit_id, meta))
+
+
+@router.post(
+    "/visits/{visit_id}/summary/accept",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RecordOut,
+    summary="Accept the summary draft as a new medical record (VET of the practice)",
+    description="The record is authored by the accepting vet; the draft's provenance is "
+    "kept in its `data.ai_summary`. It never overwrites an existing record: accepting "
+    "twice is 409.",
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 429),
+)
+async def accept_summary(
+    visit_id: UUID,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+    body: SummaryAcceptIn | None = None,
+) -> RecordOut:
+    values = body.model_dump(exclude_none=True) if body else {}
+    record = await container.summaries.accept(principal, visit_id, values, meta)
+    response.headers["Location"] = f"/api/v1/medical-records/{record.id}"
+    response.headers["ETag"] = etag(record.version)
+    return record_out(container.records.view(record))
+
+
+@router.post(
+    "/medical-records/{record_id}/attachments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AttachmentOut,
+    summary="Attach a file to a medical record (as for PATCH)",
+    description="multipart/form-data: `file` (PDF, PNG, JPEG... judged by content) and an "
+    "optional `description`. The file name is kept as sanitized metadata only.",
+    responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+    openapi_extra=multipart_openapi(),
+)
+async def add_attachment(
+    record_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> AttachmentOut:
+    form = MultipartUpload(request)
+    upload = AttachmentUpload(
+        form.chunks(), lambda: form.filename, lambda: form.fields.get("description")
+    )
+    attachment = await container.visits.add_attachment(principal, record_id, upload, meta)
+    return attachment_out(attachment)
+
+
+@router.get(
+    "/medical-records/{record_id}/attachments",
+    response_model=ListResponse[AttachmentOut],
+    summary="A record's attachments (in scope)",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def list_attachments(
+    record_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> ListResponse[AttachmentOut]:
+    found = await container.visits.attachments(principal, record_id, meta)
+    return ListResponse[AttachmentOut](items=[attachment_out(a) for a in found], next_cursor=None)
+
+
+@router.get(
+    "/attachments/{attachment_id}/content",
+    status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+    summary="An attachment's bytes: a redirect to a short-lived URL (in scope)",
+    responses={
+        307: {"description": "Location: a short-lived URL of the bytes (no token needed)."},
+        **problem_responses(401, 403, 404, 429, 503),
+    },
+)
+async def attachment_content(
+    attachment_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+) -> RedirectResponse:
+    url = await container.visits.attachment_url(principal, attachment_id, meta)
+    return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+
+
+@router.get(
+    "/pets/{pet_id}/timeline",
+    response_model=ListResponse[TimelineItemOut],
+    summary="The pet's history: records, appointments and visits, newest day first",
+    description="One cursor over all three; days in the practice's timezone. Staff see "
+    "their own practice's appointments; the owner sees all of theirs.",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def pet_timeline(
+    pet_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[TimelineItemOut]:
+    pager = Paginator(request, "timeline", {"pet_id": pet_id}, (date.fromisoformat, UUID))
+    page = await container.visits.timeline(
+        principal, pet_id, pager.page_request(cursor, limit), meta
+    )
+
+    def item(entry: TimelineEntry) -> TimelineItemOut:
+        if entry.record is not None:
+            return TimelineItemOut(
+                kind=entry.kind,
+                id=entry.id,
+                occurred_on=entry.occurred_on,
+                title=entry.record.content.title,
+                medical_record=record_out(container.records.view(entry.record)),
+            )
+        if entry.appointment is not None:
+            return TimelineItemOut(
+                kind=entry.kind,
+                id=entry.id,
+                occurred_on=entry.occurred_on,
+                title=entry.appointment.appointment.title,
+                appointment=appointment_out(entry.appointment),
+            )
+        assert entry.visit is not None
+        return TimelineItemOut(
+            kind=entry.kind,
+            id=entry.id,
+            occurred_on=entry.occurred_on,
+            title="Visit",
+            visit=visit_out(entry.visit),
+        )
+
+    return ListResponse[TimelineItemOut](
+        items=[item(e) for e in page.items], next_cursor=pager.next_cursor(page.next_key)
+    )

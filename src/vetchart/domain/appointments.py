@@ -1,0 +1,304 @@
+"""Appointments and visits: the status machine, time rules and the visit lifecycle.
+
+An appointment books one VET of a practice for one or more pets of one owner, from a
+timezone-aware start for a number of minutes. Its status moves only along
+
+    scheduled -> confirmed -> checked_in -> in_progress -> completed
+
+with ``cancelled`` (from scheduled, confirmed, checked_in) and ``no_show`` (from scheduled,
+confirmed) as exits. Cancelled and no-show appointments free their slot. A vet is never
+double-booked: the database refuses overlapping slots of active appointments (an
+exclusion constraint), so concurrent bookings cannot both win.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from vetchart.domain.errors import Conflict, RuleViolation
+from vetchart.domain.events import DomainEvent
+
+MIN_DURATION_MINUTES = 5
+MAX_DURATION_MINUTES = 12 * 60
+MAX_PETS_PER_APPOINTMENT = 10
+MAX_TITLE_LENGTH = 200
+MAX_NOTES_LENGTH = 5000
+MAX_TRANSCRIPT_LENGTH = 200_000
+
+
+class AppointmentType(enum.StrEnum):
+    CHECKUP = "checkup"
+    EMERGENCY = "emergency"
+    SURGERY = "surgery"
+    CONSULTATION = "consultation"
+    VACCINATION = "vaccination"
+    OTHER = "other"
+
+
+class AppointmentStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    CONFIRMED = "confirmed"
+    CHECKED_IN = "checked_in"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+
+S = AppointmentStatus
+TRANSITIONS: dict[AppointmentStatus, frozenset[AppointmentStatus]] = {
+    S.SCHEDULED: frozenset({S.CONFIRMED, S.CANCELLED, S.NO_SHOW}),
+    S.CONFIRMED: frozenset({S.CHECKED_IN, S.CANCELLED, S.NO_SHOW}),
+    S.CHECKED_IN: frozenset({S.IN_PROGRESS, S.CANCELLED}),
+    S.IN_PROGRESS: frozenset({S.COMPLETED}),
+    S.COMPLETED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.NO_SHOW: frozenset(),
+}
+# Statuses whose slot is free again (the exclusion constraint ignores them).
+FREEING = frozenset({S.CANCELLED, S.NO_SHOW})
+# Statuses in which time, vet and pets may still be changed.
+EDITABLE = frozenset({S.SCHEDULED, S.CONFIRMED})
+
+
+def check_duration(minutes: int) -> int:
+    if not MIN_DURATION_MINUTES <= minutes <= MAX_DURATION_MINUTES:
+        raise RuleViolation(
+            f"An appointment lasts {MIN_DURATION_MINUTES} to {MAX_DURATION_MINUTES} minutes.",
+            rule="appointment.duration",
+            field="duration_minutes",
+        )
+    return minutes
+
+
+def check_start(start_at: datetime) -> datetime:
+    if start_at.tzinfo is None or start_at.utcoffset() is None:
+        raise RuleViolation(
+            "start_at needs a timezone offset.", rule="appointment.naive_start", field="start_at"
+        )
+    return start_at.astimezone(UTC)
+
+
+def check_title(title: str) -> str:
+    cleaned = " ".join(title.split())
+    if not cleaned or len(cleaned) > MAX_TITLE_LENGTH:
+        raise RuleViolation(
+            f"A title has 1 to {MAX_TITLE_LENGTH} characters.",
+            rule="appointment.title",
+            field="title",
+        )
+    return cleaned
+
+
+def local_day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """[start, end) of a calendar day in the practice's timezone, in UTC. A day around a
+    DST change is 23 or 25 hours long; the bounds follow the wall clock."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def local_today(now: datetime, timezone: str) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentChanged(DomainEvent):
+    """Booked, rescheduled, edited or moved to another status (dashboards listen)."""
+
+    appointment_id: UUID
+    practice_id: UUID
+    status: str
+    start_at: datetime
+
+
+@dataclass
+class Appointment:
+    id: UUID
+    practice_id: UUID
+    pet_owner_id: UUID
+    pet_ids: tuple[UUID, ...]
+    assigned_vet_id: UUID
+    start_at: datetime
+    duration_minutes: int
+    appointment_type: AppointmentType
+    title: str
+    notes: str | None
+    status: AppointmentStatus
+    created_by: UUID
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+    domain_events: list[DomainEvent] = field(default_factory=list, repr=False)
+
+    @property
+    def end_at(self) -> datetime:
+        return self.start_at + timedelta(minutes=self.duration_minutes)
+
+    def _changed(self) -> None:
+        self.domain_events.append(
+            AppointmentChanged(
+                appointment_id=self.id,
+                practice_id=self.practice_id,
+                status=self.status.value,
+                start_at=self.start_at,
+            )
+        )
+
+    def move_to(self, target: AppointmentStatus, now: datetime) -> None:
+        if target == self.status:
+            raise Conflict(
+                f"The appointment is already {target.value}.", code="appointment-status"
+            )
+        if target not in TRANSITIONS[self.status]:
+            allowed = sorted(s.value for s in TRANSITIONS[self.status])
+            raise Conflict(
+                f"An appointment cannot move from {self.status.value} to {target.value}"
+                + (f" (allowed: {', '.join(allowed)})." if allowed else " (it is final)."),
+                code="appointment-status",
+                extra={"from": self.status.value, "to": target.value, "allowed": allowed},
+            )
+        self.status = target
+        self.updated_at = now
+        self.version += 1
+        self._changed()
+
+    def edit(self, changes: dict[str, object], now: datetime) -> list[str]:
+        """Apply checked changes; time, vet and pets only while not yet started."""
+        changed = [name for name, value in changes.items() if getattr(self, name) != value]
+        if not changed:
+            return []
+        scheduling = {"start_at", "duration_minutes", "assigned_vet_id", "pet_ids"}
+        if scheduling & set(changed) and self.status not in EDITABLE:
+            raise Conflict(
+                f"A {self.status.value} appointment cannot be rescheduled.",
+                code="appointment-not-editable",
+            )
+        for name in changed:
+            setattr(self, name, changes[name])
+        self.updated_at = now
+        self.version += 1
+        self._changed()
+        return changed
+
+
+def new_appointment(**values: object) -> Appointment:
+    appointment = Appointment(**values)  # type: ignore[arg-type]
+    appointment._changed()
+    return appointment
+
+
+# --------------------------------------------------------------------------- visits
+
+
+class VisitState(enum.StrEnum):
+    NEW = "new"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
+VISIT_TRANSITIONS: dict[VisitState, frozenset[VisitState]] = {
+    VisitState.NEW: frozenset({VisitState.PROCESSING}),
+    VisitState.PROCESSING: frozenset({VisitState.PROCESSED, VisitState.FAILED}),
+    VisitState.PROCESSED: frozenset({VisitState.PROCESSING}),  # summarise again
+    VisitState.FAILED: frozenset({VisitState.PROCESSING}),  # retry
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class VisitChanged(DomainEvent):
+    visit_id: UUID
+    pet_id: UUID
+    practice_id: UUID
+    state: str
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    file_name: str | None = None
+
+
+@dataclass
+class Visit:
+    id: UUID
+    pet_id: UUID
+    practice_id: UUID
+    appointment_id: UUID | None
+    visit_date: datetime
+    transcript_text: str | None
+    state: VisitState
+    created_by: UUID
+    created_at: datetime
+    updated_at: datetime
+    audio: StoredFile | None = None
+    audio_pending_key: str | None = None
+    summary: dict[str, object] | None = None
+    summary_record_id: UUID | None = None
+    version: int = 1
+    domain_events: list[DomainEvent] = field(default_factory=list, repr=False)
+
+    def touch(self, now: datetime) -> None:
+        self.updated_at = now
+        self.version += 1
+        self.domain_events.append(
+            VisitChanged(
+                visit_id=self.id,
+                pet_id=self.pet_id,
+                practice_id=self.practice_id,
+                state=self.state.value,
+            )
+        )
+
+    def move_to(self, target: VisitState, now: datetime) -> None:
+        if target not in VISIT_TRANSITIONS[self.state]:
+            raise Conflict(
+                f"A visit cannot move from {self.state.value} to {target.value}.",
+                code="visit-state",
+            )
+        self.state = target
+        self.touch(now)
+
+
+def check_visit_date(visit_date: datetime, now: datetime) -> datetime:
+    if visit_date.tzinfo is None or visit_date.utcoffset() is None:
+        raise RuleViolation(
+            "visit_date needs a timezone offset.", rule="visit.naive_date", field="visit_date"
+        )
+    if visit_date > now + timedelta(minutes=5):
+        raise RuleViolation(
+            "A visit cannot be in the future.", rule="visit.future", field="visit_date"
+        )
+    return visit_date.astimezone(UTC)
+
+
+def check_transcript(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if len(text) > MAX_TRANSCRIPT_LENGTH:
+        raise RuleViolation(
+            f"A transcript has at most {MAX_TRANSCRIPT_LENGTH} characters.",
+            rule="visit.transcript_length",
+            field="transcript_text",
+        )
+    return text
+
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class VisitSummaryRequested(DomainEvent):
+    """A summary of the visit's transcript was asked for; the worker writes the draft."""
+
+    visit_id: UUID
+    pet_id: UUID
+    practice_id: UUID

@@ -1,0 +1,395 @@
+"""Appointments (booking, rescheduling, status) and the daily dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from vetchart.domain import appointments as rules
+from vetchart.domain.appointments import (
+    Appointment,
+    AppointmentStatus,
+    AppointmentType,
+    new_appointment,
+)
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.errors import NotFound, RuleViolation
+from vetchart.domain.policy import (
+    Action,
+    ClientScope,
+    Principal,
+    authorize,
+    client_scope,
+    practice_exists_for,
+    require_practice_member,
+)
+from vetchart.domain.users import Role
+from vetchart.services.audit import record as audit
+from vetchart.services.pets import require_version
+from vetchart.services.ports import (
+    Clock,
+    IdGenerator,
+    Page,
+    PageRequest,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from vetchart.services.schedule_ports import (
+    AppointmentFilters,
+    AppointmentView,
+    DashboardCache,
+    DashboardView,
+    PetBrief,
+    ScheduleQueries,
+)
+
+EDITABLE_FIELDS = (
+    "start_at",
+    "duration_minutes",
+    "assigned_vet_id",
+    "pet_ids",
+    "appointment_type",
+    "title",
+    "notes",
+)
+# The dashboard shows at most this many of each list.
+DASHBOARD_LIMIT = 200
+
+
+def appointment_scope(actor: Principal) -> ClientScope:
+    """Staff: their practice's appointments; owners: their own; admins: all."""
+    return client_scope(actor)
+
+
+class AppointmentService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        queries: ScheduleQueries,
+        clock: Clock,
+        ids: IdGenerator,
+        cache: DashboardCache,
+    ) -> None:
+        self._uow = uow
+        self._queries = queries
+        self._clock = clock
+        self._ids = ids
+        self._cache = cache
+
+    # ------------------------------------------------------------------ writes
+
+    async def create(
+        self, actor: Principal, practice_id: UUID, values: dict[str, Any], meta: RequestMeta
+    ) -> AppointmentView:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            practice_exists_for(actor, await uow.practices.get(practice_id))
+            require_practice_member(actor, practice_id, Action.APPOINTMENT_CREATE)
+            checked = await self._checked(uow, practice_id, values, required=True)
+            owner_id = values.get("pet_owner_id")
+            if not isinstance(owner_id, UUID):
+                raise RuleViolation(
+                    "pet_owner_id is required.", rule="appointment.owner", field="pet_owner_id"
+                )
+            owner = await uow.pet_owners.get(owner_id, ClientScope(practice_id=practice_id))
+            if owner is None:
+                raise RuleViolation(
+                    "The owner is not a client of this practice.",
+                    rule="appointment.owner_not_client",
+                    field="pet_owner_id",
+                )
+            pets = await self._owner_pets(uow, owner_id, checked["pet_ids"])
+            appointment = new_appointment(
+                id=self._ids.new_id(),
+                practice_id=practice_id,
+                pet_owner_id=owner_id,
+                status=AppointmentStatus.SCHEDULED,
+                created_by=actor.user_id,
+                created_at=now,
+                updated_at=now,
+                **checked,
+            )
+            await uow.appointments.add(appointment)
+            audit(
+                uow,
+                meta,
+                actor,
+                "appointment.create",
+                "appointment",
+                appointment.id,
+                practice_id,
+                {"start_at": appointment.start_at.isoformat(), "status": "scheduled"},
+            )
+            await uow.commit()
+        await self._cache.invalidate(practice_id)
+        return AppointmentView(appointment, pets, owner.full_name)
+
+    async def update(
+        self,
+        actor: Principal,
+        appointment_id: UUID,
+        values: dict[str, Any],
+        if_match: int | None,
+        meta: RequestMeta,
+    ) -> AppointmentView:
+        async with self._uow() as uow:
+            appointment = await self._for_change(uow, actor, appointment_id)
+            require_version(if_match, appointment.version, "appointment")
+            checked = await self._checked(uow, appointment.practice_id, values, required=False)
+            if "pet_ids" in checked:
+                await self._owner_pets(uow, appointment.pet_owner_id, checked["pet_ids"])
+            pets_before = appointment.pet_ids
+            changed = appointment.edit(checked, self._clock.now())
+            if changed:
+                await uow.appointments.save(
+                    appointment, pets_changed=appointment.pet_ids != pets_before
+                )
+                audit(
+                    uow,
+                    meta,
+                    actor,
+                    "appointment.update",
+                    "appointment",
+                    appointment.id,
+                    appointment.practice_id,
+                    {"fields": sorted(changed), "version": appointment.version},
+                )
+                await uow.commit()
+        await self._cache.invalidate(appointment.practice_id)
+        return await self._view(appointment_id)
+
+    async def set_status(
+        self, actor: Principal, appointment_id: UUID, status: AppointmentStatus, meta: RequestMeta
+    ) -> AppointmentView:
+        async with self._uow() as uow:
+            appointment = await self._for_change(uow, actor, appointment_id)
+            before = appointment.status
+            appointment.move_to(status, self._clock.now())
+            await uow.appointments.save(appointment)
+            audit(
+                uow,
+                meta,
+                actor,
+                "appointment.status_change",
+                "appointment",
+                appointment.id,
+                appointment.practice_id,
+                {"from": before.value, "to": status.value, "version": appointment.version},
+            )
+            await uow.commit()
+        await self._cache.invalidate(appointment.practice_id)
+        return await self._view(appointment_id)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, actor: Principal, appointment_id: UUID) -> AppointmentView:
+        authorize(actor, Action.APPOINTMENT_READ)
+        async with self._uow() as uow:
+            found = await uow.appointments.get(appointment_id, appointment_scope(actor))
+        if found is None:
+            raise NotFound("Appointment not found.")
+        return await self._view(appointment_id)
+
+    async def for_practice(
+        self,
+        actor: Principal,
+        practice_id: UUID,
+        *,
+        day: date | None,
+        start_from: datetime | None,
+        start_to: datetime | None,
+        vet_id: UUID | None,
+        status: AppointmentStatus | None,
+        page: PageRequest,
+    ) -> Page[AppointmentView]:
+        async with self._uow() as uow:
+            practice = practice_exists_for(actor, await uow.practices.get(practice_id))
+        require_practice_member(actor, practice_id, Action.APPOINTMENT_READ)
+        if day is not None:
+            day_start, day_end = rules.local_day_bounds(day, practice.timezone)
+            start_from = max(start_from or day_start, day_start)
+            start_to = min(start_to or day_end, day_end)
+        filters = AppointmentFilters(
+            scope=ClientScope(everything=True),
+            practice_id=practice_id,
+            start_from=start_from,
+            start_to=start_to,
+            vet_id=vet_id,
+            status=status,
+        )
+        return await self._queries.appointments_page(filters, page)
+
+    async def for_owner(
+        self, actor: Principal, owner_id: UUID, page: PageRequest
+    ) -> Page[AppointmentView]:
+        authorize(actor, Action.APPOINTMENT_READ)
+        async with self._uow() as uow:
+            if await uow.pet_owners.get(owner_id, client_scope(actor)) is None:
+                raise NotFound("Pet owner not found.")
+        filters = AppointmentFilters(scope=appointment_scope(actor), owner_id=owner_id)
+        return await self._queries.appointments_page(filters, page)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _view(self, appointment_id: UUID) -> AppointmentView:
+        view = await self._queries.appointment_view(appointment_id)
+        if view is None:  # pragma: no cover - it was just read in scope
+            raise NotFound("Appointment not found.")
+        return view
+
+    async def _for_change(
+        self, uow: UnitOfWork, actor: Principal, appointment_id: UUID
+    ) -> Appointment:
+        authorize(actor, Action.APPOINTMENT_READ)
+        appointment = await uow.appointments.get(
+            appointment_id, appointment_scope(actor), for_update=True
+        )
+        if appointment is None:
+            raise NotFound("Appointment not found.")
+        require_practice_member(actor, appointment.practice_id, Action.APPOINTMENT_UPDATE)
+        return appointment
+
+    async def _owner_pets(
+        self, uow: UnitOfWork, owner_id: UUID, pet_ids: tuple[UUID, ...]
+    ) -> list[PetBrief]:
+        mine = await uow.appointments.owner_pets(owner_id, pet_ids)
+        if mine != set(pet_ids):
+            raise RuleViolation(
+                "Every pet must be an active pet of the appointment's owner.",
+                rule="appointment.pets_of_owner",
+                field="pet_ids",
+            )
+        briefs = []
+        for pet_id in pet_ids:
+            pet = await uow.pets.get(pet_id, ClientScope(everything=True))
+            assert pet is not None
+            briefs.append(PetBrief(pet.id, pet.name, pet.species))
+        return sorted(briefs, key=lambda p: (p.name, str(p.id)))
+
+    async def _checked(
+        self, uow: UnitOfWork, practice_id: UUID, values: dict[str, Any], *, required: bool
+    ) -> dict[str, Any]:
+        unknown = set(values) - set(EDITABLE_FIELDS) - {"pet_owner_id"}
+        if unknown:
+            raise RuleViolation(
+                f"Unknown appointment fields: {sorted(unknown)}.", rule="appointment.unknown_fields"
+            )
+        checked: dict[str, Any] = {}
+        for name in ("start_at", "duration_minutes", "assigned_vet_id", "pet_ids", "title"):
+            if required and values.get(name) is None:
+                raise RuleViolation(f"{name} is required.", rule="appointment.required", field=name)
+            if name in values and values[name] is None:
+                raise RuleViolation(
+                    f"{name} cannot be null.", rule="appointment.required", field=name
+                )
+        if "start_at" in values:
+            checked["start_at"] = rules.check_start(values["start_at"])
+        if "duration_minutes" in values:
+            checked["duration_minutes"] = rules.check_duration(int(values["duration_minutes"]))
+        if "title" in values:
+            checked["title"] = rules.check_title(str(values["title"]))
+        if "notes" in values:
+            notes = values["notes"]
+            checked["notes"] = notes.strip() or None if isinstance(notes, str) else None
+        if "appointment_type" in values and values["appointment_type"] is None and not required:
+            raise RuleViolation(
+                "appointment_type cannot be null.",
+                rule="appointment.required",
+                field="appointment_type",
+            )
+        if "appointment_type" in values or required:
+            checked["appointment_type"] = AppointmentType(
+                values.get("appointment_type") or AppointmentType.CHECKUP
+            )
+        if "pet_ids" in values:
+            pet_ids = tuple(dict.fromkeys(values["pet_ids"]))
+            if not 1 <= len(pet_ids) <= rules.MAX_PETS_PER_APPOINTMENT:
+                raise RuleViolation(
+                    f"An appointment has 1 to {rules.MAX_PETS_PER_APPOINTMENT} pets.",
+                    rule="appointment.pets",
+                    field="pet_ids",
+                )
+            checked["pet_ids"] = tuple(sorted(pet_ids))
+        if "assigned_vet_id" in values:
+            vet = await uow.users.get(values["assigned_vet_id"])
+            if (
+                vet is None
+                or vet.role is not Role.VET
+                or vet.practice_id != practice_id
+                or not vet.is_active
+            ):
+                raise RuleViolation(
+                    "The assigned vet must be an active VET of this practice.",
+                    rule="appointment.vet",
+                    field="assigned_vet_id",
+                )
+            checked["assigned_vet_id"] = vet.id
+        return checked
+
+
+class DashboardService:
+    """Today (in the practice's timezone): appointments, follow-ups due, visits awaiting
+    review. Rendered answers are cached briefly per practice; any change to the practice's
+    appointments, visits or records invalidates them."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        queries: ScheduleQueries,
+        clock: Clock,
+        cache: DashboardCache,
+    ) -> None:
+        self._uow = uow
+        self._queries = queries
+        self._clock = clock
+        self._cache = cache
+
+    async def today(
+        self,
+        actor: Principal,
+        vet_id: UUID | None,
+        meta: RequestMeta,
+        render: Callable[[DashboardView], Awaitable[bytes]],
+    ) -> bytes:
+        authorize(actor, Action.DASHBOARD_READ)
+        practice_id = actor.practice_id
+        assert practice_id is not None  # staff have a practice
+        async with self._uow() as uow:
+            practice = await uow.practices.get(practice_id)
+            if practice is None:
+                raise NotFound("Practice not found.")
+            audit(
+                uow,
+                meta,
+                actor,
+                "dashboard.read",
+                "practice",
+                practice_id,
+                practice_id,
+                {"vet_id": str(vet_id)} if vet_id else {},
+            )
+            await uow.commit()
+        today = rules.local_today(self._clock.now(), practice.timezone)
+        key = f"{today.isoformat()}:{vet_id or 'all'}"
+        cached = await self._cache.get(practice_id, key)
+        if cached is not None:
+            return cached
+        day_start, day_end = rules.local_day_bounds(today, practice.timezone)
+        view = await self._queries.dashboard(
+            practice_id, day_start, day_end, today, vet_id, DASHBOARD_LIMIT
+        )
+        body = await render(
+            DashboardView(
+                appointments=view.appointments,
+                follow_ups=view.follow_ups,
+                visits_awaiting_review=view.visits_awaiting_review,
+                day=today,
+                timezone=practice.timezone,
+            )
+        )
+        await self._cache.put(practice_id, key, body)
+        return body

@@ -1,0 +1,186 @@
+"""Demo data for the schedule: today's appointments for every demo vet (in the practice's
+timezone) and a few visits with short generated recordings. Idempotent per day."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator
+from datetime import datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from vetchart.domain.appointments import (
+    AppointmentStatus,
+    AppointmentType,
+    StoredFile,
+    Visit,
+    VisitState,
+    new_appointment,
+)
+from vetchart.domain.policy import ClientScope
+from vetchart.domain.uploads import ObjectKey, UploadKind
+from vetchart.domain.users import Role
+from vetchart.services.demo import DEMO_PRACTICES
+from vetchart.services.ports import (
+    ClientQueries,
+    Clock,
+    IdGenerator,
+    PageRequest,
+    PetFilters,
+    UnitOfWorkFactory,
+)
+from vetchart.services.schedule_ports import AppointmentFilters, ScheduleQueries
+from vetchart.services.storage import HeadInspectorFactory, ObjectStorage
+
+# (local start hour, minute, minutes, type, title, status)
+DEMO_DAY = (
+    (9, 0, 30, AppointmentType.CHECKUP, "Annual check-up", AppointmentStatus.COMPLETED),
+    (9, 45, 20, AppointmentType.VACCINATION, "Booster vaccination", AppointmentStatus.CHECKED_IN),
+    (10, 30, 45, AppointmentType.CONSULTATION, "Itchy ears", AppointmentStatus.CONFIRMED),
+    (11, 30, 60, AppointmentType.SURGERY, "Dental scale and polish", AppointmentStatus.SCHEDULED),
+    (14, 0, 30, AppointmentType.CHECKUP, "Weight check", AppointmentStatus.SCHEDULED),
+    (15, 0, 30, AppointmentType.OTHER, "Nail trim", AppointmentStatus.CANCELLED),
+)
+DEMO_AUDIO_SECONDS = 1.0
+
+
+def demo_wav(seconds: float = DEMO_AUDIO_SECONDS, rate: int = 8000) -> bytes:
+    """A short, valid, silent 16-bit mono WAV file."""
+    data = b"\x00\x00" * int(seconds * rate)
+    fmt = struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVE"
+        + b"fmt "
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
+
+
+async def _one(payload: bytes) -> AsyncIterator[bytes]:
+    yield payload
+
+
+class DemoSchedule:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        clients: ClientQueries,
+        schedule: ScheduleQueries,
+        storage: ObjectStorage,
+        inspectors: HeadInspectorFactory,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._clients = clients
+        self._schedule = schedule
+        self._storage = storage
+        self._inspectors = inspectors
+
+    async def seed(self) -> str:
+        booked = visits = 0
+        for index, (name, timezone, _) in enumerate(DEMO_PRACTICES):
+            async with self._uow() as uow:
+                practice = await uow.practices.get_by_name(name)
+                vet = await uow.users.get_by_email(
+                    ("vet@riverside.vetchart.local", "vet@hillcrest.vetchart.local")[index]
+                )
+            if practice is None or vet is None or vet.role is not Role.VET:
+                continue
+            zone = ZoneInfo(timezone)
+            today = self._clock.now().astimezone(zone).date()
+            day_start = datetime.combine(today, time.min, tzinfo=zone)
+            existing = await self._schedule.appointments_page(
+                AppointmentFilters(
+                    scope=ClientScope(everything=True),
+                    practice_id=practice.id,
+                    start_from=day_start,
+                    start_to=day_start + timedelta(days=1),
+                    vet_id=vet.id,
+                ),
+                PageRequest(limit=1),
+            )
+            if existing.items:
+                continue
+            pets = await self._clients.pets_page(
+                ClientScope(practice_id=practice.id), PetFilters(), PageRequest(limit=len(DEMO_DAY))
+            )
+            for slot, view in zip(DEMO_DAY, pets.items, strict=False):
+                hour, minute, minutes, kind, title, status = slot
+                now = self._clock.now()
+                start = datetime.combine(today, time(hour, minute), tzinfo=zone)
+                appointment = new_appointment(
+                    id=self._ids.new_id(),
+                    practice_id=practice.id,
+                    pet_owner_id=view.owner.id,
+                    pet_ids=(view.pet.id,),
+                    assigned_vet_id=vet.id,
+                    start_at=start,
+                    duration_minutes=minutes,
+                    appointment_type=kind,
+                    title=title,
+                    notes=None,
+                    status=status,
+                    created_by=vet.id,
+                    created_at=now,
+                    updated_at=now,
+                )
+                async with self._uow() as uow:
+                    await uow.appointments.add(appointment)
+                    await uow.commit()
+                booked += 1
+                if status is AppointmentStatus.COMPLETED:
+                    await self._visit_with_audio(
+                        appointment.id, view.pet.id, practice.id, vet.id, start
+                    )
+                    visits += 1
+        return f"schedule: {booked} appointments today, {visits} visits with recordings"
+
+    async def _visit_with_audio(
+        self, appointment_id: UUID, pet_id: UUID, practice_id: UUID, vet_id: UUID, when: datetime
+    ) -> None:
+        key = ObjectKey.new(
+            UploadKind.VISIT_AUDIO, now=self._clock.now(), object_id=self._ids.new_id()
+        ).value
+        stored = await self._storage.put_stream(
+            key,
+            _one(demo_wav()),
+            max_bytes=10 * 1024 * 1024,
+            content_type="audio/wav",
+            inspect_head=self._inspectors(UploadKind.VISIT_AUDIO),
+        )
+        now = self._clock.now()
+        visit = Visit(
+            id=self._ids.new_id(),
+            pet_id=pet_id,
+            practice_id=practice_id,
+            appointment_id=appointment_id,
+            visit_date=when,
+            transcript_text=(
+                "Owner reports the dog has been scratching its left ear for a week. "
+                "On examination the ear canal is red with brown discharge. "
+                "Assessment: otitis externa. Plan: clean the ear and start ear drops twice "
+                "daily for ten days. Recheck in two weeks."
+            ),
+            state=VisitState.NEW,
+            created_by=vet_id,
+            created_at=now,
+            updated_at=now,
+            audio=StoredFile(
+                key=stored.key,
+                content_type=stored.content_type or "audio/wav",
+                size_bytes=stored.size,
+                sha256=stored.sha256 or "",
+                file_name="recording.wav",
+            ),
+        )
+        async with self._uow() as uow:
+            await uow.visits.add(visit)
+            await uow.commit()

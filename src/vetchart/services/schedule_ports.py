@@ -1,0 +1,146 @@
+"""Ports and read models of appointments, visits, attachments, the dashboard and the
+timeline (kept beside ``ports.py`` so that file stays about identity and records)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+from uuid import UUID
+
+from vetchart.domain.appointments import Appointment, AppointmentStatus, Visit
+from vetchart.domain.policy import ClientScope
+from vetchart.domain.records import MedicalRecord
+from vetchart.services.ports import Page, PageRequest
+
+
+@dataclass(frozen=True)
+class PetBrief:
+    id: UUID
+    name: str
+    species: str
+
+
+@dataclass(frozen=True)
+class AppointmentView:
+    appointment: Appointment
+    pets: list[PetBrief]
+    owner_name: str
+
+
+@dataclass(frozen=True)
+class AppointmentFilters:
+    scope: ClientScope
+    practice_id: UUID | None = None
+    owner_id: UUID | None = None
+    start_from: datetime | None = None
+    start_to: datetime | None = None
+    vet_id: UUID | None = None
+    status: AppointmentStatus | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    id: UUID
+    record_id: UUID
+    practice_id: UUID
+    object_key: str
+    file_name: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    description: str | None
+    created_by: UUID
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DashboardView:
+    appointments: list[AppointmentView]
+    follow_ups: list[MedicalRecord]
+    visits_awaiting_review: list[Visit]
+    day: date | None = None
+    timezone: str | None = None
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    kind: str  # medical_record | appointment | visit
+    id: UUID
+    occurred_on: date
+    record: MedicalRecord | None = None
+    appointment: AppointmentView | None = None
+    visit: Visit | None = None
+
+
+class AppointmentRepository(Protocol):
+    async def add(self, appointment: Appointment) -> None:
+        """Raises ``Conflict`` (naming the clash) when the vet's slot is taken."""
+        ...
+
+    async def get(
+        self, appointment_id: UUID, scope: ClientScope, *, for_update: bool = False
+    ) -> Appointment | None: ...
+
+    async def save(self, appointment: Appointment, *, pets_changed: bool = False) -> None: ...
+
+    async def owner_pets(self, owner_id: UUID, pet_ids: tuple[UUID, ...]) -> set[UUID]: ...
+
+
+class VisitRepository(Protocol):
+    async def add(self, visit: Visit) -> None: ...
+
+    async def get(
+        self, visit_id: UUID, scope: ClientScope, *, for_update: bool = False
+    ) -> Visit | None: ...
+
+    async def save(self, visit: Visit) -> None: ...
+
+
+class AttachmentRepository(Protocol):
+    async def add(self, attachment: Attachment) -> None: ...
+
+    async def get(self, attachment_id: UUID, scope: ClientScope) -> Attachment | None: ...
+
+    async def for_record(self, record_id: UUID) -> list[Attachment]: ...
+
+    async def referenced(self, keys: list[str]) -> set[str]: ...
+
+
+class ScheduleQueries(Protocol):
+    async def practice_timezone(self, practice_id: UUID) -> str | None: ...
+
+    async def appointments_page(
+        self, filters: AppointmentFilters, page: PageRequest
+    ) -> Page[AppointmentView]: ...
+
+    async def appointment_view(self, appointment_id: UUID) -> AppointmentView | None: ...
+
+    async def visits_page(self, pet_id: UUID, page: PageRequest) -> Page[Visit]: ...
+
+    async def dashboard(
+        self,
+        practice_id: UUID,
+        day_start: datetime,
+        day_end: datetime,
+        today: date,
+        vet_id: UUID | None,
+        limit: int,
+    ) -> DashboardView: ...
+
+    async def timeline_page(
+        self, pet_id: UUID, scope: ClientScope, page: PageRequest
+    ) -> Page[TimelineEntry]: ...
+
+
+class DashboardCache(Protocol):
+    """A short-lived cache of dashboards, invalidated per practice."""
+
+    async def get(self, practice_id: UUID, key: str) -> bytes | None: ...
+
+    async def put(self, practice_id: UUID, key: str, value: bytes) -> None: ...
+
+    async def invalidate(self, practice_id: UUID) -> None: ...
+
+

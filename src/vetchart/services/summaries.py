@@ -1,0 +1,244 @@
+"""Visit summaries: a draft from the transcript (a job), accepted by a vet as a new record.
+
+AI output is never clinical data by itself. The summariser (OpenAI when configured, else
+the extractive one; the extractive one also when the AI service fails) writes a *draft*
+on the visit with its provenance: adapter, model, prompt version, the transcript's hash
+and the spans of the transcript each section rests on. A VET of the visit's practice may
+accept it: that creates a NEW medical record authored by the vet, provenance kept in the
+record's data. No draft ever overwrites an existing record. Transcripts are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from vetchart.domain.appointments import Visit, VisitState, VisitSummaryRequested
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.errors import Conflict, NotFound, RuleViolation
+from vetchart.domain.kb import SUMMARY_SECTIONS
+from vetchart.domain.policy import (
+    Action,
+    ClientScope,
+    Principal,
+    authorize,
+    client_scope,
+    require_practice_member,
+)
+from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
+from vetchart.services.ai_ports import ServiceUnavailable, Summarizer, VisitSummaryDraft
+from vetchart.services.audit import record as audit
+from vetchart.services.jobs import EventHandler
+from vetchart.services.ports import Clock, IdGenerator, OutboxMessage, UnitOfWork, UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+
+MAX_SECTION_EDIT = 5000
+
+
+class VisitSummaryService:
+    name = "summary.visit"
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        summarizer: Summarizer,
+        fallback: Summarizer,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._summarizer = summarizer
+        self._fallback = fallback
+
+    async def request(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:
+        """Queue the summary (202): the visit moves to ``processing`` now; the worker
+        writes the draft and moves it to ``processed`` (or ``failed``)."""
+        async with self._uow() as uow:
+            visit = await self._staff_visit(uow, actor, visit_id, Action.VISIT_UPDATE)
+            if not (visit.transcript_text or "").strip():
+                raise RuleViolation(
+                    "The visit has no transcript to summarise.",
+                    rule="visit.transcript_required",
+                    field="transcript_text",
+                )
+            if visit.summary_record_id is not None:
+                raise Conflict(
+                    "This visit's summary was already accepted as a record.",
+                    code="summary-accepted",
+                )
+            visit.move_to(VisitState.PROCESSING, self._clock.now())
+            await uow.visits.save(visit)
+            uow.record(
+                VisitSummaryRequested(
+                    visit_id=visit.id, pet_id=visit.pet_id, practice_id=visit.practice_id
+                )
+            )
+            audit(
+                uow,
+                meta,
+                actor,
+                "visit.summary_request",
+                "visit",
+                visit.id,
+                visit.practice_id,
+                pet_id=visit.pet_id,
+            )
+            await uow.commit()
+        return visit
+
+    def handler(self) -> EventHandler:
+        return EventHandler(
+            name=self.name,
+            event_types=frozenset({VisitSummaryRequested.event_type()}),
+            handle=self.handle,
+        )
+
+    async def handle(self, uow: UnitOfWork, message: OutboxMessage) -> None:
+        visit = await uow.visits.get(
+            UUID(str(message.payload["visit_id"])), ClientScope(everything=True), for_update=True
+        )
+        if visit is None or visit.state is not VisitState.PROCESSING:
+            return  # gone, or already summarised by an earlier delivery
+        transcript = visit.transcript_text or ""
+        degraded = False
+        try:
+            draft = await self._summarizer.summarize(transcript)
+        except ServiceUnavailable as error:
+            log.warning("summary.degraded", visit_id=str(visit.id), error=type(error).__name__)
+            draft = await self._fallback.summarize(transcript)
+            degraded = True
+        if not transcript.strip():
+            visit.summary = {"error": "The transcript is empty."}
+            visit.move_to(VisitState.FAILED, self._clock.now())
+        else:
+            visit.summary = self._draft_json(draft, transcript, degraded)
+            visit.move_to(VisitState.PROCESSED, self._clock.now())
+        await uow.visits.save(visit)
+
+    def _draft_json(
+        self, draft: VisitSummaryDraft, transcript: str, degraded: bool
+    ) -> dict[str, Any]:
+        return {
+            "sections": {
+                section.name: {
+                    "text": section.text,
+                    "spans": [[span.start, span.end] for span in section.spans],
+                }
+                for section in draft.summary.sections
+            },
+            "provenance": {
+                "adapter": draft.adapter,
+                "model": draft.model,
+                "prompt_version": draft.prompt_version,
+                "generated_at": self._clock.now().isoformat(),
+                "transcript_sha256": hashlib.sha256(transcript.encode()).hexdigest(),
+                "degraded": degraded,
+            },
+            "status": "draft",
+        }
+
+    async def accept(
+        self, actor: Principal, visit_id: UUID, values: dict[str, Any], meta: RequestMeta
+    ) -> MedicalRecord:
+        """A new medical record from the draft, authored by the accepting VET."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            visit = await self._staff_visit(uow, actor, visit_id, Action.VISIT_SUMMARY_ACCEPT)
+            if visit.summary_record_id is not None:
+                raise Conflict(
+                    "This summary was already accepted.",
+                    code="summary-accepted",
+                    extra={"medical_record_id": str(visit.summary_record_id)},
+                )
+            if visit.state is not VisitState.PROCESSED or not visit.summary:
+                raise Conflict("The visit has no summary draft yet.", code="summary-not-ready")
+            stored = visit.summary.get("sections")
+            sections: dict[str, str] = {
+                str(name): str(value.get("text") or "")
+                for name, value in (stored.items() if isinstance(stored, dict) else [])
+                if isinstance(value, dict)
+            }
+            edits = dict(values.get("edits") or {})
+            unknown = set(edits) - set(SUMMARY_SECTIONS)
+            if unknown:
+                raise RuleViolation(
+                    f"Unknown summary sections: {sorted(unknown)}.",
+                    rule="summary.unknown_sections",
+                    field="edits",
+                )
+            for name, text in edits.items():
+                sections[name] = str(text)[:MAX_SECTION_EDIT]
+            pet = await uow.pets.get(visit.pet_id, ClientScope(everything=True))
+            if pet is None:  # pragma: no cover - a visit's pet never goes away
+                raise NotFound("Pet not found.")
+            facts = PetFacts(pet.id, pet.species, pet.date_of_birth, pet.is_active)
+            description = "\n\n".join(
+                part
+                for part in (
+                    _labelled("Presenting complaint", sections.get("presenting_complaint")),
+                    _labelled("Findings", sections.get("findings")),
+                    _labelled("Follow-up", sections.get("follow_up")),
+                )
+                if part
+            )
+            record = MedicalRecord.create(
+                record_id=self._ids.new_id(),
+                pet=facts,
+                practice_id=visit.practice_id,
+                author_id=actor.user_id,
+                content=RecordContent(
+                    record_type=RecordType(values.get("record_type") or RecordType.CHECKUP),
+                    title=str(values.get("title") or "Visit summary"),
+                    visit_date=visit.visit_date.date(),
+                    description=description or None,
+                    diagnosis=sections.get("assessment") or None,
+                    treatment=sections.get("plan") or None,
+                    data={
+                        "ai_summary": {
+                            "visit_id": str(visit.id),
+                            "provenance": visit.summary.get("provenance"),
+                            "edited_sections": sorted(edits),
+                        }
+                    },
+                ),
+                now=now,
+            )
+            await uow.records.add(record)
+            visit.summary_record_id = record.id
+            visit.summary = {**visit.summary, "status": "accepted"}
+            visit.touch(now)
+            await uow.visits.save(visit)
+            audit(
+                uow,
+                meta,
+                actor,
+                "visit.summary_accept",
+                "medical_record",
+                record.id,
+                visit.practice_id,
+                {"visit_id": str(visit.id), "edited_sections": sorted(edits)},
+                pet_id=visit.pet_id,
+            )
+            await uow.commit()
+        return record
+
+    async def _staff_visit(
+        self, uow: UnitOfWork, actor: Principal, visit_id: UUID, action: Action
+    ) -> Visit:
+        authorize(actor, Action.VISIT_READ)
+        visit = await uow.visits.get(visit_id, client_scope(actor), for_update=True)
+        if visit is None:
+            raise NotFound("Visit not found.")
+        require_practice_member(actor, visit.practice_id, action)
+        return visit
+
+
+def _labelled(label: str, text: str | None) -> str:
+    return f"{label}: {text.strip()}" if text and text.strip() else ""

@@ -1,0 +1,545 @@
+"""Visits (with their audio), medical-record attachments and the pet's timeline.
+
+Uploads keep the stored object and the database row consistent: the bytes are streamed
+to storage first (size limit while streaming, type judged by content); only then is the
+row written, and if that fails the new object is deleted at once (the orphan sweep is
+the backstop for a crash in between). A replaced object is deleted after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from vetchart.domain import appointments as rules
+from vetchart.domain.appointments import StoredFile, Visit, VisitChanged, VisitState
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.errors import Conflict, NotFound, RuleViolation
+from vetchart.domain.policy import (
+    Action,
+    ClientScope,
+    Principal,
+    authorize,
+    client_scope,
+    require_practice_member,
+)
+from vetchart.domain.records import MedicalRecord, require_may_amend
+from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
+from vetchart.services.audit import record as audit
+from vetchart.services.pets import require_version
+from vetchart.services.ports import (
+    Clock,
+    IdGenerator,
+    Page,
+    PageRequest,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from vetchart.services.schedule_ports import (
+    Attachment,
+    DashboardCache,
+    ScheduleQueries,
+    TimelineEntry,
+)
+from vetchart.services.storage import (
+    HeadInspectorFactory,
+    ObjectMissing,
+    ObjectStorage,
+    StoredObject,
+)
+
+log = structlog.get_logger(__name__)
+
+VISIT_FIELDS = ("visit_date", "transcript_text", "appointment_id")
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    audio_bytes: int
+    attachment_bytes: int
+    signed_url_seconds: int
+
+
+@dataclass(frozen=True)
+class SignedUpload:
+    upload_url: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+class VisitService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        queries: ScheduleQueries,
+        clock: Clock,
+        ids: IdGenerator,
+        storage: ObjectStorage,
+        inspectors: HeadInspectorFactory,
+        limits: UploadLimits,
+        cache: DashboardCache,
+    ) -> None:
+        self._uow = uow
+        self._queries = queries
+        self._clock = clock
+        self._ids = ids
+        self._storage = storage
+        self._inspectors = inspectors
+        self._limits = limits
+        self._cache = cache
+
+    # ------------------------------------------------------------------ visits
+
+    async def create(
+        self, actor: Principal, pet_id: UUID, values: dict[str, Any], meta: RequestMeta
+    ) -> Visit:
+        authorize(actor, Action.VISIT_CREATE)
+        now = self._clock.now()
+        practice_id = actor.practice_id
+        assert practice_id is not None  # VISIT_CREATE is for staff only
+        async with self._uow() as uow:
+            pet = await uow.pets.get(pet_id, client_scope(actor))
+            if pet is None:
+                raise NotFound("Pet not found.")
+            checked = await self._checked(uow, actor, pet_id, values, required=True)
+            visit = Visit(
+                id=self._ids.new_id(),
+                pet_id=pet_id,
+                practice_id=practice_id,
+                appointment_id=checked.get("appointment_id"),
+                visit_date=checked["visit_date"],
+                transcript_text=checked.get("transcript_text"),
+                state=VisitState.NEW,
+                created_by=actor.user_id,
+                created_at=now,
+                updated_at=now,
+            )
+            visit.domain_events.append(
+                VisitChanged(visit_id=visit.id, pet_id=pet_id, practice_id=practice_id, state="new")
+            )
+            await uow.visits.add(visit)
+            audit(uow, meta, actor, "visit.create", "visit", visit.id, practice_id, pet_id=pet_id)
+            await uow.commit()
+        await self._cache.invalidate(practice_id)
+        return visit
+
+    async def update(
+        self,
+        actor: Principal,
+        visit_id: UUID,
+        values: dict[str, Any],
+        if_match: int | None,
+        meta: RequestMeta,
+    ) -> Visit:
+        async with self._uow() as uow:
+            visit = await self._for_change(uow, actor, visit_id)
+            require_version(if_match, visit.version, "visit")
+            checked = await self._checked(uow, actor, visit.pet_id, values, required=False)
+            changed = [name for name, value in checked.items() if getattr(visit, name) != value]
+            if changed:
+                for name in changed:
+                    setattr(visit, name, checked[name])
+                visit.touch(self._clock.now())
+                await uow.visits.save(visit)
+                audit(
+                    uow,
+                    meta,
+                    actor,
+                    "visit.update",
+                    "visit",
+                    visit.id,
+                    visit.practice_id,
+                    {"fields": sorted(changed), "version": visit.version},
+                    pet_id=visit.pet_id,
+                )
+                await uow.commit()
+        return visit
+
+    async def get(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:
+        authorize(actor, Action.VISIT_READ)
+        async with self._uow() as uow:
+            visit = await uow.visits.get(visit_id, client_scope(actor))
+            if visit is None:
+                raise NotFound("Visit not found.")
+            audit(
+                uow,
+                meta,
+                actor,
+                "visit.read",
+                "visit",
+                visit.id,
+                visit.practice_id,
+                pet_id=visit.pet_id,
+            )
+            await uow.commit()
+        return visit
+
+    async def for_pet(
+        self, actor: Principal, pet_id: UUID, page: PageRequest, meta: RequestMeta
+    ) -> Page[Visit]:
+        authorize(actor, Action.VISIT_READ)
+        async with self._uow() as uow:
+            if await uow.pets.get(pet_id, client_scope(actor)) is None:
+                raise NotFound("Pet not found.")
+            audit(uow, meta, actor, "visit.list", "pet", pet_id, actor.practice_id, pet_id=pet_id)
+            await uow.commit()
+        return await self._queries.visits_page(pet_id, page)
+
+    async def timeline(
+        self, actor: Principal, pet_id: UUID, page: PageRequest, meta: RequestMeta
+    ) -> Page[TimelineEntry]:
+        """Records, appointments and visits of the pet, newest day first."""
+        authorize(actor, Action.MEDICAL_RECORD_READ)
+        async with self._uow() as uow:
+            if await uow.pets.get(pet_id, client_scope(actor)) is None:
+                raise NotFound("Pet not found.")
+            audit(uow, meta, actor, "pet.timeline", "pet", pet_id, actor.practice_id, pet_id=pet_id)
+            await uow.commit()
+        return await self._queries.timeline_page(pet_id, client_scope(actor), page)
+
+    # ------------------------------------------------------------------ audio
+
+    async def put_audio(
+        self,
+        actor: Principal,
+        visit_id: UUID,
+        chunks: AsyncIterator[bytes],
+        content_type: str | None,
+        meta: RequestMeta,
+    ) -> Visit:
+        """Streamed straight to storage (checked before the body is read: a refused caller
+        stores nothing), then recorded on the visit."""
+        async with self._uow() as uow:
+            visit = await self._for_change(uow, actor, visit_id)
+        key = self._new_key(UploadKind.VISIT_AUDIO)
+        stored = await self._storage.put_stream(
+            key,
+            chunks,
+            max_bytes=self._limits.audio_bytes,
+            content_type=content_type,
+            inspect_head=self._inspectors(UploadKind.VISIT_AUDIO),
+        )
+        return await self._attach_audio(actor, visit.id, stored, meta, pending=False)
+
+    async def audio_upload_url(
+        self, actor: Principal, visit_id: UUID, meta: RequestMeta
+    ) -> SignedUpload:
+        """A short-lived URL for a direct PUT to object storage; ``complete`` verifies it."""
+        key = self._new_key(UploadKind.VISIT_AUDIO)
+        async with self._uow() as uow:
+            visit = await self._for_change(uow, actor, visit_id)
+            visit.audio_pending_key = key
+            visit.touch(self._clock.now())
+            await uow.visits.save(visit)
+            audit(
+                uow,
+                meta,
+                actor,
+                "visit.audio_upload_url",
+                "visit",
+                visit.id,
+                visit.practice_id,
+                pet_id=visit.pet_id,
+            )
+            await uow.commit()
+        seconds = self._limits.signed_url_seconds
+        url = await self._storage.signed_url(key, method="PUT", expires_in=seconds)
+        return SignedUpload(url, {}, self._clock.now() + timedelta(seconds=seconds))
+
+    async def complete_audio(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:
+        async with self._uow() as uow:
+            visit = await self._for_change(uow, actor, visit_id)
+        key = visit.audio_pending_key
+        if key is None:
+            raise Conflict("No upload is pending for this visit.", code="no-pending-upload")
+        try:
+            stored = await self._storage.verify_upload(
+                key,
+                max_bytes=self._limits.audio_bytes,
+                inspect_head=self._inspectors(UploadKind.VISIT_AUDIO),
+            )
+        except ObjectMissing:
+            raise Conflict(
+                "Nothing was uploaded to the upload URL yet.", code="upload-missing"
+            ) from None
+        return await self._attach_audio(actor, visit.id, stored, meta, pending=True)
+
+    async def audio_url(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> str:
+        authorize(actor, Action.VISIT_READ)
+        async with self._uow() as uow:
+            visit = await uow.visits.get(visit_id, client_scope(actor))
+            if visit is None:
+                raise NotFound("Visit not found.")
+            if visit.audio is None:
+                raise NotFound("This visit has no recording.")
+            audit(
+                uow,
+                meta,
+                actor,
+                "visit.audio_read",
+                "visit",
+                visit.id,
+                visit.practice_id,
+                pet_id=visit.pet_id,
+            )
+            await uow.commit()
+        return await self._storage.signed_url(
+            visit.audio.key, method="GET", expires_in=self._limits.signed_url_seconds
+        )
+
+    async def _attach_audio(
+        self,
+        actor: Principal,
+        visit_id: UUID,
+        stored: StoredObject,
+        meta: RequestMeta,
+        *,
+        pending: bool,
+    ) -> Visit:
+        replaced: str | None = None
+        try:
+            async with self._uow() as uow:
+                visit = await self._for_change(uow, actor, visit_id)
+                if pending and visit.audio_pending_key != stored.key:
+                    raise Conflict("Another upload replaced this one.", code="upload-superseded")
+                replaced = visit.audio.key if visit.audio else None
+                visit.audio = StoredFile(
+                    key=stored.key,
+                    content_type=stored.content_type or "application/octet-stream",
+                    size_bytes=stored.size,
+                    sha256=stored.sha256 or "",
+                    file_name=None,
+                )
+                visit.audio_pending_key = None
+                visit.touch(self._clock.now())
+                await uow.visits.save(visit)
+                audit(
+                    uow,
+                    meta,
+                    actor,
+                    "visit.audio_upload",
+                    "visit",
+                    visit.id,
+                    visit.practice_id,
+                    {"size_bytes": stored.size, "content_type": stored.content_type},
+                    pet_id=visit.pet_id,
+                )
+                await uow.commit()
+        except BaseException:
+            await self._forget(stored.key)
+            raise
+        if replaced:
+            await self._forget(replaced)
+        return visit
+
+    # ------------------------------------------------------------------ attachments
+
+    async def add_attachment(
+        self,
+        actor: Principal,
+        record_id: UUID,
+        upload: AttachmentUpload,
+        meta: RequestMeta,
+    ) -> Attachment:
+        record = await self._record_for_attachment(actor, record_id)
+        key = self._new_key(UploadKind.RECORD_ATTACHMENT)
+        stored = await self._storage.put_stream(
+            key,
+            upload.chunks,
+            max_bytes=self._limits.attachment_bytes,
+            content_type=None,
+            inspect_head=self._inspectors(UploadKind.RECORD_ATTACHMENT),
+        )
+        attachment = Attachment(
+            id=self._ids.new_id(),
+            record_id=record.id,
+            practice_id=record.practice_id,
+            object_key=stored.key,
+            file_name=sanitize_filename(upload.file_name()),
+            content_type=stored.content_type or "application/octet-stream",
+            size_bytes=stored.size,
+            sha256=stored.sha256 or "",
+            description=(upload.description() or "").strip()[:1000] or None,
+            created_by=actor.user_id,
+            created_at=self._clock.now(),
+        )
+        try:
+            async with self._uow() as uow:
+                await uow.attachments.add(attachment)
+                audit(
+                    uow,
+                    meta,
+                    actor,
+                    "attachment.create",
+                    "attachment",
+                    attachment.id,
+                    record.practice_id,
+                    {"record_id": str(record.id), "size_bytes": stored.size},
+                    pet_id=record.pet_id,
+                )
+                await uow.commit()
+        except BaseException:
+            await self._forget(stored.key)
+            raise
+        return attachment
+
+    async def attachments(
+        self, actor: Principal, record_id: UUID, meta: RequestMeta
+    ) -> list[Attachment]:
+        authorize(actor, Action.ATTACHMENT_READ)
+        async with self._uow() as uow:
+            record = await uow.records.get(record_id, client_scope(actor))
+            if record is None:
+                raise NotFound("Medical record not found.")
+            audit(
+                uow,
+                meta,
+                actor,
+                "attachment.list",
+                "medical_record",
+                record.id,
+                record.practice_id,
+                pet_id=record.pet_id,
+            )
+            found = await uow.attachments.for_record(record.id)
+            await uow.commit()
+        return found
+
+    async def attachment_url(self, actor: Principal, attachment_id: UUID, meta: RequestMeta) -> str:
+        authorize(actor, Action.ATTACHMENT_READ)
+        async with self._uow() as uow:
+            attachment = await uow.attachments.get(attachment_id, client_scope(actor))
+            if attachment is None:
+                raise NotFound("Attachment not found.")
+            record = await uow.records.get(attachment.record_id, ClientScope(everything=True))
+            audit(
+                uow,
+                meta,
+                actor,
+                "attachment.read",
+                "attachment",
+                attachment.id,
+                attachment.practice_id,
+                pet_id=record.pet_id if record else None,
+            )
+            await uow.commit()
+        return await self._storage.signed_url(
+            attachment.object_key, method="GET", expires_in=self._limits.signed_url_seconds
+        )
+
+    async def _record_for_attachment(self, actor: Principal, record_id: UUID) -> MedicalRecord:
+        """Attaching is changing the record: the same people as PATCH may do it."""
+        authorize(actor, Action.ATTACHMENT_CREATE)
+        async with self._uow() as uow:
+            record = await uow.records.get(record_id, client_scope(actor))
+        if record is None:
+            raise NotFound("Medical record not found.")
+        require_may_amend(
+            actor_id=actor.user_id,
+            actor_role=actor.role,
+            actor_practice_id=actor.practice_id,
+            record=record,
+        )
+        return record
+
+    # ------------------------------------------------------------------ housekeeping
+
+    async def sweep_orphans(self, older_than: timedelta) -> int:
+        """Delete stored objects no row names, older than ``older_than`` (left by a crash
+        between upload and commit, or an abandoned pre-signed upload)."""
+        before = self._clock.now() - older_than
+        removed = 0
+        for kind in (UploadKind.VISIT_AUDIO, UploadKind.RECORD_ATTACHMENT):
+            keys = [key async for key in self._storage.list_older_than(f"{kind.value}/", before)]
+            for start in range(0, len(keys), 500):
+                batch = keys[start : start + 500]
+                async with self._uow() as uow:
+                    kept = await uow.attachments.referenced(batch)
+                for key in batch:
+                    if key not in kept:
+                        await self._storage.delete(key)
+                        removed += 1
+        return removed
+
+    # ------------------------------------------------------------------ helpers
+
+    def _new_key(self, kind: UploadKind) -> str:
+        return ObjectKey.new(kind, now=self._clock.now(), object_id=self._ids.new_id()).value
+
+    async def _forget(self, key: str) -> None:
+        try:
+            await self._storage.delete(key)
+        except Exception as error:  # the orphan sweep removes it later
+            log.warning("storage.delete_failed", key=key, error=type(error).__name__)
+
+    async def _for_change(self, uow: UnitOfWork, actor: Principal, visit_id: UUID) -> Visit:
+        authorize(actor, Action.VISIT_READ)
+        visit = await uow.visits.get(visit_id, client_scope(actor), for_update=True)
+        if visit is None:
+            raise NotFound("Visit not found.")
+        require_practice_member(actor, visit.practice_id, Action.VISIT_UPDATE)
+        return visit
+
+    async def _checked(
+        self,
+        uow: UnitOfWork,
+        actor: Principal,
+        pet_id: UUID,
+        values: dict[str, Any],
+        *,
+        required: bool,
+    ) -> dict[str, Any]:
+        unknown = set(values) - set(VISIT_FIELDS)
+        if unknown:
+            raise RuleViolation(
+                f"Unknown visit fields: {sorted(unknown)}.", rule="visit.unknown_fields"
+            )
+        checked: dict[str, Any] = {}
+        if required and values.get("visit_date") is None:
+            raise RuleViolation(
+                "visit_date is required.", rule="visit.required", field="visit_date"
+            )
+        if "visit_date" in values:
+            if values["visit_date"] is None:
+                raise RuleViolation(
+                    "visit_date cannot be null.", rule="visit.required", field="visit_date"
+                )
+            checked["visit_date"] = rules.check_visit_date(values["visit_date"], self._clock.now())
+        if "transcript_text" in values:
+            checked["transcript_text"] = rules.check_transcript(values["transcript_text"])
+        if values.get("appointment_id") is not None:
+            appointment = await uow.appointments.get(
+                values["appointment_id"], ClientScope(practice_id=actor.practice_id)
+            )
+            if appointment is None or pet_id not in appointment.pet_ids:
+                raise RuleViolation(
+                    "The appointment must be one of this practice's, for this pet.",
+                    rule="visit.appointment",
+                    field="appointment_id",
+                )
+            checked["appointment_id"] = appointment.id
+        elif "appointment_id" in values:
+            checked["appointment_id"] = None
+        return checked
+
+
+class AttachmentUpload:
+    """A multipart upload being streamed: the file's bytes, then what came with it."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], file_name: Any, description: Any) -> None:
+        self.chunks = chunks
+        self._file_name = file_name
+        self._description = description
+
+    def file_name(self) -> str:
+        return str(self._file_name() or "")
+
+    def description(self) -> str | None:
+        value = self._description()
+        return None if value is None else str(value)
