@@ -10,6 +10,7 @@ so tests may commit freely and still start clean.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import shutil
 import tempfile
@@ -35,6 +36,7 @@ from vetchart.config import (
     Environment,
     ObservabilitySettings,
     Settings,
+    StorageSettings,
 )
 
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-000000"
@@ -98,9 +100,16 @@ async def empty_database_url(pg_server_url: str) -> AsyncIterator[str]:
     await _admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# Local object storage of the tests' apps: a fresh folder per app under one temporary
+# root, removed when the test session ends (never the repository's var/).
+_FILES_ROOT = Path(tempfile.mkdtemp(prefix="vetchart-test-files-"))
+atexit.register(shutil.rmtree, _FILES_ROOT, True)
+
+
 def make_settings(database_url: str | None, **overrides: object) -> Settings:
     """Test settings built explicitly, so the developer's environment cannot leak in."""
     values: dict[str, object] = {
+        "storage": StorageSettings(files_dir=_FILES_ROOT / uuid.uuid4().hex),
         "env": Environment.TEST,
         "database": DatabaseSettings(url=database_url, pool_size=5, max_overflow=5),
         # Cheap Argon2 parameters keep the suite fast; production uses the defaults.

@@ -15,7 +15,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vetchart.adapters.ai.breaker import CircuitBreakers, circuit_state_collector
-from vetchart.adapters.ai.extractive import ExtractiveSummarizer
 from vetchart.adapters.ai.wiring import AiAdapters, build_ai_adapters
 from vetchart.adapters.cache import MemoryDashboardCache, RedisDashboardCache
 from vetchart.adapters.db.audit_queries import SqlAuditQueries
@@ -262,8 +261,8 @@ class Container:
             uow=self.uow,
             clock=self.clock,
             ids=self.ids,
-            summarizer=ExtractiveSummarizer(),
-            fallback=ExtractiveSummarizer(),
+            summarizer=self.ai.summarizer,
+            fallback=self.ai.summary_fallback,
         )
         self.invitation_mail = InvitationMail(build_mailer(settings), settings.mail.public_base_url)
         self.delivery = EventDelivery(

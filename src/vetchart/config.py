@@ -198,11 +198,15 @@ class StorageSettings(_Section):
     s3_region: str | None = None
     s3_access_key_id: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("VETCHART_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+        validation_alias=AliasChoices(
+            "s3_access_key_id", "VETCHART_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"
+        ),
     )
     s3_secret_access_key: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("VETCHART_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+        validation_alias=AliasChoices(
+            "s3_secret_access_key", "VETCHART_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"
+        ),
     )
     s3_force_path_style: bool = False
     s3_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)

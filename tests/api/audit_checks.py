@@ -4,8 +4,9 @@ For a request (found by its X-Request-ID), per the route's entry in ``audit_rout
 - no caller (401): no row;
 - refused (403/404) for a signed-in caller: exactly one ``denied`` row, the route's
   action, the caller as actor, the resource named by the path;
-- a success of a write or of a medical-data read: exactly one ``success`` row, the
-  route's action, the caller as actor, the resource (the created one for a create);
+- a success (2xx, or the 307 to a file's bytes) of a write or of a medical-data read:
+  exactly one ``success`` row, the route's action, the caller as actor, the resource
+  (the created one for a create);
 - a success of any other read, or any other failure (409, 412, 422...): no row.
 """
 
@@ -78,7 +79,7 @@ async def assert_audited(
         if route.id_param:
             assert row["resource_id"] == values[route.id_param], where
         assert row["details"]["status"] == status, where
-    elif 200 <= status < 300 and route.audited in (Audited.WRITE, Audited.MEDICAL_READ):
+    elif 200 <= status < 400 and route.audited in (Audited.WRITE, Audited.MEDICAL_READ):
         assert len(rows) == 1, where
         row = rows[0]
         assert (row["outcome"], row["action"]) == ("success", route.action), where

@@ -17,7 +17,7 @@ from tests.api.auth_helpers import ADMIN, API, cheap_auth, running_app
 from tests.api.clients_helpers import World, start
 from tests.conftest import make_settings
 from vetchart.adapters.db.tables import kb_chunks, kb_documents
-from vetchart.config import Settings
+from vetchart.config import Settings, StorageSettings
 from vetchart.demo_kb import demo_documents
 
 KB = f"{API}/kb"
@@ -40,7 +40,11 @@ SOURCE_FIELDS = {"n", "document_id", "title", "chunk_index", "score", "excerpt",
 
 def kb_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
     """Test settings with the files under ``data_dir`` (never the working directory)."""
-    values: dict[str, Any] = {"data_dir": data_dir, "auth": cheap_auth()}
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "auth": cheap_auth(),
+        "storage": StorageSettings(files_dir=data_dir / "files"),
+    }
     values.update(overrides)
     return make_settings(database_url, **values)
 

@@ -257,7 +257,9 @@ def _multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "xyzB
 
 async def test_refused_uploads_store_nothing(database_url: str, tmp_path: Path) -> None:
     settings = kb_settings(
-        database_url, tmp_path, storage=StorageSettings(max_kb_document_bytes=4096)
+        database_url,
+        tmp_path,
+        storage=StorageSettings(files_dir=tmp_path / "files", max_kb_document_bytes=4096),
     )
     async with kb_world(settings, database_url) as world:
         headers = await world.h(ADMIN)

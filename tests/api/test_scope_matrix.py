@@ -62,8 +62,9 @@ cases are independent of their order.
                they are approved with). Visits are read like medical records (any practice
                the client is approved with), changed only by the recording practice.
 
-The upload and attachment routes of the "visits" tag, and the visit summary routes, are
-covered elsewhere for now (see COVERED_ELSEWHERE).
+    uploads    visit audio and record attachments use the visit and record relations
+               above; the upload bodies themselves are tested in test_uploads.py.
+
 """
 
 from __future__ import annotations
@@ -99,12 +100,14 @@ from tests.api.auth_helpers import (
     seed_demo,
 )
 from tests.api.module_database import template_copy
+from tests.api.test_schedule_flow import tiny_pdf, tiny_wav
 from tests.conftest import make_settings
 from vetchart.api.app import create_app
-from vetchart.config import RateLimitSettings
+from vetchart.config import RateLimitSettings, StorageSettings
 from vetchart.domain.appointments import (
     AppointmentStatus,
     AppointmentType,
+    StoredFile,
     Visit,
     VisitState,
     new_appointment,
@@ -114,10 +117,13 @@ from vetchart.domain.pets import Pet
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
+from vetchart.domain.uploads import ObjectKey, UploadKind
 from vetchart.domain.users import Role, User
 from vetchart.services.auth import token_digest
 from vetchart.services.demo import DEMO_PRACTICES
 from vetchart.services.ports import Invitation
+from vetchart.services.schedule_ports import Attachment
+from vetchart.services.storage import StoredObject
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -429,6 +435,79 @@ PATCH /visits/{visit_id}
     other_practice_client     401    404    404  404      404      403
     pending_client            401    404    404  404      404      403
     missing                   401    404    404  404      404      404
+# Summaries: asking for one changes the visit (its practice's staff, as PATCH; 202);
+# accepting a draft is for a VET of the visit's practice only (201; a draft is made for
+# the case first).
+POST /visits/{visit_id}/summary
+    mine                      401    403    202  202      202      403
+    mine_other_practice       401    403    403  403      403      403
+    own_practice_client       401    404    202  202      202      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+POST /visits/{visit_id}/summary/accept
+    mine                      401    403    403  201      403      403
+    mine_other_practice       401    403    403  403      403      403
+    own_practice_client       401    404    403  201      403      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+
+# Visit audio: uploading is changing the visit (its practice's staff, as PATCH); the
+# recording is read like the visit (a 307 to a short-lived URL). complete: the object
+# was PUT to the upload URL already.
+PUT /visits/{visit_id}/audio
+    mine                      401    403    201  201      201      403
+    mine_other_practice       401    403    403  403      403      403
+    own_practice_client       401    404    201  201      201      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+POST /visits/{visit_id}/audio/upload-url
+    mine                      401    403    200  200      200      403
+    mine_other_practice       401    403    403  403      403      403
+    own_practice_client       401    404    200  200      200      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+POST /visits/{visit_id}/audio/complete
+    mine                      401    403    200  200      200      403
+    mine_other_practice       401    403    403  403      403      403
+    own_practice_client       401    404    200  200      200      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+GET /visits/{visit_id}/audio
+    mine                      401    307    307  307      307      307
+    mine_other_practice       401    307    307  307      307      307
+    own_practice_client       401    404    307  307      307      307
+    other_practice_client     401    404    404  404      404      307
+    pending_client            401    404    404  404      404      307
+    missing                   401    404    404  404      404      404
+# Attachments: adding one is changing the record (as PATCH /medical-records); reading
+# them is reading the record.
+POST /medical-records/{record_id}/attachments
+    mine                      401    403    403  201      201      403
+    own_practice_client       401    404    403  201      201      403
+    own_practice_by_staff     401    404    201  201      201      403
+    mine_other_practice       401    403    403  403      403      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+GET /medical-records/{record_id}/attachments
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    mine_other_practice       401    200    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /attachments/{attachment_id}/content
+    mine                      401    307    307  307      307      307
+    own_practice_client       401    404    307  307      307      307
+    mine_other_practice       401    307    307  307      307      307
+    other_practice_client     401    404    404  404      404      307
+    pending_client            401    404    404  404      404      307
+    missing                   401    404    404  404      404      404
 """
 
 # Routes of these tables that are deliberately not in the matrix yet (see the docstring).
@@ -437,17 +516,7 @@ NOT_BUILT: set[tuple[str, str]] = set()
 # and attachments (another engineer's, with their storage world), and the visit summary
 # routes (the AI summary work). Whoever adds their rows (and builders) here removes them
 # from this set; test_matrix_covers_every_route then insists on the rows.
-COVERED_ELSEWHERE: set[tuple[str, str]] = {
-    ("PUT", "/visits/{visit_id}/audio"),
-    ("GET", "/visits/{visit_id}/audio"),
-    ("POST", "/visits/{visit_id}/audio/upload-url"),
-    ("POST", "/visits/{visit_id}/audio/complete"),
-    ("POST", "/medical-records/{record_id}/attachments"),
-    ("GET", "/medical-records/{record_id}/attachments"),
-    ("GET", "/attachments/{attachment_id}/content"),
-    ("POST", "/visits/{visit_id}/summary"),
-    ("POST", "/visits/{visit_id}/summary/accept"),
-}
+COVERED_ELSEWHERE: set[tuple[str, str]] = set()
 # The OpenAPI tags of the routers of the practices/owners/associations, pets, medical
 # records and appointments/visits/dashboard tables of API.md (later tables have their own
 # tags, and their own rows later).
@@ -731,11 +800,17 @@ async def build_world(app: FastAPI, client: AsyncClient) -> World:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def world(pg_server_url: str, template_database: str) -> AsyncIterator[World]:
+async def world(
+    pg_server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
     """One database (a copy of the migrated template) and one app for the whole module."""
     async with template_copy(pg_server_url, template_database, "scope") as url:
         # Rate limits off: this module sends hundreds of requests from one address.
-        settings = make_settings(url, rate_limit=RateLimitSettings(enabled=False))
+        settings = make_settings(
+            url,
+            rate_limit=RateLimitSettings(enabled=False),
+            storage=StorageSettings(files_dir=tmp_path_factory.mktemp("scope-files")),
+        )
         app = create_app(settings, database_url=url)
         async with LifespanManager(app), new_client(app) as client:
             yield await build_world(app, client)
@@ -751,6 +826,8 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     # Set when the case needs a caller other than the column's (a fresh PET_OWNER).
     caller_headers: dict[str, str] | None = None
+    # A raw body (uploads), sent instead of ``json``.
+    content: bytes | None = None
 
 
 Builder = Callable[[World, Case], Awaitable[Request]]
@@ -1165,6 +1242,148 @@ async def change_visit(w: World, case: Case) -> Request:
     return Request(f"/visits/{visit_id}", body, {"If-Match": '"1"'})
 
 
+async def summarise_visit(w: World, case: Case) -> Request:
+    visit_id = uuid.uuid4() if case.relation == "missing" else await new_visit(w, case.relation)
+    return Request(f"/visits/{visit_id}/summary")
+
+
+async def accept_summary(w: World, case: Case) -> Request:
+    """A visit with a draft summary ready to accept (written as the worker would)."""
+    if case.relation == "missing":
+        return Request(f"/visits/{uuid.uuid4()}/summary/accept")
+    visit_id = await new_visit(w, case.relation)
+    async with w.container.uow() as uow:
+        visit = await uow.visits.get(visit_id, ClientScope(everything=True), for_update=True)
+        assert visit is not None
+        visit.state = VisitState.PROCESSED
+        visit.summary = {
+            "sections": {"assessment": {"text": "Healthy.", "spans": []}},
+            "provenance": {"adapter": "extractive", "model": None},
+            "status": "draft",
+        }
+        await uow.visits.save(visit)
+        await uow.commit()
+    return Request(f"/visits/{visit_id}/summary/accept")
+
+
+# --------------------------------------------------------------------------- uploads
+# Visit audio and record attachments (bodies in tests/api/test_uploads.py). Objects are
+# stored for real (the module's files folder); rows that name them are written directly.
+
+UPLOAD_BOUNDARY = "scope-matrix-boundary"
+
+
+def _pdf_form() -> bytes:
+    head = (
+        f'--{UPLOAD_BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="scope.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+    )
+    return head.encode() + tiny_pdf() + f"\r\n--{UPLOAD_BOUNDARY}--\r\n".encode()
+
+
+async def _stored(w: World, kind: UploadKind, data: bytes) -> StoredObject:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield data
+
+    key = ObjectKey.new(kind, now=w.now(), object_id=w.new_id()).value
+    stored: StoredObject = await w.container.storage.put_stream(
+        key, chunks(), max_bytes=len(data), inspect_head=w.container.content_checks(kind)
+    )
+    return stored
+
+
+async def _visit_with(w: World, relation: str, *, audio: bool, pending: bool) -> UUID:
+    if relation == "missing":
+        return uuid.uuid4()
+    visit_id = await new_visit(w, relation)
+    stored = await _stored(w, UploadKind.VISIT_AUDIO, tiny_wav())
+    async with w.container.uow() as uow:
+        visit = await uow.visits.get(visit_id, ClientScope(everything=True), for_update=True)
+        assert visit is not None
+        if audio:
+            visit.audio = StoredFile(
+                stored.key, stored.content_type or "", stored.size, stored.sha256 or ""
+            )
+        if pending:
+            visit.audio_pending_key = stored.key
+        await uow.visits.save(visit)
+        await uow.commit()
+    return visit_id
+
+
+_shared_audio_visits: dict[tuple[int, str], UUID] = {}
+_shared_attachments: dict[tuple[int, str], UUID] = {}
+
+
+async def put_audio(w: World, case: Case) -> Request:
+    visit_id = await _visit_with(w, case.relation, audio=False, pending=False)
+    return Request(
+        f"/visits/{visit_id}/audio", headers={"Content-Type": "audio/wav"}, content=tiny_wav()
+    )
+
+
+async def audio_upload_url(w: World, case: Case) -> Request:
+    visit_id = await _visit_with(w, case.relation, audio=False, pending=False)
+    return Request(f"/visits/{visit_id}/audio/upload-url")
+
+
+async def complete_audio(w: World, case: Case) -> Request:
+    # A recording PUT to the upload URL already, waiting for "complete".
+    visit_id = await _visit_with(w, case.relation, audio=False, pending=True)
+    return Request(f"/visits/{visit_id}/audio/complete")
+
+
+async def read_audio(w: World, case: Case) -> Request:
+    key = (id(w.app), case.relation)
+    if key not in _shared_audio_visits:
+        _shared_audio_visits[key] = await _visit_with(w, case.relation, audio=True, pending=False)
+    return Request(f"/visits/{_shared_audio_visits[key]}/audio")
+
+
+async def add_attachment(w: World, case: Case) -> Request:
+    record_id = await shared_record(w, case.relation)
+    content_type = f"multipart/form-data; boundary={UPLOAD_BOUNDARY}"
+    return Request(
+        f"/medical-records/{record_id}/attachments",
+        headers={"Content-Type": content_type},
+        content=_pdf_form(),
+    )
+
+
+async def list_attachments(w: World, case: Case) -> Request:
+    return Request(f"/medical-records/{await shared_record(w, case.relation)}/attachments")
+
+
+async def attachment_content(w: World, case: Case) -> Request:
+    key = (id(w.app), case.relation)
+    if case.relation == "missing":
+        return Request(f"/attachments/{uuid.uuid4()}/content")
+    if key not in _shared_attachments:
+        record_id = await shared_record(w, case.relation)
+        async with w.container.uow() as uow:
+            record = await uow.records.get(record_id, ClientScope(everything=True))
+        assert record is not None
+        stored = await _stored(w, UploadKind.RECORD_ATTACHMENT, tiny_pdf())
+        attachment = Attachment(
+            id=w.new_id(),
+            record_id=record_id,
+            practice_id=record.practice_id,
+            object_key=stored.key,
+            file_name="scope.pdf",
+            content_type=stored.content_type or "",
+            size_bytes=stored.size,
+            sha256=stored.sha256 or "",
+            description=None,
+            created_by=record.author_id,
+            created_at=w.now(),
+        )
+        async with w.container.uow() as uow:
+            await uow.attachments.add(attachment)
+            await uow.commit()
+        _shared_attachments[key] = attachment.id
+    return Request(f"/attachments/{_shared_attachments[key]}/content")
+
+
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/practices"): create_practice,
     ("GET", "/practices"): list_practices,
@@ -1213,6 +1432,15 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/pets/{pet_id}/visits"): list_visits,
     ("GET", "/visits/{visit_id}"): read_visit,
     ("PATCH", "/visits/{visit_id}"): change_visit,
+    ("POST", "/visits/{visit_id}/summary"): summarise_visit,
+    ("POST", "/visits/{visit_id}/summary/accept"): accept_summary,
+    ("PUT", "/visits/{visit_id}/audio"): put_audio,
+    ("POST", "/visits/{visit_id}/audio/upload-url"): audio_upload_url,
+    ("POST", "/visits/{visit_id}/audio/complete"): complete_audio,
+    ("GET", "/visits/{visit_id}/audio"): read_audio,
+    ("POST", "/medical-records/{record_id}/attachments"): add_attachment,
+    ("GET", "/medical-records/{record_id}/attachments"): list_attachments,
+    ("GET", "/attachments/{attachment_id}/content"): attachment_content,
 }
 
 
@@ -1257,7 +1485,7 @@ async def test_scope_matrix(world: World, case: Case) -> None:
         caller if caller is not None else world.caller_headers(case.caller)
     )
     response = await world.client.request(
-        case.method, API + request.url, json=request.json, headers=headers
+        case.method, API + request.url, json=request.json, content=request.content, headers=headers
     )
     assert response.status_code == case.expected, (
         f"{case.id}: got {response.status_code} {response.text[:500]}"

@@ -23,6 +23,8 @@ from vetchart.services.ports import Claim, StoredResponse
 
 HEADER = "idempotency-key"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Request bodies that are streamed to storage, never buffered (no replay for them).
+STREAMED_BODIES = ("multipart/", "application/octet-stream", "audio/", "image/", "video/")
 # Response headers worth replaying with the body.
 KEPT_HEADERS = ("content-type", "location", "etag")
 
@@ -49,6 +51,13 @@ class IdempotencyMiddleware:
         key = Headers(scope=scope).get(HEADER) if scope["type"] == "http" else None
         container = self._container()
         if key is None or scope["method"] != "POST" or container is None:
+            await self.app(scope, receive, send)
+            return
+        content_type = Headers(scope=scope).get("content-type", "").lower()
+        if content_type.startswith(STREAMED_BODIES):
+            # Uploads are streamed to storage with a size limit as they arrive; holding
+            # one in memory to fingerprint and replay it would defeat that. They are not
+            # replayed (a repeated upload is a second file).
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")

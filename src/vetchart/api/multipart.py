@@ -19,6 +19,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from vetchart.api.uploads import raw_body
 from vetchart.domain.errors import DomainError, RuleViolation
 from vetchart.domain.uploads import FileTooLarge
 from vetchart.services.kb_ports import IncomingFile
@@ -209,7 +210,7 @@ class StreamingForm:
         parser = MultipartParser(boundary, collector.callbacks())
         received = 0
         try:
-            async for chunk in self._request.stream():
+            async for chunk in raw_body(self._request):
                 received += len(chunk)
                 if received > self._max_body:
                     raise FileTooLarge(max_bytes=self._max_file_bytes)
@@ -217,6 +218,8 @@ class StreamingForm:
                 events, collector.events = collector.events, []
                 for event in events:
                     yield event
+                if collector.ended:
+                    break  # an epilogue after the closing boundary is not read
             parser.finalize()
         except FormParserError as error:
             raise MalformedForm("The multipart form is malformed.") from error

@@ -152,9 +152,7 @@ class Appointment:
 
     def move_to(self, target: AppointmentStatus, now: datetime) -> None:
         if target == self.status:
-            raise Conflict(
-                f"The appointment is already {target.value}.", code="appointment-status"
-            )
+            raise Conflict(f"The appointment is already {target.value}.", code="appointment-status")
         if target not in TRANSITIONS[self.status]:
             allowed = sorted(s.value for s in TRANSITIONS[self.status])
             raise Conflict(
@@ -291,8 +289,6 @@ def check_transcript(text: str | None) -> str | None:
             field="transcript_text",
         )
     return text
-
-
 
 
 @dataclass(frozen=True, kw_only=True)

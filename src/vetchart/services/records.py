@@ -283,9 +283,7 @@ class MedicalRecordService:
         # existing one is public, so another practice's caller is refused (403).
         async with self._uow() as uow:
             practice = await uow.practices.get(practice_id)
-            if practice is None or (
-                not practice.is_active and actor.role is not Role.SYSTEM_ADMIN
-            ):
+            if practice is None or (not practice.is_active and actor.role is not Role.SYSTEM_ADMIN):
                 raise NotFound("Practice not found.")
             require_practice_member(actor, practice_id, Action.FOLLOW_UPS_LIST)
             audit(

@@ -159,6 +159,8 @@ class VisitService:
                     pet_id=visit.pet_id,
                 )
                 await uow.commit()
+        if changed:
+            await self._cache.invalidate(visit.practice_id)
         return visit
 
     async def get(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:
@@ -434,12 +436,13 @@ class VisitService:
         )
 
     async def _record_for_attachment(self, actor: Principal, record_id: UUID) -> MedicalRecord:
-        """Attaching is changing the record: the same people as PATCH may do it."""
-        authorize(actor, Action.ATTACHMENT_CREATE)
+        """Attaching is changing the record: the same people as PATCH may do it, with the
+        same answers (out of scope: 404 before any permission check; visible: 403)."""
         async with self._uow() as uow:
             record = await uow.records.get(record_id, client_scope(actor))
         if record is None:
             raise NotFound("Medical record not found.")
+        authorize(actor, Action.ATTACHMENT_CREATE)
         require_may_amend(
             actor_id=actor.user_id,
             actor_role=actor.role,
@@ -455,7 +458,7 @@ class VisitService:
         between upload and commit, or an abandoned pre-signed upload)."""
         before = self._clock.now() - older_than
         removed = 0
-        for kind in (UploadKind.VISIT_AUDIO, UploadKind.RECORD_ATTACHMENT):
+        for kind in UploadKind:
             keys = [key async for key in self._storage.list_older_than(f"{kind.value}/", before)]
             for start in range(0, len(keys), 500):
                 batch = keys[start : start + 500]

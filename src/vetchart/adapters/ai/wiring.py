@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from vetchart.adapters.ai.breaker import CircuitBreakers, RetryPolicy
-from vetchart.adapters.ai.extractive import ExtractiveAnswerer
+from vetchart.adapters.ai.extractive import ExtractiveAnswerer, ExtractiveSummarizer
 from vetchart.config import AiSettings
-from vetchart.services.ai_ports import Answerer, Embedder, VectorIndex
+from vetchart.services.ai_ports import Answerer, Embedder, Summarizer, VectorIndex
 
 OPENAI: Final = "openai"
 PINECONE: Final = "pinecone"
@@ -27,6 +27,9 @@ class AiAdapters:
     # ... and for ingestion (the worker may wait longer).
     ingest_embedder: Embedder | None = None
     vector_index: VectorIndex | None = None
+    # Visit summaries (a background job: the worker may wait longer) and their fallback.
+    summarizer: Summarizer = field(default_factory=ExtractiveSummarizer)
+    summary_fallback: Summarizer = field(default_factory=ExtractiveSummarizer)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -42,6 +45,7 @@ def build_ai_adapters(settings: AiSettings, breakers: CircuitBreakers) -> AiAdap
         from vetchart.adapters.ai.openai_adapter import (
             OpenAIAnswerer,
             OpenAIEmbedder,
+            OpenAISummarizer,
             build_openai_client,
         )
 
@@ -66,6 +70,13 @@ def build_ai_adapters(settings: AiSettings, breakers: CircuitBreakers) -> AiAdap
             initial_backoff_seconds=settings.openai_retry_base_seconds,
             max_backoff_seconds=settings.openai_retry_max_seconds,
             deadline_seconds=settings.openai_request_deadline_seconds,
+        )
+        adapters.summarizer = OpenAISummarizer(
+            client,
+            model=settings.openai_chat_model,
+            breaker=breaker,
+            retry=background,
+            timeout_seconds=settings.openai_timeout_seconds,
         )
         adapters.answerer = OpenAIAnswerer(
             client,

@@ -34,6 +34,7 @@ from vetchart.adapters.db.scope import owner_in_scope
 from vetchart.adapters.db.tables import (
     appointment_pets,
     appointments,
+    kb_documents,
     medical_records,
     pet_owners,
     pets,
@@ -353,7 +354,10 @@ class SqlAttachmentRepository:
         attached = select(record_attachments.c.object_key.label("key")).where(
             record_attachments.c.object_key.in_(keys)
         )
-        rows = await self._session.execute(union_all(audio, pending, attached))
+        documents = select(kb_documents.c.object_key.label("key")).where(
+            kb_documents.c.object_key.in_(keys)
+        )
+        rows = await self._session.execute(union_all(audio, pending, attached, documents))
         return {row.key for row in rows}
 
 

@@ -585,7 +585,7 @@ visits = Table(
     Column("audio_file_name", Text),
     Column("audio_pending_key", Text),
     # The AI summary draft with its provenance, until a vet accepts it.
-    Column("summary", JSONB),
+    Column("summary", JSONB(none_as_null=True)),
     Column("summary_record_id", Uuid, ForeignKey("medical_records.id", ondelete="RESTRICT")),
     Column("created_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
     *_timestamps(),
@@ -666,9 +666,7 @@ kb_chunks = Table(
     "kb_chunks",
     metadata,
     _id(),
-    Column(
-        "document_id", Uuid, ForeignKey("kb_documents.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("document_id", Uuid, ForeignKey("kb_documents.id", ondelete="CASCADE"), nullable=False),
     Column("chunk_index", Integer, nullable=False),
     # The document's title and the chunk's heading path ("Vaccines > Kittens"), for the
     # full-text weights and for the answer's context.

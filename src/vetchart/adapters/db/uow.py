@@ -11,11 +11,6 @@ from vetchart.adapters.db.audit import SqlAuditLog
 from vetchart.adapters.db.kb import SqlKbRepository
 from vetchart.adapters.db.outbox import SqlJobQueue, SqlOutbox
 from vetchart.adapters.db.records import SqlMedicalRecordRepository
-from vetchart.adapters.db.schedule import (
-    SqlAppointmentRepository,
-    SqlAttachmentRepository,
-    SqlVisitRepository,
-)
 from vetchart.adapters.db.repositories import (
     SqlAssociationRepository,
     SqlInvitationRepository,
@@ -27,8 +22,13 @@ from vetchart.adapters.db.repositories import (
     SqlThrottleRepository,
     SqlUserRepository,
 )
-from vetchart.domain.events import DomainEvent
+from vetchart.adapters.db.schedule import (
+    SqlAppointmentRepository,
+    SqlAttachmentRepository,
+    SqlVisitRepository,
+)
 from vetchart.domain.appointments import Appointment, Visit
+from vetchart.domain.events import DomainEvent
 from vetchart.domain.records import MedicalRecord
 from vetchart.services.ports import Clock, IdGenerator, SecretBox
 

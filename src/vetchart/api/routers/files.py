@@ -24,7 +24,8 @@ from fastapi.responses import StreamingResponse
 
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.schemas.common import problem_responses
-from vetchart.domain.errors import NotFound
+from vetchart.api.uploads import raw_body
+from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.uploads import ObjectKey
 from vetchart.services.storage import ObjectMissing, StoredObject
 
@@ -35,6 +36,7 @@ router = APIRouter(tags=["files"])
 
 class StoredFileCorrupt(RuntimeError):
     """The bytes of a stored object do not match its recorded SHA-256 (or it has none)."""
+
 
 _Signature = Annotated[str, Query(min_length=1, max_length=128)]
 _Key = Annotated[str, Path(min_length=1, max_length=300)]
@@ -132,7 +134,10 @@ async def _verified(chunks: AsyncIterator[bytes], stored: StoredObject) -> Async
     "/files/{key:path}",
     status_code=status.HTTP_201_CREATED,
     summary="Upload to a signed URL (local storage's pre-signed upload)",
-    responses=problem_responses(403, 404, 413, 415, 422),
+    description="Once: a URL whose object exists already (uploaded, perhaps completed and "
+    "recorded with its SHA-256) answers 409, so it cannot replace a recording behind the "
+    "record's back while it is still valid.",
+    responses=problem_responses(403, 404, 409, 413, 415, 422),
 )
 async def put_file(
     key: _Key,
@@ -145,17 +150,16 @@ async def put_file(
 ) -> dict[str, object]:
     _verify(container, key, method, expires, sig, content_type)
     kind = ObjectKey.parse(key).kind
+    if await container.storage.stat(key) is not None:
+        raise Conflict(
+            "Something was uploaded to this URL already; ask for a new upload URL.",
+            code="upload-exists",
+        )
     stored = await container.storage.put_stream(
         key,
-        _body(request),
+        raw_body(request),
         max_bytes=container.upload_limit(kind),
         content_type=content_type,
         inspect_head=container.content_checks(kind),
     )
     return {"key": stored.key, "size_bytes": stored.size, "sha256": stored.sha256}
-
-
-async def _body(request: Request) -> AsyncIterator[bytes]:
-    async for chunk in request.stream():
-        if chunk:
-            yield chunk

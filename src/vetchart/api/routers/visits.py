@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import date
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from vetchart.api.dependencies import ContainerDep
+from vetchart.api.multipart import StreamingForm
 from vetchart.api.pagination import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -30,9 +32,12 @@ from vetchart.api.schemas.schedule import (
     VisitPatch,
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
-from vetchart.api.uploads import MultipartUpload, multipart_openapi, raw_body
+from vetchart.api.uploads import multipart_openapi, raw_body
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
 from vetchart.domain.appointments import Visit
+from vetchart.domain.errors import RuleViolation
+from vetchart.domain.uploads import UploadKind
+from vetchart.services.kb_ports import IncomingFile
 from vetchart.services.schedule_ports import TimelineEntry
 from vetchart.services.visits import AttachmentUpload
 
@@ -258,9 +263,28 @@ async def add_attachment(
     container: ContainerDep,
     meta: MetaDep,
 ) -> AttachmentOut:
-    form = MultipartUpload(request)
+    form = StreamingForm(
+        request, max_file_bytes=container.upload_limit(UploadKind.RECORD_ATTACHMENT)
+    )
+    incoming: list[IncomingFile] = []
+
+    async def file_chunks() -> AsyncIterator[bytes]:
+        found = await form.file()
+        if found is None:
+            raise RuleViolation(
+                "The form has no 'file' part.", rule="upload.file_required", field="file"
+            )
+        incoming.append(found)
+        async for chunk in found.chunks:
+            yield chunk
+        await form.fields()  # the rest of the form (a description after the file)
+
+    def description() -> str | None:
+        values = form.fields_so_far().get("description")
+        return values[0] if values else None
+
     upload = AttachmentUpload(
-        form.chunks(), lambda: form.filename, lambda: form.fields.get("description")
+        file_chunks(), lambda: incoming[0].filename if incoming else None, description
     )
     attachment = await container.visits.add_attachment(principal, record_id, upload, meta)
     return attachment_out(attachment)
