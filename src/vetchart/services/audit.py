@@ -49,6 +49,19 @@ def record(
     )
 
 
+async def record_pet_read(
+    uow: UnitOfWorkFactory, actor: Principal, pet_id: UUID, action: str, meta: RequestMeta
+) -> None:
+    """A read of a pet's medical data (a list, the timeline): the pet must be in the
+    actor's scope (404 otherwise), and the row naming the pet is committed before any
+    data is read."""
+    async with uow() as unit:
+        if await unit.pets.get(pet_id, client_scope(actor)) is None:
+            raise NotFound("Pet not found.")
+        record(unit, meta, actor, action, "pet", pet_id, actor.practice_id, pet_id=pet_id)
+        await unit.commit()
+
+
 class AuditService:
     """The audit trail's own use cases: denials, the admins' search, a pet's access log."""
 

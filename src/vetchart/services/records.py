@@ -30,6 +30,7 @@ from vetchart.domain.records import (
 )
 from vetchart.domain.users import STAFF_ROLES, Role
 from vetchart.services.audit import record as audit
+from vetchart.services.audit import record_pet_read
 from vetchart.services.pets import require_version
 from vetchart.services.ports import (
     Clock,
@@ -255,10 +256,7 @@ class MedicalRecordService:
         """A list read is one audit row naming the pet (written before the rows are read:
         a failed audit write means no medical data leaves)."""
         authorize(actor, Action.MEDICAL_RECORD_READ)
-        async with self._uow() as uow:
-            await self._pet(uow, actor, pet_id, for_write=False)
-            audit(uow, meta, actor, action, "pet", pet_id, actor.practice_id, pet_id=pet_id)
-            await uow.commit()
+        await record_pet_read(self._uow, actor, pet_id, action, meta)
         return await self._queries.pet_records_page(pet_id, filters, page)
 
     async def timeline(

@@ -31,6 +31,7 @@ from vetchart.domain.policy import (
 from vetchart.domain.records import MedicalRecord, require_may_amend
 from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
 from vetchart.services.audit import record as audit
+from vetchart.services.audit import record_pet_read
 from vetchart.services.pets import require_version
 from vetchart.services.ports import (
     Clock,
@@ -124,7 +125,7 @@ class VisitService:
                 VisitChanged(visit_id=visit.id, pet_id=pet_id, practice_id=practice_id, state="new")
             )
             await uow.visits.add(visit)
-            audit(uow, meta, actor, "visit.create", "visit", visit.id, practice_id, pet_id=pet_id)
+            _audit_visit(uow, meta, actor, "visit.create", visit)
             await uow.commit()
         await self._cache.invalidate(practice_id)
         return visit
@@ -147,16 +148,13 @@ class VisitService:
                     setattr(visit, name, checked[name])
                 visit.touch(self._clock.now())
                 await uow.visits.save(visit)
-                audit(
+                _audit_visit(
                     uow,
                     meta,
                     actor,
                     "visit.update",
-                    "visit",
-                    visit.id,
-                    visit.practice_id,
+                    visit,
                     {"fields": sorted(changed), "version": visit.version},
-                    pet_id=visit.pet_id,
                 )
                 await uow.commit()
         if changed:
@@ -169,16 +167,7 @@ class VisitService:
             visit = await uow.visits.get(visit_id, client_scope(actor))
             if visit is None:
                 raise NotFound("Visit not found.")
-            audit(
-                uow,
-                meta,
-                actor,
-                "visit.read",
-                "visit",
-                visit.id,
-                visit.practice_id,
-                pet_id=visit.pet_id,
-            )
+            _audit_visit(uow, meta, actor, "visit.read", visit)
             await uow.commit()
         return visit
 
@@ -186,11 +175,7 @@ class VisitService:
         self, actor: Principal, pet_id: UUID, page: PageRequest, meta: RequestMeta
     ) -> Page[Visit]:
         authorize(actor, Action.VISIT_READ)
-        async with self._uow() as uow:
-            if await uow.pets.get(pet_id, client_scope(actor)) is None:
-                raise NotFound("Pet not found.")
-            audit(uow, meta, actor, "visit.list", "pet", pet_id, actor.practice_id, pet_id=pet_id)
-            await uow.commit()
+        await record_pet_read(self._uow, actor, pet_id, "visit.list", meta)
         return await self._queries.visits_page(pet_id, page)
 
     async def timeline(
@@ -198,11 +183,7 @@ class VisitService:
     ) -> Page[TimelineEntry]:
         """Records, appointments and visits of the pet, newest day first."""
         authorize(actor, Action.MEDICAL_RECORD_READ)
-        async with self._uow() as uow:
-            if await uow.pets.get(pet_id, client_scope(actor)) is None:
-                raise NotFound("Pet not found.")
-            audit(uow, meta, actor, "pet.timeline", "pet", pet_id, actor.practice_id, pet_id=pet_id)
-            await uow.commit()
+        await record_pet_read(self._uow, actor, pet_id, "pet.timeline", meta)
         return await self._queries.timeline_page(pet_id, client_scope(actor), page)
 
     # ------------------------------------------------------------------ audio
@@ -239,16 +220,7 @@ class VisitService:
             visit.audio_pending_key = key
             visit.touch(self._clock.now())
             await uow.visits.save(visit)
-            audit(
-                uow,
-                meta,
-                actor,
-                "visit.audio_upload_url",
-                "visit",
-                visit.id,
-                visit.practice_id,
-                pet_id=visit.pet_id,
-            )
+            _audit_visit(uow, meta, actor, "visit.audio_upload_url", visit)
             await uow.commit()
         seconds = self._limits.signed_url_seconds
         url = await self._storage.signed_url(key, method="PUT", expires_in=seconds)
@@ -280,16 +252,7 @@ class VisitService:
                 raise NotFound("Visit not found.")
             if visit.audio is None:
                 raise NotFound("This visit has no recording.")
-            audit(
-                uow,
-                meta,
-                actor,
-                "visit.audio_read",
-                "visit",
-                visit.id,
-                visit.practice_id,
-                pet_id=visit.pet_id,
-            )
+            _audit_visit(uow, meta, actor, "visit.audio_read", visit)
             await uow.commit()
         return await self._storage.signed_url(
             visit.audio.key, method="GET", expires_in=self._limits.signed_url_seconds
@@ -321,16 +284,13 @@ class VisitService:
                 visit.audio_pending_key = None
                 visit.touch(self._clock.now())
                 await uow.visits.save(visit)
-                audit(
+                _audit_visit(
                     uow,
                     meta,
                     actor,
                     "visit.audio_upload",
-                    "visit",
-                    visit.id,
-                    visit.practice_id,
+                    visit,
                     {"size_bytes": stored.size, "content_type": stored.content_type},
-                    pet_id=visit.pet_id,
                 )
                 await uow.commit()
         except BaseException:
@@ -530,6 +490,20 @@ class VisitService:
         elif "appointment_id" in values:
             checked["appointment_id"] = None
         return checked
+
+
+def _audit_visit(
+    uow: UnitOfWork,
+    meta: RequestMeta,
+    actor: Principal,
+    action: str,
+    visit: Visit,
+    details: dict[str, object] | None = None,
+) -> None:
+    """The audit row of an action on a visit (its practice, its pet's access log)."""
+    audit(
+        uow, meta, actor, action, "visit", visit.id, visit.practice_id, details, pet_id=visit.pet_id
+    )
 
 
 class AttachmentUpload:

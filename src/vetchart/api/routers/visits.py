@@ -43,6 +43,12 @@ from vetchart.services.visits import AttachmentUpload
 
 router = APIRouter(tags=["visits"])
 
+# Reads of stored bytes answer with a redirect to a short-lived signed URL.
+REDIRECT_RESPONSES: dict[int | str, dict[str, object]] = {
+    307: {"description": "Location: a short-lived URL of the bytes (no token needed)."},
+    **problem_responses(401, 403, 404, 429, 503),
+}
+
 AUDIO_BODY = {
     "requestBody": {
         "required": True,
@@ -194,10 +200,7 @@ async def complete_audio(
     "/visits/{visit_id}/audio",
     status_code=status.HTTP_307_TEMPORARY_REDIRECT,
     summary="The recording: a redirect to a short-lived URL (in scope)",
-    responses={
-        307: {"description": "Location: a short-lived URL of the bytes (no token needed)."},
-        **problem_responses(401, 403, 404, 429, 503),
-    },
+    responses=REDIRECT_RESPONSES,
 )
 async def get_audio(
     visit_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
@@ -307,10 +310,7 @@ async def list_attachments(
     "/attachments/{attachment_id}/content",
     status_code=status.HTTP_307_TEMPORARY_REDIRECT,
     summary="An attachment's bytes: a redirect to a short-lived URL (in scope)",
-    responses={
-        307: {"description": "Location: a short-lived URL of the bytes (no token needed)."},
-        **problem_responses(401, 403, 404, 429, 503),
-    },
+    responses=REDIRECT_RESPONSES,
 )
 async def attachment_content(
     attachment_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
