@@ -44,7 +44,7 @@ from tests.api.auth_helpers import (
 from tests.api.clients_helpers import World, assert_problem, deliver_events, start
 from tests.api.sql_counter import count_statements
 from tests.conftest import make_settings
-from vetchart.adapters.db.tables import visits
+from vetchart.adapters.db.tables import practice_associations, visits
 from vetchart.config import ApiSettings, RateLimitSettings
 from vetchart.domain.users import Role, User
 
@@ -363,6 +363,31 @@ async def test_today_in_the_practice_timezone_with_pets_owners_follow_ups_and_vi
     assert set(ids(theirs["appointments"])) <= {hill["id"]}
     assert ids(theirs["visits_awaiting_review"]) == [hill_visit["id"]]
     assert len(theirs["follow_ups"]) == 1
+
+    # A former client (association no longer approved): their records and visits leave
+    # the dashboard and the follow-up list, as they leave every single read.
+    async with d.world.app.state.container.engine.begin() as conn:
+        await conn.execute(
+            update(practice_associations)
+            .where(
+                practice_associations.c.pet_owner_id == owner_id,
+                practice_associations.c.practice_id == riverside,
+            )
+            .values(
+                status="inactive",
+                deactivated_at=datetime.now(UTC),
+                deactivated_by=d.world.users[RIVERSIDE_MANAGER].id,
+            )
+        )
+    after = (await d.dashboard()).json()
+    assert ids(after["follow_ups"]) == []
+    assert ids(after["visits_awaiting_review"]) == [awaiting_too["id"]]
+    listed = await d.client.get(
+        f"{API}/practices/{riverside}/follow-ups",
+        params={"due_before": d.today.isoformat()},
+        headers=await d.h(RIVERSIDE_TECH),
+    )
+    assert ids(listed.json()["items"]) == []
 
 
 async def test_owners_and_system_admins_may_not_and_every_read_is_audited(

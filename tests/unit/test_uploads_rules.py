@@ -109,9 +109,7 @@ def test_sanitized_names_are_always_safe(raw: str) -> None:
         (UploadKind.RECORD_ATTACHMENT, "application/pdf", "application/pdf"),
         (UploadKind.RECORD_ATTACHMENT, "image/apng", "image/png"),
         (UploadKind.RECORD_ATTACHMENT, "image/jpeg", "image/jpeg"),
-        (UploadKind.RECORD_ATTACHMENT, "image/tiff", "image/tiff"),
-        (UploadKind.RECORD_ATTACHMENT, "application/dicom", "application/dicom"),
-        (UploadKind.RECORD_ATTACHMENT, "text/plain", "text/plain"),
+        (UploadKind.KB_DOCUMENT, "text/plain", "text/plain"),
     ],
 )
 def test_allowed_types(kind: UploadKind, detected: str, stored: str) -> None:
@@ -242,16 +240,8 @@ _WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\x82\x84webm" 
         (UploadKind.RECORD_ATTACHMENT, b"%PDF-1.4\n" + b"\x00" * 32, "application/pdf"),
         (UploadKind.RECORD_ATTACHMENT, b"\x89PNG\r\n\x1a\n" + b"\x00" * 32, "image/png"),
         (UploadKind.RECORD_ATTACHMENT, b"\xff\xd8\xff\xe0" + b"\x00" * 32, "image/jpeg"),
-        (UploadKind.RECORD_ATTACHMENT, b"GIF89a" + b"\x00" * 32, "image/gif"),
-        (
-            UploadKind.RECORD_ATTACHMENT,
-            b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 32,
-            "image/webp",
-        ),
-        (UploadKind.RECORD_ATTACHMENT, b"II*\x00\x08\x00\x00\x00" + b"\x00" * 32, "image/tiff"),
-        (UploadKind.RECORD_ATTACHMENT, b"\x00" * 128 + b"DICM" + b"\x00" * 32, "application/dicom"),
-        (UploadKind.RECORD_ATTACHMENT, "Lab report\r\nALT: 42 U/l\tok ✓\n".encode(), "text/plain"),
-        (UploadKind.RECORD_ATTACHMENT, "\ufeffCSV;export\n".encode(), "text/plain"),
+        (UploadKind.KB_DOCUMENT, "Lab report\r\nALT: 42 U/l\tok ✓\n".encode(), "text/plain"),
+        (UploadKind.KB_DOCUMENT, "\ufeffCSV;export\n".encode(), "text/plain"),
     ],
 )
 def test_the_checker_judges_by_content(kind: UploadKind, head: bytes, stored: str) -> None:
@@ -287,3 +277,20 @@ def test_what_the_sniffer_sees(head: bytes, detected: str | None) -> None:
 def test_audio_refuses_a_pdf_with_an_audio_name() -> None:
     with pytest.raises(UnsupportedMediaType, match="application/pdf"):
         checker_for(UploadKind.VISIT_AUDIO)(b"%PDF-1.4\n" + b"\x00" * 32)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GIF89a" + b"\x00" * 32,
+        b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 32,
+        b"II*\x00\x08\x00\x00\x00" + b"\x00" * 32,
+        b"\x00" * 128 + b"DICM" + b"\x00" * 32,
+        b"Lab report\r\nALT: 42 U/l\n",
+    ],
+    ids=["gif", "webp", "tiff", "dicom", "text"],
+)
+def test_attachments_are_pdf_png_or_jpeg_only(head: bytes) -> None:
+    """API.md: record attachments are PDF, PNG or JPEG, judged by content."""
+    with pytest.raises(UnsupportedMediaType):
+        checker_for(UploadKind.RECORD_ATTACHMENT)(head)

@@ -1,7 +1,9 @@
 """Short-lived caches of rendered answers (the dashboard), invalidated per practice.
 
 Invalidation bumps a per-practice generation that is part of every key, so one write
-forgets every cached answer of the practice. Memory by default (one process); Redis when
+forgets every cached answer of the practice. Readers take the generation BEFORE they
+query and store under it: an invalidation that lands while they query makes their
+answer unreachable instead of caching it as fresh. Memory by default (one process); Redis when
 REDIS_URL is set, so every API process and the worker share invalidations.
 """
 
@@ -25,13 +27,16 @@ class MemoryDashboardCache:
         self._generations: dict[UUID, int] = {}
         self._entries: dict[tuple[UUID, int, str], tuple[float, bytes]] = {}
 
-    async def get(self, practice_id: UUID, key: str) -> bytes | None:
-        entry = self._entries.get((practice_id, self._generations.get(practice_id, 0), key))
+    async def generation(self, practice_id: UUID) -> int:
+        return self._generations.get(practice_id, 0)
+
+    async def get(self, practice_id: UUID, generation: int, key: str) -> bytes | None:
+        entry = self._entries.get((practice_id, generation, key))
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
 
-    async def put(self, practice_id: UUID, key: str, value: bytes) -> None:
+    async def put(self, practice_id: UUID, generation: int, key: str, value: bytes) -> None:
         if self._ttl <= 0:
             return
         if len(self._entries) >= MAX_MEMORY_ENTRIES:
@@ -39,7 +44,6 @@ class MemoryDashboardCache:
             self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
             if len(self._entries) >= MAX_MEMORY_ENTRIES:
                 self._entries.clear()
-        generation = self._generations.get(practice_id, 0)
         self._entries[(practice_id, generation, key)] = (time.monotonic() + self._ttl, value)
 
     async def invalidate(self, practice_id: UUID) -> None:
@@ -54,24 +58,28 @@ class RedisDashboardCache:
         self._ttl_ms = int(ttl_seconds * 1000)
         self._prefix = prefix
 
-    async def _generation(self, practice_id: UUID) -> int:
-        value = await self._redis.get(f"{self._prefix}:gen:{practice_id}")
+    async def generation(self, practice_id: UUID) -> int:
+        try:
+            value = await self._redis.get(f"{self._prefix}:gen:{practice_id}")
+        except RedisError as error:
+            log.warning("cache.unavailable", error=type(error).__name__)
+            return -1  # no cache while Redis is away
         return int(value or 0)
 
-    async def get(self, practice_id: UUID, key: str) -> bytes | None:
+    async def get(self, practice_id: UUID, generation: int, key: str) -> bytes | None:
+        if generation < 0:
+            return None
         try:
-            generation = await self._generation(practice_id)
             value = await self._redis.get(f"{self._prefix}:{practice_id}:{generation}:{key}")
         except RedisError as error:
             log.warning("cache.unavailable", error=type(error).__name__)
             return None
         return value if isinstance(value, bytes) else None
 
-    async def put(self, practice_id: UUID, key: str, value: bytes) -> None:
-        if self._ttl_ms <= 0:
+    async def put(self, practice_id: UUID, generation: int, key: str, value: bytes) -> None:
+        if self._ttl_ms <= 0 or generation < 0:
             return
         try:
-            generation = await self._generation(practice_id)
             await self._redis.set(
                 f"{self._prefix}:{practice_id}:{generation}:{key}", value, px=self._ttl_ms
             )

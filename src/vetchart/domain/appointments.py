@@ -203,7 +203,10 @@ class VisitState(enum.StrEnum):
 
 VISIT_TRANSITIONS: dict[VisitState, frozenset[VisitState]] = {
     VisitState.NEW: frozenset({VisitState.PROCESSING}),
-    VisitState.PROCESSING: frozenset({VisitState.PROCESSED, VisitState.FAILED}),
+    # processing -> processing: a summary asked for again (a job that never finished).
+    VisitState.PROCESSING: frozenset(
+        {VisitState.PROCESSING, VisitState.PROCESSED, VisitState.FAILED}
+    ),
     VisitState.PROCESSED: frozenset({VisitState.PROCESSING}),  # summarise again
     VisitState.FAILED: frozenset({VisitState.PROCESSING}),  # retry
 }

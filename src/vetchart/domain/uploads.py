@@ -119,18 +119,8 @@ def ensure_size_allowed(size: int, max_bytes: int) -> None:
 AUDIO_TYPES = frozenset(
     {"audio/mpeg", "audio/wav", "audio/ogg", "audio/webm", "audio/mp4", "audio/flac"}
 )
-ATTACHMENT_TYPES = frozenset(
-    {
-        "application/pdf",
-        "image/png",
-        "image/jpeg",
-        "image/webp",
-        "image/gif",
-        "image/tiff",
-        "application/dicom",
-        "text/plain",
-    }
-)
+# What API.md names for medical-record attachments (judged by content).
+ATTACHMENT_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg"})
 # Markdown has no magic number: it is sniffed as plain text, and a knowledge-base document
 # is stored as text/markdown when its file name or declared type says so
 # (``vetchart.domain.kb_documents.document_media_type``).

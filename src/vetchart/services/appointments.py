@@ -375,7 +375,8 @@ class DashboardService:
             await uow.commit()
         today = rules.local_today(self._clock.now(), practice.timezone)
         key = f"{today.isoformat()}:{vet_id or 'all'}"
-        cached = await self._cache.get(practice_id, key)
+        generation = await self._cache.generation(practice_id)
+        cached = await self._cache.get(practice_id, generation, key)
         if cached is not None:
             return cached
         day_start, day_end = rules.local_day_bounds(today, practice.timezone)
@@ -391,5 +392,5 @@ class DashboardService:
                 timezone=practice.timezone,
             )
         )
-        await self._cache.put(practice_id, key, body)
+        await self._cache.put(practice_id, generation, key, body)
         return body

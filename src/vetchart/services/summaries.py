@@ -16,8 +16,13 @@ from uuid import UUID
 
 import structlog
 
-from vetchart.domain.appointments import Visit, VisitState, VisitSummaryRequested
-from vetchart.domain.audit import RequestMeta
+from vetchart.domain.appointments import (
+    Visit,
+    VisitState,
+    VisitSummaryRequested,
+    local_today,
+)
+from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
 from vetchart.domain.errors import Conflict, NotFound, RuleViolation
 from vetchart.domain.kb import SUMMARY_SECTIONS
 from vetchart.domain.policy import (
@@ -101,19 +106,24 @@ class VisitSummaryService:
         )
 
     async def handle(self, uow: UnitOfWork, message: OutboxMessage) -> None:
-        visit = await uow.visits.get(
-            UUID(str(message.payload["visit_id"])), ClientScope(everything=True), for_update=True
-        )
+        visit_id = UUID(str(message.payload["visit_id"]))
+        everything = ClientScope(everything=True)
+        visit = await uow.visits.get(visit_id, everything)
         if visit is None or visit.state is not VisitState.PROCESSING:
             return  # gone, or already summarised by an earlier delivery
         transcript = visit.transcript_text or ""
+        # The outside call runs without the visit's row lock: staff may keep working on
+        # the visit meanwhile; the draft is written below only if it is still wanted.
         degraded = False
         try:
             draft = await self._summarizer.summarize(transcript)
         except ServiceUnavailable as error:
-            log.warning("summary.degraded", visit_id=str(visit.id), error=type(error).__name__)
+            log.warning("summary.degraded", visit_id=str(visit_id), error=type(error).__name__)
             draft = await self._fallback.summarize(transcript)
             degraded = True
+        visit = await uow.visits.get(visit_id, everything, for_update=True)
+        if visit is None or visit.state is not VisitState.PROCESSING:
+            return
         if not transcript.strip():
             visit.summary = {"error": "The transcript is empty."}
             visit.move_to(VisitState.FAILED, self._clock.now())
@@ -121,6 +131,23 @@ class VisitSummaryService:
             visit.summary = self._draft_json(draft, transcript, degraded)
             visit.move_to(VisitState.PROCESSED, self._clock.now())
         await uow.visits.save(visit)
+        uow.audit.record(
+            AuditEntry(
+                action="visit.summary_draft",
+                resource_type="visit",
+                resource_id=str(visit.id),
+                outcome=Outcome.SUCCESS,
+                actor_role="system",
+                practice_id=visit.practice_id,
+                pet_id=visit.pet_id,
+                details={
+                    "adapter": draft.adapter,
+                    "degraded": degraded,
+                    "state": visit.state.value,
+                },
+            ),
+            RequestMeta(request_id=f"event:{message.id}"),
+        )
 
     def _draft_json(
         self, draft: VisitSummaryDraft, transcript: str, degraded: bool
@@ -175,6 +202,9 @@ class VisitSummaryService:
                 )
             for name, text in edits.items():
                 sections[name] = str(text)[:MAX_SECTION_EDIT]
+            practice = await uow.practices.get(visit.practice_id)
+            if practice is None:  # pragma: no cover - a visit's practice never goes away
+                raise NotFound("Practice not found.")
             pet = await uow.pets.get(visit.pet_id, ClientScope(everything=True))
             if pet is None:  # pragma: no cover - a visit's pet never goes away
                 raise NotFound("Pet not found.")
@@ -196,7 +226,7 @@ class VisitSummaryService:
                 content=RecordContent(
                     record_type=RecordType(values.get("record_type") or RecordType.CHECKUP),
                     title=str(values.get("title") or "Visit summary"),
-                    visit_date=visit.visit_date.date(),
+                    visit_date=local_today(visit.visit_date, practice.timezone),
                     description=description or None,
                     diagnosis=sections.get("assessment") or None,
                     treatment=sections.get("plan") or None,

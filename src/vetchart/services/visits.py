@@ -140,7 +140,8 @@ class VisitService:
     ) -> Visit:
         async with self._uow() as uow:
             visit = await self._for_change(uow, actor, visit_id)
-            require_version(if_match, visit.version, "visit")
+            if if_match is not None:  # optional for visits (API.md); checked when sent
+                require_version(if_match, visit.version, "visit")
             checked = await self._checked(uow, actor, visit.pet_id, values, required=False)
             changed = [name for name, value in checked.items() if getattr(visit, name) != value]
             if changed:
@@ -268,9 +269,11 @@ class VisitService:
         pending: bool,
     ) -> Visit:
         replaced: str | None = None
+        attached = False  # the object is (already) the visit's recording: never delete it
         try:
             async with self._uow() as uow:
                 visit = await self._for_change(uow, actor, visit_id)
+                attached = visit.audio is not None and visit.audio.key == stored.key
                 if pending and visit.audio_pending_key != stored.key:
                     raise Conflict("Another upload replaced this one.", code="upload-superseded")
                 replaced = visit.audio.key if visit.audio else None
@@ -294,7 +297,8 @@ class VisitService:
                 )
                 await uow.commit()
         except BaseException:
-            await self._forget(stored.key)
+            if not attached:
+                await self._forget(stored.key)
             raise
         if replaced:
             await self._forget(replaced)

@@ -225,7 +225,13 @@ class SqlRecordQueries(ReadQueries):
         self, practice_id: UUID, due_before: date, page: PageRequest
     ) -> Page[MedicalRecord]:
         r = medical_records
-        query = select(r).where(
+        # Only clients the practice may still see (an approved association).
+        query = (
+            select(r)
+            .join(pets, pets.c.id == r.c.pet_id)
+            .where(owner_in_scope(ClientScope(practice_id=practice_id), pets.c.owner_id))
+        )
+        query = query.where(
             r.c.practice_id == practice_id,
             r.c.follow_up_required,
             r.c.status == RecordStatus.ACTIVE.value,

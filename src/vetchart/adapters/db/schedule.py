@@ -459,9 +459,14 @@ class SqlScheduleQueries(ReadQueries):
         if vet_id is not None:
             day = day.where(appointments.c.assigned_vet_id == vet_id)
         day = day.order_by(appointments.c.start_at, appointments.c.id).limit(limit)
+        # Only clients the practice may still see (an approved association), as for the
+        # single reads: a former client's records and visits stay out.
+        clients = ClientScope(practice_id=practice_id)
         due = (
             select(medical_records)
+            .join(pets, pets.c.id == medical_records.c.pet_id)
             .where(
+                owner_in_scope(clients, pets.c.owner_id),
                 medical_records.c.practice_id == practice_id,
                 medical_records.c.follow_up_required,
                 medical_records.c.status == "active",
@@ -472,7 +477,9 @@ class SqlScheduleQueries(ReadQueries):
         )
         awaiting = (
             select(visits)
+            .join(pets, pets.c.id == visits.c.pet_id)
             .where(
+                owner_in_scope(clients, pets.c.owner_id),
                 visits.c.practice_id == practice_id,
                 visits.c.state == VisitState.PROCESSED.value,
                 # The column is plain JSONB: a visit without a summary holds JSON null
