@@ -29,15 +29,13 @@ from vetchart.domain.policy import (
     Action,
     ClientScope,
     Principal,
-    authorize,
-    client_scope,
-    require_practice_member,
 )
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
 from vetchart.services.ai_ports import ServiceUnavailable, Summarizer, VisitSummaryDraft
 from vetchart.services.audit import record as audit
 from vetchart.services.jobs import EventHandler
 from vetchart.services.ports import Clock, IdGenerator, OutboxMessage, UnitOfWork, UnitOfWorkFactory
+from vetchart.services.visits import locked_visit
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +64,7 @@ class VisitSummaryService:
         """Queue the summary (202): the visit moves to ``processing`` now; the worker
         writes the draft and moves it to ``processed`` (or ``failed``)."""
         async with self._uow() as uow:
-            visit = await self._staff_visit(uow, actor, visit_id, Action.VISIT_UPDATE)
+            visit = await locked_visit(uow, actor, visit_id)
             if not (visit.transcript_text or "").strip():
                 raise RuleViolation(
                     "The visit has no transcript to summarise.",
@@ -177,7 +175,7 @@ class VisitSummaryService:
         """A new medical record from the draft, authored by the accepting VET."""
         now = self._clock.now()
         async with self._uow() as uow:
-            visit = await self._staff_visit(uow, actor, visit_id, Action.VISIT_SUMMARY_ACCEPT)
+            visit = await locked_visit(uow, actor, visit_id, Action.VISIT_SUMMARY_ACCEPT)
             if visit.summary_record_id is not None:
                 raise Conflict(
                     "This summary was already accepted.",
@@ -258,16 +256,6 @@ class VisitSummaryService:
             )
             await uow.commit()
         return record
-
-    async def _staff_visit(
-        self, uow: UnitOfWork, actor: Principal, visit_id: UUID, action: Action
-    ) -> Visit:
-        authorize(actor, Action.VISIT_READ)
-        visit = await uow.visits.get(visit_id, client_scope(actor), for_update=True)
-        if visit is None:
-            raise NotFound("Visit not found.")
-        require_practice_member(actor, visit.practice_id, action)
-        return visit
 
 
 def _labelled(label: str, text: str | None) -> str:

@@ -139,7 +139,7 @@ class VisitService:
         meta: RequestMeta,
     ) -> Visit:
         async with self._uow() as uow:
-            visit = await self._for_change(uow, actor, visit_id)
+            visit = await locked_visit(uow, actor, visit_id)
             if if_match is not None:  # optional for visits (API.md); checked when sent
                 require_version(if_match, visit.version, "visit")
             checked = await self._checked(uow, actor, visit.pet_id, values, required=False)
@@ -200,7 +200,7 @@ class VisitService:
         """Streamed straight to storage (checked before the body is read: a refused caller
         stores nothing), then recorded on the visit."""
         async with self._uow() as uow:
-            visit = await self._for_change(uow, actor, visit_id)
+            visit = await locked_visit(uow, actor, visit_id)
         key = self._new_key(UploadKind.VISIT_AUDIO)
         stored = await self._storage.put_stream(
             key,
@@ -217,7 +217,7 @@ class VisitService:
         """A short-lived URL for a direct PUT to object storage; ``complete`` verifies it."""
         key = self._new_key(UploadKind.VISIT_AUDIO)
         async with self._uow() as uow:
-            visit = await self._for_change(uow, actor, visit_id)
+            visit = await locked_visit(uow, actor, visit_id)
             visit.audio_pending_key = key
             visit.touch(self._clock.now())
             await uow.visits.save(visit)
@@ -229,7 +229,7 @@ class VisitService:
 
     async def complete_audio(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:
         async with self._uow() as uow:
-            visit = await self._for_change(uow, actor, visit_id)
+            visit = await locked_visit(uow, actor, visit_id)
         key = visit.audio_pending_key
         if key is None:
             raise Conflict("No upload is pending for this visit.", code="no-pending-upload")
@@ -272,7 +272,7 @@ class VisitService:
         attached = False  # the object is (already) the visit's recording: never delete it
         try:
             async with self._uow() as uow:
-                visit = await self._for_change(uow, actor, visit_id)
+                visit = await locked_visit(uow, actor, visit_id)
                 attached = visit.audio is not None and visit.audio.key == stored.key
                 if pending and visit.audio_pending_key != stored.key:
                     raise Conflict("Another upload replaced this one.", code="upload-superseded")
@@ -445,14 +445,6 @@ class VisitService:
         except Exception as error:  # the orphan sweep removes it later
             log.warning("storage.delete_failed", key=key, error=type(error).__name__)
 
-    async def _for_change(self, uow: UnitOfWork, actor: Principal, visit_id: UUID) -> Visit:
-        authorize(actor, Action.VISIT_READ)
-        visit = await uow.visits.get(visit_id, client_scope(actor), for_update=True)
-        if visit is None:
-            raise NotFound("Visit not found.")
-        require_practice_member(actor, visit.practice_id, Action.VISIT_UPDATE)
-        return visit
-
     async def _checked(
         self,
         uow: UnitOfWork,
@@ -494,6 +486,19 @@ class VisitService:
         elif "appointment_id" in values:
             checked["appointment_id"] = None
         return checked
+
+
+async def locked_visit(
+    uow: UnitOfWork, actor: Principal, visit_id: UUID, action: Action = Action.VISIT_UPDATE
+) -> Visit:
+    """The visit, row-locked, for a change by staff of its practice (``action``): out of
+    the actor's scope it does not exist (404); visible but not theirs is 403."""
+    authorize(actor, Action.VISIT_READ)
+    visit = await uow.visits.get(visit_id, client_scope(actor), for_update=True)
+    if visit is None:
+        raise NotFound("Visit not found.")
+    require_practice_member(actor, visit.practice_id, action)
+    return visit
 
 
 def _audit_visit(
