@@ -39,8 +39,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# `make bench`: issue 12's side-by-side table (bench/compare.py; BENCH_ARGS="--only list200"
+# etc.). Any other benchmark by name: `make bench-scale`, `make bench-records_amend`, ...
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench.compare $(BENCH_ARGS)
+
+bench-%: $(STAMP)
+	$(BIN)/python -m bench.$* $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

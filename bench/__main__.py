@@ -1,10 +1,33 @@
-"""Run every benchmark and print its report."""
+"""`python -m bench [NAME] [ARGS...]`: run one benchmark by name (default: `compare`, the
+side-by-side table of issue 12 that `make bench` prints). The others stay runnable by
+name, here or as `python -m bench.<name>`."""
 
 from __future__ import annotations
 
-from bench import auth_latency, kb_query, records_amend
+import runpy
+import sys
+
+BENCHMARKS = {
+    "compare": "vetchart vs the floor, issue 12's table (bench/compare.py)",
+    "scale": "1M-record scale run: list and history p50 at 10k and 1M records",
+    "auth_latency": "login load vs. everything else",
+    "records_amend": "medical-record amendment throughput, 8 clients",
+    "kb_query": "knowledge-base questions, extractive mode",
+    "audit_cost": "the cost of auditing reads",
+}
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    name = "compare"
+    if args and not args[0].startswith("-"):
+        name = args.pop(0)
+    if name not in BENCHMARKS:
+        listing = "\n".join(f"  {key:14s} {text}" for key, text in BENCHMARKS.items())
+        raise SystemExit(f"unknown benchmark {name!r}; one of:\n{listing}")
+    sys.argv = [f"python -m bench.{name}", *args]
+    runpy.run_module(f"bench.{name}", run_name="__main__", alter_sys=True)
+
 
 if __name__ == "__main__":
-    auth_latency.main()
-    records_amend.main()
-    kb_query.main()
+    main()

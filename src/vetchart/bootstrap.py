@@ -19,13 +19,15 @@ from vetchart.adapters.ai.wiring import AiAdapters, build_ai_adapters
 from vetchart.adapters.cache import MemoryDashboardCache, RedisDashboardCache
 from vetchart.adapters.db.audit_queries import SqlAuditQueries
 from vetchart.adapters.db.audit_verify import VerifyReport, verify_audit_chains
+from vetchart.adapters.db.audited_reads import AuditedReader
 from vetchart.adapters.db.engine import create_engine, libpq_conninfo, session_factory
 from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.health import DatabaseReadiness
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
 from vetchart.adapters.db.kb import SqlKbQueries
-from vetchart.adapters.db.queries import SqlClientQueries, SqlUserQueries
-from vetchart.adapters.db.records import SqlRecordQueries
+from vetchart.adapters.db.pg import PgPool
+from vetchart.adapters.db.queries import PgClientReads, SqlClientQueries, SqlUserQueries
+from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
 from vetchart.adapters.db.resilience import wait_for_database
 from vetchart.adapters.db.schedule import SqlScheduleQueries
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
@@ -43,7 +45,11 @@ from vetchart.adapters.observability.tracing import OpenTelemetryMiddleware as T
 from vetchart.adapters.ratelimit import RateLimiter
 from vetchart.adapters.security.cache import TtlPrincipalCache
 from vetchart.adapters.security.mfa import FernetSecretBox, PyOtpTotp
-from vetchart.adapters.security.passwords import Argon2Hasher, zxcvbn_guessability
+from vetchart.adapters.security.passwords import (
+    Argon2Hasher,
+    hash_pool_collector,
+    zxcvbn_guessability,
+)
 from vetchart.adapters.security.tokens import JwtTokens
 from vetchart.adapters.storage.local import LocalObjectStorage
 from vetchart.adapters.storage.s3 import S3ObjectStorage
@@ -84,6 +90,7 @@ __all__ = [
     "build_tracer_provider",
     "circuit_state_collector",
     "demo_seeders",
+    "hash_pool_collector",
 ]
 
 log = structlog.get_logger(__name__)
@@ -115,6 +122,9 @@ class Container:
     database_url: str
     engine: AsyncEngine
     read_engine: AsyncEngine
+    # The read side's fast path (plain asyncpg, on the primary): hot reads and the audit
+    # rows of reads (adapters/db/pg.py).
+    fast_pool: PgPool
     readiness: DatabaseReadiness
     tracer_provider: TracerProvider | None
     clock: Clock
@@ -206,10 +216,20 @@ class Container:
         self.owners = OwnerService(
             uow=self.uow, queries=client_queries, clock=self.clock, ids=self.ids
         )
-        self.pets = PetService(uow=self.uow, queries=client_queries, clock=self.clock, ids=self.ids)
+        self.pets = PetService(
+            uow=self.uow,
+            queries=client_queries,
+            reads=PgClientReads(self.fast_pool),
+            clock=self.clock,
+            ids=self.ids,
+        )
         self.records = MedicalRecordService(
             uow=self.uow,
             queries=SqlRecordQueries(self.read_engine, read_retries=settings.database.read_retries),
+            reads=PgRecordReads(
+                AuditedReader(self.fast_pool, self.clock, self.ids),
+                finalise_after=timedelta(hours=settings.records.finalise_after_hours),
+            ),
             clock=self.clock,
             ids=self.ids,
             finalise_after=timedelta(hours=settings.records.finalise_after_hours),
@@ -394,6 +414,8 @@ class Container:
             await self.dashboard_cache.aclose()
         await self.rate_limiter.aclose()
         await self.ai.aclose()
+        await self.hasher.aclose()
+        await self.fast_pool.aclose()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
@@ -485,11 +507,17 @@ async def build_container(
     readiness = DatabaseReadiness(engine, read_retries=settings.database.read_retries)
     log.info("container.ready", read_replica=read_engine is not engine)
     auth = settings.auth
+    # The pool starts with the first hash and stops in Container.aclose.
     hasher = Argon2Hasher(
         time_cost=auth.argon2_time_cost,
         memory_kib=auth.argon2_memory_kib,
         parallelism=auth.argon2_parallelism,
         max_concurrency=auth.hash_concurrency,
+        workers=auth.hash_workers,
+        executor=auth.hash_executor,
+        nice=auth.hash_worker_nice,
+        queue_limit=auth.hash_queue_limit,
+        queue_timeout_seconds=auth.hash_queue_timeout_seconds,
     )
     limits = settings.rate_limit
     rate_limiter = RateLimiter(
@@ -509,6 +537,13 @@ async def build_container(
         database_url=database_url,
         engine=engine,
         read_engine=read_engine,
+        # On the primary: an audited read writes its audit row in the same transaction.
+        fast_pool=PgPool(
+            database_url,
+            settings.database,
+            application_name="vetchart-api-fast",
+            synchronous_commit=settings.audit.reads_durable,
+        ),
         readiness=readiness,
         tracer_provider=tracer_provider,
         clock=SystemClock(),

@@ -5,8 +5,9 @@
     assert counter.count <= 3, counter.report()
 
 A ``before_cursor_execute`` listener is attached to every engine of the app's container
-(the primary and, when configured, the read replica) for the duration of the block, and
-removed afterwards. Every statement the driver executes is counted, including the
+(the primary and, when configured, the read replica), and an observer to its fast-path
+asyncpg pool (``container.fast_pool``, adapters/db/pg.py), for the duration of the block,
+and removed afterwards. Every statement the driver executes is counted, including the
 authenticated-session lookup (unless it is served from the in-process principal cache:
 build the app with ``session_cache_seconds=0`` to count it deterministically). BEGIN,
 COMMIT and ROLLBACK issued by the driver's transaction API are not cursor executions and
@@ -61,7 +62,10 @@ def count_statements(*targets: FastAPI | AsyncEngine) -> Iterator[StatementCount
     """Count statements executed on the given apps' (or engines') engines in the block."""
     counter = StatementCounter()
     sync_engines: list[Engine] = []
+    pools = []
     for target in targets:
+        if isinstance(target, FastAPI):
+            pools.append(target.state.container.fast_pool)
         engines = app_engines(target) if isinstance(target, FastAPI) else [target]
         for engine in engines:
             if engine.sync_engine not in sync_engines:
@@ -74,11 +78,15 @@ def count_statements(*targets: FastAPI | AsyncEngine) -> Iterator[StatementCount
 
     for engine in sync_engines:
         event.listen(engine, "before_cursor_execute", listener)
+    for pool in pools:
+        pool.observe(counter.statements.append)
     try:
         yield counter
     finally:
         for engine in sync_engines:
             event.remove(engine, "before_cursor_execute", listener)
+        for pool in pools:
+            pool.unobserve(counter.statements.append)
 
 
 async def counted_request(

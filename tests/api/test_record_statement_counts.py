@@ -59,12 +59,14 @@ class Endpoint:
     max_statements: int
 
 
-# Every request here is audited: two of its statements append the audit row (lock the
-# chain's head; insert the row and move the head). A write also saves its domain events to
-# the outbox and queues their delivery jobs (two more).
+# Every request here is audited. The list and the single read are the fast path: one
+# statement locks the audit chain's head, checks the scope and reads; one appends the audit
+# row and moves the head (issue 12: at most 3 with the session lookup). A write locks the
+# record with its pet, updates the projection with its event, saves its domain events to
+# the outbox with their delivery jobs, then appends its audit row (issue 12: at most 6).
 ENDPOINTS = (
-    Endpoint("list", "GET", "/pets/{pet}/medical-records?limit=200", "medical_records", "items", 5),
-    Endpoint("get", "GET", "/medical-records/{record}", "medical_records", "", 4),
+    Endpoint("list", "GET", "/pets/{pet}/medical-records?limit=200", "medical_records", "items", 3),
+    Endpoint("get", "GET", "/medical-records/{record}", "medical_records", "", 3),
     Endpoint(
         "history", "GET", "/medical-records/{record}/history", "medical_record_events", "items", 5
     ),
@@ -77,7 +79,7 @@ ENDPOINTS = (
         5,
     ),
     # Last: its versions come after the history was measured.
-    Endpoint("amend", "PATCH", "/medical-records/{record}", "medical_record_events", "", 9),
+    Endpoint("amend", "PATCH", "/medical-records/{record}", "medical_record_events", "", 6),
 )
 
 

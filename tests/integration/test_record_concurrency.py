@@ -38,7 +38,8 @@ from tests.api.auth_helpers import (
 from tests.api.module_database import template_copy
 from tests.conftest import make_settings
 from vetchart.adapters.db.engine import async_url
-from vetchart.adapters.db.records import SqlRecordQueries
+from vetchart.adapters.db.audited_reads import AuditedReader
+from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
 from vetchart.adapters.db.tables import audit_events, medical_record_events
 from vetchart.api.app import create_app
 from vetchart.config import DatabaseSettings, RateLimitSettings
@@ -271,6 +272,10 @@ async def test_the_unit_of_work_collects_the_records_domain_events(world: World)
     service = MedicalRecordService(
         uow=capturing_uow,
         queries=SqlRecordQueries(container.read_engine, read_retries=0),
+        reads=PgRecordReads(
+            AuditedReader(container.fast_pool, container.clock, container.ids),
+            finalise_after=timedelta(hours=24),
+        ),
         clock=container.clock,
         ids=container.ids,
         finalise_after=timedelta(hours=24),

@@ -35,7 +35,7 @@ async def record_denial(request: Request, error: e.DomainError) -> None:
     try:
         await request.app.state.container.audit.denied(
             principal,
-            request_meta(request),
+            await request_meta(request),
             route.action,
             route.resource_type,
             None if resource_id is None else str(resource_id),

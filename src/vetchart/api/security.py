@@ -60,7 +60,7 @@ def client_address(request: Request) -> str | None:
     return hops[0] if hops else peer
 
 
-def request_meta(request: Request) -> RequestMeta:
+async def request_meta(request: Request) -> RequestMeta:
     agent = request.headers.get("user-agent")
     return RequestMeta(
         request_id=current_request_id(),

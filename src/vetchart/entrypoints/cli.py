@@ -56,7 +56,7 @@ def serve(
     bind_host = host or settings.server.host
     bind_port = port or settings.server.port
     with database_url(settings) as url:
-        application = create_app(settings, database_url=url)
+        application = create_app(settings, database_url=url, tune_gc=True)
         proxies = settings.server.trusted_proxies
         config = uvicorn.Config(
             application,

@@ -20,6 +20,31 @@ from vetchart.services.ports import (
 )
 
 
+def entry(
+    actor: Principal,
+    action: str,
+    resource_type: str,
+    resource_id: UUID | str,
+    practice_id: UUID | None,
+    details: dict[str, object] | None = None,
+    *,
+    outcome: Outcome = Outcome.SUCCESS,
+    pet_id: UUID | None = None,
+) -> AuditEntry:
+    """What one audit row says the actor did (the adapters add time, request and chain)."""
+    return AuditEntry(
+        action=action,
+        resource_type=resource_type,
+        resource_id=str(resource_id),
+        outcome=outcome,
+        actor_id=actor.user_id,
+        actor_role=actor.role.value,
+        practice_id=practice_id,
+        details=dict(details or {}),
+        pet_id=pet_id,
+    )
+
+
 def record(
     uow: UnitOfWork,
     meta: RequestMeta,
@@ -34,15 +59,14 @@ def record(
     pet_id: UUID | None = None,
 ) -> None:
     uow.audit.record(
-        AuditEntry(
-            action=action,
-            resource_type=resource_type,
-            resource_id=str(resource_id),
+        entry(
+            actor,
+            action,
+            resource_type,
+            resource_id,
+            practice_id,
+            details,
             outcome=outcome,
-            actor_id=actor.user_id,
-            actor_role=actor.role.value,
-            practice_id=practice_id,
-            details=dict(details or {}),
             pet_id=pet_id,
         ),
         meta,

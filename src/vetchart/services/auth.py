@@ -3,6 +3,10 @@
 Every public method is one or two units of work. Slow password hashing always runs
 outside a transaction, so a burst of logins holds no database connections while hashing.
 Every auth event leaves an audit entry in the same transaction as its effect.
+
+When the hasher is overloaded it sheds with ``Unavailable`` (503) before checking
+anything: such an attempt changes nothing, so it counts no failure towards a lockout and
+leaves no audit row (the hasher logs and counts it).
 """
 
 from __future__ import annotations
@@ -15,7 +19,14 @@ from uuid import UUID
 
 from vetchart.domain import passwords
 from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
-from vetchart.domain.errors import Conflict, Locked, NotFound, RuleViolation, Unauthenticated
+from vetchart.domain.errors import (
+    Conflict,
+    Locked,
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+    Unavailable,
+)
 from vetchart.domain.policy import Action, Principal, authorize
 from vetchart.domain.sessions import SessionPolicy, SessionRecord
 from vetchart.domain.throttle import LockoutRules, ThrottleState, register_failure, register_success
@@ -163,7 +174,7 @@ class AuthService:
                 user.password_hash, passwords.normalize_password(password)
             )
             if ok and self._hasher.needs_rehash(user.password_hash):
-                new_hash = await self._hasher.hash(passwords.normalize_password(password))
+                new_hash = await self._rehash(password)
         if not ok or user is None or not user.is_active:
             await self._register_login_failure(key, user, meta, reason="credentials")
             raise Unauthenticated(INVALID_CREDENTIALS)
@@ -195,6 +206,14 @@ class AuthService:
             )
             await uow.commit()
             return pair
+
+    async def _rehash(self, password: str) -> str | None:
+        """The password under the current parameters, saved with the sign-in; None when the
+        hasher is too busy (the sign-in goes ahead; the next one re-hashes)."""
+        try:
+            return await self._hasher.hash(passwords.normalize_password(password))
+        except Unavailable:
+            return None
 
     async def verify_mfa(self, *, mfa_token: str, code: str, meta: RequestMeta) -> TokenPair:
         """Second step of an MFA login: a TOTP code or a recovery code."""

@@ -25,12 +25,14 @@ from vetchart.domain.policy import Action, Principal, authorize, client_scope
 from vetchart.services.audit import record as audit
 from vetchart.services.ports import (
     ClientQueries,
+    ClientReads,
     Clock,
     IdGenerator,
     Page,
     PageRequest,
     PetFilters,
     PetView,
+    Row,
     UnitOfWorkFactory,
 )
 
@@ -65,10 +67,17 @@ def require_version(if_match: int | None, current: int, noun: str = "pet") -> No
 
 class PetService:
     def __init__(
-        self, *, uow: UnitOfWorkFactory, queries: ClientQueries, clock: Clock, ids: IdGenerator
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        queries: ClientQueries,
+        reads: ClientReads,
+        clock: Clock,
+        ids: IdGenerator,
     ) -> None:
         self._uow = uow
         self._queries = queries
+        self._reads = reads
         self._clock = clock
         self._ids = ids
 
@@ -107,16 +116,16 @@ class PetService:
             await uow.commit()
         return PetView(pet=pet, owner=owner)
 
-    async def get(self, actor: Principal, pet_id: UUID) -> PetView:
+    async def get(self, actor: Principal, pet_id: UUID) -> Row:
         authorize(actor, Action.PET_READ)
-        view = await self._queries.pet_detail(client_scope(actor), pet_id)
-        if view is None:
+        found = await self._reads.pet(client_scope(actor), pet_id)
+        if found is None:
             raise NotFound("Pet not found.")
-        return view
+        return found
 
-    async def list(self, actor: Principal, filters: PetFilters, page: PageRequest) -> Page[PetView]:
+    async def list(self, actor: Principal, filters: PetFilters, page: PageRequest) -> Page[Row]:
         authorize(actor, Action.PET_READ)
-        return await self._queries.pets_page(client_scope(actor), filters, page)
+        return await self._reads.pets_page(client_scope(actor), filters, page)
 
     async def update(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
@@ -16,7 +16,7 @@ from vetchart.domain.owners import Association, AssociationStatus, PetOwner
 from vetchart.domain.pets import Pet
 from vetchart.domain.policy import ClientScope, Principal
 from vetchart.domain.practices import Practice
-from vetchart.domain.records import MedicalRecord, RecordEvent, RecordType
+from vetchart.domain.records import MedicalRecord, PetFacts, RecordEvent, RecordType
 from vetchart.domain.sessions import SessionRecord
 from vetchart.domain.throttle import ThrottleState
 from vetchart.domain.users import Role, User
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     )
 
 T = TypeVar("T")
+
+# A row of the read side's fast path, keyed by the response's field names and ready to be
+# presented as JSON as it is: ids, dates and times as such, decimal numbers as their text,
+# structured ``data`` as its JSON text (api/presenters.py says which field is which).
+Row = Mapping[str, Any]
 
 # --------------------------------------------------------------------------- system
 
@@ -147,8 +152,14 @@ class MedicalRecordRepository(Protocol):
         the version check and the append that follows are atomic."""
         ...
 
+    async def get_with_pet(
+        self, record_id: UUID, scope: ClientScope, *, for_update: bool = False
+    ) -> tuple[MedicalRecord, PetFacts] | None:
+        """As ``get`` (one statement), with what the rules need to know about its pet."""
+        ...
+
     async def save(self, record: MedicalRecord) -> None:
-        """Append the record's new events and update the projection."""
+        """Append the record's new events and update the projection (one statement)."""
         ...
 
     async def any_for_pet(self, pet_id: UUID) -> bool: ...
@@ -523,6 +534,46 @@ class RecordQueries(Protocol):
     ) -> Page[MedicalRecord]:
         """Active records with a follow-up due on or before the date, by (date, id)."""
         ...
+
+
+class ClientReads(Protocol):
+    """The fast path of the hot pet reads: plain rows of a pet with its owner (the
+    owner's fields prefixed ``owner__``), in the scope or not at all."""
+
+    async def pet(self, scope: ClientScope, pet_id: UUID) -> Row | None: ...
+
+    async def pets_page(
+        self, scope: ClientScope, filters: PetFilters, page: PageRequest
+    ) -> Page[Row]:
+        """By (name, id)."""
+        ...
+
+
+class RecordReads(Protocol):
+    """The fast path of the hot record reads: plain rows, and each read's audit row
+    committed before they are returned (None: not in the scope, nothing written)."""
+
+    async def pet_records(
+        self,
+        scope: ClientScope,
+        pet_id: UUID,
+        filters: RecordFilters,
+        page: PageRequest,
+        now: datetime,
+        entry: AuditEntry,
+        meta: RequestMeta,
+    ) -> Page[Row] | None:
+        """Current versions by (visit_date, id) descending."""
+        ...
+
+    async def record(
+        self,
+        scope: ClientScope,
+        record_id: UUID,
+        now: datetime,
+        entry_for: Callable[[Row], AuditEntry],
+        meta: RequestMeta,
+    ) -> Row | None: ...
 
 
 # --------------------------------------------------------------------------- idempotency

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from vetchart.domain.audit import RequestMeta
+from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.errors import Forbidden, NotFound, RuleViolation
 from vetchart.domain.policy import (
     Action,
@@ -29,8 +29,8 @@ from vetchart.domain.records import (
     require_may_amend,
 )
 from vetchart.domain.users import STAFF_ROLES, Role
+from vetchart.services.audit import entry as audit_entry
 from vetchart.services.audit import record as audit
-from vetchart.services.audit import record_pet_read
 from vetchart.services.pets import require_version
 from vetchart.services.ports import (
     Clock,
@@ -40,6 +40,8 @@ from vetchart.services.ports import (
     PageRequest,
     RecordFilters,
     RecordQueries,
+    RecordReads,
+    Row,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -59,12 +61,14 @@ class MedicalRecordService:
         *,
         uow: UnitOfWorkFactory,
         queries: RecordQueries,
+        reads: RecordReads,
         clock: Clock,
         ids: IdGenerator,
         finalise_after: timedelta,
     ) -> None:
         self._uow = uow
         self._queries = queries
+        self._reads = reads
         self._clock = clock
         self._ids = ids
         self._finalise_after = finalise_after
@@ -124,8 +128,7 @@ class MedicalRecordService:
     ) -> tuple[RecordView, bool]:
         """A new version with the changed fields; (view, False) when nothing changed."""
         async with self._uow() as uow:
-            record = await self._for_change(uow, actor, record_id, if_match)
-            pet = await self._pet(uow, actor, record.pet_id)
+            record, pet = await self._for_change(uow, actor, record_id, if_match)
             changed = record.amend(
                 changes=changes,
                 pet=pet,
@@ -190,7 +193,7 @@ class MedicalRecordService:
         meta: RequestMeta,
     ) -> RecordView:
         async with self._uow() as uow:
-            record = await self._for_change(uow, actor, record_id, if_match)
+            record, _ = await self._for_change(uow, actor, record_id, if_match)
             record.mark_entered_in_error(
                 actor_id=actor.user_id, reason=reason, now=self._clock.now()
             )
@@ -243,6 +246,28 @@ class MedicalRecordService:
             raise NotFound(f"The record has no version {version}.")
         return entry
 
+    async def get_current(self, actor: Principal, record_id: UUID, meta: RequestMeta) -> Row:
+        """The current version as a read-side row, its ``medical_record.read`` audit row
+        committed first (the fast path of ``GET /medical-records/{id}``)."""
+        authorize(actor, Action.MEDICAL_RECORD_READ)
+
+        def entry_for(row: Row) -> AuditEntry:
+            return audit_entry(
+                actor,
+                "medical_record.read",
+                "medical_record",
+                row["id"],
+                row["practice_id"],
+                pet_id=row["pet_id"],
+            )
+
+        found = await self._reads.record(
+            client_scope(actor), record_id, self._clock.now(), entry_for, meta
+        )
+        if found is None:
+            raise NotFound("Medical record not found.")
+        return found
+
     async def list_for_pet(
         self,
         actor: Principal,
@@ -250,23 +275,19 @@ class MedicalRecordService:
         filters: RecordFilters,
         page: PageRequest,
         meta: RequestMeta,
-        *,
-        action: str = "medical_record.list",
-    ) -> Page[MedicalRecord]:
-        """A list read is one audit row naming the pet (written before the rows are read:
-        a failed audit write means no medical data leaves)."""
+    ) -> Page[Row]:
+        """A list read is one audit row naming the pet, committed before the rows leave
+        (a failed audit write means no medical data leaves); 404 outside the scope."""
         authorize(actor, Action.MEDICAL_RECORD_READ)
-        await record_pet_read(self._uow, actor, pet_id, action, meta)
-        return await self._queries.pet_records_page(pet_id, filters, page)
-
-    async def timeline(
-        self, actor: Principal, pet_id: UUID, page: PageRequest, meta: RequestMeta
-    ) -> Page[MedicalRecord]:
-        """The pet's history, newest first, one cursor. Today it holds the medical records
-        (entered-in-error ones left out); visits and appointments join it with their issue."""
-        return await self.list_for_pet(
-            actor, pet_id, RecordFilters(), page, meta, action="pet.timeline"
+        entry = audit_entry(
+            actor, "medical_record.list", "pet", pet_id, actor.practice_id, pet_id=pet_id
         )
+        found = await self._reads.pet_records(
+            client_scope(actor), pet_id, filters, page, self._clock.now(), entry, meta
+        )
+        if found is None:
+            raise NotFound("Pet not found.")
+        return found
 
     async def follow_ups(
         self,
@@ -339,9 +360,13 @@ class MedicalRecordService:
 
     async def _for_change(
         self, uow: UnitOfWork, actor: Principal, record_id: UUID, if_match: int | None
-    ) -> MedicalRecord:
-        """The record, row-locked, after the permission and version checks."""
-        record = await self._locked(uow, actor, record_id)
+    ) -> tuple[MedicalRecord, PetFacts]:
+        """The record, row-locked, and its pet (one statement), after the permission and
+        version checks."""
+        found = await uow.records.get_with_pet(record_id, client_scope(actor), for_update=True)
+        if found is None:
+            raise NotFound("Medical record not found.")
+        record, pet = found
         authorize(actor, Action.MEDICAL_RECORD_AMEND)
         if actor.role not in STAFF_ROLES:
             raise Forbidden("Only staff change medical records.")
@@ -352,4 +377,4 @@ class MedicalRecordService:
             record=record,
         )
         require_version(if_match, record.version, "record")
-        return record
+        return record, pet

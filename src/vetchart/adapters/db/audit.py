@@ -28,24 +28,7 @@ class SqlAuditLog:
         self._pending: list[dict[str, Any]] = []
 
     def record(self, entry: AuditEntry, meta: RequestMeta) -> None:
-        self._pending.append(
-            {
-                "id": self._ids.new_id(),
-                "occurred_at": self._clock.now(),
-                "actor_id": entry.actor_id,
-                "actor_role": entry.actor_role,
-                "practice_id": entry.practice_id,
-                "pet_id": entry.pet_id,
-                "action": entry.action,
-                "resource_type": entry.resource_type,
-                "resource_id": entry.resource_id,
-                "outcome": entry.outcome.value,
-                "request_id": meta.request_id,
-                "client_address": meta.client_address,
-                "user_agent": meta.user_agent,
-                "details": dict(entry.details),
-            }
-        )
+        self._pending.append(audit_row(entry, meta, self._clock, self._ids))
 
     def discard(self) -> None:
         self._pending.clear()
@@ -62,11 +45,7 @@ class SqlAuditLog:
                 .with_for_update()
             )
         ).one()
-        seq, previous = head.seq, head.hash
-        for row in rows:
-            seq += 1
-            row["chain"], row["seq"], row["prev_hash"] = chain, seq, previous
-            previous = row["hash"] = chain_hash(previous, ChainedRow(**_hashed_fields(row)))
+        seq, previous = chain_rows(rows, chain, head.seq, head.hash)
         # One statement appends the rows and moves the chain's head (a data-modifying CTE).
         move_head = (
             update(audit_chains)
@@ -75,6 +54,39 @@ class SqlAuditLog:
             .cte("move_head")
         )
         await session.execute(insert(audit_events).values(rows).add_cte(move_head))
+
+
+def audit_row(
+    entry: AuditEntry, meta: RequestMeta, clock: Clock, ids: IdGenerator
+) -> dict[str, Any]:
+    """The stored fields of one audit row, before its place in a chain is known."""
+    return {
+        "id": ids.new_id(),
+        "occurred_at": clock.now(),
+        "actor_id": entry.actor_id,
+        "actor_role": entry.actor_role,
+        "practice_id": entry.practice_id,
+        "pet_id": entry.pet_id,
+        "action": entry.action,
+        "resource_type": entry.resource_type,
+        "resource_id": entry.resource_id,
+        "outcome": entry.outcome.value,
+        "request_id": meta.request_id,
+        "client_address": meta.client_address,
+        "user_agent": meta.user_agent,
+        "details": dict(entry.details),
+    }
+
+
+def chain_rows(
+    rows: list[dict[str, Any]], chain: int, seq: int, previous: bytes
+) -> tuple[int, bytes]:
+    """Give the rows their places after the chain's head (seq, hash); the new head."""
+    for row in rows:
+        seq += 1
+        row["chain"], row["seq"], row["prev_hash"] = chain, seq, previous
+        previous = row["hash"] = chain_hash(previous, ChainedRow(**_hashed_fields(row)))
+    return seq, previous
 
 
 def _hashed_fields(row: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
 
+from vetchart.adapters.db.pg import PoolBusyError
 from vetchart.domain.errors import DomainError, Unavailable
 
 POOL_BUSY_RETRY_AFTER_SECONDS = 1
@@ -12,7 +14,7 @@ DATABASE_DOWN_RETRY_AFTER_SECONDS = 5
 
 def translate_database_error(error: BaseException) -> DomainError | None:
     """A domain error for infrastructure failures worth a clean 503; None otherwise."""
-    if isinstance(error, sa_exc.TimeoutError):
+    if isinstance(error, sa_exc.TimeoutError | PoolBusyError):
         # QueuePool exhausted: every connection is busy. Answer fast instead of hanging.
         return Unavailable(
             "The service is busy; try again shortly.",
@@ -24,7 +26,15 @@ def translate_database_error(error: BaseException) -> DomainError | None:
             retry_after_seconds=DATABASE_DOWN_RETRY_AFTER_SECONDS,
         )
     if isinstance(
-        error, sa_exc.InterfaceError | sa_exc.OperationalError | ConnectionError | OSError
+        error,
+        sa_exc.InterfaceError
+        | sa_exc.OperationalError
+        | ConnectionError
+        | OSError
+        | asyncpg.InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError,
     ):
         # OSError also covers a database that refuses connections (asyncpg raises it
         # unwrapped); the message stays generic since other services raise it too.

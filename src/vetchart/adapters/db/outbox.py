@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,10 +28,12 @@ from vetchart.services.ports import IdGenerator, OutboxMessage, SecretBox
 SEALED_KEY = "_sealed"
 
 # procrastinate's own insert function (schema of procrastinate 3.10, installed by
-# revision 0006): one statement defers any number of jobs inside our transaction.
-_DEFER_JOBS = text(
-    """
-    SELECT procrastinate_defer_jobs_v1(ARRAY(
+# revision 0006): one statement defers any number of jobs inside our transaction. The
+# same statement first saves the unit of work's outbox rows (a data-modifying CTE runs
+# once, to completion, whether or not the query reads it), so a change's events and
+# their delivery jobs cost one round trip.
+_JOBS_ARRAY = """
+    ARRAY(
         SELECT ROW(j.queue_name, j.task_name, 0, NULL, j.queueing_lock, j.args::jsonb, NULL)
                ::procrastinate_job_to_defer_v1
         FROM unnest(
@@ -40,7 +42,22 @@ _DEFER_JOBS = text(
             CAST(:locks AS text[]),
             CAST(:args AS text[])
         ) AS j(queue_name, task_name, queueing_lock, args)
-    ))
+    )
+"""
+_DEFER_JOBS = text(f"SELECT procrastinate_defer_jobs_v1({_JOBS_ARRAY})")
+_SAVE_EVENTS_AND_DEFER_JOBS = text(
+    f"""
+    WITH saved AS (
+        INSERT INTO outbox_events (id, event_type, payload, occurred_at)
+        SELECT e.id, e.event_type, e.payload::jsonb, e.occurred_at
+        FROM unnest(
+            CAST(:event_ids AS uuid[]),
+            CAST(:event_types AS text[]),
+            CAST(:payloads AS text[]),
+            CAST(:occurred AS timestamptz[])
+        ) AS e(id, event_type, payload, occurred_at)
+    )
+    SELECT procrastinate_defer_jobs_v1({_JOBS_ARRAY})
     """
 )
 
@@ -95,19 +112,30 @@ class SqlJobQueue:
     def discard(self) -> None:
         self._pending.clear()
 
-    async def flush(self, session: AsyncSession) -> None:
+    async def flush(
+        self, session: AsyncSession, events: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """Insert the queued jobs, and with them (same statement) the outbox rows of
+        ``events`` (from :meth:`SqlOutbox.save`, whose delivery jobs are queued here)."""
         if not self._pending:
             return
         jobs, self._pending = self._pending, []
-        await session.execute(
-            _DEFER_JOBS,
-            {
-                "queues": [job[0] for job in jobs],
-                "tasks": [job[1] for job in jobs],
-                "locks": [job[2] for job in jobs],
-                "args": [job[3] for job in jobs],
-            },
+        params: dict[str, Any] = {
+            "queues": [job[0] for job in jobs],
+            "tasks": [job[1] for job in jobs],
+            "locks": [job[2] for job in jobs],
+            "args": [job[3] for job in jobs],
+        }
+        if not events:
+            await session.execute(_DEFER_JOBS, params)
+            return
+        params.update(
+            event_ids=[row["id"] for row in events],
+            event_types=[row["event_type"] for row in events],
+            payloads=[json.dumps(row["payload"]) for row in events],
+            occurred=[row["occurred_at"] for row in events],
         )
+        await session.execute(_SAVE_EVENTS_AND_DEFER_JOBS, params)
 
 
 class SqlOutbox:
@@ -118,9 +146,11 @@ class SqlOutbox:
         self._ids = ids
         self._box = box
 
-    async def save(
+    def save(
         self, events: Sequence[DomainEvent], now: datetime, jobs: SqlJobQueue
-    ) -> list[UUID]:
+    ) -> list[dict[str, Any]]:
+        """The outbox rows of ``events``, each with its delivery job queued on ``jobs``:
+        ``jobs.flush(session, rows)`` writes both in one statement."""
         if not events:
             return []
         ids = [self._ids.new_id() for _ in events]
@@ -133,10 +163,9 @@ class SqlOutbox:
             }
             for event_id, event in zip(ids, events, strict=True)
         ]
-        await self._session.execute(insert(outbox_events), rows)
         for event_id in ids:
             jobs.defer_delivery(event_id)
-        return ids
+        return rows
 
     async def get(self, event_id: UUID) -> OutboxMessage | None:
         row = (

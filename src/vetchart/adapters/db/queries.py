@@ -10,6 +10,7 @@ from sqlalchemy import Select, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from vetchart.adapters.db.pg import PgPool
 from vetchart.adapters.db.repositories import (
     association_from_row,
     owner_from_row,
@@ -18,7 +19,7 @@ from vetchart.adapters.db.repositories import (
     user_from_row,
 )
 from vetchart.adapters.db.resilience import retry_idempotent_read
-from vetchart.adapters.db.scope import owner_in_scope
+from vetchart.adapters.db.scope import owner_in_scope, owner_in_scope_sql
 from vetchart.adapters.db.tables import pet_owners, pets, practice_associations, practices, users
 from vetchart.domain.owners import AssociationStatus, PetOwner
 from vetchart.domain.pets import normalize_species
@@ -31,6 +32,7 @@ from vetchart.services.ports import (
     PageRequest,
     PetFilters,
     PetView,
+    Row,
     UserFilters,
 )
 
@@ -191,3 +193,65 @@ class SqlClientQueries(ReadQueries):
         )
         rows = await self._rows(query)
         return self._pet_view(rows[0]) if rows else None
+
+
+# ---------------------------------------------------------------------- the fast path
+
+# A pet with its owner as the API answers it (the owner's columns prefixed ``owner__``).
+PET_COLUMNS = (
+    "p.id, p.owner_id, p.name, p.species, p.breed, p.sex, p.colour, p.date_of_birth, "
+    "p.weight_kg::text AS weight_kg, p.microchip_id, p.neutered, p.allergies, p.notes, "
+    "p.is_active, p.version, p.created_at, p.updated_at, "
+    "o.id AS owner__id, o.full_name AS owner__full_name, o.email AS owner__email, "
+    "o.phone AS owner__phone, o.address AS owner__address, "
+    "o.preferred_communication AS owner__preferred_communication, "
+    "o.user_id AS owner__user_id, o.created_at AS owner__created_at, "
+    "o.updated_at AS owner__updated_at"
+)
+_PETS_WITH_OWNER = "FROM pets p JOIN pet_owners o ON o.id = p.owner_id"
+
+
+class PgClientReads:
+    """Pets on the fast path (adapters/db/pg.py): one statement per page or pet."""
+
+    def __init__(self, pool: PgPool) -> None:
+        self._pool = pool
+
+    async def pet(self, scope: ClientScope, pet_id: UUID) -> Row | None:
+        in_scope, scope_args = owner_in_scope_sql(scope, "p.owner_id", 2)
+        rows = await self._pool.fetch(
+            f"SELECT {PET_COLUMNS} {_PETS_WITH_OWNER} WHERE p.id = $1 AND {in_scope}",
+            pet_id,
+            *scope_args,
+        )
+        return rows[0] if rows else None
+
+    async def pets_page(
+        self, scope: ClientScope, filters: PetFilters, page: PageRequest
+    ) -> Page[Row]:
+        args: list[object] = [page.limit + 1]
+
+        def arg(value: object) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        in_scope, scope_args = owner_in_scope_sql(scope, "p.owner_id", 2)
+        args.extend(scope_args)
+        conditions = [in_scope]
+        if not filters.include_inactive:
+            conditions.append("p.is_active")
+        if filters.owner_id is not None:
+            conditions.append(f"p.owner_id = {arg(filters.owner_id)}")
+        if filters.species:
+            conditions.append(f"p.species = {arg(normalize_species(filters.species))}")
+        if filters.q:
+            conditions.append(f"p.name ILIKE {arg(like_pattern(filters.q))}")
+        if page.after is not None:
+            name, pet_id = page.after
+            conditions.append(f"(p.name, p.id) > ({arg(name)}, {arg(pet_id)})")
+        rows = await self._pool.fetch(
+            f"SELECT {PET_COLUMNS} {_PETS_WITH_OWNER} WHERE {' AND '.join(conditions)} "
+            "ORDER BY p.name, p.id LIMIT $1",
+            *args,
+        )
+        return page_of(rows, page.limit, lambda r: (r["name"], r["id"]))

@@ -3,8 +3,8 @@ projection, written in one transaction; and the read side (lists, history, versi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date, datetime
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -12,14 +12,17 @@ from sqlalchemy import Select, insert, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
 from vetchart.adapters.db.queries import ReadQueries, page_of
-from vetchart.adapters.db.scope import owner_in_scope
+from vetchart.adapters.db.scope import owner_in_scope, owner_in_scope_sql
 from vetchart.adapters.db.tables import medical_record_events, medical_records, pets, users
+from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.records import (
     CONTENT_FIELDS,
     EventType,
     MedicalRecord,
+    PetFacts,
     RecordContent,
     RecordEvent,
     RecordStatus,
@@ -31,6 +34,7 @@ from vetchart.services.ports import (
     Page,
     PageRequest,
     RecordFilters,
+    Row,
 )
 
 
@@ -127,17 +131,23 @@ class SqlMedicalRecordRepository:
         self._session = session
         self._seen = seen  # the unit of work collects their domain events
 
-    async def _append_events(self, record: MedicalRecord) -> None:
+    async def _execute_with_events(self, record: MedicalRecord, statement: Any) -> None:
+        """Run ``statement`` (the projection's insert or update) with the record's new
+        events appended by the same statement (a data-modifying CTE); the unit of work
+        then collects the record's domain events."""
         if record.new_events:
-            await self._session.execute(
-                insert(medical_record_events), [_event_values(e) for e in record.new_events]
+            events = insert(medical_record_events).values(
+                [_event_values(e) for e in record.new_events]
             )
-            record.new_events.clear()
+            statement = statement.add_cte(events.cte("appended_events"))
+        await self._session.execute(statement)
+        record.new_events.clear()
         self._seen.append(record)
 
     async def add(self, record: MedicalRecord) -> None:
-        await self._session.execute(insert(medical_records).values(**_projection(record)))
-        await self._append_events(record)
+        await self._execute_with_events(
+            record, insert(medical_records).values(**_projection(record))
+        )
 
     async def get(
         self, record_id: UUID, scope: ClientScope, *, for_update: bool = False
@@ -147,6 +157,29 @@ class SqlMedicalRecordRepository:
             query = query.with_for_update(of=medical_records)
         row = (await self._session.execute(query)).mappings().first()
         return record_from_row(row) if row else None
+
+    async def get_with_pet(
+        self, record_id: UUID, scope: ClientScope, *, for_update: bool = False
+    ) -> tuple[MedicalRecord, PetFacts] | None:
+        query = (
+            select(
+                medical_records,
+                pets.c.species.label("pet_species"),
+                pets.c.date_of_birth.label("pet_date_of_birth"),
+                pets.c.is_active.label("pet_is_active"),
+            )
+            .join_from(medical_records, pets, pets.c.id == medical_records.c.pet_id)
+            .where(medical_records.c.id == record_id, owner_in_scope(scope, pets.c.owner_id))
+        )
+        if for_update:
+            query = query.with_for_update(of=medical_records)
+        row = (await self._session.execute(query)).mappings().first()
+        if row is None:
+            return None
+        pet = PetFacts(
+            row["pet_id"], row["pet_species"], row["pet_date_of_birth"], row["pet_is_active"]
+        )
+        return record_from_row(row), pet
 
     async def any_for_pet(self, pet_id: UUID) -> bool:
         found = await self._session.scalar(
@@ -158,10 +191,10 @@ class SqlMedicalRecordRepository:
         values = _projection(record)
         for key in ("id", "pet_id", "practice_id", "author_id", "created_at"):
             values.pop(key)
-        await self._session.execute(
-            update(medical_records).where(medical_records.c.id == record.id).values(**values)
+        await self._execute_with_events(
+            record,
+            update(medical_records).where(medical_records.c.id == record.id).values(**values),
         )
-        await self._append_events(record)
 
 
 class SqlRecordQueries(ReadQueries):
@@ -242,3 +275,100 @@ class SqlRecordQueries(ReadQueries):
         query = query.order_by(r.c.follow_up_date, r.c.id).limit(page.limit + 1)
         rows = [record_from_row(row) for row in await self._rows(query)]
         return page_of(rows, page.limit, lambda rec: (rec.content.follow_up_date, rec.id))
+
+
+# ---------------------------------------------------------------------- the fast path
+
+# A record as the API answers it. Numbers come as their decimal text and ``data`` as its
+# JSON text (presented as is); ``finalised_at`` is computed as the domain does
+# (MedicalRecord.finalised_at): the signature, or the automatic finalisation if earlier,
+# once it has come ($3 is now, $4 the automatic period).
+_FINALISED = "LEAST(r.signed_at, r.created_at + $4::interval)"
+RECORD_COLUMNS = (
+    "r.id, r.pet_id, r.practice_id, r.author_id, r.record_type, r.title, r.description, "
+    "r.visit_date, r.diagnosis, r.treatment, r.medications, "
+    "r.weight_kg::text AS weight_kg, r.temperature_c::text AS temperature_c, "
+    "r.cost::text AS cost, r.follow_up_required, r.follow_up_date, r.data::text AS data, "
+    "r.status, r.version, r.created_at, r.updated_at, "
+    f"CASE WHEN {_FINALISED} <= $3 THEN {_FINALISED} END AS finalised_at, "
+    "r.signed_at, r.signed_by, r.entered_in_error_reason"
+)
+
+
+def _filters_sql(
+    filters: RecordFilters, after: tuple[object, ...] | None, first: int
+) -> tuple[str, list[object]]:
+    """The list's optional conditions, their parameters numbered from ``$first``."""
+    conditions: list[str] = []
+    args: list[object] = []
+
+    def arg(value: object) -> str:
+        args.append(value)
+        return f"${first + len(args) - 1}"
+
+    if not filters.include_entered_in_error:
+        conditions.append(f"r.status = '{RecordStatus.ACTIVE.value}'")
+    if filters.record_type is not None:
+        conditions.append(f"r.record_type = {arg(filters.record_type.value)}")
+    if filters.visit_from is not None:
+        conditions.append(f"r.visit_date >= {arg(filters.visit_from)}")
+    if filters.visit_to is not None:
+        conditions.append(f"r.visit_date <= {arg(filters.visit_to)}")
+    if after is not None:
+        visit_date, record_id = after
+        conditions.append(f"(r.visit_date, r.id) < ({arg(visit_date)}, {arg(record_id)})")
+    return "".join(f" AND {c}" for c in conditions), args
+
+
+class PgRecordReads:
+    """Records on the fast path: each read one short audited transaction (two statements:
+    scope check + chain head lock + data, then the audit row)."""
+
+    def __init__(self, reader: AuditedReader, *, finalise_after: timedelta) -> None:
+        self._reader = reader
+        self._finalise_after = finalise_after
+
+    async def pet_records(
+        self,
+        scope: ClientScope,
+        pet_id: UUID,
+        filters: RecordFilters,
+        page: PageRequest,
+        now: datetime,
+        entry: AuditEntry,
+        meta: RequestMeta,
+    ) -> Page[Row] | None:
+        """A page of the pet's records, newest visit first; None when the pet is not in
+        the scope. An empty page is one row of NULLs (the pet exists)."""
+        in_scope, scope_args = owner_in_scope_sql(scope, "p.owner_id", 6)
+        conditions, filter_args = _filters_sql(filters, page.after, 6 + len(scope_args))
+        sql = with_chain_head(
+            f"SELECT r.* FROM pets p LEFT JOIN LATERAL (SELECT {RECORD_COLUMNS} "
+            f"FROM medical_records r WHERE r.pet_id = p.id{conditions} "
+            "ORDER BY r.visit_date DESC, r.id DESC LIMIT $5) AS r ON true "
+            f"WHERE p.id = $2 AND {in_scope}"
+        )
+        args = (pet_id, now, self._finalise_after, page.limit + 1, *scope_args, *filter_args)
+        rows = await self._reader.read(sql, args, lambda _row: entry, meta)
+        if rows is None:
+            return None
+        found: list[Row] = [row for row in rows if row["id"] is not None]
+        return page_of(found, page.limit, lambda r: (r["visit_date"], r["id"]))
+
+    async def record(
+        self,
+        scope: ClientScope,
+        record_id: UUID,
+        now: datetime,
+        entry_for: Callable[[Row], AuditEntry],
+        meta: RequestMeta,
+    ) -> Row | None:
+        """The record's current version in the scope, or None."""
+        in_scope, scope_args = owner_in_scope_sql(scope, "p.owner_id", 5)
+        sql = with_chain_head(
+            f"SELECT {RECORD_COLUMNS} FROM medical_records r JOIN pets p ON p.id = r.pet_id "
+            f"WHERE r.id = $2 AND {in_scope}"
+        )
+        args = (record_id, now, self._finalise_after, *scope_args)
+        rows = await self._reader.read(sql, args, entry_for, meta)
+        return rows[0] if rows else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import asyncpg
 import structlog
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
@@ -33,7 +34,16 @@ def is_transient_connection_error(error: BaseException) -> bool:
         return bool(error.connection_invalidated) or isinstance(
             error, sa_exc.InterfaceError | sa_exc.OperationalError
         )
-    return isinstance(error, ConnectionError | OSError)
+    # The same failures met on the plain asyncpg pool of the fast read path (adapters/db/pg.py).
+    return isinstance(
+        error,
+        ConnectionError
+        | OSError
+        | asyncpg.InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError,
+    )
 
 
 async def wait_for_database(engine: AsyncEngine, *, timeout_seconds: float) -> None:

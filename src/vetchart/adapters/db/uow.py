@@ -38,7 +38,8 @@ class SqlAlchemyUnitOfWork:
 
     Repositories share ``self.session`` and never commit or flush on their own. ``commit()``
     writes, in the same transaction and in this order: the collected domain events to the
-    outbox with a delivery job each, the queued jobs, and last the audit entries (which
+    outbox with a delivery job each, with the queued jobs (one statement), and last the
+    audit entries (which
     hold their hash chain's head only from there to the commit).
     A unit of work object is single-use per ``async with`` block.
     """
@@ -131,8 +132,8 @@ class SqlAlchemyUnitOfWork:
 
     async def commit(self) -> None:
         session = self.session
-        await self.outbox.save(self.collected_events(), self._clock.now(), self.jobs)
-        await self.jobs.flush(session)
+        events = self.outbox.save(self.collected_events(), self._clock.now(), self.jobs)
+        await self.jobs.flush(session, events)
         await self.audit.flush(session)
         await session.commit()
         self._committed = True

@@ -25,6 +25,8 @@ ALGORITHM = "HS256"
 ACCESS_TYPE = "at+jwt"
 MFA_TYPE = "mfa+jwt"
 LEEWAY_SECONDS = 5
+# Access tokens remembered as verified (per process); the oldest leave first.
+VERIFIED_CACHE_SIZE = 10_000
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat", "nbf", "jti"]
 
 
@@ -50,6 +52,8 @@ class JwtTokens:
         self._audience = audience
         self._access_ttl = access_ttl
         self._mfa_ttl = mfa_ttl
+        # token -> (claims, nbf, exp) of access tokens whose signature was checked.
+        self._verified: dict[str, tuple[AccessClaims, float, float]] = {}
 
     # ------------------------------------------------------------------ issue
 
@@ -120,9 +124,19 @@ class JwtTokens:
         return claims
 
     def verify_access(self, token: str, now: datetime) -> AccessClaims:
+        """The claims of a valid access token. A token whose signature was verified
+        before is not verified again while it is still valid: the cache is keyed by the
+        whole token, signature included, so only the very same bytes hit it."""
+        stamp = now.timestamp()
+        cached = self._verified.get(token)
+        if cached is not None:
+            verified, not_before, expires = cached
+            if stamp + LEEWAY_SECONDS >= not_before and stamp <= expires + LEEWAY_SECONDS:
+                return verified
+            del self._verified[token]
         claims = self._decode(token, ACCESS_TYPE, self._audience, now)
         try:
-            return AccessClaims(
+            verified = AccessClaims(
                 user_id=uuid.UUID(str(claims["sub"])),
                 session_id=uuid.UUID(str(claims["sid"])),
                 role=str(claims["role"]),
@@ -130,6 +144,10 @@ class JwtTokens:
             )
         except (KeyError, ValueError) as error:
             raise Unauthenticated("The token is not valid.") from error
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = (verified, float(claims["nbf"]), float(claims["exp"]))
+        return verified
 
     def verify_mfa(self, token: str, now: datetime) -> MfaClaims:
         claims = self._decode(token, MFA_TYPE, self._mfa_audience, now)

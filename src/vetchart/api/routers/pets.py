@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
+from vetchart.api.presenters import json_response, list_response, pet_item
 from vetchart.api.schemas.clients import (
     PetCreateIn,
     PetOut,
@@ -71,14 +72,11 @@ async def list_pets(
     include_inactive: bool = False,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> ListResponse[PetWithOwnerOut]:
+) -> Response:
     filters = PetFilters(owner_id=owner_id, species=species, q=q, include_inactive=include_inactive)
     pager = Paginator(request, "pets", vars(filters), (str, UUID))
     page = await container.pets.list(principal, filters, pager.page_request(cursor, limit))
-    return ListResponse[PetWithOwnerOut](
-        items=[pet_with_owner(v) for v in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
-    )
+    return list_response((pet_item(row) for row in page.items), pager.next_cursor(page.next_key))
 
 
 @router.get(
@@ -87,12 +85,9 @@ async def list_pets(
     summary="One pet, with its owner (in scope; otherwise 404)",
     responses=problem_responses(401, 403, 404, 429),
 )
-async def get_pet(
-    pet_id: UUID, response: Response, principal: CurrentPrincipal, container: ContainerDep
-) -> PetWithOwnerOut:
-    view = await container.pets.get(principal, pet_id)
-    response.headers["ETag"] = etag(view.pet.version)
-    return pet_with_owner(view)
+async def get_pet(pet_id: UUID, principal: CurrentPrincipal, container: ContainerDep) -> Response:
+    row = await container.pets.get(principal, pet_id)
+    return json_response(pet_item(row), headers={"ETag": etag(row["version"])})
 
 
 @router.patch(

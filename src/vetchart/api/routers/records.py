@@ -12,6 +12,7 @@ from pydantic import AwareDatetime
 
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
+from vetchart.api.presenters import json_response, list_response, record_item
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.records import (
     ActorOut,
@@ -115,7 +116,7 @@ async def list_records(
     include_entered_in_error: bool = False,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> ListResponse[RecordOut]:
+) -> Response:
     filters = RecordFilters(record_type, visit_from, visit_to, include_entered_in_error)
     pager = Paginator(
         request, "pet-records", {"pet_id": pet_id, **vars(filters)}, (date.fromisoformat, UUID)
@@ -123,10 +124,7 @@ async def list_records(
     page = await container.records.list_for_pet(
         principal, pet_id, filters, pager.page_request(cursor, limit), meta
     )
-    return ListResponse[RecordOut](
-        items=[record_out(container.records.view(r)) for r in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
-    )
+    return list_response((record_item(row) for row in page.items), pager.next_cursor(page.next_key))
 
 
 @router.get(
@@ -148,7 +146,10 @@ async def get_record(
             "404 when the record did not exist yet."
         ),
     ] = None,
-) -> RecordOut:
+) -> RecordOut | Response:
+    if as_of is None:
+        row = await container.records.get_current(principal, record_id, meta)
+        return json_response(record_item(row), headers={"ETag": etag(row["version"])})
     view = await container.records.get(principal, record_id, meta, as_of=as_of)
     return _with_etag(response, view)
 

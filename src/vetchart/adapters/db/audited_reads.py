@@ -1,0 +1,105 @@
+"""An audited read in one short transaction on the fast pool (adapters/db/pg.py).
+
+Four round trips, two of them statements:
+
+1. ``BEGIN``;
+2. one statement locks a randomly chosen audit chain's head (``FOR UPDATE``), checks the
+   caller's scope and reads the data (:func:`with_chain_head` wraps the read's SQL);
+3. the audit row, hashed onto that chain in Python, is inserted and the head moved, in
+   one statement (a data-modifying CTE);
+4. ``COMMIT`` — without waiting for the WAL flush unless ``VETCHART_AUDIT_READS_DURABLE``.
+
+The data leaves only after the commit: a read whose audit row cannot be written returns
+nothing (fail closed). Locks: a read takes only its chain head, and holds it for one
+statement and the commit; writers take their chain head last (adapters/db/audit.py), so
+no lock cycle is possible.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from vetchart.adapters.db.audit import audit_row, chain_rows
+from vetchart.adapters.db.pg import PgPool, Rows
+from vetchart.domain.audit import AUDIT_CHAINS, AuditEntry, RequestMeta
+from vetchart.services.ports import Clock, IdGenerator
+
+# The columns of audit_events, in the order of the insert's parameters.
+_AUDIT_COLUMNS = (
+    "id",
+    "occurred_at",
+    "actor_id",
+    "actor_role",
+    "practice_id",
+    "pet_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "request_id",
+    "client_address",
+    "user_agent",
+    "details",
+    "chain",
+    "seq",
+    "prev_hash",
+    "hash",
+)
+_N = len(_AUDIT_COLUMNS)
+_VALUES = ", ".join(
+    f"${n}::jsonb" if name == "details" else f"${n}" for n, name in enumerate(_AUDIT_COLUMNS, 1)
+)
+APPEND_AUDIT_ROW = (
+    f"WITH move_head AS (UPDATE audit_chains SET seq = ${_N + 1}, hash = ${_N + 2} "
+    f"WHERE chain = ${_N + 3}) "
+    f"INSERT INTO audit_events ({', '.join(_AUDIT_COLUMNS)}) VALUES ({_VALUES})"
+)
+
+# The head's columns in every row of an audited read (then the read's own columns).
+HEAD_SEQ = "head_seq"
+HEAD_HASH = "head_hash"
+
+
+def with_chain_head(read_sql: str) -> str:
+    """``read_sql`` (its parameters from ``$2``; ``$1`` is the chain) behind the lock of
+    the chain's head: every row it returns carries ``head_seq`` and ``head_hash``."""
+    return (
+        "WITH head AS (SELECT seq AS head_seq, hash AS head_hash FROM audit_chains "
+        "WHERE chain = $1 FOR UPDATE) "
+        f"SELECT head.head_seq, head.head_hash, d.* FROM head CROSS JOIN LATERAL ({read_sql}) AS d"
+    )
+
+
+EntryFor = Callable[[Mapping[str, Any]], AuditEntry]
+
+
+class AuditedReader:
+    """Runs an audited read: the rows and their committed audit row, or None (no rows:
+    nothing found in scope, nothing written)."""
+
+    def __init__(self, pool: PgPool, clock: Clock, ids: IdGenerator) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._ids = ids
+
+    async def read(
+        self,
+        sql: str,
+        args: tuple[Any, ...],
+        entry_for: EntryFor,
+        meta: RequestMeta,
+    ) -> Rows | None:
+        chain = secrets.randbelow(AUDIT_CHAINS)
+        async with self._pool.transaction() as tx:
+            rows = await tx.fetch(sql, chain, *args)
+            if not rows:
+                return None
+            row = audit_row(entry_for(rows[0]), meta, self._clock, self._ids)
+            seq, head = chain_rows([row], chain, rows[0][HEAD_SEQ], rows[0][HEAD_HASH])
+            values = [row[name] for name in _AUDIT_COLUMNS]
+            values[_AUDIT_COLUMNS.index("details")] = json.dumps(row["details"])
+            await tx.execute(APPEND_AUDIT_ROW, *values, seq, head, chain)
+        return rows

@@ -1,0 +1,81 @@
+"""Presenting the read side's fast-path rows as JSON, without a pydantic model per row.
+
+The hot lists and reads answer straight from their rows with orjson: the rows already
+hold exactly the response's fields (services/ports.py ``Row``), in the order of the
+response schema, which stays the documented contract (``response_model`` in the route).
+``tests/api/test_fast_reads.py`` checks that these answers validate against the schema
+and equal what the schema itself would render for the same record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+from uuid import UUID
+
+import orjson
+from fastapi import Response
+
+from vetchart.api.responses import JSON_MEDIA_TYPE
+from vetchart.api.schemas.clients import PetOut, PetOwnerOut
+from vetchart.api.schemas.records import RecordOut
+from vetchart.services.ports import Row
+
+# RFC 3339 with "Z" for UTC, as pydantic writes it.
+_OPTIONS = orjson.OPT_UTC_Z
+
+RECORD_FIELDS = tuple(RecordOut.model_fields)
+# Fields that arrive as JSON text, presented as they are.
+_JSON_TEXT_FIELDS = frozenset({"data"})
+
+
+def _presentable(row: Row, fields: tuple[str, ...]) -> dict[str, Any]:
+    item = {name: row[name] for name in fields}
+    for name in _JSON_TEXT_FIELDS.intersection(item):
+        text = item[name]
+        if text is not None:
+            item[name] = orjson.Fragment(text)
+    return item
+
+
+def record_item(row: Row) -> dict[str, Any]:
+    return _presentable(row, RECORD_FIELDS)
+
+
+def _default(value: object) -> object:
+    # asyncpg's own UUID type (a uuid.UUID subclass orjson does not take as one).
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+PET_FIELDS = tuple(PetOut.model_fields)
+OWNER_FIELDS = tuple(PetOwnerOut.model_fields)
+_OWNER_COLUMNS = tuple(f"owner__{name}" for name in OWNER_FIELDS)
+
+
+def pet_item(row: Row) -> dict[str, Any]:
+    """A pet with its owner (PetWithOwnerOut) from a row whose owner columns are
+    prefixed ``owner__``."""
+    item = {name: row[name] for name in PET_FIELDS}
+    item["owner"] = dict(zip(OWNER_FIELDS, (row[c] for c in _OWNER_COLUMNS), strict=True))
+    return item
+
+
+def json_response(
+    content: Mapping[str, Any] | list[Any],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    return Response(
+        orjson.dumps(content, default=_default, option=_OPTIONS),
+        status_code=status_code,
+        headers=dict(headers) if headers else None,
+        media_type=JSON_MEDIA_TYPE,
+    )
+
+
+def list_response(items: Iterable[dict[str, Any]], next_cursor: str | None) -> Response:
+    """The list envelope of every list (docs/pagination.md)."""
+    return json_response({"items": list(items), "next_cursor": next_cursor})
