@@ -9,6 +9,7 @@ and stopped around the test, and is called over real HTTP, as clients call it.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -209,3 +210,41 @@ async def test_docs_are_off_when_disabled(client_without_docs: AsyncClient) -> N
         assert response.status_code == 404, (path, response.text)
     # The API itself still answers.
     assert (await client_without_docs.get("/health/live")).status_code == 200
+
+
+def _route_modules() -> dict[str, str]:
+    """Every route's full path → the module of its router (the routers are included
+    straight under the app, busiest first: api/app.py)."""
+    found: dict[str, str] = {}
+    for included in SCHEMA_APP.routes:
+        router = getattr(included, "original_router", None)
+        if router is None:
+            continue
+        prefix = included.include_context.prefix  # type: ignore[attr-defined]
+        for route in router.routes:
+            endpoint = getattr(route, "endpoint", None)
+            if endpoint is not None:
+                # "{key:path}" is documented as "{key}".
+                path = re.sub(r"\{(\w+):\w+\}", r"{\1}", prefix + route.path)
+                found[path] = endpoint.__module__
+    return found
+
+
+def test_no_path_of_one_router_matches_another_routers_path() -> None:
+    """The routers' order in the app is chosen for speed; that is only safe while no
+    request path could be taken by a route of another router."""
+    modules = _route_modules()
+    documented = {path for path in SCHEMA_DOCUMENT["paths"] if path.startswith("/api/")}
+    assert documented <= set(modules), "the walk found every documented route"
+    patterns = {
+        path: re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$") for path in modules
+    }
+    clashes = [
+        (path, other)
+        for path in modules
+        for other, pattern in patterns.items()
+        if other != path
+        and pattern.match(re.sub(r"\{[^}]+\}", "x", path))
+        and modules[other] != modules[path]
+    ]
+    assert clashes == []

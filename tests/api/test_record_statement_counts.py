@@ -68,7 +68,12 @@ ENDPOINTS = (
     Endpoint("list", "GET", "/pets/{pet}/medical-records?limit=200", "medical_records", "items", 3),
     Endpoint("get", "GET", "/medical-records/{record}", "medical_records", "", 3),
     Endpoint(
-        "history", "GET", "/medical-records/{record}/history", "medical_record_events", "items", 5
+        "history",
+        "GET",
+        "/medical-records/{record}/history?limit=200",
+        "medical_record_events",
+        "items",
+        3,
     ),
     Endpoint(
         "follow-ups",

@@ -37,8 +37,8 @@ from tests.api.auth_helpers import (
 )
 from tests.api.module_database import template_copy
 from tests.conftest import make_settings
-from vetchart.adapters.db.engine import async_url
 from vetchart.adapters.db.audited_reads import AuditedReader
+from vetchart.adapters.db.engine import async_url
 from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
 from vetchart.adapters.db.tables import audit_events, medical_record_events
 from vetchart.api.app import create_app

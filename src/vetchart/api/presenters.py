@@ -18,7 +18,8 @@ from fastapi import Response
 
 from vetchart.api.responses import JSON_MEDIA_TYPE
 from vetchart.api.schemas.clients import PetOut, PetOwnerOut
-from vetchart.api.schemas.records import RecordOut
+from vetchart.api.schemas.records import HistoryEntryOut, RecordOut
+from vetchart.api.schemas.schedule import AppointmentOut
 from vetchart.services.ports import Row
 
 # RFC 3339 with "Z" for UTC, as pydantic writes it.
@@ -62,20 +63,60 @@ def pet_item(row: Row) -> dict[str, Any]:
     return item
 
 
+HISTORY_FIELDS = tuple(HistoryEntryOut.model_fields)
+
+
+def history_item(row: Row) -> dict[str, Any]:
+    """One version (HistoryEntryOut) from a row with the actor's name and role, and the
+    changed fields and snapshot as JSON text."""
+    item = {
+        "version": row["version"],
+        "event_type": row["event_type"],
+        "recorded_at": row["recorded_at"],
+        "actor_id": row["actor_id"],
+        "actor": {"id": row["actor_id"], "full_name": row["actor_name"], "role": row["actor_role"]},
+        "reason": row["reason"],
+        "changed_fields": orjson.Fragment(row["changed_fields"]),
+        "late": row["late"],
+        "snapshot": orjson.Fragment(row["snapshot"]),
+    }
+    return {name: item[name] for name in HISTORY_FIELDS}
+
+
+APPOINTMENT_FIELDS = tuple(AppointmentOut.model_fields)
+
+
+def appointment_item(row: Row) -> dict[str, Any]:
+    """An appointment (AppointmentOut) from a row with ``owner_name`` and ``pets`` (JSON
+    text) beside the appointment's own columns."""
+    item = {name: row[name] for name in APPOINTMENT_FIELDS if name not in ("owner", "pets")}
+    item["owner"] = {"id": row["pet_owner_id"], "full_name": row["owner_name"]}
+    item["pets"] = orjson.Fragment(row["pets"])
+    return {name: item[name] for name in APPOINTMENT_FIELDS}
+
+
 def json_response(
     content: Mapping[str, Any] | list[Any],
+    base: Response,
     *,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    return Response(
+    """The answer, with the headers the route's dependencies set on ``base`` (the
+    ``Response`` FastAPI injects: ``RateLimit-*``), which FastAPI itself only copies onto
+    answers it renders."""
+    answer = Response(
         orjson.dumps(content, default=_default, option=_OPTIONS),
         status_code=status_code,
         headers=dict(headers) if headers else None,
         media_type=JSON_MEDIA_TYPE,
     )
+    answer.headers.update(base.headers)
+    return answer
 
 
-def list_response(items: Iterable[dict[str, Any]], next_cursor: str | None) -> Response:
+def list_response(
+    items: Iterable[dict[str, Any]], next_cursor: str | None, base: Response
+) -> Response:
     """The list envelope of every list (docs/pagination.md)."""
-    return json_response({"items": list(items), "next_cursor": next_cursor})
+    return json_response({"items": list(items), "next_cursor": next_cursor}, base)

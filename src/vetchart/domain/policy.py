@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
 from vetchart.domain.errors import Forbidden, NotFound
@@ -212,7 +213,19 @@ def require_practice_member(actor: Principal, practice_id: UUID, action: Action)
     raise Forbidden("Only this practice's staff may do this.", extra={"action": action.value})
 
 
-def practice_exists_for(actor: Principal, practice: Practice | None) -> Practice:
+@dataclass(frozen=True)
+class PracticeFacts:
+    """What the access rules and the practice-local day need to know of a practice."""
+
+    id: UUID
+    is_active: bool
+    timezone: str
+
+
+_AnyPractice = TypeVar("_AnyPractice", Practice, PracticeFacts)
+
+
+def practice_exists_for(actor: Principal, practice: _AnyPractice | None) -> _AnyPractice:
     """A deactivated practice exists for SYSTEM_ADMIN only; for everyone else it is 404."""
     if practice is None or (not practice.is_active and actor.role is not Role.SYSTEM_ADMIN):
         raise NotFound("Practice not found.")

@@ -26,6 +26,7 @@ from vetchart.domain.policy import (
     require_practice_member,
 )
 from vetchart.domain.users import Role
+from vetchart.services.audit import entry as audit_entry
 from vetchart.services.audit import record as audit
 from vetchart.services.pets import require_version
 from vetchart.services.ports import (
@@ -33,6 +34,7 @@ from vetchart.services.ports import (
     IdGenerator,
     Page,
     PageRequest,
+    Row,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -43,6 +45,7 @@ from vetchart.services.schedule_ports import (
     DashboardView,
     PetBrief,
     ScheduleQueries,
+    ScheduleReads,
 )
 
 EDITABLE_FIELDS = (
@@ -69,12 +72,14 @@ class AppointmentService:
         *,
         uow: UnitOfWorkFactory,
         queries: ScheduleQueries,
+        reads: ScheduleReads,
         clock: Clock,
         ids: IdGenerator,
         cache: DashboardCache,
     ) -> None:
         self._uow = uow
         self._queries = queries
+        self._reads = reads
         self._clock = clock
         self._ids = ids
         self._cache = cache
@@ -204,9 +209,8 @@ class AppointmentService:
         vet_id: UUID | None,
         status: AppointmentStatus | None,
         page: PageRequest,
-    ) -> Page[AppointmentView]:
-        async with self._uow() as uow:
-            practice = practice_exists_for(actor, await uow.practices.get(practice_id))
+    ) -> Page[Row]:
+        practice = practice_exists_for(actor, await self._reads.practice(practice_id))
         require_practice_member(actor, practice_id, Action.APPOINTMENT_READ)
         if day is not None:
             day_start, day_end = rules.local_day_bounds(day, practice.timezone)
@@ -220,17 +224,15 @@ class AppointmentService:
             vet_id=vet_id,
             status=status,
         )
-        return await self._queries.appointments_page(filters, page)
+        return await self._reads.appointments_page(filters, page)
 
-    async def for_owner(
-        self, actor: Principal, owner_id: UUID, page: PageRequest
-    ) -> Page[AppointmentView]:
+    async def for_owner(self, actor: Principal, owner_id: UUID, page: PageRequest) -> Page[Row]:
         authorize(actor, Action.APPOINTMENT_READ)
         async with self._uow() as uow:
             if await uow.pet_owners.get(owner_id, client_scope(actor)) is None:
                 raise NotFound("Pet owner not found.")
         filters = AppointmentFilters(scope=appointment_scope(actor), owner_id=owner_id)
-        return await self._queries.appointments_page(filters, page)
+        return await self._reads.appointments_page(filters, page)
 
     # ------------------------------------------------------------------ helpers
 
@@ -340,11 +342,13 @@ class DashboardService:
         *,
         uow: UnitOfWorkFactory,
         queries: ScheduleQueries,
+        reads: ScheduleReads,
         clock: Clock,
         cache: DashboardCache,
     ) -> None:
         self._uow = uow
         self._queries = queries
+        self._reads = reads
         self._clock = clock
         self._cache = cache
 
@@ -358,21 +362,17 @@ class DashboardService:
         authorize(actor, Action.DASHBOARD_READ)
         practice_id = actor.practice_id
         assert practice_id is not None  # staff have a practice
-        async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id)
-            if practice is None:
-                raise NotFound("Practice not found.")
-            audit(
-                uow,
-                meta,
-                actor,
-                "dashboard.read",
-                "practice",
-                practice_id,
-                practice_id,
-                {"vet_id": str(vet_id)} if vet_id else {},
-            )
-            await uow.commit()
+        entry = audit_entry(
+            actor,
+            "dashboard.read",
+            "practice",
+            practice_id,
+            practice_id,
+            {"vet_id": str(vet_id)} if vet_id else {},
+        )
+        practice = await self._reads.practice_audited(practice_id, entry, meta)
+        if practice is None:
+            raise NotFound("Practice not found.")
         today = rules.local_today(self._clock.now(), practice.timezone)
         key = f"{today.isoformat()}:{vet_id or 'all'}"
         generation = await self._cache.generation(practice_id)

@@ -519,10 +519,6 @@ class RecordQueries(Protocol):
         """Current versions by (visit_date, id) descending."""
         ...
 
-    async def history(self, record_id: UUID) -> list[HistoryEntry]:
-        """Every event, oldest first, with its actor."""
-        ...
-
     async def version(self, record_id: UUID, version: int) -> HistoryEntry | None: ...
 
     async def as_of(self, record_id: UUID, moment: datetime) -> RecordEvent | None:
@@ -574,6 +570,17 @@ class RecordReads(Protocol):
         entry_for: Callable[[Row], AuditEntry],
         meta: RequestMeta,
     ) -> Row | None: ...
+
+    async def history(
+        self,
+        scope: ClientScope,
+        record_id: UUID,
+        page: PageRequest,
+        entry_for: Callable[[Row], AuditEntry],
+        meta: RequestMeta,
+    ) -> Page[Row] | None:
+        """Versions oldest first, each with its actor (``actor_name``, ``actor_role``)."""
+        ...
 
 
 # --------------------------------------------------------------------------- idempotency

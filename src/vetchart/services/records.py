@@ -232,10 +232,27 @@ class MedicalRecordService:
         return self.view(record_from_snapshot(event.snapshot), now=as_of)
 
     async def history(
-        self, actor: Principal, record_id: UUID, meta: RequestMeta
-    ) -> list[HistoryEntry]:
-        await self._read(actor, record_id, meta, {"view": "history"})
-        return await self._queries.history(record_id)
+        self, actor: Principal, record_id: UUID, page: PageRequest, meta: RequestMeta
+    ) -> Page[Row]:
+        """A page of the record's versions, oldest first; its ``medical_record.read`` audit
+        row (``view: history``) committed first."""
+        authorize(actor, Action.MEDICAL_RECORD_READ)
+
+        def entry_for(row: Row) -> AuditEntry:
+            return audit_entry(
+                actor,
+                "medical_record.read",
+                "medical_record",
+                row["record_id"],
+                row["record_practice_id"],
+                {"view": "history"},
+                pet_id=row["record_pet_id"],
+            )
+
+        found = await self._reads.history(client_scope(actor), record_id, page, entry_for, meta)
+        if found is None:
+            raise NotFound("Medical record not found.")
+        return found
 
     async def version(
         self, actor: Principal, record_id: UUID, version: int, meta: RequestMeta

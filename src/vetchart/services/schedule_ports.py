@@ -9,9 +9,10 @@ from typing import Protocol
 from uuid import UUID
 
 from vetchart.domain.appointments import Appointment, AppointmentStatus, Visit
-from vetchart.domain.policy import ClientScope
+from vetchart.domain.audit import AuditEntry, RequestMeta
+from vetchart.domain.policy import ClientScope, PracticeFacts
 from vetchart.domain.records import MedicalRecord
-from vetchart.services.ports import Page, PageRequest
+from vetchart.services.ports import Page, PageRequest, Row
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,22 @@ class ScheduleQueries(Protocol):
     async def timeline_page(
         self, pet_id: UUID, scope: ClientScope, page: PageRequest
     ) -> Page[TimelineEntry]: ...
+
+
+class ScheduleReads(Protocol):
+    """The fast path of the hot schedule reads: plain rows (services/ports.py ``Row``)."""
+
+    async def practice(self, practice_id: UUID) -> PracticeFacts | None: ...
+
+    async def practice_audited(
+        self, practice_id: UUID, entry: AuditEntry, meta: RequestMeta
+    ) -> PracticeFacts | None:
+        """The practice, the read's audit row committed first (None: no such practice)."""
+        ...
+
+    async def appointments_page(self, filters: AppointmentFilters, page: PageRequest) -> Page[Row]:
+        """By (start_at, id); each with its owner's name, pet ids and pets."""
+        ...
 
 
 class DashboardCache(Protocol):

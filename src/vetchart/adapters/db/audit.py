@@ -11,11 +11,13 @@ head in one.
 from __future__ import annotations
 
 import secrets
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vetchart.adapters.db.statements import bound, insert_one, multi_row_insert
 from vetchart.adapters.db.tables import audit_chains, audit_events
 from vetchart.domain.audit import AUDIT_CHAINS, AuditEntry, ChainedRow, RequestMeta, chain_hash
 from vetchart.services.ports import Clock, IdGenerator
@@ -38,22 +40,35 @@ class SqlAuditLog:
             return
         rows, self._pending = self._pending, []
         chain = secrets.randbelow(AUDIT_CHAINS)
-        head = (
-            await session.execute(
-                select(audit_chains.c.seq, audit_chains.c.hash)
-                .where(audit_chains.c.chain == chain)
-                .with_for_update()
-            )
-        ).one()
+        head = (await session.execute(_LOCK_HEAD, {"chain": chain})).one()
         seq, previous = chain_rows(rows, chain, head.seq, head.hash)
         # One statement appends the rows and moves the chain's head (a data-modifying CTE).
-        move_head = (
-            update(audit_chains)
-            .where(audit_chains.c.chain == chain)
-            .values(seq=seq, hash=previous)
-            .cte("move_head")
+        move = {"head_chain": chain, "head_seq": seq, "head_hash": previous}
+        if len(rows) == 1:
+            statement = _append_one(tuple(rows[0]))
+            await session.execute(statement, {**bound(rows[0], "a_"), **move})
+            return
+        await session.execute(
+            multi_row_insert(audit_events, rows).add_cte(_MOVE_HEAD.cte("move_head")), move
         )
-        await session.execute(insert(audit_events).values(rows).add_cte(move_head))
+
+
+# Lock a chain's head (the last lock a unit of work takes: no cycles).
+_LOCK_HEAD = (
+    select(audit_chains.c.seq, audit_chains.c.hash)
+    .where(audit_chains.c.chain == bindparam("chain"))
+    .with_for_update()
+)
+_MOVE_HEAD = (
+    update(audit_chains)
+    .where(audit_chains.c.chain == bindparam("head_chain"))
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
+
+
+@lru_cache(maxsize=4)
+def _append_one(columns: tuple[str, ...]) -> Any:
+    return insert_one(audit_events, columns, "a_").add_cte(_MOVE_HEAD.cte("move_head"))
 
 
 def audit_row(

@@ -112,9 +112,7 @@ class SqlJobQueue:
     def discard(self) -> None:
         self._pending.clear()
 
-    async def flush(
-        self, session: AsyncSession, events: Sequence[dict[str, Any]] = ()
-    ) -> None:
+    async def flush(self, session: AsyncSession, events: Sequence[dict[str, Any]] = ()) -> None:
         """Insert the queued jobs, and with them (same statement) the outbox rows of
         ``events`` (from :meth:`SqlOutbox.save`, whose delivery jobs are queued here)."""
         if not self._pending:

@@ -5,16 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, insert, select, tuple_, update
+from sqlalchemy import Select, bindparam, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
 from vetchart.adapters.db.queries import ReadQueries, page_of
-from vetchart.adapters.db.scope import owner_in_scope, owner_in_scope_sql
+from vetchart.adapters.db.scope import (
+    SCOPE_PARAM,
+    owner_in_scope,
+    owner_in_scope_bound,
+    owner_in_scope_sql,
+    scope_kind,
+)
+from vetchart.adapters.db.statements import bound, insert_one, multi_row_insert
 from vetchart.adapters.db.tables import medical_record_events, medical_records, pets, users
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.policy import ClientScope
@@ -131,22 +139,27 @@ class SqlMedicalRecordRepository:
         self._session = session
         self._seen = seen  # the unit of work collects their domain events
 
-    async def _execute_with_events(self, record: MedicalRecord, statement: Any) -> None:
-        """Run ``statement`` (the projection's insert or update) with the record's new
-        events appended by the same statement (a data-modifying CTE); the unit of work
-        then collects the record's domain events."""
-        if record.new_events:
-            events = insert(medical_record_events).values(
-                [_event_values(e) for e in record.new_events]
+    async def _write(self, record: MedicalRecord, statement: Any, params: dict[str, Any]) -> None:
+        """Run the projection's prebuilt insert or update with the record's new events
+        appended by the same statement (a data-modifying CTE); the unit of work then
+        collects the record's domain events."""
+        events = [_event_values(e) for e in record.new_events]
+        if len(events) == 1:
+            appended = insert_one(medical_record_events, tuple(events[0]), "e_")
+            statement = _with_events(statement, appended)
+            params.update(bound(events[0], "e_"))
+        elif events:
+            statement = statement.add_cte(
+                multi_row_insert(medical_record_events, events).cte("appended_events")
             )
-            statement = statement.add_cte(events.cte("appended_events"))
-        await self._session.execute(statement)
+        await self._session.execute(statement, params)
         record.new_events.clear()
         self._seen.append(record)
 
     async def add(self, record: MedicalRecord) -> None:
-        await self._execute_with_events(
-            record, insert(medical_records).values(**_projection(record))
+        values = _projection(record)
+        await self._write(
+            record, insert_one(medical_records, tuple(values), "r_"), bound(values, "r_")
         )
 
     async def get(
@@ -161,19 +174,10 @@ class SqlMedicalRecordRepository:
     async def get_with_pet(
         self, record_id: UUID, scope: ClientScope, *, for_update: bool = False
     ) -> tuple[MedicalRecord, PetFacts] | None:
-        query = (
-            select(
-                medical_records,
-                pets.c.species.label("pet_species"),
-                pets.c.date_of_birth.label("pet_date_of_birth"),
-                pets.c.is_active.label("pet_is_active"),
-            )
-            .join_from(medical_records, pets, pets.c.id == medical_records.c.pet_id)
-            .where(medical_records.c.id == record_id, owner_in_scope(scope, pets.c.owner_id))
-        )
-        if for_update:
-            query = query.with_for_update(of=medical_records)
-        row = (await self._session.execute(query)).mappings().first()
+        kind, scope_id = scope_kind(scope)
+        params = {"record_id": record_id, SCOPE_PARAM: scope_id}
+        result = await self._session.execute(_record_with_pet(kind, for_update), params)
+        row = result.mappings().first()
         if row is None:
             return None
         pet = PetFacts(
@@ -191,10 +195,44 @@ class SqlMedicalRecordRepository:
         values = _projection(record)
         for key in ("id", "pet_id", "practice_id", "author_id", "created_at"):
             values.pop(key)
-        await self._execute_with_events(
-            record,
-            update(medical_records).where(medical_records.c.id == record.id).values(**values),
+        params = bound(values, "r_")
+        params["record_key"] = record.id
+        await self._write(record, _update_projection(tuple(values)), params)
+
+
+@lru_cache(maxsize=8)
+def _record_with_pet(kind: str, for_update: bool) -> Any:
+    """A record with what the rules need of its pet, in a scope of ``kind`` (its id the
+    parameter ``scope_id``), optionally row-locked: built once per shape."""
+    query = (
+        select(
+            medical_records,
+            pets.c.species.label("pet_species"),
+            pets.c.date_of_birth.label("pet_date_of_birth"),
+            pets.c.is_active.label("pet_is_active"),
         )
+        .join_from(medical_records, pets, pets.c.id == medical_records.c.pet_id)
+        .where(
+            medical_records.c.id == bindparam("record_id"),
+            owner_in_scope_bound(kind, pets.c.owner_id),
+        )
+    )
+    return query.with_for_update(of=medical_records) if for_update else query
+
+
+@lru_cache(maxsize=8)
+def _update_projection(columns: tuple[str, ...]) -> Any:
+    return (
+        update(medical_records)
+        .where(medical_records.c.id == bindparam("record_key"))
+        .values({name: bindparam("r_" + name) for name in columns})
+    )
+
+
+@lru_cache(maxsize=16)
+def _with_events(statement: Any, appended: Any) -> Any:
+    """The projection's statement with one appended event, built once per shape."""
+    return statement.add_cte(appended.cte("appended_events"))
 
 
 class SqlRecordQueries(ReadQueries):
@@ -231,11 +269,6 @@ class SqlRecordQueries(ReadQueries):
                 id=row["actor_id"], full_name=row["actor_name"], role=row["actor_role"]
             ),
         )
-
-    async def history(self, record_id: UUID) -> list[HistoryEntry]:
-        e = medical_record_events
-        query = self._events_with_actor().where(e.c.record_id == record_id).order_by(e.c.version)
-        return [self._entry(row) for row in await self._rows(query)]
 
     async def version(self, record_id: UUID, version: int) -> HistoryEntry | None:
         e = medical_record_events
@@ -372,3 +405,38 @@ class PgRecordReads:
         args = (record_id, now, self._finalise_after, *scope_args)
         rows = await self._reader.read(sql, args, entry_for, meta)
         return rows[0] if rows else None
+
+    async def history(
+        self,
+        scope: ClientScope,
+        record_id: UUID,
+        page: PageRequest,
+        entry_for: Callable[[Row], AuditEntry],
+        meta: RequestMeta,
+    ) -> Page[Row] | None:
+        """A page of the record's versions, oldest first, each with its actor; None when
+        the record is not in the scope. Every row carries the record's ``record_id``,
+        ``record_practice_id`` and ``record_pet_id`` (for the audit row); a page past the
+        last version is one row of NULL event columns."""
+        in_scope, scope_args = owner_in_scope_sql(scope, "p.owner_id", 4)
+        after = ""
+        args: list[object] = [record_id, page.limit + 1, *scope_args]
+        if page.after is not None:
+            args.append(page.after[0])
+            after = f" AND e.version > ${len(args) + 1}"
+        sql = with_chain_head(
+            "SELECT e.version, e.event_type, e.recorded_at, e.actor_id, "
+            "u.full_name AS actor_name, u.role AS actor_role, e.reason, "
+            "e.changed_fields::text AS changed_fields, e.late, e.snapshot::text AS snapshot, "
+            "r.id AS record_id, r.practice_id AS record_practice_id, r.pet_id AS record_pet_id "
+            "FROM medical_records r JOIN pets p ON p.id = r.pet_id "
+            "LEFT JOIN LATERAL (SELECT * FROM medical_record_events e "
+            f"WHERE e.record_id = r.id{after} ORDER BY e.version LIMIT $3) AS e ON true "
+            "LEFT JOIN users u ON u.id = e.actor_id "
+            f"WHERE r.id = $2 AND {in_scope} ORDER BY e.version"
+        )
+        rows = await self._reader.read(sql, tuple(args), entry_for, meta)
+        if rows is None:
+            return None
+        found = [row for row in rows if row["version"] is not None]
+        return page_of(found, page.limit, lambda r: (r["version"],))

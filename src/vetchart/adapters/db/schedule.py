@@ -28,6 +28,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
+from vetchart.adapters.db.pg import PgPool
 from vetchart.adapters.db.queries import ReadQueries, page_of
 from vetchart.adapters.db.records import record_from_row
 from vetchart.adapters.db.scope import owner_in_scope
@@ -51,9 +53,10 @@ from vetchart.domain.appointments import (
     Visit,
     VisitState,
 )
+from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.errors import Conflict
-from vetchart.domain.policy import ClientScope
-from vetchart.services.ports import Page, PageRequest
+from vetchart.domain.policy import ClientScope, PracticeFacts
+from vetchart.services.ports import Page, PageRequest, Row
 from vetchart.services.schedule_ports import (
     AppointmentFilters,
     AppointmentView,
@@ -576,3 +579,96 @@ _KINDS = ("medical_record", "appointment", "visit")
 def _local_day(moment: ColumnElement[datetime]) -> ColumnElement[date]:
     """The calendar day of a moment in its practice's timezone."""
     return func.date(func.timezone(practices.c.timezone, moment), type_=Date)
+
+
+# ---------------------------------------------------------------------- the fast path
+
+# An appointment as the API answers it: the owner's name, the pet ids in id order and the
+# pets (JSON text) by name then id, as the read model above orders them.
+APPOINTMENT_COLUMNS = (
+    "a.id, a.practice_id, a.pet_owner_id, o.full_name AS owner_name, "
+    "ARRAY(SELECT ap.pet_id FROM appointment_pets ap WHERE ap.appointment_id = a.id "
+    "ORDER BY ap.pet_id) AS pet_ids, "
+    "(SELECT coalesce(jsonb_agg(jsonb_build_object('id', p.id, 'name', p.name, "
+    "'species', p.species) ORDER BY p.name COLLATE \"C\", p.id::text), '[]'::jsonb)::text "
+    "FROM appointment_pets ap JOIN pets p ON p.id = ap.pet_id "
+    "WHERE ap.appointment_id = a.id) AS pets, "
+    "a.assigned_vet_id, a.start_at, a.end_at, a.duration_minutes, a.appointment_type, "
+    "a.title, a.notes, a.status, a.version, a.created_at, a.updated_at"
+)
+
+
+def _appointment_scope_sql(scope: ClientScope, param: int) -> tuple[str, tuple[object, ...]]:
+    """:func:`appointment_in_scope` as SQL text for the fast path."""
+    if scope.everything:
+        return "true", ()
+    if scope.practice_id is not None:
+        return f"a.practice_id = ${param}", (scope.practice_id,)
+    return (
+        "a.pet_owner_id IN (SELECT scope_o.id FROM pet_owners scope_o "
+        f"WHERE scope_o.user_id = ${param})",
+        (scope.owner_user_id,),
+    )
+
+
+class PgScheduleReads:
+    """Appointment lists and the dashboard's audited practice read on the fast path."""
+
+    def __init__(self, pool: PgPool, reader: AuditedReader) -> None:
+        self._pool = pool
+        self._reader = reader
+
+    async def practice(self, practice_id: UUID) -> PracticeFacts | None:
+        rows = await self._pool.fetch(
+            "SELECT is_active, timezone FROM practices WHERE id = $1", practice_id
+        )
+        return (
+            PracticeFacts(practice_id, rows[0]["is_active"], rows[0]["timezone"]) if rows else None
+        )
+
+    async def practice_audited(
+        self, practice_id: UUID, entry: AuditEntry, meta: RequestMeta
+    ) -> PracticeFacts | None:
+        """The practice, with the read's audit row committed (None: no such practice)."""
+        rows = await self._reader.read(
+            with_chain_head("SELECT is_active, timezone FROM practices WHERE id = $2"),
+            (practice_id,),
+            lambda _row: entry,
+            meta,
+        )
+        if not rows:
+            return None
+        return PracticeFacts(practice_id, rows[0]["is_active"], rows[0]["timezone"])
+
+    async def appointments_page(self, filters: AppointmentFilters, page: PageRequest) -> Page[Row]:
+        args: list[object] = [page.limit + 1]
+
+        def arg(value: object) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        in_scope, scope_args = _appointment_scope_sql(filters.scope, 2)
+        args.extend(scope_args)
+        conditions = [in_scope]
+        if filters.practice_id is not None:
+            conditions.append(f"a.practice_id = {arg(filters.practice_id)}")
+        if filters.owner_id is not None:
+            conditions.append(f"a.pet_owner_id = {arg(filters.owner_id)}")
+        if filters.start_from is not None:
+            conditions.append(f"a.start_at >= {arg(filters.start_from)}")
+        if filters.start_to is not None:
+            conditions.append(f"a.start_at < {arg(filters.start_to)}")
+        if filters.vet_id is not None:
+            conditions.append(f"a.assigned_vet_id = {arg(filters.vet_id)}")
+        if filters.status is not None:
+            conditions.append(f"a.status = {arg(filters.status.value)}")
+        if page.after is not None:
+            start_at, appointment_id = page.after
+            conditions.append(f"(a.start_at, a.id) > ({arg(start_at)}, {arg(appointment_id)})")
+        rows = await self._pool.fetch(
+            f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a "
+            "JOIN pet_owners o ON o.id = a.pet_owner_id "
+            f"WHERE {' AND '.join(conditions)} ORDER BY a.start_at, a.id LIMIT $1",
+            *args,
+        )
+        return page_of(rows, page.limit, lambda r: (r["start_at"], r["id"]))

@@ -2,29 +2,55 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, select, true
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Uuid, bindparam, exists, select, true
 
 from vetchart.adapters.db.tables import pet_owners, practice_associations
 from vetchart.domain.policy import ClientScope
 
+# The parameter that carries the scope's practice or owner-user id in a prebuilt statement.
+SCOPE_PARAM = "scope_id"
 
-def owner_in_scope(scope: ClientScope, owner_id: ColumnElement[object]) -> ColumnElement[bool]:
-    """True for the owner ids the scope may see (``owner_id`` is a column or value)."""
+
+def scope_kind(scope: ClientScope) -> tuple[str, UUID | None]:
+    """Which of the three scopes this is, and the id it is bound to."""
     if scope.everything:
-        return true()
+        return "everything", None
     if scope.practice_id is not None:
+        return "practice", scope.practice_id
+    if scope.owner_user_id is not None:
+        return "owner", scope.owner_user_id
+    raise ValueError("an empty client scope")
+
+
+def _condition(kind: str, owner_id: ColumnElement[object], scope_id: Any) -> ColumnElement[bool]:
+    if kind == "everything":
+        return true()
+    if kind == "practice":
         return exists(
             select(1).where(
                 practice_associations.c.pet_owner_id == owner_id,
-                practice_associations.c.practice_id == scope.practice_id,
+                practice_associations.c.practice_id == scope_id,
                 practice_associations.c.status == "approved",
             )
         )
-    if scope.owner_user_id is not None:
-        # An alias, so the subquery never correlates with a pet_owners of the outer query.
-        own = pet_owners.alias("scope_owner")
-        return exists(select(1).where(own.c.id == owner_id, own.c.user_id == scope.owner_user_id))
-    raise ValueError("an empty client scope")
+    # An alias, so the subquery never correlates with a pet_owners of the outer query.
+    own = pet_owners.alias("scope_owner")
+    return exists(select(1).where(own.c.id == owner_id, own.c.user_id == scope_id))
+
+
+def owner_in_scope(scope: ClientScope, owner_id: ColumnElement[object]) -> ColumnElement[bool]:
+    """True for the owner ids the scope may see (``owner_id`` is a column or value)."""
+    kind, scope_id = scope_kind(scope)
+    return _condition(kind, owner_id, scope_id)
+
+
+def owner_in_scope_bound(kind: str, owner_id: ColumnElement[object]) -> ColumnElement[bool]:
+    """The same condition for a scope of ``kind``, its id the parameter ``scope_id``: a
+    statement built with it once is cached whole (adapters/db/statements.py)."""
+    return _condition(kind, owner_id, bindparam(SCOPE_PARAM, type_=Uuid()))
 
 
 def owner_in_scope_sql(

@@ -100,6 +100,8 @@ def configure_logging(*, level: str, json: bool) -> None:
     )
     structlog.configure(
         processors=[
+            # First: a line below the configured level costs nothing more.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,

@@ -17,6 +17,7 @@ from vetchart.api.pagination import (
     Paginator,
     parse_datetime,
 )
+from vetchart.api.presenters import appointment_item, list_response
 from vetchart.api.routers.records import record_out
 from vetchart.api.routers.schedule_views import appointment_out, visit_out
 from vetchart.api.schemas.common import ListResponse, problem_responses
@@ -73,6 +74,7 @@ async def create_appointment(
 async def practice_appointments(
     practice_id: UUID,
     request: Request,
+    response: Response,
     principal: CurrentPrincipal,
     container: ContainerDep,
     day: Annotated[date | None, Query(alias="date")] = None,
@@ -82,7 +84,7 @@ async def practice_appointments(
     status_filter: Annotated[AppointmentStatus | None, Query(alias="status")] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> ListResponse[AppointmentOut]:
+) -> Response:
     filters = {
         "practice_id": practice_id,
         "date": day,
@@ -102,9 +104,8 @@ async def practice_appointments(
         status=status_filter,
         page=pager.page_request(cursor, limit),
     )
-    return ListResponse[AppointmentOut](
-        items=[appointment_out(v) for v in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
+    return list_response(
+        (appointment_item(row) for row in page.items), pager.next_cursor(page.next_key), response
     )
 
 
@@ -117,18 +118,18 @@ async def practice_appointments(
 async def owner_appointments(
     owner_id: UUID,
     request: Request,
+    response: Response,
     principal: CurrentPrincipal,
     container: ContainerDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> ListResponse[AppointmentOut]:
+) -> Response:
     pager = Paginator(request, "owner-appointments", {"owner_id": owner_id}, (parse_datetime, UUID))
     page = await container.appointments.for_owner(
         principal, owner_id, pager.page_request(cursor, limit)
     )
-    return ListResponse[AppointmentOut](
-        items=[appointment_out(v) for v in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
+    return list_response(
+        (appointment_item(row) for row in page.items), pager.next_cursor(page.next_key), response
     )
 
 

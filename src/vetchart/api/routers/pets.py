@@ -64,6 +64,7 @@ async def create_pet(
 )
 async def list_pets(
     request: Request,
+    response: Response,
     principal: CurrentPrincipal,
     container: ContainerDep,
     owner_id: UUID | None = None,
@@ -76,7 +77,9 @@ async def list_pets(
     filters = PetFilters(owner_id=owner_id, species=species, q=q, include_inactive=include_inactive)
     pager = Paginator(request, "pets", vars(filters), (str, UUID))
     page = await container.pets.list(principal, filters, pager.page_request(cursor, limit))
-    return list_response((pet_item(row) for row in page.items), pager.next_cursor(page.next_key))
+    return list_response(
+        (pet_item(row) for row in page.items), pager.next_cursor(page.next_key), response
+    )
 
 
 @router.get(
@@ -85,9 +88,11 @@ async def list_pets(
     summary="One pet, with its owner (in scope; otherwise 404)",
     responses=problem_responses(401, 403, 404, 429),
 )
-async def get_pet(pet_id: UUID, principal: CurrentPrincipal, container: ContainerDep) -> Response:
+async def get_pet(
+    pet_id: UUID, response: Response, principal: CurrentPrincipal, container: ContainerDep
+) -> Response:
     row = await container.pets.get(principal, pet_id)
-    return json_response(pet_item(row), headers={"ETag": etag(row["version"])})
+    return json_response(pet_item(row), response, headers={"ETag": etag(row["version"])})
 
 
 @router.patch(

@@ -12,7 +12,7 @@ from pydantic import AwareDatetime
 
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
-from vetchart.api.presenters import json_response, list_response, record_item
+from vetchart.api.presenters import history_item, json_response, list_response, record_item
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.records import (
     ActorOut,
@@ -107,6 +107,7 @@ async def create_record(
 async def list_records(
     pet_id: UUID,
     request: Request,
+    response: Response,
     principal: CurrentPrincipal,
     container: ContainerDep,
     meta: MetaDep,
@@ -124,7 +125,9 @@ async def list_records(
     page = await container.records.list_for_pet(
         principal, pet_id, filters, pager.page_request(cursor, limit), meta
     )
-    return list_response((record_item(row) for row in page.items), pager.next_cursor(page.next_key))
+    return list_response(
+        (record_item(row) for row in page.items), pager.next_cursor(page.next_key), response
+    )
 
 
 @router.get(
@@ -149,7 +152,7 @@ async def get_record(
 ) -> RecordOut | Response:
     if as_of is None:
         row = await container.records.get_current(principal, record_id, meta)
-        return json_response(record_item(row), headers={"ETag": etag(row["version"])})
+        return json_response(record_item(row), response, headers={"ETag": etag(row["version"])})
     view = await container.records.get(principal, record_id, meta, as_of=as_of)
     return _with_etag(response, view)
 
@@ -188,15 +191,28 @@ async def amend_record(
 @router.get(
     "/medical-records/{record_id}/history",
     response_model=HistoryOut,
-    summary="Every version, oldest first",
-    description="Each with its version, time, actor, reason, changed fields and full snapshot.",
-    responses=problem_responses(401, 403, 404, 429),
+    summary="The record's versions, oldest first (paginated)",
+    description="Each with its version, time, actor, reason, changed fields and full snapshot. "
+    "Ordered by version; `limit` and `cursor` as for every list.",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
 )
 async def record_history(
-    record_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
-) -> HistoryOut:
-    entries = await container.records.history(principal, record_id, meta)
-    return HistoryOut(items=[history_out(e) for e in entries])
+    record_id: UUID,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Response:
+    pager = Paginator(request, "record-history", {"record_id": record_id}, (int,))
+    page = await container.records.history(
+        principal, record_id, pager.page_request(cursor, limit), meta
+    )
+    return list_response(
+        (history_item(row) for row in page.items), pager.next_cursor(page.next_key), response
+    )
 
 
 @router.get(

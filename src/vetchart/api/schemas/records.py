@@ -150,7 +150,7 @@ class HistoryEntryOut(ResponseModel):
 
 
 class HistoryOut(ResponseModel):
-    """The list envelope of API.md; a record's history is one page (next_cursor null)."""
+    """The list envelope of API.md: a page of versions, oldest first."""
 
     items: list[HistoryEntryOut]
-    next_cursor: None = None
+    next_cursor: str | None
