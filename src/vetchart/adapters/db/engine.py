@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -40,16 +44,27 @@ def create_engine(url: str, settings: DatabaseSettings, *, application_name: str
         server_settings["role"] = settings.app_role
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout,
         pool_recycle=settings.pool_recycle,
-        pool_pre_ping=True,
         echo=settings.echo,
         connect_args={"server_settings": server_settings, "timeout": 10},
     )
+    event.listen(engine.sync_engine, "checkout", _drop_closed_connection)
+    return engine
+
+
+def _drop_closed_connection(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pooled connection the server has closed (restart, terminated backend) is
+    replaced at checkout. asyncpg notices the server's goodbye as soon as it arrives, so
+    this local check does what a pre-ping round trip did before every transaction,
+    without the round trip (bench/REPORT.md)."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
