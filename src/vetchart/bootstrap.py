@@ -29,7 +29,7 @@ from vetchart.adapters.db.pg import PgPool
 from vetchart.adapters.db.queries import PgClientReads, SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
 from vetchart.adapters.db.resilience import wait_for_database
-from vetchart.adapters.db.schedule import SqlScheduleQueries
+from vetchart.adapters.db.schedule import PgScheduleReads, SqlScheduleQueries
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
 from vetchart.adapters.jobs import (
     WorkerConfig,
@@ -252,15 +252,23 @@ class Container:
         self.schedule_queries = schedule = SqlScheduleQueries(
             self.read_engine, read_retries=settings.database.read_retries
         )
+        schedule_reads = PgScheduleReads(
+            self.fast_pool, AuditedReader(self.fast_pool, self.clock, self.ids)
+        )
         self.appointments = AppointmentService(
             uow=self.uow,
             queries=schedule,
+            reads=schedule_reads,
             clock=self.clock,
             ids=self.ids,
             cache=self.dashboard_cache,
         )
         self.dashboard = DashboardService(
-            uow=self.uow, queries=schedule, clock=self.clock, cache=self.dashboard_cache
+            uow=self.uow,
+            queries=schedule,
+            reads=schedule_reads,
+            clock=self.clock,
+            cache=self.dashboard_cache,
         )
         self.visits = VisitService(
             uow=self.uow,

@@ -144,7 +144,7 @@ class AuthSettings(_Section):
     # At most this many hashes wait for a slot, each at most this long; beyond either,
     # the request (sign-in, sign-up, password change...) answers 503 with Retry-After.
     hash_queue_limit: int = Field(default=32, ge=0, le=10_000)
-    hash_queue_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    hash_queue_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     @model_validator(mode="before")
     @classmethod

@@ -66,6 +66,8 @@ HASH_BYTES = 32
 SALT_BYTES = 16
 DUMMY_PASSWORD = "vetchart dummy password for unknown accounts"  # noqa: S105 - never a login
 HASHING_BUSY = "Too many password checks are waiting; try again in a moment."
+# A process pool whose workers have not all answered by then is given up for threads.
+POOL_START_SECONDS = 60.0
 # The highest niceness Linux has (lowest priority).
 MAX_NICENESS = 19
 # Shed reasons (the label of vetchart_password_hash_shed_total).
@@ -180,7 +182,7 @@ class Argon2Hasher:
         executor: HashExecutorKind = "process",
         nice: int = 10,
         queue_limit: int = 32,
-        queue_timeout_seconds: float = 2.0,
+        queue_timeout_seconds: float = 5.0,
     ) -> None:
         self._params = (time_cost, memory_kib, parallelism)
         self._argon2 = _argon2(*self._params)
@@ -237,11 +239,6 @@ class Argon2Hasher:
             completed=self._completed,
             shed=dict(self._shed),
         )
-
-    async def start(self) -> None:
-        """Start the pool now (else the first hash does): workers spawned and warmed up
-        in a thread, so the event loop never waits for a process to start."""
-        await self._ready_executor()
 
     async def aclose(self) -> None:
         """Stop the pool, waiting for the hashes it runs; a later hash starts a new one."""
@@ -305,6 +302,8 @@ class Argon2Hasher:
         self._slots.release()
 
     async def _ready_executor(self) -> Executor:
+        """The pool, started by the first hash: its workers are spawned and warmed up in a
+        thread, so the event loop never waits for a process to start."""
         if self._executor is not None:
             return self._executor
         if self._starting is None:
@@ -321,8 +320,13 @@ class Argon2Hasher:
                 pool = self._process_pool()
                 # Spawn and warm up every worker now, off the event loop.
                 for done in [pool.submit(worker_identity) for _ in range(self._workers)]:
-                    done.result()
-            except (OSError, ImportError, NotImplementedError, BrokenProcessPool) as error:
+                    done.result(timeout=POOL_START_SECONDS)
+            except (
+                OSError,  # TimeoutError included
+                ImportError,
+                NotImplementedError,
+                BrokenProcessPool,
+            ) as error:
                 log.warning(
                     "passwords.process_pool_unavailable", error=repr(error), fallback="thread"
                 )
