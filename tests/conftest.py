@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from vetchart.adapters.db import migrate
 from vetchart.adapters.db.embedded import EmbeddedPostgres
 from vetchart.adapters.db.engine import async_url, libpq_url
+from vetchart.adapters.observability.logging import configure_logging
 from vetchart.api.app import create_app
 from vetchart.config import (
     AuthSettings,
@@ -44,6 +45,14 @@ TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-000000"
 
 def _with_database(url: str, name: str) -> str:
     return make_url(async_url(url)).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plain_logging() -> None:
+    """Logging as `vetchart serve` sets it up (plain tracebacks, WARNING): structlog's
+    default renders every local of every frame of a logged error and takes seconds per
+    error. Tests about logging configure their own."""
+    configure_logging(level="WARNING", json=False)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 The engine no longer pings before every transaction (adapters/db/engine.py): a
 connection asyncpg knows to be closed is dropped at checkout instead. The fast-path pool
-(adapters/db/pg.py) retries a read once on a lost connection. Here every backend of the
+(adapters/db/pg.py) retries a read on a lost connection. Here every backend of the
 app is terminated by the server between two requests, and both kinds of request still
 succeed.
 """

@@ -621,6 +621,9 @@ class IdempotencyStore(Protocol):
 
 
 class PasswordHasher(Protocol):
+    """Slow, salted password hashing. Every method that hashes may raise ``Unavailable``
+    when too many hashes are already waiting (the request is shed, not queued forever)."""
+
     async def hash(self, password: str) -> str: ...
     async def verify(self, password_hash: str, password: str) -> bool: ...
     def needs_rehash(self, password_hash: str) -> bool: ...

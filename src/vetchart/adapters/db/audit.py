@@ -1,11 +1,11 @@
 """The audit log writer: entries are queued and appended to a hash chain at commit.
 
 Each unit of work appends all its entries to one chain, picked at random among
-``AUDIT_CHAINS``. The chain's head row is locked (``FOR UPDATE``) by the first of the
-first of the two statements below and released by the commit right after, so two transactions only
-wait for each other when they pick the same chain, and then only for a commit. Two
-statements per unit of work: lock and read the head, then insert the rows and move the
-head in one.
+``AUDIT_CHAINS``. The chain's head row is locked (``FOR UPDATE``) by the first of the two
+statements below and released by the commit right after, so two transactions only wait
+for each other when they pick the same chain, and then only for a commit. Two statements
+per unit of work, both prebuilt (adapters/db/statements.py): lock and read the head, then
+insert the rows and move the head in one.
 """
 
 from __future__ import annotations

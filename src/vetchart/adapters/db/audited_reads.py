@@ -20,12 +20,18 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+import structlog
 
 from vetchart.adapters.db.audit import audit_row, chain_rows
 from vetchart.adapters.db.pg import PgPool, Rows
+from vetchart.adapters.db.resilience import is_transient_connection_error
 from vetchart.domain.audit import AUDIT_CHAINS, AuditEntry, RequestMeta
 from vetchart.services.ports import Clock, IdGenerator
+
+log = structlog.get_logger(__name__)
 
 # The columns of audit_events, in the order of the insert's parameters.
 _AUDIT_COLUMNS = (
@@ -92,6 +98,26 @@ class AuditedReader:
         entry_for: EntryFor,
         meta: RequestMeta,
     ) -> Rows | None:
+        """Retried once on a connection lost before the commit was sent: nothing was
+        committed then, so the retry writes the only audit row. A loss during the
+        commit is not retried (the row may have been written) and answers 503."""
+        progress = _Progress()
+        try:
+            return await self._read_once(sql, args, entry_for, meta, progress)
+        except Exception as error:
+            if progress.committing or not is_transient_connection_error(error):
+                raise
+            log.warning("database.audited_read_retried", error=type(error).__name__)
+            return await self._read_once(sql, args, entry_for, meta, _Progress())
+
+    async def _read_once(
+        self,
+        sql: str,
+        args: tuple[Any, ...],
+        entry_for: EntryFor,
+        meta: RequestMeta,
+        progress: _Progress,
+    ) -> Rows | None:
         chain = secrets.randbelow(AUDIT_CHAINS)
         async with self._pool.transaction() as tx:
             rows = await tx.fetch(sql, chain, *args)
@@ -102,4 +128,10 @@ class AuditedReader:
             values = [row[name] for name in _AUDIT_COLUMNS]
             values[_AUDIT_COLUMNS.index("details")] = json.dumps(row["details"])
             await tx.execute(APPEND_AUDIT_ROW, *values, seq, head, chain)
+            progress.committing = True  # the block's end sends COMMIT
         return rows
+
+
+@dataclass
+class _Progress:
+    committing: bool = False
