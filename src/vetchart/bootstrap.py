@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 import procrastinate
 import structlog
@@ -405,7 +406,7 @@ class Container:
             stalled_check_seconds=worker.stalled_check_seconds,
         )
 
-    @property
+    @cached_property
     def mfa_required_roles(self) -> frozenset[Role]:
         return frozenset(Role(name) for name in self.settings.mfa_required_roles)
 

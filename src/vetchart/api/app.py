@@ -21,7 +21,6 @@ from vetchart.api.metrics import HttpMetrics, PoolCollector
 from vetchart.api.middleware import (
     ErrorMiddleware,
     ErrorTranslator,
-    MetricsMiddleware,
     RequestContextMiddleware,
 )
 from vetchart.api.pagination import CursorCodec
@@ -127,7 +126,7 @@ def create_app(
 
     docs = settings.docs_enabled
     middleware = [
-        Middleware(RequestContextMiddleware),
+        Middleware(RequestContextMiddleware, metrics=http_metrics),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.cors.origins,
@@ -151,7 +150,6 @@ def create_app(
             ],
             max_age=settings.cors.max_age_seconds,
         ),
-        Middleware(MetricsMiddleware, metrics=http_metrics),
         Middleware(IdempotencyMiddleware, container=lambda: state.get("container")),
         Middleware(ErrorMiddleware, translate_error=translator),
     ]

@@ -16,9 +16,11 @@ from starlette.exceptions import HTTPException
 from vetchart.api.context import current_request_id
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.problems import RATE_LIMIT_STATE_KEY
+from vetchart.bootstrap import Container
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.errors import Forbidden, Unauthenticated
 from vetchart.domain.policy import Principal, must_enrol_mfa
+from vetchart.domain.users import Role
 
 MAX_USER_AGENT_LENGTH = 300
 
@@ -112,14 +114,17 @@ def limit_by_address(name: str) -> Any:
     return Depends(dependency)
 
 
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
 async def _authenticate(
-    request: Request,
-    response: Response,
-    container: ContainerDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    request: Request, response: Response, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
+    """The caller of this request (a plain function, not a dependency: each dependency
+    FastAPI resolves costs every request, so the two below each call it directly)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("Sign in: a bearer access token is required.")
+    container: Container = request.app.state.container
     principal = await container.auth.authenticate(credentials.credentials)
     structlog.contextvars.bind_contextvars(
         user_id=str(principal.user_id),
@@ -131,17 +136,19 @@ async def _authenticate(
 
 
 async def principal_enrolling(
-    principal: Annotated[Principal, Depends(_authenticate)],
+    request: Request, response: Response, credentials: Credentials
 ) -> Principal:
     """Any authenticated caller, including one who still has to enrol in MFA."""
-    return principal
+    return await _authenticate(request, response, credentials)
 
 
 async def principal_required(
-    principal: Annotated[Principal, Depends(_authenticate)], container: ContainerDep
+    request: Request, response: Response, credentials: Credentials
 ) -> Principal:
     """An authenticated caller who has done every step their role requires (MFA)."""
-    if must_enrol_mfa(principal, container.mfa_required_roles):
+    principal = await _authenticate(request, response, credentials)
+    required: frozenset[Role] = request.app.state.container.mfa_required_roles
+    if must_enrol_mfa(principal, required):
         raise Forbidden(
             "Your role requires two-factor authentication: enrol at /api/v1/auth/mfa/totp first.",
             code="mfa-enrolment-required",
