@@ -1,6 +1,6 @@
 """`python -m bench [NAME] [ARGS...]`: run one benchmark by name (default: `compare`, the
-side-by-side table of issue 12 that `make bench` prints). The others stay runnable by
-name, here or as `python -m bench.<name>`."""
+side-by-side table of issue 12 that `make bench` prints); `python -m bench list` names
+them. Each also runs as `python -m bench.<name>`."""
 
 from __future__ import annotations
 
@@ -22,8 +22,11 @@ def main() -> None:
     name = "compare"
     if args and not args[0].startswith("-"):
         name = args.pop(0)
+    listing = "\n".join(f"  {key:14s} {text}" for key, text in BENCHMARKS.items())
+    if name == "list":
+        print(f"benchmarks (python -m bench NAME, or python -m bench.NAME):\n{listing}")
+        return
     if name not in BENCHMARKS:
-        listing = "\n".join(f"  {key:14s} {text}" for key, text in BENCHMARKS.items())
         raise SystemExit(f"unknown benchmark {name!r}; one of:\n{listing}")
     sys.argv = [f"python -m bench.{name}", *args]
     runpy.run_module(f"bench.{name}", run_name="__main__", alter_sys=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import subprocess
 import time
@@ -30,7 +31,7 @@ import asyncpg
 import httpx
 
 from bench import dataset, harness
-from bench.harness import API, Server, WrkResult, median
+from bench.harness import API, CpuShare, CpuWatch, Server, WrkResult, median
 
 TIMES = "\u00d7"  # the multiplication sign of the issue's table
 OLD_NOTE = "old backend: measured by issue 12, not re-run"
@@ -276,6 +277,8 @@ class Comparison:
         self.token = ""
         self.etags: dict[str, str] = {}
         self.amendments = 0
+        self.shares: list[CpuShare] = []  # of every measured round
+        self.last_cpu_ms = float("nan")  # server CPU per request in the last measured run
         today = ds.today.isoformat()
         pet, practice, vet = ds.big_pet.id, ds.practice_id, ds.vet_id
         self.paths = {
@@ -354,9 +357,30 @@ class Comparison:
 
     # ---- measuring
 
-    def wrk(self, server: Server, path: str, seconds: float, **kwargs: Any) -> WrkResult:
+    def watch(self, server: Server) -> CpuWatch:
+        watch = CpuWatch(server.process.pid, self.db.postmaster_pid())
+        watch.start()
+        return watch
+
+    def measured(self, watch: CpuWatch, requests: int) -> str:
+        share = watch.stop()
+        self.shares.append(share)
+        self.last_cpu_ms = share.server_ms_per_request(requests)
+        return f"{share.text()}; server CPU {self.last_cpu_ms:.2f} ms per request"
+
+    def wrk(
+        self,
+        server: Server,
+        path: str,
+        seconds: float,
+        watch: bool = False,
+        **kwargs: Any,
+    ) -> WrkResult:
+        """One wrk run; with ``watch``, a measured one (its CPU shares are printed)."""
         headers = self._auth() if server is self.vetchart else None
+        meter = self.watch(server) if watch else None
         result = harness.run_wrk(server.base + path, seconds=seconds, headers=headers, **kwargs)
+        cpu = f"; {self.measured(meter, result.requests)}" if meter is not None else ""
         if result.non_2xx or result.socket_errors:
             try:  # a server stopping (a signal from elsewhere?) refuses connections
                 server.process.wait(timeout=12)
@@ -368,6 +392,12 @@ class Comparison:
                 f"{result.socket_errors} socket errors in a measured run (the server is "
                 f"{state}):\n{result.output}"
             )
+        if watch:
+            print(
+                f"    {server.name:8s} {_rps(result.rps):>7s} req/s, p50 {_ms(result.p50_ms)}, "
+                f"p99 {_ms(result.p99_ms)}{cpu}",
+                flush=True,
+            )
         return result
 
     def read_scenario(self, key: str) -> Outcome:
@@ -377,35 +407,30 @@ class Comparison:
         for server in servers:
             self.wrk(server, path, self.args.warmup, connections=conns)
         runs: dict[str, list[WrkResult]] = {s.name: [] for s in servers}
-        for n in range(self.args.rounds):
+        cpu: dict[str, list[float]] = {s.name: [] for s in servers}
+        for _ in range(self.args.rounds):
             for server in servers:
-                result = self.wrk(server, path, self.args.seconds, connections=conns)
+                result = self.wrk(server, path, self.args.seconds, True, connections=conns)
                 runs[server.name].append(result)
-                print(
-                    f"    round {n + 1} {server.name:8s} {_rps(result.rps):>7s} req/s, "
-                    f"p50 {_ms(result.p50_ms)}, p99 {_ms(result.p99_ms)}",
-                    flush=True,
-                )
+                cpu[server.name].append(self.last_cpu_ms)
         return Outcome(
             vetchart=_medians(runs["vetchart"]),
             floor=_medians(runs["floor"]),
+            extra={"cpu_ms": {name: median(values) for name, values in cpu.items()}},
         )
 
     def login_scenario(self) -> Outcome:
         path = f"{API}/auth/token"
         self.wrk(self.vetchart, path, self.args.warmup, connections=4, script=self.login_lua)
         runs = []
-        for n in range(self.args.rounds):
+        cpu = []
+        for _ in range(self.args.rounds):
             result = self.wrk(
-                self.vetchart, path, self.args.seconds, connections=4, script=self.login_lua
+                self.vetchart, path, self.args.seconds, True, connections=4, script=self.login_lua
             )
             runs.append(result)
-            print(
-                f"    round {n + 1} vetchart {_rps(result.rps):>7s} logins/s, "
-                f"p50 {_ms(result.p50_ms)}, p99 {_ms(result.p99_ms)}",
-                flush=True,
-            )
-        return Outcome(vetchart=_medians(runs))
+            cpu.append(self.last_cpu_ms)
+        return Outcome(vetchart=_medians(runs), extra={"cpu_ms": {"vetchart": median(cpu)}})
 
     def reads_while_logins(self) -> Outcome:
         path, seconds = self.paths["pet"], self.args.seconds
@@ -415,17 +440,19 @@ class Comparison:
         loaded: list[WrkResult] = []
         logins: list[WrkResult] = []
         for n in range(self.args.rounds):
-            alone.append(self.wrk(self.vetchart, path, seconds, connections=conns))
+            alone.append(self.wrk(self.vetchart, path, seconds, True, connections=conns))
             command = harness.wrk_command(
                 f"{self.vetchart.base}{API}/auth/token",
                 connections=4,
                 seconds=seconds + 2,
                 script=self.login_lua,
             )
+            meter = self.watch(self.vetchart)
             login_load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
             time.sleep(1.0)
             loaded.append(self.wrk(self.vetchart, path, seconds, connections=conns))
             out, _ = login_load.communicate(timeout=seconds + 60)
+            cpu = self.measured(meter, loaded[-1].requests).split("; server CPU")[0]
             login_result = harness.parse_wrk(out)
             if login_result.non_2xx or login_result.socket_errors:
                 raise SystemExit(f"logins during reads: non-2xx or socket errors:\n{out}")
@@ -434,7 +461,7 @@ class Comparison:
                 f"    round {n + 1} reads alone {_rps(alone[-1].rps)} req/s "
                 f"(p50 {_ms(alone[-1].p50_ms)}); with 4 login loops {_rps(loaded[-1].rps)} "
                 f"req/s (p50 {_ms(loaded[-1].p50_ms)}), logins {_rps(login_result.rps)}/s "
-                f"(p50 {_ms(login_result.p50_ms)})",
+                f"(p50 {_ms(login_result.p50_ms)}); {cpu}",
                 flush=True,
             )
         with_logins, without = _medians(loaded), _medians(alone)
@@ -456,13 +483,16 @@ class Comparison:
             counts = await self._db_counts()
             await _amend_round(amenders, self.args.warmup)
             rounds = []
-            for n in range(self.args.rounds):
+            cpu_ms = []
+            for _ in range(self.args.rounds):
+                meter = self.watch(self.vetchart)
                 result = await _amend_round(amenders, self.args.seconds)
+                cpu = self.measured(meter, int(result["requests"]))
+                cpu_ms.append(self.last_cpu_ms)
                 rounds.append(result)
                 print(
-                    f"    round {n + 1} vetchart {_rps(result['rps']):>7s} req/s, "
-                    f"p50 {_ms(result['p50_ms'])}; driver CPU {result['driver_cpu']:.0%} "
-                    "of its core",
+                    f"    vetchart {_rps(result['rps']):>7s} req/s, p50 {_ms(result['p50_ms'])}"
+                    f"; driver {result['driver_cpu']:.0%} of its core; {cpu}",
                     flush=True,
                 )
             self.amendments = sum(a.sent for a in amenders)
@@ -479,6 +509,7 @@ class Comparison:
                 "added": added,
                 "amendments": self.amendments,
                 "driver_cpu": max(r["driver_cpu"] for r in rounds),
+                "cpu_ms": {"vetchart": median(cpu_ms)},
             },
         )
 
@@ -529,6 +560,9 @@ class Comparison:
                 continue
             self.renew_token()
             print(f"  {scenario.label}:", flush=True)
+            harness.wait_quiet(
+                self.vetchart.process.pid, self.db.postmaster_pid(), self.args.wait_quiet
+            )
             if scenario.key in self.paths:
                 outcomes[scenario.key] = self.read_scenario(scenario.key)
             elif scenario.key == "login":
@@ -576,6 +610,25 @@ def table(outcomes: dict[str, Outcome]) -> list[str]:
     return lines
 
 
+def cpu_table(outcomes: dict[str, Outcome]) -> list[str]:
+    """Server CPU per request: steadier than req/s on a machine others use too."""
+    lines = [
+        "| scenario | vetchart CPU ms/request | floor CPU ms/request | vetchart/floor |",
+        "|---|---|---|---|",
+    ]
+    for scenario in SCENARIOS:
+        outcome = outcomes.get(scenario.key)
+        cpu = outcome.extra.get("cpu_ms") if outcome else None
+        if not cpu:
+            continue
+        mine, floor = cpu.get("vetchart"), cpu.get("floor")
+        finite = mine is not None and floor is not None and math.isfinite(mine + floor)
+        ratio = f"{mine / floor:.1f}{TIMES}" if finite and floor else "—"
+        cells = [f"{v:.2f}" if v is not None else "—" for v in (mine, floor)]
+        lines.append(f"| {scenario.label} | {cells[0]} | {cells[1]} | {ratio} |")
+    return lines
+
+
 def header(args: argparse.Namespace, ds: dataset.Dataset, load_seconds: float) -> list[str]:
     counts = ds.counts
     load = os.getloadavg()
@@ -599,8 +652,19 @@ def header(args: argparse.Namespace, ds: dataset.Dataset, load_seconds: float) -
     ]
 
 
-def footer(outcomes: dict[str, Outcome]) -> list[str]:
+DISTURBED_CORES = 0.25
+
+
+def footer(outcomes: dict[str, Outcome], shares: list[CpuShare]) -> list[str]:
     notes = [f"- {OLD_NOTE}."]
+    if shares:
+        foreign = [s.foreign for s in shares]
+        disturbed = sum(f > DISTURBED_CORES for f in foreign)
+        notes.append(
+            f"- other processes on the machine used {median(foreign):.2f} cores (median of "
+            f"the {len(shares)} measured rounds, max {max(foreign):.2f}); {disturbed} "
+            f"round(s) above {DISTURBED_CORES} cores: treat their figures with care"
+        )
     amend = outcomes.get("amend")
     if amend is not None:
         added = amend.extra["added"]
@@ -638,6 +702,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--only", help=f"comma-separated scenarios: {','.join(KEYS)}")
     parser.add_argument("--source", type=Path, help="serve from this checkout's src/")
     parser.add_argument("--out", type=Path, help="also write the table as markdown here")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each scenario, wait up to this long for other processes to use less "
+        "than a quarter of a core (a shared machine)",
+    )
     parser.add_argument(
         "--label",
         help="what is measured, for the report (default: the checkout and its git revision)",
@@ -685,7 +757,9 @@ def main() -> None:
             for server in (vetchart, floor):
                 if server is not None:
                     server.stop()
-    report = ["", *table(outcomes), "", *footer(outcomes)]
+    report = ["", *table(outcomes), "", *footer(outcomes, comparison.shares)]
+    report += ["", "Server CPU time per request (medians of the rounds):", ""]
+    report += cpu_table(outcomes)
     report.append(f"- whole run: {time.perf_counter() - started:.0f} s")
     print("\n".join(report))
     if args.out is not None:

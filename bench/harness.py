@@ -19,8 +19,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil
 
 from vetchart.adapters.db.embedded import EmbeddedPostgres
 from vetchart.adapters.db.engine import libpq_url
@@ -97,6 +99,12 @@ def source_revision(source: Path | None) -> str:
 class Database:
     data_dir: Path
     dsn: str  # postgresql://... for asyncpg (unix socket of the embedded server)
+
+    def postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
 
 @contextmanager
@@ -252,6 +260,124 @@ def login(base: str, email: str, password: str) -> str:
     if "access_token" not in body:
         raise SystemExit(f"login as {email} did not return a token (MFA?): {body}")
     return str(body["access_token"])
+
+
+# --------------------------------------------------------------------------- CPU
+
+
+def _tree_cpu(pid: int | None) -> dict[tuple[int, float], float]:
+    """CPU seconds (user + system) of a process and each of its live descendants, by
+    (pid, start time): a process that starts during a measurement counts from zero, one
+    that ends during it is left out (rather than subtracted)."""
+    if pid is None:
+        return {}
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return {}
+    found: dict[tuple[int, float], float] = {}
+    for process in processes:
+        try:
+            with process.oneshot():
+                times = process.cpu_times()
+                found[(process.pid, process.create_time())] = times.user + times.system
+        except psutil.Error:
+            continue
+    return found
+
+
+def _tree_delta(
+    start: dict[tuple[int, float], float], end: dict[tuple[int, float], float]
+) -> float:
+    return sum(seconds - start.get(key, 0.0) for key, seconds in end.items())
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (all CPUs; idle and iowait excluded)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _self_cpu() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+@dataclass(frozen=True)
+class CpuShare:
+    """Where the CPU went during a measurement, in cores (1.0 = one CPU busy throughout)."""
+
+    server: float  # the server under test and its child processes (pinned to CPU 0)
+    postgres: float  # the embedded PostgreSQL (all its processes)
+    bench: float  # this process and the load generators it ran
+    foreign: float  # everything else on the machine: other people's work
+    wall: float  # seconds
+
+    def server_ms_per_request(self, requests: int) -> float:
+        """CPU milliseconds the server spent per request: unlike req/s, it hardly moves
+        when other processes take CPU time from the server."""
+        return self.server * self.wall * 1000 / requests if requests else float("inf")
+
+    def text(self) -> str:
+        return (
+            f"CPU: server {self.server:.2f}, postgres {self.postgres:.2f}, load generator "
+            f"{self.bench:.2f}, other processes {self.foreign:.2f} cores"
+        )
+
+
+class CpuWatch:
+    """Samples the CPU use of the server, PostgreSQL, the benchmark and the rest."""
+
+    def __init__(self, server_pid: int, postgres_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.postgres_pid = postgres_pid
+        self._start: tuple[Any, ...] | None = None
+
+    def _sample(self) -> tuple[Any, ...]:
+        return (
+            time.perf_counter(),
+            _tree_cpu(self.server_pid),
+            _tree_cpu(self.postgres_pid),
+            _self_cpu(),
+            _machine_busy(),
+        )
+
+    def start(self) -> None:
+        self._start = self._sample()
+
+    def stop(self) -> CpuShare:
+        assert self._start is not None
+        wall0, server0, postgres0, bench0, busy0 = self._start
+        wall1, server1, postgres1, bench1, busy1 = self._sample()
+        wall = max(wall1 - wall0, 1e-9)
+        server = _tree_delta(server0, server1)
+        postgres = _tree_delta(postgres0, postgres1)
+        bench = bench1 - bench0
+        foreign = max(0.0, busy1 - busy0 - server - postgres - bench)
+        return CpuShare(server / wall, postgres / wall, bench / wall, foreign / wall, wall)
+
+
+def wait_quiet(
+    server_pid: int, postgres_pid: int | None, max_seconds: float, threshold: float = 0.25
+) -> float:
+    """Wait (at most ``max_seconds``) until other processes use less than ``threshold``
+    cores over one second; returns the last level seen (0 when not asked to wait)."""
+    if max_seconds <= 0:
+        return 0.0
+    deadline = time.monotonic() + max_seconds
+    waited = False
+    while True:
+        watch = CpuWatch(server_pid, postgres_pid)
+        watch.start()
+        time.sleep(1.0)
+        foreign = watch.stop().foreign
+        if foreign < threshold or time.monotonic() >= deadline:
+            if waited:
+                print(f"    (waited for a quieter machine: other processes {foreign:.2f} cores)")
+            return foreign
+        waited = True
 
 
 # --------------------------------------------------------------------------- wrk
