@@ -170,6 +170,15 @@ class PgPool:
             await pool.close()
 
 
-def placeholders(start: int, count: int) -> str:
-    """``$start, …, $(start+count-1)``: positional parameters for a statement."""
-    return ", ".join(f"${n}" for n in range(start, start + count))
+class SqlArgs:
+    """The positional parameters of a statement assembled from optional parts: ``add``
+    appends a value and returns its placeholder (``$n``). ``offset`` is the number of
+    parameters that come before these (an audited read's ``$1`` is its chain)."""
+
+    def __init__(self, *values: object, offset: int = 0) -> None:
+        self.values: list[object] = list(values)
+        self._offset = offset
+
+    def add(self, value: object) -> str:
+        self.values.append(value)
+        return f"${self._offset + len(self.values)}"

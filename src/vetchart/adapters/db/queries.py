@@ -10,7 +10,7 @@ from sqlalchemy import Select, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from vetchart.adapters.db.pg import PgPool
+from vetchart.adapters.db.pg import PgPool, SqlArgs
 from vetchart.adapters.db.repositories import (
     association_from_row,
     owner_from_row,
@@ -218,40 +218,33 @@ class PgClientReads:
         self._pool = pool
 
     async def pet(self, scope: ClientScope, pet_id: UUID) -> Row | None:
-        in_scope, scope_args = owner_in_scope_sql(scope, "p.owner_id", 2)
+        args = SqlArgs(pet_id)
+        in_scope = owner_in_scope_sql(scope, "p.owner_id", args)
         rows = await self._pool.fetch(
             f"SELECT {PET_COLUMNS} {_PETS_WITH_OWNER} WHERE p.id = $1 AND {in_scope}",
-            pet_id,
-            *scope_args,
+            *args.values,
         )
         return rows[0] if rows else None
 
     async def pets_page(
         self, scope: ClientScope, filters: PetFilters, page: PageRequest
     ) -> Page[Row]:
-        args: list[object] = [page.limit + 1]
-
-        def arg(value: object) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        in_scope, scope_args = owner_in_scope_sql(scope, "p.owner_id", 2)
-        args.extend(scope_args)
-        conditions = [in_scope]
+        args = SqlArgs(page.limit + 1)  # $1
+        conditions = [owner_in_scope_sql(scope, "p.owner_id", args)]
         if not filters.include_inactive:
             conditions.append("p.is_active")
         if filters.owner_id is not None:
-            conditions.append(f"p.owner_id = {arg(filters.owner_id)}")
+            conditions.append(f"p.owner_id = {args.add(filters.owner_id)}")
         if filters.species:
-            conditions.append(f"p.species = {arg(normalize_species(filters.species))}")
+            conditions.append(f"p.species = {args.add(normalize_species(filters.species))}")
         if filters.q:
-            conditions.append(f"p.name ILIKE {arg(like_pattern(filters.q))}")
+            conditions.append(f"p.name ILIKE {args.add(like_pattern(filters.q))}")
         if page.after is not None:
             name, pet_id = page.after
-            conditions.append(f"(p.name, p.id) > ({arg(name)}, {arg(pet_id)})")
+            conditions.append(f"(p.name, p.id) > ({args.add(name)}, {args.add(pet_id)})")
         rows = await self._pool.fetch(
             f"SELECT {PET_COLUMNS} {_PETS_WITH_OWNER} WHERE {' AND '.join(conditions)} "
             "ORDER BY p.name, p.id LIMIT $1",
-            *args,
+            *args.values,
         )
         return page_of(rows, page.limit, lambda r: (r["name"], r["id"]))

@@ -14,6 +14,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
+from vetchart.adapters.db.pg import SqlArgs
 from vetchart.adapters.db.queries import ReadQueries, page_of
 from vetchart.adapters.db.scope import (
     SCOPE_PARAM,
@@ -328,29 +329,21 @@ RECORD_COLUMNS = (
 )
 
 
-def _filters_sql(
-    filters: RecordFilters, after: tuple[object, ...] | None, first: int
-) -> tuple[str, list[object]]:
-    """The list's optional conditions, their parameters numbered from ``$first``."""
+def _filters_sql(filters: RecordFilters, after: tuple[object, ...] | None, args: SqlArgs) -> str:
+    """The list's optional conditions (" AND ..."), their values added to ``args``."""
     conditions: list[str] = []
-    args: list[object] = []
-
-    def arg(value: object) -> str:
-        args.append(value)
-        return f"${first + len(args) - 1}"
-
     if not filters.include_entered_in_error:
         conditions.append(f"r.status = '{RecordStatus.ACTIVE.value}'")
     if filters.record_type is not None:
-        conditions.append(f"r.record_type = {arg(filters.record_type.value)}")
+        conditions.append(f"r.record_type = {args.add(filters.record_type.value)}")
     if filters.visit_from is not None:
-        conditions.append(f"r.visit_date >= {arg(filters.visit_from)}")
+        conditions.append(f"r.visit_date >= {args.add(filters.visit_from)}")
     if filters.visit_to is not None:
-        conditions.append(f"r.visit_date <= {arg(filters.visit_to)}")
+        conditions.append(f"r.visit_date <= {args.add(filters.visit_to)}")
     if after is not None:
         visit_date, record_id = after
-        conditions.append(f"(r.visit_date, r.id) < ({arg(visit_date)}, {arg(record_id)})")
-    return "".join(f" AND {c}" for c in conditions), args
+        conditions.append(f"(r.visit_date, r.id) < ({args.add(visit_date)}, {args.add(record_id)})")
+    return "".join(f" AND {c}" for c in conditions)
 
 
 class PgRecordReads:
@@ -373,16 +366,17 @@ class PgRecordReads:
     ) -> Page[Row] | None:
         """A page of the pet's records, newest visit first; None when the pet is not in
         the scope. An empty page is one row of NULLs (the pet exists)."""
-        in_scope, scope_args = owner_in_scope_sql(scope, "p.owner_id", 6)
-        conditions, filter_args = _filters_sql(filters, page.after, 6 + len(scope_args))
+        # $1 is the audit chain (with_chain_head); $2 to $5 are fixed in the text below.
+        args = SqlArgs(pet_id, now, self._finalise_after, page.limit + 1, offset=1)
+        in_scope = owner_in_scope_sql(scope, "p.owner_id", args)
+        conditions = _filters_sql(filters, page.after, args)
         sql = with_chain_head(
             f"SELECT r.* FROM pets p LEFT JOIN LATERAL (SELECT {RECORD_COLUMNS} "
             f"FROM medical_records r WHERE r.pet_id = p.id{conditions} "
             "ORDER BY r.visit_date DESC, r.id DESC LIMIT $5) AS r ON true "
             f"WHERE p.id = $2 AND {in_scope}"
         )
-        args = (pet_id, now, self._finalise_after, page.limit + 1, *scope_args, *filter_args)
-        rows = await self._reader.read(sql, args, lambda _row: entry, meta)
+        rows = await self._reader.read(sql, tuple(args.values), lambda _row: entry, meta)
         if rows is None:
             return None
         found: list[Row] = [row for row in rows if row["id"] is not None]
@@ -397,13 +391,13 @@ class PgRecordReads:
         meta: RequestMeta,
     ) -> Row | None:
         """The record's current version in the scope, or None."""
-        in_scope, scope_args = owner_in_scope_sql(scope, "p.owner_id", 5)
+        args = SqlArgs(record_id, now, self._finalise_after, offset=1)  # $2 to $4
+        in_scope = owner_in_scope_sql(scope, "p.owner_id", args)
         sql = with_chain_head(
             f"SELECT {RECORD_COLUMNS} FROM medical_records r JOIN pets p ON p.id = r.pet_id "
             f"WHERE r.id = $2 AND {in_scope}"
         )
-        args = (record_id, now, self._finalise_after, *scope_args)
-        rows = await self._reader.read(sql, args, entry_for, meta)
+        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         return rows[0] if rows else None
 
     async def history(
@@ -418,12 +412,9 @@ class PgRecordReads:
         the record is not in the scope. Every row carries the record's ``record_id``,
         ``record_practice_id`` and ``record_pet_id`` (for the audit row); a page past the
         last version is one row of NULL event columns."""
-        in_scope, scope_args = owner_in_scope_sql(scope, "p.owner_id", 4)
-        after = ""
-        args: list[object] = [record_id, page.limit + 1, *scope_args]
-        if page.after is not None:
-            args.append(page.after[0])
-            after = f" AND e.version > ${len(args) + 1}"
+        args = SqlArgs(record_id, page.limit + 1, offset=1)  # $2, $3
+        in_scope = owner_in_scope_sql(scope, "p.owner_id", args)
+        after = "" if page.after is None else f" AND e.version > {args.add(page.after[0])}"
         sql = with_chain_head(
             "SELECT e.version, e.event_type, e.recorded_at, e.actor_id, "
             "u.full_name AS actor_name, u.role AS actor_role, e.reason, "
@@ -435,7 +426,7 @@ class PgRecordReads:
             "LEFT JOIN users u ON u.id = e.actor_id "
             f"WHERE r.id = $2 AND {in_scope} ORDER BY e.version"
         )
-        rows = await self._reader.read(sql, tuple(args), entry_for, meta)
+        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         if rows is None:
             return None
         found = [row for row in rows if row["version"] is not None]

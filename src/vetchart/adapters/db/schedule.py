@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
-from vetchart.adapters.db.pg import PgPool
+from vetchart.adapters.db.pg import PgPool, SqlArgs
 from vetchart.adapters.db.queries import ReadQueries, page_of
 from vetchart.adapters.db.records import record_from_row
 from vetchart.adapters.db.scope import owner_in_scope
@@ -598,16 +598,15 @@ APPOINTMENT_COLUMNS = (
 )
 
 
-def _appointment_scope_sql(scope: ClientScope, param: int) -> tuple[str, tuple[object, ...]]:
+def _appointment_scope_sql(scope: ClientScope, args: SqlArgs) -> str:
     """:func:`appointment_in_scope` as SQL text for the fast path."""
     if scope.everything:
-        return "true", ()
+        return "true"
     if scope.practice_id is not None:
-        return f"a.practice_id = ${param}", (scope.practice_id,)
+        return f"a.practice_id = {args.add(scope.practice_id)}"
     return (
         "a.pet_owner_id IN (SELECT scope_o.id FROM pet_owners scope_o "
-        f"WHERE scope_o.user_id = ${param})",
-        (scope.owner_user_id,),
+        f"WHERE scope_o.user_id = {args.add(scope.owner_user_id)})"
     )
 
 
@@ -641,34 +640,29 @@ class PgScheduleReads:
         return PracticeFacts(practice_id, rows[0]["is_active"], rows[0]["timezone"])
 
     async def appointments_page(self, filters: AppointmentFilters, page: PageRequest) -> Page[Row]:
-        args: list[object] = [page.limit + 1]
-
-        def arg(value: object) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        in_scope, scope_args = _appointment_scope_sql(filters.scope, 2)
-        args.extend(scope_args)
-        conditions = [in_scope]
+        args = SqlArgs(page.limit + 1)  # $1
+        conditions = [_appointment_scope_sql(filters.scope, args)]
         if filters.practice_id is not None:
-            conditions.append(f"a.practice_id = {arg(filters.practice_id)}")
+            conditions.append(f"a.practice_id = {args.add(filters.practice_id)}")
         if filters.owner_id is not None:
-            conditions.append(f"a.pet_owner_id = {arg(filters.owner_id)}")
+            conditions.append(f"a.pet_owner_id = {args.add(filters.owner_id)}")
         if filters.start_from is not None:
-            conditions.append(f"a.start_at >= {arg(filters.start_from)}")
+            conditions.append(f"a.start_at >= {args.add(filters.start_from)}")
         if filters.start_to is not None:
-            conditions.append(f"a.start_at < {arg(filters.start_to)}")
+            conditions.append(f"a.start_at < {args.add(filters.start_to)}")
         if filters.vet_id is not None:
-            conditions.append(f"a.assigned_vet_id = {arg(filters.vet_id)}")
+            conditions.append(f"a.assigned_vet_id = {args.add(filters.vet_id)}")
         if filters.status is not None:
-            conditions.append(f"a.status = {arg(filters.status.value)}")
+            conditions.append(f"a.status = {args.add(filters.status.value)}")
         if page.after is not None:
             start_at, appointment_id = page.after
-            conditions.append(f"(a.start_at, a.id) > ({arg(start_at)}, {arg(appointment_id)})")
+            conditions.append(
+                f"(a.start_at, a.id) > ({args.add(start_at)}, {args.add(appointment_id)})"
+            )
         rows = await self._pool.fetch(
             f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a "
             "JOIN pet_owners o ON o.id = a.pet_owner_id "
             f"WHERE {' AND '.join(conditions)} ORDER BY a.start_at, a.id LIMIT $1",
-            *args,
+            *args.values,
         )
         return page_of(rows, page.limit, lambda r: (r["start_at"], r["id"]))

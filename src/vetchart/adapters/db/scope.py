@@ -7,6 +7,7 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, Uuid, bindparam, exists, select, true
 
+from vetchart.adapters.db.pg import SqlArgs
 from vetchart.adapters.db.tables import pet_owners, practice_associations
 from vetchart.domain.policy import ClientScope
 
@@ -53,25 +54,20 @@ def owner_in_scope_bound(kind: str, owner_id: ColumnElement[object]) -> ColumnEl
     return _condition(kind, owner_id, bindparam(SCOPE_PARAM, type_=Uuid()))
 
 
-def owner_in_scope_sql(
-    scope: ClientScope, owner_id: str, param: int
-) -> tuple[str, tuple[object, ...]]:
+def owner_in_scope_sql(scope: ClientScope, owner_id: str, args: SqlArgs) -> str:
     """The same condition as :func:`owner_in_scope`, as SQL text for the fast read path
-    (adapters/db/pg.py): the condition on the SQL expression ``owner_id``, its parameter
-    numbered ``$param`` when it has one, and that parameter's value."""
-    if scope.everything:
-        return "true", ()
-    if scope.practice_id is not None:
+    (adapters/db/pg.py), on the SQL expression ``owner_id``; its parameter, if any, is
+    added to ``args``."""
+    kind, scope_id = scope_kind(scope)
+    if kind == "everything":
+        return "true"
+    if kind == "practice":
         return (
             "EXISTS (SELECT 1 FROM practice_associations scope_a "
-            f"WHERE scope_a.pet_owner_id = {owner_id} AND scope_a.practice_id = ${param} "
-            "AND scope_a.status = 'approved')",
-            (scope.practice_id,),
+            f"WHERE scope_a.pet_owner_id = {owner_id} AND scope_a.practice_id = "
+            f"{args.add(scope_id)} AND scope_a.status = 'approved')"
         )
-    if scope.owner_user_id is not None:
-        return (
-            "EXISTS (SELECT 1 FROM pet_owners scope_o "
-            f"WHERE scope_o.id = {owner_id} AND scope_o.user_id = ${param})",
-            (scope.owner_user_id,),
-        )
-    raise ValueError("an empty client scope")
+    return (
+        "EXISTS (SELECT 1 FROM pet_owners scope_o "
+        f"WHERE scope_o.id = {owner_id} AND scope_o.user_id = {args.add(scope_id)})"
+    )
