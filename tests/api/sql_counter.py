@@ -65,7 +65,10 @@ def count_statements(*targets: FastAPI | AsyncEngine) -> Iterator[StatementCount
     pools = []
     for target in targets:
         if isinstance(target, FastAPI):
-            pools.append(target.state.container.fast_pool)
+            container = target.state.container
+            pools.append(container.fast_pool)
+            if container.fast_read_pool is not container.fast_pool:
+                pools.append(container.fast_read_pool)
         engines = app_engines(target) if isinstance(target, FastAPI) else [target]
         for engine in engines:
             if engine.sync_engine not in sync_engines:

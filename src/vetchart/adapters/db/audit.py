@@ -40,7 +40,7 @@ class SqlAuditLog:
             return
         rows, self._pending = self._pending, []
         chain = secrets.randbelow(AUDIT_CHAINS)
-        head = (await session.execute(_LOCK_HEAD, {"chain": chain})).one()
+        head = (await session.execute(_LOCK_HEAD, {"locked_chain": chain})).one()
         seq, previous = chain_rows(rows, chain, head.seq, head.hash)
         # One statement appends the rows and moves the chain's head (a data-modifying CTE).
         move = {"head_chain": chain, "head_seq": seq, "head_hash": previous}
@@ -56,7 +56,7 @@ class SqlAuditLog:
 # Lock a chain's head (the last lock a unit of work takes: no cycles).
 _LOCK_HEAD = (
     select(audit_chains.c.seq, audit_chains.c.hash)
-    .where(audit_chains.c.chain == bindparam("chain"))
+    .where(audit_chains.c.chain == bindparam("locked_chain"))
     .with_for_update()
 )
 _MOVE_HEAD = (

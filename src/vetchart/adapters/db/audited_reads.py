@@ -75,8 +75,13 @@ def with_chain_head(read_sql: str) -> str:
     return (
         "WITH head AS (SELECT seq AS head_seq, hash AS head_hash FROM audit_chains "
         "WHERE chain = $1 FOR UPDATE) "
-        f"SELECT head.head_seq, head.head_hash, d.* FROM head CROSS JOIN LATERAL ({read_sql}) AS d"
+        "SELECT head.head_seq, head.head_hash, d.* FROM (SELECT 1) AS one "
+        f"LEFT JOIN head ON true CROSS JOIN LATERAL ({read_sql}) AS d"
     )
+
+
+class MissingChainHeadError(RuntimeError):
+    """The audit chain picked has no head row (answered 500: nothing leaves)."""
 
 
 EntryFor = Callable[[Mapping[str, Any]], AuditEntry]
@@ -123,6 +128,8 @@ class AuditedReader:
             rows = await tx.fetch(sql, chain, *args)
             if not rows:
                 return None
+            if rows[0][HEAD_SEQ] is None:  # a missing head is a broken database, not a 404
+                raise MissingChainHeadError(f"audit chain {chain} has no head row")
             row = audit_row(entry_for(rows[0]), meta, self._clock, self._ids)
             seq, head = chain_rows([row], chain, rows[0][HEAD_SEQ], rows[0][HEAD_HASH])
             values = [row[name] for name in _AUDIT_COLUMNS]

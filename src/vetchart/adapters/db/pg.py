@@ -97,6 +97,7 @@ class PgPool:
         self._acquire_timeout = settings.pool_timeout
         self._retries = settings.read_retries
         self._pool: asyncpg.Pool | None = None
+        self._closed = False
         self._opening = asyncio.Lock()
         self._observers: list[StatementObserver] = []
 
@@ -118,6 +119,8 @@ class PgPool:
         if self._pool is not None:
             return self._pool
         async with self._opening:
+            if self._closed:  # shutting down: never reopen a pool nobody will close
+                raise PoolBusyError("the pool is closed")
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
                     self._dsn,
@@ -165,6 +168,7 @@ class PgPool:
             yield PgTransaction(conn, self._notify)
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()

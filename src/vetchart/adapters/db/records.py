@@ -176,7 +176,7 @@ class SqlMedicalRecordRepository:
         self, record_id: UUID, scope: ClientScope, *, for_update: bool = False
     ) -> tuple[MedicalRecord, PetFacts] | None:
         kind, scope_id = scope_kind(scope)
-        params = {"record_id": record_id, SCOPE_PARAM: scope_id}
+        params = {"wanted_record": record_id, SCOPE_PARAM: scope_id}
         result = await self._session.execute(_record_with_pet(kind, for_update), params)
         row = result.mappings().first()
         if row is None:
@@ -214,7 +214,7 @@ def _record_with_pet(kind: str, for_update: bool) -> Any:
         )
         .join_from(medical_records, pets, pets.c.id == medical_records.c.pet_id)
         .where(
-            medical_records.c.id == bindparam("record_id"),
+            medical_records.c.id == bindparam("wanted_record"),
             owner_in_scope_bound(kind, pets.c.owner_id),
         )
     )

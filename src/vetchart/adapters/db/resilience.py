@@ -26,6 +26,15 @@ _STARTUP_MAX_BACKOFF_SECONDS = 2.0
 # What PostgreSQL answers to a connection asking for a role that does not exist.
 INVALID_PARAMETER_VALUE = "22023"
 _READ_RETRY_MAX_BACKOFF_SECONDS = 0.5
+# A connection lost or refused, as the plain asyncpg pool of the fast path meets it
+# (adapters/db/pg.py). Not asyncpg's other InterfaceErrors: a value that cannot be
+# encoded, or a connection used twice at once, is a bug to surface, not to retry.
+ASYNCPG_CONNECTION_ERRORS = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
 
 
 def is_transient_connection_error(error: BaseException) -> bool:
@@ -34,16 +43,9 @@ def is_transient_connection_error(error: BaseException) -> bool:
         return bool(error.connection_invalidated) or isinstance(
             error, sa_exc.InterfaceError | sa_exc.OperationalError
         )
-    # The same failures met on the plain asyncpg pool of the fast read path (adapters/db/pg.py).
-    return isinstance(
-        error,
-        ConnectionError
-        | OSError
-        | asyncpg.InterfaceError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.CannotConnectNowError
-        | asyncpg.AdminShutdownError,
-    )
+    if isinstance(error, TimeoutError):
+        return False  # a slow answer is not a lost connection
+    return isinstance(error, (ConnectionError, OSError, *ASYNCPG_CONNECTION_ERRORS))
 
 
 async def wait_for_database(engine: AsyncEngine, *, timeout_seconds: float) -> None:
