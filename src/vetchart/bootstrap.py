@@ -59,6 +59,7 @@ from vetchart.adapters.system import SystemClock, Uuid7Ids
 from vetchart.adapters.text_extract import DocumentTextExtractor
 from vetchart.config import Settings
 from vetchart.domain.errors import DomainError
+from vetchart.domain.kb import IngestBudget
 from vetchart.domain.sessions import SessionPolicy
 from vetchart.domain.throttle import LockoutRules
 from vetchart.domain.uploads import UploadKind
@@ -126,6 +127,9 @@ class Container:
     # The read side's fast path (plain asyncpg, on the primary): hot reads and the audit
     # rows of reads (adapters/db/pg.py).
     fast_pool: PgPool
+    # Its plain reads (no audit row to write): on the replica when READ_DATABASE_URL is
+    # set, else the same pool.
+    fast_read_pool: PgPool
     readiness: DatabaseReadiness
     tracer_provider: TracerProvider | None
     clock: Clock
@@ -220,7 +224,7 @@ class Container:
         self.pets = PetService(
             uow=self.uow,
             queries=client_queries,
-            reads=PgClientReads(self.fast_pool),
+            reads=PgClientReads(self.fast_read_pool),
             clock=self.clock,
             ids=self.ids,
         )
@@ -254,7 +258,7 @@ class Container:
             self.read_engine, read_retries=settings.database.read_retries
         )
         schedule_reads = PgScheduleReads(
-            self.fast_pool, AuditedReader(self.fast_pool, self.clock, self.ids)
+            self.fast_read_pool, AuditedReader(self.fast_pool, self.clock, self.ids)
         )
         self.appointments = AppointmentService(
             uow=self.uow,
@@ -323,6 +327,12 @@ class Container:
         self.breakers = CircuitBreakers()
         self.ai = build_ai_adapters(settings.ai, self.breakers)
         kb_queries = SqlKbQueries(self.read_engine, read_retries=settings.database.read_retries)
+        budget = IngestBudget(
+            max_extracted_chars=settings.kb.max_extracted_chars,
+            max_pages=settings.kb.max_pages,
+            max_chunks=settings.kb.max_chunks,
+            max_seconds=settings.kb.max_ingest_seconds,
+        )
         self.kb_documents = KbDocumentService(
             uow=self.uow,
             queries=kb_queries,
@@ -331,12 +341,13 @@ class Container:
             storage=self.storage,
             inspect_head=checker_for(UploadKind.KB_DOCUMENT),
             max_bytes=self.upload_limit(UploadKind.KB_DOCUMENT),
-            extractor=DocumentTextExtractor(),
+            extractor=DocumentTextExtractor(budget),
             chunking=ChunkingRules(
                 max_chars=settings.kb.chunk_chars, overlap_chars=settings.kb.chunk_overlap_chars
             ),
             embedder=self.ai.ingest_embedder,
             vector_index=self.ai.vector_index,
+            budget=budget,
         )
         self.kb_answers = KbAnswerService(
             queries=kb_queries,
@@ -425,6 +436,8 @@ class Container:
         await self.ai.aclose()
         await self.hasher.aclose()
         await self.fast_pool.aclose()
+        if self.fast_read_pool is not self.fast_pool:
+            await self.fast_read_pool.aclose()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
@@ -541,18 +554,25 @@ async def build_container(
         },
         enabled=limits.enabled,
     )
+    # On the primary: an audited read writes its audit row in the same transaction.
+    fast_pool = PgPool(
+        database_url,
+        settings.database,
+        application_name="vetchart-api-fast",
+        synchronous_commit=settings.audit.reads_durable,
+    )
+    fast_read_pool = fast_pool
+    if settings.database.read_url:
+        fast_read_pool = PgPool(
+            settings.database.read_url, settings.database, application_name="vetchart-api-fast-read"
+        )
     return Container(
         settings=settings,
         database_url=database_url,
         engine=engine,
         read_engine=read_engine,
-        # On the primary: an audited read writes its audit row in the same transaction.
-        fast_pool=PgPool(
-            database_url,
-            settings.database,
-            application_name="vetchart-api-fast",
-            synchronous_commit=settings.audit.reads_durable,
-        ),
+        fast_pool=fast_pool,
+        fast_read_pool=fast_read_pool,
         readiness=readiness,
         tracer_provider=tracer_provider,
         clock=SystemClock(),

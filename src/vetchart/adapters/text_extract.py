@@ -13,15 +13,18 @@ from __future__ import annotations
 import html
 import io
 import re
+import time
 import unicodedata
+from collections.abc import Callable
 from typing import Final
 
+from vetchart.domain.errors import RuleViolation
+from vetchart.domain.kb import IngestBudget
 from vetchart.services.ai_ports import ExtractionFailed
 
 MARKDOWN_TYPES: Final = frozenset({"text/markdown", "text/x-markdown"})
 PLAIN_TYPES: Final = frozenset({"text/plain"})
 PDF_TYPES: Final = frozenset({"application/pdf", "application/x-pdf"})
-MAX_PDF_PAGES: Final = 1000
 MIN_TEXT_CHARS: Final = 1
 
 _PDF_MAGIC: Final = b"%PDF-"
@@ -232,12 +235,25 @@ def plain_to_text(text: str, *, drop_page_numbers: bool = False) -> str:
     return _blocks_to_text(out.blocks)
 
 
-def pdf_to_text(data: bytes, *, max_pages: int = MAX_PDF_PAGES) -> str:
+def _no_deadline() -> None:
+    return None
+
+
+def pdf_to_text(
+    data: bytes,
+    *,
+    budget: IngestBudget | None = None,
+    check_time: Callable[[], None] = _no_deadline,
+) -> str:
     """The text layer of a PDF, cleaned like plain text, pages separated by blank lines.
 
-    Raises ``ExtractionFailed`` for an empty, corrupt or password-protected file, one with
-    more than ``max_pages`` pages, or one without a text layer (a scan needs OCR).
+    Raises ``ExtractionFailed`` for an empty, corrupt or password-protected file, or one
+    without a text layer (a scan needs OCR); ``IngestBudgetExceeded`` for one with more
+    pages than the budget allows (counted before any page is read), more characters
+    (counted page by page, reading stops there), or when ``check_time`` says the time is
+    up (checked after each page).
     """
+    budget = budget or IngestBudget()
     # Imported here: pypdf is only needed when a PDF arrives.
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PyPdfError
@@ -256,10 +272,15 @@ def pdf_to_text(data: bytes, *, max_pages: int = MAX_PDF_PAGES) -> str:
                 raise ExtractionFailed("the PDF is encrypted") from exc
             if not opened:
                 raise ExtractionFailed("the PDF is password-protected")
-        if len(reader.pages) > max_pages:
-            raise ExtractionFailed(f"the PDF has more than {max_pages} pages")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except ExtractionFailed:
+        budget.check_pages(len(reader.pages))
+        pages: list[str] = []
+        read = 0
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            read += len(pages[-1])
+            budget.check_chars(read)
+            check_time()
+    except RuleViolation:  # ExtractionFailed and IngestBudgetExceeded
         raise
     except FileNotDecryptedError as exc:
         raise ExtractionFailed("the PDF is password-protected") from exc
@@ -278,17 +299,27 @@ def _looks_like_markdown(text: str) -> bool:
     return bool(re.search(r"^(?:#{1,6} |---\s*$|[-*] |\d+\. )", text, re.M))
 
 
-def extract_text(data: bytes, media_type: str | None = None) -> str:
+def extract_text(
+    data: bytes,
+    media_type: str | None = None,
+    *,
+    budget: IngestBudget | None = None,
+    check_time: Callable[[], None] = _no_deadline,
+) -> str:
     """Clean text of a document; the type comes from ``media_type`` or the content.
 
-    Raises ``ExtractionFailed`` when nothing usable can be read.
+    Raises ``ExtractionFailed`` when nothing usable can be read, ``IngestBudgetExceeded``
+    when the document is past the budget's pages or characters (the characters of a text
+    file are counted once decoded, before any cleaning) or its time.
     """
+    budget = budget or IngestBudget()
     kind = (media_type or "").split(";")[0].strip().lower()
     if kind in PDF_TYPES or data.lstrip()[:8].startswith(_PDF_MAGIC):
-        return pdf_to_text(data)
+        return pdf_to_text(data, budget=budget, check_time=check_time)
     if not data.strip():
         raise ExtractionFailed("the file is empty")
     text = _decode(data)
+    budget.check_chars(len(text))
     if kind in MARKDOWN_TYPES or (kind not in PLAIN_TYPES and _looks_like_markdown(text)):
         cleaned = markdown_to_text(text)
     else:
@@ -299,7 +330,19 @@ def extract_text(data: bytes, media_type: str | None = None) -> str:
 
 
 class DocumentTextExtractor:
-    """The ``TextExtractor`` port over :func:`extract_text`."""
+    """The ``TextExtractor`` port over :func:`extract_text`, within an ingestion budget
+    (pages, characters, and the budget's seconds for this extraction, measured with
+    ``monotonic``)."""
+
+    def __init__(
+        self,
+        budget: IngestBudget | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._budget = budget or IngestBudget()
+        self._monotonic = monotonic
 
     def extract(self, data: bytes, media_type: str | None = None) -> str:
-        return extract_text(data, media_type)
+        check_time = self._budget.deadline(self._monotonic)
+        return extract_text(data, media_type, budget=self._budget, check_time=check_time)

@@ -30,7 +30,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar, cast
 
@@ -654,21 +654,22 @@ def _next_start(text: str, start: int, cut: int, overlap: int, sentence_starts: 
 
 def _split_section(
     text: str, start: int, end: int, max_chars: int, overlap: int
-) -> list[tuple[int, int]]:
+) -> Iterator[tuple[int, int]]:
+    """The spans of one section, lazily (so that a chunk budget stops the work early)."""
     start, end = _trim(text, start, end)
-    spans: list[tuple[int, int]] = []
     starts_cache: set[int] | None = None
     while start < end:
         if end - start <= max_chars:
-            spans.append((start, end))
+            yield (start, end)
             break
         cut = _best_break(text, start, start + max_chars, max_chars)
-        spans.append(_trim(text, start, cut))
+        span = _trim(text, start, cut)
+        if span[0] < span[1]:
+            yield span
         if starts_cache is None:
             starts_cache = {s + start for s, _ in sentence_spans(text[start:end])}
         nxt = _next_start(text, start, cut, overlap, starts_cache)
         start = nxt if nxt > start else cut
-    return [span for span in spans if span[0] < span[1]]
 
 
 def chunk_document(
@@ -676,6 +677,8 @@ def chunk_document(
     *,
     max_chars: int = DEFAULT_CHUNK_CHARS,
     overlap_chars: int = DEFAULT_OVERLAP_CHARS,
+    max_chunks: int | None = None,
+    on_chunk: Callable[[], None] | None = None,
 ) -> list[Chunk]:
     """Split a (cleaned, markdown-headed) document into chunks of at most ``max_chars``.
 
@@ -685,6 +688,10 @@ def chunk_document(
     ``overlap_chars`` characters, starting on a sentence or word boundary. A chunk
     never starts or ends inside a word, except when a single word is longer than
     ``max_chars``. Deterministic: the same text gives the same chunks.
+
+    With ``max_chunks``, raises :class:`IngestBudgetExceeded` as soon as one chunk more
+    is found (the rest of the text is not chunked). ``on_chunk`` is called after each
+    chunk (the caller's wall-time check; it may raise to stop).
     """
     if max_chars < 50:
         raise ValueError("max_chars must be at least 50")
@@ -695,8 +702,81 @@ def chunk_document(
         for start, end in _split_section(
             text, section.start, section.end, max_chars, overlap_chars
         ):
+            if max_chunks is not None and len(chunks) >= max_chunks:
+                raise IngestBudgetExceeded("chunks", max_chunks)
             chunks.append(Chunk(len(chunks), section.heading_path, text[start:end], start, end))
+            if on_chunk is not None:
+                on_chunk()
     return chunks
+
+
+# --------------------------------------------------------------------------- ingestion budget
+
+# Per-document caps of ingestion (the settings VETCHART_KB_MAX_* override them). A
+# document past one of them ends ``failed``: the outcome is the same on every attempt.
+DEFAULT_MAX_EXTRACTED_CHARS: Final = 1_000_000
+DEFAULT_MAX_PAGES: Final = 500
+DEFAULT_MAX_CHUNKS: Final = 2_000
+DEFAULT_MAX_INGEST_SECONDS: Final = 120.0
+
+BudgetCap = Literal["characters", "pages", "chunks", "seconds"]
+
+
+class IngestBudgetExceeded(RuleViolation):
+    """A document is past one of its ingestion caps; ``cap`` names which, ``limit`` its
+    value. Deterministic for characters, pages and chunks; not worth retrying for time."""
+
+    def __init__(self, cap: BudgetCap, limit: float) -> None:
+        shown = f"{limit:g}"
+        detail = (
+            f"ingestion took more than {shown} seconds"
+            if cap == "seconds"
+            else f"the document has more than {shown} {cap}"
+        )
+        super().__init__(
+            detail,
+            rule="kb.ingest_budget_exceeded",
+            field="file",
+            extra={"cap": cap, "limit": limit},
+        )
+        self.cap: BudgetCap = cap
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class IngestBudget:
+    """The caps of one document's ingestion: characters of text read from the file
+    (before cleaning), PDF pages, chunks, and wall time from start to the indexed chunks."""
+
+    max_extracted_chars: int = DEFAULT_MAX_EXTRACTED_CHARS
+    max_pages: int = DEFAULT_MAX_PAGES
+    max_chunks: int = DEFAULT_MAX_CHUNKS
+    max_seconds: float = DEFAULT_MAX_INGEST_SECONDS
+
+    def __post_init__(self) -> None:
+        if min(self.max_extracted_chars, self.max_pages, self.max_chunks) < 1:
+            raise ValueError("ingestion caps must be at least 1")
+        if self.max_seconds <= 0:
+            raise ValueError("the ingestion time cap must be positive")
+
+    def check_chars(self, count: int) -> None:
+        if count > self.max_extracted_chars:
+            raise IngestBudgetExceeded("characters", self.max_extracted_chars)
+
+    def check_pages(self, count: int) -> None:
+        if count > self.max_pages:
+            raise IngestBudgetExceeded("pages", self.max_pages)
+
+    def deadline(self, monotonic: Callable[[], float]) -> Callable[[], None]:
+        """A check that raises once ``max_seconds`` have passed since this call, by
+        ``monotonic`` (``time.monotonic`` in production, a fake in tests)."""
+        ends = monotonic() + self.max_seconds
+
+        def check() -> None:
+            if monotonic() > ends:
+                raise IngestBudgetExceeded("seconds", self.max_seconds)
+
+        return check
 
 
 # --------------------------------------------------------------------------- ranking

@@ -10,6 +10,14 @@ transaction with the state ``ingested``. A document that cannot be read ends ``f
 with the reason and no chunks; a transient trouble (a service down) puts it back to
 ``pending`` with the reason, and the job is retried.
 
+Each document has an ingestion budget (:class:`IngestBudget`): PDF pages (counted before
+any page is read), characters of text (counted while extracting), chunks (counted while
+chunking) and wall time (by a monotonic clock, checked after each page, each chunk and
+around the embeddings). Past one of them the document ends ``failed`` with a reason
+naming the cap and its setting, e.g. "the document has more than 2000 chunks
+(VETCHART_KB_MAX_CHUNKS)", and no chunks; the job is not retried (the same file would
+fail the same way).
+
 The command line (``vetchart kb ingest``) and the demo data run the same ingestion
 synchronously, without the worker.
 """
@@ -18,7 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 from uuid import UUID
@@ -28,7 +37,13 @@ import structlog
 from vetchart.demo_kb import demo_documents
 from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
 from vetchart.domain.errors import NotFound, RuleViolation
-from vetchart.domain.kb import chunk_document, parse_front_matter
+from vetchart.domain.kb import (
+    BudgetCap,
+    IngestBudget,
+    IngestBudgetExceeded,
+    chunk_document,
+    parse_front_matter,
+)
 from vetchart.domain.kb_documents import (
     DocumentFields,
     DocumentFile,
@@ -68,6 +83,13 @@ INGEST_HANDLER: Final = "kb.ingest"
 PURGE_HANDLER: Final = "kb.purge"
 RESOURCE: Final = "kb_document"
 TRANSIENT_REASON: Final = "Ingestion was interrupted ({service}); it will be retried."
+# The setting of each ingestion cap, named in a failed document's reason.
+BUDGET_SETTINGS: Final[Mapping[BudgetCap, str]] = {
+    "characters": "VETCHART_KB_MAX_EXTRACTED_CHARS",
+    "pages": "VETCHART_KB_MAX_PAGES",
+    "chunks": "VETCHART_KB_MAX_CHUNKS",
+    "seconds": "VETCHART_KB_MAX_INGEST_SECONDS",
+}
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,10 @@ class _Permanent(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+    @classmethod
+    def over_budget(cls, breach: IngestBudgetExceeded) -> _Permanent:
+        return cls(f"{breach.detail} ({BUDGET_SETTINGS[breach.cap]})")
 
 
 async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
@@ -131,7 +157,12 @@ class KbDocumentService:
         chunking: ChunkingRules,
         embedder: Embedder | None = None,
         vector_index: VectorIndex | None = None,
+        budget: IngestBudget | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``budget`` should be the one the ``extractor`` was made with (which checks
+        pages and characters while it reads); the service checks characters again,
+        chunks and the whole document's wall time."""
         self._uow = uow
         self._queries = queries
         self._clock = clock
@@ -143,6 +174,8 @@ class KbDocumentService:
         self._chunking = chunking
         self._embedder = embedder
         self._vector_index = vector_index
+        self._budget = budget or IngestBudget()
+        self._monotonic = monotonic
 
     # ----------------------------------------------------------------------- API
 
@@ -343,19 +376,45 @@ class KbDocumentService:
 
     async def _prepare(self, document: KbDocument) -> _Prepared:
         try:
+            return await self._prepare_within_budget(document)
+        except IngestBudgetExceeded as breach:
+            raise _Permanent.over_budget(breach) from breach
+
+    async def _extract(self, data: bytes, media_type: str) -> str:
+        """The extractor's text; its own checks stop it early, and a real-time limit of
+        the budget's seconds fails the document even if the extractor never returns
+        (its thread cannot be stopped, but it no longer holds the job)."""
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self._extractor.extract, data, media_type),
+                timeout=self._budget.max_seconds,
+            )
+        except TimeoutError as error:
+            raise IngestBudgetExceeded("seconds", self._budget.max_seconds) from error
+
+    async def _prepare_within_budget(self, document: KbDocument) -> _Prepared:
+        check_time = self._budget.deadline(self._monotonic)
+        try:
             data = await self._read(document.file.object_key)
         except ObjectMissing as error:
             raise _Permanent("the stored file is missing") from error
+        check_time()
         try:
-            text = await asyncio.to_thread(self._extractor.extract, data, document.file.media_type)
+            text = await self._extract(data, document.file.media_type)
+            self._budget.check_chars(len(text))
+            check_time()
             front = parse_front_matter(text)
             metadata = resolve_metadata(document.given, front, filename=document.file.filename)
+        except IngestBudgetExceeded:
+            raise
         except RuleViolation as error:  # ExtractionFailed included
             raise _Permanent(error.detail) from error
         pieces = chunk_document(
             front.body,
             max_chars=self._chunking.max_chars,
             overlap_chars=self._chunking.overlap_chars,
+            max_chunks=self._budget.max_chunks,
+            on_chunk=check_time,
         )
         if not pieces:
             raise _Permanent("the document has no text to index")
@@ -364,6 +423,7 @@ class KbDocumentService:
             vectors = await self._embedder.embed(
                 [piece.contextual_text(metadata.title) for piece in pieces]
             )
+            check_time()  # before anything goes to an outside index
         chunks = [
             NewChunk(
                 id=self._ids.new_id(),
