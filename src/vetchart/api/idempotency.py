@@ -1,9 +1,14 @@
 """``Idempotency-Key`` on POSTs that create: a retry with the same key and the same request
 gets the first response again (same status and body); the same key with a different request
-is 422; while the first is still running, 409. Keys are per user and live 24 hours.
+is 422; while the first is still running (within its lease), 409. Keys are per user and live
+24 hours.
 
-Only authenticated requests take part (the key is scoped to the user); 5xx answers are not
-kept, so a failed first attempt can be retried with the same key.
+Only the creating POSTs in ``IDEMPOTENT_ROUTES`` take part; on every other request the header
+is ignored (never ``/auth/*`` nor invitations: their answers carry secrets - TOTP seeds,
+recovery codes, tokens - that must not be stored in clear and replayed). Only authenticated
+requests take part (the key is scoped to the user); 5xx answers are not kept, so a failed
+first attempt can be retried with the same key. A claim left by a request that died (its
+lease, ``VETCHART_IDEMPOTENCY_LEASE_SECONDS``, ran out) is taken over by the next retry.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -27,6 +33,32 @@ _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 STREAMED_BODIES = ("multipart/", "application/octet-stream", "audio/", "image/", "video/")
 # Response headers worth replaying with the body.
 KEPT_HEADERS = ("content-type", "location", "etag")
+
+# The creating POSTs that honour Idempotency-Key (full paths, ``{...}`` one path segment).
+# Everything else ignores the header: /auth/* (TOTP secrets, recovery codes, tokens),
+# invitations (their answer carries the invitation token) and invitation acceptance, and
+# uploads (attachments, KB documents, visit audio: streamed, never buffered).
+IDEMPOTENT_ROUTES: tuple[str, ...] = (
+    "/api/v1/practices",
+    "/api/v1/practices/{practice_id}/appointments",
+    "/api/v1/pet-owners",
+    "/api/v1/associations",
+    "/api/v1/pets",
+    "/api/v1/pets/{pet_id}/medical-records",
+    "/api/v1/pets/{pet_id}/visits",
+    "/api/v1/visits/{visit_id}/summary/accept",
+)
+_IDEMPOTENT_PATH = re.compile(
+    "|".join(
+        "/".join("[^/]+" if part.startswith("{") else re.escape(part) for part in route.split("/"))
+        for route in IDEMPOTENT_ROUTES
+    )
+)
+
+
+def honours_key(scope: Scope) -> bool:
+    """Whether this request takes part in Idempotency-Key handling (allow-list only)."""
+    return scope["method"] == "POST" and bool(_IDEMPOTENT_PATH.fullmatch(scope.get("path", "")))
 
 
 def fingerprint(scope: Scope, body: bytes) -> bytes:
@@ -50,7 +82,7 @@ class IdempotencyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = Headers(scope=scope).get(HEADER) if scope["type"] == "http" else None
         container = self._container()
-        if key is None or scope["method"] != "POST" or container is None:
+        if key is None or container is None or not honours_key(scope):
             await self.app(scope, receive, send)
             return
         content_type = Headers(scope=scope).get("content-type", "").lower()
@@ -77,8 +109,9 @@ class IdempotencyMiddleware:
             return
 
         body = await _read_body(receive)
+        lease = timedelta(seconds=container.settings.api.idempotency_lease_seconds)
         claim = await container.idempotency.claim(
-            user_id, key, fingerprint(scope, body), container.clock.now()
+            user_id, key, fingerprint(scope, body), container.clock.now(), lease=lease
         )
         if claim.claim is Claim.REPLAY:
             assert claim.stored is not None
@@ -100,10 +133,18 @@ class IdempotencyMiddleware:
                 headers=None if mismatch else {"Retry-After": "1"},
             )(scope, receive, send)
             return
-        await self._first_run(container, scope, body, send, user_id, key)
+        assert claim.claimed_at is not None
+        await self._first_run(container, scope, body, send, user_id, key, claim.claimed_at)
 
     async def _first_run(
-        self, container: Any, scope: Scope, body: bytes, send: Send, user_id: Any, key: str
+        self,
+        container: Any,
+        scope: Scope,
+        body: bytes,
+        send: Send,
+        user_id: Any,
+        key: str,
+        claimed_at: datetime,
     ) -> None:
         captured: dict[str, Any] = {"status": None, "headers": {}, "body": bytearray()}
         sent_body = False
@@ -127,14 +168,17 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capturing_send)
         except BaseException:
-            await container.idempotency.abandon(user_id, key)
+            await container.idempotency.abandon(user_id, key, claimed_at)
             raise
         status = captured["status"]
         if status is None or status >= 500:
-            await container.idempotency.abandon(user_id, key)
+            await container.idempotency.abandon(user_id, key, claimed_at)
             return
         await container.idempotency.complete(
-            user_id, key, StoredResponse(status, bytes(captured["body"]), captured["headers"])
+            user_id,
+            key,
+            claimed_at,
+            StoredResponse(status, bytes(captured["body"]), captured["headers"]),
         )
 
     @staticmethod

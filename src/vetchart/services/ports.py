@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 from uuid import UUID
@@ -590,7 +590,7 @@ class Claim(enum.Enum):
     NEW = "new"  # this request is the first: process it, then complete() or abandon()
     REPLAY = "replay"  # a stored response exists for the same request
     MISMATCH = "mismatch"  # the key was used for a different request
-    IN_PROGRESS = "in_progress"  # the first request with this key is still running
+    IN_PROGRESS = "in_progress"  # the first request with this key is still running (lease)
 
 
 @dataclass(frozen=True)
@@ -604,16 +604,26 @@ class StoredResponse:
 class ClaimResult:
     claim: Claim
     stored: StoredResponse | None = None
+    # For NEW: when this attempt took the key (its lease runs from then). complete() and
+    # abandon() act only on the claim taken at that instant, so a request that outlived its
+    # lease (and was taken over) cannot overwrite or free its successor's claim.
+    claimed_at: datetime | None = None
 
 
 class IdempotencyStore(Protocol):
-    """First responses of POSTs sent with an Idempotency-Key, per user, for 24 hours."""
+    """First responses of POSTs sent with an Idempotency-Key, per user, for 24 hours.
+
+    A claim whose request is still running holds the key for ``lease``; once the lease has
+    run out (the process died mid-request) the next request with the same key and the same
+    fingerprint takes the claim over (NEW) instead of waiting out the 24 hours."""
 
     async def claim(
-        self, user_id: UUID, key: str, fingerprint: bytes, now: datetime
+        self, user_id: UUID, key: str, fingerprint: bytes, now: datetime, *, lease: timedelta
     ) -> ClaimResult: ...
-    async def complete(self, user_id: UUID, key: str, response: StoredResponse) -> None: ...
-    async def abandon(self, user_id: UUID, key: str) -> None: ...
+    async def complete(
+        self, user_id: UUID, key: str, claimed_at: datetime, response: StoredResponse
+    ) -> None: ...
+    async def abandon(self, user_id: UUID, key: str, claimed_at: datetime) -> None: ...
     async def purge_expired(self, now: datetime) -> int: ...
 
 

@@ -417,6 +417,7 @@ idempotency_keys = Table(
     Column("status_code", Integer),
     Column("response_body", LargeBinary),
     Column("response_headers", JSONB),
+    # When the current attempt claimed the key: an unanswered claim's lease runs from here.
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("length(key) BETWEEN 1 AND 255", name="key_length"),
