@@ -58,6 +58,15 @@ class ServerSettings(_Section):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Reverse proxies in front of uvicorn: how many seconds to wait on shutdown.
     graceful_shutdown_seconds: int = Field(default=10, ge=0)
+    # Slow clients (entrypoints/http_limits.py): the request head must be complete within
+    # this many seconds; a body may pause at most this long; a head may be this large (431
+    # beyond); an idle kept-alive connection is closed after this long.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    body_idle_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    # Connections plus in-flight requests per process before new requests get 503.
+    limit_concurrency: int = Field(default=1000, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -238,6 +247,9 @@ class ObservabilitySettings(_Section):
         validation_alias=AliasChoices("VETCHART_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
     otel_service_name: str = "vetchart"
+    # /metrics needs `Authorization: Bearer <this>` when set; unset, /metrics answers 404
+    # in production and is open in development and test.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
 
 class ApiSettings(_Section):
@@ -247,6 +259,9 @@ class ApiSettings(_Section):
     max_page_size: int = Field(default=200, ge=1, le=1000)
     # How long a rendered dashboard may be served from cache (changes invalidate it).
     dashboard_cache_seconds: float = Field(default=15.0, ge=0, le=300)
+    # An unanswered Idempotency-Key claim holds its key this long; after it, the request is
+    # presumed dead (crashed process) and a retry with the same key takes the claim over.
+    idempotency_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
 
 
 class RecordSettings(_Section):
@@ -351,6 +366,18 @@ class AiSettings(_Section):
         return key is not None and bool(key.get_secret_value()) and bool(self.pinecone_index_host)
 
 
+# A knowledge-base document's ingestion caps: the defaults (the domain's IngestBudget
+# defaults, repeated here so settings import no domain code) and the highest accepted.
+KB_DEFAULT_MAX_EXTRACTED_CHARS = 1_000_000
+KB_DEFAULT_MAX_PAGES = 500
+KB_DEFAULT_MAX_CHUNKS = 2_000
+KB_DEFAULT_MAX_INGEST_SECONDS = 120.0
+KB_MAX_EXTRACTED_CHARS_CEILING = 50_000_000
+KB_MAX_PAGES_CEILING = 10_000
+KB_MAX_CHUNKS_CEILING = 100_000
+KB_MAX_INGEST_SECONDS_CEILING = 3600.0
+
+
 class KbSettings(_Section):
     """The knowledge base: chunking of documents and retrieval."""
 
@@ -361,6 +388,15 @@ class KbSettings(_Section):
     # The k of reciprocal rank fusion: score = sum of 1 / (k + rank).
     rrf_k: int = Field(default=60, ge=1, le=1000)
     excerpt_chars: int = Field(default=300, ge=80, le=2000)
+    # Ingestion budget of one document; past a cap it ends `failed` with the reason.
+    max_extracted_chars: int = Field(
+        default=KB_DEFAULT_MAX_EXTRACTED_CHARS, ge=1, le=KB_MAX_EXTRACTED_CHARS_CEILING
+    )
+    max_pages: int = Field(default=KB_DEFAULT_MAX_PAGES, ge=1, le=KB_MAX_PAGES_CEILING)
+    max_chunks: int = Field(default=KB_DEFAULT_MAX_CHUNKS, ge=1, le=KB_MAX_CHUNKS_CEILING)
+    max_ingest_seconds: float = Field(
+        default=KB_DEFAULT_MAX_INGEST_SECONDS, gt=0, le=KB_MAX_INGEST_SECONDS_CEILING
+    )
 
     model_config = SettingsConfigDict(env_prefix="VETCHART_KB_")
 

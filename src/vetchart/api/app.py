@@ -42,6 +42,7 @@ from vetchart.api.routers import (
     visits,
 )
 from vetchart.api.schemas.common import problem_responses
+from vetchart.api.uploads import state_upload_limits
 from vetchart.config import Settings
 
 log = structlog.get_logger(__name__)
@@ -194,4 +195,5 @@ def create_app(
         kb.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    state_upload_limits(app, settings)
     return app

@@ -6,11 +6,14 @@ logs stay quiet)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from starlette.requests import ClientDisconnect
 
+from vetchart.config import Settings
 from vetchart.domain.errors import DomainError
+from vetchart.domain.uploads import UploadKind
 
 MULTIPART = "multipart/form-data"
 
@@ -55,3 +58,61 @@ def multipart_openapi(description_field: bool = True) -> dict[str, object]:
             },
         }
     }
+
+
+# --------------------------------------------------------------------------- stated limits
+
+# Routers are shared by every app built in the process, so an upload operation carries
+# only this marker (in its ``openapi_extra``); ``state_upload_limits`` replaces it, in the
+# schema of one app, by the sentence stating that app's limit.
+_MARK = "x-vetchart-upload-kind"
+_SETTING = {
+    UploadKind.VISIT_AUDIO: "VETCHART_MAX_AUDIO_BYTES",
+    UploadKind.RECORD_ATTACHMENT: "VETCHART_MAX_ATTACHMENT_BYTES",
+    UploadKind.KB_DOCUMENT: "VETCHART_MAX_KB_DOCUMENT_BYTES",
+}
+_MIB = 1024 * 1024
+
+
+def upload_limit(kind: UploadKind) -> dict[str, object]:
+    """``openapi_extra`` of an upload operation whose description states its size limit."""
+    return {_MARK: kind.value}
+
+
+def limit_bytes(settings: Settings, kind: UploadKind) -> int:
+    storage = settings.storage
+    return {
+        UploadKind.VISIT_AUDIO: storage.max_audio_bytes,
+        UploadKind.RECORD_ATTACHMENT: storage.max_attachment_bytes,
+        UploadKind.KB_DOCUMENT: storage.max_kb_document_bytes,
+    }[kind]
+
+
+def limit_text(size: int) -> str:
+    """``3 MiB (3145728 bytes)``, ``1.5 MiB (1572864 bytes)``, or ``12345 bytes``."""
+    if size >= _MIB:
+        return f"{size / _MIB:g} MiB ({size} bytes)"
+    return f"{size} bytes"
+
+
+def state_upload_limits(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI description of each marked upload operation of ``app`` ends with the
+    size limit of ``settings`` (the running ones, not the defaults)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    if isinstance(operation, dict) and _MARK in operation:
+                        kind = UploadKind(operation.pop(_MARK))
+                        sentence = (
+                            f"Size limit: {limit_text(limit_bytes(settings, kind))} "
+                            f"(`{_SETTING[kind]}`); a larger body is refused with 413."
+                        )
+                        text = str(operation.get("description", "")).rstrip()
+                        operation["description"] = f"{text}\n\n{sentence}".lstrip()
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -208,6 +208,33 @@ def sanitize_filename(name: str) -> str:
     return _truncate_keeping_extension(text) or DEFAULT_FILENAME
 
 
+# RFC 6266 / 5987: what may stand unquoted-escaped in filename="..." (printable ASCII
+# without the quote, backslash and percent sign) and unescaped in filename*=UTF-8''...
+_ASCII_FALLBACK_RE = re.compile(r'[^\x20-\x7e]|["\\%]')
+# Characters no file system of a downloader takes (Windows), quotes among them.
+_DOWNLOAD_UNSAFE = str.maketrans(dict.fromkeys('"<>:|?*', "_"))
+_ATTR_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&+-.^_`|~"
+)
+
+
+def content_disposition(name: str | None) -> str:
+    """``Content-Disposition`` for a download (RFC 6266): ``attachment`` with the name after
+    ``sanitize_filename`` again and with ``"<>:|?*`` as ``_``: an ASCII ``filename`` (other
+    characters become ``_``) and the exact UTF-8 ``filename*``. No path separator, quote,
+    control character or CR/LF can reach the header; ``None`` gives a bare ``attachment``."""
+    if name is None:
+        return "attachment"
+    safe = sanitize_filename(name).translate(_DOWNLOAD_UNSAFE)
+    decomposed = unicodedata.normalize("NFKD", safe)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    fallback = _ASCII_FALLBACK_RE.sub("_", plain) or DEFAULT_FILENAME
+    encoded = "".join(
+        chr(byte) if chr(byte) in _ATTR_CHARS else f"%{byte:02X}" for byte in safe.encode("utf-8")
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
 def _is_space(ch: str) -> bool:
     # Not str.isspace(): it counts the ASCII separators \x1c-\x1f, which are controls.
     return ch in _SPACE_CONTROLS or unicodedata.category(ch) in _SPACE_CATEGORIES

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import threading
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Any
 
 import structlog
 import typer
 import uvicorn
 
 from vetchart.adapters.db import migrate
+from vetchart.config import ServerSettings
 from vetchart.domain.errors import DomainError
+from vetchart.entrypoints.http_limits import limited_httptools
 from vetchart.entrypoints.runtime import database_url, load_settings, migration_url
 
 log = structlog.get_logger("vetchart.cli")
@@ -42,6 +47,36 @@ kb_app = typer.Typer(
 app.add_typer(kb_app, name="kb")
 
 
+def uvicorn_config(
+    application: Any, server: ServerSettings, *, host: str, port: int
+) -> uvicorn.Config:
+    """How ``serve`` runs uvicorn: proxies, shutdown, and the slow-client limits of
+    ``ServerSettings`` (``entrypoints/http_limits.py``)."""
+    proxies = server.trusted_proxies
+    return uvicorn.Config(
+        application,
+        host=host,
+        port=port,
+        http=limited_httptools(
+            head_timeout=server.header_timeout_seconds,
+            body_idle_timeout=server.body_idle_timeout_seconds,
+            max_head_bytes=server.max_header_bytes,
+        ),
+        # Only used if the h11 parser is chosen instead; the same head limit.
+        h11_max_incomplete_event_size=server.max_header_bytes,
+        timeout_keep_alive=server.keep_alive_seconds,
+        limit_concurrency=server.limit_concurrency,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        date_header=True,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=",".join(proxies) if proxies else None,
+        timeout_graceful_shutdown=server.graceful_shutdown_seconds,
+        lifespan="on",
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[
@@ -57,25 +92,30 @@ def serve(
     bind_port = port or settings.server.port
     with database_url(settings) as url:
         application = create_app(settings, database_url=url, tune_gc=True)
-        proxies = settings.server.trusted_proxies
-        config = uvicorn.Config(
-            application,
-            host=bind_host,
-            port=bind_port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            date_header=True,
-            proxy_headers=bool(proxies),
-            forwarded_allow_ips=",".join(proxies) if proxies else None,
-            timeout_graceful_shutdown=settings.server.graceful_shutdown_seconds,
-            lifespan="on",
-        )
+        config = uvicorn_config(application, settings.server, host=bind_host, port=bind_port)
         log.info("serve.listening", url=f"http://{bind_host}:{bind_port}")
-        try:
-            uvicorn.Server(config).run()
-        finally:
-            log.info("serve.stopped")
+        run_server(config)
+
+
+def run_server(config: uvicorn.Config) -> None:
+    """Run uvicorn until it is stopped; a SIGTERM then unwinds the caller's ``with``
+    blocks (the embedded PostgreSQL stops) and exits with status 0.
+
+    uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler that
+    was there before it started; the default one ends the process on the spot, which left
+    the embedded PostgreSQL running. Here that handler raises ``SystemExit(0)`` instead."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly) if main_thread else None
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        log.info("serve.stopped")
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 @db_app.command("upgrade")

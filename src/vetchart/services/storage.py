@@ -140,10 +140,13 @@ class ObjectStorage(Protocol):
         method: SignedMethod,
         expires_in: int,
         content_type: str | None = None,
+        filename: str | None = None,
     ) -> str:
         """A URL that allows one method on one key until ``expires_in`` seconds from now
         (1 .. ``MAX_SIGNED_URL_SECONDS``). For PUT, ``content_type`` is bound: the upload
-        must send exactly that ``Content-Type``. For GET, it is the type to serve."""
+        must send exactly that ``Content-Type``. For GET, it is the type to serve, and
+        ``filename`` (bound too) the name the download's ``Content-Disposition`` sends
+        (``vetchart.domain.uploads.content_disposition``)."""
         ...
 
     def list_older_than(self, prefix: str, before: datetime) -> AsyncIterator[str]:
@@ -171,9 +174,11 @@ class SignedUrlVerifier(Protocol):
         expires: int,
         signature: str,
         content_type: str | None = None,
+        filename: str | None = None,
     ) -> None:
         """Pass, or raise ``SignatureInvalid`` / ``SignatureExpired``. ``method`` is the
-        request's own method; for a PUT, ``content_type`` is the request's Content-Type."""
+        request's own method; for a PUT, ``content_type`` is the request's Content-Type;
+        ``filename`` is the URL's download name."""
         ...
 
 

@@ -256,7 +256,10 @@ class VisitService:
             _audit_visit(uow, meta, actor, "visit.audio_read", visit)
             await uow.commit()
         return await self._storage.signed_url(
-            visit.audio.key, method="GET", expires_in=self._limits.signed_url_seconds
+            visit.audio.key,
+            method="GET",
+            expires_in=self._limits.signed_url_seconds,
+            filename=visit.audio.file_name or _recording_name(visit.id, visit.audio.content_type),
         )
 
     async def _attach_audio(
@@ -396,7 +399,10 @@ class VisitService:
             )
             await uow.commit()
         return await self._storage.signed_url(
-            attachment.object_key, method="GET", expires_in=self._limits.signed_url_seconds
+            attachment.object_key,
+            method="GET",
+            expires_in=self._limits.signed_url_seconds,
+            filename=attachment.file_name,
         )
 
     async def _record_for_attachment(self, actor: Principal, record_id: UUID) -> MedicalRecord:
@@ -529,3 +535,18 @@ class AttachmentUpload:
     def description(self) -> str | None:
         value = self._description()
         return None if value is None else str(value)
+
+
+def _recording_name(visit_id: UUID, content_type: str) -> str:
+    """The download name of a recording sent without one: ``visit-<id>.<extension>``."""
+    return f"visit-{visit_id}{_AUDIO_EXTENSIONS.get(content_type, '')}"
+
+
+_AUDIO_EXTENSIONS = {
+    "audio/mpeg": ".mp3",
+    "audio/wav": ".wav",
+    "audio/ogg": ".ogg",
+    "audio/webm": ".webm",
+    "audio/mp4": ".m4a",
+    "audio/flac": ".flac",
+}

@@ -67,10 +67,20 @@ _PREFIX_RE = re.compile(r"(?:[a-z0-9_-]+/)*[a-z0-9_-]*", re.ASCII)
 
 
 def sign(
-    signing_key: bytes, *, method: str, key: str, expires: int, content_type: str | None
+    signing_key: bytes,
+    *,
+    method: str,
+    key: str,
+    expires: int,
+    content_type: str | None,
+    filename: str | None = None,
 ) -> str:
-    """Hex HMAC-SHA256 of a signed URL's terms."""
-    message = "\n".join((_SIGNATURE_VERSION, method.upper(), key, str(expires), content_type or ""))
+    """Hex HMAC-SHA256 of a signed URL's terms (the download name only when there is one,
+    so URLs without it keep their signatures)."""
+    terms = [_SIGNATURE_VERSION, method.upper(), key, str(expires), content_type or ""]
+    if filename:
+        terms.append(filename)
+    message = "\n".join(terms)
     return hmac.new(signing_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -83,12 +93,20 @@ def verify_signature(
     signature: str,
     content_type: str | None,
     now: datetime,
+    filename: str | None = None,
 ) -> None:
     """Pass, or raise ``SignatureInvalid`` (not ours, or altered: key, method, expiry,
     content type or signature) or ``SignatureExpired`` (genuine but past ``expires``)."""
     if method.upper() not in SIGNED_METHODS or not is_object_key(key):
         raise SignatureInvalid()
-    expected = sign(signing_key, method=method, key=key, expires=expires, content_type=content_type)
+    expected = sign(
+        signing_key,
+        method=method,
+        key=key,
+        expires=expires,
+        content_type=content_type,
+        filename=filename,
+    )
     if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         raise SignatureInvalid()
     if now.timestamp() > expires:
@@ -273,6 +291,7 @@ class LocalObjectStorage:
         method: SignedMethod,
         expires_in: int,
         content_type: str | None = None,
+        filename: str | None = None,
     ) -> str:
         self._path(key)
         check_expires_in(expires_in)
@@ -288,10 +307,13 @@ class LocalObjectStorage:
                 key=key,
                 expires=expires,
                 content_type=content_type,
+                filename=filename,
             ),
         }
         if content_type:
             query["content_type"] = content_type
+        if filename:
+            query["filename"] = filename
         return f"{self._url_prefix}/{quote(key, safe='/')}?{urlencode(query)}"
 
     def verify_signature(
@@ -302,6 +324,7 @@ class LocalObjectStorage:
         expires: int,
         signature: str,
         content_type: str | None = None,
+        filename: str | None = None,
     ) -> None:
         verify_signature(
             self._signing_key,
@@ -311,6 +334,7 @@ class LocalObjectStorage:
             signature=signature,
             content_type=content_type,
             now=self._clock.now(),
+            filename=filename,
         )
 
 

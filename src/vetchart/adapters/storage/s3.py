@@ -36,7 +36,12 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from vetchart.domain.errors import Conflict
-from vetchart.domain.uploads import FileTooLarge, ObjectKey, UploadRejected
+from vetchart.domain.uploads import (
+    FileTooLarge,
+    ObjectKey,
+    UploadRejected,
+    content_disposition,
+)
 from vetchart.services.storage import (
     HEAD_BYTES,
     READ_CHUNK_BYTES,
@@ -394,6 +399,7 @@ class S3ObjectStorage:
         method: SignedMethod,
         expires_in: int,
         content_type: str | None = None,
+        filename: str | None = None,
     ) -> str:
         ObjectKey.parse(key)
         check_expires_in(expires_in)
@@ -402,6 +408,8 @@ class S3ObjectStorage:
         params: dict[str, str] = {"Bucket": self._bucket, "Key": key}
         if content_type:
             params["ContentType" if method == "PUT" else "ResponseContentType"] = content_type
+        if filename and method == "GET":
+            params["ResponseContentDisposition"] = content_disposition(filename)
         client = await self._s3()
         url = await client.generate_presigned_url(
             "put_object" if method == "PUT" else "get_object",

@@ -26,7 +26,7 @@ from vetchart.api.dependencies import ContainerDep
 from vetchart.api.schemas.common import problem_responses
 from vetchart.api.uploads import raw_body
 from vetchart.domain.errors import Conflict, NotFound
-from vetchart.domain.uploads import ObjectKey
+from vetchart.domain.uploads import ObjectKey, content_disposition
 from vetchart.services.storage import ObjectMissing, StoredObject
 
 log = structlog.get_logger(__name__)
@@ -49,12 +49,18 @@ def _verify(
     expires: int,
     sig: str,
     content_type: str | None,
+    filename: str | None = None,
 ) -> None:
     verifier = container.signed_files
     if verifier is None:
         raise NotFound("No such file.")
     verifier.verify_signature(
-        key, method=method, expires=expires, signature=sig, content_type=content_type
+        key,
+        method=method,
+        expires=expires,
+        signature=sig,
+        content_type=content_type,
+        filename=filename,
     )
 
 
@@ -66,7 +72,10 @@ def _verify(
         200: {
             "content": {"application/octet-stream": {}},
             "description": "The bytes, verified against the SHA-256 recorded at upload "
-            "(sent as `Repr-Digest: sha-256=:<base64>:`); a mismatch aborts the transfer.",
+            "(sent as `Repr-Digest: sha-256=:<base64>:`); a mismatch aborts the transfer. "
+            "`Content-Disposition: attachment` names the file (RFC 6266: an ASCII "
+            "`filename` and the exact UTF-8 `filename*`, both sanitised) when the URL "
+            "carries a signed `filename`.",
         },
         **problem_responses(403, 404, 422, 500),
     },
@@ -77,8 +86,9 @@ async def get_file(
     expires: int,
     sig: _Signature,
     method: Annotated[str, Query(pattern="^GET$")] = "GET",
+    filename: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> StreamingResponse:
-    _verify(container, key, method, expires, sig, None)
+    _verify(container, key, method, expires, sig, None, filename)
     stored = await container.storage.stat(key)
     if stored is None:
         raise ObjectMissing()
@@ -92,7 +102,7 @@ async def get_file(
         media_type=stored.content_type or "application/octet-stream",
         headers={
             "Content-Length": str(stored.size),
-            "Content-Disposition": "attachment",
+            "Content-Disposition": content_disposition(filename),
             "Cache-Control": "private, no-store",
             "Repr-Digest": f"sha-256=:{digest}:",
         },

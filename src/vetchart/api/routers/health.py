@@ -1,7 +1,14 @@
-"""Service endpoints: liveness, readiness, metrics."""
+"""Service endpoints: liveness, readiness, metrics.
+
+``/metrics`` is guarded by ``VETCHART_METRICS_TOKEN``: when it is set, a scrape must send
+``Authorization: Bearer <token>`` (compared in constant time; else 401). When it is unset,
+production answers 404 (as for a path that does not exist), and development and test
+leave it open.
+"""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -11,6 +18,9 @@ from pydantic import BaseModel
 from vetchart.api.context import current_request_id
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.responses import JsonResponse, problem
+from vetchart.api.schemas.common import problem_responses
+from vetchart.config import Settings
+from vetchart.domain.errors import NotFound, Unauthenticated
 
 router = APIRouter(tags=["service"])
 
@@ -77,8 +87,29 @@ async def ready(container: ContainerDep, request: Request) -> Response:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+    description="With `VETCHART_METRICS_TOKEN` set, send `Authorization: Bearer <token>` "
+    "(401 otherwise). Without it, production answers 404; development and test are open.",
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"},
+        **problem_responses(401, 404),
+    },
 )
 async def metrics(request: Request) -> Response:
+    _allow_scrape(request.app.state.settings, request.headers.get("authorization"))
     payload = generate_latest(request.app.state.metrics_registry)
     return Response(payload, media_type=CONTENT_TYPE_LATEST)
+
+
+def _allow_scrape(settings: Settings, authorization: str | None) -> None:
+    token = settings.observability.metrics_token
+    if token is None:
+        if settings.is_production:
+            raise NotFound("Not Found")
+        return
+    scheme, _, presented = (authorization or "").partition(" ")
+    expected = token.get_secret_value().encode("utf-8")
+    # Always compare (even without a bearer credential), so the answer's timing tells
+    # nothing about the token.
+    matches = hmac.compare_digest(presented.strip().encode("utf-8", "replace"), expected)
+    if not (matches and scheme.lower() == "bearer"):
+        raise Unauthenticated("A valid metrics token is required.")

@@ -19,6 +19,7 @@ from vetchart.api.schemas.kb import (
     KbSourceOut,
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.api.uploads import upload_limit
 from vetchart.domain.kb import LabelFilter
 from vetchart.domain.kb_documents import DocumentState, KbDocument
 from vetchart.domain.uploads import UploadKind
@@ -54,7 +55,7 @@ def document_out(document: KbDocument) -> KbDocumentOut:
     "(`expert` or `pet-owner`), `doc_type`, `source_url`. Labels not given are taken from the "
     "document's front matter when it is ingested. Answers 202 with the document "
     "(`state: pending`); follow its `state` until `ingested` or `failed`.",
-    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
+    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY} | upload_limit(UploadKind.KB_DOCUMENT),
     responses=problem_responses(401, 403, 413, 415, 422, 429),
 )
 async def upload_document(

@@ -32,7 +32,7 @@ from vetchart.api.schemas.schedule import (
     VisitPatch,
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
-from vetchart.api.uploads import multipart_openapi, raw_body
+from vetchart.api.uploads import multipart_openapi, raw_body, upload_limit
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
 from vetchart.domain.appointments import Visit
 from vetchart.domain.errors import RuleViolation
@@ -152,7 +152,7 @@ async def update_visit(
     "flac), not its Content-Type: 415 otherwise; 413 past the size limit (reading stops "
     "there). Replaces an earlier recording.",
     responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
-    openapi_extra=AUDIO_BODY,
+    openapi_extra=AUDIO_BODY | upload_limit(UploadKind.VISIT_AUDIO),
 )
 async def put_audio(
     visit_id: UUID,
@@ -257,7 +257,7 @@ async def accept_summary(
     description="multipart/form-data: `file` (PDF, PNG, JPEG... judged by content) and an "
     "optional `description`. The file name is kept as sanitized metadata only.",
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
-    openapi_extra=multipart_openapi(),
+    openapi_extra=multipart_openapi() | upload_limit(UploadKind.RECORD_ATTACHMENT),
 )
 async def add_attachment(
     record_id: UUID,
