@@ -525,7 +525,12 @@ async def build_container(
             tracing.instrument_engine(read_engine, tracer_provider)
         tracing.instrument_httpx(tracer_provider)
     if wait_for_db:
-        await wait_for_database(engine, timeout_seconds=settings.database.startup_timeout)
+        try:
+            await wait_for_database(engine, timeout_seconds=settings.database.startup_timeout)
+        except Exception as error:
+            # Serve anyway: /health/live answers 200 and /health/ready 503 naming the
+            # database until it answers; the pools connect when it does.
+            log.warning("database.unreachable_at_start", error=type(error).__name__)
     readiness = DatabaseReadiness(engine, read_retries=settings.database.read_retries)
     log.info("container.ready", read_replica=read_engine is not engine)
     auth = settings.auth

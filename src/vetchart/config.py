@@ -88,8 +88,9 @@ class DatabaseSettings(_Section):
     pool_recycle: int = Field(default=1800, ge=-1)
     # Per-statement timeout on the server side, milliseconds (0 = none).
     statement_timeout_ms: int = Field(default=30_000, ge=0)
-    # Start-up: how long to wait for the database to answer, in seconds.
-    startup_timeout: float = Field(default=30.0, gt=0)
+    # Start-up: how long to wait for the database to answer, in seconds, before serving
+    # anyway (readiness 503 until it answers).
+    startup_timeout: float = Field(default=5.0, gt=0)
     # Idempotent reads that hit a dropped connection are retried this many times.
     read_retries: int = Field(default=2, ge=0, le=10)
     echo: bool = False

@@ -26,7 +26,7 @@ import itertools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -38,7 +38,6 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from tests.api.auth_helpers import (
     ADMIN,
@@ -55,6 +54,7 @@ from tests.api.auth_helpers import (
 from tests.api.module_database import template_copy
 from tests.api.sql_counter import count_statements, counted_request
 from tests.conftest import make_settings
+from tests.db_proxy import DatabaseProxy
 from vetchart.adapters.db.engine import libpq_url
 from vetchart.adapters.db.records import SqlRecordQueries
 from vetchart.adapters.observability.logging import configure_logging
@@ -798,101 +798,6 @@ async def test_terminated_fast_pool_connections_are_replaced(world: World) -> No
     assert [r.status_code for r in again] == [200, 200], [r.text for r in again]
     assert again[0].json() == first[0].json()
     assert again[1].json() == first[1].json()
-
-
-class _Link:
-    """One proxied connection: the client's side and the server's."""
-
-    def __init__(self, client: asyncio.StreamWriter, server: asyncio.StreamWriter) -> None:
-        self.client = client
-        self.server = server
-        self.poisoned = False
-
-    def abort(self) -> None:
-        self.client.transport.abort()
-        self.server.transport.abort()
-
-
-@dataclass
-class DatabaseProxy:
-    """A TCP front of the test database server (its Unix socket or TCP address).
-
-    ``poison()``: every open connection is dropped (both sides aborted, nothing forwarded)
-    the next time its client sends anything — a connection lost at the moment it is used,
-    which the client cannot notice when taking it from its pool. ``stop()``: every
-    connection is dropped and new ones are refused (the database is unreachable)."""
-
-    url: str
-    dropped: int = 0
-    _links: set[_Link] = field(default_factory=set)
-    _server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        """Start listening; the SQLAlchemy URL of the same database through the proxy."""
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        parsed = make_url(self.url).difference_update_query(["host"])
-        return parsed.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
-
-    async def _upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        parsed = make_url(self.url)
-        socket_dir = parsed.query.get("host")
-        if isinstance(socket_dir, tuple):
-            socket_dir = socket_dir[0]
-        port = parsed.port or 5432
-        if socket_dir:
-            return await asyncio.open_unix_connection(f"{socket_dir}/.s.PGSQL.{port}")
-        return await asyncio.open_connection(parsed.host or "127.0.0.1", port)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await self._upstream()
-        except OSError:
-            writer.transport.abort()
-            return
-        link = _Link(writer, up_writer)
-        self._links.add(link)
-        try:
-            await asyncio.gather(
-                self._pump(reader, up_writer, link, from_client=True),
-                self._pump(up_reader, writer, link, from_client=False),
-                return_exceptions=True,
-            )
-        finally:
-            self._links.discard(link)
-            link.abort()
-
-    async def _pump(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        link: _Link,
-        *,
-        from_client: bool,
-    ) -> None:
-        try:
-            while data := await reader.read(65536):
-                if from_client and link.poisoned:
-                    self.dropped += 1
-                    return
-                writer.write(data)
-                await writer.drain()
-        finally:
-            link.abort()
-
-    def poison(self) -> int:
-        for link in self._links:
-            link.poisoned = True
-        return len(self._links)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for link in list(self._links):
-            link.abort()
-        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
