@@ -228,11 +228,13 @@ class Container:
             clock=self.clock,
             ids=self.ids,
         )
+        # Every audited read of the fast path goes through the one reader (on the primary).
+        audited_reader = AuditedReader(self.fast_pool, self.clock, self.ids)
         self.records = MedicalRecordService(
             uow=self.uow,
             queries=SqlRecordQueries(self.read_engine, read_retries=settings.database.read_retries),
             reads=PgRecordReads(
-                AuditedReader(self.fast_pool, self.clock, self.ids),
+                audited_reader,
                 finalise_after=timedelta(hours=settings.records.finalise_after_hours),
             ),
             clock=self.clock,
@@ -257,9 +259,7 @@ class Container:
         self.schedule_queries = schedule = SqlScheduleQueries(
             self.read_engine, read_retries=settings.database.read_retries
         )
-        schedule_reads = PgScheduleReads(
-            self.fast_read_pool, AuditedReader(self.fast_pool, self.clock, self.ids)
-        )
+        schedule_reads = PgScheduleReads(self.fast_read_pool, audited_reader)
         self.appointments = AppointmentService(
             uow=self.uow,
             queries=schedule,

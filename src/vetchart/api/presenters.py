@@ -26,21 +26,13 @@ from vetchart.services.ports import Row
 _OPTIONS = orjson.OPT_UTC_Z
 
 RECORD_FIELDS = tuple(RecordOut.model_fields)
-# Fields that arrive as JSON text, presented as they are.
-_JSON_TEXT_FIELDS = frozenset({"data"})
-
-
-def _presentable(row: Row, fields: tuple[str, ...]) -> dict[str, Any]:
-    item = {name: row[name] for name in fields}
-    for name in _JSON_TEXT_FIELDS.intersection(item):
-        text = item[name]
-        if text is not None:
-            item[name] = orjson.Fragment(text)
-    return item
 
 
 def record_item(row: Row) -> dict[str, Any]:
-    return _presentable(row, RECORD_FIELDS)
+    """A record (RecordOut) from a row whose ``data`` is JSON text (never NULL)."""
+    item = {name: row[name] for name in RECORD_FIELDS}
+    item["data"] = orjson.Fragment(item["data"])
+    return item
 
 
 def _default(value: object) -> object:

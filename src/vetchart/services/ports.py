@@ -513,12 +513,6 @@ class HistoryEntry:
 class RecordQueries(Protocol):
     """Read side of medical records: one statement per page, history or version."""
 
-    async def pet_records_page(
-        self, pet_id: UUID, filters: RecordFilters, page: PageRequest
-    ) -> Page[MedicalRecord]:
-        """Current versions by (visit_date, id) descending."""
-        ...
-
     async def version(self, record_id: UUID, version: int) -> HistoryEntry | None: ...
 
     async def as_of(self, record_id: UUID, moment: datetime) -> RecordEvent | None:

@@ -110,8 +110,6 @@ class AttachmentRepository(Protocol):
 
 
 class ScheduleQueries(Protocol):
-    async def practice_timezone(self, practice_id: UUID) -> str | None: ...
-
     async def appointments_page(
         self, filters: AppointmentFilters, page: PageRequest
     ) -> Page[AppointmentView]: ...

@@ -237,25 +237,6 @@ def _with_events(statement: Any, appended: Any) -> Any:
 
 
 class SqlRecordQueries(ReadQueries):
-    async def pet_records_page(
-        self, pet_id: UUID, filters: RecordFilters, page: PageRequest
-    ) -> Page[MedicalRecord]:
-        r = medical_records
-        query = select(r).where(r.c.pet_id == pet_id)
-        if not filters.include_entered_in_error:
-            query = query.where(r.c.status == RecordStatus.ACTIVE.value)
-        if filters.record_type is not None:
-            query = query.where(r.c.record_type == filters.record_type.value)
-        if filters.visit_from is not None:
-            query = query.where(r.c.visit_date >= filters.visit_from)
-        if filters.visit_to is not None:
-            query = query.where(r.c.visit_date <= filters.visit_to)
-        if page.after is not None:
-            query = query.where(tuple_(r.c.visit_date, r.c.id) < tuple_(*page.after))
-        query = query.order_by(r.c.visit_date.desc(), r.c.id.desc()).limit(page.limit + 1)
-        rows = [record_from_row(row) for row in await self._rows(query)]
-        return page_of(rows, page.limit, lambda rec: (rec.content.visit_date, rec.id))
-
     def _events_with_actor(self) -> Select[Any]:
         e = medical_record_events
         return select(

@@ -403,10 +403,6 @@ def _appointments_query() -> Any:
 
 
 class SqlScheduleQueries(ReadQueries):
-    async def practice_timezone(self, practice_id: UUID) -> str | None:
-        rows = await self._rows(select(practices.c.timezone).where(practices.c.id == practice_id))
-        return str(rows[0]["timezone"]) if rows else None
-
     async def appointments_page(
         self, filters: AppointmentFilters, page: PageRequest
     ) -> Page[AppointmentView]:
