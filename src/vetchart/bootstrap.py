@@ -19,14 +19,24 @@ from vetchart.adapters.ai.breaker import CircuitBreakers, circuit_state_collecto
 from vetchart.adapters.ai.wiring import AiAdapters, build_ai_adapters
 from vetchart.adapters.cache import MemoryDashboardCache, RedisDashboardCache
 from vetchart.adapters.db.audit_queries import SqlAuditQueries
-from vetchart.adapters.db.audit_verify import VerifyReport, verify_audit_chains
+from vetchart.adapters.db.audit_verify import (
+    VerifyReport,
+    read_checkpoint,
+    verify_audit_chains,
+)
 from vetchart.adapters.db.audited_reads import AuditedReader
-from vetchart.adapters.db.engine import create_engine, libpq_conninfo, session_factory
+from vetchart.adapters.db.engine import (
+    app_login_url,
+    create_engine,
+    libpq_conninfo,
+    session_factory,
+)
 from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.health import DatabaseReadiness
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
 from vetchart.adapters.db.kb import SqlKbQueries
 from vetchart.adapters.db.pg import PgPool
+from vetchart.adapters.db.privileges import login_privilege_problems
 from vetchart.adapters.db.queries import PgClientReads, SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
 from vetchart.adapters.db.resilience import wait_for_database
@@ -57,11 +67,12 @@ from vetchart.adapters.storage.s3 import S3ObjectStorage
 from vetchart.adapters.storage.sniff import checker_for
 from vetchart.adapters.system import SystemClock, Uuid7Ids
 from vetchart.adapters.text_extract import DocumentTextExtractor
-from vetchart.config import Settings
+from vetchart.config import AuthSettings, ConfigurationError, Settings
+from vetchart.domain.audit import AuditKey, Checkpoint
 from vetchart.domain.errors import DomainError
 from vetchart.domain.kb import IngestBudget
 from vetchart.domain.sessions import SessionPolicy
-from vetchart.domain.throttle import LockoutRules
+from vetchart.domain.throttle import LockoutPolicy, LockoutRules
 from vetchart.domain.uploads import UploadKind
 from vetchart.domain.users import Role
 from vetchart.services.appointments import AppointmentService, DashboardService
@@ -113,6 +124,34 @@ def _pool_stats(engine: AsyncEngine) -> PoolStats:
         checked_out=int(getattr(pool, "checkedout", lambda: 0)()),
         overflow=int(getattr(pool, "overflow", lambda: 0)()),
         checked_in=int(getattr(pool, "checkedin", lambda: 0)()),
+    )
+
+
+def lockout_policy(auth: AuthSettings) -> LockoutPolicy:
+    """The sign-in throttles of these settings (docs/auth.md)."""
+    account_lock = timedelta(seconds=auth.lockout_account_lock_seconds)
+    return LockoutPolicy(
+        pair=LockoutRules(
+            threshold=auth.lockout_threshold,
+            decay=timedelta(seconds=auth.lockout_decay_seconds),
+            base_lock=timedelta(seconds=auth.lockout_base_seconds),
+            max_lock=timedelta(seconds=auth.lockout_max_seconds),
+        ),
+        account=LockoutRules(
+            threshold=auth.lockout_account_threshold,
+            decay=timedelta(seconds=auth.lockout_account_decay_seconds),
+            base_lock=account_lock,
+            max_lock=account_lock,
+            empty_on_lock=False,
+        ),
+        mfa_account=LockoutRules(
+            threshold=auth.lockout_mfa_account_threshold,
+            decay=timedelta(seconds=auth.lockout_mfa_account_decay_seconds),
+            base_lock=account_lock,
+            max_lock=account_lock,
+            empty_on_lock=False,
+        ),
+        known_address_for=timedelta(days=auth.lockout_known_address_days),
     )
 
 
@@ -170,6 +209,7 @@ class Container:
         self.idempotency = SqlIdempotencyStore(self.engine)
         settings = self.settings
         self._secret_box = FernetSecretBox(settings.auth.encryption_key.get_secret_value())
+        self.audit_key = AuditKey(settings.audit.key.get_secret_value().encode("utf-8"))
         self.storage, self.signed_files = build_storage(settings, self.clock)
         self.content_checks = checker_for
         cache = TtlPrincipalCache(ttl_seconds=settings.auth.session_cache_seconds)
@@ -193,12 +233,7 @@ class Container:
             principal_cache=cache,
             guessability=zxcvbn_guessability,
             config=AuthConfig(
-                lockout=LockoutRules(
-                    threshold=auth.lockout_threshold,
-                    window=timedelta(seconds=auth.lockout_window_seconds),
-                    base_lock=timedelta(seconds=auth.lockout_base_seconds),
-                    max_lock=timedelta(seconds=auth.lockout_max_seconds),
-                ),
+                lockout=lockout_policy(auth),
                 sessions=SessionPolicy(
                     idle_timeout_staff=timedelta(seconds=auth.session_idle_timeout_staff_seconds),
                     idle_timeout_owner=timedelta(seconds=auth.session_idle_timeout_owner_seconds),
@@ -218,18 +253,23 @@ class Container:
             hasher=self.hasher,
             guessability=zxcvbn_guessability,
         )
+        # Every audited read of the fast path goes through the one reader (on the primary).
+        audited_reader = AuditedReader(self.fast_pool, self.clock, self.ids, self.audit_key)
+        client_reads = PgClientReads(audited_reader)
         self.owners = OwnerService(
-            uow=self.uow, queries=client_queries, clock=self.clock, ids=self.ids
+            uow=self.uow,
+            queries=client_queries,
+            reads=client_reads,
+            clock=self.clock,
+            ids=self.ids,
         )
         self.pets = PetService(
             uow=self.uow,
             queries=client_queries,
-            reads=PgClientReads(self.fast_read_pool),
+            reads=client_reads,
             clock=self.clock,
             ids=self.ids,
         )
-        # Every audited read of the fast path goes through the one reader (on the primary).
-        audited_reader = AuditedReader(self.fast_pool, self.clock, self.ids)
         self.records = MedicalRecordService(
             uow=self.uow,
             queries=SqlRecordQueries(self.read_engine, read_retries=settings.database.read_retries),
@@ -366,7 +406,6 @@ class Container:
         """The job queue and worker (procrastinate) over this container's services."""
         return build_job_app(
             libpq_conninfo(self.database_url),
-            role=self.settings.database.app_role or None,
             delivery=self.delivery,
             housekeeping=self.housekeeping.run,
             config=self.worker_config,
@@ -402,8 +441,11 @@ class Container:
         async with app.open_async():
             await retry_failed(app, job_id)
 
-    async def verify_audit(self) -> VerifyReport:
-        return await verify_audit_chains(self.engine)
+    async def verify_audit(self, against: Checkpoint | None = None) -> VerifyReport:
+        return await verify_audit_chains(self.engine, self.audit_key, against=against)
+
+    async def audit_checkpoint(self) -> Checkpoint:
+        return await read_checkpoint(self.engine)
 
     @property
     def worker_config(self) -> WorkerConfig:
@@ -422,7 +464,9 @@ class Container:
         return frozenset(Role(name) for name in self.settings.mfa_required_roles)
 
     def uow(self) -> UnitOfWork:
-        return SqlAlchemyUnitOfWork(self._sessions, self.clock, self.ids, self._secret_box)
+        return SqlAlchemyUnitOfWork(
+            self._sessions, self.clock, self.ids, self._secret_box, self.audit_key
+        )
 
     def pool_stats(self) -> PoolStats:
         return _pool_stats(self.engine)
@@ -512,12 +556,19 @@ async def build_container(
     wait_for_db: bool = True,
 ) -> Container:
     """Create engines and adapters. ``database_url`` is resolved by the entrypoint
-    (``DATABASE_URL``, or the embedded server it started)."""
+    (``DATABASE_URL``, or the embedded server it started); every connection logs in as
+    the application role there (``app_login_url``: least privilege)."""
+    database_url = app_login_url(database_url, settings.database)
+    read_url = (
+        app_login_url(settings.database.read_url, settings.database)
+        if settings.database.read_url
+        else None
+    )
     engine = create_engine(database_url, settings.database, application_name="vetchart-api")
     read_engine = engine
-    if settings.database.read_url:
+    if read_url:
         read_engine = create_engine(
-            settings.database.read_url, settings.database, application_name="vetchart-api-read"
+            read_url, settings.database, application_name="vetchart-api-read"
         )
     if tracer_provider is not None:
         tracing.instrument_engine(engine, tracer_provider)
@@ -531,6 +582,8 @@ async def build_container(
             # Serve anyway: /health/live answers 200 and /health/ready 503 naming the
             # database until it answers; the pools connect when it does.
             log.warning("database.unreachable_at_start", error=type(error).__name__)
+        else:
+            await _check_login_privileges(engine, settings)
     readiness = DatabaseReadiness(engine, read_retries=settings.database.read_retries)
     log.info("container.ready", read_replica=read_engine is not engine)
     auth = settings.auth
@@ -567,9 +620,9 @@ async def build_container(
         synchronous_commit=settings.audit.reads_durable,
     )
     fast_read_pool = fast_pool
-    if settings.database.read_url:
+    if read_url:
         fast_read_pool = PgPool(
-            settings.database.read_url, settings.database, application_name="vetchart-api-fast-read"
+            read_url, settings.database, application_name="vetchart-api-fast-read"
         )
     return Container(
         settings=settings,
@@ -585,6 +638,26 @@ async def build_container(
         hasher=hasher,
         rate_limiter=rate_limiter,
     )
+
+
+async def _check_login_privileges(engine: AsyncEngine, settings: Settings) -> None:
+    """The application must not log in as a superuser or the tables' owner: production
+    refuses to start so (only possible with an empty VETCHART_DB_APP_ROLE); elsewhere a
+    warning."""
+    try:
+        problems = await login_privilege_problems(engine)
+    except Exception as error:  # the role is not migrated yet, or the database went away
+        log.warning("database.privilege_check_skipped", error=type(error).__name__)
+        return
+    if not problems:
+        return
+    message = "the application's database login " + ", ".join(problems)
+    if settings.is_production:
+        raise ConfigurationError(
+            f"refusing to start in production: {message}; log in as the application role "
+            "(VETCHART_DB_APP_ROLE, created by `vetchart db upgrade`)"
+        )
+    log.warning("database.privileged_login", problems=problems)
 
 
 def demo_seeders(

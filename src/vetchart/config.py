@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - the known default
 DEVELOPMENT_ENCRYPTION_KEY = "dev-only-insecure-encryption-key-change-me"
+DEVELOPMENT_AUDIT_KEY = "dev-only-insecure-audit-chain-key-change-me"
 MIN_JWT_SECRET_BYTES = 32
 # The role names (the domain's Role enum; repeated here so settings import no domain code).
 KNOWN_ROLES = ("PET_OWNER", "VET_STAFF", "VET", "PRACTICE_ADMIN", "SYSTEM_ADMIN")
@@ -65,6 +66,11 @@ class ServerSettings(_Section):
     body_idle_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    # Request bodies (api/bounded_input.py), before any work or authentication: at most
+    # this many bytes for any request but the uploads (they have their own limits,
+    # VETCHART_MAX_AUDIO_BYTES etc.), and this many for /api/v1/auth/*; larger is 413.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=16 * 1024, le=1024 * 1024 * 1024)
+    max_auth_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     # Connections plus in-flight requests per process before new requests get 503.
     limit_concurrency: int = Field(default=1000, ge=1)
 
@@ -98,9 +104,16 @@ class DatabaseSettings(_Section):
     migration_url: str | None = Field(
         default=None, validation_alias=AliasChoices("MIGRATION_DATABASE_URL")
     )
-    # The API and the worker switch every connection to this role (created by the
-    # migrations, least privilege). Empty: keep the login role of DATABASE_URL.
+    # The API and the worker log in as this role (created by the migrations with LOGIN,
+    # neither superuser nor owner: least privilege) at DATABASE_URL's host and database,
+    # whatever user DATABASE_URL names; migrations use DATABASE_URL's own user (or
+    # MIGRATION_DATABASE_URL). Empty: log in as DATABASE_URL's user (then it must itself
+    # be an unprivileged role: production refuses a superuser or the tables' owner).
     app_role: str = "vetchart_app"
+    # The app role's password, when the server asks for one (`vetchart db upgrade` sets
+    # it on the role). Unset: DATABASE_URL's password when its user is the app role,
+    # else none (trust or peer authentication, as the embedded server uses).
+    app_password: SecretStr | None = None
 
     model_config = SettingsConfigDict(env_prefix="VETCHART_DB_")
 
@@ -126,10 +139,24 @@ class AuthSettings(_Section):
     )
     # How long an authenticated session may be served from memory (revocation delay bound).
     session_cache_seconds: float = Field(default=2.0, ge=0, le=5)
+    # Sign-in throttling (docs/auth.md). Per (account, client address; IPv6 by /64):
+    # this many failures lock that pair only, for base seconds, doubling per lockout up
+    # to max; one failure is forgiven every decay seconds.
     lockout_threshold: int = Field(default=5, ge=1, le=100)
-    lockout_window_seconds: int = Field(default=15 * 60, ge=1)
+    lockout_decay_seconds: int = Field(default=3 * 60, ge=1)
     lockout_base_seconds: int = Field(default=5 * 60, ge=1)
     lockout_max_seconds: int = Field(default=24 * 3600, ge=1)
+    # Per account over every address: password failures past this ceiling (one forgiven
+    # every decay seconds) lock the account for everyone for lock seconds...
+    lockout_account_threshold: int = Field(default=100, ge=1, le=10_000)
+    lockout_account_decay_seconds: int = Field(default=36, ge=1)
+    lockout_account_lock_seconds: int = Field(default=15 * 60, ge=1, le=24 * 3600)
+    # ...and MFA code failures past this one (the same lock length).
+    lockout_mfa_account_threshold: int = Field(default=10, ge=1, le=1000)
+    lockout_mfa_account_decay_seconds: int = Field(default=15 * 60, ge=1)
+    # ...except addresses with a full sign-in of that account within this many days
+    # (0: none): those are held by their own pair throttle only.
+    lockout_known_address_days: int = Field(default=30, ge=0, le=365)
     # Roles that must enrol in MFA before they can do anything else (comma separated).
     # Unset: SYSTEM_ADMIN and PRACTICE_ADMIN in production, nobody elsewhere.
     mfa_required_roles: Annotated[list[str] | None, NoDecode] = None
@@ -279,6 +306,10 @@ class AuditSettings(_Section):
     # transactions): a database crash may lose the last fraction of a second of READ audit
     # rows, never a write's (docs/audit.md). True: every read waits for the flush.
     reads_durable: bool = False
+    # The key of the audit chain's HMAC-SHA-256 hashes and of checkpoint signatures. Keep
+    # it outside the database and stable (entries hashed under another key no longer
+    # verify). Production refuses the development default and keys under 32 bytes.
+    key: SecretStr = SecretStr(DEVELOPMENT_AUDIT_KEY)
 
     model_config = SettingsConfigDict(env_prefix="VETCHART_AUDIT_")
 
@@ -503,6 +534,12 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append(
             "VETCHART_ENCRYPTION_KEY is the development default or shorter than "
             f"{MIN_JWT_SECRET_BYTES} bytes; set a long random key"
+        )
+    audit_key = settings.audit.key.get_secret_value()
+    if audit_key == DEVELOPMENT_AUDIT_KEY or len(audit_key.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
+        problems.append(
+            "VETCHART_AUDIT_KEY is the development default or shorter than "
+            f"{MIN_JWT_SECRET_BYTES} bytes; set a long random key (kept outside the database)"
         )
     if settings.debug:
         problems.append("VETCHART_DEBUG is on; turn it off")

@@ -4,9 +4,10 @@ For a request (found by its X-Request-ID), per the route's entry in ``audit_rout
 - no caller (401): no row;
 - refused (403/404) for a signed-in caller: exactly one ``denied`` row, the route's
   action, the caller as actor, the resource named by the path;
-- a success (2xx, or the 307 to a file's bytes) of a write or of a medical-data read:
-  exactly one ``success`` row, the route's action, the caller as actor, the resource
-  (the created one for a create);
+- a success (2xx, or the 307 to a file's bytes) of a write, of a medical-data read or of
+  a read of client data (pets, owners, appointments): exactly one ``success`` row, the
+  route's action, the caller as actor, the resource (the created one for a create); for
+  a read, the practice is the caller's (None for PET_OWNER and SYSTEM_ADMIN);
 - a success of any other read, or any other failure (409, 412, 422...): no row.
 """
 
@@ -79,7 +80,11 @@ async def assert_audited(
         if route.id_param:
             assert row["resource_id"] == values[route.id_param], where
         assert row["details"]["status"] == status, where
-    elif 200 <= status < 400 and route.audited in (Audited.WRITE, Audited.MEDICAL_READ):
+    elif 200 <= status < 400 and route.audited in (
+        Audited.WRITE,
+        Audited.MEDICAL_READ,
+        Audited.READ,
+    ):
         assert len(rows) == 1, where
         row = rows[0]
         assert (row["outcome"], row["action"]) == ("success", route.action), where
@@ -99,5 +104,8 @@ async def assert_audited(
     elif actor is not None:
         assert row["actor_id"] == actor.id, where
         assert row["actor_role"] == actor.role.value, where
+        if route.audited in (Audited.MEDICAL_READ, Audited.READ) and status < 400:
+            # A read is in the READER's practice's log; the data's practice is a detail.
+            assert row["practice_id"] == actor.practice_id, where
     assert row["request_id"] == request_id
     assert row["client_address"], where

@@ -196,8 +196,12 @@ async def test_staff_associate_clients_with_their_own_practice_only(
     # An open one exists already for Riverside: 409.
     response = await _request(world, RIVERSIDE_MANAGER, owner_id, world.riverside, "referral")
     assert_problem(response, 409, "association-exists")
-    # Unknown owner or practice: 404; bad input: 422.
-    assert_problem(await _request(world, HILLCREST_VET, str(uuid4()), world.hillcrest), 404)
+    # An unknown owner: the answer an owner out of scope gets (201 pending, awaiting the
+    # owner), but nothing is stored (test_association_consent.py compares the two).
+    response = await _request(world, HILLCREST_VET, str(uuid4()), world.hillcrest)
+    assert response.status_code == 201, response.text
+    assert (response.json()["status"], response.json()["awaiting"]) == ("pending", "owner")
+    # Bad input: 422.
     for bad, field in [
         ({"request_type": "adoption"}, "request_type"),
         ({"status": "approved"}, "status"),
@@ -219,15 +223,31 @@ async def test_staff_associate_clients_with_their_own_practice_only(
     assert_problem(await _request(world, OWNER_USER, owner_id, world.hillcrest), 404)
     assert await _association_rows(app) == before
 
-    # Staff linking a client to their own practice: approved at once.
+    # Staff linking another practice's client to their own: pending until the owner
+    # consents, and the owner stays out of their sight meanwhile.
     response = await _request(world, HILLCREST_TECH, owner_id, world.hillcrest, "referral")
     assert response.status_code == 201, response.text
     created = response.json()
-    assert created["status"] == "approved"
-    assert created["decided_by"] == str(world.users[HILLCREST_TECH].id)
+    assert (created["status"], created["awaiting"]) == ("pending", "owner")
     assert created["requested_by"] == str(world.users[HILLCREST_TECH].id)
-    assert created["decided_at"] is not None
+    assert created["decided_by"] is None
+    assert created["decided_at"] is None
     read = await client.get(f"{API}/pet-owners/{owner_id}", headers=await world.h(HILLCREST_VET))
+    assert_problem(read, 404)
+
+    # Staff linking a client their own practice created: approved at once (here again,
+    # after the first association was deactivated).
+    first = next(r for r in await _association_rows(app) if r["practice_id"] == world.riverside)
+    response = await _decide(world, RIVERSIDE_MANAGER, str(first["id"]), "deactivate")
+    assert response.status_code == 200, response.text
+    response = await _request(world, RIVERSIDE_TECH, owner_id, world.riverside, "referral")
+    assert response.status_code == 201, response.text
+    relinked = response.json()
+    assert (relinked["status"], relinked["awaiting"]) == ("approved", None)
+    assert relinked["decided_by"] == str(world.users[RIVERSIDE_TECH].id)
+    assert relinked["requested_by"] == str(world.users[RIVERSIDE_TECH].id)
+    assert relinked["decided_at"] is not None
+    read = await client.get(f"{API}/pet-owners/{owner_id}", headers=await world.h(RIVERSIDE_VET))
     assert read.status_code == 200
 
 

@@ -68,6 +68,13 @@ async def test_every_route_is_in_the_audit_table(app: FastAPI) -> None:
         medical = "/medical-records" in path or path.endswith(("/timeline", "/follow-ups"))
         if medical and method == "GET":
             assert route.audited is Audited.MEDICAL_READ, path
+        # Reads of client data (pets, owners, appointments, single or lists) leave a row on
+        # success too (issue 13 item 7). The association lists are the associations'.
+        client_data = path.startswith(
+            (f"{API}/pets", f"{API}/pet-owners", f"{API}/appointments")
+        ) or path.endswith("/appointments")
+        if client_data and method == "GET" and not path.endswith("/associations"):
+            assert route.audited in (Audited.READ, Audited.MEDICAL_READ), path
 
 
 async def _pets_of(world: World, email: str) -> list[dict[str, Any]]:

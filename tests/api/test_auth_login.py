@@ -146,15 +146,17 @@ async def test_lockout_after_the_threshold_refuses_even_the_right_password(
     assert 1 <= retry_after <= 5 * 60
     assert "access_token" not in locked.text
 
+    # From the address that failed, even the right password is refused.
     right_password = await login(client, RIVERSIDE_VET, DEMO_PASSWORD)
     assert right_password.status_code == 423
     same_problem(locked, right_password)
 
-    # Other accounts are not affected.
+    # Other accounts are not affected (nor other addresses: tests/api/test_lockout.py).
     await login_ok(client, RIVERSIDE_MANAGER)
 
     lockouts = await audit_rows(app, "auth.lockout")
     assert [row["resource_id"] for row in lockouts] == [str(users[RIVERSIDE_VET].id)]
+    assert lockouts[0]["details"]["scope"] == "pair"
 
 
 async def test_unknown_accounts_lock_the_same_way(app: FastAPI, client: AsyncClient):

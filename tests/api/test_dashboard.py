@@ -415,7 +415,9 @@ async def test_owners_and_system_admins_may_not_and_every_read_is_audited(
         assert (row["resource_type"], row["resource_id"]) == ("practice", str(d.world.riverside))
         assert row["practice_id"] == d.world.riverside
         assert row["actor_id"] == d.world.users[RIVERSIDE_VET].id
-        assert row["details"] == ({"vet_id": str(vet)} if params else {})
+        # The reader's practice; the data's (the same here) in the details.
+        practice = {"data_practice_id": str(d.world.riverside)}
+        assert row["details"] == ({"vet_id": str(vet), **practice} if params else practice)
 
 
 # --------------------------------------------------------------------------- statements

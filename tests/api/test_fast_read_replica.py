@@ -1,5 +1,6 @@
-"""With READ_DATABASE_URL set, the fast path's plain reads go to the replica's pool, and
-its audited reads (which write their audit row) stay on the primary."""
+"""With READ_DATABASE_URL set, the fast path's plain reads (a practice before its
+appointments) go to the replica's pool, and its audited reads (which write their audit
+row: records, pets, owners, appointments) stay on the primary."""
 
 from __future__ import annotations
 
@@ -48,13 +49,20 @@ async def test_plain_fast_reads_use_the_replica_and_audited_ones_the_primary(
         replica: list[str] = []
         container.fast_pool.observe(primary.append)
         container.fast_read_pool.observe(replica.append)
+        # A practice's appointments: the practice (a plain read) on the replica, the
+        # audited page (its read and its audit row) on the primary.
+        me = (await client.get(f"{API}/users/me", headers=vet)).json()
+        url = f"{API}/practices/{me['practice_id']}/appointments"
+        assert (await client.get(url, headers=vet)).status_code == 200
+        assert len(replica) == 1
+        assert "FROM practices" in replica[0]
+        assert len(primary) == 2, "the audited page and its audit row went to the primary"
+        # Pets are audited reads now (issue 13 item 7): the primary only.
         pets = await client.get(f"{API}/pets", params={"limit": 1}, headers=vet)
         assert pets.status_code == 200
         pet = pets.json()["items"][0]
         assert (await client.get(f"{API}/pets/{pet['id']}", headers=vet)).status_code == 200
-        assert len(replica) == 2
-        assert primary == []
         listed = await client.get(f"{API}/pets/{pet['id']}/medical-records", headers=vet)
         assert listed.status_code == 200
-        assert len(replica) == 2, "the audited list did not touch the replica"
-        assert len(primary) == 2, "its read and its audit row went to the primary"
+        assert len(replica) == 1, "the audited reads did not touch the replica"
+        assert len(primary) == 8, "their reads and audit rows went to the primary"

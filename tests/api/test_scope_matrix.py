@@ -112,7 +112,13 @@ from vetchart.domain.appointments import (
     VisitState,
     new_appointment,
 )
-from vetchart.domain.owners import Association, AssociationStatus, PetOwner, RequestType
+from vetchart.domain.owners import (
+    Association,
+    AssociationStatus,
+    ConsentParty,
+    PetOwner,
+    RequestType,
+)
 from vetchart.domain.pets import Pet
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
@@ -201,7 +207,13 @@ GET /pet-owners/{owner_id}/associations
     missing                   401    404    404  404      404      404
 
 # Body {pet_owner_id, practice_id}:
-#   new_client_own_practice    a client of Hillcrest only (made for the case) -> Riverside
+#   new_client_own_practice    a client of Hillcrest only (made for the case) -> Riverside:
+#                              for staff 201 *pending*, awaiting the owner's consent
+#   own_made_own_practice      a client Riverside created, its association deactivated
+#                              (made for the case) -> Riverside: for staff 201 approved
+#   awaiting_own_practice      a client of Hillcrest that Riverside asked for already
+#                              (pending, awaiting the owner) -> Riverside: for staff the
+#                              answer of missing_owner (not a 409: no existence oracle)
 #   client_own_practice        own_practice_client -> Riverside (approved already)
 #   pending_own_practice       pending_client -> Riverside (pending already)
 #   client_other_practice      a client of Riverside only (made for the case) -> Hillcrest
@@ -209,9 +221,12 @@ GET /pet-owners/{owner_id}/associations
 #   mine_linked_practice       OWNER's profile -> Riverside (approved already)
 #   mine_inactive_practice     OWNER's profile -> a deactivated practice
 #   mine_missing_practice      OWNER's profile -> a random practice id
-#   missing_owner              a random owner id -> Riverside
+#   missing_owner              a random owner id -> Riverside: for staff the answer of
+#                              new_client_own_practice (201 pending, nothing stored)
 POST /associations
     new_client_own_practice   401    404    201  201      201      403
+    own_made_own_practice     401    404    201  201      201      403
+    awaiting_own_practice     401    404    201  201      201      403
     client_own_practice       401    404    409  409      409      403
     pending_own_practice      401    404    409  409      409      403
     client_other_practice     401    404    403  403      403      403
@@ -219,7 +234,7 @@ POST /associations
     mine_linked_practice      401    409    409  409      409      403
     mine_inactive_practice    401    404    403  403      403      403
     mine_missing_practice     401    404    403  403      403      403
-    missing_owner             401    404    404  404      404      403
+    missing_owner             401    404    201  201      201      403
 GET /practices/{practice_id}/associations
     own_practice              401    403    200  200      200      200
     other_practice            401    403    403  403      403      200
@@ -228,21 +243,30 @@ GET /practices/{practice_id}/associations
 
 # Decisions work on an association made for the case, in the named state.
 # The OWNER sees their own associations (GET /pet-owners/{owner_id}/associations), so
-# deciding one is 403 for them.
+# deciding one is 403 for them. "awaiting": a practice's request pending the owner's
+# consent (the owner approves or rejects it; the practice does not see it); "refused":
+# such a request the owner rejected (still out of the practice's sight).
 POST /associations/{association_id}/approve
     mine_pending              401    403    404  404      404      403
+    mine_awaiting             401    200    404  404      404      403
+    own_practice_awaiting     401    404    404  404      404      403
+    own_practice_refused      401    404    404  404      404      403
     own_practice_pending      401    404    403  200      200      403
     own_practice_approved     401    404    403  409      409      403
     other_practice_pending    401    404    404  404      404      403
     missing                   401    404    404  404      404      404
 POST /associations/{association_id}/reject
     own_practice_pending      401    404    403  200      200      403
+    mine_awaiting             401    200    404  404      404      403
+    own_practice_awaiting     401    404    404  404      404      403
     own_practice_rejected     401    404    403  409      409      403
     other_practice_pending    401    404    404  404      404      403
     missing                   401    404    404  404      404      404
 POST /associations/{association_id}/deactivate
     own_practice_approved     401    404    403  200      200      403
     own_practice_pending      401    404    403  409      409      403
+    mine_awaiting             401    403    404  404      404      403
+    own_practice_awaiting     401    404    404  404      404      403
     other_practice_approved   401    404    404  404      404      403
     missing                   401    404    404  404      404      404
 
@@ -598,6 +622,9 @@ EVERY_DEMO_USER = (
     ADMIN,
 )
 CLIENT_RELATIONS = ("mine", "own_practice_client", "other_practice_client", "pending_client")
+# The associations a practice's staff see: not its requests that await (or were refused
+# by) the owner's consent.
+PRACTICE_SEES = "NOT (awaiting IS NOT DISTINCT FROM 'owner' AND status IN ('pending', 'rejected'))"
 APPROVED = AssociationStatus.APPROVED
 PENDING = AssociationStatus.PENDING
 _counter = itertools.count(1)
@@ -648,7 +675,9 @@ class World:
             await uow.commit()
         return practice.id
 
-    async def new_owner(self, links: dict[UUID, AssociationStatus]) -> UUID:
+    async def new_owner(
+        self, links: dict[UUID, AssociationStatus], *, created_by: UUID | None = None
+    ) -> UUID:
         now = self.now()
         owner = PetOwner(
             id=self.new_id(),
@@ -656,6 +685,7 @@ class World:
             email=f"{unique('client')}@example.com",
             created_at=now,
             updated_at=now,
+            created_by_practice_id=created_by,
         )
         async with self.container.uow() as uow:
             await uow.pet_owners.add(owner)
@@ -665,8 +695,15 @@ class World:
         return owner.id
 
     async def new_association(
-        self, owner_id: UUID, practice_id: UUID, status: AssociationStatus
+        self,
+        owner_id: UUID,
+        practice_id: UUID,
+        status: AssociationStatus,
+        awaiting: ConsentParty | None = None,
     ) -> UUID:
+        """A pending one awaits the practice (the owner asked) unless told otherwise."""
+        if status is PENDING and awaiting is None:
+            awaiting = ConsentParty.PRACTICE
         now = self.now()
         decider = self.users[ADMIN].id
         association = Association(
@@ -682,6 +719,7 @@ class World:
             decided_at=None if status is PENDING else now,
             deactivated_by=decider if status is AssociationStatus.INACTIVE else None,
             deactivated_at=now if status is AssociationStatus.INACTIVE else None,
+            awaiting=awaiting,
         )
         async with self.container.uow() as uow:
             await uow.associations.add(association)
@@ -909,6 +947,12 @@ async def create_association(w: World, case: Case) -> Request:
     match case.relation:
         case "new_client_own_practice":
             owner_id, practice_id = await w.new_owner({other: APPROVED}), own
+        case "own_made_own_practice":
+            owner_id = await w.new_owner({own: AssociationStatus.INACTIVE}, created_by=own)
+            practice_id = own
+        case "awaiting_own_practice":
+            owner_id, practice_id = await w.new_owner({other: APPROVED}), own
+            await w.new_association(owner_id, own, PENDING, ConsentParty.OWNER)
         case "client_own_practice":
             owner_id, practice_id = w.owners["own_practice_client"], own
         case "pending_own_practice":
@@ -947,7 +991,13 @@ async def decide_association(w: World, case: Case) -> Request:
             practice_id, owner_id = await w.new_practice(), w.owners["mine"]
         else:
             practice_id, owner_id = w.practices[side], await w.new_owner({})
-        association_id = await w.new_association(owner_id, practice_id, AssociationStatus(state))
+        # A practice's request awaiting the owner's consent, or refused by the owner.
+        consent_states = {
+            "awaiting": (PENDING, ConsentParty.OWNER),
+            "refused": (AssociationStatus.REJECTED, ConsentParty.OWNER),
+        }
+        status, awaiting = consent_states.get(state) or (AssociationStatus(state), None)
+        association_id = await w.new_association(owner_id, practice_id, status, awaiting)
     return Request(f"/associations/{association_id}/{decision}")
 
 
@@ -1636,7 +1686,8 @@ async def test_owner_association_lists(world: World, email: str) -> None:
     else:
         assert ids(rows) == await sql_ids(
             world,
-            "SELECT id FROM practice_associations WHERE pet_owner_id = :o AND practice_id = :p",
+            "SELECT id FROM practice_associations"
+            f" WHERE pet_owner_id = :o AND practice_id = :p AND {PRACTICE_SEES}",
             o=mine,
             p=user.practice_id,
         )
@@ -1652,8 +1703,12 @@ async def test_practice_lists_show_only_that_practice(world: World, email: str) 
     practice_id = user.practice_id or world.practices["other_practice"]
     headers = world.headers[email]
     associations = await walk(world, f"/practices/{practice_id}/associations", headers)
+    # Staff do not see their practice's requests awaiting (or refused by) the owner.
+    hidden = "" if user.role is Role.SYSTEM_ADMIN else f" AND {PRACTICE_SEES}"
     assert ids(associations) == await sql_ids(
-        world, "SELECT id FROM practice_associations WHERE practice_id = :p", p=practice_id
+        world,
+        f"SELECT id FROM practice_associations WHERE practice_id = :p{hidden}",
+        p=practice_id,
     )
     staff = await walk(world, f"/practices/{practice_id}/staff", headers)
     assert ids(staff) == await sql_ids(

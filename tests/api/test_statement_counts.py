@@ -43,7 +43,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 API = "/api/v1"
 GROWN = 100
-# The most statements any of these requests may send, the session lookup included.
+# The most statements any of these requests may send, the session lookup included: pets
+# and owners are audited reads (their read and their audit row, in one transaction).
 MAX_STATEMENTS = 3
 
 
@@ -60,6 +61,13 @@ ENDPOINTS = (
     Endpoint("GET /pets", "/pets", ("P_ADMIN", "OWNER", "S_ADMIN"), "pets"),
     Endpoint("GET /pets/{id}", "/pets/{pet}", ("P_ADMIN", "OWNER", "S_ADMIN"), "pets", True),
     Endpoint("GET /pet-owners", "/pet-owners", ("P_ADMIN", "S_ADMIN"), "pet_owners"),
+    Endpoint(
+        "GET /pet-owners/{id}",
+        "/pet-owners/{owner}",
+        ("P_ADMIN", "OWNER", "S_ADMIN"),
+        "pet_owners",
+        True,
+    ),
     Endpoint("GET /practices", "/practices", ("P_ADMIN", "OWNER", "S_ADMIN"), "practices"),
     Endpoint(
         "GET /practices/{id}/staff", "/practices/{practice}/staff", ("P_ADMIN", "S_ADMIN"), "users"

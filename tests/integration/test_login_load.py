@@ -18,6 +18,7 @@ from httpx import AsyncClient, Response
 from tests.api.auth_helpers import (
     API,
     OTHER_STRONG_PASSWORD,
+    PEER_ADDRESS,
     STRONG_PASSWORD,
     audit_rows,
     bearer,
@@ -33,6 +34,7 @@ from tests.conftest import make_settings
 from vetchart.adapters.security import passwords as hashing
 from vetchart.domain.errors import Unavailable
 from vetchart.domain.passwords import normalize_password
+from vetchart.domain.throttle import password_keys
 
 EMAIL = "load.person@example.com"
 POLL_SECONDS = 0.005
@@ -78,8 +80,11 @@ async def _store_hash(app: FastAPI, email: str, password_hash: str) -> None:
 
 
 async def _throttle(app: FastAPI, email: str) -> object:
+    """The failures counted on this account name: from the client's address, or at all."""
+    keys = password_keys(email, None, PEER_ADDRESS)
     async with app.state.container.uow() as uow:
-        return await uow.throttles.peek(f"login:{email}")
+        found = [await uow.throttles.peek(key) for key in (keys.pair, keys.account)]
+    return [state for state in found if state is not None] or None
 
 
 # ---------------------------------------------------------------- re-hash at sign-in

@@ -273,7 +273,7 @@ async def test_the_unit_of_work_collects_the_records_domain_events(world: World)
         uow=capturing_uow,
         queries=SqlRecordQueries(container.read_engine, read_retries=0),
         reads=PgRecordReads(
-            AuditedReader(container.fast_pool, container.clock, container.ids),
+            AuditedReader(container.fast_pool, container.clock, container.ids, container.audit_key),
             finalise_after=timedelta(hours=24),
         ),
         clock=container.clock,

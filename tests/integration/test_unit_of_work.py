@@ -16,6 +16,7 @@ from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
 from vetchart.adapters.security.mfa import FernetSecretBox
 from vetchart.adapters.system import SystemClock, Uuid7Ids
 from vetchart.config import DatabaseSettings
+from vetchart.domain.audit import AuditKey
 from vetchart.domain.events import DomainEvent
 
 INSERT = text("INSERT INTO uow_scratch (id, note) VALUES (:id, :note)")
@@ -62,7 +63,7 @@ NewUow = Callable[[], SqlAlchemyUnitOfWork]
 @pytest.fixture
 def new_uow(sessions: async_sessionmaker[AsyncSession]) -> NewUow:
     return lambda: SqlAlchemyUnitOfWork(
-        sessions, SystemClock(), Uuid7Ids(), FernetSecretBox("t" * 40)
+        sessions, SystemClock(), Uuid7Ids(), FernetSecretBox("t" * 40), AuditKey(b"k" * 32)
     )
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+from sqlalchemy import exc as sa_exc
 
 from vetchart.adapters.db.errors import (
     DATABASE_DOWN_RETRY_AFTER_SECONDS,
     POOL_BUSY_RETRY_AFTER_SECONDS,
+    UNSTORABLE_VALUE_RULE,
+    is_data_error,
     translate_database_error,
 )
 from vetchart.adapters.db.pg import PoolBusyError
 from vetchart.adapters.db.resilience import is_transient_connection_error
-from vetchart.domain.errors import Unavailable
+from vetchart.domain.errors import RuleViolation, Unavailable
 
 
 @pytest.mark.parametrize(
@@ -52,8 +55,8 @@ def test_a_lost_or_refused_connection_is_retried_then_a_503(error: BaseException
     "error",
     [
         asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
-        asyncpg.exceptions.DataError("invalid input for query argument $1"),
         asyncpg.UniqueViolationError("duplicate key value"),
+        asyncpg.UndefinedColumnError("column does not exist"),
     ],
 )
 def test_a_bug_or_a_rule_is_neither_retried_nor_hidden_as_unavailable(
@@ -65,3 +68,49 @@ def test_a_bug_or_a_rule_is_neither_retried_nor_hidden_as_unavailable(
 
 def test_a_slow_answer_is_not_a_lost_connection() -> None:
     assert not is_transient_connection_error(TimeoutError())
+
+
+# Data exceptions (SQLSTATE class 22), by class: the real-server cases are in
+# tests/api/test_bounded_input.py (both database paths, real statements).
+DATA_EXCEPTIONS = [
+    asyncpg.exceptions.DataError("data exception"),  # 22000
+    asyncpg.InvalidTextRepresentationError("invalid input syntax for type integer"),  # 22P02
+    asyncpg.NumericValueOutOfRangeError("integer out of range"),  # 22003
+    asyncpg.StringDataRightTruncationError("value too long for type character varying(2)"),
+    asyncpg.DatetimeFieldOverflowError("date/time field value out of range"),  # 22008
+    asyncpg.UntranslatableCharacterError("unsupported Unicode escape sequence"),  # 22P05
+    asyncpg.CharacterNotInRepertoireError("invalid byte sequence for encoding"),  # 22021
+    asyncpg.DivisionByZeroError("division by zero"),  # 22012
+    asyncpg.exceptions._base.DataError("invalid input for query argument $1"),  # client side
+]
+
+
+def _wrapped(error: Exception) -> sa_exc.DBAPIError:
+    """As SQLAlchemy's asyncpg dialect raises it: the adapted DB-API error carrying the
+    SQLSTATE, caused by asyncpg's own."""
+
+    class AdaptedError(Exception):
+        sqlstate = getattr(error, "sqlstate", None)
+
+    adapted = AdaptedError(str(error))
+    adapted.__cause__ = error
+    return sa_exc.DBAPIError("SELECT 1", None, adapted)
+
+
+@pytest.mark.parametrize("error", DATA_EXCEPTIONS, ids=lambda error: type(error).__name__)
+def test_a_data_exception_is_a_422_rule_not_a_500(error: Exception) -> None:
+    for raised in (error, _wrapped(error)):
+        assert is_data_error(raised)
+        translated = translate_database_error(raised)
+        assert isinstance(translated, RuleViolation)
+        assert translated.rule == UNSTORABLE_VALUE_RULE
+        assert "SELECT" not in translated.detail
+
+
+def test_the_class_is_read_from_the_sqlstate_not_the_message() -> None:
+    class Coded(Exception):
+        sqlstate = "22023"  # invalid_parameter_value
+
+    assert is_data_error(Coded("anything at all"))
+    assert not is_data_error(asyncpg.UniqueViolationError("invalid input syntax"))
+    assert not is_data_error(ValueError("value out of range"))

@@ -54,6 +54,7 @@ _ROWS: dict[Action, tuple[bool, bool, bool, bool, bool]] = {
     Action.ASSOCIATION_CREATE: (True, True, True, True, False),
     Action.ASSOCIATION_LIST: (False, True, True, True, True),
     Action.ASSOCIATION_DECIDE: (False, False, True, True, False),
+    Action.ASSOCIATION_CONSENT: (True, False, False, False, False),
     Action.PET_CREATE: (True, True, True, True, False),
     Action.PET_READ: (True, True, True, True, True),
     Action.PET_UPDATE: (True, True, True, True, False),

@@ -20,6 +20,7 @@ from vetchart.entrypoints import runtime
 
 GOOD_SECRET = "a-production-secret-that-is-long-enough-0123456789"
 GOOD_KEY = "a-production-encryption-key-long-enough-9876543210"
+GOOD_AUDIT_KEY = "a-production-audit-chain-key-long-enough-0123456789"
 GOOD_DB = "postgresql://vetchart:pw@db.internal:5432/vetchart"
 
 # Variables read without the VETCHART_ prefix (or by the OpenTelemetry convention).
@@ -47,6 +48,7 @@ def _production_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VETCHART_ENV", "production")
     monkeypatch.setenv("VETCHART_JWT_SECRET", GOOD_SECRET)
     monkeypatch.setenv("VETCHART_ENCRYPTION_KEY", GOOD_KEY)
+    monkeypatch.setenv("VETCHART_AUDIT_KEY", GOOD_AUDIT_KEY)
     monkeypatch.setenv("DATABASE_URL", GOOD_DB)
 
 
@@ -59,6 +61,20 @@ def _refusal(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 # --- production refusals ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, "dev-only-insecure-audit-chain-key-change-me", "short"])
+def test_production_refuses_a_default_or_short_audit_key(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    """Whoever knows the audit key can forge a whole chain: the development default is
+    public, so production refuses it (and keys under 32 bytes)."""
+    _production_env(monkeypatch)
+    if value is None:
+        monkeypatch.delenv("VETCHART_AUDIT_KEY")
+    else:
+        monkeypatch.setenv("VETCHART_AUDIT_KEY", value)
+    assert "VETCHART_AUDIT_KEY" in _refusal(monkeypatch)
 
 
 def test_valid_production_configuration_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:

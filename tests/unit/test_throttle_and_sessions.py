@@ -19,7 +19,7 @@ from vetchart.domain.throttle import (
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 RULES = LockoutRules(
     threshold=5,
-    window=timedelta(minutes=15),
+    decay=timedelta(minutes=3),
     base_lock=timedelta(minutes=5),
     max_lock=timedelta(minutes=60),
 )
@@ -32,7 +32,7 @@ def fail(state: ThrottleState, now: datetime, times: int = 1) -> ThrottleState:
 
 
 def lock_once(state: ThrottleState, now: datetime) -> ThrottleState:
-    """Fail until the account locks (threshold failures within the window)."""
+    """Fail until the key locks (threshold failures at one instant)."""
     locked = fail(state, now, RULES.threshold)
     assert locked.is_locked(now)
     return locked
@@ -71,7 +71,7 @@ def test_reaching_the_threshold_locks_for_the_base_period() -> None:
 
 @pytest.mark.parametrize("threshold", [1, 3, 10])
 def test_threshold_is_the_number_of_failures_that_locks(threshold: int) -> None:
-    rules = LockoutRules(threshold, RULES.window, RULES.base_lock, RULES.max_lock)
+    rules = LockoutRules(threshold, RULES.decay, RULES.base_lock, RULES.max_lock)
     state = ThrottleState.fresh("k", T0)
     for _ in range(threshold - 1):
         state = register_failure(state, T0, rules)
@@ -116,34 +116,37 @@ def test_success_before_the_threshold_restarts_the_count() -> None:
     assert not state.is_locked(T0)
 
 
-def test_window_expiry_resets_the_count() -> None:
+def test_a_drained_bucket_resets_the_count() -> None:
     state = fail(ThrottleState.fresh("k", T0), T0, RULES.threshold - 1)
-    after_window = T0 + RULES.window + timedelta(seconds=1)
-    state = register_failure(state, after_window, RULES)
+    drained_at = T0 + RULES.decay * (RULES.threshold - 1)
+    state = register_failure(state, drained_at, RULES)
     assert state.failure_count == 1
-    assert state.window_started_at == after_window
-    assert not state.is_locked(after_window)
+    assert state.window_started_at == drained_at
+    assert not state.is_locked(drained_at)
     # It now takes a full threshold of failures again.
-    state = fail(state, after_window, RULES.threshold - 2)
-    assert not state.is_locked(after_window)
-    state = register_failure(state, after_window, RULES)
-    assert state.is_locked(after_window)
+    state = fail(state, drained_at, RULES.threshold - 2)
+    assert not state.is_locked(drained_at)
+    state = register_failure(state, drained_at, RULES)
+    assert state.is_locked(drained_at)
 
 
-def test_failures_just_inside_the_window_still_count() -> None:
+def test_failures_just_inside_one_decay_period_still_count() -> None:
     state = fail(ThrottleState.fresh("k", T0), T0, RULES.threshold - 1)
-    edge = T0 + RULES.window
-    state = register_failure(state, edge, RULES)
-    assert state.is_locked(edge)
+    edge = T0 + RULES.decay - timedelta(microseconds=1)
+    assert register_failure(state, edge, RULES).is_locked(edge)
+    # One period later one failure is forgiven: the same failure no longer locks.
+    assert not register_failure(state, T0 + RULES.decay, RULES).is_locked(T0 + RULES.decay)
 
 
-def test_failures_spread_over_the_window_lock() -> None:
+def test_failures_faster_than_the_decay_lock() -> None:
     state = ThrottleState.fresh("k", T0)
-    step = RULES.window / (RULES.threshold + 1)
+    step = RULES.decay / 2
     now = T0
-    for _ in range(RULES.threshold):
+    for _ in range(2 * RULES.threshold):
         now += step
         state = register_failure(state, now, RULES)
+        if state.is_locked(now):
+            break
     assert state.is_locked(now)
 
 

@@ -47,17 +47,13 @@ class WorkerConfig:
 def build_job_app(
     conninfo: str,
     *,
-    role: str | None,
     delivery: EventDelivery,
     housekeeping: Callable[[], Awaitable[dict[str, int]]],
     config: WorkerConfig,
 ) -> procrastinate.App:
     """A procrastinate app whose tasks call the given services. ``conninfo`` is a libpq
-    URI; connections switch to ``role`` like the API's."""
-    options = {"options": f"-c role={role}"} if role else {}
-    connector = PsycopgConnector(
-        conninfo=conninfo, kwargs=options, min_size=1, max_size=config.concurrency + 2
-    )
+    URI (logging in as the application role, like the API's connections)."""
+    connector = PsycopgConnector(conninfo=conninfo, min_size=1, max_size=config.concurrency + 2)
     # Succeeded jobs leave the table (it stays small); failed ones stay, visible.
     app = procrastinate.App(connector=connector, worker_defaults={"delete_jobs": "successful"})
     # procrastinate counts retries after the first try; ours counts tries in all.

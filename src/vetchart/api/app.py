@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from vetchart import bootstrap
+from vetchart.api.bounded_input import BoundedInputMiddleware
 from vetchart.api.denials import record_denial
 from vetchart.api.idempotency import IdempotencyMiddleware
 from vetchart.api.metrics import HttpMetrics, PoolCollector
@@ -151,6 +152,12 @@ def create_app(
             ],
             max_age=settings.cors.max_age_seconds,
         ),
+        # Body caps, NUL in the URL, form charsets: before any work (api/bounded_input.py).
+        Middleware(
+            BoundedInputMiddleware,
+            max_body_bytes=settings.server.max_body_bytes,
+            max_auth_body_bytes=settings.server.max_auth_body_bytes,
+        ),
         Middleware(IdempotencyMiddleware, container=lambda: state.get("container")),
         Middleware(ErrorMiddleware, translate_error=translator),
     ]
@@ -167,9 +174,9 @@ def create_app(
         openapi_url="/openapi.json" if docs else None,
         debug=False,
         middleware=middleware,
-        # Any operation may meet these: an unreadable body, an unexpected error, or a
-        # database that cannot serve (pool exhausted, connection lost).
-        responses=problem_responses(400, 500, 503),
+        # Any operation may meet these: an unreadable body, a body over its cap, an
+        # unexpected error, or a database that cannot serve (pool exhausted, connection lost).
+        responses=problem_responses(400, 413, 500, 503),
     )
     app.state.settings = settings
     app.state.metrics_registry = registry

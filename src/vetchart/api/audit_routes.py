@@ -16,8 +16,11 @@ from dataclasses import dataclass
 class Audited(enum.Enum):
     WRITE = "write"  # every success leaves a row (the service writes it)
     MEDICAL_READ = "medical_read"  # a read of medical data: every success leaves a row
+    # A read of client data (pets, owners, appointments): every success leaves a row too,
+    # written in the read's own transaction like a medical read's (docs/audit.md).
+    READ = "read"
     AUTH = "auth"  # an authentication event: the service writes success and failure rows
-    DENIALS_ONLY = "denials_only"  # a read of non-medical data: only refusals leave a row
+    DENIALS_ONLY = "denials_only"  # a read of other data: only refusals leave a row
     NONE = "none"  # health and metrics: no caller, no data
 
 
@@ -41,9 +44,10 @@ def _r(
     return AuditedRoute(action, resource_type, id_param, audited, creates)
 
 
-W, M, A, D, N = (
+W, M, R, A, D, N = (
     Audited.WRITE,
     Audited.MEDICAL_READ,
+    Audited.READ,
     Audited.AUTH,
     Audited.DENIALS_ONLY,
     Audited.NONE,
@@ -97,8 +101,8 @@ ROUTES: dict[tuple[str, str], AuditedRoute] = {
     ("POST", f"{V1}/invitations/accept"): _r("invitation.accept", "invitation", None, W),
     # clients
     ("POST", f"{V1}/pet-owners"): _r("pet_owner.create", "pet_owner", None, W, "pet_owner"),
-    ("GET", f"{V1}/pet-owners"): _r("pet_owner.list", "pet_owner", None, D),
-    ("GET", f"{V1}/pet-owners/{{owner_id}}"): _r("pet_owner.read", "pet_owner", "owner_id", D),
+    ("GET", f"{V1}/pet-owners"): _r("pet_owner.list", "pet_owner", None, R),
+    ("GET", f"{V1}/pet-owners/{{owner_id}}"): _r("pet_owner.read", "pet_owner", "owner_id", R),
     ("PATCH", f"{V1}/pet-owners/{{owner_id}}"): _r("pet_owner.update", "pet_owner", "owner_id", W),
     ("GET", f"{V1}/pet-owners/{{owner_id}}/associations"): _r(
         "association.list", "pet_owner", "owner_id", D
@@ -114,8 +118,8 @@ ROUTES: dict[tuple[str, str], AuditedRoute] = {
         "association.deactivate", "association", "association_id", W
     ),
     ("POST", f"{V1}/pets"): _r("pet.create", "pet", None, W, "pet"),
-    ("GET", f"{V1}/pets"): _r("pet.list", "pet", None, D),
-    ("GET", f"{V1}/pets/{{pet_id}}"): _r("pet.read", "pet", "pet_id", D),
+    ("GET", f"{V1}/pets"): _r("pet.list", "pet", None, R),
+    ("GET", f"{V1}/pets/{{pet_id}}"): _r("pet.read", "pet", "pet_id", R),
     ("PATCH", f"{V1}/pets/{{pet_id}}"): _r("pet.update", "pet", "pet_id", W),
     ("POST", f"{V1}/pets/{{pet_id}}/deactivate"): _r("pet.deactivate", "pet", "pet_id", W),
     ("POST", f"{V1}/pets/{{pet_id}}/reactivate"): _r("pet.reactivate", "pet", "pet_id", W),
@@ -151,13 +155,13 @@ ROUTES: dict[tuple[str, str], AuditedRoute] = {
         "appointment.create", "practice", "practice_id", W, "appointment"
     ),
     ("GET", f"{V1}/practices/{{practice_id}}/appointments"): _r(
-        "appointment.list", "practice", "practice_id", D
+        "appointment.list", "practice", "practice_id", R
     ),
     ("GET", f"{V1}/pet-owners/{{owner_id}}/appointments"): _r(
-        "appointment.list", "pet_owner", "owner_id", D
+        "appointment.list", "pet_owner", "owner_id", R
     ),
     ("GET", f"{V1}/appointments/{{appointment_id}}"): _r(
-        "appointment.read", "appointment", "appointment_id", D
+        "appointment.read", "appointment", "appointment_id", R
     ),
     ("PATCH", f"{V1}/appointments/{{appointment_id}}"): _r(
         "appointment.update", "appointment", "appointment_id", W

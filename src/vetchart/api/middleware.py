@@ -6,10 +6,12 @@
    raised by other middleware. (Metrics used to be a layer of their own; each layer costs
    every request a call and a wrapped ``send``.)
 2. (CORS, from Starlette.)
-3. (Idempotency keys, api/idempotency.py.)
-4. ``ErrorMiddleware`` turns exceptions that escaped the routes into problem+json: a 503
-   for infrastructure errors the adapters can name, else a 500. Being inside CORS, those
-   answers carry CORS headers, and they are counted with their real status.
+3. (Body size caps, NUL in the URL, form charsets: api/bounded_input.py.)
+4. (Idempotency keys, api/idempotency.py.)
+5. ``ErrorMiddleware`` turns exceptions that escaped the routes into problem+json: a 503
+   for infrastructure errors the adapters can name, a 422 for a value the database
+   refused as data (SQLSTATE class 22), else a 500. Being inside CORS, those answers
+   carry CORS headers, and they are counted with their real status.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from vetchart.api.problems import (
     domain_error_response,
     http_error_response,
     internal_error_response,
+    status_for,
 )
 from vetchart.domain.errors import DomainError
 
@@ -69,10 +72,12 @@ def route_template(scope: Scope) -> str:
 
 def _error_response(error: Exception, path: str, translator: ErrorTranslator | None) -> Response:
     """The problem+json answer to an exception no route handled: a 503 for the
-    infrastructure errors the adapters can name, else a bare 500 (logged with its trace)."""
+    infrastructure errors the adapters can name, a 422 for data the database refused,
+    else a bare 500 (logged with its trace)."""
     domain_error = translator(error) if translator is not None else None
     if domain_error is not None:
-        log.warning("http.unavailable", error=type(error).__name__, detail=domain_error.detail)
+        event = "http.unavailable" if status_for(domain_error) == 503 else "http.data_refused"
+        log.warning(event, error=type(error).__name__, detail=domain_error.detail)
         return domain_error_response(domain_error, path)
     log.exception("http.unhandled_error")
     return internal_error_response(path)

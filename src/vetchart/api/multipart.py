@@ -5,11 +5,15 @@ never spooled to disk or held whole in memory.
 Starlette's own form parser (``request.form()``) would receive the whole body, spooling
 the file to a temporary file, before the route runs; here a refused caller (401, 403)
 sends no body into the server's storage, and the size limit stops the transfer itself.
+
+A charset declared by the form or by one of its parts must be a real text encoding
+(``TEXT_CHARSETS``, ``PART_CHARSETS``: domain/input_bounds.py), else 415
+``unsupported-charset``: no UTF-7, rot13, hex or unknown name is ever used to decode. A
+field's own declared charset decodes its value. A NUL in a field's name or value is 422.
 """
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -21,7 +25,13 @@ from starlette.requests import Request
 
 from vetchart.api.uploads import raw_body
 from vetchart.domain.errors import DomainError, RuleViolation
-from vetchart.domain.uploads import FileTooLarge
+from vetchart.domain.input_bounds import (
+    NUL_CHARACTER,
+    PART_CHARSETS,
+    TEXT_CHARSETS,
+    text_charset,
+)
+from vetchart.domain.uploads import FileTooLarge, UnsupportedMediaType
 from vetchart.services.kb_ports import IncomingFile
 
 if TYPE_CHECKING:  # a typing-only name of python-multipart
@@ -40,6 +50,32 @@ class MalformedForm(DomainError):
 
     code = "malformed-form"
     title = "Malformed form"
+
+
+class UnsupportedCharset(UnsupportedMediaType):
+    """The form, or one of its parts, declares a charset that is not a text encoding (415)."""
+
+    code = "unsupported-charset"
+    title = "Unsupported charset"
+
+    def __init__(self, label: str, allowed: frozenset[str] = TEXT_CHARSETS) -> None:
+        shown = label[:40]
+        super().__init__(
+            f"The charset {shown!r} is not a text encoding this API reads; send UTF-8.",
+            detected=None,
+            allowed=allowed,
+        )
+        self.extra = {"charset": shown, "allowed_charsets": sorted(allowed)}
+
+
+def declared_charset(raw: bytes, *, part: bool = False) -> str:
+    """The Python codec of a charset declared by the form (or by one of its parts), from
+    the bytes of the header parameter; else ``UnsupportedCharset``."""
+    label = raw.decode("latin-1")
+    charset = text_charset(label, part=part)
+    if charset is None:
+        raise UnsupportedCharset(label, PART_CHARSETS if part else TEXT_CHARSETS)
+    return charset
 
 
 class NotMultipart(HTTPException):
@@ -87,6 +123,7 @@ class _Collector:
         self._headers: dict[bytes, bytes] = {}
         self._is_file = False
         self._name = ""
+        self._part_charset = charset
         self._buffer = bytearray()
 
     def callbacks(self) -> MultipartCallbacks:
@@ -101,8 +138,20 @@ class _Collector:
             "on_end": self._end,
         }
 
-    def _decode(self, raw: bytes) -> str:
-        return raw.decode(self._charset, errors="replace")
+    def _decode(self, raw: bytes, charset: str | None = None) -> str:
+        return raw.decode(charset or self._charset, errors="replace")
+
+    def _text(self, raw: bytes, what: str, charset: str | None = None) -> str:
+        """A field's name or value: text to be stored, so never with a NUL. (A file name is
+        only metadata, sanitised before use: domain/uploads.py.)"""
+        text = self._decode(raw, charset)
+        if "\x00" in text:
+            raise RuleViolation(
+                f"{NUL_CHARACTER} in a form {what}.",
+                rule="form.nul_character",
+                field=None if what == "field name" else self._name[:40],
+            )
+        return text
 
     def _part_begin(self) -> None:
         self._headers = {}
@@ -132,10 +181,15 @@ class _Collector:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
         if b"name" not in options:
             raise MalformedForm('A form part has no Content-Disposition "name".')
-        self._name = self._decode(options[b"name"])
+        self._name = self._text(options[b"name"], "field name")
+        declared = self._headers.get(b"content-type")
+        self._part_charset = self._charset
+        if declared:
+            _, type_options = parse_options_header(declared)
+            if b"charset" in type_options:
+                self._part_charset = declared_charset(type_options[b"charset"], part=True)
         if b"filename" in options:
             self._is_file = True
-            declared = self._headers.get(b"content-type")
             self.events.append(
                 _FileStart(
                     self._name,
@@ -167,7 +221,8 @@ class _Collector:
         if self._is_file:
             self.events.append(_FileEnd())
         else:
-            self.events.append(_Field(self._name, self._decode(bytes(self._buffer))))
+            value = self._text(bytes(self._buffer), "field value", self._part_charset)
+            self.events.append(_Field(self._name, value))
 
     def _end(self) -> None:
         self.ended = True
@@ -194,11 +249,7 @@ class StreamingForm:
             boundary = options.get(b"boundary")
             if not boundary:
                 raise MalformedForm("The multipart form has no boundary.")
-            charset = options.get(b"charset", b"utf-8").decode("latin-1")
-            try:
-                charset = codecs.lookup(charset).name
-            except LookupError:
-                charset = "utf-8"
+            charset = declared_charset(options[b"charset"]) if b"charset" in options else "utf-8"
             length = self._request.headers.get("content-length", "")
             if length.isdigit() and int(length) > self._max_body:
                 raise FileTooLarge(max_bytes=self._max_file_bytes)

@@ -55,6 +55,11 @@ def pet_item(row: Row) -> dict[str, Any]:
     return item
 
 
+def owner_item(row: Row) -> dict[str, Any]:
+    """An owner (PetOwnerOut) from a row of its columns."""
+    return {name: row[name] for name in OWNER_FIELDS}
+
+
 HISTORY_FIELDS = tuple(HistoryEntryOut.model_fields)
 
 

@@ -5,6 +5,7 @@ logs stay quiet)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,43 @@ from vetchart.domain.errors import DomainError
 from vetchart.domain.uploads import UploadKind
 
 MULTIPART = "multipart/form-data"
+
+# The uploads (method, full path template; ``{name}`` is one path segment, ``{name:path}``
+# the rest of the path). Their bodies are streamed to storage under their own size limits
+# (``limit_bytes``), so the general request body cap (api/bounded_input.py) leaves them
+# alone. tests/api/test_bounded_input.py checks every entry is a route of the app.
+UPLOAD_ROUTES: tuple[tuple[str, str], ...] = (
+    ("PUT", "/api/v1/visits/{visit_id}/audio"),
+    ("POST", "/api/v1/medical-records/{record_id}/attachments"),
+    ("POST", "/api/v1/kb/documents"),
+    ("PUT", "/api/v1/files/{key:path}"),  # local storage's signed upload URL
+)
+
+
+def _path_pattern(template: str) -> str:
+    parts = []
+    for part in template.split("/"):
+        if part.endswith(":path}"):
+            parts.append(".+")
+        elif part.startswith("{"):
+            parts.append("[^/]+")
+        else:
+            parts.append(re.escape(part))
+    return "/".join(parts)
+
+
+_UPLOAD_PATHS: dict[str, re.Pattern[str]] = {
+    method: re.compile(
+        "|".join(_path_pattern(path) for verb, path in UPLOAD_ROUTES if verb == method)
+    )
+    for method in {verb for verb, _ in UPLOAD_ROUTES}
+}
+
+
+def is_upload(method: str, path: str) -> bool:
+    """Whether this request is one of ``UPLOAD_ROUTES``."""
+    pattern = _UPLOAD_PATHS.get(method)
+    return pattern is not None and pattern.fullmatch(path) is not None
 
 
 class UploadInterrupted(DomainError):

@@ -31,6 +31,8 @@ class PetOwner:
     address: str | None = None
     preferred_communication: PreferredCommunication | None = None
     user_id: UUID | None = None
+    # The practice whose staff created this owner (None: the owner registered themselves).
+    created_by_practice_id: UUID | None = None
 
 
 class RequestType(enum.StrEnum):
@@ -58,6 +60,20 @@ TRANSITIONS: dict[AssociationStatus, frozenset[AssociationStatus]] = {
 OPEN_STATUSES = frozenset({AssociationStatus.PENDING, AssociationStatus.APPROVED})
 
 
+class ConsentParty(enum.StrEnum):
+    """Whose consent a pending association awaits: the practice's (the owner asked), or
+    the owner's (a practice asked for an owner it did not create)."""
+
+    PRACTICE = "practice"
+    OWNER = "owner"
+
+
+# An association that asked for the owner's consent stays out of the practice's sight
+# until the owner approves it: pending or refused, it tells the practice nothing (not
+# even that the owner exists).
+HIDDEN_FROM_PRACTICE = frozenset({AssociationStatus.PENDING, AssociationStatus.REJECTED})
+
+
 @dataclass(frozen=True)
 class Association:
     id: UUID
@@ -72,6 +88,19 @@ class Association:
     decided_at: datetime | None = None
     deactivated_by: UUID | None = None
     deactivated_at: datetime | None = None
+    # Whose consent it awaits while pending (kept once decided); None: approved at once.
+    awaiting: ConsentParty | None = None
+
+    @property
+    def awaits_owner(self) -> bool:
+        """Pending until the owner (through their own account) approves or rejects it."""
+        return self.status is AssociationStatus.PENDING and self.awaiting is ConsentParty.OWNER
+
+    @property
+    def visible_to_practice(self) -> bool:
+        """Whether the practice's staff see it (lists, decisions): not while it awaits the
+        owner's consent, nor once the owner refused it."""
+        return not (self.awaiting is ConsentParty.OWNER and self.status in HIDDEN_FROM_PRACTICE)
 
     def move_to(self, target: AssociationStatus, *, actor: UUID, now: datetime) -> Association:
         """Follow one edge of the workflow, recording who and when; 409 off the edges."""

@@ -14,6 +14,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from vetchart.domain.errors import Forbidden, NotFound
+from vetchart.domain.owners import Association, AssociationStatus
 from vetchart.domain.practices import Practice
 from vetchart.domain.users import STAFF_ROLES, Role
 
@@ -40,6 +41,7 @@ class Action(enum.StrEnum):
     ASSOCIATION_CREATE = "association.create"
     ASSOCIATION_LIST = "association.list"
     ASSOCIATION_DECIDE = "association.decide"
+    ASSOCIATION_CONSENT = "association.consent"
     PET_CREATE = "pet.create"
     PET_READ = "pet.read"
     PET_UPDATE = "pet.update"
@@ -92,6 +94,7 @@ pet_owner.update          x      x     x      x        x
 association.create        x      x     x      x        -
 association.list          -      x     x      x        x
 association.decide        -      -     x      x        -
+association.consent       x      -     -      -        -
 pet.create                x      x     x      x        -
 pet.read                  x      x     x      x        x
 pet.update                x      x     x      x        -
@@ -266,6 +269,25 @@ def client_scope(actor: Principal) -> ClientScope:
         assert actor.practice_id is not None
         return ClientScope(practice_id=actor.practice_id)
     return ClientScope(owner_user_id=actor.user_id)
+
+
+def require_association_decider(
+    actor: Principal, association: Association, target: AssociationStatus
+) -> None:
+    """Who takes a step of an association the actor sees (the caller checked that: the
+    practice's staff for one visible to the practice, the owner for their own).
+
+    - A pending association that awaits the owner's consent (a practice asked for an owner
+      it did not create) is approved or rejected by that owner, through their own
+      ``PET_OWNER`` account; never by the practice that asked.
+    - Every other step is the practice's: its ``PRACTICE_ADMIN`` or ``VET`` approves or
+      rejects what an owner asked for, and deactivates an approved association. An owner
+      does not decide their own request.
+    """
+    if association.awaits_owner and target is not AssociationStatus.INACTIVE:
+        authorize(actor, Action.ASSOCIATION_CONSENT)
+        return
+    require_practice_member(actor, association.practice_id, Action.ASSOCIATION_DECIDE)
 
 
 def audit_scope(actor: Principal) -> UUID | None:

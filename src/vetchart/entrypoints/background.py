@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 
 from vetchart import bootstrap
 from vetchart.adapters.db.audit_verify import VerifyReport
+from vetchart.adapters.storage.checkpoints import read_checkpoint, write_checkpoint
 from vetchart.config import Settings
+from vetchart.domain.audit import Checkpoint
 
 
 @asynccontextmanager
@@ -34,6 +36,23 @@ async def retry_job(settings: Settings, database_url: str, job_id: int) -> None:
         await container.retry_failed_job(job_id)
 
 
-async def verify(settings: Settings, database_url: str) -> VerifyReport:
+async def verify(settings: Settings, database_url: str, against: str | None = None) -> VerifyReport:
+    """``against``: a checkpoint's location (a file path or ``s3://BUCKET/KEY``). Raises
+    ``CheckpointError`` when it is unreadable or its signature does not verify, and
+    ``CheckpointLocationError`` when there is none there."""
     async with _container(settings, database_url) as container:
-        return await container.verify_audit()
+        checkpoint = None
+        if against is not None:
+            text = await read_checkpoint(against, settings.storage)
+            checkpoint = Checkpoint.from_json(text, container.audit_key)
+        return await container.verify_audit(checkpoint)
+
+
+async def checkpoint(settings: Settings, database_url: str, out: str | None) -> str:
+    """The signed checkpoint of the chain heads now, as JSON; written to ``out`` (a new
+    file or ``s3://BUCKET/KEY``) when given."""
+    async with _container(settings, database_url) as container:
+        text = (await container.audit_checkpoint()).to_json(container.audit_key)
+    if out is not None:
+        await write_checkpoint(out, text, settings.storage)
+    return text

@@ -124,8 +124,12 @@ def db_upgrade(
 ) -> None:
     """Apply migrations up to REVISION (default: head)."""
     settings = load_settings()
+    audit_key = settings.audit.key.get_secret_value()
     with migration_url(settings) as url:
-        migrate.upgrade(url, revision)
+        migrate.upgrade(url, revision, audit_key=audit_key)
+        password = settings.database.app_password
+        if password is not None and settings.database.app_role:
+            migrate.set_role_password(url, settings.database.app_role, password.get_secret_value())
     typer.echo(f"database upgraded to {revision}")
 
 
@@ -138,7 +142,7 @@ def db_downgrade(
     """Revert migrations down to REVISION (default: one step)."""
     settings = load_settings()
     with migration_url(settings) as url:
-        migrate.downgrade(url, revision)
+        migrate.downgrade(url, revision, audit_key=settings.audit.key.get_secret_value())
     typer.echo(f"database downgraded to {revision}")
 
 
@@ -232,13 +236,29 @@ def worker_retry(job_id: Annotated[int, typer.Argument(help="The failed job's id
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk every audit hash chain; exit 1 naming the first broken link of each chain."""
+def audit_verify(
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="A signed checkpoint (`audit checkpoint`): a file path or s3://BUCKET/KEY. "
+            "Every head it recorded must still be in its chain, unchanged.",
+        ),
+    ] = None,
+) -> None:
+    """Walk every audit hash chain (HMAC-SHA-256 under VETCHART_AUDIT_KEY); exit 1 naming
+    the first broken link of each chain, or a checkpoint the chains no longer match."""
+    from vetchart.adapters.storage.checkpoints import CheckpointLocationError
+    from vetchart.domain.audit import CheckpointError
     from vetchart.entrypoints.background import verify
 
     settings = load_settings()
     with database_url(settings) as url:
-        report = asyncio.run(verify(settings, url))
+        try:
+            report = asyncio.run(verify(settings, url, against))
+        except (CheckpointError, CheckpointLocationError, OSError) as error:
+            typer.echo(f"checkpoint {against}: {error}", err=True)
+            raise typer.Exit(code=2) from error
     for link in report.broken:
         row = f" (audit event {link.row_id})" if link.row_id else ""
         typer.echo(f"BROKEN chain {link.chain} at entry {link.seq}{row}: {link.reason}")
@@ -248,6 +268,36 @@ def audit_verify() -> None:
     )
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            help="Write it to a new file, or to s3://BUCKET/KEY (never overwritten; S3 "
+            "through the VETCHART_S3_* endpoint and credentials). Else standard output.",
+        ),
+    ] = None,
+) -> None:
+    """Export the heads of every audit chain, signed with a key derived from
+    VETCHART_AUDIT_KEY. Keep checkpoints outside the database (a write-once bucket):
+    `audit verify --against` then detects any chain rewritten since."""
+    from vetchart.adapters.storage.checkpoints import CheckpointLocationError
+    from vetchart.entrypoints.background import checkpoint
+
+    settings = load_settings()
+    with database_url(settings) as url:
+        try:
+            text = asyncio.run(checkpoint(settings, url, out))
+        except (CheckpointLocationError, OSError) as error:
+            typer.echo(f"checkpoint not written: {error}", err=True)
+            raise typer.Exit(code=2) from error
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        typer.echo(f"checkpoint written to {out}", err=True)
 
 
 @kb_app.command("ingest")

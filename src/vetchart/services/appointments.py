@@ -14,7 +14,7 @@ from vetchart.domain.appointments import (
     AppointmentType,
     new_appointment,
 )
-from vetchart.domain.audit import RequestMeta
+from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.errors import NotFound, RuleViolation
 from vetchart.domain.policy import (
     Action,
@@ -26,7 +26,7 @@ from vetchart.domain.policy import (
     require_practice_member,
 )
 from vetchart.domain.users import Role
-from vetchart.services.audit import entry as audit_entry
+from vetchart.services.audit import read_entry, seen_page, seen_practices
 from vetchart.services.audit import record as audit
 from vetchart.services.pets import require_version
 from vetchart.services.ports import (
@@ -190,13 +190,29 @@ class AppointmentService:
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, actor: Principal, appointment_id: UUID) -> AppointmentView:
+    async def get(self, actor: Principal, appointment_id: UUID, meta: RequestMeta) -> Row:
+        """The appointment in scope (404 otherwise), its ``appointment.read`` audit row
+        committed first (one audited read on the fast path)."""
         authorize(actor, Action.APPOINTMENT_READ)
-        async with self._uow() as uow:
-            found = await uow.appointments.get(appointment_id, appointment_scope(actor))
+
+        def entry_for(row: Row) -> AuditEntry:
+            pets = list(row["pet_ids"] or ())
+            return read_entry(
+                actor,
+                "appointment.read",
+                "appointment",
+                row["id"],
+                {"pet_owner_id": str(row["pet_owner_id"]), "pet_ids": [str(p) for p in pets]},
+                data_practice_id=row["practice_id"],
+                pet_id=pets[0] if len(pets) == 1 else None,
+            )
+
+        found = await self._reads.appointment(
+            appointment_scope(actor), appointment_id, entry_for, meta
+        )
         if found is None:
             raise NotFound("Appointment not found.")
-        return await self._view(appointment_id)
+        return found
 
     async def for_practice(
         self,
@@ -209,9 +225,23 @@ class AppointmentService:
         vet_id: UUID | None,
         status: AppointmentStatus | None,
         page: PageRequest,
+        meta: RequestMeta,
     ) -> Page[Row]:
+        """A page of the practice's appointments; its ``appointment.list`` audit row (the
+        filters, the appointments shown) committed first, an empty page's too."""
         practice = practice_exists_for(actor, await self._reads.practice(practice_id))
         require_practice_member(actor, practice_id, Action.APPOINTMENT_READ)
+        asked = {  # the filters as asked (for the audit row)
+            name: value.isoformat() if isinstance(value, date) else str(value)
+            for name, value in (
+                ("date", day),
+                ("from", start_from),
+                ("to", start_to),
+                ("vet_id", vet_id),
+                ("status", status.value if status else None),
+            )
+            if value is not None
+        }
         if day is not None:
             day_start, day_end = rules.local_day_bounds(day, practice.timezone)
             start_from = max(start_from or day_start, day_start)
@@ -224,15 +254,43 @@ class AppointmentService:
             vet_id=vet_id,
             status=status,
         )
-        return await self._reads.appointments_page(filters, page)
 
-    async def for_owner(self, actor: Principal, owner_id: UUID, page: PageRequest) -> Page[Row]:
+        def entry_for(row: Row) -> AuditEntry:
+            return read_entry(
+                actor,
+                "appointment.list",
+                "practice",
+                practice_id,
+                {**asked, **seen_page(row)},
+                data_practice_id=practice_id,
+            )
+
+        return await self._reads.appointments_page(filters, page, entry_for, meta)
+
+    async def for_owner(
+        self, actor: Principal, owner_id: UUID, page: PageRequest, meta: RequestMeta
+    ) -> Page[Row]:
+        """A page of the owner's appointments (404 when the owner is out of the client
+        scope); its ``appointment.list`` audit row, naming the owner and the appointments
+        shown, committed first, an empty page's too."""
         authorize(actor, Action.APPOINTMENT_READ)
-        async with self._uow() as uow:
-            if await uow.pet_owners.get(owner_id, client_scope(actor)) is None:
-                raise NotFound("Pet owner not found.")
-        filters = AppointmentFilters(scope=appointment_scope(actor), owner_id=owner_id)
-        return await self._reads.appointments_page(filters, page)
+
+        def entry_for(row: Row) -> AuditEntry:
+            return read_entry(
+                actor,
+                "appointment.list",
+                "pet_owner",
+                owner_id,
+                seen_page(row),
+                data_practice_ids=seen_practices(row),
+            )
+
+        found = await self._reads.owner_appointments(
+            appointment_scope(actor), owner_id, page, entry_for, meta
+        )
+        if found is None:
+            raise NotFound("Pet owner not found.")
+        return found
 
     # ------------------------------------------------------------------ helpers
 
@@ -362,13 +420,13 @@ class DashboardService:
         authorize(actor, Action.DASHBOARD_READ)
         practice_id = actor.practice_id
         assert practice_id is not None  # staff have a practice
-        entry = audit_entry(
+        entry = read_entry(
             actor,
             "dashboard.read",
             "practice",
             practice_id,
-            practice_id,
             {"vet_id": str(vet_id)} if vet_id else {},
+            data_practice_id=practice_id,
         )
         practice = await self._reads.practice_audited(practice_id, entry, meta)
         if practice is None:

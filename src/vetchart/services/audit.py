@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from uuid import UUID
 
@@ -9,12 +10,15 @@ from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
 from vetchart.domain.errors import NotFound
 from vetchart.domain.policy import Action, Principal, audit_scope, authorize, client_scope
 from vetchart.services.ports import (
+    SEEN_IDS,
+    SEEN_PRACTICES,
     AccessLogEntry,
     AuditEventView,
     AuditFilters,
     AuditQueries,
     Page,
     PageRequest,
+    Row,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -73,6 +77,64 @@ def record(
     )
 
 
+def read_entry(
+    actor: Principal,
+    action: str,
+    resource_type: str,
+    resource_id: UUID | str | None,
+    details: Mapping[str, object] | None = None,
+    *,
+    data_practice_id: UUID | None = None,
+    data_practice_ids: Iterable[UUID] | None = None,
+    pet_id: UUID | None = None,
+) -> AuditEntry:
+    """A successful read (docs/audit.md, "Reads"): its practice is always the READER's
+    (None for PET_OWNER and SYSTEM_ADMIN), so a practice's log shows what its own people
+    read; the practice the data belongs to goes into the details: ``data_practice_id``
+    when it is one practice's data (a record, an appointment, a visit, a practice's
+    list), ``data_practice_ids`` (sorted) when it may be several's (pets, owners, lists
+    across practices)."""
+    shown = dict(details or {})
+    if data_practice_id is not None:
+        shown["data_practice_id"] = str(data_practice_id)
+    if data_practice_ids is not None:
+        shown["data_practice_ids"] = sorted({str(p) for p in data_practice_ids})
+    return AuditEntry(
+        action=action,
+        resource_type=resource_type,
+        resource_id=None if resource_id is None else str(resource_id),
+        outcome=Outcome.SUCCESS,
+        actor_id=actor.user_id,
+        actor_role=actor.role.value,
+        practice_id=actor.practice_id,
+        details=shown,
+        pet_id=pet_id,
+    )
+
+
+def seen_page(row: Row) -> dict[str, object]:
+    """What a page showed, for its audit row: how many rows and their ids, in page order
+    (from the first row of an audited list read, services/ports.py ``SEEN_IDS``)."""
+    ids = [str(found) for found in row[SEEN_IDS] or ()]
+    return {"count": len(ids), "ids": ids}
+
+
+def seen_practices(row: Row) -> list[UUID]:
+    """The practices of the data a read returned (``SEEN_PRACTICES`` of its first row)."""
+    return list(row[SEEN_PRACTICES] or ())
+
+
+def care_practices(actor: Principal, row: Row) -> list[UUID]:
+    """The practices a pet's or owner's data belongs to, as the reader sees it: staff
+    see a client only through their own practice, so theirs (a client's other practices
+    are not named in a row their practice's admins read); anyone else, the practices the
+    owner is a client of (``SEEN_PRACTICES`` of the read's first row, which the adapters
+    fill outside a practice's scope only)."""
+    if actor.practice_id is not None:
+        return [actor.practice_id]
+    return seen_practices(row)
+
+
 async def record_pet_read(
     uow: UnitOfWorkFactory, actor: Principal, pet_id: UUID, action: str, meta: RequestMeta
 ) -> None:
@@ -80,10 +142,34 @@ async def record_pet_read(
     actor's scope (404 otherwise), and the row naming the pet is committed before any
     data is read."""
     async with uow() as unit:
-        if await unit.pets.get(pet_id, client_scope(actor)) is None:
-            raise NotFound("Pet not found.")
-        record(unit, meta, actor, action, "pet", pet_id, actor.practice_id, pet_id=pet_id)
+        await _record_pet_read(unit, actor, pet_id, action, meta, in_pet_log=True)
         await unit.commit()
+
+
+async def _record_pet_read(
+    unit: UnitOfWork,
+    actor: Principal,
+    pet_id: UUID,
+    action: str,
+    meta: RequestMeta,
+    *,
+    in_pet_log: bool,
+) -> None:
+    """The audit row of a read of the pet's data (404 outside the actor's scope); the
+    data's practices are those of the pet's owner (:func:`care_practices`). One
+    statement: the scope check and the owner's practices."""
+    practices = await unit.pets.care_practices(pet_id, client_scope(actor))
+    if practices is None:
+        raise NotFound("Pet not found.")
+    found = read_entry(
+        actor,
+        action,
+        "pet",
+        pet_id,
+        data_practice_ids=practices if actor.practice_id is None else [actor.practice_id],
+        pet_id=pet_id if in_pet_log else None,
+    )
+    unit.audit.record(found, meta)
 
 
 class AuditService:
@@ -145,8 +231,8 @@ class AuditService:
         """For the pet's owner and staff in scope (anyone else: 404, as for the pet)."""
         authorize(actor, Action.ACCESS_LOG_READ)
         async with self._uow() as uow:
-            if await uow.pets.get(pet_id, client_scope(actor)) is None:
-                raise NotFound("Pet not found.")
-            record(uow, meta, actor, "audit.read", "pet", pet_id, actor.practice_id)
+            # Not in the pet's own access log (pet_id unset): reading the log is not an
+            # access to the pet's data.
+            await _record_pet_read(uow, actor, pet_id, "audit.read", meta, in_pet_log=False)
             await uow.commit()
         return await self._queries.access_log(pet_id, page)

@@ -7,6 +7,12 @@ Every auth event leaves an audit entry in the same transaction as its effect.
 When the hasher is overloaded it sheds with ``Unavailable`` (503) before checking
 anything: such an attempt changes nothing, so it counts no failure towards a lockout and
 leaves no audit row (the hasher logs and counts it).
+
+Failed passwords (sign-in and password change) and failed MFA codes are throttled per
+(account, client network) and per account (``domain.throttle``): a stranger's failures
+lock their own address out, not the account's owner; only a ceiling far above what one
+address can reach locks the account for every address but those it recently signed in
+from.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from vetchart.domain import passwords
@@ -29,7 +35,19 @@ from vetchart.domain.errors import (
 )
 from vetchart.domain.policy import Action, Principal, authorize
 from vetchart.domain.sessions import SessionPolicy, SessionRecord
-from vetchart.domain.throttle import LockoutRules, ThrottleState, register_failure, register_success
+from vetchart.domain.throttle import (
+    ACCOUNT,
+    PAIR,
+    LockoutPolicy,
+    LockoutRules,
+    ThrottleKeys,
+    ThrottleState,
+    lock_in_force,
+    mfa_keys,
+    password_keys,
+    register_failure,
+    register_success,
+)
 from vetchart.domain.users import Role, User, normalize_email
 from vetchart.services.accounts import new_account
 from vetchart.services.audit import record as record_audit
@@ -59,7 +77,7 @@ TOTP_CODE_LENGTH = 6
 
 @dataclass(frozen=True)
 class AuthConfig:
-    lockout: LockoutRules
+    lockout: LockoutPolicy
     sessions: SessionPolicy
     mfa_required_roles: frozenset[Role]
     recovery_code_count: int = 10
@@ -90,12 +108,13 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-def _login_key(email: str) -> str:
-    return f"login:{email}"
+@dataclass(frozen=True)
+class _Throttles:
+    """The throttle rows of one attempt (None: none written yet)."""
 
-
-def _mfa_key(user_id: UUID) -> str:
-    return f"mfa:{user_id}"
+    pair: ThrottleState | None
+    account: ThrottleState | None
+    known: ThrottleState | None
 
 
 class AuthService:
@@ -157,14 +176,15 @@ class AuthService:
             email = normalize_email(email)
         except RuleViolation:
             email = email.strip().lower()
-        key = _login_key(email)
         async with self._uow() as uow:
-            throttle = await uow.throttles.peek(key)
             user = await uow.users.get_by_email(email)
+            keys = password_keys(email, user.id if user else None, meta.client_address)
+            throttles = await self._peek_throttles(uow, keys)
         now = self._clock.now()
-        if throttle is not None and throttle.is_locked(now):
+        held = self._lock_in_force(throttles, now)
+        if held is not None:
             await self._hasher.verify_dummy(password)
-            await self._record_locked_attempt(user, meta, throttle, now)
+            await self._record_locked_attempt(user, meta, held, now)
         ok = False
         new_hash: str | None = None
         if user is None:
@@ -176,16 +196,30 @@ class AuthService:
             if ok and self._hasher.needs_rehash(user.password_hash):
                 new_hash = await self._rehash(password)
         if not ok or user is None or not user.is_active:
-            await self._register_login_failure(key, user, meta, reason="credentials")
+            await self._register_failure(
+                keys,
+                self._config.lockout.account,
+                user,
+                meta,
+                "auth.login_failed",
+                {"reason": "credentials", "known_account": user is not None},
+            )
             raise Unauthenticated(INVALID_CREDENTIALS)
 
         async with self._uow() as uow:
             now = self._clock.now()
-            state = await uow.throttles.lock(key, now)
-            if state.is_locked(now):  # locked by a concurrent attempt meanwhile
-                await uow.commit()
-                raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
-            await uow.throttles.save(register_success(state, now), now)
+            # A pair with no row has no failures to clear: none is written for it.
+            pair = await uow.throttles.peek(keys.pair)
+            if pair is not None:
+                pair = await uow.throttles.lock(keys.pair, now)
+            current = _Throttles(
+                pair, await uow.throttles.peek(keys.account), await self._peek_known(uow, keys)
+            )
+            held = self._lock_in_force(current, now)
+            if held is not None:  # locked by a concurrent attempt meanwhile
+                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
+            if pair is not None:
+                await uow.throttles.save(register_success(pair, now), now)
             if new_hash is not None:
                 user = replace(user, password_hash=new_hash, updated_at=now)
                 await uow.users.save(user)
@@ -194,7 +228,8 @@ class AuthService:
                 self._audit(uow, meta, "auth.mfa_challenge", user, Outcome.SUCCESS, actor=user)
                 await uow.commit()
                 return MfaChallenge(challenge.token, challenge.expires_in)
-            pair = await self._open_session(uow, user, meta, now)
+            await self._mark_known(uow, keys, now)
+            tokens = await self._open_session(uow, user, meta, now)
             self._audit(
                 uow,
                 meta,
@@ -202,10 +237,10 @@ class AuthService:
                 user,
                 Outcome.SUCCESS,
                 actor=user,
-                details={"session_id": str(pair.session_id), "rehashed": new_hash is not None},
+                details={"session_id": str(tokens.session_id), "rehashed": new_hash is not None},
             )
             await uow.commit()
-            return pair
+            return tokens
 
     async def _rehash(self, password: str) -> str | None:
         """The password under the current parameters, saved with the sign-in; None when the
@@ -218,14 +253,19 @@ class AuthService:
     async def verify_mfa(self, *, mfa_token: str, code: str, meta: RequestMeta) -> TokenPair:
         """Second step of an MFA login: a TOTP code or a recovery code."""
         claims = self._tokens.verify_mfa(mfa_token, self._clock.now())
-        key = _mfa_key(claims.user_id)
+        keys = mfa_keys(claims.user_id, meta.client_address)
         async with self._uow() as uow:
             now = self._clock.now()
-            state = await uow.throttles.lock(key, now)
+            # Throttle rows (account, then pair), then the user: every MFA path's lock order.
+            account = await uow.throttles.lock(keys.account, now)
+            pair = await uow.throttles.lock(keys.pair, now)
             user = await uow.users.get(claims.user_id, for_update=True)
             if user is None or not user.is_active or not user.mfa_enabled:
                 raise Unauthenticated(INVALID_MFA)
-            if state.is_locked(now):
+            held = self._lock_in_force(
+                _Throttles(pair, account, await self._peek_known(uow, keys)), now
+            )
+            if held is not None:
                 self._audit(
                     uow,
                     meta,
@@ -233,19 +273,29 @@ class AuthService:
                     user,
                     Outcome.DENIED,
                     actor=user,
-                    details={"step": "mfa", "reason": "locked"},
+                    details={"step": "mfa", "reason": "locked", "scope": held[0]},
                 )
                 await uow.commit()
-                raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
+                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
             method = await self._consume_second_factor(uow, user, code, now)
             if method is None:
                 await self._count_failure(
-                    uow, state, now, user, meta, "auth.login_failed", {"step": "mfa"}
+                    uow,
+                    keys,
+                    pair,
+                    account,
+                    self._config.lockout.mfa_account,
+                    now,
+                    user,
+                    meta,
+                    "auth.login_failed",
+                    {"step": "mfa"},
                 )
                 await uow.commit()
                 raise Unauthenticated(INVALID_MFA)
-            await uow.throttles.save(register_success(state, now), now)
-            pair = await self._open_session(uow, user, meta, now)
+            await uow.throttles.save(register_success(pair, now), now)
+            await self._mark_known(uow, keys, now)
+            tokens = await self._open_session(uow, user, meta, now)
             self._audit(
                 uow,
                 meta,
@@ -253,10 +303,10 @@ class AuthService:
                 user,
                 Outcome.SUCCESS,
                 actor=user,
-                details={"session_id": str(pair.session_id), "mfa": method},
+                details={"session_id": str(tokens.session_id), "mfa": method},
             )
             await uow.commit()
-            return pair
+            return tokens
 
     # ------------------------------------------------------------------ refresh
 
@@ -389,14 +439,19 @@ class AuthService:
     async def change_password(
         self, actor: Principal, *, current_password: str, new_password: str, meta: RequestMeta
     ) -> None:
-        """Needs the current password; revokes every other session of the user."""
+        """Needs the current password; revokes every other session of the user.
+
+        A wrong current password counts exactly as a failed sign-in (the same throttle
+        keys), so a stolen access token is no way around the sign-in throttles."""
         async with self._uow() as uow:
             user = await uow.users.get(actor.user_id)
-        if user is None:
-            raise Unauthenticated("The session has ended; sign in again.")
-        if not await self._hasher.verify(
-            user.password_hash, passwords.normalize_password(current_password)
-        ):
+            if user is None:
+                raise Unauthenticated("The session has ended; sign in again.")
+            keys = password_keys(user.email, user.id, meta.client_address)
+            throttles = await self._peek_throttles(uow, keys)
+        now = self._clock.now()
+        held = self._lock_in_force(throttles, now)
+        if held is not None:
             async with self._uow() as uow:
                 self._audit_actor(
                     uow,
@@ -406,9 +461,21 @@ class AuthService:
                     "user",
                     str(user.id),
                     outcome=Outcome.DENIED,
-                    details={"reason": "current_incorrect"},
+                    details={"reason": "locked", "scope": held[0]},
                 )
                 await uow.commit()
+            raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
+        if not await self._hasher.verify(
+            user.password_hash, passwords.normalize_password(current_password)
+        ):
+            await self._register_failure(
+                keys,
+                self._config.lockout.account,
+                user,
+                meta,
+                "auth.password_change",
+                {"reason": "current_incorrect"},
+            )
             raise RuleViolation(
                 "The current password is not correct.",
                 rule="current_password.incorrect",
@@ -426,6 +493,18 @@ class AuthService:
         new_hash = await self._hasher.hash(new_value)
         async with self._uow() as uow:
             now = self._clock.now()
+            # The pair row before the user row: the lock order of a sign-in.
+            pair = await uow.throttles.peek(keys.pair)
+            if pair is not None:
+                pair = await uow.throttles.lock(keys.pair, now)
+            current = _Throttles(
+                pair, await uow.throttles.peek(keys.account), await self._peek_known(uow, keys)
+            )
+            held = self._lock_in_force(current, now)
+            if held is not None:  # locked by a concurrent attempt meanwhile
+                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
+            if pair is not None:
+                await uow.throttles.save(register_success(pair, now), now)
             locked_user = await uow.users.get(actor.user_id, for_update=True)
             assert locked_user is not None
             await uow.users.save(
@@ -508,15 +587,20 @@ class AuthService:
         """A correct code turns MFA off. Wrong codes count towards the same lockout as the
         sign-in step, so a stolen access token cannot be used to guess a code."""
         authorize(actor, Action.MFA_MANAGE)
+        keys = mfa_keys(actor.user_id, meta.client_address)
         async with self._uow() as uow:
             now = self._clock.now()
-            # Throttle row first, then the user: the lock order of verify_mfa.
-            state = await uow.throttles.lock(_mfa_key(actor.user_id), now)
+            # Throttle rows first, then the user: the lock order of verify_mfa.
+            account = await uow.throttles.lock(keys.account, now)
+            pair = await uow.throttles.lock(keys.pair, now)
             user = await uow.users.get(actor.user_id, for_update=True)
             assert user is not None
             if not user.mfa_enabled:
                 raise Conflict("Two-factor authentication is not on.", code="mfa-not-enabled")
-            if state.is_locked(now):
+            held = self._lock_in_force(
+                _Throttles(pair, account, await self._peek_known(uow, keys)), now
+            )
+            if held is not None:
                 self._audit_actor(
                     uow,
                     meta,
@@ -525,17 +609,26 @@ class AuthService:
                     "user",
                     str(user.id),
                     outcome=Outcome.DENIED,
-                    details={"reason": "locked"},
+                    details={"reason": "locked", "scope": held[0]},
                 )
                 await uow.commit()
-                raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
+                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
             if await self._consume_second_factor(uow, user, code, now) is None:
                 await self._count_failure(
-                    uow, state, now, user, meta, "auth.mfa_disable", {"step": "mfa_disable"}
+                    uow,
+                    keys,
+                    pair,
+                    account,
+                    self._config.lockout.mfa_account,
+                    now,
+                    user,
+                    meta,
+                    "auth.mfa_disable",
+                    {"step": "mfa_disable"},
                 )
                 await uow.commit()
                 raise RuleViolation(INVALID_MFA, rule="mfa.code_invalid", field="code")
-            await uow.throttles.save(register_success(state, now), now)
+            await uow.throttles.save(register_success(pair, now), now)
             fresh = await uow.users.get(actor.user_id, for_update=True)
             assert fresh is not None
             await uow.users.save(
@@ -600,41 +693,84 @@ class AuthService:
         access: IssuedToken = self._tokens.issue_access(user, session.id, now)
         return TokenPair(access.token, access.expires_in, refresh, session.id)
 
-    async def _register_login_failure(
-        self, key: str, user: User | None, meta: RequestMeta, *, reason: str
+    async def _peek_known(self, uow: UnitOfWork, keys: ThrottleKeys) -> ThrottleState | None:
+        return await uow.throttles.peek(keys.known) if keys.known is not None else None
+
+    async def _peek_throttles(self, uow: UnitOfWork, keys: ThrottleKeys) -> _Throttles:
+        return _Throttles(
+            await uow.throttles.peek(keys.pair),
+            await uow.throttles.peek(keys.account),
+            await self._peek_known(uow, keys),
+        )
+
+    def _lock_in_force(
+        self, throttles: _Throttles, now: datetime
+    ) -> tuple[str, ThrottleState] | None:
+        return lock_in_force(
+            throttles.pair,
+            throttles.account,
+            throttles.known,
+            now,
+            self._config.lockout.known_address_for,
+        )
+
+    async def _mark_known(self, uow: UnitOfWork, keys: ThrottleKeys, now: datetime) -> None:
+        """A full sign-in from this network: the account-wide lock lets it through for a
+        while (its pair throttle still applies)."""
+        if keys.known is None or self._config.lockout.known_address_for <= timedelta(0):
+            return
+        marker = await uow.throttles.lock(keys.known, now)
+        await uow.throttles.save(register_success(marker, now), now)
+
+    async def _register_failure(
+        self,
+        keys: ThrottleKeys,
+        account_rules: LockoutRules,
+        user: User | None,
+        meta: RequestMeta,
+        action: str,
+        details: dict[str, object],
     ) -> None:
+        """A failed password, counted in its own transaction (the hash ran outside one)."""
         async with self._uow() as uow:
             now = self._clock.now()
-            state = await uow.throttles.lock(key, now)
-            if state.is_locked(now):
+            # The account row, then the pair row: the lock order of every failure.
+            account = await uow.throttles.lock(keys.account, now)
+            pair = await uow.throttles.lock(keys.pair, now)
+            held = self._lock_in_force(
+                _Throttles(pair, account, await self._peek_known(uow, keys)), now
+            )
+            if held is not None:  # locked by a concurrent attempt meanwhile
                 await uow.commit()
-                raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
+                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
             await self._count_failure(
-                uow,
-                state,
-                now,
-                user,
-                meta,
-                "auth.login_failed",
-                {"reason": reason, "known_account": user is not None},
+                uow, keys, pair, account, account_rules, now, user, meta, action, details
             )
             await uow.commit()
 
     async def _count_failure(
         self,
         uow: UnitOfWork,
-        state: ThrottleState,
+        keys: ThrottleKeys,
+        pair: ThrottleState,
+        account: ThrottleState,
+        account_rules: LockoutRules,
         now: datetime,
         user: User | None,
         meta: RequestMeta,
         action: str,
         details: dict[str, object],
     ) -> None:
-        """One more failure on a throttle key: saved, audited, and a lockout when it locks."""
-        after = register_failure(state, now, self._config.lockout)
-        await uow.throttles.save(after, now)
+        """One more failure on a pair and on its account: saved, audited, and a lockout row
+        for each of the two it locks (the account's only while it is not locked already:
+        an address it lets through adds failures, not locks)."""
+        pair_after = register_failure(pair, now, self._config.lockout.pair)
+        account_after = register_failure(account, now, account_rules)
+        await uow.throttles.save(pair_after, now)
+        if account_after != account:
+            await uow.throttles.save(account_after, now)
         self._audit(uow, meta, action, user, Outcome.DENIED, actor=user, details=details)
-        if after.is_locked(now):
+        if pair_after.is_locked(now) and not pair.is_locked(now):
             self._audit(
                 uow,
                 meta,
@@ -644,14 +780,37 @@ class AuthService:
                 actor=user,
                 details={
                     **details,
-                    "lock_seconds": after.retry_after_seconds(now),
-                    "level": after.lockout_level,
+                    "scope": PAIR,
+                    "network": keys.network,
+                    "lock_seconds": pair_after.retry_after_seconds(now),
+                    "level": pair_after.lockout_level,
+                },
+            )
+        if account_after.is_locked(now) and not account.is_locked(now):
+            self._audit(
+                uow,
+                meta,
+                "auth.lockout",
+                user,
+                Outcome.DENIED,
+                actor=user,
+                details={
+                    **details,
+                    "scope": ACCOUNT,
+                    "ceiling": account_rules.threshold,
+                    "lock_seconds": account_after.retry_after_seconds(now),
+                    "level": account_after.lockout_level,
                 },
             )
 
     async def _record_locked_attempt(
-        self, user: User | None, meta: RequestMeta, state: ThrottleState, now: datetime
+        self,
+        user: User | None,
+        meta: RequestMeta,
+        held: tuple[str, ThrottleState],
+        now: datetime,
     ) -> None:
+        scope, state = held
         async with self._uow() as uow:
             self._audit(
                 uow,
@@ -660,7 +819,7 @@ class AuthService:
                 user,
                 Outcome.DENIED,
                 actor=user,
-                details={"reason": "locked"},
+                details={"reason": "locked", "scope": scope},
             )
             await uow.commit()
         raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))

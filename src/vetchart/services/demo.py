@@ -8,7 +8,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from vetchart.domain.owners import Association, AssociationStatus, PetOwner, RequestType
+from vetchart.domain.owners import (
+    Association,
+    AssociationStatus,
+    ConsentParty,
+    PetOwner,
+    RequestType,
+)
 from vetchart.domain.pets import Pet, Sex
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
@@ -147,6 +153,10 @@ class DemoData:
                     email = owner_user.email
                 if await uow.pet_owners.find_by_email(email) is not None:
                     continue
+                # Most owners belong to one practice; every fifth to both.
+                homes = [index % 2] if index % 5 else [0, 1]
+                home_practice = practices[homes[0]]
+                assert home_practice is not None
                 owner = PetOwner(
                     id=self._ids.new_id(),
                     full_name=owner_user.full_name if linked and owner_user else f"{first} {last}",
@@ -156,15 +166,21 @@ class DemoData:
                     created_at=now,
                     updated_at=now,
                     user_id=owner_user.id if linked and owner_user else None,
+                    # The demo PET_OWNER's profile is their own; the others were created
+                    # by their (first) practice's front desk.
+                    created_by_practice_id=None if linked else home_practice.id,
                 )
                 await uow.pet_owners.add(owner)
                 owners_created += 1
-                # Most owners belong to one practice; every fifth to both.
-                homes = [index % 2] if index % 5 else [0, 1]
                 for home in homes:
                     practice, manager = practices[home], managers[home]
                     assert practice is not None
                     assert manager is not None
+                    # The demo PET_OWNER was asked by each practice and consented (the
+                    # practice's request, approved by the owner's account). The others
+                    # are linked as a practice links its own clients (approved at once);
+                    # the second practice of a shared one stands for a link made before
+                    # consent was asked for, as the migration leaves those.
                     await uow.associations.add(
                         Association(
                             id=self._ids.new_id(),
@@ -175,8 +191,9 @@ class DemoData:
                             requested_by=manager.id,
                             created_at=now,
                             updated_at=now,
-                            decided_by=manager.id,
+                            decided_by=owner_user.id if linked and owner_user else manager.id,
                             decided_at=now,
+                            awaiting=ConsentParty.OWNER if linked else None,
                         )
                     )
                 for pet_index in range(1 + (index % 3 == 0) + (index % 5 == 0)):

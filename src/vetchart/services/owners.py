@@ -6,12 +6,13 @@ from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
-from vetchart.domain.audit import RequestMeta
+from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.errors import Conflict, Forbidden, NotFound, RuleViolation
 from vetchart.domain.owners import (
     OWNER_EDITABLE_FIELDS,
     Association,
     AssociationStatus,
+    ConsentParty,
     PetOwner,
     RequestType,
 )
@@ -21,17 +22,21 @@ from vetchart.domain.policy import (
     authorize,
     client_scope,
     practice_exists_for,
+    require_association_decider,
     require_practice_member,
 )
 from vetchart.domain.users import STAFF_ROLES, Role, normalize_email, normalize_full_name
+from vetchart.services.audit import care_practices, read_entry, seen_page
 from vetchart.services.audit import record as audit
 from vetchart.services.ports import (
     AssociationView,
     ClientQueries,
+    ClientReads,
     Clock,
     IdGenerator,
     Page,
     PageRequest,
+    Row,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -60,18 +65,26 @@ def _checked_owner_values(values: dict[str, Any]) -> dict[str, Any]:
 
 class OwnerService:
     def __init__(
-        self, *, uow: UnitOfWorkFactory, queries: ClientQueries, clock: Clock, ids: IdGenerator
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        queries: ClientQueries,
+        reads: ClientReads,
+        clock: Clock,
+        ids: IdGenerator,
     ) -> None:
         self._uow = uow
         self._queries = queries
+        self._reads = reads  # the owner reads, audited on the fast path
         self._clock = clock
         self._ids = ids
 
     # ------------------------------------------------------------------ owners
 
     async def create(self, actor: Principal, values: dict[str, Any], meta: RequestMeta) -> PetOwner:
-        """Staff: a client of their practice (association approved at once).
-        PET_OWNER: their own profile, once, linked to their account."""
+        """Staff: a client of their practice (association approved at once; the owner is
+        recorded as this practice's making). PET_OWNER: their own profile, once, linked to
+        their account."""
         authorize(actor, Action.PET_OWNER_CREATE)
         checked = _checked_owner_values(values)
         if "full_name" not in checked:
@@ -79,18 +92,19 @@ class OwnerService:
                 "The full name is required.", rule="full_name.required", field="full_name"
             )
         now = self._clock.now()
+        practice_id = actor.practice_id if actor.role in STAFF_ROLES else None
         owner = PetOwner(
             id=self._ids.new_id(),
             created_at=now,
             updated_at=now,
             user_id=actor.user_id if actor.role is Role.PET_OWNER else None,
+            created_by_practice_id=practice_id,
             **checked,
         )
         async with self._uow() as uow:
             if actor.role is Role.PET_OWNER and await uow.pet_owners.get_by_user(actor.user_id):
                 raise Conflict("You already have an owner profile.", code="owner-profile-exists")
             await uow.pet_owners.add(owner)
-            practice_id = actor.practice_id if actor.role in STAFF_ROLES else None
             if practice_id is not None:
                 association = Association(
                     id=self._ids.new_id(),
@@ -109,15 +123,44 @@ class OwnerService:
             await uow.commit()
         return owner
 
-    async def get(self, actor: Principal, owner_id: UUID, meta: RequestMeta) -> PetOwner:
+    async def get(self, actor: Principal, owner_id: UUID, meta: RequestMeta) -> Row:
+        """The owner in scope (404 otherwise), its ``pet_owner.read`` audit row committed
+        first (one audited read on the fast path)."""
         authorize(actor, Action.PET_OWNER_READ)
-        async with self._uow() as uow:
-            owner = await self._visible(uow, actor, owner_id)
-        return owner
 
-    async def list(self, actor: Principal, q: str | None, page: PageRequest) -> Page[PetOwner]:
+        def entry_for(row: Row) -> AuditEntry:
+            return read_entry(
+                actor,
+                "pet_owner.read",
+                "pet_owner",
+                row["id"],
+                data_practice_ids=care_practices(actor, row),
+            )
+
+        found = await self._reads.owner(client_scope(actor), owner_id, entry_for, meta)
+        if found is None:
+            raise NotFound("Pet owner not found.")
+        return found
+
+    async def list(
+        self, actor: Principal, q: str | None, page: PageRequest, meta: RequestMeta
+    ) -> Page[Row]:
+        """A page of owners in scope, its ``pet_owner.list`` audit row (the owners shown)
+        committed first, an empty page's too."""
         authorize(actor, Action.PET_OWNER_READ)
-        return await self._queries.owners_page(client_scope(actor), q, page)
+
+        def entry_for(row: Row) -> AuditEntry:
+            asked: dict[str, object] = {} if q is None else {"q": q}
+            return read_entry(
+                actor,
+                "pet_owner.list",
+                "pet_owner",
+                None,
+                {**asked, **seen_page(row)},
+                data_practice_ids=care_practices(actor, row),
+            )
+
+        return await self._reads.owners_page(client_scope(actor), q, page, entry_for, meta)
 
     async def update(
         self, actor: Principal, owner_id: UUID, changes: dict[str, Any], meta: RequestMeta
@@ -167,73 +210,151 @@ class OwnerService:
         request_type: RequestType,
         meta: RequestMeta,
     ) -> Association:
-        """PET_OWNER for themselves (pending); staff for their own practice (approved)."""
+        """A PET_OWNER asks for themselves: pending until the practice decides.
+
+        Staff, for their own practice: approved at once for an owner this practice created
+        (``POST /pet-owners``); for any other owner, pending until that owner consents, and
+        out of the practice's sight until then. An unknown owner id gets exactly the answer
+        an existing owner out of the practice's scope gets (a pending association; for the
+        unknown id it is not stored), so the endpoint tells staff nothing about which ids
+        exist."""
         authorize(actor, Action.ASSOCIATION_CREATE)
-        is_staff = actor.role in STAFF_ROLES
-        if is_staff and actor.practice_id != practice_id:
+        if actor.role in STAFF_ROLES:
+            return await self._staff_request(actor, pet_owner_id, practice_id, request_type, meta)
+        async with self._uow() as uow:
+            await self._visible(uow, actor, pet_owner_id)
+            practice = await uow.practices.get(practice_id)
+            if practice is None or not practice.is_active:
+                raise NotFound("Practice not found.")
+            if request_type is RequestType.NEW_CLIENT and not practice.accepts_new_patients:
+                raise Conflict(
+                    "This practice is not accepting new patients.",
+                    code="practice-not-accepting-new-patients",
+                )
+            association = self._new_association(
+                actor, pet_owner_id, practice_id, request_type, awaiting=ConsentParty.PRACTICE
+            )
+            await uow.associations.add(association)
+            self._audit_request(uow, meta, actor, association)
+            await uow.commit()
+        return association
+
+    async def _staff_request(
+        self,
+        actor: Principal,
+        pet_owner_id: UUID,
+        practice_id: UUID,
+        request_type: RequestType,
+        meta: RequestMeta,
+    ) -> Association:
+        if actor.practice_id != practice_id:
             raise Forbidden(
                 "Staff can associate clients with their own practice only.",
                 extra={"action": Action.ASSOCIATION_CREATE.value},
             )
         async with self._uow() as uow:
-            if is_staff:
-                # Staff may link any existing client to their practice by its id (a
-                # referral or transfer), but learn nothing else about it.
-                if not await uow.pet_owners.exists(pet_owner_id):
-                    raise NotFound("Pet owner not found.")
-            else:
-                await self._visible(uow, actor, pet_owner_id)
+            # The practice first: every refusal below the owner lookup would tell whether
+            # the owner exists.
             practice = await uow.practices.get(practice_id)
             if practice is None or not practice.is_active:
                 raise NotFound("Practice not found.")
-            if (
-                not is_staff
-                and request_type is RequestType.NEW_CLIENT
-                and not practice.accepts_new_patients
-            ):
-                raise Conflict(
-                    "This practice is not accepting new patients.",
-                    code="practice-not-accepting-new-patients",
+            owner = await uow.pet_owners.get_unscoped(pet_owner_id)
+            if owner is not None and owner.created_by_practice_id == practice_id:
+                # The practice's own client: linked at once (409 while one is open).
+                association = self._new_association(
+                    actor, pet_owner_id, practice_id, request_type, awaiting=None
                 )
-            now = self._clock.now()
-            association = Association(
-                id=self._ids.new_id(),
-                pet_owner_id=pet_owner_id,
-                practice_id=practice_id,
-                request_type=request_type,
-                status=AssociationStatus.APPROVED if is_staff else AssociationStatus.PENDING,
-                requested_by=actor.user_id,
-                created_at=now,
-                updated_at=now,
-                decided_by=actor.user_id if is_staff else None,
-                decided_at=now if is_staff else None,
-            )
-            await uow.associations.add(association)
-            audit(
-                uow,
-                meta,
-                actor,
-                "association.create",
-                "association",
-                association.id,
-                practice_id,
-                {"status": association.status.value, "request_type": request_type.value},
-            )
+                await uow.associations.add(association)
+            else:
+                association = self._new_association(
+                    actor, pet_owner_id, practice_id, request_type, awaiting=ConsentParty.OWNER
+                )
+                if owner is not None:
+                    await self._add_awaiting_owner(uow, association)
+                # An unknown owner: nothing can be stored (and nothing is said).
+            self._audit_request(uow, meta, actor, association)
             await uow.commit()
         return association
+
+    @staticmethod
+    async def _add_awaiting_owner(uow: UnitOfWork, association: Association) -> None:
+        """Store a staff request that awaits the owner's consent. When an open association
+        exists already: one the practice sees (approved, or asked for by the owner) is the
+        usual 409 - the practice knows the owner; one that itself awaits the owner is not
+        disclosed, the answer is the one an unknown owner gets (not stored again)."""
+        try:
+            await uow.associations.add(association)
+        except Conflict:
+            open_one = await uow.associations.get_open(
+                association.pet_owner_id, association.practice_id
+            )
+            if open_one is None or open_one.visible_to_practice:
+                raise
+
+    def _new_association(
+        self,
+        actor: Principal,
+        pet_owner_id: UUID,
+        practice_id: UUID,
+        request_type: RequestType,
+        *,
+        awaiting: ConsentParty | None,
+    ) -> Association:
+        """A new association asked for by the actor: pending while it awaits someone's
+        consent, else approved at once by the actor."""
+        now = self._clock.now()
+        approved = awaiting is None
+        return Association(
+            id=self._ids.new_id(),
+            pet_owner_id=pet_owner_id,
+            practice_id=practice_id,
+            request_type=request_type,
+            status=AssociationStatus.APPROVED if approved else AssociationStatus.PENDING,
+            requested_by=actor.user_id,
+            created_at=now,
+            updated_at=now,
+            decided_by=actor.user_id if approved else None,
+            decided_at=now if approved else None,
+            awaiting=awaiting,
+        )
+
+    @staticmethod
+    def _audit_request(
+        uow: UnitOfWork, meta: RequestMeta, actor: Principal, association: Association
+    ) -> None:
+        """One row per request, filed under the practice asked. A staff request for an
+        owner out of scope and one for an unknown id leave the same row (the id aside)."""
+        audit(
+            uow,
+            meta,
+            actor,
+            "association.create",
+            "association",
+            association.id,
+            association.practice_id,
+            {
+                "status": association.status.value,
+                "request_type": association.request_type.value,
+                "awaiting": None if association.awaiting is None else association.awaiting.value,
+            },
+        )
 
     async def decide(
         self, actor: Principal, association_id: UUID, decision: str, meta: RequestMeta
     ) -> Association:
-        """approve / reject / deactivate, along the workflow's edges only (else 409)."""
+        """approve / reject / deactivate, along the workflow's edges only (else 409), by
+        whoever the step belongs to (``require_association_decider``): the owner consents
+        to a practice's request, the practice decides an owner's request and deactivates."""
         target = DECISIONS[decision]
         async with self._uow() as uow:
             association = await uow.associations.get(association_id, for_update=True)
             if association is None or not await self._sees_association(uow, actor, association):
                 raise NotFound("Association not found.")
-            require_practice_member(actor, association.practice_id, Action.ASSOCIATION_DECIDE)
+            require_association_decider(actor, association, target)
             moved = association.move_to(target, actor=actor.user_id, now=self._clock.now())
             await uow.associations.save(moved)
+            # Filed under the practice only when the practice may see the association: an
+            # owner's refusal of a practice's request stays out of the practice's audit log.
             audit(
                 uow,
                 meta,
@@ -241,8 +362,14 @@ class OwnerService:
                 f"association.{decision}",
                 "association",
                 association.id,
-                association.practice_id,
-                {"from": association.status.value, "to": moved.status.value},
+                association.practice_id if moved.visible_to_practice else None,
+                {
+                    "from": association.status.value,
+                    "to": moved.status.value,
+                    "awaiting": None
+                    if association.awaiting is None
+                    else association.awaiting.value,
+                },
             )
             await uow.commit()
         return moved
@@ -251,12 +378,15 @@ class OwnerService:
     async def _sees_association(
         uow: UnitOfWork, actor: Principal, association: Association
     ) -> bool:
-        """Staff see their practice's associations; an owner sees their own (listed under
-        /pet-owners/{id}/associations), so deciding one is 403 for them, not 404."""
+        """Staff see their practice's associations, except those awaiting (or refused by)
+        the owner's consent; an owner sees their own (listed under
+        /pet-owners/{id}/associations), so a step that is not theirs is 403, not 404."""
         if actor.role is Role.SYSTEM_ADMIN:
             return True
         if actor.role in STAFF_ROLES:
-            return actor.practice_id == association.practice_id
+            return actor.practice_id == association.practice_id and (
+                association.visible_to_practice
+            )
         owner = await uow.pet_owners.get(association.pet_owner_id, client_scope(actor))
         return owner is not None
 
@@ -267,11 +397,17 @@ class OwnerService:
         status: AssociationStatus | None,
         page: PageRequest,
     ) -> Page[AssociationView]:
+        """The practice's associations; its staff do not see those awaiting (or refused
+        by) an owner's consent. SYSTEM_ADMIN sees every one."""
         async with self._uow() as uow:
             practice_exists_for(actor, await uow.practices.get(practice_id))
         require_practice_member(actor, practice_id, Action.ASSOCIATION_LIST)
         return await self._queries.associations_page(
-            practice_id=practice_id, owner_id=None, status=status, page=page
+            practice_id=practice_id,
+            owner_id=None,
+            status=status,
+            page=page,
+            practice_view=actor.role in STAFF_ROLES,
         )
 
     async def owner_associations(
@@ -280,8 +416,13 @@ class OwnerService:
         authorize(actor, Action.PET_OWNER_READ)
         async with self._uow() as uow:
             await self._visible(uow, actor, owner_id)
-        # Staff see the owner's associations with their own practice only.
-        practice_id = actor.practice_id if actor.role in STAFF_ROLES else None
+        # Staff see the owner's associations with their own practice only (and of those,
+        # the ones their practice may see); the owner sees every one, pending included.
+        is_staff = actor.role in STAFF_ROLES
         return await self._queries.associations_page(
-            practice_id=practice_id, owner_id=owner_id, status=None, page=page
+            practice_id=actor.practice_id if is_staff else None,
+            owner_id=owner_id,
+            status=None,
+            page=page,
+            practice_view=is_staff,
         )

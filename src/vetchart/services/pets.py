@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from vetchart.domain.audit import RequestMeta
+from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.errors import (
     NotFound,
     PreconditionFailed,
@@ -22,6 +22,7 @@ from vetchart.domain.pets import (
     normalize_species,
 )
 from vetchart.domain.policy import Action, Principal, authorize, client_scope
+from vetchart.services.audit import care_practices, read_entry, seen_page
 from vetchart.services.audit import record as audit
 from vetchart.services.ports import (
     ClientQueries,
@@ -116,16 +117,56 @@ class PetService:
             await uow.commit()
         return PetView(pet=pet, owner=owner)
 
-    async def get(self, actor: Principal, pet_id: UUID) -> Row:
+    async def get(self, actor: Principal, pet_id: UUID, meta: RequestMeta) -> Row:
+        """The pet with its owner; its ``pet.read`` audit row committed first (in the
+        pet's access log)."""
         authorize(actor, Action.PET_READ)
-        found = await self._reads.pet(client_scope(actor), pet_id)
+
+        def entry_for(row: Row) -> AuditEntry:
+            return read_entry(
+                actor,
+                "pet.read",
+                "pet",
+                row["id"],
+                {"owner_id": str(row["owner_id"])},
+                data_practice_ids=care_practices(actor, row),
+                pet_id=row["id"],
+            )
+
+        found = await self._reads.pet(client_scope(actor), pet_id, entry_for, meta)
         if found is None:
             raise NotFound("Pet not found.")
         return found
 
-    async def list(self, actor: Principal, filters: PetFilters, page: PageRequest) -> Page[Row]:
+    async def list(
+        self, actor: Principal, filters: PetFilters, page: PageRequest, meta: RequestMeta
+    ) -> Page[Row]:
+        """A page of pets; its ``pet.list`` audit row (the filters, the pets shown) is
+        committed first, an empty page's too."""
         authorize(actor, Action.PET_READ)
-        return await self._reads.pets_page(client_scope(actor), filters, page)
+        asked: dict[str, object] = {
+            name: str(value)
+            for name, value in (
+                ("owner_id", filters.owner_id),
+                ("species", filters.species),
+                ("q", filters.q),
+            )
+            if value is not None
+        }
+        if filters.include_inactive:
+            asked["include_inactive"] = True
+
+        def entry_for(row: Row) -> AuditEntry:
+            return read_entry(
+                actor,
+                "pet.list",
+                "pet",
+                None,
+                {**asked, **seen_page(row)},
+                data_practice_ids=care_practices(actor, row),
+            )
+
+        return await self._reads.pets_page(client_scope(actor), filters, page, entry_for, meta)
 
     async def update(
         self,

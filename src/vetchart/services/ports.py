@@ -36,6 +36,16 @@ T = TypeVar("T")
 # structured ``data`` as its JSON text (api/presenters.py says which field is which).
 Row = Mapping[str, Any]
 
+# What an audited read saw, carried on the FIRST row it returns (from which its audit row
+# is built, adapters/db/audited_reads.py): a page's ``SEEN_IDS`` are the ids of the rows
+# the caller gets, in page order (None: an empty page); ``SEEN_PRACTICES`` the practices
+# their data belongs to (the rows' own practice; for pets and owners, read outside a
+# practice's scope, the practices with an approved association with the owner).
+SEEN_IDS = "seen_ids"
+SEEN_PRACTICES = "seen_practices"
+# An audited read's audit entry, built from that first row.
+EntryFor = Callable[[Row], AuditEntry]
+
 # --------------------------------------------------------------------------- system
 
 
@@ -109,7 +119,11 @@ class PetOwnerRepository(Protocol):
 
     async def get_by_user(self, user_id: UUID) -> PetOwner | None: ...
     async def find_by_email(self, email: str) -> PetOwner | None: ...
-    async def exists(self, owner_id: UUID) -> bool: ...
+    async def get_unscoped(self, owner_id: UUID) -> PetOwner | None:
+        """The owner whatever the caller's scope: for the services' own decisions (whose
+        consent a link needs), never handed to a caller as it is."""
+        ...
+
     async def save(self, owner: PetOwner) -> None: ...
 
 
@@ -121,6 +135,10 @@ class AssociationRepository(Protocol):
     async def get(
         self, association_id: UUID, *, for_update: bool = False
     ) -> Association | None: ...
+    async def get_open(self, owner_id: UUID, practice_id: UUID) -> Association | None:
+        """The open (pending or approved) association of the owner and practice, if any."""
+        ...
+
     async def save(self, association: Association) -> None: ...
 
 
@@ -133,6 +151,12 @@ class PetRepository(Protocol):
         self, pet_id: UUID, scope: ClientScope, *, for_update: bool = False
     ) -> Pet | None:
         """The pet if it exists and its owner is in the scope; None otherwise."""
+        ...
+
+    async def care_practices(self, pet_id: UUID, scope: ClientScope) -> list[UUID] | None:
+        """The practices the pet's owner is a client of (an approved association), by id:
+        what the pet's data belongs to, for the audit row of a read; None when the pet is
+        not in the scope. One statement."""
         ...
 
     async def save(self, pet: Pet) -> None:
@@ -225,6 +249,9 @@ class ThrottleRepository(Protocol):
     async def peek(self, key: str) -> ThrottleState | None: ...
     async def save(self, state: ThrottleState, now: datetime) -> None: ...
     async def clear(self, key: str) -> None: ...
+    async def clear_many(self, keys: Sequence[str], prefixes: Sequence[str]) -> int:
+        """Delete these keys and every key starting with one of the prefixes; how many."""
+        ...
 
 
 class RecoveryCodeRepository(Protocol):
@@ -463,12 +490,6 @@ class ClientQueries(Protocol):
         """Active staff of a practice by (full_name, id)."""
         ...
 
-    async def owners_page(
-        self, scope: ClientScope, q: str | None, page: PageRequest
-    ) -> Page[PetOwner]:
-        """Owners in scope by (full_name, id)."""
-        ...
-
     async def associations_page(
         self,
         *,
@@ -476,8 +497,10 @@ class ClientQueries(Protocol):
         owner_id: UUID | None,
         status: AssociationStatus | None,
         page: PageRequest,
+        practice_view: bool = False,
     ) -> Page[AssociationView]:
-        """Associations by (created_at, id), newest first."""
+        """Associations by (created_at, id), newest first. ``practice_view``: only those a
+        practice's staff may see (``Association.visible_to_practice``)."""
         ...
 
     async def pets_page(
@@ -527,15 +550,40 @@ class RecordQueries(Protocol):
 
 
 class ClientReads(Protocol):
-    """The fast path of the hot pet reads: plain rows of a pet with its owner (the
-    owner's fields prefixed ``owner__``), in the scope or not at all."""
+    """The fast path of the pet and owner reads: plain rows (a pet with its owner, the
+    owner's fields prefixed ``owner__``; an owner), in the scope or not at all, each read
+    with its audit row committed before the rows are returned. A page is never None (an
+    empty page is audited too); a single read is None when not in the scope (nothing
+    written)."""
 
-    async def pet(self, scope: ClientScope, pet_id: UUID) -> Row | None: ...
+    async def pet(
+        self, scope: ClientScope, pet_id: UUID, entry_for: EntryFor, meta: RequestMeta
+    ) -> Row | None: ...
 
     async def pets_page(
-        self, scope: ClientScope, filters: PetFilters, page: PageRequest
+        self,
+        scope: ClientScope,
+        filters: PetFilters,
+        page: PageRequest,
+        entry_for: EntryFor,
+        meta: RequestMeta,
     ) -> Page[Row]:
         """By (name, id)."""
+        ...
+
+    async def owner(
+        self, scope: ClientScope, owner_id: UUID, entry_for: EntryFor, meta: RequestMeta
+    ) -> Row | None: ...
+
+    async def owners_page(
+        self,
+        scope: ClientScope,
+        q: str | None,
+        page: PageRequest,
+        entry_for: EntryFor,
+        meta: RequestMeta,
+    ) -> Page[Row]:
+        """By (full_name, id)."""
         ...
 
 
@@ -550,10 +598,11 @@ class RecordReads(Protocol):
         filters: RecordFilters,
         page: PageRequest,
         now: datetime,
-        entry: AuditEntry,
+        entry_for: EntryFor,
         meta: RequestMeta,
     ) -> Page[Row] | None:
-        """Current versions by (visit_date, id) descending."""
+        """Current versions by (visit_date, id) descending; the page's first row carries
+        ``SEEN_IDS`` and ``SEEN_PRACTICES`` (its audit row is written empty or not)."""
         ...
 
     async def record(

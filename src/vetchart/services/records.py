@@ -29,7 +29,7 @@ from vetchart.domain.records import (
     require_may_amend,
 )
 from vetchart.domain.users import STAFF_ROLES, Role
-from vetchart.services.audit import entry as audit_entry
+from vetchart.services.audit import read_entry, seen_page, seen_practices
 from vetchart.services.audit import record as audit
 from vetchart.services.pets import require_version
 from vetchart.services.ports import (
@@ -239,13 +239,13 @@ class MedicalRecordService:
         authorize(actor, Action.MEDICAL_RECORD_READ)
 
         def entry_for(row: Row) -> AuditEntry:
-            return audit_entry(
+            return read_entry(
                 actor,
                 "medical_record.read",
                 "medical_record",
                 row["record_id"],
-                row["record_practice_id"],
                 {"view": "history"},
+                data_practice_id=row["record_practice_id"],
                 pet_id=row["record_pet_id"],
             )
 
@@ -269,12 +269,12 @@ class MedicalRecordService:
         authorize(actor, Action.MEDICAL_RECORD_READ)
 
         def entry_for(row: Row) -> AuditEntry:
-            return audit_entry(
+            return read_entry(
                 actor,
                 "medical_record.read",
                 "medical_record",
                 row["id"],
-                row["practice_id"],
+                data_practice_id=row["practice_id"],
                 pet_id=row["pet_id"],
             )
 
@@ -293,14 +293,24 @@ class MedicalRecordService:
         page: PageRequest,
         meta: RequestMeta,
     ) -> Page[Row]:
-        """A list read is one audit row naming the pet, committed before the rows leave
-        (a failed audit write means no medical data leaves); 404 outside the scope."""
+        """A list read is one audit row naming the pet and the records shown (an empty
+        page too), committed before the rows leave (a failed audit write means no medical
+        data leaves); 404 outside the scope."""
         authorize(actor, Action.MEDICAL_RECORD_READ)
-        entry = audit_entry(
-            actor, "medical_record.list", "pet", pet_id, actor.practice_id, pet_id=pet_id
-        )
+
+        def entry_for(row: Row) -> AuditEntry:
+            return read_entry(
+                actor,
+                "medical_record.list",
+                "pet",
+                pet_id,
+                seen_page(row),
+                data_practice_ids=seen_practices(row),
+                pet_id=pet_id,
+            )
+
         found = await self._reads.pet_records(
-            client_scope(actor), pet_id, filters, page, self._clock.now(), entry, meta
+            client_scope(actor), pet_id, filters, page, self._clock.now(), entry_for, meta
         )
         if found is None:
             raise NotFound("Pet not found.")
@@ -322,16 +332,15 @@ class MedicalRecordService:
             if practice is None or (not practice.is_active and actor.role is not Role.SYSTEM_ADMIN):
                 raise NotFound("Practice not found.")
             require_practice_member(actor, practice_id, Action.FOLLOW_UPS_LIST)
-            audit(
-                uow,
-                meta,
+            read = read_entry(
                 actor,
                 "medical_record.list",
                 "practice",
                 practice_id,
-                practice_id,
                 {"view": "follow_ups", "due_before": due_before.isoformat()},
+                data_practice_id=practice_id,
             )
+            uow.audit.record(read, meta)
             await uow.commit()
         return await self._queries.follow_ups_page(practice_id, due_before, page)
 
@@ -345,17 +354,16 @@ class MedicalRecordService:
             record = await uow.records.get(record_id, client_scope(actor))
             if record is None:
                 raise NotFound("Medical record not found.")
-            audit(
-                uow,
-                meta,
+            read = read_entry(
                 actor,
                 "medical_record.read",
                 "medical_record",
                 record.id,
-                record.practice_id,
                 details,
+                data_practice_id=record.practice_id,
                 pet_id=record.pet_id,
             )
+            uow.audit.record(read, meta)
             await uow.commit()
         return record
 

@@ -12,7 +12,7 @@ from vetchart.domain.appointments import Appointment, AppointmentStatus, Visit
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.policy import ClientScope, PracticeFacts
 from vetchart.domain.records import MedicalRecord
-from vetchart.services.ports import Page, PageRequest, Row
+from vetchart.services.ports import EntryFor, Page, PageRequest, Row
 
 
 @dataclass(frozen=True)
@@ -144,8 +144,31 @@ class ScheduleReads(Protocol):
         """The practice, the read's audit row committed first (None: no such practice)."""
         ...
 
-    async def appointments_page(self, filters: AppointmentFilters, page: PageRequest) -> Page[Row]:
-        """By (start_at, id); each with its owner's name, pet ids and pets."""
+    async def appointment(
+        self, scope: ClientScope, appointment_id: UUID, entry_for: EntryFor, meta: RequestMeta
+    ) -> Row | None:
+        """The appointment in the scope, with its owner's name, pet ids and pets; its audit
+        row committed first (None: not in the scope, nothing written)."""
+        ...
+
+    async def appointments_page(
+        self, filters: AppointmentFilters, page: PageRequest, entry_for: EntryFor, meta: RequestMeta
+    ) -> Page[Row]:
+        """By (start_at, id), each as :meth:`appointment`; the page's audit row committed
+        first, empty or not (its first row carries services/ports.py ``SEEN_IDS`` and
+        ``SEEN_PRACTICES``)."""
+        ...
+
+    async def owner_appointments(
+        self,
+        scope: ClientScope,
+        owner_id: UUID,
+        page: PageRequest,
+        entry_for: EntryFor,
+        meta: RequestMeta,
+    ) -> Page[Row] | None:
+        """The owner's appointments in the scope, as :meth:`appointments_page`; None when
+        the owner is not in the client scope (nothing written)."""
         ...
 
 

@@ -16,6 +16,7 @@ from vetchart.domain.policy import (
     require_user_in_scope,
     user_list_scope,
 )
+from vetchart.domain.throttle import lockout_keys
 from vetchart.domain.users import Role, User, normalize_full_name
 from vetchart.services.accounts import new_account
 from vetchart.services.audit import record as record_audit
@@ -164,9 +165,10 @@ class UserService:
             if user is None:
                 raise NotFound("User not found.")
             require_user_in_scope(actor, user.practice_id)
-            await uow.throttles.clear(f"login:{user.email}")
-            await uow.throttles.clear(f"mfa:{user.id}")
-            _audit(uow, meta, actor, "user.unlock", user)
+            # Every lockout of the account: each address's, the account-wide ceilings.
+            exact, prefixes = lockout_keys(user.email, user.id)
+            cleared = await uow.throttles.clear_many(exact, prefixes)
+            _audit(uow, meta, actor, "user.unlock", user, details={"cleared_keys": cleared})
             await uow.commit()
 
     async def create_admin(self, *, email: str, full_name: str, password: str) -> User:

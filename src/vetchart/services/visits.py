@@ -30,8 +30,8 @@ from vetchart.domain.policy import (
 )
 from vetchart.domain.records import MedicalRecord, require_may_amend
 from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
+from vetchart.services.audit import read_entry, record_pet_read
 from vetchart.services.audit import record as audit
-from vetchart.services.audit import record_pet_read
 from vetchart.services.pets import require_version
 from vetchart.services.ports import (
     Clock,
@@ -168,7 +168,7 @@ class VisitService:
             visit = await uow.visits.get(visit_id, client_scope(actor))
             if visit is None:
                 raise NotFound("Visit not found.")
-            _audit_visit(uow, meta, actor, "visit.read", visit)
+            _audit_visit_read(uow, meta, actor, "visit.read", visit)
             await uow.commit()
         return visit
 
@@ -253,7 +253,7 @@ class VisitService:
                 raise NotFound("Visit not found.")
             if visit.audio is None:
                 raise NotFound("This visit has no recording.")
-            _audit_visit(uow, meta, actor, "visit.audio_read", visit)
+            _audit_visit_read(uow, meta, actor, "visit.audio_read", visit)
             await uow.commit()
         return await self._storage.signed_url(
             visit.audio.key,
@@ -366,16 +366,15 @@ class VisitService:
             record = await uow.records.get(record_id, client_scope(actor))
             if record is None:
                 raise NotFound("Medical record not found.")
-            audit(
-                uow,
-                meta,
+            read = read_entry(
                 actor,
                 "attachment.list",
                 "medical_record",
                 record.id,
-                record.practice_id,
+                data_practice_id=record.practice_id,
                 pet_id=record.pet_id,
             )
+            uow.audit.record(read, meta)
             found = await uow.attachments.for_record(record.id)
             await uow.commit()
         return found
@@ -387,16 +386,15 @@ class VisitService:
             if attachment is None:
                 raise NotFound("Attachment not found.")
             record = await uow.records.get(attachment.record_id, ClientScope(everything=True))
-            audit(
-                uow,
-                meta,
+            read = read_entry(
                 actor,
                 "attachment.read",
                 "attachment",
                 attachment.id,
-                attachment.practice_id,
+                data_practice_id=attachment.practice_id,
                 pet_id=record.pet_id if record else None,
             )
+            uow.audit.record(read, meta)
             await uow.commit()
         return await self._storage.signed_url(
             attachment.object_key,
@@ -519,6 +517,22 @@ def _audit_visit(
     audit(
         uow, meta, actor, action, "visit", visit.id, visit.practice_id, details, pet_id=visit.pet_id
     )
+
+
+def _audit_visit_read(
+    uow: UnitOfWork, meta: RequestMeta, actor: Principal, action: str, visit: Visit
+) -> None:
+    """The audit row of a read of a visit: the reader's practice, the visit's in the
+    details (docs/audit.md), its pet's access log."""
+    read = read_entry(
+        actor,
+        action,
+        "visit",
+        visit.id,
+        data_practice_id=visit.practice_id,
+        pet_id=visit.pet_id,
+    )
+    uow.audit.record(read, meta)
 
 
 class AttachmentUpload:

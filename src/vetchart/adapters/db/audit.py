@@ -1,11 +1,13 @@
 """The audit log writer: entries are queued and appended to a hash chain at commit.
 
 Each unit of work appends all its entries to one chain, picked at random among
-``AUDIT_CHAINS``. The chain's head row is locked (``FOR UPDATE``) by the first of the two
-statements below and released by the commit right after, so two transactions only wait
-for each other when they pick the same chain, and then only for a commit. Two statements
-per unit of work, both prebuilt (adapters/db/statements.py): lock and read the head, then
-insert the rows and move the head in one.
+``AUDIT_CHAINS``. The chain's head row is locked by the first of the two statements below
+(``audit_lock_head``, a SECURITY DEFINER function: the application may read the heads
+table but not update or lock it itself) and released by the commit right after, so two
+transactions only wait for each other when they pick the same chain, and then only for a
+commit. The second statement inserts the rows, hashed here under the audit key; a
+trigger (SECURITY DEFINER too) moves the head along with each row and refuses a row that
+does not extend the head (migration r0010).
 """
 
 from __future__ import annotations
@@ -14,19 +16,30 @@ import secrets
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetchart.adapters.db.statements import bound, insert_one, multi_row_insert
-from vetchart.adapters.db.tables import audit_chains, audit_events
-from vetchart.domain.audit import AUDIT_CHAINS, AuditEntry, ChainedRow, RequestMeta, chain_hash
+from vetchart.adapters.db.tables import audit_events
+from vetchart.domain.audit import (
+    AUDIT_CHAINS,
+    AuditEntry,
+    AuditKey,
+    ChainedRow,
+    RequestMeta,
+    chain_hash,
+)
 from vetchart.services.ports import Clock, IdGenerator
+
+# Lock a chain's head and read it (the last lock a unit of work takes: no cycles).
+LOCK_HEAD_SQL = "SELECT seq, hash FROM audit_lock_head(CAST(:locked_chain AS smallint))"
 
 
 class SqlAuditLog:
-    def __init__(self, clock: Clock, ids: IdGenerator) -> None:
+    def __init__(self, clock: Clock, ids: IdGenerator, key: AuditKey) -> None:
         self._clock = clock
         self._ids = ids
+        self._key = key
         self._pending: list[dict[str, Any]] = []
 
     def record(self, entry: AuditEntry, meta: RequestMeta) -> None:
@@ -41,34 +54,20 @@ class SqlAuditLog:
         rows, self._pending = self._pending, []
         chain = secrets.randbelow(AUDIT_CHAINS)
         head = (await session.execute(_LOCK_HEAD, {"locked_chain": chain})).one()
-        seq, previous = chain_rows(rows, chain, head.seq, head.hash)
-        # One statement appends the rows and moves the chain's head (a data-modifying CTE).
-        move = {"head_chain": chain, "head_seq": seq, "head_hash": previous}
+        chain_rows(rows, chain, head.seq, head.hash, self._key)
+        # The rows' trigger moves the head (the application cannot update it).
         if len(rows) == 1:
-            statement = _append_one(tuple(rows[0]))
-            await session.execute(statement, {**bound(rows[0], "a_"), **move})
+            await session.execute(_append_one(tuple(rows[0])), bound(rows[0], "a_"))
             return
-        await session.execute(
-            multi_row_insert(audit_events, rows).add_cte(_MOVE_HEAD.cte("move_head")), move
-        )
+        await session.execute(multi_row_insert(audit_events, rows))
 
 
-# Lock a chain's head (the last lock a unit of work takes: no cycles).
-_LOCK_HEAD = (
-    select(audit_chains.c.seq, audit_chains.c.hash)
-    .where(audit_chains.c.chain == bindparam("locked_chain"))
-    .with_for_update()
-)
-_MOVE_HEAD = (
-    update(audit_chains)
-    .where(audit_chains.c.chain == bindparam("head_chain"))
-    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
-)
+_LOCK_HEAD = text(LOCK_HEAD_SQL)
 
 
 @lru_cache(maxsize=4)
 def _append_one(columns: tuple[str, ...]) -> Any:
-    return insert_one(audit_events, columns, "a_").add_cte(_MOVE_HEAD.cte("move_head"))
+    return insert_one(audit_events, columns, "a_")
 
 
 def audit_row(
@@ -94,13 +93,13 @@ def audit_row(
 
 
 def chain_rows(
-    rows: list[dict[str, Any]], chain: int, seq: int, previous: bytes
+    rows: list[dict[str, Any]], chain: int, seq: int, previous: bytes, key: AuditKey
 ) -> tuple[int, bytes]:
     """Give the rows their places after the chain's head (seq, hash); the new head."""
     for row in rows:
         seq += 1
         row["chain"], row["seq"], row["prev_hash"] = chain, seq, previous
-        previous = row["hash"] = chain_hash(previous, ChainedRow(**_hashed_fields(row)))
+        previous = row["hash"] = chain_hash(key, previous, ChainedRow(**_hashed_fields(row)))
     return seq, previous
 
 

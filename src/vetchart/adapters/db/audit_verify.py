@@ -1,14 +1,25 @@
-"""`vetchart audit verify`: walk every audit chain and report the first broken link."""
+"""`vetchart audit verify` and `audit checkpoint`: walk every audit chain and report the
+first broken link; read the chain heads for a signed checkpoint, and the entries a
+checkpoint pins."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vetchart.adapters.db.tables import audit_chains, audit_events
-from vetchart.domain.audit import BrokenLink, ChainedRow, ChainVerifier
+from vetchart.domain.audit import (
+    AuditKey,
+    BrokenLink,
+    ChainedRow,
+    ChainHead,
+    ChainVerifier,
+    Checkpoint,
+    check_against_checkpoint,
+)
 
 _HASHED = [
     audit_events.c.id,
@@ -41,15 +52,26 @@ class VerifyReport:
         return not self.broken
 
 
-async def verify_audit_chains(engine: AsyncEngine, *, batch_size: int = 5000) -> VerifyReport:
-    """Every chain in ``seq`` order (streamed, constant memory). A chain stops at its first
-    broken link, which is reported; the other chains are still checked."""
+async def verify_audit_chains(
+    engine: AsyncEngine,
+    key: AuditKey,
+    *,
+    against: Checkpoint | None = None,
+    batch_size: int = 5000,
+) -> VerifyReport:
+    """Every chain in ``seq`` order (streamed, constant memory), each entry's hash checked
+    under ``key``. A chain stops at its first broken link, which is reported; the other
+    chains are still checked. ``against``: also every head of that checkpoint must still
+    be in its chain with the same hash (a chain rewritten after it is caught even when
+    its hashes were recomputed under the key)."""
     report = VerifyReport()
+    if against is not None:
+        report.broken.extend(check_against_checkpoint(against, await _hashes_at(engine, against)))
     async with engine.connect() as conn:
         heads = (await conn.execute(select(audit_chains).order_by(audit_chains.c.chain))).all()
         for head in heads:
             report.chains += 1
-            verifier = ChainVerifier(head.chain)
+            verifier = ChainVerifier(head.chain, key)
             broken: BrokenLink | None = None
             result = await conn.stream(
                 select(*_HASHED, audit_events.c.prev_hash, audit_events.c.hash)
@@ -70,3 +92,29 @@ async def verify_audit_chains(engine: AsyncEngine, *, batch_size: int = 5000) ->
             if broken is not None:
                 report.broken.append(broken)
     return report
+
+
+async def _hashes_at(engine: AsyncEngine, checkpoint: Checkpoint) -> dict[tuple[int, int], bytes]:
+    wanted = [(head.chain, head.seq) for head in checkpoint.heads if head.seq > 0]
+    if not wanted:
+        return {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(audit_events.c.chain, audit_events.c.seq, audit_events.c.hash).where(
+                tuple_(audit_events.c.chain, audit_events.c.seq).in_(wanted)
+            )
+        )
+        return {(row.chain, row.seq): row.hash for row in rows}
+
+
+async def read_checkpoint(engine: AsyncEngine) -> Checkpoint:
+    """The heads of every chain now, in one consistent snapshot."""
+    async with engine.connect() as conn:
+        database = (await conn.execute(select(func.current_database()))).scalar_one()
+        now: datetime = (await conn.execute(select(func.now()))).scalar_one()
+        heads = (await conn.execute(select(audit_chains).order_by(audit_chains.c.chain))).all()
+    return Checkpoint(
+        created_at=now,
+        database=str(database),
+        heads=tuple(ChainHead(row.chain, row.seq, row.hash) for row in heads),
+    )

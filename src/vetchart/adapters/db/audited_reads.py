@@ -3,10 +3,11 @@
 Four round trips, two of them statements:
 
 1. ``BEGIN``;
-2. one statement locks a randomly chosen audit chain's head (``FOR UPDATE``), checks the
-   caller's scope and reads the data (:func:`with_chain_head` wraps the read's SQL);
-3. the audit row, hashed onto that chain in Python, is inserted and the head moved, in
-   one statement (a data-modifying CTE);
+2. one statement locks a randomly chosen audit chain's head (through the SECURITY
+   DEFINER function ``audit_lock_head``), checks the caller's scope and reads the data
+   (:func:`with_chain_head` wraps the read's SQL);
+3. the audit row, hashed onto that chain in Python under the audit key, is inserted; its
+   trigger moves the head (the application cannot update the heads table);
 4. ``COMMIT`` — without waiting for the WAL flush unless ``VETCHART_AUDIT_READS_DURABLE``.
 
 The data leaves only after the commit: a read whose audit row cannot be written returns
@@ -28,7 +29,7 @@ import structlog
 from vetchart.adapters.db.audit import audit_row, chain_rows
 from vetchart.adapters.db.pg import PgPool, Rows
 from vetchart.adapters.db.resilience import is_transient_connection_error
-from vetchart.domain.audit import AUDIT_CHAINS, AuditEntry, RequestMeta
+from vetchart.domain.audit import AUDIT_CHAINS, AuditEntry, AuditKey, RequestMeta
 from vetchart.services.ports import Clock, IdGenerator
 
 log = structlog.get_logger(__name__)
@@ -58,11 +59,7 @@ _N = len(_AUDIT_COLUMNS)
 _VALUES = ", ".join(
     f"${n}::jsonb" if name == "details" else f"${n}" for n, name in enumerate(_AUDIT_COLUMNS, 1)
 )
-APPEND_AUDIT_ROW = (
-    f"WITH move_head AS (UPDATE audit_chains SET seq = ${_N + 1}, hash = ${_N + 2} "
-    f"WHERE chain = ${_N + 3}) "
-    f"INSERT INTO audit_events ({', '.join(_AUDIT_COLUMNS)}) VALUES ({_VALUES})"
-)
+APPEND_AUDIT_ROW = f"INSERT INTO audit_events ({', '.join(_AUDIT_COLUMNS)}) VALUES ({_VALUES})"
 
 # The head's columns in every row of an audited read (then the read's own columns).
 HEAD_SEQ = "head_seq"
@@ -73,8 +70,8 @@ def with_chain_head(read_sql: str) -> str:
     """``read_sql`` (its parameters from ``$2``; ``$1`` is the chain) behind the lock of
     the chain's head: every row it returns carries ``head_seq`` and ``head_hash``."""
     return (
-        "WITH head AS (SELECT seq AS head_seq, hash AS head_hash FROM audit_chains "
-        "WHERE chain = $1 FOR UPDATE) "
+        "WITH head AS (SELECT seq AS head_seq, hash AS head_hash "
+        "FROM audit_lock_head($1::smallint)) "
         "SELECT head.head_seq, head.head_hash, d.* FROM (SELECT 1) AS one "
         f"LEFT JOIN head ON true CROSS JOIN LATERAL ({read_sql}) AS d"
     )
@@ -91,10 +88,11 @@ class AuditedReader:
     """Runs an audited read: the rows and their committed audit row, or None (no rows:
     nothing found in scope, nothing written)."""
 
-    def __init__(self, pool: PgPool, clock: Clock, ids: IdGenerator) -> None:
+    def __init__(self, pool: PgPool, clock: Clock, ids: IdGenerator, key: AuditKey) -> None:
         self._pool = pool
         self._clock = clock
         self._ids = ids
+        self._key = key
 
     async def read(
         self,
@@ -131,10 +129,10 @@ class AuditedReader:
             if rows[0][HEAD_SEQ] is None:  # a missing head is a broken database, not a 404
                 raise MissingChainHeadError(f"audit chain {chain} has no head row")
             row = audit_row(entry_for(rows[0]), meta, self._clock, self._ids)
-            seq, head = chain_rows([row], chain, rows[0][HEAD_SEQ], rows[0][HEAD_HASH])
+            chain_rows([row], chain, rows[0][HEAD_SEQ], rows[0][HEAD_HASH], self._key)
             values = [row[name] for name in _AUDIT_COLUMNS]
             values[_AUDIT_COLUMNS.index("details")] = json.dumps(row["details"])
-            await tx.execute(APPEND_AUDIT_ROW, *values, seq, head, chain)
+            await tx.execute(APPEND_AUDIT_ROW, *values)
             progress.committing = True  # the block's end sends COMMIT
         return rows
 

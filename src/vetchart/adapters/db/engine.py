@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -36,12 +36,37 @@ def libpq_url(url: str) -> str:
     )
 
 
+def app_login_url(url: str, settings: DatabaseSettings) -> str:
+    """``url`` logging in as the application role (``settings.app_role``: least
+    privilege, adapters/db/privileges.py) instead of its own user — same host, port,
+    database and options. Password: ``app_password`` when set, else the URL's own when
+    it already names the role, else none (trust/peer authentication, as on the embedded
+    server's socket). An empty ``app_role`` leaves the URL alone."""
+    if not settings.app_role:
+        return url
+    parsed = make_url(async_url(url))
+    if settings.app_password is not None:
+        password: str | None = settings.app_password.get_secret_value()
+    elif parsed.username == settings.app_role:
+        password = parsed.password
+    else:
+        password = None
+    login = URL.create(
+        parsed.drivername,
+        username=settings.app_role,
+        password=password,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query=parsed.query,
+    )
+    return login.render_as_string(hide_password=False)
+
+
 def create_engine(url: str, settings: DatabaseSettings, *, application_name: str) -> AsyncEngine:
-    """The application's engine: every connection switches to ``settings.app_role``
-    (least privilege, see adapters/db/privileges.py) unless that setting is empty."""
+    """The application's engine (``url`` already logs in as the application role: see
+    ``app_login_url``)."""
     server_settings = {"application_name": application_name}
-    if settings.app_role:
-        server_settings["role"] = settings.app_role
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
     engine = create_async_engine(

@@ -6,7 +6,7 @@ round trip, no ORM result processing, prepared statements cached per connection.
 that is one statement runs without an explicit transaction (one round trip); an audited
 read runs one short transaction (see ``adapters/db/audited_reads.py``).
 
-Every connection logs in like the engine's: the application role, the statement timeout,
+Every connection logs in like the engine's: as the application role, the statement timeout,
 UTC. When ``synchronous_commit`` is false (``VETCHART_AUDIT_READS_DURABLE=false``, the
 default) the pool's transactions commit without waiting for the WAL flush: only the audit
 rows of reads are written through this pool, never a change (docs/audit.md).
@@ -85,8 +85,6 @@ class PgPool:
     ) -> None:
         self._dsn = libpq_url(url)
         server_settings = {"application_name": application_name, "TimeZone": "UTC"}
-        if settings.app_role:
-            server_settings["role"] = settings.app_role
         if settings.statement_timeout_ms:
             server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
         if not synchronous_commit:

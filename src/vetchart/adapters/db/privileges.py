@@ -1,14 +1,18 @@
 """The application's database role: least privilege, applied by the migrations.
 
-Migrations run as the role that owns the schema. The API and the worker connect with
-``DATABASE_URL`` and switch to ``APP_ROLE`` for every connection (the ``role`` startup
-setting), so whatever login they use, they can read and write rows but not change the
-schema, and they can only append to the history tables.
+Migrations run as the role that owns the schema. The API and the worker log in as
+``APP_ROLE`` (a LOGIN role since revision 0010, neither superuser nor owner of anything;
+adapters/db/engine.py ``app_login_url``), so they can read and write rows but not change
+the schema, only append to the history tables, and only read the audit chain heads (the
+database moves those itself) — and no statement they run can become the owner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 APP_ROLE = "vetchart_app"
 
@@ -17,6 +21,9 @@ APP_ROLE = "vetchart_app"
 APPEND_ONLY_TABLES = ("audit_events", "medical_record_events")
 # Tables the application may only read.
 READ_ONLY_TABLES = ("alembic_version",)
+# Tables only the database's own SECURITY DEFINER functions change (revision 0010 on):
+# the application reads them. The audit chain heads move with each audit row's trigger.
+DATABASE_MOVED_TABLES = ("audit_chains",)
 
 
 def ensure_app_role(execute: Callable[[str], object]) -> None:
@@ -42,6 +49,42 @@ def ensure_app_role(execute: Callable[[str], object]) -> None:
     )
 
 
+def ensure_app_login(execute: Callable[[str], object]) -> None:
+    """Make ``APP_ROLE`` a login role without any power beyond its grants. Altered only
+    when it is not so already (the role is cluster-wide: other databases share it), and
+    refused when the application role owns objects here (it must never be an owner)."""
+    execute(  # APP_ROLE is a constant, never input
+        f"""
+        DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+                BEGIN
+                    CREATE ROLE {APP_ROLE} LOGIN;
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                    NULL;
+                END;
+            END IF;
+            IF EXISTS (
+                SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}'
+                AND (NOT rolcanlogin OR rolsuper OR rolcreatedb OR rolcreaterole
+                     OR rolreplication OR rolbypassrls)
+            ) THEN
+                ALTER ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+                    NOREPLICATION NOBYPASSRLS;
+            END IF;
+            IF EXISTS (SELECT FROM pg_class WHERE relowner = '{APP_ROLE}'::regrole)
+               OR EXISTS (SELECT FROM pg_proc WHERE proowner = '{APP_ROLE}'::regrole)
+               OR EXISTS (SELECT FROM pg_namespace WHERE nspowner = '{APP_ROLE}'::regrole)
+            THEN
+                RAISE EXCEPTION '{APP_ROLE} owns objects in this database; it must own none';
+            END IF;
+            EXECUTE format('GRANT CONNECT ON DATABASE %I TO {APP_ROLE}', current_database());
+        END
+        $$
+        """  # noqa: S608
+    )
+
+
 def grant_app_privileges(execute: Callable[[str], object]) -> None:
     """(Re)apply the application's privileges on every table of the schema. Call it at
     the end of every migration that creates tables."""
@@ -54,6 +97,20 @@ def grant_app_privileges(execute: Callable[[str], object]) -> None:
         execute(f"GRANT SELECT ON {table} TO {APP_ROLE}")
     for table in APPEND_ONLY_TABLES:
         execute(f"GRANT INSERT ON {table} TO {APP_ROLE}")
+    # Once the database moves the audit chain heads itself (revision 0010), the
+    # application may only read them.
+    execute(
+        f"""
+        DO $$
+        BEGIN
+            IF to_regprocedure('audit_move_head()') IS NOT NULL THEN
+                REVOKE ALL ON {", ".join(DATABASE_MOVED_TABLES)} FROM {APP_ROLE};
+                GRANT SELECT ON {", ".join(DATABASE_MOVED_TABLES)} TO {APP_ROLE};
+            END IF;
+        END
+        $$
+        """
+    )
 
 
 def revoke_app_privileges(execute: Callable[[str], object]) -> None:
@@ -62,3 +119,29 @@ def revoke_app_privileges(execute: Callable[[str], object]) -> None:
     execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}")
     execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {APP_ROLE}")
     execute(f"REVOKE USAGE ON SCHEMA public FROM {APP_ROLE}")
+
+
+# What makes the login an unfit application role: a superuser, a role that can make
+# roles or databases or bypass row security, or the owner of any relation here.
+_LOGIN_PROBLEMS = """
+SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls,
+       EXISTS (SELECT FROM pg_class c WHERE c.relowner = r.oid
+               AND c.relnamespace = 'public'::regnamespace) AS owns_tables
+FROM pg_roles r WHERE r.rolname = session_user
+"""
+
+
+async def login_privilege_problems(engine: AsyncEngine) -> list[str]:
+    """Why the application's login is more than a plain application role (empty: fine)."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(text(_LOGIN_PROBLEMS))).one_or_none()
+    if row is None:
+        return []
+    names = {
+        "rolsuper": "is a superuser",
+        "rolcreaterole": "can create roles",
+        "rolcreatedb": "can create databases",
+        "rolbypassrls": "bypasses row security",
+        "owns_tables": "owns the schema's tables",
+    }
+    return [problem for column, problem in names.items() if getattr(row, column)]

@@ -10,7 +10,8 @@ from sqlalchemy import Select, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from vetchart.adapters.db.pg import PgPool, SqlArgs
+from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
+from vetchart.adapters.db.pg import SqlArgs
 from vetchart.adapters.db.repositories import (
     association_from_row,
     owner_from_row,
@@ -20,14 +21,22 @@ from vetchart.adapters.db.repositories import (
 )
 from vetchart.adapters.db.resilience import retry_idempotent_read
 from vetchart.adapters.db.scope import owner_in_scope, owner_in_scope_sql
+from vetchart.adapters.db.seen import audited_page, care_practices, page_care_practices
 from vetchart.adapters.db.tables import pet_owners, pets, practice_associations, practices, users
-from vetchart.domain.owners import AssociationStatus, PetOwner
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.owners import (
+    HIDDEN_FROM_PRACTICE,
+    AssociationStatus,
+    ConsentParty,
+)
 from vetchart.domain.pets import normalize_species
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
 from vetchart.domain.users import User
 from vetchart.services.ports import (
+    SEEN_PRACTICES,
     AssociationView,
+    EntryFor,
     Page,
     PageRequest,
     PetFilters,
@@ -107,20 +116,6 @@ class SqlClientQueries(ReadQueries):
         rows = [user_from_row(r) for r in await self._rows(query)]
         return page_of(rows, page.limit, lambda u: (u.full_name, u.id))
 
-    async def owners_page(
-        self, scope: ClientScope, q: str | None, page: PageRequest
-    ) -> Page[PetOwner]:
-        query = select(pet_owners).where(owner_in_scope(scope, pet_owners.c.id))
-        if q:
-            query = query.where(pet_owners.c.search_text.like(like_pattern(q.lower())))
-        if page.after is not None:
-            query = query.where(
-                tuple_(pet_owners.c.full_name, pet_owners.c.id) > tuple_(*page.after)
-            )
-        query = query.order_by(pet_owners.c.full_name, pet_owners.c.id).limit(page.limit + 1)
-        rows = [owner_from_row(r) for r in await self._rows(query)]
-        return page_of(rows, page.limit, lambda o: (o.full_name, o.id))
-
     async def associations_page(
         self,
         *,
@@ -128,6 +123,7 @@ class SqlClientQueries(ReadQueries):
         owner_id: UUID | None,
         status: AssociationStatus | None,
         page: PageRequest,
+        practice_view: bool = False,
     ) -> Page[AssociationView]:
         a = practice_associations
         query = (
@@ -145,6 +141,14 @@ class SqlClientQueries(ReadQueries):
             query = query.where(a.c.pet_owner_id == owner_id)
         if status is not None:
             query = query.where(a.c.status == status.value)
+        if practice_view:
+            # Association.visible_to_practice (awaiting is NULL for links approved at once).
+            query = query.where(
+                or_(
+                    a.c.awaiting.is_distinct_from(ConsentParty.OWNER.value),
+                    a.c.status.not_in([s.value for s in sorted(HIDDEN_FROM_PRACTICE)]),
+                )
+            )
         if page.after is not None:
             query = query.where(tuple_(a.c.created_at, a.c.id) < tuple_(*page.after))
         query = query.order_by(a.c.created_at.desc(), a.c.id.desc()).limit(page.limit + 1)
@@ -211,25 +215,94 @@ PET_COLUMNS = (
 _PETS_WITH_OWNER = "FROM pets p JOIN pet_owners o ON o.id = p.owner_id"
 
 
+# An owner as the API answers it.
+OWNER_COLUMNS = (
+    "o.id, o.full_name, o.email, o.phone, o.address, o.preferred_communication, o.user_id, "
+    "o.created_at, o.updated_at"
+)
+
+
+def _care(scope: ClientScope, single: str, page: str) -> tuple[str, str | None]:
+    """The columns that name the data's practices in an audited pet or owner read: none
+    in a practice's scope (its staff see the client through that practice only; the
+    service names it), else the owner's practices (adapters/db/seen.py)."""
+    if scope.practice_id is not None:
+        return "", None
+    return f", {care_practices(single)} AS {SEEN_PRACTICES}", page_care_practices(page)
+
+
 class PgClientReads:
-    """Pets on the fast path (adapters/db/pg.py): one statement per page or pet."""
+    """Pets and owners on the fast path: each read one short audited transaction on the
+    primary (adapters/db/audited_reads.py: two statements, the scope check, chain head
+    lock and data, then the audit row), its audit row committed before the rows are
+    returned. A page always writes its row, empty or not (adapters/db/seen.py)."""
 
-    def __init__(self, pool: PgPool) -> None:
-        self._pool = pool
+    def __init__(self, reader: AuditedReader) -> None:
+        self._reader = reader
 
-    async def pet(self, scope: ClientScope, pet_id: UUID) -> Row | None:
-        args = SqlArgs(pet_id)
+    async def pet(
+        self, scope: ClientScope, pet_id: UUID, entry_for: EntryFor, meta: RequestMeta
+    ) -> Row | None:
+        args = SqlArgs(pet_id, offset=1)  # $2
         in_scope = owner_in_scope_sql(scope, "p.owner_id", args)
-        rows = await self._pool.fetch(
-            f"SELECT {PET_COLUMNS} {_PETS_WITH_OWNER} WHERE p.id = $1 AND {in_scope}",
-            *args.values,
+        practices, _ = _care(scope, "p.owner_id", "owner_id")
+        sql = with_chain_head(
+            f"SELECT {PET_COLUMNS}{practices} {_PETS_WITH_OWNER} WHERE p.id = $2 AND {in_scope}"
         )
+        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         return rows[0] if rows else None
 
-    async def pets_page(
-        self, scope: ClientScope, filters: PetFilters, page: PageRequest
+    async def owner(
+        self, scope: ClientScope, owner_id: UUID, entry_for: EntryFor, meta: RequestMeta
+    ) -> Row | None:
+        args = SqlArgs(owner_id, offset=1)  # $2
+        in_scope = owner_in_scope_sql(scope, "o.id", args)
+        practices, _ = _care(scope, "o.id", "id")
+        sql = with_chain_head(
+            f"SELECT {OWNER_COLUMNS}{practices} FROM pet_owners o WHERE o.id = $2 AND {in_scope}"
+        )
+        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        return rows[0] if rows else None
+
+    async def owners_page(
+        self,
+        scope: ClientScope,
+        q: str | None,
+        page: PageRequest,
+        entry_for: EntryFor,
+        meta: RequestMeta,
     ) -> Page[Row]:
-        args = SqlArgs(page.limit + 1)  # $1
+        args = SqlArgs(page.limit + 1, offset=1)  # $2
+        conditions = [owner_in_scope_sql(scope, "o.id", args)]
+        if q:
+            conditions.append(f"o.search_text LIKE {args.add(like_pattern(q.lower()))}")
+        if page.after is not None:
+            full_name, owner_id = page.after
+            conditions.append(
+                f"(o.full_name, o.id) > ({args.add(full_name)}, {args.add(owner_id)})"
+            )
+        _, practices = _care(scope, "o.id", "id")
+        sql = with_chain_head(
+            audited_page(
+                f"SELECT {OWNER_COLUMNS} FROM pet_owners o WHERE {' AND '.join(conditions)} "
+                "ORDER BY o.full_name, o.id LIMIT $2",
+                "$2",
+                practices=practices,
+            )
+        )
+        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        found = [row for row in rows or () if row["id"] is not None]
+        return page_of(found, page.limit, lambda r: (r["full_name"], r["id"]))
+
+    async def pets_page(
+        self,
+        scope: ClientScope,
+        filters: PetFilters,
+        page: PageRequest,
+        entry_for: EntryFor,
+        meta: RequestMeta,
+    ) -> Page[Row]:
+        args = SqlArgs(page.limit + 1, offset=1)  # $2
         conditions = [owner_in_scope_sql(scope, "p.owner_id", args)]
         if not filters.include_inactive:
             conditions.append("p.is_active")
@@ -242,9 +315,15 @@ class PgClientReads:
         if page.after is not None:
             name, pet_id = page.after
             conditions.append(f"(p.name, p.id) > ({args.add(name)}, {args.add(pet_id)})")
-        rows = await self._pool.fetch(
-            f"SELECT {PET_COLUMNS} {_PETS_WITH_OWNER} WHERE {' AND '.join(conditions)} "
-            "ORDER BY p.name, p.id LIMIT $1",
-            *args.values,
+        _, practices = _care(scope, "p.owner_id", "owner_id")
+        sql = with_chain_head(
+            audited_page(
+                f"SELECT {PET_COLUMNS} {_PETS_WITH_OWNER} WHERE {' AND '.join(conditions)} "
+                "ORDER BY p.name, p.id LIMIT $2",
+                "$2",
+                practices=practices,
+            )
         )
-        return page_of(rows, page.limit, lambda r: (r["name"], r["id"]))
+        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        found = [row for row in rows or () if row["id"] is not None]
+        return page_of(found, page.limit, lambda r: (r["name"], r["id"]))

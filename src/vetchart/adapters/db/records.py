@@ -23,6 +23,7 @@ from vetchart.adapters.db.scope import (
     owner_in_scope_sql,
     scope_kind,
 )
+from vetchart.adapters.db.seen import ROW_PRACTICES, audited_page
 from vetchart.adapters.db.statements import bound, insert_one, multi_row_insert
 from vetchart.adapters.db.tables import medical_record_events, medical_records, pets, users
 from vetchart.domain.audit import AuditEntry, RequestMeta
@@ -342,22 +343,27 @@ class PgRecordReads:
         filters: RecordFilters,
         page: PageRequest,
         now: datetime,
-        entry: AuditEntry,
+        entry_for: Callable[[Row], AuditEntry],
         meta: RequestMeta,
     ) -> Page[Row] | None:
         """A page of the pet's records, newest visit first; None when the pet is not in
-        the scope. An empty page is one row of NULLs (the pet exists)."""
+        the scope. An empty page is one row of NULLs (the pet exists); the first row
+        carries the ids shown and their practices (adapters/db/seen.py)."""
         # $1 is the audit chain (with_chain_head); $2 to $5 are fixed in the text below.
         args = SqlArgs(pet_id, now, self._finalise_after, page.limit + 1, offset=1)
         in_scope = owner_in_scope_sql(scope, "p.owner_id", args)
         conditions = _filters_sql(filters, page.after, args)
+        listed = audited_page(
+            f"SELECT {RECORD_COLUMNS} FROM medical_records r WHERE r.pet_id = $2{conditions} "
+            "ORDER BY r.visit_date DESC, r.id DESC LIMIT $5",
+            "$5",
+            practices=ROW_PRACTICES,
+        )
         sql = with_chain_head(
-            f"SELECT r.* FROM pets p LEFT JOIN LATERAL (SELECT {RECORD_COLUMNS} "
-            f"FROM medical_records r WHERE r.pet_id = p.id{conditions} "
-            "ORDER BY r.visit_date DESC, r.id DESC LIMIT $5) AS r ON true "
+            f"SELECT r.* FROM pets p CROSS JOIN LATERAL ({listed}) AS r "
             f"WHERE p.id = $2 AND {in_scope}"
         )
-        rows = await self._reader.read(sql, tuple(args.values), lambda _row: entry, meta)
+        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         if rows is None:
             return None
         found: list[Row] = [row for row in rows if row["id"] is not None]

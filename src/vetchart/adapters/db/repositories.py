@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -29,8 +29,10 @@ from vetchart.adapters.db.tables import (
 )
 from vetchart.domain.errors import Conflict
 from vetchart.domain.owners import (
+    OPEN_STATUSES,
     Association,
     AssociationStatus,
+    ConsentParty,
     PetOwner,
     PreferredCommunication,
     RequestType,
@@ -381,6 +383,17 @@ class SqlThrottleRepository:
     async def clear(self, key: str) -> None:
         await self._session.execute(delete(login_throttles).where(login_throttles.c.key == key))
 
+    async def clear_many(self, keys: Sequence[str], prefixes: Sequence[str]) -> int:
+        key = login_throttles.c.key
+        # autoescape: an email's own % and _ are matched literally, not as wildcards.
+        conditions = [key.startswith(prefix, autoescape=True) for prefix in prefixes]
+        if keys:
+            conditions.append(key.in_(list(keys)))
+        if not conditions:
+            return 0
+        result = await self._session.execute(delete(login_throttles).where(or_(*conditions)))
+        return int(getattr(result, "rowcount", 0) or 0)
+
 
 class SqlRecoveryCodeRepository:
     def __init__(self, session: AsyncSession, ids: IdGenerator) -> None:
@@ -528,11 +541,10 @@ class SqlPetOwnerRepository:
         row = (await self._session.execute(query)).mappings().first()
         return owner_from_row(row) if row else None
 
-    async def exists(self, owner_id: UUID) -> bool:
-        found = await self._session.scalar(
-            select(pet_owners.c.id).where(pet_owners.c.id == owner_id)
-        )
-        return found is not None
+    async def get_unscoped(self, owner_id: UUID) -> PetOwner | None:
+        query = select(pet_owners).where(pet_owners.c.id == owner_id)
+        row = (await self._session.execute(query)).mappings().first()
+        return owner_from_row(row) if row else None
 
     async def save(self, owner: PetOwner) -> None:
         values = _owner_values(owner)
@@ -552,6 +564,8 @@ def association_from_row(row: Mapping[Any, Any]) -> Association:
     values = {field: row[field] for field in _ASSOCIATION_FIELDS}
     values["request_type"] = RequestType(values["request_type"])
     values["status"] = AssociationStatus(values["status"])
+    if values["awaiting"] is not None:
+        values["awaiting"] = ConsentParty(values["awaiting"])
     return Association(**values)
 
 
@@ -559,6 +573,7 @@ def _association_values(association: Association) -> dict[str, Any]:
     values = {field: getattr(association, field) for field in _ASSOCIATION_FIELDS}
     values["request_type"] = association.request_type.value
     values["status"] = association.status.value
+    values["awaiting"] = None if association.awaiting is None else association.awaiting.value
     return values
 
 
@@ -578,6 +593,16 @@ class SqlAssociationRepository:
         query = select(practice_associations).where(practice_associations.c.id == association_id)
         if for_update:
             query = query.with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        return association_from_row(row) if row else None
+
+    async def get_open(self, owner_id: UUID, practice_id: UUID) -> Association | None:
+        a = practice_associations
+        query = select(a).where(
+            a.c.pet_owner_id == owner_id,
+            a.c.practice_id == practice_id,
+            a.c.status.in_([status.value for status in OPEN_STATUSES]),
+        )
         row = (await self._session.execute(query)).mappings().first()
         return association_from_row(row) if row else None
 
@@ -627,6 +652,21 @@ class SqlPetRepository:
             query = query.with_for_update(of=pets)
         row = (await self._session.execute(query)).mappings().first()
         return pet_from_row(row) if row else None
+
+    async def care_practices(self, pet_id: UUID, scope: ClientScope) -> list[UUID] | None:
+        a = practice_associations
+        # One statement: the pet's scope check, and its owner's approved practices.
+        approved = (
+            select(func.array_agg(a.c.practice_id))
+            .where(
+                a.c.pet_owner_id == pets.c.owner_id,
+                a.c.status == AssociationStatus.APPROVED.value,
+            )
+            .scalar_subquery()
+        )
+        query = select(approved).where(pets.c.id == pet_id, owner_in_scope(scope, pets.c.owner_id))
+        row = (await self._session.execute(query)).first()
+        return None if row is None else sorted(row[0] or [])
 
     async def save(self, pet: Pet) -> None:
         values = _pet_values(pet)

@@ -40,6 +40,8 @@ ASYNCPG_CONNECTION_ERRORS = (
 def is_transient_connection_error(error: BaseException) -> bool:
     """A dropped or refused connection: safe to retry an idempotent read on a new one."""
     if isinstance(error, sa_exc.DBAPIError):
+        if isinstance(getattr(error.orig, "__cause__", None), asyncpg.exceptions._base.DataError):
+            return False  # a value asyncpg cannot encode (SQLAlchemy's InterfaceError)
         return bool(error.connection_invalidated) or isinstance(
             error, sa_exc.InterfaceError | sa_exc.OperationalError
         )
@@ -62,10 +64,12 @@ async def wait_for_database(engine: AsyncEngine, *, timeout_seconds: float) -> N
                 async with engine.connect() as conn:
                     await conn.execute(text("SELECT 1"))
             except sa_exc.DBAPIError as error:
-                if getattr(error.orig, "sqlstate", None) != INVALID_PARAMETER_VALUE:
+                sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
+                if sqlstate != INVALID_PARAMETER_VALUE and not sqlstate.startswith("28"):
                     raise
-                # The server answered but refused the application role: the schema is
-                # not migrated yet. Start anyway; readiness stays 503 until it is.
+                # The server answered but refused the application role's login (class
+                # 28): the schema is not migrated yet, or the role's password is wrong.
+                # Start anyway; readiness stays 503 until it logs in.
                 log.warning("database.app_role_missing", hint="run 'vetchart db upgrade'")
 
 

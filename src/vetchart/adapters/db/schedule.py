@@ -29,10 +29,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
-from vetchart.adapters.db.pg import PgPool, SqlArgs
+from vetchart.adapters.db.pg import PgPool, Rows, SqlArgs
 from vetchart.adapters.db.queries import ReadQueries, page_of
 from vetchart.adapters.db.records import record_from_row
-from vetchart.adapters.db.scope import owner_in_scope
+from vetchart.adapters.db.scope import owner_in_scope, owner_in_scope_sql
+from vetchart.adapters.db.seen import ROW_PRACTICES, audited_page
 from vetchart.adapters.db.tables import (
     appointment_pets,
     appointments,
@@ -56,7 +57,7 @@ from vetchart.domain.appointments import (
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.errors import Conflict
 from vetchart.domain.policy import ClientScope, PracticeFacts
-from vetchart.services.ports import Page, PageRequest, Row
+from vetchart.services.ports import EntryFor, Page, PageRequest, Row
 from vetchart.services.schedule_ports import (
     AppointmentFilters,
     AppointmentView,
@@ -635,30 +636,83 @@ class PgScheduleReads:
             return None
         return PracticeFacts(practice_id, rows[0]["is_active"], rows[0]["timezone"])
 
-    async def appointments_page(self, filters: AppointmentFilters, page: PageRequest) -> Page[Row]:
-        args = SqlArgs(page.limit + 1)  # $1
-        conditions = [_appointment_scope_sql(filters.scope, args)]
-        if filters.practice_id is not None:
-            conditions.append(f"a.practice_id = {args.add(filters.practice_id)}")
-        if filters.owner_id is not None:
-            conditions.append(f"a.pet_owner_id = {args.add(filters.owner_id)}")
-        if filters.start_from is not None:
-            conditions.append(f"a.start_at >= {args.add(filters.start_from)}")
-        if filters.start_to is not None:
-            conditions.append(f"a.start_at < {args.add(filters.start_to)}")
-        if filters.vet_id is not None:
-            conditions.append(f"a.assigned_vet_id = {args.add(filters.vet_id)}")
-        if filters.status is not None:
-            conditions.append(f"a.status = {args.add(filters.status.value)}")
-        if page.after is not None:
-            start_at, appointment_id = page.after
-            conditions.append(
-                f"(a.start_at, a.id) > ({args.add(start_at)}, {args.add(appointment_id)})"
-            )
-        rows = await self._pool.fetch(
+    async def appointment(
+        self, scope: ClientScope, appointment_id: UUID, entry_for: EntryFor, meta: RequestMeta
+    ) -> Row | None:
+        """The appointment in the scope, its audit row committed first; None: not in the
+        scope (nothing written)."""
+        args = SqlArgs(appointment_id, offset=1)  # $2
+        sql = with_chain_head(
             f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a "
             "JOIN pet_owners o ON o.id = a.pet_owner_id "
-            f"WHERE {' AND '.join(conditions)} ORDER BY a.start_at, a.id LIMIT $1",
-            *args.values,
+            f"WHERE a.id = $2 AND {_appointment_scope_sql(scope, args)}"
         )
-        return page_of(rows, page.limit, lambda r: (r["start_at"], r["id"]))
+        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        return rows[0] if rows else None
+
+    async def appointments_page(
+        self, filters: AppointmentFilters, page: PageRequest, entry_for: EntryFor, meta: RequestMeta
+    ) -> Page[Row]:
+        """A page, its audit row committed first (empty or not)."""
+        args = SqlArgs(page.limit + 1, offset=1)  # $2
+        sql = with_chain_head(_appointments_page_sql(filters, page, args))
+        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        return _appointment_page(rows or [], page)
+
+    async def owner_appointments(
+        self,
+        scope: ClientScope,
+        owner_id: UUID,
+        page: PageRequest,
+        entry_for: EntryFor,
+        meta: RequestMeta,
+    ) -> Page[Row] | None:
+        """A page of the owner's appointments in the scope, its audit row committed first;
+        None when the owner is not in the client scope (nothing written)."""
+        args = SqlArgs(page.limit + 1, owner_id, offset=1)  # $2, $3
+        filters = AppointmentFilters(scope=scope, owner_id=owner_id)
+        owner_seen = owner_in_scope_sql(scope, "listed_owner.id", args)
+        sql = with_chain_head(
+            "SELECT d.* FROM pet_owners listed_owner "
+            f"CROSS JOIN LATERAL ({_appointments_page_sql(filters, page, args)}) AS d "
+            f"WHERE listed_owner.id = $3 AND {owner_seen}"
+        )
+        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        return None if rows is None else _appointment_page(rows, page)
+
+
+def _appointments_page_sql(filters: AppointmentFilters, page: PageRequest, args: SqlArgs) -> str:
+    """A page of appointments as an audited page (adapters/db/seen.py: at least one row,
+    the first carrying the ids shown and their practices); ``$2`` is the page size + 1,
+    the filters' values are added to ``args``."""
+    conditions = [_appointment_scope_sql(filters.scope, args)]
+    if filters.practice_id is not None:
+        conditions.append(f"a.practice_id = {args.add(filters.practice_id)}")
+    if filters.owner_id is not None:
+        conditions.append(f"a.pet_owner_id = {args.add(filters.owner_id)}")
+    if filters.start_from is not None:
+        conditions.append(f"a.start_at >= {args.add(filters.start_from)}")
+    if filters.start_to is not None:
+        conditions.append(f"a.start_at < {args.add(filters.start_to)}")
+    if filters.vet_id is not None:
+        conditions.append(f"a.assigned_vet_id = {args.add(filters.vet_id)}")
+    if filters.status is not None:
+        conditions.append(f"a.status = {args.add(filters.status.value)}")
+    if page.after is not None:
+        start_at, appointment_id = page.after
+        conditions.append(
+            f"(a.start_at, a.id) > ({args.add(start_at)}, {args.add(appointment_id)})"
+        )
+    return audited_page(
+        f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a "
+        "JOIN pet_owners o ON o.id = a.pet_owner_id "
+        f"WHERE {' AND '.join(conditions)} ORDER BY a.start_at, a.id LIMIT $2",
+        "$2",
+        practices=ROW_PRACTICES,
+    )
+
+
+def _appointment_page(rows: Rows, page: PageRequest) -> Page[Row]:
+    """The page of an audited page's rows (an empty page's one row of NULLs dropped)."""
+    found: list[Row] = [row for row in rows if row["id"] is not None]
+    return page_of(found, page.limit, lambda r: (r["start_at"], r["id"]))

@@ -287,6 +287,9 @@ pet_owners = Table(
     Column("address", Text),
     Column("preferred_communication", Text),
     Column("user_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
+    # The practice whose staff created the owner (NULL: the owner registered themselves).
+    # Its staff's associations with this owner are approved at once; others need consent.
+    Column("created_by_practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT")),
     # What the `q` filter searches (name, email, phone), indexed for trigram matching.
     Column(
         "search_text",
@@ -332,7 +335,12 @@ practice_associations = Table(
     Column("decided_at", DateTime(timezone=True)),
     Column("deactivated_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
     Column("deactivated_at", DateTime(timezone=True)),
+    # Whose consent the association awaits while pending: 'practice' (the owner asked) or
+    # 'owner' (the practice asked for an owner it did not create); kept once decided.
+    Column("awaiting", Text),
     *_timestamps(),
+    CheckConstraint("awaiting IS NULL OR awaiting IN ('practice', 'owner')", name="awaiting_known"),
+    CheckConstraint("status <> 'pending' OR awaiting IS NOT NULL", name="pending_awaits_someone"),
     CheckConstraint(
         "request_type IN ('new_client', 'referral', 'transfer', 'emergency')",
         name="request_type_known",

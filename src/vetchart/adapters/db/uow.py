@@ -28,6 +28,7 @@ from vetchart.adapters.db.schedule import (
     SqlVisitRepository,
 )
 from vetchart.domain.appointments import Appointment, Visit
+from vetchart.domain.audit import AuditKey
 from vetchart.domain.events import DomainEvent
 from vetchart.domain.records import MedicalRecord
 from vetchart.services.ports import Clock, IdGenerator, SecretBox
@@ -68,8 +69,10 @@ class SqlAlchemyUnitOfWork:
         clock: Clock,
         ids: IdGenerator,
         secret_box: SecretBox,
+        audit_key: AuditKey,
     ) -> None:
         self._session_factory = session_factory
+        self._audit_key = audit_key
         self._clock = clock
         self._ids = ids
         self._secret_box = secret_box
@@ -107,7 +110,7 @@ class SqlAlchemyUnitOfWork:
         self.sessions = SqlSessionRepository(session)
         self.throttles = SqlThrottleRepository(session)
         self.recovery_codes = SqlRecoveryCodeRepository(session, self._ids)
-        self.audit = SqlAuditLog(self._clock, self._ids)
+        self.audit = SqlAuditLog(self._clock, self._ids, self._audit_key)
         self.jobs = SqlJobQueue()
         self.outbox = SqlOutbox(session, self._ids, self._secret_box)
         self.kb = SqlKbRepository(session)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.pagination import (
@@ -17,9 +15,10 @@ from vetchart.api.pagination import (
     Paginator,
     parse_datetime,
 )
-from vetchart.api.presenters import appointment_item, list_response
+from vetchart.api.presenters import appointment_item, json_response, list_response
 from vetchart.api.routers.records import record_out
 from vetchart.api.routers.schedule_views import appointment_out, visit_out
+from vetchart.api.schemas.bounded import BoundedAwareDatetime, BoundedDate
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.schedule import (
     AppointmentIn,
@@ -77,9 +76,10 @@ async def practice_appointments(
     response: Response,
     principal: CurrentPrincipal,
     container: ContainerDep,
-    day: Annotated[date | None, Query(alias="date")] = None,
-    start_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    start_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    meta: MetaDep,
+    day: Annotated[BoundedDate | None, Query(alias="date")] = None,
+    start_from: Annotated[BoundedAwareDatetime | None, Query(alias="from")] = None,
+    start_to: Annotated[BoundedAwareDatetime | None, Query(alias="to")] = None,
     vet_id: UUID | None = None,
     status_filter: Annotated[AppointmentStatus | None, Query(alias="status")] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
@@ -103,6 +103,7 @@ async def practice_appointments(
         vet_id=vet_id,
         status=status_filter,
         page=pager.page_request(cursor, limit),
+        meta=meta,
     )
     return list_response(
         (appointment_item(row) for row in page.items), pager.next_cursor(page.next_key), response
@@ -121,12 +122,13 @@ async def owner_appointments(
     response: Response,
     principal: CurrentPrincipal,
     container: ContainerDep,
+    meta: MetaDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> Response:
     pager = Paginator(request, "owner-appointments", {"owner_id": owner_id}, (parse_datetime, UUID))
     page = await container.appointments.for_owner(
-        principal, owner_id, pager.page_request(cursor, limit)
+        principal, owner_id, pager.page_request(cursor, limit), meta
     )
     return list_response(
         (appointment_item(row) for row in page.items), pager.next_cursor(page.next_key), response
@@ -140,9 +142,14 @@ async def owner_appointments(
     responses=problem_responses(401, 403, 404, 429),
 )
 async def get_appointment(
-    appointment_id: UUID, response: Response, principal: CurrentPrincipal, container: ContainerDep
-) -> AppointmentOut:
-    return _with_etag(response, await container.appointments.get(principal, appointment_id))
+    appointment_id: UUID,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> Response:
+    row = await container.appointments.get(principal, appointment_id, meta)
+    return json_response(appointment_item(row), response, headers={"ETag": etag(row["version"])})
 
 
 @router.patch(

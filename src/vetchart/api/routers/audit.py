@@ -6,7 +6,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.pagination import (
@@ -17,6 +16,7 @@ from vetchart.api.pagination import (
     parse_datetime,
 )
 from vetchart.api.schemas.audit import AccessLogEntryOut, AuditEventOut, OutcomeIn
+from vetchart.api.schemas.bounded import BoundedAwareDatetime
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.services.ports import AuditFilters
@@ -44,8 +44,8 @@ async def search_audit_events(
     resource_type: _Text = None,
     resource_id: _Text = None,
     outcome: OutcomeIn | None = None,
-    occurred_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    occurred_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    occurred_from: Annotated[BoundedAwareDatetime | None, Query(alias="from")] = None,
+    occurred_to: Annotated[BoundedAwareDatetime | None, Query(alias="to")] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[AuditEventOut]:

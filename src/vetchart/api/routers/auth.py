@@ -63,9 +63,11 @@ async def signup(body: SignupIn, container: ContainerDep, meta: MetaDep) -> User
     response_model=TokenOut | MfaRequiredOut,
     summary="Sign in with email and password (OAuth2 password form)",
     description="Returns a token pair, or for a user with MFA on `{mfa_required, mfa_token, "
-    "expires_in}`. Wrong credentials are 401 whether or not the account exists; repeated "
-    "failures lock the account name for a growing period (423) and the client address is "
-    "rate limited (429).",
+    "expires_in}`. Wrong credentials are 401 whether or not the account exists. Repeated "
+    "failures lock that account name for the client's address (IPv6: its /64) for a "
+    "growing period (423); only a far higher number from all addresses together locks the "
+    "name everywhere, briefly, except where the account recently signed in. The client "
+    "address is also rate limited (429).",
     dependencies=[limit_by_address("login")],
     responses=problem_responses(401, 422, 423, 429),
 )
@@ -129,7 +131,7 @@ async def mfa_totp_confirm(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Turn MFA off (needs a current code)",
     description="Takes a TOTP or a recovery code. Wrong codes count towards the same "
-    "lockout as the sign-in step (423 once locked).",
+    "throttles as the MFA sign-in step (423 once locked).",
     responses=problem_responses(401, 409, 422, 423, 429),
 )
 async def mfa_totp_disable(
@@ -217,7 +219,9 @@ async def revoke_session(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Change the password (revokes every other session)",
-    responses=problem_responses(401, 403, 422, 429),
+    description="Needs the current password. A wrong current password counts as a failed "
+    "sign-in of the account from the caller's address (423 once locked).",
+    responses=problem_responses(401, 403, 422, 423, 429),
 )
 async def change_password(
     body: PasswordChangeIn,

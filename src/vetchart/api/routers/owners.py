@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.pagination import (
@@ -15,6 +15,7 @@ from vetchart.api.pagination import (
     Paginator,
     parse_datetime,
 )
+from vetchart.api.presenters import json_response, list_response, owner_item
 from vetchart.api.routers.practices import association_out
 from vetchart.api.schemas.clients import (
     AssociationIn,
@@ -35,8 +36,9 @@ router = APIRouter(tags=["pet owners"])
     response_model=PetOwnerOut,
     summary="Create a pet owner",
     description="Staff: a client of their own practice (the association is approved at "
-    "once). PET_OWNER: their own profile, once, linked to their account (409 the second "
-    "time).",
+    "once, and the owner is recorded as this practice's: its staff may link the owner again "
+    "later without asking). PET_OWNER: their own profile, once, linked to their account "
+    "(409 the second time).",
     responses=problem_responses(401, 403, 409, 422, 429),
 )
 async def create_owner(
@@ -56,17 +58,18 @@ async def create_owner(
 )
 async def list_owners(
     request: Request,
+    response: Response,
     principal: CurrentPrincipal,
     container: ContainerDep,
+    meta: MetaDep,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> ListResponse[PetOwnerOut]:
+) -> Response:
     pager = Paginator(request, "pet-owners", {"q": q}, (str, UUID))
-    page = await container.owners.list(principal, q, pager.page_request(cursor, limit))
-    return ListResponse[PetOwnerOut](
-        items=[PetOwnerOut.model_validate(o) for o in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
+    page = await container.owners.list(principal, q, pager.page_request(cursor, limit), meta)
+    return list_response(
+        (owner_item(row) for row in page.items), pager.next_cursor(page.next_key), response
     )
 
 
@@ -77,9 +80,15 @@ async def list_owners(
     responses=problem_responses(401, 403, 404, 429),
 )
 async def get_owner(
-    owner_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
-) -> PetOwnerOut:
-    return PetOwnerOut.model_validate(await container.owners.get(principal, owner_id, meta))
+    owner_id: UUID,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
+) -> Response:
+    return json_response(
+        owner_item(await container.owners.get(principal, owner_id, meta)), response
+    )
 
 
 @router.patch(
@@ -105,7 +114,10 @@ async def update_owner(
     "/pet-owners/{owner_id}/associations",
     response_model=ListResponse[AssociationOut],
     summary="An owner's practice associations (in scope)",
-    description="Staff see the owner's associations with their own practice. Newest first.",
+    description="The owner sees all of theirs, including the `pending` requests that await "
+    "their consent (`awaiting: owner`; answer them with `/associations/{id}/approve` or "
+    "`/reject`). Staff see the owner's associations with their own practice, except those "
+    "awaiting or refused by the owner's consent. Newest first.",
     responses=problem_responses(400, 401, 403, 404, 422, 429),
 )
 async def owner_associations(
@@ -130,10 +142,19 @@ async def owner_associations(
     "/associations",
     status_code=status.HTTP_201_CREATED,
     response_model=AssociationOut,
-    summary="Ask for (PET_OWNER) or create (staff) an association with a practice",
-    description="A PET_OWNER asks for themselves: `pending`. Staff link an owner to their own "
-    "practice: `approved` at once. One open (pending or approved) association per owner and "
-    "practice (409).",
+    summary="Ask for an association with a practice (PET_OWNER for themselves, staff for "
+    "their own practice)",
+    description="A PET_OWNER asks for themselves: `pending` (`awaiting: practice`) until the "
+    "practice's PRACTICE_ADMIN or VET approves or rejects it.\n\n"
+    "Staff (VET_STAFF, VET, PRACTICE_ADMIN) for their own practice: `approved` at once only "
+    "for an owner this practice created (`POST /pet-owners`). For any other owner the "
+    "answer is `pending` (`awaiting: owner`): only the owner, through their own PET_OWNER "
+    "account, can approve or reject it, and until they approve it the practice does not "
+    "see it (not in its list; approve, reject and deactivate answer 404) nor the owner. "
+    "An owner id that does not exist gets the very same answer (201, `pending`; nothing is "
+    "stored), so this endpoint does not tell which owners exist.\n\n"
+    "One open (pending or approved) association per owner and practice: 409 when one the "
+    "practice can see is open already.",
     responses=problem_responses(401, 403, 404, 409, 422, 429),
 )
 async def create_association(
@@ -149,6 +170,15 @@ async def create_association(
     return AssociationOut.model_validate(association)
 
 
+_DECISION_SUMMARIES = {
+    "approve": "Approve an association (the practice's PRACTICE_ADMIN or VET for an owner's "
+    "request; the owner for a practice's request)",
+    "reject": "Reject an association (the practice's PRACTICE_ADMIN or VET for an owner's "
+    "request; the owner for a practice's request)",
+    "deactivate": "Deactivate an approved association (PRACTICE_ADMIN, VET of its practice)",
+}
+
+
 def _decision_route(decision: str) -> None:
     async def decide(
         association_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
@@ -162,9 +192,15 @@ def _decision_route(decision: str) -> None:
         methods=["POST"],
         response_model=AssociationOut,
         name=f"association_{decision}",
-        summary=f"{decision.capitalize()} an association (PRACTICE_ADMIN, VET of its practice)",
+        summary=_DECISION_SUMMARIES[decision],
         description="Only the workflow's edges: pending → approved | rejected; approved → "
-        "inactive. Anything else is 409.",
+        "inactive. Anything else is 409.\n\n"
+        "A pending association asked for by its owner (`awaiting: practice`) is approved or "
+        "rejected by the practice's PRACTICE_ADMIN or VET (the owner: 403). One asked for by "
+        "a practice (`awaiting: owner`) is approved or rejected by that owner only, through "
+        "their PET_OWNER account; for the practice's staff it does not exist (404) until the "
+        "owner approves it, and stays out of their sight if the owner rejects it. "
+        "Deactivating an approved association is the practice's (PRACTICE_ADMIN, VET).",
         responses=problem_responses(401, 403, 404, 409, 429),
     )
 

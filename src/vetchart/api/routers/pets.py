@@ -67,6 +67,7 @@ async def list_pets(
     response: Response,
     principal: CurrentPrincipal,
     container: ContainerDep,
+    meta: MetaDep,
     owner_id: UUID | None = None,
     species: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -76,7 +77,7 @@ async def list_pets(
 ) -> Response:
     filters = PetFilters(owner_id=owner_id, species=species, q=q, include_inactive=include_inactive)
     pager = Paginator(request, "pets", vars(filters), (str, UUID))
-    page = await container.pets.list(principal, filters, pager.page_request(cursor, limit))
+    page = await container.pets.list(principal, filters, pager.page_request(cursor, limit), meta)
     return list_response(
         (pet_item(row) for row in page.items), pager.next_cursor(page.next_key), response
     )
@@ -89,9 +90,13 @@ async def list_pets(
     responses=problem_responses(401, 403, 404, 429),
 )
 async def get_pet(
-    pet_id: UUID, response: Response, principal: CurrentPrincipal, container: ContainerDep
+    pet_id: UUID,
+    response: Response,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    meta: MetaDep,
 ) -> Response:
-    row = await container.pets.get(principal, pet_id)
+    row = await container.pets.get(principal, pet_id, meta)
     return json_response(pet_item(row), response, headers={"ETag": etag(row["version"])})
 
 

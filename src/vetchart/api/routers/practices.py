@@ -193,7 +193,9 @@ async def invite(
     "/{practice_id}/associations",
     response_model=ListResponse[AssociationOut],
     summary="The practice's client associations (its staff, SYSTEM_ADMIN)",
-    description="Newest first (created_at, then id).",
+    description="Newest first (created_at, then id). The practice's staff do not see the "
+    "requests their practice made that await the owner's consent (`awaiting: owner`) or "
+    "that the owner rejected; SYSTEM_ADMIN sees every one.",
     responses=problem_responses(400, 401, 403, 404, 422, 429),
 )
 async def practice_associations(

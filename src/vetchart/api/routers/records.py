@@ -8,11 +8,11 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
 from vetchart.api.presenters import history_item, json_response, list_response, record_item
+from vetchart.api.schemas.bounded import BoundedAwareDatetime, BoundedDate
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.records import (
     ActorOut,
@@ -112,8 +112,8 @@ async def list_records(
     container: ContainerDep,
     meta: MetaDep,
     record_type: RecordType | None = None,
-    visit_from: Annotated[date | None, Query(alias="from")] = None,
-    visit_to: Annotated[date | None, Query(alias="to")] = None,
+    visit_from: Annotated[BoundedDate | None, Query(alias="from")] = None,
+    visit_to: Annotated[BoundedDate | None, Query(alias="to")] = None,
     include_entered_in_error: bool = False,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
@@ -143,7 +143,7 @@ async def get_record(
     container: ContainerDep,
     meta: MetaDep,
     as_of: Annotated[
-        AwareDatetime | None,
+        BoundedAwareDatetime | None,
         Query(
             description="An RFC 3339 time with its offset (a time without one is 422); "
             "404 when the record did not exist yet."
@@ -287,7 +287,7 @@ async def follow_ups(
     principal: CurrentPrincipal,
     container: ContainerDep,
     meta: MetaDep,
-    due_before: date | None = None,
+    due_before: BoundedDate | None = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[RecordOut]:

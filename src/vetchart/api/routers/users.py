@@ -108,6 +108,9 @@ async def patch_user(
     "/{user_id}/unlock",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Clear a sign-in lockout",
+    description="Clears every sign-in lockout of the user and the failures counted towards "
+    "one: those of each client address and the account-wide ones, for passwords and MFA "
+    "codes alike.",
     responses=problem_responses(401, 403, 404, 429),
 )
 async def unlock_user(

@@ -9,8 +9,14 @@ from uuid import UUID
 
 from pydantic import AfterValidator, Field
 
+from vetchart.api.schemas.bounded import BoundedDate
 from vetchart.api.schemas.common import RequestModel, ResponseModel
-from vetchart.domain.owners import AssociationStatus, PreferredCommunication, RequestType
+from vetchart.domain.owners import (
+    AssociationStatus,
+    ConsentParty,
+    PreferredCommunication,
+    RequestType,
+)
 from vetchart.domain.pets import MAX_WEIGHT_KG, Sex
 from vetchart.domain.users import Role
 
@@ -172,6 +178,12 @@ class AssociationOut(ResponseModel):
     decided_at: datetime | None
     deactivated_by: UUID | None
     deactivated_at: datetime | None
+    awaiting: ConsentParty | None = Field(
+        description="Whose consent the association awaits while pending: `practice` (the "
+        "owner asked; its PRACTICE_ADMIN or VET decides) or `owner` (a practice asked for an "
+        "owner it did not create; the owner decides). Kept once decided; null for an "
+        "association approved at once."
+    )
     created_at: datetime
     updated_at: datetime
     owner_name: str | None = None
@@ -200,7 +212,7 @@ class PetCreateIn(RequestModel):
     breed: Short | None = None
     sex: Sex | None = None
     colour: Short | None = None
-    date_of_birth: date | None = None
+    date_of_birth: BoundedDate | None = None
     weight_kg: Weight | None = None
     microchip_id: Annotated[str, Field(min_length=1, max_length=50)] | None = None
     neutered: bool | None = None
@@ -214,7 +226,7 @@ class PetUpdateIn(RequestModel):
     breed: Short | None = None
     sex: Sex | None = None
     colour: Short | None = None
-    date_of_birth: date | None = None
+    date_of_birth: BoundedDate | None = None
     weight_kg: Weight | None = None
     microchip_id: Annotated[str, Field(min_length=1, max_length=50)] | None = None
     neutered: bool | None = None

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from vetchart.api.schemas.bounded import refuse_unstorable
 
 T = TypeVar("T")
 
 
 class RequestModel(BaseModel):
-    """Request bodies refuse unknown fields (no mass assignment)."""
+    """Request bodies refuse unknown fields (no mass assignment), and anything PostgreSQL
+    could not store: a NUL or an unpaired surrogate in any string, keys included, and NaN
+    or Infinity in any number, however deep (422 naming where; api/schemas/bounded.py)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return refuse_unstorable(data)
 
 
 class ResponseModel(BaseModel):
@@ -46,7 +55,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflicts with the current state.",
         410: "Gone (used or expired).",
         412: "The If-Match version is stale.",
-        413: "The upload is too large.",
+        413: "The request body is over its cap (VETCHART_MAX_BODY_BYTES, or "
+        "VETCHART_MAX_AUTH_BODY_BYTES under /auth), or the upload over its limit.",
         415: "The content type is not accepted.",
         422: "Validation or business rule failed (the rule is named).",
         500: "Unexpected error (no internals disclosed; quote the request id).",

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from vetchart.api.schemas.bounded import BoundedDate, JsonObject
 from vetchart.api.schemas.common import RequestModel, ResponseModel
 from vetchart.domain.records import EventType, RecordStatus, RecordType
 
@@ -47,7 +48,7 @@ Cost = Annotated[
 class RecordCreateIn(RequestModel):
     record_type: RecordType
     title: Title
-    visit_date: date = Field(description="Not in the future, not before the pet's birth.")
+    visit_date: BoundedDate = Field(description="Not in the future, not before the pet's birth.")
     description: LongText | None = None
     diagnosis: LongText | None = None
     treatment: LongText | None = None
@@ -56,12 +57,13 @@ class RecordCreateIn(RequestModel):
     temperature_c: Temperature | None = None
     cost: Cost | None = None
     follow_up_required: bool = False
-    follow_up_date: date | None = Field(
+    follow_up_date: BoundedDate | None = Field(
         default=None, description="Required, and after visit_date, when follow_up_required."
     )
-    data: dict[str, Any] = Field(
+    data: JsonObject = Field(
         default_factory=dict,
-        description="Structured data; a vaccination needs data.vaccine_name.",
+        description="Structured data; a vaccination needs data.vaccine_name. At most 64 KiB "
+        "as JSON and 8 levels of nesting.",
         examples=[{"vaccine_name": "DHPPi", "batch": "A1234"}],
     )
 
@@ -71,7 +73,7 @@ class RecordUpdateIn(RequestModel):
 
     record_type: RecordType | None = None
     title: Title | None = None
-    visit_date: date | None = None
+    visit_date: BoundedDate | None = None
     description: LongText | None = None
     diagnosis: LongText | None = None
     treatment: LongText | None = None
@@ -80,8 +82,8 @@ class RecordUpdateIn(RequestModel):
     temperature_c: Temperature | None = None
     cost: Cost | None = None
     follow_up_required: bool | None = None
-    follow_up_date: date | None = None
-    data: dict[str, Any] | None = None
+    follow_up_date: BoundedDate | None = None
+    data: JsonObject | None = None
     amendment_reason: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
 
 

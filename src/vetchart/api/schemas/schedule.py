@@ -6,8 +6,9 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
+from vetchart.api.schemas.bounded import JSON_OBJECT_BOUNDS, BoundedAwareDatetime
 from vetchart.api.schemas.common import RequestModel, ResponseModel
 from vetchart.api.schemas.records import RecordOut
 from vetchart.domain.appointments import (
@@ -34,7 +35,7 @@ class AppointmentIn(RequestModel):
     pet_owner_id: UUID
     pet_ids: PetIds
     assigned_vet_id: UUID
-    start_at: AwareDatetime
+    start_at: BoundedAwareDatetime
     duration_minutes: Duration
     appointment_type: AppointmentType = AppointmentType.CHECKUP
     title: Title
@@ -44,7 +45,7 @@ class AppointmentIn(RequestModel):
 class AppointmentPatch(RequestModel):
     pet_ids: PetIds | None = None
     assigned_vet_id: UUID | None = None
-    start_at: AwareDatetime | None = None
+    start_at: BoundedAwareDatetime | None = None
     duration_minutes: Duration | None = None
     appointment_type: AppointmentType | None = None
     title: Title | None = None
@@ -87,13 +88,13 @@ class AppointmentOut(ResponseModel):
 
 
 class VisitIn(RequestModel):
-    visit_date: AwareDatetime
+    visit_date: BoundedAwareDatetime
     appointment_id: UUID | None = None
     transcript_text: Transcript = None
 
 
 class VisitPatch(RequestModel):
-    visit_date: AwareDatetime | None = None
+    visit_date: BoundedAwareDatetime | None = None
     appointment_id: UUID | None = None
     transcript_text: Transcript = None
 
@@ -161,7 +162,9 @@ class TimelineItemOut(ResponseModel):
 class SummaryAcceptIn(RequestModel):
     record_type: RecordType | None = None
     title: Title | None = None
-    edits: dict[str, Annotated[str, Field(max_length=5000)]] | None = Field(
+    edits: (
+        Annotated[dict[str, Annotated[str, Field(max_length=5000)]], JSON_OBJECT_BOUNDS] | None
+    ) = Field(
         default=None,
         description="Replacement text per section (presenting_complaint, findings, "
         "assessment, plan, follow_up); the draft's text is used for the others.",

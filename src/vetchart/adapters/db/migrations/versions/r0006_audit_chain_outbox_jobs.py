@@ -28,7 +28,7 @@ from vetchart.adapters.db.privileges import (
     grant_app_privileges,
     revoke_app_privileges,
 )
-from vetchart.domain.audit import AUDIT_CHAINS, GENESIS_HASH, ChainedRow, chain_hash
+from vetchart.domain.audit import AUDIT_CHAINS, GENESIS_HASH, ChainedRow, legacy_chain_hash
 
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
@@ -63,7 +63,7 @@ def _chain_existing_rows() -> None:
     updates: list[dict[str, Any]] = []
     for seq, row in enumerate(rows, start=1):
         chained = ChainedRow(**dict(row), pet_id=None, chain=0, seq=seq)
-        digest = chain_hash(previous, chained)
+        digest = legacy_chain_hash(previous, chained)
         updates.append({"id": row["id"], "seq": seq, "prev": previous, "hash": digest})
         previous = digest
     if updates:
