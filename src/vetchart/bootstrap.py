@@ -352,6 +352,12 @@ class Container:
             uow=self.uow,
             clock=self.clock,
             idempotency=self.idempotency,
+            # A throttle key outlives what it remembers: the known-address records (their
+            # days), and a lock's level, which doubles the next lock (twice the longest).
+            throttle_retention=max(
+                timedelta(days=settings.auth.lockout_known_address_days + 1),
+                timedelta(seconds=2 * settings.auth.lockout_max_seconds),
+            ),
             sweeps={"orphaned_objects": self.visits.sweep_orphans},
         )
 

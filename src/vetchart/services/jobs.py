@@ -92,7 +92,8 @@ ORPHAN_AGE = timedelta(days=1)
 
 class Housekeeping:
     """Periodic clean-up (every 10 minutes, one worker at a time): expired idempotency
-    keys, delivered outbox events past their retention, orphaned stored objects."""
+    keys, delivered outbox events past their retention, sign-in throttle keys idle for
+    ``throttle_retention`` (and not locked), orphaned stored objects."""
 
     def __init__(
         self,
@@ -100,11 +101,13 @@ class Housekeeping:
         uow: UnitOfWorkFactory,
         clock: Clock,
         idempotency: IdempotencyStore,
+        throttle_retention: timedelta = timedelta(days=31),
         sweeps: Mapping[str, Callable[[timedelta], Awaitable[int]]] | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._idempotency = idempotency
+        self._throttle_retention = throttle_retention
         self._sweeps = dict(sweeps or {})
 
     async def run(self) -> dict[str, int]:
@@ -112,8 +115,9 @@ class Housekeeping:
         keys = await self._idempotency.purge_expired(now)
         async with self._uow() as uow:
             events = await uow.outbox.purge_delivered(now - OUTBOX_RETENTION)
+            throttles = await uow.throttles.purge_idle(now - self._throttle_retention, now)
             await uow.commit()
-        done = {"idempotency_keys": keys, "outbox_events": events}
+        done = {"idempotency_keys": keys, "outbox_events": events, "throttle_keys": throttles}
         for name, sweep in self._sweeps.items():
             done[name] = await sweep(ORPHAN_AGE)
         return done

@@ -253,6 +253,10 @@ class ThrottleRepository(Protocol):
         """Delete these keys and every key starting with one of the prefixes; how many."""
         ...
 
+    async def purge_idle(self, idle_before: datetime, now: datetime) -> int:
+        """Delete keys untouched since ``idle_before`` and not locked at ``now``; how many."""
+        ...
+
 
 class RecoveryCodeRepository(Protocol):
     async def replace(self, user_id: UUID, code_hashes: Sequence[bytes], now: datetime) -> None: ...

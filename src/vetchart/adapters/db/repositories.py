@@ -394,6 +394,16 @@ class SqlThrottleRepository:
         result = await self._session.execute(delete(login_throttles).where(or_(*conditions)))
         return int(getattr(result, "rowcount", 0) or 0)
 
+    async def purge_idle(self, idle_before: datetime, now: datetime) -> int:
+        table = login_throttles.c
+        result = await self._session.execute(
+            delete(login_throttles).where(
+                table.updated_at < idle_before,
+                or_(table.locked_until.is_(None), table.locked_until <= now),
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
 
 class SqlRecoveryCodeRepository:
     def __init__(self, session: AsyncSession, ids: IdGenerator) -> None:
