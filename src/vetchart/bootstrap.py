@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -36,10 +36,10 @@ from vetchart.adapters.db.health import DatabaseReadiness
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
 from vetchart.adapters.db.kb import SqlKbQueries
 from vetchart.adapters.db.pg import PgPool
-from vetchart.adapters.db.privileges import login_privilege_problems
 from vetchart.adapters.db.queries import PgClientReads, SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
 from vetchart.adapters.db.resilience import wait_for_database
+from vetchart.adapters.db.safety import StartupSafety
 from vetchart.adapters.db.schedule import PgScheduleReads, SqlScheduleQueries
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
 from vetchart.adapters.jobs import (
@@ -447,7 +447,7 @@ class Container:
         async with app.open_async():
             await retry_failed(app, job_id)
 
-    async def verify_audit(self, against: Checkpoint | None = None) -> VerifyReport:
+    async def verify_audit(self, against: Sequence[Checkpoint] = ()) -> VerifyReport:
         return await verify_audit_chains(self.engine, self.audit_key, against=against)
 
     async def audit_checkpoint(self) -> Checkpoint:
@@ -581,6 +581,11 @@ async def build_container(
         if read_engine is not engine:
             tracing.instrument_engine(read_engine, tracer_provider)
         tracing.instrument_httpx(tracer_provider)
+    safety = StartupSafety(
+        engine,
+        audit_key=AuditKey(settings.audit.key.get_secret_value().encode("utf-8")),
+        production=settings.is_production,
+    )
     if wait_for_db:
         try:
             await wait_for_database(engine, timeout_seconds=settings.database.startup_timeout)
@@ -589,8 +594,18 @@ async def build_container(
             # database until it answers; the pools connect when it does.
             log.warning("database.unreachable_at_start", error=type(error).__name__)
         else:
-            await _check_login_privileges(engine, settings)
-    readiness = DatabaseReadiness(engine, read_retries=settings.database.read_retries)
+            try:
+                problems = await safety.check()
+            except ConfigurationError:
+                raise
+            except Exception as error:  # it went away again: readiness checks later
+                log.warning("startup.safety_check_deferred", error=type(error).__name__)
+            else:
+                if problems:
+                    raise ConfigurationError("refusing to start: " + "; ".join(problems))
+    readiness = DatabaseReadiness(
+        engine, read_retries=settings.database.read_retries, safety=safety
+    )
     log.info("container.ready", read_replica=read_engine is not engine)
     auth = settings.auth
     # The pool starts with the first hash and stops in Container.aclose.
@@ -644,26 +659,6 @@ async def build_container(
         hasher=hasher,
         rate_limiter=rate_limiter,
     )
-
-
-async def _check_login_privileges(engine: AsyncEngine, settings: Settings) -> None:
-    """The application must not log in as a superuser or the tables' owner: production
-    refuses to start so (only possible with an empty VETCHART_DB_APP_ROLE); elsewhere a
-    warning."""
-    try:
-        problems = await login_privilege_problems(engine)
-    except Exception as error:  # the role is not migrated yet, or the database went away
-        log.warning("database.privilege_check_skipped", error=type(error).__name__)
-        return
-    if not problems:
-        return
-    message = "the application's database login " + ", ".join(problems)
-    if settings.is_production:
-        raise ConfigurationError(
-            f"refusing to start in production: {message}; log in as the application role "
-            "(VETCHART_DB_APP_ROLE, created by `vetchart db upgrade`)"
-        )
-    log.warning("database.privileged_login", problems=problems)
 
 
 def demo_seeders(

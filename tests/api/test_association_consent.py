@@ -299,6 +299,8 @@ async def test_an_unknown_owner_id_gets_the_answer_an_out_of_scope_owner_gets(
             "VET",
         )
     ] * 2
+    # Alike but for the owner id each asked for (recorded: probing ids leaves a trace).
+    assert [r["details"].pop("pet_owner_id") for r in rows] == [owner_id, missing_id]
     assert (
         rows[0]["details"]
         == rows[1]["details"]
@@ -320,6 +322,10 @@ async def test_an_unknown_owner_id_gets_the_answer_an_out_of_scope_owner_gets(
     real_shown, fake_shown = (
         {k: v for k, v in found[r.json()["id"]].items() if k not in per_row} for r in (real, fake)
     )
+    assert [shown["details"].pop("pet_owner_id") for shown in (real_shown, fake_shown)] == [
+        owner_id,
+        missing_id,
+    ]
     assert real_shown == fake_shown
     assert real_shown["details"] == {
         "status": "pending",
@@ -457,7 +463,12 @@ async def test_every_step_leaves_its_audit_row(app: FastAPI, client: AsyncClient
         "association.create",
         None,
         world.riverside,
-        {"status": "pending", "request_type": "new_client", "awaiting": "practice"},
+        {
+            "status": "pending",
+            "request_type": "new_client",
+            "awaiting": "practice",
+            "pet_owner_id": owner_id,
+        },
         asked.json()["id"],
     )
     decided = await decide(world, RIVERSIDE_VET, asked.json()["id"], "approve")
@@ -477,7 +488,12 @@ async def test_every_step_leaves_its_audit_row(app: FastAPI, client: AsyncClient
         "association.create",
         HILLCREST_TECH,
         world.hillcrest,
-        {"status": "pending", "request_type": "referral", "awaiting": "owner"},
+        {
+            "status": "pending",
+            "request_type": "referral",
+            "awaiting": "owner",
+            "pet_owner_id": owner_id,
+        },
         pending.json()["id"],
     )
     consent = await decide(world, OWNER_USER, pending.json()["id"], "approve")
@@ -530,6 +546,11 @@ async def test_every_step_leaves_its_audit_row(app: FastAPI, client: AsyncClient
         "association.create",
         RIVERSIDE_TECH,
         world.riverside,
-        {"status": "approved", "request_type": "referral", "awaiting": None},
+        {
+            "status": "approved",
+            "request_type": "referral",
+            "awaiting": None,
+            "pet_owner_id": made_here,
+        },
         relinked.json()["id"],
     )

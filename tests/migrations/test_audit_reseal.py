@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from vetchart.adapters.db import migrate
 from vetchart.adapters.db.audit_verify import verify_audit_chains
 from vetchart.adapters.db.engine import async_url, libpq_url
+from vetchart.adapters.db.safety import audit_key_fingerprint
 from vetchart.domain.audit import AuditKey, ChainedRow, legacy_chain_hash
 
 BEFORE = "0009"
@@ -95,6 +96,20 @@ async def _verify(url: str, key: AuditKey) -> list[str]:
         await engine.dispose()
 
 
+async def _fingerprint(url: str) -> bytes | None:
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        value = await conn.fetchval("SELECT fingerprint FROM audit_key_fingerprint")
+        return None if value is None else bytes(value)
+    finally:
+        await conn.close()
+
+
+def test_an_empty_database_leaves_the_key_to_the_first_process(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url, "head", audit_key=KEY)
+    assert asyncio.run(_fingerprint(empty_database_url)) is None
+
+
 def test_the_upgrade_reseals_a_legacy_chain_under_the_key_and_back(
     empty_database_url: str,
 ) -> None:
@@ -104,6 +119,8 @@ def test_the_upgrade_reseals_a_legacy_chain_under_the_key_and_back(
 
     migrate.upgrade(url, "head", audit_key=KEY)
     assert asyncio.run(_verify(url, AuditKey(KEY.encode()))) == []
+    # The database remembers which key (a process with another one will not start).
+    assert asyncio.run(_fingerprint(url)) == audit_key_fingerprint(AuditKey(KEY.encode()))
     # Under any other key (the development default, say) the chain does not verify.
     assert len(asyncio.run(_verify(url, AuditKey(b"some-other-key-" * 3)))) == 2
 

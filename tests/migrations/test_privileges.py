@@ -13,20 +13,25 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import make_settings
 from vetchart.adapters.db import migrate
 from vetchart.adapters.db.engine import app_login_url, async_url, libpq_url
+from vetchart.adapters.db.health import DatabaseReadiness
 from vetchart.adapters.db.privileges import (
     APP_ROLE,
     APPEND_ONLY_TABLES,
     DATABASE_MOVED_TABLES,
     READ_ONLY_TABLES,
+    ensure_app_login,
     login_privilege_problems,
 )
-from vetchart.bootstrap import _check_login_privileges
-from vetchart.config import ConfigurationError, DatabaseSettings, Environment
+from vetchart.adapters.db.safety import StartupSafety
+from vetchart.bootstrap import build_container
+from vetchart.config import AuditSettings, ConfigurationError, DatabaseSettings
+from vetchart.domain.audit import AuditKey
 
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -181,19 +186,50 @@ async def test_a_privileged_login_is_named_and_refused_in_production(database_ur
     is the superuser/owner, production refuses to start and other environments warn."""
     privileged = create_async_engine(async_url(database_url))
     plain = create_async_engine(app_login_url(database_url, DatabaseSettings()))
+    key = AuditKey(b"k" * 32)
     try:
         problems = await login_privilege_problems(privileged)
         assert "is a superuser" in problems
         assert "owns the schema's tables" in problems
         assert await login_privilege_problems(plain) == []
-        production = make_settings(database_url).model_copy(update={"env": Environment.PRODUCTION})
-        with pytest.raises(ConfigurationError, match="is a superuser"):
-            await _check_login_privileges(privileged, production)
-        await _check_login_privileges(plain, production)
-        await _check_login_privileges(privileged, make_settings(database_url))  # warns
+        refused = await StartupSafety(privileged, audit_key=key, production=True).check()
+        assert len(refused) == 1
+        assert "is a superuser" in refused[0]
+        assert await StartupSafety(plain, audit_key=key, production=True).check() == []
+        # Elsewhere only a warning.
+        assert await StartupSafety(privileged, audit_key=key, production=False).check() == []
     finally:
         await privileged.dispose()
         await plain.dispose()
+
+
+async def test_a_process_with_another_audit_key_is_refused(database_url: str) -> None:
+    """The first process records its key's fingerprint; one with another key would write
+    audit rows that never verify, so it does not start (any environment), and one that
+    started while the database was away never becomes ready."""
+    engine = create_async_engine(app_login_url(database_url, DatabaseSettings()))
+    try:
+        first = StartupSafety(engine, audit_key=AuditKey(b"first-key-" * 4), production=False)
+        assert await first.check() == []
+        same = StartupSafety(engine, audit_key=AuditKey(b"first-key-" * 4), production=False)
+        assert await same.check() == []
+        other = StartupSafety(engine, audit_key=AuditKey(b"other-key-" * 4), production=False)
+        problems = await other.check()
+        assert len(problems) == 1
+        assert "VETCHART_AUDIT_KEY" in problems[0]
+        late = StartupSafety(engine, audit_key=AuditKey(b"other-key-" * 4), production=False)
+        readiness = DatabaseReadiness(engine, read_retries=0, safety=late)
+        checks = {result.name: result for result in await readiness.check()}
+        assert checks["database"].ok
+        assert not checks["configuration"].ok
+        assert "VETCHART_AUDIT_KEY" not in checks["configuration"].detail  # log only
+    finally:
+        await engine.dispose()
+    with pytest.raises(ConfigurationError, match="refusing to start"):
+        await build_container(
+            make_settings(database_url, audit=AuditSettings(key=SecretStr("other-key-" * 4))),
+            database_url=database_url,
+        )
 
 
 def test_the_app_roles_password_is_set_by_the_server_quoting_it(database_url: str) -> None:
@@ -225,3 +261,36 @@ def test_the_app_roles_password_is_set_by_the_server_quoting_it(database_url: st
         assert verifier.startswith("SCRAM-SHA-256$")
     finally:
         asyncio.run(forget())
+
+
+async def test_a_non_superuser_migrating_role_can_make_the_app_role_a_login(
+    database_url: str,
+) -> None:
+    """On a managed server the migrating role has CREATEROLE but is no superuser, and
+    PostgreSQL refuses it any [NO]SUPERUSER clause: the upgrade of an existing NOLOGIN
+    role must only write the clauses it needs."""
+    admin = await asyncpg.connect(libpq_url(database_url))
+    migrator = "vetchart_test_migrator"
+    try:
+        await admin.execute(f"DROP ROLE IF EXISTS {migrator}")
+        await admin.execute(f"CREATE ROLE {migrator} LOGIN CREATEROLE")
+        if int(await admin.fetchval("SHOW server_version_num")) >= 160000:
+            await admin.execute(f"GRANT {APP_ROLE} TO {migrator} WITH ADMIN OPTION")
+        await admin.execute(f"ALTER ROLE {APP_ROLE} NOLOGIN")
+        conn = await asyncpg.connect(libpq_url(database_url), user=migrator)
+        try:
+            executed: list[str] = []
+
+            async def run(statements: list[str]) -> None:
+                for statement in statements:
+                    await conn.execute(statement)
+
+            ensure_app_login(executed.append)
+            await run(executed)
+        finally:
+            await conn.close()
+        assert await admin.fetchval("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", APP_ROLE)
+    finally:
+        await admin.execute(f"ALTER ROLE {APP_ROLE} LOGIN")
+        await admin.execute(f"DROP ROLE IF EXISTS {migrator}")
+        await admin.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from vetchart import bootstrap
@@ -36,16 +36,20 @@ async def retry_job(settings: Settings, database_url: str, job_id: int) -> None:
         await container.retry_failed_job(job_id)
 
 
-async def verify(settings: Settings, database_url: str, against: str | None = None) -> VerifyReport:
-    """``against``: a checkpoint's location (a file path or ``s3://BUCKET/KEY``). Raises
-    ``CheckpointError`` when it is unreadable or its signature does not verify, and
+async def verify(
+    settings: Settings, database_url: str, against: Sequence[str] = ()
+) -> VerifyReport:
+    """``against``: checkpoints' locations (file paths or ``s3://BUCKET/KEY``). Raises
+    ``CheckpointError`` when one is unreadable or its signature does not verify, and
     ``CheckpointLocationError`` when there is none there."""
     async with _container(settings, database_url) as container:
-        checkpoint = None
-        if against is not None:
-            text = await read_checkpoint(against, settings.storage)
-            checkpoint = Checkpoint.from_json(text, container.audit_key)
-        return await container.verify_audit(checkpoint)
+        checkpoints = [
+            Checkpoint.from_json(
+                await read_checkpoint(location, settings.storage), container.audit_key
+            )
+            for location in against
+        ]
+        return await container.verify_audit(checkpoints)
 
 
 async def checkpoint(settings: Settings, database_url: str, out: str | None) -> str:

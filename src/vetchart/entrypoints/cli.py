@@ -15,7 +15,7 @@ import typer
 import uvicorn
 
 from vetchart.adapters.db import migrate
-from vetchart.config import ServerSettings
+from vetchart.config import ConfigurationError, ServerSettings
 from vetchart.domain.errors import DomainError
 from vetchart.entrypoints.http_limits import limited_httptools
 from vetchart.entrypoints.runtime import database_url, load_settings, migration_url
@@ -238,11 +238,12 @@ def worker_retry(job_id: Annotated[int, typer.Argument(help="The failed job's id
 @audit_app.command("verify")
 def audit_verify(
     against: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--against",
-            help="A signed checkpoint (`audit checkpoint`): a file path or s3://BUCKET/KEY. "
-            "Every head it recorded must still be in its chain, unchanged.",
+            help="A signed checkpoint (`audit checkpoint`): a file path or s3://BUCKET/KEY; "
+            "repeat it for several (verify against every one you retain, not only the "
+            "newest). Every head each recorded must still be in its chain, unchanged.",
         ),
     ] = None,
 ) -> None:
@@ -255,10 +256,15 @@ def audit_verify(
     settings = load_settings()
     with database_url(settings) as url:
         try:
-            report = asyncio.run(verify(settings, url, against))
-        except (CheckpointError, CheckpointLocationError, OSError) as error:
-            typer.echo(f"checkpoint {against}: {error}", err=True)
+            report = asyncio.run(verify(settings, url, against or []))
+        except ConfigurationError as error:  # e.g. an audit key the chain is not keyed with
+            typer.echo(str(error), err=True)
             raise typer.Exit(code=2) from error
+        except (CheckpointError, CheckpointLocationError, OSError) as error:
+            typer.echo(f"checkpoint: {error}", err=True)
+            raise typer.Exit(code=2) from error
+    for other in report.other_databases:
+        typer.echo(f"note: a checkpoint was taken on database {other!r}, not this one")
     for link in report.broken:
         row = f" (audit event {link.row_id})" if link.row_id else ""
         typer.echo(f"BROKEN chain {link.chain} at entry {link.seq}{row}: {link.reason}")
@@ -291,7 +297,7 @@ def audit_checkpoint(
     with database_url(settings) as url:
         try:
             text = asyncio.run(checkpoint(settings, url, out))
-        except (CheckpointLocationError, OSError) as error:
+        except (ConfigurationError, CheckpointLocationError, OSError) as error:
             typer.echo(f"checkpoint not written: {error}", err=True)
             raise typer.Exit(code=2) from error
     if out is None:

@@ -336,6 +336,8 @@ class OwnerService:
                 "status": association.status.value,
                 "request_type": association.request_type.value,
                 "awaiting": None if association.awaiting is None else association.awaiting.value,
+                # The id asked for (the caller sent it): probing unknown ids leaves a trace.
+                "pet_owner_id": str(association.pet_owner_id),
             },
         )
 

@@ -4,10 +4,11 @@ checkpoint pins."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vetchart.adapters.db.tables import audit_chains, audit_events
@@ -46,6 +47,8 @@ class VerifyReport:
     checked: int = 0
     chains: int = 0
     broken: list[BrokenLink] = field(default_factory=list)
+    # Checkpoints taken on a database of another name (a restore, or the wrong file).
+    other_databases: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -56,17 +59,23 @@ async def verify_audit_chains(
     engine: AsyncEngine,
     key: AuditKey,
     *,
-    against: Checkpoint | None = None,
+    against: Sequence[Checkpoint] = (),
     batch_size: int = 5000,
 ) -> VerifyReport:
     """Every chain in ``seq`` order (streamed, constant memory), each entry's hash checked
     under ``key``. A chain stops at its first broken link, which is reported; the other
-    chains are still checked. ``against``: also every head of that checkpoint must still
-    be in its chain with the same hash (a chain rewritten after it is caught even when
-    its hashes were recomputed under the key)."""
+    chains are still checked. ``against``: also every head of those checkpoints must
+    still be in its chain with the same hash (a chain rewritten after one is caught even
+    when its hashes were recomputed under the key)."""
     report = VerifyReport()
-    if against is not None:
-        report.broken.extend(check_against_checkpoint(against, await _hashes_at(engine, against)))
+    async with engine.connect() as conn:
+        database = str((await conn.execute(select(func.current_database()))).scalar_one())
+    for checkpoint in against:
+        if checkpoint.database != database:
+            report.other_databases.append(checkpoint.database)
+        report.broken.extend(
+            check_against_checkpoint(checkpoint, await _hashes_at(engine, checkpoint))
+        )
     async with engine.connect() as conn:
         heads = (await conn.execute(select(audit_chains).order_by(audit_chains.c.chain))).all()
         for head in heads:
@@ -108,11 +117,18 @@ async def _hashes_at(engine: AsyncEngine, checkpoint: Checkpoint) -> dict[tuple[
 
 
 async def read_checkpoint(engine: AsyncEngine) -> Checkpoint:
-    """The heads of every chain now, in one consistent snapshot."""
+    """The heads of every chain now, in one consistent snapshot, made durable first: the
+    fast path commits read audit rows without waiting for the WAL flush, and a head that
+    a crash then loses would make this checkpoint cry "rewritten" for ever after. A
+    transaction with an id, committed with ``synchronous_commit = on``, flushes the WAL up
+    to its commit, which is after every commit the snapshot saw."""
     async with engine.connect() as conn:
         database = (await conn.execute(select(func.current_database()))).scalar_one()
         now: datetime = (await conn.execute(select(func.now()))).scalar_one()
         heads = (await conn.execute(select(audit_chains).order_by(audit_chains.c.chain))).all()
+    async with engine.begin() as conn:
+        await conn.execute(text("SET LOCAL synchronous_commit = on"))
+        await conn.execute(text("SELECT pg_catalog.txid_current()"))
     return Checkpoint(
         created_at=now,
         database=str(database),

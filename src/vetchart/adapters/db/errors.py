@@ -12,12 +12,15 @@
 from __future__ import annotations
 
 import asyncpg
+import structlog
 from asyncpg.exceptions import _base as asyncpg_base
 from sqlalchemy import exc as sa_exc
 
 from vetchart.adapters.db.pg import PoolBusyError
 from vetchart.adapters.db.resilience import ASYNCPG_CONNECTION_ERRORS
 from vetchart.domain.errors import DomainError, RuleViolation, Unavailable
+
+log = structlog.get_logger(__name__)
 
 POOL_BUSY_RETRY_AFTER_SECONDS = 1
 # The server is at capacity or a statement ran out of time (too many connections, the
@@ -77,6 +80,13 @@ def translate_database_error(error: BaseException) -> DomainError | None:
             retry_after_seconds=POOL_BUSY_RETRY_AFTER_SECONDS,
         )
     if is_data_error(error):
+        # Mostly input the checks before the database did not catch; logged loudly, since
+        # an error of our own SQL would look the same to the client.
+        log.error(
+            "database.data_error_answered_422",
+            sqlstate=sqlstate_of(error),
+            error=type(cause).__name__,
+        )
         return RuleViolation(UNSTORABLE_VALUE, rule=UNSTORABLE_VALUE_RULE)
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return Unavailable(

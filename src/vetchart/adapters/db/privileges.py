@@ -23,7 +23,7 @@ APPEND_ONLY_TABLES = ("audit_events", "medical_record_events")
 READ_ONLY_TABLES = ("alembic_version",)
 # Tables only the database's own SECURITY DEFINER functions change (revision 0010 on):
 # the application reads them. The audit chain heads move with each audit row's trigger.
-DATABASE_MOVED_TABLES = ("audit_chains",)
+DATABASE_MOVED_TABLES = ("audit_chains", "audit_key_fingerprint")
 
 
 def ensure_app_role(execute: Callable[[str], object]) -> None:
@@ -56,6 +56,8 @@ def ensure_app_login(execute: Callable[[str], object]) -> None:
     execute(  # APP_ROLE is a constant, never input
         f"""
         DO $$
+        DECLARE
+            app pg_roles%ROWTYPE;
         BEGIN
             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
                 BEGIN
@@ -64,13 +66,17 @@ def ensure_app_login(execute: Callable[[str], object]) -> None:
                     NULL;
                 END;
             END IF;
-            IF EXISTS (
-                SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}'
-                AND (NOT rolcanlogin OR rolsuper OR rolcreatedb OR rolcreaterole
-                     OR rolreplication OR rolbypassrls)
-            ) THEN
-                ALTER ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
-                    NOREPLICATION NOBYPASSRLS;
+            -- One clause per wrong flag: a non-superuser migrating role (a managed
+            -- server's) may not write [NO]SUPERUSER/REPLICATION/BYPASSRLS at all.
+            SELECT * INTO app FROM pg_roles WHERE rolname = '{APP_ROLE}';
+            IF NOT app.rolcanlogin THEN ALTER ROLE {APP_ROLE} LOGIN; END IF;
+            IF app.rolsuper THEN ALTER ROLE {APP_ROLE} NOSUPERUSER; END IF;
+            IF app.rolcreatedb THEN ALTER ROLE {APP_ROLE} NOCREATEDB; END IF;
+            IF app.rolcreaterole THEN ALTER ROLE {APP_ROLE} NOCREATEROLE; END IF;
+            IF app.rolreplication THEN ALTER ROLE {APP_ROLE} NOREPLICATION; END IF;
+            IF app.rolbypassrls THEN ALTER ROLE {APP_ROLE} NOBYPASSRLS; END IF;
+            IF EXISTS (SELECT FROM pg_auth_members WHERE member = '{APP_ROLE}'::regrole) THEN
+                RAISE EXCEPTION '{APP_ROLE} is a member of another role; it must be of none';
             END IF;
             IF EXISTS (SELECT FROM pg_class WHERE relowner = '{APP_ROLE}'::regrole)
                OR EXISTS (SELECT FROM pg_proc WHERE proowner = '{APP_ROLE}'::regrole)
@@ -126,7 +132,8 @@ def revoke_app_privileges(execute: Callable[[str], object]) -> None:
 _LOGIN_PROBLEMS = """
 SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls,
        EXISTS (SELECT FROM pg_class c WHERE c.relowner = r.oid
-               AND c.relnamespace = 'public'::regnamespace) AS owns_tables
+               AND c.relnamespace = 'public'::regnamespace) AS owns_tables,
+       EXISTS (SELECT FROM pg_auth_members m WHERE m.member = r.oid) AS member_of_roles
 FROM pg_roles r WHERE r.rolname = session_user
 """
 
@@ -143,5 +150,6 @@ async def login_privilege_problems(engine: AsyncEngine) -> list[str]:
         "rolcreatedb": "can create databases",
         "rolbypassrls": "bypasses row security",
         "owns_tables": "owns the schema's tables",
+        "member_of_roles": "is a member of other roles (it could SET ROLE to them)",
     }
     return [problem for column, problem in names.items() if getattr(row, column)]

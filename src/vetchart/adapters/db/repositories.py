@@ -391,7 +391,16 @@ class SqlThrottleRepository:
             conditions.append(key.in_(list(keys)))
         if not conditions:
             return 0
-        result = await self._session.execute(delete(login_throttles).where(or_(*conditions)))
+        # Lock in key order first, as sign-ins do (account key before pair key): a
+        # DELETE locks rows in scan order and could deadlock with a failing sign-in.
+        matching = or_(*conditions)
+        locked = await self._session.execute(
+            select(key).where(matching).order_by(key.collate("C")).with_for_update()
+        )
+        keys_found = [row[0] for row in locked]
+        if not keys_found:
+            return 0
+        result = await self._session.execute(delete(login_throttles).where(key.in_(keys_found)))
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def purge_idle(self, idle_before: datetime, now: datetime) -> int:

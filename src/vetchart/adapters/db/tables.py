@@ -236,6 +236,16 @@ audit_chains = Table(
 )
 
 # Domain events saved in the transaction that raised them; the worker delivers them.
+# The fingerprint of the key the audit chain is keyed with (revision 0010): one row.
+audit_key_fingerprint = Table(
+    "audit_key_fingerprint",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False, server_default=text("1")),
+    Column("fingerprint", LargeBinary, nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    CheckConstraint("id = 1", name="one_row"),
+)
+
 outbox_events = Table(
     "outbox_events",
     metadata,

@@ -16,6 +16,14 @@ Create Date: 2026-12-04 18:40:00
   DEFINER) locks and reads a head for a writer, and a BEFORE INSERT trigger on
   ``audit_events`` (SECURITY DEFINER) moves the head along with each entry, refusing an
   entry that does not extend it. The application keeps SELECT only on ``audit_chains``.
+- ``audit_key_fingerprint`` names the key the chain is keyed with (an HMAC under the key,
+  which reveals nothing of it): set here when entries were re-sealed, else by the first
+  process that starts (``audit_claim_key``); a process with another key refuses to start
+  (adapters/db/safety.py).
+
+Stop every API and worker process before upgrading to this revision: the re-seal locks
+the audit tables, and processes of the earlier version can no longer write audit rows
+afterwards (they moved the head themselves).
 
 Downgrade verifies the keyed chains, re-seals them with plain hashes and restores the
 head privileges; the role keeps LOGIN (it is cluster-wide and may serve other databases).
@@ -33,6 +41,7 @@ from vetchart.adapters.db.privileges import (
     ensure_app_login,
     grant_app_privileges,
 )
+from vetchart.adapters.db.safety import audit_key_fingerprint
 from vetchart.config import AuditSettings
 from vetchart.domain.audit import (
     AuditKey,
@@ -82,6 +91,29 @@ $$
 """
 
 
+KEY_FINGERPRINT_TABLE = """
+CREATE TABLE audit_key_fingerprint (
+    id smallint DEFAULT 1 CONSTRAINT pk_audit_key_fingerprint PRIMARY KEY
+        CONSTRAINT ck_audit_key_fingerprint_one_row CHECK (id = 1),
+    fingerprint bytea NOT NULL,
+    claimed_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+CLAIM_KEY_FUNCTION = """
+CREATE FUNCTION audit_claim_key(claimed bytea) RETURNS bytea
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+BEGIN
+    INSERT INTO public.audit_key_fingerprint (id, fingerprint) VALUES (1, claimed)
+    ON CONFLICT (id) DO NOTHING;
+    RETURN (SELECT f.fingerprint FROM public.audit_key_fingerprint AS f WHERE f.id = 1);
+END
+$$
+"""
+
+
 def _execute(statement: str) -> None:
     op.execute(statement)
 
@@ -116,6 +148,8 @@ def _reseal(old_key: AuditKey | None, new_key: AuditKey | None) -> None:
     """Verify every chain under ``old_key`` (None: plain hashes), then recompute every
     entry's hash under ``new_key`` (None: plain) and move the heads to match."""
     bind = op.get_bind()
+    # No writer may slip an entry in between reading a chain and moving its head.
+    op.execute("LOCK TABLE audit_chains, audit_events IN EXCLUSIVE MODE")
     op.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
     for chain in _chains():
         verifier = ChainVerifier(chain, old_key)
@@ -151,7 +185,15 @@ def _reseal(old_key: AuditKey | None, new_key: AuditKey | None) -> None:
 
 def upgrade() -> None:
     ensure_app_login(_execute)
-    _reseal(None, _audit_key())
+    key = _audit_key()
+    _reseal(None, key)
+    op.execute(KEY_FINGERPRINT_TABLE)
+    if op.get_bind().execute(sa.text("SELECT EXISTS (SELECT FROM audit_events)")).scalar():
+        op.get_bind().execute(
+            sa.text("INSERT INTO audit_key_fingerprint (id, fingerprint) VALUES (1, :f)"),
+            {"f": audit_key_fingerprint(key)},
+        )
+    op.execute(CLAIM_KEY_FUNCTION)
     op.execute(LOCK_HEAD_FUNCTION)
     op.execute(MOVE_HEAD_FUNCTION)
     op.execute(
@@ -160,7 +202,9 @@ def upgrade() -> None:
     )
     op.execute("REVOKE ALL ON FUNCTION audit_lock_head(smallint) FROM PUBLIC")
     op.execute("REVOKE ALL ON FUNCTION audit_move_head() FROM PUBLIC")
+    op.execute("REVOKE ALL ON FUNCTION audit_claim_key(bytea) FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION audit_lock_head(smallint) TO {APP_ROLE}")
+    op.execute(f"GRANT EXECUTE ON FUNCTION audit_claim_key(bytea) TO {APP_ROLE}")
     grant_app_privileges(_execute)  # audit_chains read-only for the application from here
 
 
@@ -168,5 +212,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS audit_events_move_head ON audit_events")
     op.execute("DROP FUNCTION IF EXISTS audit_move_head()")
     op.execute("DROP FUNCTION IF EXISTS audit_lock_head(smallint)")
+    op.execute("DROP FUNCTION IF EXISTS audit_claim_key(bytea)")
+    op.execute("DROP TABLE IF EXISTS audit_key_fingerprint")
     _reseal(_audit_key(), None)
     grant_app_privileges(_execute)  # the heads writable again: no trigger moves them
