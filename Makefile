@@ -26,8 +26,11 @@ run: $(STAMP)
 	$(BIN)/vetchart demo seed
 	$(BIN)/vetchart serve
 
+# Two xdist workers (this project's machines have 2 cores; `make test PYTEST_XDIST=-n4`,
+# or `PYTEST_XDIST=` for one process). Each worker has its own template and databases.
+PYTEST_XDIST ?= -n 2 --dist worksteal
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -21,7 +21,7 @@ from tests.kb_questions import KB_QUESTIONS, TOP_K
 
 from bench.server import demo_server, percentile
 from vetchart.demo_kb import demo_documents
-from vetchart.domain.kb import parse_front_matter
+from vetchart.domain.kb.front_matter import parse_front_matter
 from vetchart.services.demo import DEMO_PASSWORD
 
 ROUNDS = 10

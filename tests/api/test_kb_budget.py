@@ -25,8 +25,8 @@ from vetchart.adapters.db.tables import outbox_events
 from vetchart.adapters.storage.sniff import checker_for
 from vetchart.adapters.text_extract import DocumentTextExtractor
 from vetchart.config import KbSettings
-from vetchart.domain.kb import DEFAULT_MAX_CHUNKS, IngestBudget
-from vetchart.domain.kb_documents import DocumentState
+from vetchart.domain.kb.budget import DEFAULT_MAX_CHUNKS, IngestBudget
+from vetchart.domain.kb.documents import DocumentState
 from vetchart.domain.uploads import UploadKind
 from vetchart.services.kb import ChunkingRules, KbDocumentService
 

@@ -354,7 +354,7 @@ async def test_the_command_line_ingests_and_answers(database_url: str, tmp_path:
     assert [(line.action, line.state) for line in again] == [("unchanged", "ingested")]
     assert print_ingest(again, console) is True
 
-    from vetchart.domain.kb import LabelFilter
+    from vetchart.domain.kb.labels import LabelFilter
 
     answer = await ask(
         settings,

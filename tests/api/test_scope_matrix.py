@@ -125,11 +125,11 @@ from vetchart.domain.practices import Practice
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
 from vetchart.domain.uploads import ObjectKey, UploadKind
 from vetchart.domain.users import Role, User
-from vetchart.services.auth import token_digest
+from vetchart.services.auth.base import token_digest
 from vetchart.services.demo import DEMO_PRACTICES
-from vetchart.services.ports import Invitation
-from vetchart.services.schedule_ports import Attachment
-from vetchart.services.storage import StoredObject
+from vetchart.services.ports.identity import Invitation
+from vetchart.services.ports.records import Attachment
+from vetchart.services.ports.storage import StoredObject
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -58,7 +58,7 @@ from vetchart.api.multipart import MAX_FIELDS
 from vetchart.config import RateLimitSettings, Settings, StorageSettings
 from vetchart.domain.uploads import ObjectKey, UploadKind, is_object_key, sanitize_filename
 from vetchart.domain.users import User
-from vetchart.services.storage import HEAD_BYTES
+from vetchart.services.ports.storage import HEAD_BYTES
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

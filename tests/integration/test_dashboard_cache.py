@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from vetchart.adapters.cache import MemoryDashboardCache, RedisDashboardCache
-from vetchart.services.schedule_ports import DashboardCache
+from vetchart.services.ports.schedule import DashboardCache
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 TTL = 0.3

@@ -32,6 +32,7 @@ from tests.api.auth_helpers import (
 )
 from tests.conftest import make_settings
 from vetchart.adapters.security import passwords as hashing
+from vetchart.config import AuthSettings
 from vetchart.domain.errors import Unavailable
 from vetchart.domain.passwords import normalize_password
 from vetchart.domain.throttle import password_keys
@@ -206,7 +207,14 @@ async def test_a_password_change_is_shed_too(database_url: str, gate: Gate) -> N
 
 
 async def test_the_app_hashes_in_lowered_worker_processes(database_url: str) -> None:
-    async with running_app(make_settings(database_url), database_url) as (app, client):
+    # The default niceness (make_settings keeps the test workers' priority).
+    default_nice = AuthSettings().hash_worker_nice
+    assert default_nice > 0
+    auth = cheap_auth(hash_worker_nice=default_nice)
+    async with running_app(make_settings(database_url, auth=auth), database_url) as (
+        app,
+        client,
+    ):
         assert (await signup(client, EMAIL)).status_code == 201
         await login_ok(client, EMAIL, STRONG_PASSWORD)
         hasher = app.state.container.hasher

@@ -17,7 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from structlog.testing import capture_logs
 
 from vetchart.adapters.mail import REDACTED, LoggingMailer, SmtpMailer
-from vetchart.services.ports import MailMessage
+from vetchart.services.ports.outbox import MailMessage
 
 TOKEN = "tok_9b1c0e7f4d2a4c8f8e6b5a3d2c1b0a99-secret"
 MESSAGE = MailMessage(

@@ -28,6 +28,8 @@ async def _terminate_app_backends(database_url: str) -> int:
         rows = await conn.fetch(
             "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity "
             "WHERE application_name LIKE 'vetchart-api%' AND pid <> pg_backend_pid()"
+            # This test's app only: other xdist workers' apps share the server.
+            " AND datname = current_database()"
         )
     finally:
         await conn.close()

@@ -55,7 +55,7 @@ from vetchart.domain.records import (
     RecordType,
 )
 from vetchart.domain.users import User
-from vetchart.services.ports import UnitOfWork
+from vetchart.services.ports.unit_of_work import UnitOfWork
 from vetchart.services.records import MedicalRecordService
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -29,7 +29,7 @@ from vetchart.adapters.db.tables import handled_events, outbox_events
 from vetchart.bootstrap import Container
 from vetchart.config import MailSettings, WorkerSettings
 from vetchart.domain.practices import InvitationCreated
-from vetchart.services.ports import MailMessage
+from vetchart.services.ports.outbox import MailMessage
 
 VETCHART = Path(sys.executable).parent / "vetchart"
 TOKEN = "invitation-token-0123456789abcdefghijklmnopqrstuvwxyz"

@@ -232,6 +232,9 @@ async def test_a_process_with_another_audit_key_is_refused(database_url: str) ->
         )
 
 
+# Both tests below alter the cluster-wide application role: under xdist no other test runs
+# meanwhile (tests/xdist_locks.py), or another worker's logins could fail.
+@pytest.mark.cluster_role
 def test_the_app_roles_password_is_set_by_the_server_quoting_it(database_url: str) -> None:
     """`vetchart db upgrade` with VETCHART_DB_APP_PASSWORD: a password with quotes in it
     is stored as given (server-side quoting), not executed."""
@@ -263,6 +266,7 @@ def test_the_app_roles_password_is_set_by_the_server_quoting_it(database_url: st
         asyncio.run(forget())
 
 
+@pytest.mark.cluster_role
 async def test_a_non_superuser_migrating_role_can_make_the_app_role_a_login(
     database_url: str,
 ) -> None:

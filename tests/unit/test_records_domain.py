@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vetchart.domain.errors import Conflict, Forbidden, RuleViolation
+from vetchart.domain.errors import Conflict, RuleViolation
 from vetchart.domain.records import (
     CONTENT_FIELDS,
     GENERAL_TEMPERATURE_C,
@@ -39,10 +39,8 @@ from vetchart.domain.records import (
     content_from_snapshot,
     content_snapshot,
     record_from_snapshot,
-    require_may_amend,
     vital_ranges,
 )
-from vetchart.domain.users import Role
 
 NOW = datetime(2025, 6, 1, 9, 30, tzinfo=UTC)
 TODAY = NOW.date()
@@ -632,32 +630,3 @@ def test_creation_event_and_domain_event() -> None:
         PRACTICE,
         AUTHOR,
     )
-
-
-# =========================================================================== who may amend
-
-
-@pytest.mark.parametrize(
-    ("actor", "role", "practice", "allowed"),
-    [
-        (AUTHOR, Role.VET_STAFF, PRACTICE, True),  # the author, whatever the role
-        (OTHER_USER, Role.VET_STAFF, PRACTICE, False),  # another technician
-        (OTHER_USER, Role.VET, PRACTICE, True),
-        (OTHER_USER, Role.PRACTICE_ADMIN, PRACTICE, True),
-        (OTHER_USER, Role.VET, OTHER_PRACTICE, False),
-        (OTHER_USER, Role.PRACTICE_ADMIN, OTHER_PRACTICE, False),
-        (OTHER_USER, Role.PET_OWNER, None, False),
-        (OTHER_USER, Role.SYSTEM_ADMIN, None, False),
-    ],
-)
-def test_require_may_amend(actor: UUID, role: Role, practice: UUID | None, allowed: bool) -> None:
-    record = new_record(author=AUTHOR)
-    if allowed:
-        require_may_amend(
-            actor_id=actor, actor_role=role, actor_practice_id=practice, record=record
-        )
-        return
-    with pytest.raises(Forbidden):
-        require_may_amend(
-            actor_id=actor, actor_role=role, actor_practice_id=practice, record=record
-        )

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import structlog
 
-from vetchart.services.ports import MailMessage
+from vetchart.services.ports.outbox import MailMessage
 
 log = structlog.get_logger(__name__)
 

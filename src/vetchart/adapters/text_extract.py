@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Final
 
 from vetchart.domain.errors import RuleViolation
-from vetchart.domain.kb import IngestBudget
-from vetchart.services.ai_ports import ExtractionFailed
+from vetchart.domain.kb.budget import IngestBudget
+from vetchart.services.ports.ai import ExtractionFailed
 
 MARKDOWN_TYPES: Final = frozenset({"text/markdown", "text/x-markdown"})
 PLAIN_TYPES: Final = frozenset({"text/plain"})

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vetchart.api.context import current_request_id
 from vetchart.api.responses import problem
 from vetchart.domain.errors import DomainError
-from vetchart.services.ports import Claim, StoredResponse
+from vetchart.services.ports.system import Claim, StoredResponse
 
 HEADER = "idempotency-key"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")

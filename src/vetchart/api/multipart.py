@@ -32,7 +32,7 @@ from vetchart.domain.input_bounds import (
     text_charset,
 )
 from vetchart.domain.uploads import FileTooLarge, UnsupportedMediaType
-from vetchart.services.kb_ports import IncomingFile
+from vetchart.services.ports.storage import IncomingFile
 
 if TYPE_CHECKING:  # a typing-only name of python-multipart
     from python_multipart.multipart import MultipartCallbacks

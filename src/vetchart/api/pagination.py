@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 from starlette.exceptions import HTTPException
 
-from vetchart.services.ports import PageRequest
+from vetchart.services.ports.paging import PageRequest
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

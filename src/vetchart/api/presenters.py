@@ -1,7 +1,7 @@
 """Presenting the read side's fast-path rows as JSON, without a pydantic model per row.
 
 The hot lists and reads answer straight from their rows with orjson: the rows already
-hold exactly the response's fields (services/ports.py ``Row``), in the order of the
+hold exactly the response's fields (services/ports/paging.py ``Row``), in the order of the
 response schema, which stays the documented contract (``response_model`` in the route).
 ``tests/api/test_fast_reads.py`` checks that these answers validate against the schema
 and equal what the schema itself would render for the same record.
@@ -20,7 +20,7 @@ from vetchart.api.responses import JSON_MEDIA_TYPE
 from vetchart.api.schemas.clients import PetOut, PetOwnerOut
 from vetchart.api.schemas.records import HistoryEntryOut, RecordOut
 from vetchart.api.schemas.schedule import AppointmentOut
-from vetchart.services.ports import Row
+from vetchart.services.ports.paging import Row
 
 # RFC 3339 with "Z" for UTC, as pydantic writes it.
 _OPTIONS = orjson.OPT_UTC_Z

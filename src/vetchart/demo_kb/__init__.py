@@ -1,7 +1,7 @@
 """Demo veterinary reference documents (original text written for vetchart).
 
 Each ``*.md`` file starts with a front-matter block of labels (see
-``vetchart.domain.kb.parse_front_matter``). They seed the knowledge base in
+``vetchart.domain.kb.front_matter.parse_front_matter``). They seed the knowledge base in
 development and are the fixture of the retrieval-quality tests (``tests/kb_questions.py``).
 They are general reference text for demos, not clinical guidance.
 """

@@ -14,9 +14,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
-from vetchart.domain.errors import Conflict, Forbidden, RuleViolation
+from vetchart.domain.errors import Conflict, RuleViolation
 from vetchart.domain.events import DomainEvent
-from vetchart.domain.users import Role
 
 
 class RecordType(enum.StrEnum):
@@ -563,19 +562,4 @@ def record_from_snapshot(snapshot: dict[str, Any]) -> MedicalRecord:
         signed_at=when("signed_at"),
         signed_by=UUID(signed_by) if signed_by else None,
         entered_in_error_reason=snapshot.get("entered_in_error_reason"),
-    )
-
-
-def require_may_amend(
-    *, actor_id: UUID, actor_role: Role, actor_practice_id: UUID | None, record: MedicalRecord
-) -> None:
-    """The author; or a VET / PRACTICE_ADMIN of the authoring practice."""
-    if actor_id == record.author_id:
-        return
-    if actor_role in (Role.VET, Role.PRACTICE_ADMIN) and actor_practice_id == record.practice_id:
-        return
-    raise Forbidden(
-        "Only the author, or a vet or practice admin of the authoring practice, "
-        "may change this record.",
-        extra={"action": "medical_record.amend"},
     )

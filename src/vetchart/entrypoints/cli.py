@@ -342,7 +342,7 @@ def kb_query(
     """Ask the knowledge base; prints the answer and its numbered sources."""
     from rich.console import Console
 
-    from vetchart.domain.kb import LabelFilter
+    from vetchart.domain.kb.labels import LabelFilter
     from vetchart.entrypoints.kb import ask, print_answer
 
     settings = load_settings()

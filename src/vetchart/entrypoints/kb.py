@@ -20,8 +20,8 @@ from rich.table import Table
 from vetchart import bootstrap
 from vetchart.config import Settings
 from vetchart.domain.errors import DomainError
-from vetchart.domain.kb import LabelFilter
-from vetchart.domain.kb_documents import DocumentState
+from vetchart.domain.kb.documents import DocumentState
+from vetchart.domain.kb.labels import LabelFilter
 from vetchart.domain.uploads import UploadKind
 from vetchart.services.kb_answers import KbAnswer
 

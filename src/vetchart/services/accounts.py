@@ -14,7 +14,8 @@ from vetchart.domain.users import (
     normalize_full_name,
 )
 from vetchart.services.passwords import validate_new_password
-from vetchart.services.ports import Clock, IdGenerator, PasswordHasher
+from vetchart.services.ports.identity import PasswordHasher
+from vetchart.services.ports.system import Clock, IdGenerator
 
 
 async def new_account(

@@ -19,26 +19,18 @@ from vetchart.domain.errors import NotFound, RuleViolation
 from vetchart.domain.policy import (
     Action,
     ClientScope,
+    PracticeBusiness,
+    PracticeLookup,
     Principal,
-    authorize,
     client_scope,
-    practice_exists_for,
-    require_practice_member,
+    may_be_assigned,
+    require,
 )
-from vetchart.domain.users import Role
 from vetchart.services.audit import read_entry, seen_page, seen_practices
 from vetchart.services.audit import record as audit
 from vetchart.services.pets import require_version
-from vetchart.services.ports import (
-    Clock,
-    IdGenerator,
-    Page,
-    PageRequest,
-    Row,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
-from vetchart.services.schedule_ports import (
+from vetchart.services.ports.paging import Page, PageRequest, Row
+from vetchart.services.ports.schedule import (
     AppointmentFilters,
     AppointmentView,
     DashboardCache,
@@ -47,6 +39,8 @@ from vetchart.services.schedule_ports import (
     ScheduleQueries,
     ScheduleReads,
 )
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 EDITABLE_FIELDS = (
     "start_at",
@@ -91,8 +85,8 @@ class AppointmentService:
     ) -> AppointmentView:
         now = self._clock.now()
         async with self._uow() as uow:
-            practice_exists_for(actor, await uow.practices.get(practice_id))
-            require_practice_member(actor, practice_id, Action.APPOINTMENT_CREATE)
+            practice = await uow.practices.get(practice_id)
+            require(actor, Action.APPOINTMENT_CREATE, PracticeLookup(practice))
             checked = await self._checked(uow, practice_id, values, required=True)
             owner_id = values.get("pet_owner_id")
             if not isinstance(owner_id, UUID):
@@ -193,7 +187,7 @@ class AppointmentService:
     async def get(self, actor: Principal, appointment_id: UUID, meta: RequestMeta) -> Row:
         """The appointment in scope (404 otherwise), its ``appointment.read`` audit row
         committed first (one audited read on the fast path)."""
-        authorize(actor, Action.APPOINTMENT_READ)
+        require(actor, Action.APPOINTMENT_READ)
 
         def entry_for(row: Row) -> AuditEntry:
             pets = list(row["pet_ids"] or ())
@@ -229,8 +223,9 @@ class AppointmentService:
     ) -> Page[Row]:
         """A page of the practice's appointments; its ``appointment.list`` audit row (the
         filters, the appointments shown) committed first, an empty page's too."""
-        practice = practice_exists_for(actor, await self._reads.practice(practice_id))
-        require_practice_member(actor, practice_id, Action.APPOINTMENT_READ)
+        practice = await self._reads.practice(practice_id)
+        require(actor, Action.APPOINTMENT_READ, PracticeLookup(practice))
+        assert practice is not None  # require: 404 for a missing practice
         asked = {  # the filters as asked (for the audit row)
             name: value.isoformat() if isinstance(value, date) else str(value)
             for name, value in (
@@ -273,7 +268,7 @@ class AppointmentService:
         """A page of the owner's appointments (404 when the owner is out of the client
         scope); its ``appointment.list`` audit row, naming the owner and the appointments
         shown, committed first, an empty page's too."""
-        authorize(actor, Action.APPOINTMENT_READ)
+        require(actor, Action.APPOINTMENT_READ)
 
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
@@ -303,13 +298,13 @@ class AppointmentService:
     async def _for_change(
         self, uow: UnitOfWork, actor: Principal, appointment_id: UUID
     ) -> Appointment:
-        authorize(actor, Action.APPOINTMENT_READ)
+        require(actor, Action.APPOINTMENT_READ)
         appointment = await uow.appointments.get(
             appointment_id, appointment_scope(actor), for_update=True
         )
         if appointment is None:
             raise NotFound("Appointment not found.")
-        require_practice_member(actor, appointment.practice_id, Action.APPOINTMENT_UPDATE)
+        require(actor, Action.APPOINTMENT_UPDATE, PracticeBusiness(appointment.practice_id))
         return appointment
 
     async def _owner_pets(
@@ -375,12 +370,7 @@ class AppointmentService:
             checked["pet_ids"] = tuple(sorted(pet_ids))
         if "assigned_vet_id" in values:
             vet = await uow.users.get(values["assigned_vet_id"])
-            if (
-                vet is None
-                or vet.role is not Role.VET
-                or vet.practice_id != practice_id
-                or not vet.is_active
-            ):
+            if vet is None or not may_be_assigned(vet, practice_id):
                 raise RuleViolation(
                     "The assigned vet must be an active VET of this practice.",
                     rule="appointment.vet",
@@ -417,7 +407,7 @@ class DashboardService:
         meta: RequestMeta,
         render: Callable[[DashboardView], Awaitable[bytes]],
     ) -> bytes:
-        authorize(actor, Action.DASHBOARD_READ)
+        require(actor, Action.DASHBOARD_READ)
         practice_id = actor.practice_id
         assert practice_id is not None  # staff have a practice
         entry = read_entry(

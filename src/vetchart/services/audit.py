@@ -8,20 +8,10 @@ from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
 from vetchart.domain.errors import NotFound
-from vetchart.domain.policy import Action, Principal, audit_scope, authorize, client_scope
-from vetchart.services.ports import (
-    SEEN_IDS,
-    SEEN_PRACTICES,
-    AccessLogEntry,
-    AuditEventView,
-    AuditFilters,
-    AuditQueries,
-    Page,
-    PageRequest,
-    Row,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
+from vetchart.domain.policy import Action, Principal, audit_scope, client_scope, require
+from vetchart.services.ports.audit import AccessLogEntry, AuditEventView, AuditFilters, AuditQueries
+from vetchart.services.ports.paging import SEEN_IDS, SEEN_PRACTICES, Page, PageRequest, Row
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 def entry(
@@ -114,7 +104,7 @@ def read_entry(
 
 def seen_page(row: Row) -> dict[str, object]:
     """What a page showed, for its audit row: how many rows and their ids, in page order
-    (from the first row of an audited list read, services/ports.py ``SEEN_IDS``)."""
+    (from the first row of an audited list read, services/ports/paging.py ``SEEN_IDS``)."""
     ids = [str(found) for found in row[SEEN_IDS] or ()]
     return {"count": len(ids), "ids": ids}
 
@@ -209,6 +199,7 @@ class AuditService:
     async def search(
         self, actor: Principal, filters: AuditFilters, page: PageRequest, meta: RequestMeta
     ) -> Page[AuditEventView]:
+        require(actor, Action.AUDIT_SEARCH)
         scope = audit_scope(actor)
         scoped = replace(filters, practice_id=scope)
         async with self._uow() as uow:
@@ -229,7 +220,7 @@ class AuditService:
         self, actor: Principal, pet_id: UUID, page: PageRequest, meta: RequestMeta
     ) -> Page[AccessLogEntry]:
         """For the pet's owner and staff in scope (anyone else: 404, as for the pet)."""
-        authorize(actor, Action.ACCESS_LOG_READ)
+        require(actor, Action.ACCESS_LOG_READ)
         async with self._uow() as uow:
             # Not in the pet's own access log (pet_id unset): reading the log is not an
             # access to the pet's data.

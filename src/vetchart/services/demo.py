@@ -20,15 +20,11 @@ from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
 from vetchart.domain.users import Role, User
-from vetchart.services.ports import (
-    ClientQueries,
-    Clock,
-    IdGenerator,
-    PageRequest,
-    PasswordHasher,
-    PetFilters,
-    UnitOfWorkFactory,
-)
+from vetchart.services.ports.clients import ClientQueries, PetFilters
+from vetchart.services.ports.identity import PasswordHasher
+from vetchart.services.ports.paging import PageRequest
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
 
 # Documented in the README, for local use only.
 DEMO_PASSWORD = "otter-lantern-meadow-river-42"  # noqa: S105

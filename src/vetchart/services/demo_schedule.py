@@ -21,16 +21,12 @@ from vetchart.domain.policy import ClientScope
 from vetchart.domain.uploads import ObjectKey, UploadKind
 from vetchart.domain.users import Role
 from vetchart.services.demo import DEMO_PRACTICES
-from vetchart.services.ports import (
-    ClientQueries,
-    Clock,
-    IdGenerator,
-    PageRequest,
-    PetFilters,
-    UnitOfWorkFactory,
-)
-from vetchart.services.schedule_ports import AppointmentFilters, ScheduleQueries
-from vetchart.services.storage import HeadInspectorFactory, ObjectStorage
+from vetchart.services.ports.clients import ClientQueries, PetFilters
+from vetchart.services.ports.paging import PageRequest
+from vetchart.services.ports.schedule import AppointmentFilters, ScheduleQueries
+from vetchart.services.ports.storage import HeadInspectorFactory, ObjectStorage
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
 
 # (local start hour, minute, minutes, type, title, status)
 DEMO_DAY = (

@@ -13,13 +13,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from vetchart.services.ports import (
-    Clock,
-    IdempotencyStore,
-    OutboxMessage,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
+from vetchart.services.ports.outbox import OutboxMessage
+from vetchart.services.ports.system import Clock, IdempotencyStore
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 # Task names (stable: they are stored in queued jobs) and queues.
 DELIVER_EVENT = "vetchart.deliver_event"

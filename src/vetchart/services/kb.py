@@ -37,14 +37,9 @@ import structlog
 from vetchart.demo_kb import demo_documents
 from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
 from vetchart.domain.errors import NotFound, RuleViolation
-from vetchart.domain.kb import (
-    BudgetCap,
-    IngestBudget,
-    IngestBudgetExceeded,
-    chunk_document,
-    parse_front_matter,
-)
-from vetchart.domain.kb_documents import (
+from vetchart.domain.kb.budget import BudgetCap, IngestBudget, IngestBudgetExceeded
+from vetchart.domain.kb.chunking import chunk_document
+from vetchart.domain.kb.documents import (
     DocumentFields,
     DocumentFile,
     DocumentState,
@@ -55,27 +50,18 @@ from vetchart.domain.kb_documents import (
     document_media_type,
     resolve_metadata,
 )
-from vetchart.domain.policy import Action, Principal, authorize
+from vetchart.domain.kb.front_matter import parse_front_matter
+from vetchart.domain.policy import Action, Principal, require
 from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
-from vetchart.services.ai_ports import Embedder, IndexedChunk, TextExtractor, VectorIndex
 from vetchart.services.audit import record
 from vetchart.services.jobs import EventHandler
-from vetchart.services.kb_ports import (
-    DocumentFilters,
-    DocumentForm,
-    KbQueries,
-    NewChunk,
-)
-from vetchart.services.ports import (
-    Clock,
-    IdGenerator,
-    OutboxMessage,
-    Page,
-    PageRequest,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
-from vetchart.services.storage import HeadInspector, ObjectMissing, ObjectStorage
+from vetchart.services.ports.ai import Embedder, IndexedChunk, TextExtractor, VectorIndex
+from vetchart.services.ports.kb import DocumentFilters, DocumentForm, KbQueries, NewChunk
+from vetchart.services.ports.outbox import OutboxMessage
+from vetchart.services.ports.paging import Page, PageRequest
+from vetchart.services.ports.storage import HeadInspector, ObjectMissing, ObjectStorage
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
 
@@ -182,7 +168,7 @@ class KbDocumentService:
     async def upload(self, actor: Principal, form: DocumentForm, meta: RequestMeta) -> KbDocument:
         """Store the form's file and record the document (``pending``); ingestion follows
         as a job. Refusals (403, 413, 415, 422) leave nothing stored."""
-        authorize(actor, Action.KB_DOCUMENT_MANAGE)
+        require(actor, Action.KB_DOCUMENT_MANAGE)
         incoming = await form.file()
         if incoming is None:
             raise RuleViolation(
@@ -239,11 +225,11 @@ class KbDocumentService:
     async def list_documents(
         self, actor: Principal, filters: DocumentFilters, page: PageRequest
     ) -> Page[KbDocument]:
-        authorize(actor, Action.KB_READ)
+        require(actor, Action.KB_READ)
         return await self._queries.documents_page(filters, page)
 
     async def get(self, actor: Principal, document_id: UUID) -> KbDocument:
-        authorize(actor, Action.KB_READ)
+        require(actor, Action.KB_READ)
         document = await self._queries.document(document_id)
         if document is None:
             raise NotFound("Document not found.")
@@ -252,7 +238,7 @@ class KbDocumentService:
     async def delete(self, actor: Principal, document_id: UUID, meta: RequestMeta) -> None:
         """Gone from search with the commit (its chunks go with it); the file is removed
         at once, and again by the purge handler with any outside vectors."""
-        authorize(actor, Action.KB_DOCUMENT_MANAGE)
+        require(actor, Action.KB_DOCUMENT_MANAGE)
         async with self._uow() as uow:
             deleted = await uow.kb.delete(document_id)
             if deleted is None:

@@ -24,11 +24,12 @@ from uuid import UUID
 import structlog
 
 from vetchart.domain.errors import RuleViolation
-from vetchart.domain.kb import Audience, LabelFilter, Passage
-from vetchart.domain.kb_retrieval import excerpt, fuse_rankings
-from vetchart.domain.policy import Action, Principal, authorize
+from vetchart.domain.kb.answers import Passage
+from vetchart.domain.kb.labels import Audience, LabelFilter
+from vetchart.domain.kb.retrieval import excerpt, fuse_rankings
+from vetchart.domain.policy import Action, Principal, require
 from vetchart.domain.users import Role
-from vetchart.services.ai_ports import (
+from vetchart.services.ports.ai import (
     Answer,
     Answerer,
     AnswerMode,
@@ -36,7 +37,7 @@ from vetchart.services.ai_ports import (
     ServiceUnavailable,
     VectorIndex,
 )
-from vetchart.services.kb_ports import KbQueries, SearchRequest
+from vetchart.services.ports.kb import KbQueries, SearchRequest
 
 log = structlog.get_logger(__name__)
 
@@ -114,7 +115,7 @@ class KbAnswerService:
     ) -> KbAnswer:
         """``actor`` None: the command line (a local operator; answers for experts)."""
         if actor is not None:
-            authorize(actor, Action.KB_QUERY)
+            require(actor, Action.KB_QUERY)
         question = " ".join(question.split())
         if not question:
             raise RuleViolation(

@@ -11,8 +11,9 @@ from uuid import UUID
 
 from vetchart.domain.practices import InvitationCreated
 from vetchart.services.jobs import EventHandler
-from vetchart.services.ports import Mailer, MailMessage, OutboxMessage, UnitOfWork
-from vetchart.services.schedule_ports import DashboardCache
+from vetchart.services.ports.outbox import Mailer, MailMessage, OutboxMessage
+from vetchart.services.ports.schedule import DashboardCache
+from vetchart.services.ports.unit_of_work import UnitOfWork
 
 
 class InvitationMail:

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
-from vetchart.domain.errors import Conflict, Forbidden, NotFound, RuleViolation
+from vetchart.domain.errors import Conflict, NotFound, RuleViolation
 from vetchart.domain.owners import (
     OWNER_EDITABLE_FIELDS,
     Association,
@@ -18,28 +18,23 @@ from vetchart.domain.owners import (
 )
 from vetchart.domain.policy import (
     Action,
+    AssociationRequest,
+    AssociationStep,
+    PracticeLookup,
     Principal,
-    authorize,
     client_scope,
-    practice_exists_for,
-    require_association_decider,
-    require_practice_member,
+    needs_owner_lookup,
+    owner_account,
+    require,
+    staff_practice,
 )
-from vetchart.domain.users import STAFF_ROLES, Role, normalize_email, normalize_full_name
+from vetchart.domain.users import normalize_email, normalize_full_name
 from vetchart.services.audit import care_practices, read_entry, seen_page
 from vetchart.services.audit import record as audit
-from vetchart.services.ports import (
-    AssociationView,
-    ClientQueries,
-    ClientReads,
-    Clock,
-    IdGenerator,
-    Page,
-    PageRequest,
-    Row,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
+from vetchart.services.ports.clients import AssociationView, ClientQueries, ClientReads
+from vetchart.services.ports.paging import Page, PageRequest, Row
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 DECISIONS = {
     "approve": AssociationStatus.APPROVED,
@@ -85,24 +80,25 @@ class OwnerService:
         """Staff: a client of their practice (association approved at once; the owner is
         recorded as this practice's making). PET_OWNER: their own profile, once, linked to
         their account."""
-        authorize(actor, Action.PET_OWNER_CREATE)
+        require(actor, Action.PET_OWNER_CREATE)
         checked = _checked_owner_values(values)
         if "full_name" not in checked:
             raise RuleViolation(
                 "The full name is required.", rule="full_name.required", field="full_name"
             )
         now = self._clock.now()
-        practice_id = actor.practice_id if actor.role in STAFF_ROLES else None
+        practice_id = staff_practice(actor)
+        account = owner_account(actor)
         owner = PetOwner(
             id=self._ids.new_id(),
             created_at=now,
             updated_at=now,
-            user_id=actor.user_id if actor.role is Role.PET_OWNER else None,
+            user_id=account,
             created_by_practice_id=practice_id,
             **checked,
         )
         async with self._uow() as uow:
-            if actor.role is Role.PET_OWNER and await uow.pet_owners.get_by_user(actor.user_id):
+            if account is not None and await uow.pet_owners.get_by_user(account):
                 raise Conflict("You already have an owner profile.", code="owner-profile-exists")
             await uow.pet_owners.add(owner)
             if practice_id is not None:
@@ -126,7 +122,7 @@ class OwnerService:
     async def get(self, actor: Principal, owner_id: UUID, meta: RequestMeta) -> Row:
         """The owner in scope (404 otherwise), its ``pet_owner.read`` audit row committed
         first (one audited read on the fast path)."""
-        authorize(actor, Action.PET_OWNER_READ)
+        require(actor, Action.PET_OWNER_READ)
 
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
@@ -147,7 +143,7 @@ class OwnerService:
     ) -> Page[Row]:
         """A page of owners in scope, its ``pet_owner.list`` audit row (the owners shown)
         committed first, an empty page's too."""
-        authorize(actor, Action.PET_OWNER_READ)
+        require(actor, Action.PET_OWNER_READ)
 
         def entry_for(row: Row) -> AuditEntry:
             asked: dict[str, object] = {} if q is None else {"q": q}
@@ -167,7 +163,7 @@ class OwnerService:
     ) -> PetOwner:
         async with self._uow() as uow:
             owner = await self._visible(uow, actor, owner_id, for_update=True)
-            authorize(actor, Action.PET_OWNER_UPDATE)
+            require(actor, Action.PET_OWNER_UPDATE)
             checked = _checked_owner_values(changes)
             if "full_name" in checked and checked["full_name"] is None:
                 raise RuleViolation(
@@ -218,14 +214,14 @@ class OwnerService:
         an existing owner out of the practice's scope gets (a pending association; for the
         unknown id it is not stored), so the endpoint tells staff nothing about which ids
         exist."""
-        authorize(actor, Action.ASSOCIATION_CREATE)
-        if actor.role in STAFF_ROLES:
+        require(actor, Action.ASSOCIATION_CREATE, AssociationRequest(practice_id))
+        if staff_practice(actor) is not None:
             return await self._staff_request(actor, pet_owner_id, practice_id, request_type, meta)
         async with self._uow() as uow:
             await self._visible(uow, actor, pet_owner_id)
             practice = await uow.practices.get(practice_id)
-            if practice is None or not practice.is_active:
-                raise NotFound("Practice not found.")
+            require(actor, Action.ASSOCIATION_CREATE, PracticeLookup(practice, members_only=False))
+            assert practice is not None  # require: 404 for a missing practice
             if request_type is RequestType.NEW_CLIENT and not practice.accepts_new_patients:
                 raise Conflict(
                     "This practice is not accepting new patients.",
@@ -247,17 +243,11 @@ class OwnerService:
         request_type: RequestType,
         meta: RequestMeta,
     ) -> Association:
-        if actor.practice_id != practice_id:
-            raise Forbidden(
-                "Staff can associate clients with their own practice only.",
-                extra={"action": Action.ASSOCIATION_CREATE.value},
-            )
         async with self._uow() as uow:
             # The practice first: every refusal below the owner lookup would tell whether
             # the owner exists.
             practice = await uow.practices.get(practice_id)
-            if practice is None or not practice.is_active:
-                raise NotFound("Practice not found.")
+            require(actor, Action.ASSOCIATION_CREATE, PracticeLookup(practice, members_only=False))
             owner = await uow.pet_owners.get_unscoped(pet_owner_id)
             if owner is not None and owner.created_by_practice_id == practice_id:
                 # The practice's own client: linked at once (409 while one is open).
@@ -345,14 +335,19 @@ class OwnerService:
         self, actor: Principal, association_id: UUID, decision: str, meta: RequestMeta
     ) -> Association:
         """approve / reject / deactivate, along the workflow's edges only (else 409), by
-        whoever the step belongs to (``require_association_decider``): the owner consents
+        whoever the step belongs to (``policy.rules.association_step_action``): the owner consents
         to a practice's request, the practice decides an owner's request and deactivates."""
         target = DECISIONS[decision]
         async with self._uow() as uow:
             association = await uow.associations.get(association_id, for_update=True)
-            if association is None or not await self._sees_association(uow, actor, association):
+            if association is None:
                 raise NotFound("Association not found.")
-            require_association_decider(actor, association, target)
+            owner_in_scope = await self._owner_in_scope(uow, actor, association)
+            require(
+                actor,
+                Action.ASSOCIATION_DECIDE,
+                AssociationStep(association, target, owner_in_scope=owner_in_scope),
+            )
             moved = association.move_to(target, actor=actor.user_id, now=self._clock.now())
             await uow.associations.save(moved)
             # Filed under the practice only when the practice may see the association: an
@@ -377,18 +372,13 @@ class OwnerService:
         return moved
 
     @staticmethod
-    async def _sees_association(
-        uow: UnitOfWork, actor: Principal, association: Association
-    ) -> bool:
-        """Staff see their practice's associations, except those awaiting (or refused by)
-        the owner's consent; an owner sees their own (listed under
+    async def _owner_in_scope(uow: UnitOfWork, actor: Principal, association: Association) -> bool:
+        """Whether the association's owner is in a pet owner's client scope (one lookup,
+        for pet owners only: staff and admins see associations by practice,
+        ``policy.scope.sees_association``). An owner sees their own (listed under
         /pet-owners/{id}/associations), so a step that is not theirs is 403, not 404."""
-        if actor.role is Role.SYSTEM_ADMIN:
-            return True
-        if actor.role in STAFF_ROLES:
-            return actor.practice_id == association.practice_id and (
-                association.visible_to_practice
-            )
+        if not needs_owner_lookup(actor):
+            return False
         owner = await uow.pet_owners.get(association.pet_owner_id, client_scope(actor))
         return owner is not None
 
@@ -402,29 +392,29 @@ class OwnerService:
         """The practice's associations; its staff do not see those awaiting (or refused
         by) an owner's consent. SYSTEM_ADMIN sees every one."""
         async with self._uow() as uow:
-            practice_exists_for(actor, await uow.practices.get(practice_id))
-        require_practice_member(actor, practice_id, Action.ASSOCIATION_LIST)
+            practice = await uow.practices.get(practice_id)
+        require(actor, Action.ASSOCIATION_LIST, PracticeLookup(practice))
         return await self._queries.associations_page(
             practice_id=practice_id,
             owner_id=None,
             status=status,
             page=page,
-            practice_view=actor.role in STAFF_ROLES,
+            practice_view=staff_practice(actor) is not None,
         )
 
     async def owner_associations(
         self, actor: Principal, owner_id: UUID, page: PageRequest
     ) -> Page[AssociationView]:
-        authorize(actor, Action.PET_OWNER_READ)
+        require(actor, Action.PET_OWNER_READ)
         async with self._uow() as uow:
             await self._visible(uow, actor, owner_id)
         # Staff see the owner's associations with their own practice only (and of those,
         # the ones their practice may see); the owner sees every one, pending included.
-        is_staff = actor.role in STAFF_ROLES
+        practice_id = staff_practice(actor)
         return await self._queries.associations_page(
-            practice_id=actor.practice_id if is_staff else None,
+            practice_id=practice_id,
             owner_id=owner_id,
             status=None,
             page=page,
-            practice_view=is_staff,
+            practice_view=practice_id is not None,
         )

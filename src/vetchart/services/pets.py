@@ -21,21 +21,13 @@ from vetchart.domain.pets import (
     normalize_microchip,
     normalize_species,
 )
-from vetchart.domain.policy import Action, Principal, authorize, client_scope
+from vetchart.domain.policy import Action, Principal, client_scope, require
 from vetchart.services.audit import care_practices, read_entry, seen_page
 from vetchart.services.audit import record as audit
-from vetchart.services.ports import (
-    ClientQueries,
-    ClientReads,
-    Clock,
-    IdGenerator,
-    Page,
-    PageRequest,
-    PetFilters,
-    PetView,
-    Row,
-    UnitOfWorkFactory,
-)
+from vetchart.services.ports.clients import ClientQueries, ClientReads, PetFilters, PetView
+from vetchart.services.ports.paging import Page, PageRequest, Row
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
 
 
 def _checked(values: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +80,7 @@ class PetService:
     async def create(
         self, actor: Principal, owner_id: UUID, values: dict[str, Any], meta: RequestMeta
     ) -> PetView:
-        authorize(actor, Action.PET_CREATE)
+        require(actor, Action.PET_CREATE)
         checked = _checked(values)
         for key in ("name", "species"):
             if key not in checked:
@@ -120,7 +112,7 @@ class PetService:
     async def get(self, actor: Principal, pet_id: UUID, meta: RequestMeta) -> Row:
         """The pet with its owner; its ``pet.read`` audit row committed first (in the
         pet's access log)."""
-        authorize(actor, Action.PET_READ)
+        require(actor, Action.PET_READ)
 
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
@@ -143,7 +135,7 @@ class PetService:
     ) -> Page[Row]:
         """A page of pets; its ``pet.list`` audit row (the filters, the pets shown) is
         committed first, an empty page's too."""
-        authorize(actor, Action.PET_READ)
+        require(actor, Action.PET_READ)
         asked: dict[str, object] = {
             name: str(value)
             for name, value in (
@@ -180,7 +172,7 @@ class PetService:
             pet = await uow.pets.get(pet_id, client_scope(actor), for_update=True)
             if pet is None:
                 raise NotFound("Pet not found.")
-            authorize(actor, Action.PET_UPDATE)
+            require(actor, Action.PET_UPDATE)
             require_version(if_match, pet.version)
             checked = _checked(changes)
             changed = sorted(k for k, v in checked.items() if getattr(pet, k) != v)
@@ -210,7 +202,7 @@ class PetService:
             pet = await uow.pets.get(pet_id, client_scope(actor), for_update=True)
             if pet is None:
                 raise NotFound("Pet not found.")
-            authorize(actor, Action.PET_DEACTIVATE)
+            require(actor, Action.PET_DEACTIVATE)
             if pet.is_active == active:
                 return pet
             updated = replace(

@@ -14,26 +14,22 @@ from vetchart.domain.errors import Conflict, Gone, NotFound, RuleViolation
 from vetchart.domain.passwords import GuessabilityCheck
 from vetchart.domain.policy import (
     Action,
+    PracticeBusiness,
+    PracticeLookup,
     Principal,
-    authorize,
-    practice_exists_for,
-    require_practice_member,
+    may_invite_as,
+    require,
 )
 from vetchart.domain.practices import InvitationCreated, Practice
-from vetchart.domain.users import STAFF_ROLES, Role, User, normalize_email, normalize_full_name
+from vetchart.domain.users import Role, User, normalize_email, normalize_full_name
 from vetchart.services.accounts import new_account
 from vetchart.services.audit import record as _audit
-from vetchart.services.auth import token_digest
-from vetchart.services.ports import (
-    ClientQueries,
-    Clock,
-    IdGenerator,
-    Invitation,
-    Page,
-    PageRequest,
-    PasswordHasher,
-    UnitOfWorkFactory,
-)
+from vetchart.services.auth.base import token_digest
+from vetchart.services.ports.clients import ClientQueries
+from vetchart.services.ports.identity import Invitation, PasswordHasher
+from vetchart.services.ports.paging import Page, PageRequest
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
 
 INVITATION_TTL = timedelta(days=7)
 INVITATION_TOKEN_BYTES = 32
@@ -67,7 +63,7 @@ class PracticeService:
     # ------------------------------------------------------------------ practices
 
     async def create(self, actor: Principal, values: dict[str, Any], meta: RequestMeta) -> Practice:
-        authorize(actor, Action.PRACTICE_CREATE)
+        require(actor, Action.PRACTICE_CREATE)
         now = self._clock.now()
         practice = Practice(
             id=self._ids.new_id(),
@@ -82,22 +78,23 @@ class PracticeService:
         return practice
 
     async def get(self, actor: Principal, practice_id: UUID) -> Practice:
-        authorize(actor, Action.PRACTICE_READ)
         async with self._uow() as uow:
-            return practice_exists_for(actor, await uow.practices.get(practice_id))
+            practice = await uow.practices.get(practice_id)
+        require(actor, Action.PRACTICE_READ, PracticeLookup(practice, members_only=False))
+        assert practice is not None  # require: 404 for a missing practice
+        return practice
 
     async def list(self, actor: Principal, page: PageRequest) -> Page[Practice]:
-        authorize(actor, Action.PRACTICE_READ)
+        require(actor, Action.PRACTICE_READ)
         return await self._queries.practices_page(page)
 
     async def update(
         self, actor: Principal, practice_id: UUID, changes: dict[str, Any], meta: RequestMeta
     ) -> Practice:
         async with self._uow() as uow:
-            practice = practice_exists_for(
-                actor, await uow.practices.get(practice_id, for_update=True)
-            )
-            require_practice_member(actor, practice_id, Action.PRACTICE_UPDATE)
+            practice = await uow.practices.get(practice_id, for_update=True)
+            require(actor, Action.PRACTICE_UPDATE, PracticeLookup(practice))
+            assert practice is not None  # require: 404 for a missing practice
             checked = self._checked(changes, required=False)
             changed = [k for k, v in checked.items() if getattr(practice, k) != v]
             if not changed:
@@ -119,7 +116,7 @@ class PracticeService:
         return updated
 
     async def deactivate(self, actor: Principal, practice_id: UUID, meta: RequestMeta) -> Practice:
-        authorize(actor, Action.PRACTICE_DEACTIVATE)
+        require(actor, Action.PRACTICE_DEACTIVATE)
         async with self._uow() as uow:
             practice = await uow.practices.get(practice_id, for_update=True)
             if practice is None:
@@ -137,7 +134,7 @@ class PracticeService:
 
     async def staff(self, actor: Principal, practice_id: UUID, page: PageRequest) -> Page[User]:
         await self.get(actor, practice_id)
-        require_practice_member(actor, practice_id, Action.PRACTICE_STAFF_LIST)
+        require(actor, Action.PRACTICE_STAFF_LIST, PracticeBusiness(practice_id))
         return await self._queries.staff_page(practice_id, page)
 
     def _checked(self, values: dict[str, Any], *, required: bool) -> dict[str, Any]:
@@ -165,13 +162,13 @@ class PracticeService:
     ) -> IssuedInvitation:
         """A single-use token, valid 7 days, for a new staff member of the practice."""
         practice = await self.get(actor, practice_id)
-        require_practice_member(actor, practice_id, Action.INVITATION_CREATE)
+        require(actor, Action.INVITATION_CREATE, PracticeBusiness(practice_id))
         if not practice.is_active:  # only a SYSTEM_ADMIN still sees it
             raise Conflict(
                 "This practice is deactivated; its invitations could never be accepted.",
                 code="practice-inactive",
             )
-        if role not in STAFF_ROLES:
+        if not may_invite_as(role):
             raise RuleViolation(
                 "Invitations are for staff roles only.", rule="invitation.staff_role", field="role"
             )

@@ -13,38 +13,28 @@ from typing import Any
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
-from vetchart.domain.errors import Forbidden, NotFound, RuleViolation
+from vetchart.domain.errors import NotFound, RuleViolation
 from vetchart.domain.policy import (
     Action,
+    PracticeLookup,
     Principal,
-    authorize,
+    RecordRef,
     client_scope,
-    require_practice_member,
+    require,
 )
 from vetchart.domain.records import (
     MedicalRecord,
     PetFacts,
     RecordContent,
     record_from_snapshot,
-    require_may_amend,
 )
-from vetchart.domain.users import STAFF_ROLES, Role
 from vetchart.services.audit import read_entry, seen_page, seen_practices
 from vetchart.services.audit import record as audit
 from vetchart.services.pets import require_version
-from vetchart.services.ports import (
-    Clock,
-    HistoryEntry,
-    IdGenerator,
-    Page,
-    PageRequest,
-    RecordFilters,
-    RecordQueries,
-    RecordReads,
-    Row,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
+from vetchart.services.ports.paging import Page, PageRequest, Row
+from vetchart.services.ports.records import HistoryEntry, RecordFilters, RecordQueries, RecordReads
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 _CONTENT_NAMES = {f.name for f in fields(RecordContent)}
 
@@ -83,7 +73,7 @@ class MedicalRecordService:
     async def create(
         self, actor: Principal, pet_id: UUID, values: dict[str, Any], meta: RequestMeta
     ) -> RecordView:
-        authorize(actor, Action.MEDICAL_RECORD_CREATE)
+        require(actor, Action.MEDICAL_RECORD_CREATE)
         assert actor.practice_id is not None  # staff only (policy)
         unknown = set(values) - _CONTENT_NAMES
         if unknown:
@@ -160,12 +150,7 @@ class MedicalRecordService:
     ) -> RecordView:
         async with self._uow() as uow:
             record = await self._locked(uow, actor, record_id)
-            authorize(actor, Action.MEDICAL_RECORD_SIGN)
-            if actor.practice_id != record.practice_id:
-                raise Forbidden(
-                    "Only a vet of the authoring practice may sign this record.",
-                    extra={"action": Action.MEDICAL_RECORD_SIGN.value},
-                )
+            require(actor, Action.MEDICAL_RECORD_SIGN, RecordRef.of(record))
             require_version(if_match, record.version, "record")
             record.sign(actor_id=actor.user_id, now=self._clock.now())
             await uow.records.save(record)
@@ -236,7 +221,7 @@ class MedicalRecordService:
     ) -> Page[Row]:
         """A page of the record's versions, oldest first; its ``medical_record.read`` audit
         row (``view: history``) committed first."""
-        authorize(actor, Action.MEDICAL_RECORD_READ)
+        require(actor, Action.MEDICAL_RECORD_READ)
 
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
@@ -266,7 +251,7 @@ class MedicalRecordService:
     async def get_current(self, actor: Principal, record_id: UUID, meta: RequestMeta) -> Row:
         """The current version as a read-side row, its ``medical_record.read`` audit row
         committed first (the fast path of ``GET /medical-records/{id}``)."""
-        authorize(actor, Action.MEDICAL_RECORD_READ)
+        require(actor, Action.MEDICAL_RECORD_READ)
 
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
@@ -296,7 +281,7 @@ class MedicalRecordService:
         """A list read is one audit row naming the pet and the records shown (an empty
         page too), committed before the rows leave (a failed audit write means no medical
         data leaves); 404 outside the scope."""
-        authorize(actor, Action.MEDICAL_RECORD_READ)
+        require(actor, Action.MEDICAL_RECORD_READ)
 
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
@@ -329,9 +314,7 @@ class MedicalRecordService:
         # existing one is public, so another practice's caller is refused (403).
         async with self._uow() as uow:
             practice = await uow.practices.get(practice_id)
-            if practice is None or (not practice.is_active and actor.role is not Role.SYSTEM_ADMIN):
-                raise NotFound("Practice not found.")
-            require_practice_member(actor, practice_id, Action.FOLLOW_UPS_LIST)
+            require(actor, Action.FOLLOW_UPS_LIST, PracticeLookup(practice))
             read = read_entry(
                 actor,
                 "medical_record.list",
@@ -349,7 +332,7 @@ class MedicalRecordService:
     ) -> MedicalRecord:
         """The record if the actor may read it, with its ``medical_record.read`` audit row
         committed first."""
-        authorize(actor, Action.MEDICAL_RECORD_READ)
+        require(actor, Action.MEDICAL_RECORD_READ)
         async with self._uow() as uow:
             record = await uow.records.get(record_id, client_scope(actor))
             if record is None:
@@ -392,14 +375,6 @@ class MedicalRecordService:
         if found is None:
             raise NotFound("Medical record not found.")
         record, pet = found
-        authorize(actor, Action.MEDICAL_RECORD_AMEND)
-        if actor.role not in STAFF_ROLES:
-            raise Forbidden("Only staff change medical records.")
-        require_may_amend(
-            actor_id=actor.user_id,
-            actor_role=actor.role,
-            actor_practice_id=actor.practice_id,
-            record=record,
-        )
+        require(actor, Action.MEDICAL_RECORD_AMEND, RecordRef.of(record))
         require_version(if_match, record.version, "record")
         return record, pet

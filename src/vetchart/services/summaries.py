@@ -24,17 +24,19 @@ from vetchart.domain.appointments import (
 )
 from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
 from vetchart.domain.errors import Conflict, NotFound, RuleViolation
-from vetchart.domain.kb import SUMMARY_SECTIONS
+from vetchart.domain.kb.summaries import SUMMARY_SECTIONS
 from vetchart.domain.policy import (
     Action,
     ClientScope,
     Principal,
 )
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
-from vetchart.services.ai_ports import ServiceUnavailable, Summarizer, VisitSummaryDraft
 from vetchart.services.audit import record as audit
 from vetchart.services.jobs import EventHandler
-from vetchart.services.ports import Clock, IdGenerator, OutboxMessage, UnitOfWork, UnitOfWorkFactory
+from vetchart.services.ports.ai import ServiceUnavailable, Summarizer, VisitSummaryDraft
+from vetchart.services.ports.outbox import OutboxMessage
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from vetchart.services.visits import locked_visit
 
 log = structlog.get_logger(__name__)

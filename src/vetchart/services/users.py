@@ -11,27 +11,24 @@ from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.policy import (
     Action,
     Principal,
-    authorize,
-    check_role_assignment,
-    require_user_in_scope,
+    RoleChange,
+    UserAccount,
+    require,
     user_list_scope,
 )
 from vetchart.domain.throttle import lockout_keys
 from vetchart.domain.users import Role, User, normalize_full_name
 from vetchart.services.accounts import new_account
 from vetchart.services.audit import record as record_audit
-from vetchart.services.ports import (
-    Clock,
-    IdGenerator,
-    Page,
-    PageRequest,
+from vetchart.services.ports.identity import (
     PasswordHasher,
     PrincipalCache,
-    UnitOfWork,
-    UnitOfWorkFactory,
     UserFilters,
     UserQueries,
 )
+from vetchart.services.ports.paging import Page, PageRequest
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -63,7 +60,7 @@ class UserService:
         self._guessability = guessability
 
     async def me(self, actor: Principal) -> User:
-        authorize(actor, Action.OWN_PROFILE_READ)
+        require(actor, Action.OWN_PROFILE_READ)
         async with self._uow() as uow:
             user = await uow.users.get(actor.user_id)
         if user is None:
@@ -73,7 +70,7 @@ class UserService:
     async def update_me(
         self, actor: Principal, *, full_name: str | None, meta: RequestMeta
     ) -> User:
-        authorize(actor, Action.OWN_PROFILE_UPDATE)
+        require(actor, Action.OWN_PROFILE_UPDATE)
         async with self._uow() as uow:
             user = await uow.users.get(actor.user_id, for_update=True)
             if user is None:
@@ -92,16 +89,17 @@ class UserService:
     async def list_users(
         self, actor: Principal, filters: UserFilters, page: PageRequest
     ) -> Page[User]:
+        require(actor, Action.USER_LIST)
         scope = user_list_scope(actor)
         return await self._queries.users_page(scope, filters, page)
 
     async def get_user(self, actor: Principal, user_id: UUID) -> User:
-        authorize(actor, Action.USER_READ)
+        require(actor, Action.USER_READ)
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
         if user is None:
             raise NotFound("User not found.")
-        require_user_in_scope(actor, user.practice_id)
+        require(actor, Action.USER_READ, UserAccount(user.practice_id))
         return user
 
     async def update_user(
@@ -114,11 +112,11 @@ class UserService:
         async with self._uow() as uow:
             # The action first (as in get_user): a role that may not administer users gets
             # 403 for everyone; scope decides 404 only for the roles that may.
-            authorize(actor, Action.USER_UPDATE)
+            require(actor, Action.USER_UPDATE)
             user = await uow.users.get(user_id, for_update=True)
             if user is None:
                 raise NotFound("User not found.")
-            require_user_in_scope(actor, user.practice_id)
+            require(actor, Action.USER_UPDATE, UserAccount(user.practice_id))
             if user.id == actor.user_id:
                 raise Conflict(
                     "You cannot change your own role or deactivate yourself.", code="self-change"
@@ -127,7 +125,7 @@ class UserService:
             updated = user
             fields: list[str] = []
             if changes.role is not None and changes.role is not user.role:
-                check_role_assignment(user.role, changes.role)
+                require(actor, Action.USER_UPDATE, RoleChange(user.role, changes.role))
                 updated = replace(updated, role=changes.role)
                 fields.append("role")
             if changes.is_active is not None and changes.is_active != user.is_active:
@@ -159,12 +157,12 @@ class UserService:
         return updated
 
     async def unlock(self, actor: Principal, user_id: UUID, meta: RequestMeta) -> None:
-        authorize(actor, Action.USER_UNLOCK)
+        require(actor, Action.USER_UNLOCK)
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
             if user is None:
                 raise NotFound("User not found.")
-            require_user_in_scope(actor, user.practice_id)
+            require(actor, Action.USER_UNLOCK, UserAccount(user.practice_id))
             # Every lockout of the account: each address's, the account-wide ceilings.
             exact, prefixes = lockout_keys(user.email, user.id)
             cleared = await uow.throttles.clear_many(exact, prefixes)

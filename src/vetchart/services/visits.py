@@ -23,36 +23,28 @@ from vetchart.domain.errors import Conflict, NotFound, RuleViolation
 from vetchart.domain.policy import (
     Action,
     ClientScope,
+    PracticeBusiness,
     Principal,
-    authorize,
+    RecordRef,
     client_scope,
-    require_practice_member,
+    require,
 )
-from vetchart.domain.records import MedicalRecord, require_may_amend
+from vetchart.domain.records import MedicalRecord
 from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
 from vetchart.services.audit import read_entry, record_pet_read
 from vetchart.services.audit import record as audit
 from vetchart.services.pets import require_version
-from vetchart.services.ports import (
-    Clock,
-    IdGenerator,
-    Page,
-    PageRequest,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
-from vetchart.services.schedule_ports import (
-    Attachment,
-    DashboardCache,
-    ScheduleQueries,
-    TimelineEntry,
-)
-from vetchart.services.storage import (
+from vetchart.services.ports.paging import Page, PageRequest
+from vetchart.services.ports.records import Attachment
+from vetchart.services.ports.schedule import DashboardCache, ScheduleQueries, TimelineEntry
+from vetchart.services.ports.storage import (
     HeadInspectorFactory,
     ObjectMissing,
     ObjectStorage,
     StoredObject,
 )
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
 
@@ -100,7 +92,7 @@ class VisitService:
     async def create(
         self, actor: Principal, pet_id: UUID, values: dict[str, Any], meta: RequestMeta
     ) -> Visit:
-        authorize(actor, Action.VISIT_CREATE)
+        require(actor, Action.VISIT_CREATE)
         now = self._clock.now()
         practice_id = actor.practice_id
         assert practice_id is not None  # VISIT_CREATE is for staff only
@@ -163,7 +155,7 @@ class VisitService:
         return visit
 
     async def get(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:
-        authorize(actor, Action.VISIT_READ)
+        require(actor, Action.VISIT_READ)
         async with self._uow() as uow:
             visit = await uow.visits.get(visit_id, client_scope(actor))
             if visit is None:
@@ -175,7 +167,7 @@ class VisitService:
     async def for_pet(
         self, actor: Principal, pet_id: UUID, page: PageRequest, meta: RequestMeta
     ) -> Page[Visit]:
-        authorize(actor, Action.VISIT_READ)
+        require(actor, Action.VISIT_READ)
         await record_pet_read(self._uow, actor, pet_id, "visit.list", meta)
         return await self._queries.visits_page(pet_id, page)
 
@@ -183,7 +175,7 @@ class VisitService:
         self, actor: Principal, pet_id: UUID, page: PageRequest, meta: RequestMeta
     ) -> Page[TimelineEntry]:
         """Records, appointments and visits of the pet, newest day first."""
-        authorize(actor, Action.MEDICAL_RECORD_READ)
+        require(actor, Action.MEDICAL_RECORD_READ)
         await record_pet_read(self._uow, actor, pet_id, "pet.timeline", meta)
         return await self._queries.timeline_page(pet_id, client_scope(actor), page)
 
@@ -246,7 +238,7 @@ class VisitService:
         return await self._attach_audio(actor, visit.id, stored, meta, pending=True)
 
     async def audio_url(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> str:
-        authorize(actor, Action.VISIT_READ)
+        require(actor, Action.VISIT_READ)
         async with self._uow() as uow:
             visit = await uow.visits.get(visit_id, client_scope(actor))
             if visit is None:
@@ -361,7 +353,7 @@ class VisitService:
     async def attachments(
         self, actor: Principal, record_id: UUID, meta: RequestMeta
     ) -> list[Attachment]:
-        authorize(actor, Action.ATTACHMENT_READ)
+        require(actor, Action.ATTACHMENT_READ)
         async with self._uow() as uow:
             record = await uow.records.get(record_id, client_scope(actor))
             if record is None:
@@ -380,7 +372,7 @@ class VisitService:
         return found
 
     async def attachment_url(self, actor: Principal, attachment_id: UUID, meta: RequestMeta) -> str:
-        authorize(actor, Action.ATTACHMENT_READ)
+        require(actor, Action.ATTACHMENT_READ)
         async with self._uow() as uow:
             attachment = await uow.attachments.get(attachment_id, client_scope(actor))
             if attachment is None:
@@ -410,13 +402,7 @@ class VisitService:
             record = await uow.records.get(record_id, client_scope(actor))
         if record is None:
             raise NotFound("Medical record not found.")
-        authorize(actor, Action.ATTACHMENT_CREATE)
-        require_may_amend(
-            actor_id=actor.user_id,
-            actor_role=actor.role,
-            actor_practice_id=actor.practice_id,
-            record=record,
-        )
+        require(actor, Action.ATTACHMENT_CREATE, RecordRef.of(record))
         return record
 
     # ------------------------------------------------------------------ housekeeping
@@ -497,11 +483,11 @@ async def locked_visit(
 ) -> Visit:
     """The visit, row-locked, for a change by staff of its practice (``action``): out of
     the actor's scope it does not exist (404); visible but not theirs is 403."""
-    authorize(actor, Action.VISIT_READ)
+    require(actor, Action.VISIT_READ)
     visit = await uow.visits.get(visit_id, client_scope(actor), for_update=True)
     if visit is None:
         raise NotFound("Visit not found.")
-    require_practice_member(actor, visit.practice_id, action)
+    require(actor, action, PracticeBusiness(visit.practice_id))
     return visit
 
 

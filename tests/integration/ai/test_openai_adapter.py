@@ -3,7 +3,6 @@ requests, grounding, JSON summaries, timeouts, bounded retries and the breaker."
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -12,6 +11,7 @@ import pytest
 from openai import AsyncOpenAI
 from prometheus_client import CollectorRegistry
 
+from tests.clock import ManualClock
 from tests.integration.ai.fake_servers import Behaviour, FakeService, fake_vector
 from vetchart.adapters.ai.breaker import CIRCUIT_STATE_METRIC, CircuitBreakers, RetryPolicy
 from vetchart.adapters.ai.openai_adapter import (
@@ -22,8 +22,9 @@ from vetchart.adapters.ai.openai_adapter import (
     OpenAISummarizer,
     build_openai_client,
 )
-from vetchart.domain.kb import Passage, TextSpan
-from vetchart.services.ai_ports import (
+from vetchart.domain.kb.answers import Passage
+from vetchart.domain.kb.summaries import TextSpan
+from vetchart.services.ports.ai import (
     Answerer,
     CircuitOpen,
     Embedder,
@@ -253,7 +254,8 @@ async def test_the_breaker_opens_answers_fast_then_half_opens_and_closes(
     fake: FakeService, client: AsyncOpenAI
 ) -> None:
     registry = CollectorRegistry()
-    breakers = CircuitBreakers(registry)
+    clock = ManualClock()
+    breakers = CircuitBreakers(registry, clock=clock)
     breakers.get("openai", failure_threshold=3, reset_timeout_seconds=0.3)
     port = embedder(client, breakers, retry=RetryPolicy(attempts=1))
 
@@ -271,7 +273,9 @@ async def test_the_breaker_opens_answers_fast_then_half_opens_and_closes(
     assert time.monotonic() - started < 0.2
     assert fake.count(EMBEDDINGS) == 3  # the open circuit never reached the server
 
-    await asyncio.sleep(0.35)
+    clock.advance(0.29)
+    assert state() == 2  # still open until the reset timeout has passed
+    clock.advance(0.06)
     assert state() == 1
     fake.behaviour = Behaviour()
     assert await port.embed(["alpha"]) == [fake_vector("alpha", 8)]
@@ -282,7 +286,8 @@ async def test_the_breaker_opens_answers_fast_then_half_opens_and_closes(
 async def test_a_failed_trial_call_reopens_the_circuit(
     fake: FakeService, client: AsyncOpenAI
 ) -> None:
-    breakers = CircuitBreakers()
+    clock = ManualClock()
+    breakers = CircuitBreakers(clock=clock)
     breakers.get("openai", failure_threshold=1, reset_timeout_seconds=0.2)
     answerer = OpenAIAnswerer(
         client, model="gpt-test", breaker=breakers.get("openai"), retry=RetryPolicy(attempts=1)
@@ -290,7 +295,7 @@ async def test_a_failed_trial_call_reopens_the_circuit(
     fake.behaviour = Behaviour(failures=-1, status=502)
     with pytest.raises(ServiceUnavailable):
         await answerer.answer("q", PASSAGES, "expert")
-    await asyncio.sleep(0.25)
+    clock.advance(0.25)
     with pytest.raises(ServiceUnavailable) as trial:
         await answerer.answer("q", PASSAGES, "expert")
     assert not isinstance(trial.value, CircuitOpen)

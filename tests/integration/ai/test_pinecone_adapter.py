@@ -3,7 +3,6 @@ host) against a local server speaking Pinecone's data-plane REST shape."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,11 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.clock import ManualClock
 from tests.integration.ai.fake_servers import Behaviour, FakeService
 from vetchart.adapters.ai.breaker import CIRCUIT_STATE_METRIC, CircuitBreakers, RetryPolicy
 from vetchart.adapters.ai.pinecone_adapter import PineconeVectorIndex, build_pinecone_index
-from vetchart.domain.kb import LabelFilter, Labels
-from vetchart.services.ai_ports import (
+from vetchart.domain.kb.labels import LabelFilter, Labels
+from vetchart.services.ports.ai import (
     CircuitOpen,
     IndexedChunk,
     ServiceUnavailable,
@@ -186,7 +186,8 @@ async def test_the_breaker_opens_on_slow_calls_then_recovers(
     index_factory: list[PineconeVectorIndex],
 ) -> None:
     registry = CollectorRegistry()
-    breakers = CircuitBreakers(registry)
+    clock = ManualClock()
+    breakers = CircuitBreakers(registry, clock=clock)
     breakers.get("pinecone", failure_threshold=2, reset_timeout_seconds=0.3)
     index = make_index(pinecone_server, index_factory, breakers, timeout_seconds=0.15)
     fake.behaviour = Behaviour(delay=1.0)
@@ -202,7 +203,7 @@ async def test_the_breaker_opens_on_slow_calls_then_recovers(
     assert caught.value.retry_after_seconds == 1
     assert fake.count(QUERY) == 2
 
-    await asyncio.sleep(0.35)
+    clock.advance(0.35)
     fake.behaviour = Behaviour()
     assert await index.query([1.0, 0.0], top_k=3) == []
     assert registry.get_sample_value(CIRCUIT_STATE_METRIC, {"service": "pinecone"}) == 0

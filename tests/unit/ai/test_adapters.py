@@ -17,8 +17,9 @@ from vetchart.adapters.ai.pinecone_adapter import (
     label_metadata,
     pinecone_filter,
 )
-from vetchart.domain.kb import LabelFilter, Labels, Passage
-from vetchart.services.ai_ports import Answerer, Summarizer
+from vetchart.domain.kb.answers import Passage
+from vetchart.domain.kb.labels import LabelFilter, Labels
+from vetchart.services.ports.ai import Answerer, Summarizer
 
 
 async def test_extractive_answerer_answers_from_the_passages() -> None:

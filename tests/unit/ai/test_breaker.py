@@ -17,7 +17,7 @@ from vetchart.adapters.ai.breaker import (
     RetryPolicy,
     resilient,
 )
-from vetchart.services.ai_ports import CircuitOpen, ServiceUnavailable
+from vetchart.services.ports.ai import CircuitOpen, ServiceUnavailable
 
 FAST = RetryPolicy(attempts=3, initial_backoff_seconds=0, max_backoff_seconds=0, jitter_seconds=0)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vetchart.domain.kb import (
+from vetchart.domain.kb.answers import (
     NO_ANSWER_TEXT,
     Passage,
     cited_sources,

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vetchart.demo_kb import demo_documents
-from vetchart.domain.kb import Chunk, chunk_document, parse_front_matter
+from vetchart.domain.kb.chunking import Chunk, chunk_document
+from vetchart.domain.kb.front_matter import parse_front_matter
 
 WORDS = [
     "the",

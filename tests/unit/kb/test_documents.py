@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from vetchart.domain.errors import RuleViolation
-from vetchart.domain.kb import Labels, parse_front_matter
-from vetchart.domain.kb_documents import (
+from vetchart.domain.kb.documents import (
     MAX_ERROR_CHARS,
     DocumentFields,
     DocumentFile,
@@ -20,7 +19,9 @@ from vetchart.domain.kb_documents import (
     resolve_metadata,
     title_from_filename,
 )
-from vetchart.domain.kb_retrieval import RankedCandidate, excerpt, fuse_rankings
+from vetchart.domain.kb.front_matter import parse_front_matter
+from vetchart.domain.kb.labels import Labels
+from vetchart.domain.kb.retrieval import RankedCandidate, excerpt, fuse_rankings
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 FILE = DocumentFile("kb_document/2026/11/x", "guide.md", "text/markdown", 10, "ab" * 32)

@@ -16,8 +16,9 @@ from vetchart.config import (
     KB_DEFAULT_MAX_PAGES,
     KbSettings,
 )
-from vetchart.domain import kb as domain_kb
-from vetchart.domain.kb import IngestBudget, IngestBudgetExceeded, chunk_document
+from vetchart.domain.kb import budget as domain_kb
+from vetchart.domain.kb.budget import IngestBudget, IngestBudgetExceeded
+from vetchart.domain.kb.chunking import chunk_document
 
 SECTIONS = 6
 # Six sections, each far shorter than a chunk: exactly one chunk each.

@@ -6,13 +6,13 @@ import pytest
 
 from vetchart.demo_kb import demo_documents
 from vetchart.domain.errors import RuleViolation
-from vetchart.domain.kb import (
+from vetchart.domain.kb.front_matter import parse_front_matter
+from vetchart.domain.kb.labels import (
     AUDIENCES,
     LabelFilter,
     Labels,
     normalize_label,
     parse_audience,
-    parse_front_matter,
 )
 
 

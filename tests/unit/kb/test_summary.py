@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vetchart.domain.kb import (
+from vetchart.domain.kb.summaries import (
     SUMMARY_SECTIONS,
     TextSpan,
     as_section_name,

@@ -6,16 +6,10 @@ import pytest
 
 from tests.kb_questions import KB_QUESTIONS, TOP_K
 from vetchart.demo_kb import demo_documents
-from vetchart.domain.kb import (
-    Bm25Index,
-    chunk_document,
-    parse_front_matter,
-    reciprocal_rank_fusion,
-    sentence_spans,
-    split_sentences,
-    stem,
-    terms,
-)
+from vetchart.domain.kb.chunking import chunk_document
+from vetchart.domain.kb.front_matter import parse_front_matter
+from vetchart.domain.kb.retrieval import Bm25Index, reciprocal_rank_fusion
+from vetchart.domain.kb.text import sentence_spans, split_sentences, stem, terms
 
 
 def test_sentences_split_on_end_punctuation_before_a_capital() -> None:

@@ -12,8 +12,9 @@ from vetchart.adapters.text_extract import (
     pdf_to_text,
     plain_to_text,
 )
-from vetchart.domain.kb import chunk_document, parse_front_matter
-from vetchart.services.ai_ports import ExtractionFailed, TextExtractor
+from vetchart.domain.kb.chunking import chunk_document
+from vetchart.domain.kb.front_matter import parse_front_matter
+from vetchart.services.ports.ai import ExtractionFailed, TextExtractor
 
 MARKDOWN = """---
 title: Ear care

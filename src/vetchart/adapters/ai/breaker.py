@@ -36,7 +36,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from vetchart.services.ai_ports import CircuitOpen, ServiceUnavailable
+from vetchart.services.ports.ai import CircuitOpen, ServiceUnavailable
 
 log = structlog.get_logger(__name__)
 

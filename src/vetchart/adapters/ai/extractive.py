@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from vetchart.domain.kb import Audience, Passage, compose_extractive_answer, summarize_transcript
-from vetchart.services.ai_ports import Answer, VisitSummaryDraft
+from vetchart.domain.kb.answers import Passage, compose_extractive_answer
+from vetchart.domain.kb.labels import Audience
+from vetchart.domain.kb.summaries import summarize_transcript
+from vetchart.services.ports.ai import Answer, VisitSummaryDraft
 
 EXTRACTIVE: Final = "extractive"
 # Bumped when the extraction rules change, so drafts say which rules made them.

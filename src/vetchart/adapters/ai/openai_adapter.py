@@ -24,19 +24,17 @@ from vetchart.adapters.ai.breaker import (
     RetryPolicy,
     resilient,
 )
-from vetchart.domain.kb import (
+from vetchart.domain.kb.answers import Passage, cited_sources, strip_unknown_citations
+from vetchart.domain.kb.labels import Audience
+from vetchart.domain.kb.summaries import (
     SUMMARY_SECTIONS,
-    Audience,
-    Passage,
     TextSpan,
     VisitSummary,
-    cited_sources,
     empty_summary,
-    strip_unknown_citations,
     summary_from_sections,
     transcript_sentences,
 )
-from vetchart.services.ai_ports import Answer, ServiceUnavailable, VisitSummaryDraft
+from vetchart.services.ports.ai import Answer, ServiceUnavailable, VisitSummaryDraft
 
 SERVICE: Final = "openai"
 # Recorded with every generated answer and summary draft; bump it whenever a prompt

@@ -31,8 +31,8 @@ from pinecone.errors.exceptions import (
 )
 
 from vetchart.adapters.ai.breaker import NO_RETRY, CircuitBreaker, Failure, RetryPolicy, resilient
-from vetchart.domain.kb import LabelFilter, Labels
-from vetchart.services.ai_ports import IndexedChunk, VectorMatch
+from vetchart.domain.kb.labels import LabelFilter, Labels
+from vetchart.services.ports.ai import IndexedChunk, VectorMatch
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Final
 from vetchart.adapters.ai.breaker import CircuitBreakers, RetryPolicy
 from vetchart.adapters.ai.extractive import ExtractiveAnswerer, ExtractiveSummarizer
 from vetchart.config import AiSettings
-from vetchart.services.ai_ports import Answerer, Embedder, Summarizer, VectorIndex
+from vetchart.services.ports.ai import Answerer, Embedder, Summarizer, VectorIndex
 
 OPENAI: Final = "openai"
 PINECONE: Final = "pinecone"

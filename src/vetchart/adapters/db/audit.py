@@ -29,7 +29,7 @@ from vetchart.domain.audit import (
     RequestMeta,
     chain_hash,
 )
-from vetchart.services.ports import Clock, IdGenerator
+from vetchart.services.ports.system import Clock, IdGenerator
 
 # Lock a chain's head and read it (the last lock a unit of work takes: no cycles).
 LOCK_HEAD_SQL = "SELECT seq, hash FROM audit_lock_head(CAST(:locked_chain AS smallint))"

@@ -8,13 +8,8 @@ from sqlalchemy import select, tuple_
 
 from vetchart.adapters.db.queries import ReadQueries, page_of
 from vetchart.adapters.db.tables import audit_events, users
-from vetchart.services.ports import (
-    AccessLogEntry,
-    AuditEventView,
-    AuditFilters,
-    Page,
-    PageRequest,
-)
+from vetchart.services.ports.audit import AccessLogEntry, AuditEventView, AuditFilters
+from vetchart.services.ports.paging import Page, PageRequest
 
 _EVENT_COLUMNS = [
     audit_events.c.id,

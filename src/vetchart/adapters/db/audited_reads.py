@@ -30,7 +30,7 @@ from vetchart.adapters.db.audit import audit_row, chain_rows
 from vetchart.adapters.db.pg import PgPool, Rows
 from vetchart.adapters.db.resilience import is_transient_connection_error
 from vetchart.domain.audit import AUDIT_CHAINS, AuditEntry, AuditKey, RequestMeta
-from vetchart.services.ports import Clock, IdGenerator
+from vetchart.services.ports.system import Clock, IdGenerator
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vetchart.adapters.db.tables import idempotency_keys
-from vetchart.services.ports import Claim, ClaimResult, StoredResponse
+from vetchart.services.ports.system import Claim, ClaimResult, StoredResponse
 
 KEY_LIFETIME = timedelta(hours=24)
 

@@ -47,11 +47,11 @@ from sqlalchemy.types import UserDefinedType
 from vetchart.adapters.db.queries import ReadQueries, page_of
 from vetchart.adapters.db.resilience import retry_idempotent_read
 from vetchart.adapters.db.tables import kb_chunks, kb_documents
-from vetchart.domain.kb import LabelFilter, Labels, parse_audience
-from vetchart.domain.kb_documents import DocumentFields, DocumentFile, DocumentState, KbDocument
-from vetchart.domain.kb_retrieval import RankedCandidate
-from vetchart.services.kb_ports import ChunkHit, DocumentFilters, NewChunk, SearchRequest
-from vetchart.services.ports import Page, PageRequest
+from vetchart.domain.kb.documents import DocumentFields, DocumentFile, DocumentState, KbDocument
+from vetchart.domain.kb.labels import LabelFilter, Labels, parse_audience
+from vetchart.domain.kb.retrieval import RankedCandidate
+from vetchart.services.ports.kb import ChunkHit, DocumentFilters, NewChunk, SearchRequest
+from vetchart.services.ports.paging import Page, PageRequest
 
 EMBEDDINGS_TABLE: Final = "kb_chunk_embeddings"
 # The text-search configuration of the generated column (revision 0007).

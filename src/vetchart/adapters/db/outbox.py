@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vetchart.adapters.db.tables import handled_events, outbox_events
 from vetchart.domain.events import DomainEvent
 from vetchart.services.jobs import DELIVER_EVENT, EVENTS_QUEUE, JOBS_QUEUE
-from vetchart.services.ports import IdGenerator, OutboxMessage, SecretBox
+from vetchart.services.ports.outbox import OutboxMessage
+from vetchart.services.ports.system import IdGenerator, SecretBox
 
 # Payload key listing the fields that were sealed with the secret box.
 SEALED_KEY = "_sealed"

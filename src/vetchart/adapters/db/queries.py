@@ -20,30 +20,27 @@ from vetchart.adapters.db.repositories import (
     user_from_row,
 )
 from vetchart.adapters.db.resilience import retry_idempotent_read
-from vetchart.adapters.db.scope import owner_in_scope, owner_in_scope_sql
-from vetchart.adapters.db.seen import audited_page, care_practices, page_care_practices
+from vetchart.adapters.db.scope import (
+    association_visible_to_practice,
+    care_practices,
+    owner_in_scope,
+    owner_in_scope_sql,
+    page_care_practices,
+    user_in_scope,
+)
+from vetchart.adapters.db.seen import audited_page
 from vetchart.adapters.db.tables import pet_owners, pets, practice_associations, practices, users
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.owners import (
-    HIDDEN_FROM_PRACTICE,
     AssociationStatus,
-    ConsentParty,
 )
 from vetchart.domain.pets import normalize_species
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
 from vetchart.domain.users import User
-from vetchart.services.ports import (
-    SEEN_PRACTICES,
-    AssociationView,
-    EntryFor,
-    Page,
-    PageRequest,
-    PetFilters,
-    PetView,
-    Row,
-    UserFilters,
-)
+from vetchart.services.ports.clients import AssociationView, PetFilters, PetView
+from vetchart.services.ports.identity import UserFilters
+from vetchart.services.ports.paging import SEEN_PRACTICES, EntryFor, Page, PageRequest, Row
 
 T = TypeVar("T")
 
@@ -81,7 +78,7 @@ class SqlUserQueries(ReadQueries):
     ) -> Page[User]:
         query = select(users)
         if scope_practice_id is not None:
-            query = query.where(users.c.practice_id == scope_practice_id)
+            query = query.where(user_in_scope(scope_practice_id))
         if filters.practice_id is not None:
             query = query.where(users.c.practice_id == filters.practice_id)
         if filters.role is not None:
@@ -142,13 +139,7 @@ class SqlClientQueries(ReadQueries):
         if status is not None:
             query = query.where(a.c.status == status.value)
         if practice_view:
-            # Association.visible_to_practice (awaiting is NULL for links approved at once).
-            query = query.where(
-                or_(
-                    a.c.awaiting.is_distinct_from(ConsentParty.OWNER.value),
-                    a.c.status.not_in([s.value for s in sorted(HIDDEN_FROM_PRACTICE)]),
-                )
-            )
+            query = query.where(association_visible_to_practice())
         if page.after is not None:
             query = query.where(tuple_(a.c.created_at, a.c.id) < tuple_(*page.after))
         query = query.order_by(a.c.created_at.desc(), a.c.id.desc()).limit(page.limit + 1)

@@ -21,6 +21,7 @@ from vetchart.adapters.db.scope import (
     owner_in_scope,
     owner_in_scope_bound,
     owner_in_scope_sql,
+    record_in_scope,
     scope_kind,
 )
 from vetchart.adapters.db.seen import ROW_PRACTICES, audited_page
@@ -38,14 +39,8 @@ from vetchart.domain.records import (
     RecordStatus,
     RecordType,
 )
-from vetchart.services.ports import (
-    ActorName,
-    HistoryEntry,
-    Page,
-    PageRequest,
-    RecordFilters,
-    Row,
-)
+from vetchart.services.ports.paging import Page, PageRequest, Row
+from vetchart.services.ports.records import ActorName, HistoryEntry, RecordFilters
 
 
 def record_from_row(row: Mapping[Any, Any]) -> MedicalRecord:
@@ -129,13 +124,6 @@ def event_from_row(row: Mapping[Any, Any]) -> RecordEvent:
     )
 
 
-def _in_scope(scope: ClientScope) -> Any:
-    """Records whose pet's owner is in the scope (the one client-scope rule)."""
-    return medical_records.c.pet_id.in_(
-        select(pets.c.id).where(owner_in_scope(scope, pets.c.owner_id))
-    )
-
-
 class SqlMedicalRecordRepository:
     def __init__(self, session: AsyncSession, seen: list[MedicalRecord]) -> None:
         self._session = session
@@ -167,7 +155,9 @@ class SqlMedicalRecordRepository:
     async def get(
         self, record_id: UUID, scope: ClientScope, *, for_update: bool = False
     ) -> MedicalRecord | None:
-        query = select(medical_records).where(medical_records.c.id == record_id, _in_scope(scope))
+        query = select(medical_records).where(
+            medical_records.c.id == record_id, record_in_scope(scope)
+        )
         if for_update:
             query = query.with_for_update(of=medical_records)
         row = (await self._session.execute(query)).mappings().first()

@@ -14,7 +14,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vetchart.adapters.db.scope import owner_in_scope
+from vetchart.adapters.db.scope import client_practices, owner_in_scope
 from vetchart.adapters.db.tables import (
     auth_sessions,
     login_throttles,
@@ -43,13 +43,13 @@ from vetchart.domain.practices import Practice
 from vetchart.domain.sessions import SessionRecord
 from vetchart.domain.throttle import ThrottleState
 from vetchart.domain.users import Role, User
-from vetchart.services.ports import (
-    IdGenerator,
+from vetchart.services.ports.identity import (
     Invitation,
     RefreshTokenState,
     SessionPrincipal,
     SpentToken,
 )
+from vetchart.services.ports.system import IdGenerator
 
 _USER_COLUMNS = list(users.c)
 _SESSION_COLUMNS = list(auth_sessions.c)
@@ -673,16 +673,8 @@ class SqlPetRepository:
         return pet_from_row(row) if row else None
 
     async def care_practices(self, pet_id: UUID, scope: ClientScope) -> list[UUID] | None:
-        a = practice_associations
         # One statement: the pet's scope check, and its owner's approved practices.
-        approved = (
-            select(func.array_agg(a.c.practice_id))
-            .where(
-                a.c.pet_owner_id == pets.c.owner_id,
-                a.c.status == AssociationStatus.APPROVED.value,
-            )
-            .scalar_subquery()
-        )
+        approved = client_practices(pets.c.owner_id)
         query = select(approved).where(pets.c.id == pet_id, owner_in_scope(scope, pets.c.owner_id))
         row = (await self._session.execute(query)).first()
         return None if row is None else sorted(row[0] or [])

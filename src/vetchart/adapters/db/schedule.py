@@ -19,7 +19,6 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    true,
     tuple_,
     union_all,
     update,
@@ -32,7 +31,12 @@ from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
 from vetchart.adapters.db.pg import PgPool, Rows, SqlArgs
 from vetchart.adapters.db.queries import ReadQueries, page_of
 from vetchart.adapters.db.records import record_from_row
-from vetchart.adapters.db.scope import owner_in_scope, owner_in_scope_sql
+from vetchart.adapters.db.scope import (
+    appointment_in_scope,
+    appointment_in_scope_sql,
+    owner_in_scope,
+    owner_in_scope_sql,
+)
 from vetchart.adapters.db.seen import ROW_PRACTICES, audited_page
 from vetchart.adapters.db.tables import (
     appointment_pets,
@@ -57,11 +61,11 @@ from vetchart.domain.appointments import (
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.errors import Conflict
 from vetchart.domain.policy import ClientScope, PracticeFacts
-from vetchart.services.ports import EntryFor, Page, PageRequest, Row
-from vetchart.services.schedule_ports import (
+from vetchart.services.ports.paging import EntryFor, Page, PageRequest, Row
+from vetchart.services.ports.records import Attachment
+from vetchart.services.ports.schedule import (
     AppointmentFilters,
     AppointmentView,
-    Attachment,
     DashboardView,
     PetBrief,
     TimelineEntry,
@@ -70,21 +74,6 @@ from vetchart.services.schedule_ports import (
 EXCLUSION_VIOLATION = "23P01"
 SLOT_CONSTRAINT = "ex_appointments_vet_slot"
 _FREEING = [status.value for status in FREEING]
-
-
-# --------------------------------------------------------------------------- scope
-
-
-def appointment_in_scope(scope: ClientScope) -> ColumnElement[bool]:
-    """Staff see their practice's appointments; owners their own; admins everything."""
-    if scope.everything:
-        return true()
-    if scope.practice_id is not None:
-        return appointments.c.practice_id == scope.practice_id
-    own = pet_owners.alias("scope_owner")
-    return appointments.c.pet_owner_id.in_(
-        select(own.c.id).where(own.c.user_id == scope.owner_user_id)
-    )
 
 
 # --------------------------------------------------------------------------- appointments
@@ -595,18 +584,6 @@ APPOINTMENT_COLUMNS = (
 )
 
 
-def _appointment_scope_sql(scope: ClientScope, args: SqlArgs) -> str:
-    """:func:`appointment_in_scope` as SQL text for the fast path."""
-    if scope.everything:
-        return "true"
-    if scope.practice_id is not None:
-        return f"a.practice_id = {args.add(scope.practice_id)}"
-    return (
-        "a.pet_owner_id IN (SELECT scope_o.id FROM pet_owners scope_o "
-        f"WHERE scope_o.user_id = {args.add(scope.owner_user_id)})"
-    )
-
-
 class PgScheduleReads:
     """Appointment lists and the dashboard's audited practice read on the fast path."""
 
@@ -645,7 +622,7 @@ class PgScheduleReads:
         sql = with_chain_head(
             f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a "
             "JOIN pet_owners o ON o.id = a.pet_owner_id "
-            f"WHERE a.id = $2 AND {_appointment_scope_sql(scope, args)}"
+            f"WHERE a.id = $2 AND {appointment_in_scope_sql(scope, args)}"
         )
         rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         return rows[0] if rows else None
@@ -685,7 +662,7 @@ def _appointments_page_sql(filters: AppointmentFilters, page: PageRequest, args:
     """A page of appointments as an audited page (adapters/db/seen.py: at least one row,
     the first carrying the ids shown and their practices); ``$2`` is the page size + 1,
     the filters' values are added to ``args``."""
-    conditions = [_appointment_scope_sql(filters.scope, args)]
+    conditions = [appointment_in_scope_sql(filters.scope, args)]
     if filters.practice_id is not None:
         conditions.append(f"a.practice_id = {args.add(filters.practice_id)}")
     if filters.owner_id is not None:

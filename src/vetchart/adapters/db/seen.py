@@ -7,7 +7,7 @@ showed. :func:`audited_page` wraps a page's SQL so that
 
 - it always returns at least one row: an empty page is one row of NULLs, which the
   adapter drops (as a pet's empty records list always did);
-- its first row carries ``seen_ids`` (services/ports.py ``SEEN_IDS``): the ids of the
+- its first row carries ``seen_ids`` (services/ports/paging.py ``SEEN_IDS``): the ids of the
   rows the caller gets, in page order, without the extra row fetched only to learn
   whether there is a next page; and, when asked for, ``seen_practices``
   (``SEEN_PRACTICES``): the practices their data belongs to.
@@ -18,7 +18,7 @@ summary is sent once per page, on its first row, whatever the page's size.
 
 from __future__ import annotations
 
-from vetchart.services.ports import SEEN_IDS, SEEN_PRACTICES
+from vetchart.services.ports.paging import SEEN_IDS, SEEN_PRACTICES
 
 # The practices of the page's rows, for rows that have one (records, appointments).
 ROW_PRACTICES = "array_agg(DISTINCT page.practice_id)"
@@ -41,23 +41,4 @@ def audited_page(page_sql: str, fetched: str, *, practices: str | None = None) -
         f"seen AS (SELECT {', '.join(summary)} FROM page WHERE page.page_n < {fetched}) "
         f"SELECT page.*, {', '.join(carried)} FROM seen LEFT JOIN page ON true "
         "ORDER BY page.page_n"
-    )
-
-
-def care_practices(owner_id: str) -> str:
-    """The practices the owner ``owner_id`` (an SQL expression) is a client of (an
-    approved association), by id: what a pet's or owner's data belongs to."""
-    return (
-        "ARRAY(SELECT care.practice_id FROM practice_associations care "
-        f"WHERE care.pet_owner_id = {owner_id} AND care.status = 'approved' "
-        "ORDER BY care.practice_id)"
-    )
-
-
-def page_care_practices(owner_id: str) -> str:
-    """:func:`care_practices` of the owners of a page's shown rows (``owner_id`` a column
-    of ``page``), as an aggregate for :func:`audited_page`."""
-    return (
-        "(SELECT array_agg(DISTINCT care.practice_id) FROM practice_associations care "
-        f"WHERE care.status = 'approved' AND care.pet_owner_id = ANY(array_agg(page.{owner_id})))"
     )

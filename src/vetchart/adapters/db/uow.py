@@ -31,7 +31,7 @@ from vetchart.domain.appointments import Appointment, Visit
 from vetchart.domain.audit import AuditKey
 from vetchart.domain.events import DomainEvent
 from vetchart.domain.records import MedicalRecord
-from vetchart.services.ports import Clock, IdGenerator, SecretBox
+from vetchart.services.ports.system import Clock, IdGenerator, SecretBox
 
 
 class SqlAlchemyUnitOfWork:

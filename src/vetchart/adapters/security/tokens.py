@@ -19,7 +19,7 @@ import jwt
 
 from vetchart.domain.errors import Unauthenticated
 from vetchart.domain.users import User
-from vetchart.services.ports import AccessClaims, IssuedToken, MfaClaims
+from vetchart.services.ports.identity import AccessClaims, IssuedToken, MfaClaims
 
 ALGORITHM = "HS256"
 ACCESS_TYPE = "at+jwt"

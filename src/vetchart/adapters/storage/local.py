@@ -39,8 +39,7 @@ from vetchart.domain.uploads import (
     UploadRejected,
     is_object_key,
 )
-from vetchart.services.ports import Clock
-from vetchart.services.storage import (
+from vetchart.services.ports.storage import (
     HEAD_BYTES,
     READ_CHUNK_BYTES,
     SIGNED_METHODS,
@@ -53,6 +52,7 @@ from vetchart.services.storage import (
     StoredObject,
     check_expires_in,
 )
+from vetchart.services.ports.system import Clock
 
 MIN_SIGNING_KEY_BYTES = 32
 DEFAULT_URL_PREFIX = "/api/v1/files"

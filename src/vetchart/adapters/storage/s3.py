@@ -42,7 +42,7 @@ from vetchart.domain.uploads import (
     UploadRejected,
     content_disposition,
 )
-from vetchart.services.storage import (
+from vetchart.services.ports.storage import (
     HEAD_BYTES,
     READ_CHUNK_BYTES,
     SIGNED_METHODS,

@@ -10,7 +10,7 @@ import unicodedata
 import filetype  # type: ignore[import-untyped]
 
 from vetchart.domain.uploads import EmptyFile, UploadKind, accepted_content_type
-from vetchart.services.storage import HeadInspector
+from vetchart.services.ports.storage import HeadInspector
 
 # Control characters plain text may contain; any other makes the content binary.
 _TEXT_CONTROLS = frozenset("\t\n\r\f")

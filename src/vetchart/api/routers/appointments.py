@@ -30,7 +30,7 @@ from vetchart.api.schemas.schedule import (
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
 from vetchart.domain.appointments import AppointmentStatus
-from vetchart.services.schedule_ports import AppointmentView, DashboardView
+from vetchart.services.ports.schedule import AppointmentView, DashboardView
 
 router = APIRouter(tags=["appointments"])
 

@@ -19,7 +19,7 @@ from vetchart.api.schemas.audit import AccessLogEntryOut, AuditEventOut, Outcome
 from vetchart.api.schemas.bounded import BoundedAwareDatetime
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
-from vetchart.services.ports import AuditFilters
+from vetchart.services.ports.audit import AuditFilters
 
 router = APIRouter(tags=["audit"])
 

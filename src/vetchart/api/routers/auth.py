@@ -29,7 +29,8 @@ from vetchart.api.security import (
     enforce_rate_limit,
     limit_by_address,
 )
-from vetchart.services.auth import MfaChallenge, TokenPair
+from vetchart.services.auth.sessions import TokenPair
+from vetchart.services.auth.sign_in import MfaChallenge
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -27,7 +27,7 @@ from vetchart.api.schemas.common import problem_responses
 from vetchart.api.uploads import raw_body
 from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.uploads import ObjectKey, content_disposition
-from vetchart.services.storage import ObjectMissing, StoredObject
+from vetchart.services.ports.storage import ObjectMissing, StoredObject
 
 log = structlog.get_logger(__name__)
 

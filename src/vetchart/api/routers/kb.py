@@ -20,10 +20,10 @@ from vetchart.api.schemas.kb import (
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.uploads import upload_limit
-from vetchart.domain.kb import LabelFilter
-from vetchart.domain.kb_documents import DocumentState, KbDocument
+from vetchart.domain.kb.documents import DocumentState, KbDocument
+from vetchart.domain.kb.labels import LabelFilter
 from vetchart.domain.uploads import UploadKind
-from vetchart.services.kb_ports import DocumentFilters
+from vetchart.services.ports.kb import DocumentFilters
 
 router = APIRouter(prefix="/kb", tags=["knowledge base"])
 

@@ -20,7 +20,7 @@ from vetchart.api.schemas.clients import (
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
-from vetchart.services.ports import PetFilters, PetView
+from vetchart.services.ports.clients import PetFilters, PetView
 
 router = APIRouter(prefix="/pets", tags=["pets"])
 

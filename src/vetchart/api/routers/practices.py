@@ -30,7 +30,7 @@ from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.domain.owners import AssociationStatus
 from vetchart.domain.policy import Principal, sees_practice_details
 from vetchart.domain.practices import DIRECTORY_FIELDS, Practice
-from vetchart.services.ports import AssociationView
+from vetchart.services.ports.clients import AssociationView
 
 router = APIRouter(prefix="/practices", tags=["practices"])
 

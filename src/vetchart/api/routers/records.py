@@ -26,7 +26,7 @@ from vetchart.api.schemas.records import (
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
 from vetchart.domain.records import CONTENT_FIELDS, RecordType
-from vetchart.services.ports import HistoryEntry, RecordFilters
+from vetchart.services.ports.records import HistoryEntry, RecordFilters
 from vetchart.services.records import RecordView
 
 router = APIRouter(tags=["medical records"])

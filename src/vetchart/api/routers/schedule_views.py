@@ -11,7 +11,8 @@ from vetchart.api.schemas.schedule import (
     VisitOut,
 )
 from vetchart.domain.appointments import Visit
-from vetchart.services.schedule_ports import AppointmentView, Attachment
+from vetchart.services.ports.records import Attachment
+from vetchart.services.ports.schedule import AppointmentView
 
 
 def appointment_out(view: AppointmentView) -> AppointmentOut:

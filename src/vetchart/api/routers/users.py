@@ -13,7 +13,7 @@ from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.users import MeUpdateIn, UserAdminUpdateIn, UserOut
 from vetchart.api.security import CurrentPrincipal, EnrollingPrincipal, MetaDep
 from vetchart.domain.users import Role
-from vetchart.services.ports import UserFilters
+from vetchart.services.ports.identity import UserFilters
 from vetchart.services.users import UserChanges
 
 router = APIRouter(prefix="/users", tags=["users"])

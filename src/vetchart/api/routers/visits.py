@@ -37,8 +37,8 @@ from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
 from vetchart.domain.appointments import Visit
 from vetchart.domain.errors import RuleViolation
 from vetchart.domain.uploads import UploadKind
-from vetchart.services.kb_ports import IncomingFile
-from vetchart.services.schedule_ports import TimelineEntry
+from vetchart.services.ports.schedule import TimelineEntry
+from vetchart.services.ports.storage import IncomingFile
 from vetchart.services.visits import AttachmentUpload
 
 router = APIRouter(tags=["visits"])

@@ -8,8 +8,8 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from vetchart.api.schemas.common import RequestModel
-from vetchart.domain.kb import MAX_LABEL_LENGTH, MAX_LABEL_VALUES
-from vetchart.domain.kb_documents import MAX_SOURCE_URL_CHARS, MAX_TITLE_CHARS
+from vetchart.domain.kb.documents import MAX_SOURCE_URL_CHARS, MAX_TITLE_CHARS
+from vetchart.domain.kb.labels import MAX_LABEL_LENGTH, MAX_LABEL_VALUES
 from vetchart.services.kb_answers import DEFAULT_SOURCES, MAX_QUESTION_CHARS, MAX_SOURCES
 
 DocumentStateOut = Literal["pending", "ingesting", "ingested", "failed"]

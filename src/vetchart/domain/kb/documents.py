@@ -8,7 +8,7 @@ reason, and the job is retried. Replacing a document's file sends it back to ``p
 its previous chunks stay searchable until the new ones replace them in one transaction.
 
 Labels and title come from two places: the upload form (explicit, they win) and the
-document's own front matter (``vetchart.domain.kb.parse_front_matter``), read at ingestion.
+document's own front matter (``front_matter.parse_front_matter``), read at ingestion.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from uuid import UUID
 
 from vetchart.domain.errors import RuleViolation
 from vetchart.domain.events import DomainEvent
-from vetchart.domain.kb import Audience, FrontMatter, Labels, parse_audience
+from vetchart.domain.kb.front_matter import FrontMatter
+from vetchart.domain.kb.labels import Audience, Labels, parse_audience
 
 MAX_TITLE_CHARS: Final = 200
 MAX_SOURCE_URL_CHARS: Final = 2000

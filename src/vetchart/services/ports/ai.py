@@ -12,7 +12,9 @@ from typing import Literal, NamedTuple, Protocol
 from uuid import UUID
 
 from vetchart.domain.errors import RuleViolation, Unavailable
-from vetchart.domain.kb import Audience, LabelFilter, Labels, Passage, VisitSummary
+from vetchart.domain.kb.answers import Passage
+from vetchart.domain.kb.labels import Audience, LabelFilter, Labels
+from vetchart.domain.kb.summaries import VisitSummary
 
 __all__ = [
     "Answer",
@@ -22,7 +24,6 @@ __all__ = [
     "Embedder",
     "ExtractionFailed",
     "IndexedChunk",
-    "Passage",
     "ServiceUnavailable",
     "Summarizer",
     "TextExtractor",

@@ -1,5 +1,5 @@
-"""Ports and read models of appointments, visits, attachments, the dashboard and the
-timeline (kept beside ``ports.py`` so that file stays about identity and records)."""
+"""Schedule ports: appointments and visits (repositories), their read models and read
+side (the dashboard, the timeline), the fast-path reads, and the dashboard cache."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from vetchart.domain.appointments import Appointment, AppointmentStatus, Visit
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.policy import ClientScope, PracticeFacts
 from vetchart.domain.records import MedicalRecord
-from vetchart.services.ports import EntryFor, Page, PageRequest, Row
+from vetchart.services.ports.paging import EntryFor, Page, PageRequest, Row
 
 
 @dataclass(frozen=True)
@@ -38,21 +38,6 @@ class AppointmentFilters:
     start_to: datetime | None = None
     vet_id: UUID | None = None
     status: AppointmentStatus | None = None
-
-
-@dataclass(frozen=True)
-class Attachment:
-    id: UUID
-    record_id: UUID
-    practice_id: UUID
-    object_key: str
-    file_name: str
-    content_type: str
-    size_bytes: int
-    sha256: str
-    description: str | None
-    created_by: UUID
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -99,16 +84,6 @@ class VisitRepository(Protocol):
     async def save(self, visit: Visit) -> None: ...
 
 
-class AttachmentRepository(Protocol):
-    async def add(self, attachment: Attachment) -> None: ...
-
-    async def get(self, attachment_id: UUID, scope: ClientScope) -> Attachment | None: ...
-
-    async def for_record(self, record_id: UUID) -> list[Attachment]: ...
-
-    async def referenced(self, keys: list[str]) -> set[str]: ...
-
-
 class ScheduleQueries(Protocol):
     async def appointments_page(
         self, filters: AppointmentFilters, page: PageRequest
@@ -134,7 +109,7 @@ class ScheduleQueries(Protocol):
 
 
 class ScheduleReads(Protocol):
-    """The fast path of the hot schedule reads: plain rows (services/ports.py ``Row``)."""
+    """The fast path of the hot schedule reads: plain rows (``ports.paging.Row``)."""
 
     async def practice(self, practice_id: UUID) -> PracticeFacts | None: ...
 
@@ -155,7 +130,7 @@ class ScheduleReads(Protocol):
         self, filters: AppointmentFilters, page: PageRequest, entry_for: EntryFor, meta: RequestMeta
     ) -> Page[Row]:
         """By (start_at, id), each as :meth:`appointment`; the page's audit row committed
-        first, empty or not (its first row carries services/ports.py ``SEEN_IDS`` and
+        first, empty or not (its first row carries ``ports.paging.SEEN_IDS`` and
         ``SEEN_PRACTICES``)."""
         ...
 

@@ -1,4 +1,5 @@
-"""The object-storage port: where uploaded bytes live (a local folder, or S3).
+"""The object-storage port: where uploaded bytes live (a local folder, or S3), and the file
+part of an upload as it arrives (``IncomingFile``).
 
 Keys are ``ObjectKey`` strings made by the server; adapters refuse any other shape with
 ``InvalidObjectKey`` (a 404). Bytes are streamed, never held whole in memory.
@@ -104,6 +105,15 @@ class StoredObject:
     content_type: str | None
     # When the object was last written (timezone-aware).
     modified_at: datetime
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """The file part of an upload, as it arrives: its bytes are read once."""
+
+    filename: str | None
+    content_type: str | None
+    chunks: AsyncIterator[bytes]
 
 
 class ObjectStorage(Protocol):

@@ -1,20 +1,22 @@
 """Ports of the knowledge base the use cases own: the documents' repository (write side,
 in the unit of work as ``uow.kb``), the read-side queries and search, and the upload form.
 
-The outside services (embeddings, vector index, answers) are in ``ai_ports``.
+The outside services (embeddings, vector index, answers) are in ``ports.ai``; the file
+part of an upload (``IncomingFile``) in ``ports.storage``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from vetchart.domain.kb import LabelFilter
-from vetchart.domain.kb_documents import DocumentState, KbDocument
-from vetchart.domain.kb_retrieval import RankedCandidate
-from vetchart.services.ports import Page, PageRequest
+from vetchart.domain.kb.documents import DocumentState, KbDocument
+from vetchart.domain.kb.labels import LabelFilter
+from vetchart.domain.kb.retrieval import RankedCandidate
+from vetchart.services.ports.paging import Page, PageRequest
+from vetchart.services.ports.storage import IncomingFile
 
 # --------------------------------------------------------------------------- write side
 
@@ -109,15 +111,6 @@ class KbQueries(Protocol):
 
 
 # --------------------------------------------------------------------------- uploads
-
-
-@dataclass(frozen=True)
-class IncomingFile:
-    """The file part of an upload, as it arrives: its bytes are read once."""
-
-    filename: str | None
-    content_type: str | None
-    chunks: AsyncIterator[bytes]
 
 
 class DocumentForm(Protocol):

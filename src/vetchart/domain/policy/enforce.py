@@ -1,0 +1,115 @@
+"""``require(actor, action, resource)``: the one question services ask the policy.
+
+In order: the object must exist for the actor (scope: 404, so what is out of scope is
+indistinguishable from what does not exist), the matrix must let the actor's role attempt
+the action (403), and the rule of the object must allow it (403). Each refusal is the
+existing ``DomainError`` subclass with the message and ``action`` member the API has
+always answered.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from vetchart.domain.errors import Forbidden, NotFound
+from vetchart.domain.policy import rules, scope
+from vetchart.domain.policy.matrix import Action, allows
+from vetchart.domain.policy.principal import Principal
+from vetchart.domain.policy.resources import (
+    AssociationRequest,
+    AssociationStep,
+    PracticeBusiness,
+    PracticeLookup,
+    RecordRef,
+    Resource,
+    RoleChange,
+    UserAccount,
+)
+
+# The actions whose rule is "may change this record".
+_RECORD_CHANGES = frozenset({Action.MEDICAL_RECORD_AMEND, Action.ATTACHMENT_CREATE})
+
+
+def require(actor: Principal, action: Action, resource: Resource = None) -> None:
+    """Raise ``NotFound`` or ``Forbidden`` unless ``actor`` may do ``action`` to
+    ``resource`` (``None``: an action on no particular object, the matrix alone)."""
+    match resource:
+        case None:
+            _matrix(actor, action)
+        case PracticeLookup(found=found, members_only=members_only):
+            if not scope.practice_exists_for(actor, found):
+                raise NotFound("Practice not found.")
+            assert found is not None
+            if members_only:
+                _practice_member(actor, action, found.id)
+            else:
+                _matrix(actor, action)
+        case PracticeBusiness(practice_id=practice_id):
+            _practice_member(actor, action, practice_id)
+        case UserAccount(practice_id=practice_id):
+            _matrix(actor, action)
+            if not scope.sees_user(actor, practice_id):
+                raise NotFound("User not found.")
+        case RoleChange(current=current, new=new):
+            _matrix(actor, action)
+            if not rules.may_assign_role(current, new):
+                raise Forbidden(
+                    "Only staff roles can be assigned, and only to staff users.",
+                    extra={"action": Action.USER_UPDATE.value},
+                )
+        case RecordRef():
+            _record(actor, action, resource)
+        case AssociationRequest(practice_id=practice_id):
+            _matrix(actor, action)
+            if not rules.may_associate(actor, practice_id):
+                raise Forbidden(
+                    "Staff can associate clients with their own practice only.",
+                    extra={"action": Action.ASSOCIATION_CREATE.value},
+                )
+        case AssociationStep():
+            _association_step(actor, action, resource)
+        case _:  # pragma: no cover - the Resource union is closed
+            raise TypeError(f"no access rule for {resource!r}")
+
+
+def _matrix(actor: Principal, action: Action) -> None:
+    if not allows(actor.role, action):
+        raise Forbidden("You are not allowed to do this.", extra={"action": action.value})
+
+
+def _practice_member(actor: Principal, action: Action, practice_id: UUID) -> None:
+    _matrix(actor, action)
+    if not scope.is_practice_member(actor, practice_id):
+        raise Forbidden("Only this practice's staff may do this.", extra={"action": action.value})
+
+
+def _record(actor: Principal, action: Action, record: RecordRef) -> None:
+    _matrix(actor, action)
+    if action is Action.MEDICAL_RECORD_SIGN:
+        if not rules.may_sign(actor, record):
+            raise Forbidden(
+                "Only a vet of the authoring practice may sign this record.",
+                extra={"action": Action.MEDICAL_RECORD_SIGN.value},
+            )
+    elif action in _RECORD_CHANGES:
+        if not rules.may_amend_record(actor, record):
+            raise Forbidden(
+                "Only the author, or a vet or practice admin of the authoring practice, "
+                "may change this record.",
+                extra={"action": Action.MEDICAL_RECORD_AMEND.value},
+            )
+    else:
+        raise TypeError(f"no record rule for {action}")
+
+
+def _association_step(actor: Principal, action: Action, step: AssociationStep) -> None:
+    if action is not Action.ASSOCIATION_DECIDE:
+        raise TypeError(f"an association step is asked as {Action.ASSOCIATION_DECIDE}")
+    seen = scope.sees_association(actor, step.association, owner_in_scope=step.owner_in_scope)
+    if not seen:
+        raise NotFound("Association not found.")
+    needed = rules.association_step_action(step.association, step.target)
+    if needed is Action.ASSOCIATION_CONSENT:
+        _matrix(actor, needed)
+    else:
+        _practice_member(actor, needed, step.association.practice_id)

@@ -1,0 +1,118 @@
+"""What every part of the authentication use cases shares: their configuration, their
+collaborators (``AuthBase``, the state of ``AuthService``), the digest of refresh tokens
+and recovery codes, and how an auth event becomes an audit entry."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from vetchart.domain import passwords
+from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.policy import Principal
+from vetchart.domain.sessions import SessionPolicy
+from vetchart.domain.throttle import (
+    LockoutPolicy,
+)
+from vetchart.domain.users import Role, User
+from vetchart.services.audit import record as record_audit
+from vetchart.services.ports.identity import (
+    PasswordHasher,
+    PrincipalCache,
+    TokenService,
+    Totp,
+)
+from vetchart.services.ports.system import Clock, IdGenerator, SecretBox
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    lockout: LockoutPolicy
+    sessions: SessionPolicy
+    mfa_required_roles: frozenset[Role]
+    recovery_code_count: int = 10
+
+
+def token_digest(token: str) -> bytes:
+    """Refresh tokens and recovery codes are random and long: SHA-256 is the right hash."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class AuthBase:
+    """The collaborators of the authentication use cases; ``AuthService`` is built on it
+    from the parts in this package (one object, one set of collaborators)."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        hasher: PasswordHasher,
+        tokens: TokenService,
+        secret_box: SecretBox,
+        totp: Totp,
+        principal_cache: PrincipalCache,
+        guessability: passwords.GuessabilityCheck,
+        config: AuthConfig,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._hasher = hasher
+        self._tokens = tokens
+        self._box = secret_box
+        self._totp = totp
+        self._cache = principal_cache
+        self._guessability = guessability
+        self._config = config
+
+    @staticmethod
+    def _audit(
+        uow: UnitOfWork,
+        meta: RequestMeta,
+        action: str,
+        user: User | None,
+        outcome: Outcome,
+        *,
+        actor: User | None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        uow.audit.record(
+            AuditEntry(
+                action=action,
+                resource_type="user",
+                resource_id=str(user.id) if user is not None else None,
+                outcome=outcome,
+                actor_id=actor.id if actor is not None else None,
+                actor_role=actor.role.value if actor is not None else None,
+                practice_id=user.practice_id if user is not None else None,
+                details=dict(details or {}),
+            ),
+            meta,
+        )
+
+    @staticmethod
+    def _audit_actor(
+        uow: UnitOfWork,
+        meta: RequestMeta,
+        action: str,
+        actor: Principal,
+        resource_type: str,
+        resource_id: str,
+        *,
+        outcome: Outcome = Outcome.SUCCESS,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        record_audit(
+            uow,
+            meta,
+            actor,
+            action,
+            resource_type,
+            resource_id,
+            actor.practice_id,
+            details,
+            outcome=outcome,
+        )

@@ -1,0 +1,114 @@
+"""Changing one's password: the current one is needed (a wrong one counts as a failed
+sign-in), and every other session of the user is revoked."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vetchart.domain import passwords
+from vetchart.domain.audit import Outcome, RequestMeta
+from vetchart.domain.errors import (
+    Locked,
+    RuleViolation,
+    Unauthenticated,
+)
+from vetchart.domain.policy import Principal
+from vetchart.domain.throttle import (
+    password_keys,
+    register_success,
+)
+from vetchart.services.auth.lockout import LOCKED, Lockout, Throttles
+from vetchart.services.passwords import validate_new_password
+
+
+class PasswordChange(Lockout):
+    async def change_password(
+        self, actor: Principal, *, current_password: str, new_password: str, meta: RequestMeta
+    ) -> None:
+        """Needs the current password; revokes every other session of the user.
+
+        A wrong current password counts exactly as a failed sign-in (the same throttle
+        keys), so a stolen access token is no way around the sign-in throttles."""
+        async with self._uow() as uow:
+            user = await uow.users.get(actor.user_id)
+            if user is None:
+                raise Unauthenticated("The session has ended; sign in again.")
+            keys = password_keys(user.email, user.id, meta.client_address)
+            throttles = await self._peek_throttles(uow, keys)
+        now = self._clock.now()
+        held = self._lock_in_force(throttles, now)
+        if held is not None:
+            async with self._uow() as uow:
+                self._audit_actor(
+                    uow,
+                    meta,
+                    "auth.password_change",
+                    actor,
+                    "user",
+                    str(user.id),
+                    outcome=Outcome.DENIED,
+                    details={"reason": "locked", "scope": held[0]},
+                )
+                await uow.commit()
+            raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
+        if not await self._hasher.verify(
+            user.password_hash, passwords.normalize_password(current_password)
+        ):
+            await self._register_failure(
+                keys,
+                self._config.lockout.account,
+                user,
+                meta,
+                "auth.password_change",
+                {"reason": "current_incorrect"},
+            )
+            raise RuleViolation(
+                "The current password is not correct.",
+                rule="current_password.incorrect",
+                field="current_password",
+            )
+        new_value = await validate_new_password(
+            new_password, email=user.email, guessability=self._guessability, field="new_password"
+        )
+        if new_value == passwords.normalize_password(current_password):
+            raise RuleViolation(
+                "The new password must differ from the current one.",
+                rule="password.unchanged",
+                field="new_password",
+            )
+        new_hash = await self._hasher.hash(new_value)
+        async with self._uow() as uow:
+            now = self._clock.now()
+            # The pair row before the user row: the lock order of a sign-in.
+            pair = await uow.throttles.peek(keys.pair)
+            if pair is not None:
+                pair = await uow.throttles.lock(keys.pair, now)
+            current = Throttles(
+                pair, await uow.throttles.peek(keys.account), await self._peek_known(uow, keys)
+            )
+            held = self._lock_in_force(current, now)
+            if held is not None:  # locked by a concurrent attempt meanwhile
+                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
+            if pair is not None:
+                await uow.throttles.save(register_success(pair, now), now)
+            locked_user = await uow.users.get(actor.user_id, for_update=True)
+            assert locked_user is not None
+            await uow.users.save(
+                replace(
+                    locked_user, password_hash=new_hash, password_changed_at=now, updated_at=now
+                )
+            )
+            revoked = await uow.sessions.revoke_all(
+                actor.user_id, now, "password_changed", keep=actor.session_id
+            )
+            self._audit_actor(
+                uow,
+                meta,
+                "auth.password_change",
+                actor,
+                "user",
+                str(user.id),
+                details={"revoked_sessions": len(revoked)},
+            )
+            await uow.commit()
+        self._cache.invalidate(revoked)

@@ -1,0 +1,202 @@
+"""Signing up and signing in: the password step (throttled; unknown accounts cost the same
+time and get the same answer) and, with MFA on, the second step.
+
+The password hash is verified outside any unit of work, so a burst of logins holds no
+database connections while hashing. When the hasher is overloaded it sheds with
+``Unavailable`` (503) before checking anything: such an attempt changes nothing, so it
+counts no failure towards a lockout and leaves no audit row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from vetchart.domain import passwords
+from vetchart.domain.audit import Outcome, RequestMeta
+from vetchart.domain.errors import (
+    Conflict,
+    Locked,
+    RuleViolation,
+    Unauthenticated,
+    Unavailable,
+)
+from vetchart.domain.throttle import (
+    mfa_keys,
+    password_keys,
+    register_success,
+)
+from vetchart.domain.users import Role, User, normalize_email
+from vetchart.services.accounts import new_account
+from vetchart.services.auth.lockout import LOCKED, Lockout, Throttles
+from vetchart.services.auth.mfa import INVALID_MFA, SecondFactor
+from vetchart.services.auth.sessions import Sessions, TokenPair
+
+INVALID_CREDENTIALS = "Incorrect email or password."
+
+
+@dataclass(frozen=True)
+class MfaChallenge:
+    mfa_token: str
+    expires_in: int
+
+
+class SignIn(Lockout, Sessions, SecondFactor):
+    async def signup(self, *, email: str, password: str, full_name: str, meta: RequestMeta) -> User:
+        """A new account, always a PET_OWNER; roles never come from the request."""
+        user = await new_account(
+            email=email,
+            full_name=full_name,
+            password=password,
+            role=Role.PET_OWNER,
+            practice_id=None,
+            ids=self._ids,
+            clock=self._clock,
+            hasher=self._hasher,
+            guessability=self._guessability,
+        )
+        async with self._uow() as uow:
+            if await uow.users.get_by_email(user.email) is not None:
+                raise Conflict("An account with this email already exists.", code="email-taken")
+            await uow.users.add(user)
+            self._audit(uow, meta, "user.signup", user, Outcome.SUCCESS, actor=user)
+            await uow.commit()
+        return user
+
+    async def login(
+        self, *, email: str, password: str, meta: RequestMeta
+    ) -> TokenPair | MfaChallenge:
+        """Password step. Unknown accounts cost the same time and get the same answer."""
+        try:
+            email = normalize_email(email)
+        except RuleViolation:
+            email = email.strip().lower()
+        async with self._uow() as uow:
+            user = await uow.users.get_by_email(email)
+            keys = password_keys(email, user.id if user else None, meta.client_address)
+            throttles = await self._peek_throttles(uow, keys)
+        now = self._clock.now()
+        held = self._lock_in_force(throttles, now)
+        if held is not None:
+            await self._hasher.verify_dummy(password)
+            await self._record_locked_attempt(user, meta, held, now)
+        ok = False
+        new_hash: str | None = None
+        if user is None:
+            await self._hasher.verify_dummy(password)
+        else:
+            ok = await self._hasher.verify(
+                user.password_hash, passwords.normalize_password(password)
+            )
+            if ok and self._hasher.needs_rehash(user.password_hash):
+                new_hash = await self._rehash(password)
+        if not ok or user is None or not user.is_active:
+            await self._register_failure(
+                keys,
+                self._config.lockout.account,
+                user,
+                meta,
+                "auth.login_failed",
+                {"reason": "credentials", "known_account": user is not None},
+            )
+            raise Unauthenticated(INVALID_CREDENTIALS)
+
+        async with self._uow() as uow:
+            now = self._clock.now()
+            # A pair with no row has no failures to clear: none is written for it.
+            pair = await uow.throttles.peek(keys.pair)
+            if pair is not None:
+                pair = await uow.throttles.lock(keys.pair, now)
+            current = Throttles(
+                pair, await uow.throttles.peek(keys.account), await self._peek_known(uow, keys)
+            )
+            held = self._lock_in_force(current, now)
+            if held is not None:  # locked by a concurrent attempt meanwhile
+                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
+            if pair is not None:
+                await uow.throttles.save(register_success(pair, now), now)
+            if new_hash is not None:
+                user = replace(user, password_hash=new_hash, updated_at=now)
+                await uow.users.save(user)
+            if user.mfa_enabled:
+                challenge = self._tokens.issue_mfa(user.id, now)
+                self._audit(uow, meta, "auth.mfa_challenge", user, Outcome.SUCCESS, actor=user)
+                await uow.commit()
+                return MfaChallenge(challenge.token, challenge.expires_in)
+            await self._mark_known(uow, keys, now)
+            tokens = await self._open_session(uow, user, meta, now)
+            self._audit(
+                uow,
+                meta,
+                "auth.login",
+                user,
+                Outcome.SUCCESS,
+                actor=user,
+                details={"session_id": str(tokens.session_id), "rehashed": new_hash is not None},
+            )
+            await uow.commit()
+            return tokens
+
+    async def _rehash(self, password: str) -> str | None:
+        """The password under the current parameters, saved with the sign-in; None when the
+        hasher is too busy (the sign-in goes ahead; the next one re-hashes)."""
+        try:
+            return await self._hasher.hash(passwords.normalize_password(password))
+        except Unavailable:
+            return None
+
+    async def verify_mfa(self, *, mfa_token: str, code: str, meta: RequestMeta) -> TokenPair:
+        """Second step of an MFA login: a TOTP code or a recovery code."""
+        claims = self._tokens.verify_mfa(mfa_token, self._clock.now())
+        keys = mfa_keys(claims.user_id, meta.client_address)
+        async with self._uow() as uow:
+            now = self._clock.now()
+            # Throttle rows (account, then pair), then the user: every MFA path's lock order.
+            account = await uow.throttles.lock(keys.account, now)
+            pair = await uow.throttles.lock(keys.pair, now)
+            user = await uow.users.get(claims.user_id, for_update=True)
+            if user is None or not user.is_active or not user.mfa_enabled:
+                raise Unauthenticated(INVALID_MFA)
+            held = self._lock_in_force(
+                Throttles(pair, account, await self._peek_known(uow, keys)), now
+            )
+            if held is not None:
+                self._audit(
+                    uow,
+                    meta,
+                    "auth.login_failed",
+                    user,
+                    Outcome.DENIED,
+                    actor=user,
+                    details={"step": "mfa", "reason": "locked", "scope": held[0]},
+                )
+                await uow.commit()
+                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
+            method = await self._consume_second_factor(uow, user, code, now)
+            if method is None:
+                await self._count_failure(
+                    uow,
+                    keys,
+                    pair,
+                    account,
+                    self._config.lockout.mfa_account,
+                    now,
+                    user,
+                    meta,
+                    "auth.login_failed",
+                    {"step": "mfa"},
+                )
+                await uow.commit()
+                raise Unauthenticated(INVALID_MFA)
+            await uow.throttles.save(register_success(pair, now), now)
+            await self._mark_known(uow, keys, now)
+            tokens = await self._open_session(uow, user, meta, now)
+            self._audit(
+                uow,
+                meta,
+                "auth.login",
+                user,
+                Outcome.SUCCESS,
+                actor=user,
+                details={"session_id": str(tokens.session_id), "mfa": method},
+            )
+            await uow.commit()
+            return tokens
