@@ -1,4 +1,4 @@
-"""The fast-path reads (answers rendered from rows, api/presenters.py) keep the headers the
+"""The fast-path reads (answers rendered from rows, api/presenters/) keep the headers the
 route's dependencies set: FastAPI copies them only onto answers it renders itself."""
 
 from __future__ import annotations

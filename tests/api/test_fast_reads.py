@@ -1,4 +1,4 @@
-"""The fast read path (api/presenters.py, adapters/db/pg.py, adapters/db/audited_reads.py):
+"""The fast read path (api/presenters/, adapters/db/pg.py, adapters/db/audited_reads.py):
 hot GET endpoints answer straight from asyncpg rows serialised with orjson. The response
 schemas stay the contract, so every answer here is compared with what the schema renders
 for the same object through the older pydantic builders (the ones write responses use):
@@ -60,9 +60,7 @@ from vetchart.adapters.db.records import SqlRecordQueries
 from vetchart.adapters.observability.logging import configure_logging
 from vetchart.api.app import create_app
 from vetchart.api.pagination import CursorCodec
-from vetchart.api.routers.pets import pet_with_owner
-from vetchart.api.routers.records import history_out, record_out
-from vetchart.api.routers.schedule_views import appointment_out
+from vetchart.api.presenters import appointment_out, history_out, pet_with_owner, record_out
 from vetchart.api.schemas.clients import PetWithOwnerOut
 from vetchart.api.schemas.records import HistoryEntryOut, RecordOut
 from vetchart.api.schemas.schedule import AppointmentOut

@@ -89,7 +89,7 @@ def budgeted_service(
         ids=container.ids,
         storage=container.storage,
         inspect_head=checker_for(UploadKind.KB_DOCUMENT),
-        max_bytes=container.upload_limit(UploadKind.KB_DOCUMENT),
+        max_bytes=container.upload_limits.for_kind(UploadKind.KB_DOCUMENT),
         extractor=extractor,
         chunking=ChunkingRules(max_chars=1200, overlap_chars=150),
         budget=budget,

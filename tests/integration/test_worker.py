@@ -127,7 +127,7 @@ async def _scalar(container: Container, sql: str) -> int:
 
 async def _drain(container: Container) -> None:
     """Run a worker in this process until the queues are empty (wait=False)."""
-    app = container.job_app()
+    app = container.worker.job_app()
     async with app.open_async():
         await app.run_worker_async(
             queues=["events", "jobs"], wait=False, install_signal_handlers=False
@@ -235,13 +235,13 @@ async def test_failing_jobs_retry_with_backoff_then_stay_failed(
     assert await _scalar(container, "SELECT count(*) FROM handled_events") == 0
 
     # An operator fixes the cause and retries it: it goes out once.
-    counts = await container.job_counts()
+    counts = await container.worker.job_counts()
     assert counts[("events", "failed")] == 1
     job_id = await _scalar(
         container, "SELECT id FROM procrastinate_jobs WHERE queue_name = 'events'"
     )
     container.invitation_mail.mailer = bootstrap.build_mailer(container.settings)
-    await container.retry_failed_job(job_id)
+    await container.worker.retry_failed_job(job_id)
     await _drain(container)
     assert len(inbox.message_ids) == 1
     assert str(event_id) in inbox.message_ids[0]

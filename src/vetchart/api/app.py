@@ -89,7 +89,7 @@ def create_app(
         )
         app.state.container = container
         state["container"] = container
-        stop_worker = await container.start_embedded_worker() if settings.embedded_worker else None
+        stop_worker = await container.worker.start_embedded() if settings.embedded_worker else None
         if tune_gc:
             gc.collect()
             gc.freeze()

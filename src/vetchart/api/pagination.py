@@ -13,12 +13,17 @@ import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Query, Request
+from fastapi import Query, Request, Response
 from starlette.exceptions import HTTPException
 
-from vetchart.services.ports.paging import PageRequest
+from vetchart.api.presenters.encoding import list_response
+from vetchart.api.schemas.common import ListResponse
+from vetchart.services.ports.paging import Page, PageRequest, Row
+
+T = TypeVar("T")
+M = TypeVar("M")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -127,6 +132,25 @@ class Paginator:
         if next_key is None:
             return None
         return self._codec.encode(self._list, self._filters, list(next_key))
+
+    def answer(
+        self, model: type[ListResponse[M]], page: Page[T], present: Callable[[T], M]
+    ) -> ListResponse[M]:
+        """The list envelope (``model``: the route's ``ListResponse[...]``) of ``page``,
+        each item presented by ``present``, with the next page's cursor."""
+        return model(
+            items=[present(item) for item in page.items],
+            next_cursor=self.next_cursor(page.next_key),
+        )
+
+    def answer_rows(
+        self, page: Page[Row], present: Callable[[Row], dict[str, Any]], base: Response
+    ) -> Response:
+        """The same envelope for a page of the fast path's rows, written straight as
+        JSON (api/presenters/encoding.py), with ``base``'s headers."""
+        return list_response(
+            (present(row) for row in page.items), self.next_cursor(page.next_key), base
+        )
 
 
 def parse_datetime(value: str) -> datetime:

@@ -14,9 +14,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from vetchart.api.context import current_request_id
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import RateLimits, RateLimitsDep, container_of
 from vetchart.api.problems import RATE_LIMIT_STATE_KEY
-from vetchart.bootstrap import Container
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.errors import Forbidden, Unauthenticated
 from vetchart.domain.policy import Principal, must_enrol_mfa
@@ -80,14 +79,14 @@ class RateLimited(HTTPException):
 
 
 async def enforce_rate_limit(
-    request: Request, container: ContainerDep, response: Response, name: str, identity: str
+    request: Request, limiter: RateLimits, response: Response, name: str, identity: str
 ) -> None:
     """Count one request against the named limit; 429 when it is spent.
 
     The ``RateLimit-*`` headers go on the response, and are kept on the request state so
     that error answers (401, 422, 423, ...) built by the problem handlers carry them too.
     """
-    decision = await container.rate_limiter.hit(name, identity)
+    decision = await limiter.hit(name, identity)
     headers = {
         "RateLimit-Limit": str(decision.limit),
         "RateLimit-Remaining": str(decision.remaining),
@@ -107,9 +106,9 @@ async def enforce_rate_limit(
 def limit_by_address(name: str) -> Any:
     """A dependency that applies the named limit per client address."""
 
-    async def dependency(request: Request, response: Response, container: ContainerDep) -> None:
+    async def dependency(request: Request, response: Response, limiter: RateLimitsDep) -> None:
         identity = client_address(request) or "unknown"
-        await enforce_rate_limit(request, container, response, name, identity)
+        await enforce_rate_limit(request, limiter, response, name, identity)
 
     return Depends(dependency)
 
@@ -124,14 +123,16 @@ async def _authenticate(
     FastAPI resolves costs every request, so the two below each call it directly)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("Sign in: a bearer access token is required.")
-    container: Container = request.app.state.container
+    container = container_of(request)
     principal = await container.auth.authenticate(credentials.credentials)
     structlog.contextvars.bind_contextvars(
         user_id=str(principal.user_id),
         practice_id=str(principal.practice_id) if principal.practice_id else None,
     )
     request.state.principal = principal
-    await enforce_rate_limit(request, container, response, "default", str(principal.user_id))
+    await enforce_rate_limit(
+        request, container.rate_limiter, response, "default", str(principal.user_id)
+    )
     return principal
 
 
@@ -147,7 +148,7 @@ async def principal_required(
 ) -> Principal:
     """An authenticated caller who has done every step their role requires (MFA)."""
     principal = await _authenticate(request, response, credentials)
-    required: frozenset[Role] = request.app.state.container.mfa_required_roles
+    required: frozenset[Role] = container_of(request).mfa_required_roles
     if must_enrol_mfa(principal, required):
         raise Forbidden(
             "Your role requires two-factor authentication: enrol at /api/v1/auth/mfa/totp first.",

@@ -23,17 +23,17 @@ async def _container(settings: Settings, database_url: str) -> AsyncIterator[boo
 
 async def work(settings: Settings, database_url: str) -> None:
     async with _container(settings, database_url) as container:
-        await container.run_worker()
+        await container.worker.run()
 
 
 async def job_counts(settings: Settings, database_url: str) -> dict[tuple[str, str], int]:
     async with _container(settings, database_url) as container:
-        return await container.job_counts()
+        return await container.worker.job_counts()
 
 
 async def retry_job(settings: Settings, database_url: str, job_id: int) -> None:
     async with _container(settings, database_url) as container:
-        await container.retry_failed_job(job_id)
+        await container.worker.retry_failed_job(job_id)
 
 
 async def verify(

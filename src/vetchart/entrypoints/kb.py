@@ -65,7 +65,7 @@ async def ingest(
     lines: list[IngestLine] = []
     try:
         await _ready(container)
-        limit = container.upload_limit(UploadKind.KB_DOCUMENT)
+        limit = container.upload_limits.for_kind(UploadKind.KB_DOCUMENT)
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),

@@ -69,14 +69,12 @@ class AppointmentService:
         reads: ScheduleReads,
         clock: Clock,
         ids: IdGenerator,
-        cache: DashboardCache,
     ) -> None:
         self._uow = uow
         self._queries = queries
         self._reads = reads
         self._clock = clock
         self._ids = ids
-        self._cache = cache
 
     # ------------------------------------------------------------------ writes
 
@@ -123,7 +121,6 @@ class AppointmentService:
                 {"start_at": appointment.start_at.isoformat(), "status": "scheduled"},
             )
             await uow.commit()
-        await self._cache.invalidate(practice_id)
         return AppointmentView(appointment, pets, owner.full_name)
 
     async def update(
@@ -157,7 +154,6 @@ class AppointmentService:
                     {"fields": sorted(changed), "version": appointment.version},
                 )
                 await uow.commit()
-        await self._cache.invalidate(appointment.practice_id)
         return await self._view(appointment_id)
 
     async def set_status(
@@ -179,7 +175,6 @@ class AppointmentService:
                 {"from": before.value, "to": status.value, "version": appointment.version},
             )
             await uow.commit()
-        await self._cache.invalidate(appointment.practice_id)
         return await self._view(appointment_id)
 
     # ------------------------------------------------------------------ reads

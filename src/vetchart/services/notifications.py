@@ -7,12 +7,9 @@ case where a message can go out twice (at-least-once delivery, as for any mail s
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from vetchart.domain.practices import InvitationCreated
 from vetchart.services.jobs import EventHandler
 from vetchart.services.ports.outbox import Mailer, MailMessage, OutboxMessage
-from vetchart.services.ports.schedule import DashboardCache
 from vetchart.services.ports.unit_of_work import UnitOfWork
 
 
@@ -49,29 +46,3 @@ class InvitationMail:
                 message_id=str(message.id),
             )
         )
-
-
-class DashboardInvalidation:
-    """Forgets a practice's cached dashboards when its appointments, visits or records
-    change (delivered from the outbox, so every process sharing the cache sees it)."""
-
-    name = "cache.dashboard"
-    EVENTS = frozenset(
-        {
-            "AppointmentChanged",
-            "VisitChanged",
-            "MedicalRecordCreated",
-            "MedicalRecordAmended",
-            "MedicalRecordSigned",
-            "MedicalRecordEnteredInError",
-        }
-    )
-
-    def __init__(self, cache: DashboardCache) -> None:
-        self._cache = cache
-
-    def handler(self) -> EventHandler:
-        return EventHandler(name=self.name, event_types=self.EVENTS, handle=self.handle)
-
-    async def handle(self, uow: UnitOfWork, message: OutboxMessage) -> None:
-        await self._cache.invalidate(UUID(str(message.payload["practice_id"])))

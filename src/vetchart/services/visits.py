@@ -36,7 +36,7 @@ from vetchart.services.audit import record as audit
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest
 from vetchart.services.ports.records import Attachment
-from vetchart.services.ports.schedule import DashboardCache, ScheduleQueries, TimelineEntry
+from vetchart.services.ports.schedule import ScheduleQueries, TimelineEntry
 from vetchart.services.ports.storage import (
     HeadInspectorFactory,
     ObjectMissing,
@@ -76,7 +76,6 @@ class VisitService:
         storage: ObjectStorage,
         inspectors: HeadInspectorFactory,
         limits: UploadLimits,
-        cache: DashboardCache,
     ) -> None:
         self._uow = uow
         self._queries = queries
@@ -85,7 +84,6 @@ class VisitService:
         self._storage = storage
         self._inspectors = inspectors
         self._limits = limits
-        self._cache = cache
 
     # ------------------------------------------------------------------ visits
 
@@ -119,7 +117,6 @@ class VisitService:
             await uow.visits.add(visit)
             _audit_visit(uow, meta, actor, "visit.create", visit)
             await uow.commit()
-        await self._cache.invalidate(practice_id)
         return visit
 
     async def update(
@@ -150,8 +147,6 @@ class VisitService:
                     {"fields": sorted(changed), "version": visit.version},
                 )
                 await uow.commit()
-        if changed:
-            await self._cache.invalidate(visit.practice_id)
         return visit
 
     async def get(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vetchart.adapters.db.audit import SqlAuditLog
@@ -31,7 +33,12 @@ from vetchart.domain.appointments import Appointment, Visit
 from vetchart.domain.audit import AuditKey
 from vetchart.domain.events import DomainEvent
 from vetchart.domain.records import MedicalRecord
+from vetchart.services.ports.outbox import OutboxMessage
 from vetchart.services.ports.system import Clock, IdGenerator, SecretBox
+
+log = structlog.get_logger(__name__)
+
+AfterCommit = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
 
 
 class SqlAlchemyUnitOfWork:
@@ -43,6 +50,9 @@ class SqlAlchemyUnitOfWork:
     audit entries (which
     hold their hash chain's head only from there to the commit).
     A unit of work object is single-use per ``async with`` block.
+
+    ``after_commit`` (bootstrap: the cache invalidation, services/invalidation.py) is
+    given the outbox events each commit wrote, once the commit succeeded.
     """
 
     users: SqlUserRepository
@@ -70,8 +80,11 @@ class SqlAlchemyUnitOfWork:
         ids: IdGenerator,
         secret_box: SecretBox,
         audit_key: AuditKey,
+        *,
+        after_commit: AfterCommit | None = None,
     ) -> None:
         self._session_factory = session_factory
+        self._after_commit = after_commit
         self._audit_key = audit_key
         self._clock = clock
         self._ids = ids
@@ -140,6 +153,25 @@ class SqlAlchemyUnitOfWork:
         await self.audit.flush(session)
         await session.commit()
         self._committed = True
+        if events and self._after_commit is not None:
+            await self._committed_events(events)
+
+    async def _committed_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        messages = [
+            OutboxMessage(
+                id=row["id"],
+                event_type=row["event_type"],
+                payload=row["payload"],
+                occurred_at=row["occurred_at"],
+                delivered_at=None,
+            )
+            for row in rows
+        ]
+        assert self._after_commit is not None
+        try:
+            await self._after_commit(messages)
+        except Exception as error:  # the change is committed: never fail it now
+            log.warning("uow.after_commit_failed", error=type(error).__name__)
 
     async def rollback(self) -> None:
         self._discard()

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import AppointmentsDep, DashboardDep, RecordsDep
 from vetchart.api.pagination import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -15,9 +15,13 @@ from vetchart.api.pagination import (
     Paginator,
     parse_datetime,
 )
-from vetchart.api.presenters import appointment_item, json_response, list_response
-from vetchart.api.routers.records import record_out
-from vetchart.api.routers.schedule_views import appointment_out, visit_out
+from vetchart.api.presenters import (
+    appointment_item,
+    appointment_out,
+    json_response,
+    record_out,
+    visit_out,
+)
 from vetchart.api.schemas.bounded import BoundedAwareDatetime, BoundedDate
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.schedule import (
@@ -54,10 +58,10 @@ async def create_appointment(
     body: AppointmentIn,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    appointments: AppointmentsDep,
     meta: MetaDep,
 ) -> AppointmentOut:
-    view = await container.appointments.create(principal, practice_id, body.model_dump(), meta)
+    view = await appointments.create(principal, practice_id, body.model_dump(), meta)
     response.headers["Location"] = f"/api/v1/appointments/{view.appointment.id}"
     return _with_etag(response, view)
 
@@ -75,7 +79,7 @@ async def practice_appointments(
     request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    appointments: AppointmentsDep,
     meta: MetaDep,
     day: Annotated[BoundedDate | None, Query(alias="date")] = None,
     start_from: Annotated[BoundedAwareDatetime | None, Query(alias="from")] = None,
@@ -94,7 +98,7 @@ async def practice_appointments(
         "status": status_filter,
     }
     pager = Paginator(request, "appointments", filters, (parse_datetime, UUID))
-    page = await container.appointments.for_practice(
+    page = await appointments.for_practice(
         principal,
         practice_id,
         day=day,
@@ -105,9 +109,7 @@ async def practice_appointments(
         page=pager.page_request(cursor, limit),
         meta=meta,
     )
-    return list_response(
-        (appointment_item(row) for row in page.items), pager.next_cursor(page.next_key), response
-    )
+    return pager.answer_rows(page, appointment_item, response)
 
 
 @router.get(
@@ -121,18 +123,16 @@ async def owner_appointments(
     request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    appointments: AppointmentsDep,
     meta: MetaDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> Response:
     pager = Paginator(request, "owner-appointments", {"owner_id": owner_id}, (parse_datetime, UUID))
-    page = await container.appointments.for_owner(
+    page = await appointments.for_owner(
         principal, owner_id, pager.page_request(cursor, limit), meta
     )
-    return list_response(
-        (appointment_item(row) for row in page.items), pager.next_cursor(page.next_key), response
-    )
+    return pager.answer_rows(page, appointment_item, response)
 
 
 @router.get(
@@ -145,10 +145,10 @@ async def get_appointment(
     appointment_id: UUID,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    appointments: AppointmentsDep,
     meta: MetaDep,
 ) -> Response:
-    row = await container.appointments.get(principal, appointment_id, meta)
+    row = await appointments.get(principal, appointment_id, meta)
     return json_response(appointment_item(row), response, headers={"ETag": etag(row["version"])})
 
 
@@ -165,11 +165,11 @@ async def update_appointment(
     body: AppointmentPatch,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    appointments: AppointmentsDep,
     meta: MetaDep,
     if_match: IfMatchHeader = None,
 ) -> AppointmentOut:
-    view = await container.appointments.update(
+    view = await appointments.update(
         principal,
         appointment_id,
         body.model_dump(exclude_unset=True),
@@ -193,10 +193,10 @@ async def set_appointment_status(
     body: StatusIn,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    appointments: AppointmentsDep,
     meta: MetaDep,
 ) -> AppointmentOut:
-    view = await container.appointments.set_status(principal, appointment_id, body.status, meta)
+    view = await appointments.set_status(principal, appointment_id, body.status, meta)
     return _with_etag(response, view)
 
 
@@ -211,7 +211,8 @@ async def set_appointment_status(
 )
 async def dashboard_today(
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
+    dashboard: DashboardDep,
     meta: MetaDep,
     vet_id: UUID | None = None,
 ) -> Response:
@@ -222,10 +223,10 @@ async def dashboard_today(
             date=view.day,
             timezone=view.timezone,
             appointments=[appointment_out(a) for a in view.appointments],
-            follow_ups=[record_out(container.records.view(r)) for r in view.follow_ups],
+            follow_ups=[record_out(records.view(r)) for r in view.follow_ups],
             visits_awaiting_review=[visit_out(v) for v in view.visits_awaiting_review],
         )
         return out.model_dump_json().encode()
 
-    body = await container.dashboard.today(principal, vet_id, meta, render)
+    body = await dashboard.today(principal, vet_id, meta, render)
     return Response(content=body, media_type="application/json")

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import AuditDep
 from vetchart.api.pagination import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -37,7 +37,7 @@ _Text = Annotated[str | None, Query(min_length=1, max_length=200)]
 async def search_audit_events(
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    audit: AuditDep,
     meta: MetaDep,
     actor_id: UUID | None = None,
     action: _Text = None,
@@ -59,11 +59,8 @@ async def search_audit_events(
         occurred_to=occurred_to,
     )
     pager = Paginator(request, "audit-events", vars(filters), (parse_datetime, UUID))
-    page = await container.audit.search(principal, filters, pager.page_request(cursor, limit), meta)
-    return ListResponse[AuditEventOut](
-        items=[AuditEventOut.model_validate(item) for item in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
-    )
+    page = await audit.search(principal, filters, pager.page_request(cursor, limit), meta)
+    return pager.answer(ListResponse[AuditEventOut], page, AuditEventOut.model_validate)
 
 
 @router.get(
@@ -78,16 +75,11 @@ async def pet_access_log(
     pet_id: UUID,
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    audit: AuditDep,
     meta: MetaDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[AccessLogEntryOut]:
     pager = Paginator(request, "access-log", {"pet_id": pet_id}, (parse_datetime, UUID))
-    page = await container.audit.access_log(
-        principal, pet_id, pager.page_request(cursor, limit), meta
-    )
-    return ListResponse[AccessLogEntryOut](
-        items=[AccessLogEntryOut.model_validate(item) for item in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
-    )
+    page = await audit.access_log(principal, pet_id, pager.page_request(cursor, limit), meta)
+    return pager.answer(ListResponse[AccessLogEntryOut], page, AccessLogEntryOut.model_validate)

@@ -7,7 +7,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Request, Response, status
 
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import AuthDep, RateLimitsDep
+from vetchart.api.presenters import session_out, tokens_out
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.users import (
     MfaCodeIn,
@@ -29,16 +30,9 @@ from vetchart.api.security import (
     enforce_rate_limit,
     limit_by_address,
 )
-from vetchart.services.auth.sessions import TokenPair
 from vetchart.services.auth.sign_in import MfaChallenge
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-
-def _tokens(pair: TokenPair) -> TokenOut:
-    return TokenOut(
-        access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
-    )
 
 
 @router.post(
@@ -52,8 +46,8 @@ def _tokens(pair: TokenPair) -> TokenOut:
     dependencies=[limit_by_address("signup")],
     responses=problem_responses(409, 422, 429),
 )
-async def signup(body: SignupIn, container: ContainerDep, meta: MetaDep) -> UserOut:
-    user = await container.auth.signup(
+async def signup(body: SignupIn, auth: AuthDep, meta: MetaDep) -> UserOut:
+    user = await auth.signup(
         email=body.email, password=body.password, full_name=body.full_name, meta=meta
     )
     return UserOut.model_validate(user)
@@ -75,16 +69,16 @@ async def signup(body: SignupIn, container: ContainerDep, meta: MetaDep) -> User
 async def token(
     username: Annotated[str, Form(min_length=1, max_length=320, description="The email.")],
     password: Annotated[str, Form(min_length=1, max_length=1024)],
-    container: ContainerDep,
+    auth: AuthDep,
     meta: MetaDep,
     grant_type: Annotated[Literal["password"], Form()] = "password",
     scope: Annotated[str, Form(max_length=200)] = "",
 ) -> TokenOut | MfaRequiredOut:
     del grant_type, scope
-    result = await container.auth.login(email=username, password=password, meta=meta)
+    result = await auth.login(email=username, password=password, meta=meta)
     if isinstance(result, MfaChallenge):
         return MfaRequiredOut(mfa_token=result.mfa_token, expires_in=result.expires_in)
-    return _tokens(result)
+    return tokens_out(result)
 
 
 @router.post(
@@ -94,9 +88,9 @@ async def token(
     dependencies=[limit_by_address("mfa")],
     responses=problem_responses(401, 422, 423, 429),
 )
-async def mfa_verify(body: MfaVerifyIn, container: ContainerDep, meta: MetaDep) -> TokenOut:
-    pair = await container.auth.verify_mfa(mfa_token=body.mfa_token, code=body.code, meta=meta)
-    return _tokens(pair)
+async def mfa_verify(body: MfaVerifyIn, auth: AuthDep, meta: MetaDep) -> TokenOut:
+    pair = await auth.verify_mfa(mfa_token=body.mfa_token, code=body.code, meta=meta)
+    return tokens_out(pair)
 
 
 @router.post(
@@ -107,9 +101,9 @@ async def mfa_verify(body: MfaVerifyIn, container: ContainerDep, meta: MetaDep) 
     responses=problem_responses(401, 409, 429),
 )
 async def mfa_totp_start(
-    principal: EnrollingPrincipal, container: ContainerDep, meta: MetaDep
+    principal: EnrollingPrincipal, auth: AuthDep, meta: MetaDep
 ) -> TotpEnrolmentOut:
-    enrolment = await container.auth.start_totp(principal, meta)
+    enrolment = await auth.start_totp(principal, meta)
     return TotpEnrolmentOut(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
 
 
@@ -121,9 +115,9 @@ async def mfa_totp_start(
     responses=problem_responses(401, 409, 422, 429),
 )
 async def mfa_totp_confirm(
-    body: MfaCodeIn, principal: EnrollingPrincipal, container: ContainerDep, meta: MetaDep
+    body: MfaCodeIn, principal: EnrollingPrincipal, auth: AuthDep, meta: MetaDep
 ) -> RecoveryCodesOut:
-    codes = await container.auth.confirm_totp(principal, code=body.code, meta=meta)
+    codes = await auth.confirm_totp(principal, code=body.code, meta=meta)
     return RecoveryCodesOut(recovery_codes=codes)
 
 
@@ -136,9 +130,9 @@ async def mfa_totp_confirm(
     responses=problem_responses(401, 409, 422, 423, 429),
 )
 async def mfa_totp_disable(
-    body: MfaCodeIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    body: MfaCodeIn, principal: CurrentPrincipal, auth: AuthDep, meta: MetaDep
 ) -> None:
-    await container.auth.disable_totp(principal, code=body.code, meta=meta)
+    await auth.disable_totp(principal, code=body.code, meta=meta)
     return None
 
 
@@ -151,9 +145,9 @@ async def mfa_totp_disable(
     dependencies=[limit_by_address("refresh")],
     responses=problem_responses(401, 422, 429),
 )
-async def refresh(body: RefreshIn, container: ContainerDep, meta: MetaDep) -> TokenOut:
-    pair = await container.auth.refresh(refresh_token=body.refresh_token, meta=meta)
-    return _tokens(pair)
+async def refresh(body: RefreshIn, auth: AuthDep, meta: MetaDep) -> TokenOut:
+    pair = await auth.refresh(refresh_token=body.refresh_token, meta=meta)
+    return tokens_out(pair)
 
 
 @router.post(
@@ -162,8 +156,8 @@ async def refresh(body: RefreshIn, container: ContainerDep, meta: MetaDep) -> To
     summary="Revoke the current session (its access tokens stop working at once)",
     responses=problem_responses(401, 429),
 )
-async def logout(principal: EnrollingPrincipal, container: ContainerDep, meta: MetaDep) -> None:
-    await container.auth.logout(principal, meta)
+async def logout(principal: EnrollingPrincipal, auth: AuthDep, meta: MetaDep) -> None:
+    await auth.logout(principal, meta)
     return None
 
 
@@ -173,8 +167,8 @@ async def logout(principal: EnrollingPrincipal, container: ContainerDep, meta: M
     summary="Revoke every session of the user",
     responses=problem_responses(401, 429),
 )
-async def logout_all(principal: EnrollingPrincipal, container: ContainerDep, meta: MetaDep) -> None:
-    await container.auth.logout_all(principal, meta)
+async def logout_all(principal: EnrollingPrincipal, auth: AuthDep, meta: MetaDep) -> None:
+    await auth.logout_all(principal, meta)
     return None
 
 
@@ -184,22 +178,9 @@ async def logout_all(principal: EnrollingPrincipal, container: ContainerDep, met
     summary="The user's active sessions, newest first",
     responses=problem_responses(401, 403, 429),
 )
-async def sessions(
-    principal: CurrentPrincipal, container: ContainerDep
-) -> ListResponse[SessionOut]:
-    records = await container.auth.list_sessions(principal)
-    items = [
-        SessionOut(
-            id=r.id,
-            created_at=r.created_at,
-            last_used_at=r.last_used_at,
-            expires_at=r.expires_at,
-            client_address=r.client_address,
-            user_agent=r.user_agent,
-            current=r.id == principal.session_id,
-        )
-        for r in records
-    ]
+async def sessions(principal: CurrentPrincipal, auth: AuthDep) -> ListResponse[SessionOut]:
+    records = await auth.list_sessions(principal)
+    items = [session_out(r, principal.session_id) for r in records]
     return ListResponse[SessionOut](items=items, next_cursor=None)
 
 
@@ -210,9 +191,9 @@ async def sessions(
     responses=problem_responses(401, 403, 404, 429),
 )
 async def revoke_session(
-    session_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    session_id: UUID, principal: CurrentPrincipal, auth: AuthDep, meta: MetaDep
 ) -> None:
-    await container.auth.revoke_session(principal, session_id, meta)
+    await auth.revoke_session(principal, session_id, meta)
     return None
 
 
@@ -229,11 +210,12 @@ async def change_password(
     request: Request,
     response: Response,
     principal: EnrollingPrincipal,
-    container: ContainerDep,
+    auth: AuthDep,
+    limiter: RateLimitsDep,
     meta: MetaDep,
 ) -> None:
-    await enforce_rate_limit(request, container, response, "password", str(principal.user_id))
-    await container.auth.change_password(
+    await enforce_rate_limit(request, limiter, response, "password", str(principal.user_id))
+    await auth.change_password(
         principal,
         current_password=body.current_password,
         new_password=body.new_password,

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from vetchart.api.context import current_request_id
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import HealthDep
 from vetchart.api.responses import JsonResponse, problem
 from vetchart.api.schemas.common import problem_responses
 from vetchart.config import Settings
@@ -59,16 +59,10 @@ async def live() -> Liveness:
     summary="The database answers and its schema is at the migration head",
     responses=_NOT_READY,
 )
-async def ready(container: ContainerDep, request: Request) -> Response:
-    results = await container.readiness.check()
-    checks = [Check(name=r.name, ok=r.ok, detail=r.detail).model_dump() for r in results]
-    # Each configured outside service's circuit: an open one degrades answers (extractive
-    # instead of generated) but does not make the process unready.
-    checks += [
-        Check(name=service, ok=True, detail=f"circuit {snapshot['state']}").model_dump()
-        for service, snapshot in container.breakers.snapshot().items()
-    ]
-    failing = [r.name for r in results if not r.ok]
+async def ready(health: HealthDep, request: Request) -> Response:
+    readiness = await health.readiness()
+    checks = [Check(name=c.name, ok=c.ok, detail=c.detail).model_dump() for c in readiness.checks]
+    failing = readiness.failing
     if failing:
         return problem(
             status=503,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import PracticesDep
 from vetchart.api.schemas.clients import InvitationAcceptIn
 from vetchart.api.schemas.common import problem_responses
 from vetchart.api.schemas.users import UserOut
@@ -23,8 +23,8 @@ router = APIRouter(prefix="/invitations", tags=["practices"])
     dependencies=[limit_by_address("signup")],
     responses=problem_responses(409, 410, 422, 429),
 )
-async def accept(body: InvitationAcceptIn, container: ContainerDep, meta: MetaDep) -> UserOut:
-    user = await container.practices.accept_invitation(
+async def accept(body: InvitationAcceptIn, practices: PracticesDep, meta: MetaDep) -> UserOut:
+    user = await practices.accept_invitation(
         token=body.token, password=body.password, full_name=body.full_name, meta=meta
     )
     return UserOut.model_validate(user)

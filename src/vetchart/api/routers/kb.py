@@ -6,9 +6,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, Response, status
 
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import KbAnswersDep, KbDocumentsDep, UploadLimitsDep
 from vetchart.api.multipart import StreamingForm
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
+from vetchart.api.presenters import answer_out, document_out
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.kb import (
     UPLOAD_REQUEST_BODY,
@@ -16,33 +17,15 @@ from vetchart.api.schemas.kb import (
     KbAnswerOut,
     KbDocumentOut,
     KbQueryIn,
-    KbSourceOut,
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.uploads import upload_limit
-from vetchart.domain.kb.documents import DocumentState, KbDocument
+from vetchart.domain.kb.documents import DocumentState
 from vetchart.domain.kb.labels import LabelFilter
 from vetchart.domain.uploads import UploadKind
 from vetchart.services.ports.kb import DocumentFilters
 
 router = APIRouter(prefix="/kb", tags=["knowledge base"])
-
-
-def document_out(document: KbDocument) -> KbDocumentOut:
-    labels = document.labels
-    return KbDocumentOut(
-        id=document.id,
-        title=document.title,
-        state=document.state.value,
-        chunk_count=document.chunk_count,
-        error=document.error,
-        species=list(labels.species),
-        symptoms=list(labels.symptoms),
-        body_system=labels.body_system,
-        audience=labels.audience,
-        doc_type=labels.doc_type,
-        source_url=document.source_url,
-    )
 
 
 @router.post(
@@ -62,11 +45,12 @@ async def upload_document(
     request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    kb_documents: KbDocumentsDep,
+    upload_limits: UploadLimitsDep,
     meta: MetaDep,
 ) -> KbDocumentOut:
-    form = StreamingForm(request, max_file_bytes=container.upload_limit(UploadKind.KB_DOCUMENT))
-    document = await container.kb_documents.upload(principal, form, meta)
+    form = StreamingForm(request, max_file_bytes=upload_limits.for_kind(UploadKind.KB_DOCUMENT))
+    document = await kb_documents.upload(principal, form, meta)
     response.headers["Location"] = f"/api/v1/kb/documents/{document.id}"
     return document_out(document)
 
@@ -80,20 +64,15 @@ async def upload_document(
 async def list_documents(
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    kb_documents: KbDocumentsDep,
     state: DocumentStateOut | None = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[KbDocumentOut]:
     filters = DocumentFilters(state=DocumentState(state) if state else None)
     pager = Paginator(request, "kb-documents", {"state": state}, (str, UUID))
-    page = await container.kb_documents.list_documents(
-        principal, filters, pager.page_request(cursor, limit)
-    )
-    return ListResponse[KbDocumentOut](
-        items=[document_out(document) for document in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
-    )
+    page = await kb_documents.list_documents(principal, filters, pager.page_request(cursor, limit))
+    return pager.answer(ListResponse[KbDocumentOut], page, document_out)
 
 
 @router.get(
@@ -103,9 +82,9 @@ async def list_documents(
     responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def get_document(
-    document_id: UUID, principal: CurrentPrincipal, container: ContainerDep
+    document_id: UUID, principal: CurrentPrincipal, kb_documents: KbDocumentsDep
 ) -> KbDocumentOut:
-    return document_out(await container.kb_documents.get(principal, document_id))
+    return document_out(await kb_documents.get(principal, document_id))
 
 
 @router.delete(
@@ -115,9 +94,9 @@ async def get_document(
     responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def delete_document(
-    document_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    document_id: UUID, principal: CurrentPrincipal, kb_documents: KbDocumentsDep, meta: MetaDep
 ) -> Response:
-    await container.kb_documents.delete(principal, document_id, meta)
+    await kb_documents.delete(principal, document_id, meta)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -138,7 +117,7 @@ def _labels(value: list[str] | str | None) -> list[str]:
     responses=problem_responses(401, 403, 422, 429),
 )
 async def query(
-    body: KbQueryIn, principal: CurrentPrincipal, container: ContainerDep
+    body: KbQueryIn, principal: CurrentPrincipal, kb_answers: KbAnswersDep
 ) -> KbAnswerOut:
     filters = LabelFilter.build(
         species=_labels(body.species),
@@ -147,24 +126,7 @@ async def query(
         audience=body.audience,
         doc_type=body.doc_type,
     )
-    answer = await container.kb_answers.ask(
+    answer = await kb_answers.ask(
         principal, body.question, filters=filters, max_sources=body.max_sources
     )
-    return KbAnswerOut(
-        answer=answer.answer,
-        sources=[
-            KbSourceOut(
-                n=source.n,
-                document_id=source.document_id,
-                title=source.title,
-                chunk_index=source.chunk_index,
-                score=source.score,
-                excerpt=source.excerpt,
-                source_url=source.source_url,
-            )
-            for source in answer.sources
-        ],
-        mode=answer.mode,
-        degraded=answer.degraded,
-        timings_ms=answer.timings_ms,
-    )
+    return answer_out(answer)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import OwnersDep
 from vetchart.api.pagination import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -15,8 +15,7 @@ from vetchart.api.pagination import (
     Paginator,
     parse_datetime,
 )
-from vetchart.api.presenters import json_response, list_response, owner_item
-from vetchart.api.routers.practices import association_out
+from vetchart.api.presenters import association_out, json_response, owner_item
 from vetchart.api.schemas.clients import (
     AssociationIn,
     AssociationOut,
@@ -42,9 +41,9 @@ router = APIRouter(tags=["pet owners"])
     responses=problem_responses(401, 403, 409, 422, 429),
 )
 async def create_owner(
-    body: PetOwnerCreateIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    body: PetOwnerCreateIn, principal: CurrentPrincipal, owners: OwnersDep, meta: MetaDep
 ) -> PetOwnerOut:
-    owner = await container.owners.create(principal, body.model_dump(exclude_unset=True), meta)
+    owner = await owners.create(principal, body.model_dump(exclude_unset=True), meta)
     return PetOwnerOut.model_validate(owner)
 
 
@@ -60,17 +59,15 @@ async def list_owners(
     request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    owners: OwnersDep,
     meta: MetaDep,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> Response:
     pager = Paginator(request, "pet-owners", {"q": q}, (str, UUID))
-    page = await container.owners.list(principal, q, pager.page_request(cursor, limit), meta)
-    return list_response(
-        (owner_item(row) for row in page.items), pager.next_cursor(page.next_key), response
-    )
+    page = await owners.list(principal, q, pager.page_request(cursor, limit), meta)
+    return pager.answer_rows(page, owner_item, response)
 
 
 @router.get(
@@ -83,12 +80,10 @@ async def get_owner(
     owner_id: UUID,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    owners: OwnersDep,
     meta: MetaDep,
 ) -> Response:
-    return json_response(
-        owner_item(await container.owners.get(principal, owner_id, meta)), response
-    )
+    return json_response(owner_item(await owners.get(principal, owner_id, meta)), response)
 
 
 @router.patch(
@@ -101,12 +96,10 @@ async def update_owner(
     owner_id: UUID,
     body: PetOwnerUpdateIn,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    owners: OwnersDep,
     meta: MetaDep,
 ) -> PetOwnerOut:
-    owner = await container.owners.update(
-        principal, owner_id, body.model_dump(exclude_unset=True), meta
-    )
+    owner = await owners.update(principal, owner_id, body.model_dump(exclude_unset=True), meta)
     return PetOwnerOut.model_validate(owner)
 
 
@@ -124,18 +117,13 @@ async def owner_associations(
     owner_id: UUID,
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    owners: OwnersDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[AssociationOut]:
     pager = Paginator(request, "owner-associations", {"owner_id": owner_id}, (parse_datetime, UUID))
-    page = await container.owners.owner_associations(
-        principal, owner_id, pager.page_request(cursor, limit)
-    )
-    return ListResponse[AssociationOut](
-        items=[association_out(v) for v in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
-    )
+    page = await owners.owner_associations(principal, owner_id, pager.page_request(cursor, limit))
+    return pager.answer(ListResponse[AssociationOut], page, association_out)
 
 
 @router.post(
@@ -158,9 +146,9 @@ async def owner_associations(
     responses=problem_responses(401, 403, 404, 409, 422, 429),
 )
 async def create_association(
-    body: AssociationIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    body: AssociationIn, principal: CurrentPrincipal, owners: OwnersDep, meta: MetaDep
 ) -> AssociationOut:
-    association = await container.owners.request_association(
+    association = await owners.request_association(
         principal,
         pet_owner_id=body.pet_owner_id,
         practice_id=body.practice_id,
@@ -181,9 +169,9 @@ _DECISION_SUMMARIES = {
 
 def _decision_route(decision: str) -> None:
     async def decide(
-        association_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+        association_id: UUID, principal: CurrentPrincipal, owners: OwnersDep, meta: MetaDep
     ) -> AssociationOut:
-        association = await container.owners.decide(principal, association_id, decision, meta)
+        association = await owners.decide(principal, association_id, decision, meta)
         return AssociationOut.model_validate(association)
 
     router.add_api_route(

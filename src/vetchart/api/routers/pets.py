@@ -7,28 +7,21 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import PetsDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
-from vetchart.api.presenters import json_response, list_response, pet_item
+from vetchart.api.presenters import json_response, pet_item, pet_with_owner
 from vetchart.api.schemas.clients import (
     PetCreateIn,
     PetOut,
-    PetOwnerOut,
     PetUpdateIn,
     PetWithOwnerOut,
 )
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
-from vetchart.services.ports.clients import PetFilters, PetView
+from vetchart.services.ports.clients import PetFilters
 
 router = APIRouter(prefix="/pets", tags=["pets"])
-
-
-def pet_with_owner(view: PetView) -> PetWithOwnerOut:
-    return PetWithOwnerOut.model_validate(
-        {**vars(view.pet), "owner": PetOwnerOut.model_validate(view.owner)}
-    )
 
 
 @router.post(
@@ -43,12 +36,12 @@ async def create_pet(
     body: PetCreateIn,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    pets: PetsDep,
     meta: MetaDep,
 ) -> PetWithOwnerOut:
     values = body.model_dump(exclude_unset=True)
     owner_id = values.pop("owner_id")
-    view = await container.pets.create(principal, owner_id, values, meta)
+    view = await pets.create(principal, owner_id, values, meta)
     response.headers["ETag"] = etag(view.pet.version)
     response.headers["Location"] = f"/api/v1/pets/{view.pet.id}"
     return pet_with_owner(view)
@@ -66,7 +59,7 @@ async def list_pets(
     request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    pets: PetsDep,
     meta: MetaDep,
     owner_id: UUID | None = None,
     species: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
@@ -77,10 +70,8 @@ async def list_pets(
 ) -> Response:
     filters = PetFilters(owner_id=owner_id, species=species, q=q, include_inactive=include_inactive)
     pager = Paginator(request, "pets", vars(filters), (str, UUID))
-    page = await container.pets.list(principal, filters, pager.page_request(cursor, limit), meta)
-    return list_response(
-        (pet_item(row) for row in page.items), pager.next_cursor(page.next_key), response
-    )
+    page = await pets.list(principal, filters, pager.page_request(cursor, limit), meta)
+    return pager.answer_rows(page, pet_item, response)
 
 
 @router.get(
@@ -93,10 +84,10 @@ async def get_pet(
     pet_id: UUID,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    pets: PetsDep,
     meta: MetaDep,
 ) -> Response:
-    row = await container.pets.get(principal, pet_id, meta)
+    row = await pets.get(principal, pet_id, meta)
     return json_response(pet_item(row), response, headers={"ETag": etag(row["version"])})
 
 
@@ -113,11 +104,11 @@ async def update_pet(
     body: PetUpdateIn,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    pets: PetsDep,
     meta: MetaDep,
     if_match: IfMatchHeader = None,
 ) -> PetOut:
-    pet = await container.pets.update(
+    pet = await pets.update(
         principal, pet_id, body.model_dump(exclude_unset=True), parse_if_match(if_match), meta
     )
     response.headers["ETag"] = etag(pet.version)
@@ -129,10 +120,10 @@ def _activation_route(name: str, active: bool) -> None:
         pet_id: UUID,
         response: Response,
         principal: CurrentPrincipal,
-        container: ContainerDep,
+        pets: PetsDep,
         meta: MetaDep,
     ) -> PetOut:
-        pet = await container.pets.set_active(principal, pet_id, active, meta)
+        pet = await pets.set_active(principal, pet_id, active, meta)
         response.headers["ETag"] = etag(pet.version)
         return PetOut.model_validate(pet)
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, status
 
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import OwnersDep, PracticesDep
 from vetchart.api.pagination import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -15,6 +15,7 @@ from vetchart.api.pagination import (
     Paginator,
     parse_datetime,
 )
+from vetchart.api.presenters import association_out, invitation_out, practice_out
 from vetchart.api.schemas.clients import (
     AssociationOut,
     InvitationIn,
@@ -28,29 +29,8 @@ from vetchart.api.schemas.clients import (
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.domain.owners import AssociationStatus
-from vetchart.domain.policy import Principal, sees_practice_details
-from vetchart.domain.practices import DIRECTORY_FIELDS, Practice
-from vetchart.services.ports.clients import AssociationView
 
 router = APIRouter(prefix="/practices", tags=["practices"])
-
-
-def practice_out(actor: Principal, practice: Practice) -> PracticeOut | PracticeDirectoryOut:
-    if sees_practice_details(actor, practice.id):
-        return PracticeOut.model_validate(practice)
-    return PracticeDirectoryOut.model_validate(
-        {field: getattr(practice, field) for field in DIRECTORY_FIELDS}
-    )
-
-
-def association_out(view: AssociationView) -> AssociationOut:
-    return AssociationOut.model_validate(
-        {
-            **vars(view.association),
-            "owner_name": view.owner_name,
-            "practice_name": view.practice_name,
-        }
-    )
 
 
 @router.post(
@@ -61,9 +41,9 @@ def association_out(view: AssociationView) -> AssociationOut:
     responses=problem_responses(401, 403, 409, 422, 429),
 )
 async def create_practice(
-    body: PracticeCreateIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    body: PracticeCreateIn, principal: CurrentPrincipal, practices: PracticesDep, meta: MetaDep
 ) -> PracticeOut:
-    practice = await container.practices.create(principal, body.model_dump(), meta)
+    practice = await practices.create(principal, body.model_dump(), meta)
     return PracticeOut.model_validate(practice)
 
 
@@ -78,15 +58,14 @@ async def create_practice(
 async def list_practices(
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    practices: PracticesDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[PracticeOut | PracticeDirectoryOut]:
     pager = Paginator(request, "practices", {}, (str, UUID))
-    page = await container.practices.list(principal, pager.page_request(cursor, limit))
-    return ListResponse[PracticeOut | PracticeDirectoryOut](
-        items=[practice_out(principal, p) for p in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
+    page = await practices.list(principal, pager.page_request(cursor, limit))
+    return pager.answer(
+        ListResponse[PracticeOut | PracticeDirectoryOut], page, lambda p: practice_out(principal, p)
     )
 
 
@@ -97,9 +76,9 @@ async def list_practices(
     responses=problem_responses(401, 403, 404, 429),
 )
 async def get_practice(
-    practice_id: UUID, principal: CurrentPrincipal, container: ContainerDep
+    practice_id: UUID, principal: CurrentPrincipal, practices: PracticesDep
 ) -> PracticeOut | PracticeDirectoryOut:
-    return practice_out(principal, await container.practices.get(principal, practice_id))
+    return practice_out(principal, await practices.get(principal, practice_id))
 
 
 @router.patch(
@@ -112,11 +91,11 @@ async def update_practice(
     practice_id: UUID,
     body: PracticeUpdateIn,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    practices: PracticesDep,
     meta: MetaDep,
 ) -> PracticeOut:
     changes = body.model_dump(exclude_unset=True)
-    practice = await container.practices.update(principal, practice_id, changes, meta)
+    practice = await practices.update(principal, practice_id, changes, meta)
     return PracticeOut.model_validate(practice)
 
 
@@ -127,9 +106,9 @@ async def update_practice(
     responses=problem_responses(401, 403, 404, 429),
 )
 async def deactivate_practice(
-    practice_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    practice_id: UUID, principal: CurrentPrincipal, practices: PracticesDep, meta: MetaDep
 ) -> PracticeOut:
-    practice = await container.practices.deactivate(principal, practice_id, meta)
+    practice = await practices.deactivate(principal, practice_id, meta)
     return PracticeOut.model_validate(practice)
 
 
@@ -144,18 +123,13 @@ async def list_staff(
     practice_id: UUID,
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    practices: PracticesDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[StaffOut]:
     pager = Paginator(request, "staff", {"practice_id": practice_id}, (str, UUID))
-    page = await container.practices.staff(
-        principal, practice_id, pager.page_request(cursor, limit)
-    )
-    return ListResponse[StaffOut](
-        items=[StaffOut.model_validate(u) for u in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
-    )
+    page = await practices.staff(principal, practice_id, pager.page_request(cursor, limit))
+    return pager.answer(ListResponse[StaffOut], page, StaffOut.model_validate)
 
 
 @router.post(
@@ -170,23 +144,13 @@ async def invite(
     practice_id: UUID,
     body: InvitationIn,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    practices: PracticesDep,
     meta: MetaDep,
 ) -> InvitationOut:
-    issued = await container.practices.invite(
+    issued = await practices.invite(
         principal, practice_id, email=body.email, role=body.role, meta=meta
     )
-    invitation = issued.invitation
-    return InvitationOut(
-        id=invitation.id,
-        practice_id=invitation.practice_id,
-        email=invitation.email,
-        role=invitation.role,
-        expires_at=invitation.expires_at,
-        created_at=invitation.created_at,
-        token=issued.token,
-        mail_sent=True,
-    )
+    return invitation_out(issued)
 
 
 @router.get(
@@ -202,17 +166,14 @@ async def practice_associations(
     practice_id: UUID,
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    owners: OwnersDep,
     status_filter: Annotated[AssociationStatus | None, Query(alias="status")] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[AssociationOut]:
     filters = {"practice_id": practice_id, "status": status_filter}
     pager = Paginator(request, "practice-associations", filters, (parse_datetime, UUID))
-    page = await container.owners.practice_associations(
+    page = await owners.practice_associations(
         principal, practice_id, status_filter, pager.page_request(cursor, limit)
     )
-    return ListResponse[AssociationOut](
-        items=[association_out(v) for v in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
-    )
+    return pager.answer(ListResponse[AssociationOut], page, association_out)

@@ -9,13 +9,18 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import ClockDep, RecordsDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
-from vetchart.api.presenters import history_item, json_response, list_response, record_item
+from vetchart.api.presenters import (
+    history_item,
+    history_out,
+    json_response,
+    record_item,
+    record_out,
+)
 from vetchart.api.schemas.bounded import BoundedAwareDatetime, BoundedDate
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.records import (
-    ActorOut,
     EnteredInErrorIn,
     HistoryEntryOut,
     HistoryOut,
@@ -25,48 +30,13 @@ from vetchart.api.schemas.records import (
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
-from vetchart.domain.records import CONTENT_FIELDS, RecordType
-from vetchart.services.ports.records import HistoryEntry, RecordFilters
+from vetchart.domain.records import RecordType
+from vetchart.services.ports.records import RecordFilters
 from vetchart.services.records import RecordView
 
 router = APIRouter(tags=["medical records"])
 
 _RULES = problem_responses(401, 403, 404, 409, 412, 422, 428, 429)
-
-
-def record_out(view: RecordView) -> RecordOut:
-    record = view.record
-    content = {name: getattr(record.content, name) for name in CONTENT_FIELDS}
-    return RecordOut(
-        id=record.id,
-        pet_id=record.pet_id,
-        practice_id=record.practice_id,
-        author_id=record.author_id,
-        **content,
-        status=record.status,
-        version=record.version,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        finalised_at=view.finalised_at,
-        signed_at=record.signed_at,
-        signed_by=record.signed_by,
-        entered_in_error_reason=record.entered_in_error_reason,
-    )
-
-
-def history_out(entry: HistoryEntry) -> HistoryEntryOut:
-    event = entry.event
-    return HistoryEntryOut(
-        version=event.version,
-        event_type=event.event_type,
-        recorded_at=event.recorded_at,
-        actor_id=event.actor_id,
-        actor=ActorOut(id=entry.actor.id, full_name=entry.actor.full_name, role=entry.actor.role),
-        reason=event.reason,
-        changed_fields=list(event.changed_fields),
-        late=event.late,
-        snapshot=event.snapshot,
-    )
 
 
 def _with_etag(response: Response, view: RecordView) -> RecordOut:
@@ -88,10 +58,10 @@ async def create_record(
     body: RecordCreateIn,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
     meta: MetaDep,
 ) -> RecordOut:
-    view = await container.records.create(principal, pet_id, body.model_dump(), meta)
+    view = await records.create(principal, pet_id, body.model_dump(), meta)
     response.headers["Location"] = f"/api/v1/medical-records/{view.record.id}"
     return _with_etag(response, view)
 
@@ -109,7 +79,7 @@ async def list_records(
     request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
     meta: MetaDep,
     record_type: RecordType | None = None,
     visit_from: Annotated[BoundedDate | None, Query(alias="from")] = None,
@@ -122,12 +92,10 @@ async def list_records(
     pager = Paginator(
         request, "pet-records", {"pet_id": pet_id, **vars(filters)}, (date.fromisoformat, UUID)
     )
-    page = await container.records.list_for_pet(
+    page = await records.list_for_pet(
         principal, pet_id, filters, pager.page_request(cursor, limit), meta
     )
-    return list_response(
-        (record_item(row) for row in page.items), pager.next_cursor(page.next_key), response
-    )
+    return pager.answer_rows(page, record_item, response)
 
 
 @router.get(
@@ -140,7 +108,7 @@ async def get_record(
     record_id: UUID,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
     meta: MetaDep,
     as_of: Annotated[
         BoundedAwareDatetime | None,
@@ -151,9 +119,9 @@ async def get_record(
     ] = None,
 ) -> RecordOut | Response:
     if as_of is None:
-        row = await container.records.get_current(principal, record_id, meta)
+        row = await records.get_current(principal, record_id, meta)
         return json_response(record_item(row), response, headers={"ETag": etag(row["version"])})
-    view = await container.records.get(principal, record_id, meta, as_of=as_of)
+    view = await records.get(principal, record_id, meta, as_of=as_of)
     return _with_etag(response, view)
 
 
@@ -171,13 +139,13 @@ async def amend_record(
     body: RecordUpdateIn,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
     meta: MetaDep,
     if_match: IfMatchHeader = None,
 ) -> RecordOut:
     changes = body.model_dump(exclude_unset=True)
     reason = changes.pop("amendment_reason", None)
-    view, _ = await container.records.amend(
+    view, _ = await records.amend(
         principal,
         record_id,
         changes,
@@ -201,18 +169,14 @@ async def record_history(
     request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
     meta: MetaDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> Response:
     pager = Paginator(request, "record-history", {"record_id": record_id}, (int,))
-    page = await container.records.history(
-        principal, record_id, pager.page_request(cursor, limit), meta
-    )
-    return list_response(
-        (history_item(row) for row in page.items), pager.next_cursor(page.next_key), response
-    )
+    page = await records.history(principal, record_id, pager.page_request(cursor, limit), meta)
+    return pager.answer_rows(page, history_item, response)
 
 
 @router.get(
@@ -225,10 +189,10 @@ async def record_version(
     record_id: UUID,
     version: Annotated[int, Path(ge=1, le=1_000_000)],
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
     meta: MetaDep,
 ) -> HistoryEntryOut:
-    return history_out(await container.records.version(principal, record_id, version, meta))
+    return history_out(await records.version(principal, record_id, version, meta))
 
 
 @router.post(
@@ -243,11 +207,11 @@ async def entered_in_error(
     body: EnteredInErrorIn,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
     meta: MetaDep,
     if_match: IfMatchHeader = None,
 ) -> RecordOut:
-    view = await container.records.mark_entered_in_error(
+    view = await records.mark_entered_in_error(
         principal, record_id, reason=body.reason, if_match=parse_if_match(if_match), meta=meta
     )
     return _with_etag(response, view)
@@ -263,13 +227,11 @@ async def sign_record(
     record_id: UUID,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
     meta: MetaDep,
     if_match: IfMatchHeader = None,
 ) -> RecordOut:
-    view = await container.records.sign(
-        principal, record_id, if_match=parse_if_match(if_match), meta=meta
-    )
+    view = await records.sign(principal, record_id, if_match=parse_if_match(if_match), meta=meta)
     return _with_etag(response, view)
 
 
@@ -285,23 +247,21 @@ async def follow_ups(
     practice_id: UUID,
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
+    clock: ClockDep,
     meta: MetaDep,
     due_before: BoundedDate | None = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[RecordOut]:
-    due = due_before or container.clock.now().date()
+    due = due_before or clock.now().date()
     pager = Paginator(
         request,
         "follow-ups",
         {"practice_id": practice_id, "due_before": due},
         (date.fromisoformat, UUID),
     )
-    page = await container.records.follow_ups(
+    page = await records.follow_ups(
         principal, practice_id, due, pager.page_request(cursor, limit), meta
     )
-    return ListResponse[RecordOut](
-        items=[record_out(container.records.view(r)) for r in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
-    )
+    return pager.answer(ListResponse[RecordOut], page, lambda r: record_out(records.view(r)))

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, status
 
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import UsersDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.users import MeUpdateIn, UserAdminUpdateIn, UserOut
@@ -25,8 +25,8 @@ router = APIRouter(prefix="/users", tags=["users"])
     summary="Your own profile",
     responses=problem_responses(401, 429),
 )
-async def get_me(principal: EnrollingPrincipal, container: ContainerDep) -> UserOut:
-    return UserOut.model_validate(await container.users.me(principal))
+async def get_me(principal: EnrollingPrincipal, users: UsersDep) -> UserOut:
+    return UserOut.model_validate(await users.me(principal))
 
 
 @router.patch(
@@ -38,9 +38,9 @@ async def get_me(principal: EnrollingPrincipal, container: ContainerDep) -> User
     responses=problem_responses(401, 403, 422, 429),
 )
 async def patch_me(
-    body: MeUpdateIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    body: MeUpdateIn, principal: CurrentPrincipal, users: UsersDep, meta: MetaDep
 ) -> UserOut:
-    user = await container.users.update_me(principal, full_name=body.full_name, meta=meta)
+    user = await users.update_me(principal, full_name=body.full_name, meta=meta)
     return UserOut.model_validate(user)
 
 
@@ -54,7 +54,7 @@ async def patch_me(
 async def list_users(
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    users: UsersDep,
     role: Role | None = None,
     practice_id: UUID | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -63,15 +63,12 @@ async def list_users(
 ) -> ListResponse[UserOut]:
     filters = {"role": role, "practice_id": practice_id, "q": q}
     pager = Paginator(request, "users", filters, (str, UUID))
-    page = await container.users.list_users(
+    page = await users.list_users(
         principal,
         UserFilters(practice_id=practice_id, role=role, q=q),
         pager.page_request(cursor, limit),
     )
-    return ListResponse[UserOut](
-        items=[UserOut.model_validate(u) for u in page.items],
-        next_cursor=pager.next_cursor(page.next_key),
-    )
+    return pager.answer(ListResponse[UserOut], page, UserOut.model_validate)
 
 
 @router.get(
@@ -80,8 +77,8 @@ async def list_users(
     summary="One user (SYSTEM_ADMIN; PRACTICE_ADMIN for own practice)",
     responses=problem_responses(401, 403, 404, 429),
 )
-async def get_user(user_id: UUID, principal: CurrentPrincipal, container: ContainerDep) -> UserOut:
-    return UserOut.model_validate(await container.users.get_user(principal, user_id))
+async def get_user(user_id: UUID, principal: CurrentPrincipal, users: UsersDep) -> UserOut:
+    return UserOut.model_validate(await users.get_user(principal, user_id))
 
 
 @router.patch(
@@ -95,10 +92,10 @@ async def patch_user(
     user_id: UUID,
     body: UserAdminUpdateIn,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    users: UsersDep,
     meta: MetaDep,
 ) -> UserOut:
-    user = await container.users.update_user(
+    user = await users.update_user(
         principal, user_id, UserChanges(role=body.role, is_active=body.is_active), meta
     )
     return UserOut.model_validate(user)
@@ -114,6 +111,6 @@ async def patch_user(
     responses=problem_responses(401, 403, 404, 429),
 )
 async def unlock_user(
-    user_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    user_id: UUID, principal: CurrentPrincipal, users: UsersDep, meta: MetaDep
 ) -> None:
-    await container.users.unlock(principal, user_id, meta)
+    await users.unlock(principal, user_id, meta)

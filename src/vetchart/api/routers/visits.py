@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse
 
-from vetchart.api.dependencies import ContainerDep
+from vetchart.api.dependencies import RecordsDep, SummariesDep, UploadLimitsDep, VisitsDep
 from vetchart.api.multipart import StreamingForm
 from vetchart.api.pagination import (
     DEFAULT_LIMIT,
@@ -18,8 +18,7 @@ from vetchart.api.pagination import (
     Paginator,
     parse_datetime,
 )
-from vetchart.api.routers.records import record_out
-from vetchart.api.routers.schedule_views import appointment_out, attachment_out, visit_out
+from vetchart.api.presenters import attachment_out, record_out, timeline_item_out, visit_out
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.records import RecordOut
 from vetchart.api.schemas.schedule import (
@@ -37,7 +36,6 @@ from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
 from vetchart.domain.appointments import Visit
 from vetchart.domain.errors import RuleViolation
 from vetchart.domain.uploads import UploadKind
-from vetchart.services.ports.schedule import TimelineEntry
 from vetchart.services.ports.storage import IncomingFile
 from vetchart.services.visits import AttachmentUpload
 
@@ -74,10 +72,10 @@ async def create_visit(
     body: VisitIn,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    visits: VisitsDep,
     meta: MetaDep,
 ) -> VisitOut:
-    visit = await container.visits.create(principal, pet_id, body.model_dump(), meta)
+    visit = await visits.create(principal, pet_id, body.model_dump(), meta)
     response.headers["Location"] = f"/api/v1/visits/{visit.id}"
     return _with_etag(response, visit)
 
@@ -92,18 +90,14 @@ async def pet_visits(
     pet_id: UUID,
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    visits: VisitsDep,
     meta: MetaDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[VisitOut]:
     pager = Paginator(request, "visits", {"pet_id": pet_id}, (parse_datetime, UUID))
-    page = await container.visits.for_pet(
-        principal, pet_id, pager.page_request(cursor, limit), meta
-    )
-    return ListResponse[VisitOut](
-        items=[visit_out(v) for v in page.items], next_cursor=pager.next_cursor(page.next_key)
-    )
+    page = await visits.for_pet(principal, pet_id, pager.page_request(cursor, limit), meta)
+    return pager.answer(ListResponse[VisitOut], page, visit_out)
 
 
 @router.get(
@@ -116,10 +110,10 @@ async def get_visit(
     visit_id: UUID,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    visits: VisitsDep,
     meta: MetaDep,
 ) -> VisitOut:
-    return _with_etag(response, await container.visits.get(principal, visit_id, meta))
+    return _with_etag(response, await visits.get(principal, visit_id, meta))
 
 
 @router.patch(
@@ -133,11 +127,11 @@ async def update_visit(
     body: VisitPatch,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    visits: VisitsDep,
     meta: MetaDep,
     if_match: IfMatchHeader = None,
 ) -> VisitOut:
-    visit = await container.visits.update(
+    visit = await visits.update(
         principal, visit_id, body.model_dump(exclude_unset=True), parse_if_match(if_match), meta
     )
     return _with_etag(response, visit)
@@ -158,10 +152,10 @@ async def put_audio(
     visit_id: UUID,
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    visits: VisitsDep,
     meta: MetaDep,
 ) -> VisitOut:
-    visit = await container.visits.put_audio(
+    visit = await visits.put_audio(
         principal, visit_id, raw_body(request), request.headers.get("content-type"), meta
     )
     return visit_out(visit)
@@ -174,9 +168,9 @@ async def put_audio(
     responses=problem_responses(401, 403, 404, 429, 503),
 )
 async def audio_upload_url(
-    visit_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    visit_id: UUID, principal: CurrentPrincipal, visits: VisitsDep, meta: MetaDep
 ) -> UploadUrlOut:
-    signed = await container.visits.audio_upload_url(principal, visit_id, meta)
+    signed = await visits.audio_upload_url(principal, visit_id, meta)
     return UploadUrlOut(
         upload_url=signed.upload_url, headers=signed.headers, expires_at=signed.expires_at
     )
@@ -191,9 +185,9 @@ async def audio_upload_url(
     responses=problem_responses(401, 403, 404, 409, 413, 415, 422, 429, 503),
 )
 async def complete_audio(
-    visit_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    visit_id: UUID, principal: CurrentPrincipal, visits: VisitsDep, meta: MetaDep
 ) -> VisitOut:
-    return visit_out(await container.visits.complete_audio(principal, visit_id, meta))
+    return visit_out(await visits.complete_audio(principal, visit_id, meta))
 
 
 @router.get(
@@ -203,9 +197,9 @@ async def complete_audio(
     responses=REDIRECT_RESPONSES,
 )
 async def get_audio(
-    visit_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    visit_id: UUID, principal: CurrentPrincipal, visits: VisitsDep, meta: MetaDep
 ) -> RedirectResponse:
-    url = await container.visits.audio_url(principal, visit_id, meta)
+    url = await visits.audio_url(principal, visit_id, meta)
     return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
 
 
@@ -219,9 +213,9 @@ async def get_audio(
     responses=problem_responses(401, 403, 404, 409, 422, 429),
 )
 async def request_summary(
-    visit_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    visit_id: UUID, principal: CurrentPrincipal, summaries: SummariesDep, meta: MetaDep
 ) -> VisitOut:
-    return visit_out(await container.summaries.request(principal, visit_id, meta))
+    return visit_out(await summaries.request(principal, visit_id, meta))
 
 
 @router.post(
@@ -238,15 +232,16 @@ async def accept_summary(
     visit_id: UUID,
     response: Response,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
+    summaries: SummariesDep,
     meta: MetaDep,
     body: SummaryAcceptIn | None = None,
 ) -> RecordOut:
     values = body.model_dump(exclude_none=True) if body else {}
-    record = await container.summaries.accept(principal, visit_id, values, meta)
+    record = await summaries.accept(principal, visit_id, values, meta)
     response.headers["Location"] = f"/api/v1/medical-records/{record.id}"
     response.headers["ETag"] = etag(record.version)
-    return record_out(container.records.view(record))
+    return record_out(records.view(record))
 
 
 @router.post(
@@ -263,11 +258,12 @@ async def add_attachment(
     record_id: UUID,
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    visits: VisitsDep,
+    upload_limits: UploadLimitsDep,
     meta: MetaDep,
 ) -> AttachmentOut:
     form = StreamingForm(
-        request, max_file_bytes=container.upload_limit(UploadKind.RECORD_ATTACHMENT)
+        request, max_file_bytes=upload_limits.for_kind(UploadKind.RECORD_ATTACHMENT)
     )
     incoming: list[IncomingFile] = []
 
@@ -289,7 +285,7 @@ async def add_attachment(
     upload = AttachmentUpload(
         file_chunks(), lambda: incoming[0].filename if incoming else None, description
     )
-    attachment = await container.visits.add_attachment(principal, record_id, upload, meta)
+    attachment = await visits.add_attachment(principal, record_id, upload, meta)
     return attachment_out(attachment)
 
 
@@ -300,9 +296,9 @@ async def add_attachment(
     responses=problem_responses(401, 403, 404, 429),
 )
 async def list_attachments(
-    record_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    record_id: UUID, principal: CurrentPrincipal, visits: VisitsDep, meta: MetaDep
 ) -> ListResponse[AttachmentOut]:
-    found = await container.visits.attachments(principal, record_id, meta)
+    found = await visits.attachments(principal, record_id, meta)
     return ListResponse[AttachmentOut](items=[attachment_out(a) for a in found], next_cursor=None)
 
 
@@ -313,9 +309,9 @@ async def list_attachments(
     responses=REDIRECT_RESPONSES,
 )
 async def attachment_content(
-    attachment_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
+    attachment_id: UUID, principal: CurrentPrincipal, visits: VisitsDep, meta: MetaDep
 ) -> RedirectResponse:
-    url = await container.visits.attachment_url(principal, attachment_id, meta)
+    url = await visits.attachment_url(principal, attachment_id, meta)
     return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
 
 
@@ -331,42 +327,16 @@ async def pet_timeline(
     pet_id: UUID,
     request: Request,
     principal: CurrentPrincipal,
-    container: ContainerDep,
+    records: RecordsDep,
+    visits: VisitsDep,
     meta: MetaDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[TimelineItemOut]:
     pager = Paginator(request, "timeline", {"pet_id": pet_id}, (date.fromisoformat, UUID))
-    page = await container.visits.timeline(
-        principal, pet_id, pager.page_request(cursor, limit), meta
-    )
-
-    def item(entry: TimelineEntry) -> TimelineItemOut:
-        if entry.record is not None:
-            return TimelineItemOut(
-                kind=entry.kind,
-                id=entry.id,
-                occurred_on=entry.occurred_on,
-                title=entry.record.content.title,
-                medical_record=record_out(container.records.view(entry.record)),
-            )
-        if entry.appointment is not None:
-            return TimelineItemOut(
-                kind=entry.kind,
-                id=entry.id,
-                occurred_on=entry.occurred_on,
-                title=entry.appointment.appointment.title,
-                appointment=appointment_out(entry.appointment),
-            )
-        assert entry.visit is not None
-        return TimelineItemOut(
-            kind=entry.kind,
-            id=entry.id,
-            occurred_on=entry.occurred_on,
-            title="Visit",
-            visit=visit_out(entry.visit),
-        )
-
-    return ListResponse[TimelineItemOut](
-        items=[item(e) for e in page.items], next_cursor=pager.next_cursor(page.next_key)
+    page = await visits.timeline(principal, pet_id, pager.page_request(cursor, limit), meta)
+    return pager.answer(
+        ListResponse[TimelineItemOut],
+        page,
+        lambda entry: timeline_item_out(entry, lambda r: record_out(records.view(r))),
     )

@@ -31,7 +31,7 @@ class Page(Generic[T]):
 
 # A row of the read side's fast path, keyed by the response's field names and ready to be
 # presented as JSON as it is: ids, dates and times as such, decimal numbers as their text,
-# structured ``data`` as its JSON text (api/presenters.py says which field is which).
+# structured ``data`` as its JSON text (api/presenters/ says which field is which).
 Row = Mapping[str, Any]
 
 # What an audited read saw, carried on the FIRST row it returns (from which its audit row

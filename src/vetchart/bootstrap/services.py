@@ -1,23 +1,20 @@
-"""The composition root: wires adapters into services once, for the app, the worker and tests."""
+"""The services, wired once over the adapters (bootstrap/adapters.py) for the app, the
+worker (bootstrap/worker.py) and tests: the ``Container``."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
-import procrastinate
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from vetchart.adapters.ai.breaker import CircuitBreakers, circuit_state_collector
+from vetchart.adapters.ai.breaker import CircuitBreakers
 from vetchart.adapters.ai.wiring import AiAdapters, build_ai_adapters
-from vetchart.adapters.cache import MemoryDashboardCache, RedisDashboardCache
+from vetchart.adapters.cache import RedisDashboardCache
 from vetchart.adapters.db.audit_queries import SqlAuditQueries
 from vetchart.adapters.db.audit_verify import (
     VerifyReport,
@@ -25,12 +22,7 @@ from vetchart.adapters.db.audit_verify import (
     verify_audit_chains,
 )
 from vetchart.adapters.db.audited_reads import AuditedReader
-from vetchart.adapters.db.engine import (
-    app_login_url,
-    create_engine,
-    libpq_conninfo,
-    session_factory,
-)
+from vetchart.adapters.db.engine import session_factory
 from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.health import DatabaseReadiness
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
@@ -38,36 +30,29 @@ from vetchart.adapters.db.kb import SqlKbQueries
 from vetchart.adapters.db.pg import PgPool
 from vetchart.adapters.db.queries import PgClientReads, SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
-from vetchart.adapters.db.resilience import wait_for_database
-from vetchart.adapters.db.safety import StartupSafety
 from vetchart.adapters.db.schedule import PgScheduleReads, SqlScheduleQueries
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
-from vetchart.adapters.jobs import (
-    WorkerConfig,
-    build_job_app,
-    job_counts,
-    retry_failed,
-    run_embedded_worker,
-    run_worker,
-)
-from vetchart.adapters.mail import LoggingMailer, SmtpMailer
-from vetchart.adapters.observability import tracing
-from vetchart.adapters.observability.tracing import OpenTelemetryMiddleware as TracingMiddleware
 from vetchart.adapters.ratelimit import RateLimiter
 from vetchart.adapters.security.cache import TtlPrincipalCache
 from vetchart.adapters.security.mfa import FernetSecretBox, PyOtpTotp
-from vetchart.adapters.security.passwords import (
-    Argon2Hasher,
-    hash_pool_collector,
-    zxcvbn_guessability,
-)
-from vetchart.adapters.security.tokens import JwtTokens
-from vetchart.adapters.storage.local import LocalObjectStorage
+from vetchart.adapters.security.passwords import Argon2Hasher, zxcvbn_guessability
 from vetchart.adapters.storage.s3 import S3ObjectStorage
 from vetchart.adapters.storage.sniff import checker_for
 from vetchart.adapters.system import SystemClock, Uuid7Ids
 from vetchart.adapters.text_extract import DocumentTextExtractor
-from vetchart.config import AuthSettings, ConfigurationError, Settings
+from vetchart.bootstrap.adapters import (
+    PoolStats,
+    build_dashboard_cache,
+    build_hasher,
+    build_mailer,
+    build_rate_limiter,
+    build_storage,
+    build_tokens,
+    open_database,
+    pool_stats,
+)
+from vetchart.bootstrap.worker import Worker, build_worker
+from vetchart.config import AuthSettings, Settings
 from vetchart.domain.audit import AuditKey, Checkpoint
 from vetchart.domain.errors import DomainError
 from vetchart.domain.kb.budget import IngestBudget
@@ -81,13 +66,15 @@ from vetchart.services.auth.base import AuthConfig
 from vetchart.services.auth.service import AuthService
 from vetchart.services.demo import DemoData
 from vetchart.services.demo_schedule import DemoSchedule
+from vetchart.services.files import FileService, UploadSizeLimits
+from vetchart.services.health import HealthService
+from vetchart.services.invalidation import CacheInvalidation
 from vetchart.services.jobs import EventDelivery, Housekeeping
 from vetchart.services.kb import ChunkingRules, KbDocumentService
 from vetchart.services.kb_answers import KbAnswerService, RetrievalRules
-from vetchart.services.notifications import DashboardInvalidation, InvitationMail
+from vetchart.services.notifications import InvitationMail
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
-from vetchart.services.ports.outbox import Mailer
 from vetchart.services.ports.schedule import DashboardCache
 from vetchart.services.ports.storage import HeadInspectorFactory, ObjectStorage, SignedUrlVerifier
 from vetchart.services.ports.system import Clock, IdGenerator
@@ -98,36 +85,7 @@ from vetchart.services.summaries import VisitSummaryService
 from vetchart.services.users import UserService
 from vetchart.services.visits import UploadLimits, VisitService
 
-__all__ = [
-    "Container",
-    "PoolStats",
-    "TracingMiddleware",
-    "build_container",
-    "build_tracer_provider",
-    "circuit_state_collector",
-    "demo_seeders",
-    "hash_pool_collector",
-]
-
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class PoolStats:
-    size: int
-    checked_out: int
-    overflow: int
-    checked_in: int
-
-
-def _pool_stats(engine: AsyncEngine) -> PoolStats:
-    pool = engine.sync_engine.pool
-    return PoolStats(
-        size=int(getattr(pool, "size", lambda: 0)()),
-        checked_out=int(getattr(pool, "checkedout", lambda: 0)()),
-        overflow=int(getattr(pool, "overflow", lambda: 0)()),
-        checked_in=int(getattr(pool, "checkedin", lambda: 0)()),
-    )
 
 
 def lockout_policy(auth: AuthSettings) -> LockoutPolicy:
@@ -160,7 +118,8 @@ def lockout_policy(auth: AuthSettings) -> LockoutPolicy:
 
 @dataclass
 class Container:
-    """Everything the outer layers need, built from settings."""
+    """Everything the outer layers need, built from settings. Routes never receive it:
+    each takes the services it uses (api/dependencies.py)."""
 
     settings: Settings
     database_url: str
@@ -192,14 +151,19 @@ class Container:
     visits: VisitService = field(init=False)
     summaries: VisitSummaryService = field(init=False)
     dashboard_cache: DashboardCache = field(init=False)
+    # The one invalidation path of the caches of answers: the outbox events of each commit
+    # (services/invalidation.py), in-process after the commit and again at delivery.
+    invalidation: CacheInvalidation = field(init=False)
     schedule_queries: SqlScheduleQueries = field(init=False)
     storage: ObjectStorage = field(init=False)
     # The local store's URL signer (None with S3, which signs its own URLs).
     signed_files: SignedUrlVerifier | None = field(init=False)
     content_checks: HeadInspectorFactory = field(init=False)
+    upload_limits: UploadSizeLimits = field(init=False)
+    files: FileService = field(init=False)
+    health: HealthService = field(init=False)
     invitation_mail: InvitationMail = field(init=False)
-    delivery: EventDelivery = field(init=False)
-    housekeeping: Housekeeping = field(init=False)
+    worker: Worker = field(init=False)
     # Outside AI services (circuit breakers, adapters) and the knowledge base.
     breakers: CircuitBreakers = field(init=False)
     ai: AiAdapters = field(init=False)
@@ -213,24 +177,30 @@ class Container:
         settings = self.settings
         self._secret_box = FernetSecretBox(settings.auth.encryption_key.get_secret_value())
         self.audit_key = AuditKey(settings.audit.key.get_secret_value().encode("utf-8"))
+        # Before the first unit of work: each commit hands it its outbox events.
+        self.dashboard_cache = build_dashboard_cache(settings)
+        self.invalidation = CacheInvalidation(self.dashboard_cache)
         self.storage, self.signed_files = build_storage(settings, self.clock)
         self.content_checks = checker_for
+        self.upload_limits = UploadSizeLimits(
+            audio_bytes=settings.storage.max_audio_bytes,
+            attachment_bytes=settings.storage.max_attachment_bytes,
+            kb_document_bytes=settings.storage.max_kb_document_bytes,
+        )
+        self.files = FileService(
+            storage=self.storage,
+            verifier=self.signed_files,
+            inspectors=self.content_checks,
+            limits=self.upload_limits,
+        )
         cache = TtlPrincipalCache(ttl_seconds=settings.auth.session_cache_seconds)
         auth = settings.auth
-        tokens = JwtTokens(
-            active_secret=auth.jwt_secret.get_secret_value(),
-            previous_secrets=[s.get_secret_value() for s in auth.jwt_previous_secrets],
-            issuer=auth.jwt_issuer,
-            audience=auth.jwt_audience,
-            access_ttl=timedelta(seconds=auth.access_token_ttl_seconds),
-            mfa_ttl=timedelta(seconds=auth.mfa_token_ttl_seconds),
-        )
         self.auth = AuthService(
             uow=self.uow,
             clock=self.clock,
             ids=self.ids,
             hasher=self.hasher,
-            tokens=tokens,
+            tokens=build_tokens(auth),
             secret_box=self._secret_box,
             totp=PyOtpTotp(issuer=auth.mfa_issuer),
             principal_cache=cache,
@@ -298,7 +268,6 @@ class Container:
             uow=self.uow,
             queries=SqlAuditQueries(self.read_engine, read_retries=settings.database.read_retries),
         )
-        self.dashboard_cache = build_dashboard_cache(settings)
         self.schedule_queries = schedule = SqlScheduleQueries(
             self.read_engine, read_retries=settings.database.read_retries
         )
@@ -309,7 +278,6 @@ class Container:
             reads=schedule_reads,
             clock=self.clock,
             ids=self.ids,
-            cache=self.dashboard_cache,
         )
         self.dashboard = DashboardService(
             uow=self.uow,
@@ -330,9 +298,9 @@ class Container:
                 attachment_bytes=settings.storage.max_attachment_bytes,
                 signed_url_seconds=settings.storage.signed_url_seconds,
             ),
-            cache=self.dashboard_cache,
         )
         self._build_knowledge_base()
+        self.health = HealthService(probe=self.readiness, circuits=self.breakers)
         self.summaries = VisitSummaryService(
             uow=self.uow,
             clock=self.clock,
@@ -341,35 +309,28 @@ class Container:
             fallback=self.ai.summary_fallback,
         )
         self.invitation_mail = InvitationMail(build_mailer(settings), settings.mail.public_base_url)
-        self.delivery = EventDelivery(
-            uow=self.uow,
-            clock=self.clock,
-            handlers=[
-                self.invitation_mail.handler(),
-                DashboardInvalidation(self.dashboard_cache).handler(),
-                self.summaries.handler(),
-                *self.kb_documents.handlers(),
-            ],
-        )
-        self.housekeeping = Housekeeping(
+        self.worker = build_worker(
+            settings,
+            database_url=self.database_url,
             uow=self.uow,
             clock=self.clock,
             idempotency=self.idempotency,
-            # A throttle key outlives what it remembers: the known-address records (their
-            # days), and a lock's level, which doubles the next lock (twice the longest).
-            throttle_retention=max(
-                timedelta(days=settings.auth.lockout_known_address_days + 1),
-                timedelta(seconds=2 * settings.auth.lockout_max_seconds),
-            ),
+            handlers=[
+                self.invitation_mail.handler(),
+                self.invalidation.handler(),
+                self.summaries.handler(),
+                *self.kb_documents.handlers(),
+            ],
             sweeps={"orphaned_objects": self.visits.sweep_orphans},
         )
 
-    def upload_limit(self, kind: UploadKind) -> int:
-        storage = self.settings.storage
-        return {
-            UploadKind.VISIT_AUDIO: storage.max_audio_bytes,
-            UploadKind.RECORD_ATTACHMENT: storage.max_attachment_bytes,
-        }.get(kind, storage.max_kb_document_bytes)
+    @property
+    def delivery(self) -> EventDelivery:
+        return self.worker.delivery
+
+    @property
+    def housekeeping(self) -> Housekeeping:
+        return self.worker.housekeeping
 
     def _build_knowledge_base(self) -> None:
         settings = self.settings
@@ -389,7 +350,7 @@ class Container:
             ids=self.ids,
             storage=self.storage,
             inspect_head=checker_for(UploadKind.KB_DOCUMENT),
-            max_bytes=self.upload_limit(UploadKind.KB_DOCUMENT),
+            max_bytes=self.upload_limits.for_kind(UploadKind.KB_DOCUMENT),
             extractor=DocumentTextExtractor(budget),
             chunking=ChunkingRules(
                 max_chars=settings.kb.chunk_chars, overlap_chars=settings.kb.chunk_overlap_chars
@@ -411,62 +372,11 @@ class Container:
             vector_index=self.ai.vector_index,
         )
 
-    def job_app(self) -> procrastinate.App:
-        """The job queue and worker (procrastinate) over this container's services."""
-        return build_job_app(
-            libpq_conninfo(self.database_url),
-            delivery=self.delivery,
-            housekeeping=self.housekeeping.run,
-            config=self.worker_config,
-        )
-
-    async def run_worker(self) -> None:
-        """`vetchart worker`: work until SIGINT/SIGTERM."""
-        app = self.job_app()
-        async with app.open_async():
-            await run_worker(app, self.worker_config, in_process=False)
-
-    async def start_embedded_worker(self) -> Callable[[], Awaitable[None]]:
-        """A worker inside this (API) process; returns the coroutine that stops it."""
-        app = self.job_app()
-        task = asyncio.create_task(run_embedded_worker(app, self.worker_config))
-        log.info("worker.embedded_started")
-
-        async def stop() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            log.info("worker.embedded_stopped")
-
-        return stop
-
-    async def job_counts(self) -> dict[tuple[str, str], int]:
-        app = self.job_app()
-        async with app.open_async():
-            return await job_counts(app)
-
-    async def retry_failed_job(self, job_id: int) -> None:
-        app = self.job_app()
-        async with app.open_async():
-            await retry_failed(app, job_id)
-
     async def verify_audit(self, against: Sequence[Checkpoint] = ()) -> VerifyReport:
         return await verify_audit_chains(self.engine, self.audit_key, against=against)
 
     async def audit_checkpoint(self) -> Checkpoint:
         return await read_checkpoint(self.engine)
-
-    @property
-    def worker_config(self) -> WorkerConfig:
-        worker = self.settings.worker
-        return WorkerConfig(
-            concurrency=worker.concurrency,
-            max_attempts=worker.max_attempts,
-            retry_base_seconds=worker.retry_base_seconds,
-            heartbeat_seconds=worker.heartbeat_seconds,
-            stalled_after_seconds=worker.stalled_after_seconds,
-            stalled_check_seconds=worker.stalled_check_seconds,
-        )
 
     @cached_property
     def mfa_required_roles(self) -> frozenset[Role]:
@@ -474,11 +384,16 @@ class Container:
 
     def uow(self) -> UnitOfWork:
         return SqlAlchemyUnitOfWork(
-            self._sessions, self.clock, self.ids, self._secret_box, self.audit_key
+            self._sessions,
+            self.clock,
+            self.ids,
+            self._secret_box,
+            self.audit_key,
+            after_commit=self.invalidation.invalidate,
         )
 
     def pool_stats(self) -> PoolStats:
-        return _pool_stats(self.engine)
+        return pool_stats(self.engine)
 
     async def aclose(self) -> None:
         if isinstance(self.storage, S3ObjectStorage):
@@ -498,65 +413,6 @@ class Container:
             self.tracer_provider.shutdown()
 
 
-def build_storage(
-    settings: Settings, clock: Clock
-) -> tuple[ObjectStorage, SignedUrlVerifier | None]:
-    """S3 (or compatible) when a bucket is configured, else the local folder, whose signed
-    URLs are served by the API (`/api/v1/files/...`) and signed with a key derived from
-    VETCHART_ENCRYPTION_KEY."""
-    storage = settings.storage
-    if storage.s3_bucket:
-        secret = storage.s3_secret_access_key
-        return (
-            S3ObjectStorage(
-                storage.s3_bucket,
-                endpoint_url=storage.s3_endpoint_url,
-                region=storage.s3_region,
-                access_key=storage.s3_access_key_id,
-                secret_key=secret.get_secret_value() if secret else None,
-                connect_timeout=storage.s3_connect_timeout_seconds,
-                read_timeout=storage.s3_read_timeout_seconds,
-                max_attempts=storage.s3_max_attempts,
-                force_path_style=storage.s3_force_path_style,
-            ),
-            None,
-        )
-    key = hashlib.sha256(
-        b"vetchart-files:" + settings.auth.encryption_key.get_secret_value().encode()
-    ).digest()
-    local = LocalObjectStorage(settings.files_dir, key, clock)
-    return local, local
-
-
-def build_dashboard_cache(settings: Settings) -> DashboardCache:
-    ttl = settings.api.dashboard_cache_seconds
-    if settings.redis.url:
-        return RedisDashboardCache(settings.redis.url, ttl)
-    return MemoryDashboardCache(ttl)
-
-
-def build_mailer(settings: Settings) -> Mailer:
-    mail = settings.mail
-    if mail.smtp_host:
-        return SmtpMailer(
-            host=mail.smtp_host,
-            port=mail.smtp_port,
-            sender=mail.mail_from,
-            username=mail.smtp_username,
-            password=mail.smtp_password.get_secret_value() if mail.smtp_password else None,
-            starttls=mail.smtp_starttls,
-            timeout_seconds=mail.smtp_timeout_seconds,
-        )
-    return LoggingMailer(redact=settings.is_production)
-
-
-def build_tracer_provider(settings: Settings) -> TracerProvider | None:
-    return tracing.build_tracer_provider(
-        service_name=settings.observability.otel_service_name,
-        endpoint=settings.observability.otel_endpoint,
-    )
-
-
 async def build_container(
     settings: Settings,
     *,
@@ -564,103 +420,26 @@ async def build_container(
     tracer_provider: TracerProvider | None = None,
     wait_for_db: bool = True,
 ) -> Container:
-    """Create engines and adapters. ``database_url`` is resolved by the entrypoint
-    (``DATABASE_URL``, or the embedded server it started); every connection logs in as
-    the application role there (``app_login_url``: least privilege)."""
-    database_url = app_login_url(database_url, settings.database)
-    read_url = (
-        app_login_url(settings.database.read_url, settings.database)
-        if settings.database.read_url
-        else None
+    """Open the database (bootstrap/adapters.py), build the adapters and wire the services."""
+    database = await open_database(
+        settings,
+        database_url=database_url,
+        tracer_provider=tracer_provider,
+        wait_for_db=wait_for_db,
     )
-    engine = create_engine(database_url, settings.database, application_name="vetchart-api")
-    read_engine = engine
-    if read_url:
-        read_engine = create_engine(
-            read_url, settings.database, application_name="vetchart-api-read"
-        )
-    if tracer_provider is not None:
-        tracing.instrument_engine(engine, tracer_provider)
-        if read_engine is not engine:
-            tracing.instrument_engine(read_engine, tracer_provider)
-        tracing.instrument_httpx(tracer_provider)
-    safety = StartupSafety(
-        engine,
-        audit_key=AuditKey(settings.audit.key.get_secret_value().encode("utf-8")),
-        production=settings.is_production,
-    )
-    if wait_for_db:
-        try:
-            await wait_for_database(engine, timeout_seconds=settings.database.startup_timeout)
-        except Exception as error:
-            # Serve anyway: /health/live answers 200 and /health/ready 503 naming the
-            # database until it answers; the pools connect when it does.
-            log.warning("database.unreachable_at_start", error=type(error).__name__)
-        else:
-            try:
-                problems = await safety.check()
-            except ConfigurationError:
-                raise
-            except Exception as error:  # it went away again: readiness checks later
-                log.warning("startup.safety_check_deferred", error=type(error).__name__)
-            else:
-                if problems:
-                    raise ConfigurationError("refusing to start: " + "; ".join(problems))
-    readiness = DatabaseReadiness(
-        engine, read_retries=settings.database.read_retries, safety=safety
-    )
-    log.info("container.ready", read_replica=read_engine is not engine)
-    auth = settings.auth
-    # The pool starts with the first hash and stops in Container.aclose.
-    hasher = Argon2Hasher(
-        time_cost=auth.argon2_time_cost,
-        memory_kib=auth.argon2_memory_kib,
-        parallelism=auth.argon2_parallelism,
-        max_concurrency=auth.hash_concurrency,
-        workers=auth.hash_workers,
-        executor=auth.hash_executor,
-        nice=auth.hash_worker_nice,
-        queue_limit=auth.hash_queue_limit,
-        queue_timeout_seconds=auth.hash_queue_timeout_seconds,
-    )
-    limits = settings.rate_limit
-    rate_limiter = RateLimiter(
-        redis_url=settings.redis.url,
-        limits={
-            "signup": limits.signup,
-            "login": limits.login,
-            "refresh": limits.refresh,
-            "password": limits.password,
-            "mfa": limits.mfa,
-            "default": limits.default,
-        },
-        enabled=limits.enabled,
-    )
-    # On the primary: an audited read writes its audit row in the same transaction.
-    fast_pool = PgPool(
-        database_url,
-        settings.database,
-        application_name="vetchart-api-fast",
-        synchronous_commit=settings.audit.reads_durable,
-    )
-    fast_read_pool = fast_pool
-    if read_url:
-        fast_read_pool = PgPool(
-            read_url, settings.database, application_name="vetchart-api-fast-read"
-        )
     return Container(
         settings=settings,
-        database_url=database_url,
-        engine=engine,
-        read_engine=read_engine,
-        fast_pool=fast_pool,
-        fast_read_pool=fast_read_pool,
-        readiness=readiness,
+        database_url=database.database_url,
+        engine=database.engine,
+        read_engine=database.read_engine,
+        fast_pool=database.fast_pool,
+        fast_read_pool=database.fast_read_pool,
+        readiness=database.readiness,
         tracer_provider=tracer_provider,
         clock=SystemClock(),
         ids=Uuid7Ids(),
-        hasher=hasher,
-        rate_limiter=rate_limiter,
+        hasher=build_hasher(settings.auth),
+        rate_limiter=build_rate_limiter(settings),
     )
 
 

@@ -1,0 +1,48 @@
+"""Response mappers, one module per area: what a route answers, built from what a service
+returns (``clients``, ``records``, ``schedule``, ``kb``, ``identity``), and the fast
+path's rows written as JSON (``encoding``). Routers import them from here, never from
+one another."""
+
+from vetchart.api.presenters.clients import (
+    association_out,
+    invitation_out,
+    owner_item,
+    pet_item,
+    pet_with_owner,
+    practice_out,
+)
+from vetchart.api.presenters.encoding import json_response, list_response
+from vetchart.api.presenters.identity import session_out, tokens_out
+from vetchart.api.presenters.kb import answer_out, document_out
+from vetchart.api.presenters.records import history_item, history_out, record_item, record_out
+from vetchart.api.presenters.schedule import (
+    appointment_item,
+    appointment_out,
+    attachment_out,
+    timeline_item_out,
+    visit_out,
+)
+
+__all__ = [
+    "answer_out",
+    "appointment_item",
+    "appointment_out",
+    "association_out",
+    "attachment_out",
+    "document_out",
+    "history_item",
+    "history_out",
+    "invitation_out",
+    "json_response",
+    "list_response",
+    "owner_item",
+    "pet_item",
+    "pet_with_owner",
+    "practice_out",
+    "record_item",
+    "record_out",
+    "session_out",
+    "timeline_item_out",
+    "tokens_out",
+    "visit_out",
+]

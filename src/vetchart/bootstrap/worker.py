@@ -1,0 +1,119 @@
+"""The worker's wiring: the job queue (procrastinate) over the event delivery and the
+housekeeping, run as `vetchart worker` or inside the API process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import procrastinate
+import structlog
+
+from vetchart.adapters.db.engine import libpq_conninfo
+from vetchart.adapters.jobs import (
+    WorkerConfig,
+    build_job_app,
+    job_counts,
+    retry_failed,
+    run_embedded_worker,
+    run_worker,
+)
+from vetchart.config import Settings, WorkerSettings
+from vetchart.services.jobs import EventDelivery, EventHandler, Housekeeping
+from vetchart.services.ports.system import Clock, IdempotencyStore
+from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+
+
+def worker_config(worker: WorkerSettings) -> WorkerConfig:
+    return WorkerConfig(
+        concurrency=worker.concurrency,
+        max_attempts=worker.max_attempts,
+        retry_base_seconds=worker.retry_base_seconds,
+        heartbeat_seconds=worker.heartbeat_seconds,
+        stalled_after_seconds=worker.stalled_after_seconds,
+        stalled_check_seconds=worker.stalled_check_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class Worker:
+    """The job queue and its worker over the wired event delivery and housekeeping."""
+
+    database_url: str
+    delivery: EventDelivery
+    housekeeping: Housekeeping
+    config: WorkerConfig
+
+    def job_app(self) -> procrastinate.App:
+        return build_job_app(
+            libpq_conninfo(self.database_url),
+            delivery=self.delivery,
+            housekeeping=self.housekeeping.run,
+            config=self.config,
+        )
+
+    async def run(self) -> None:
+        """`vetchart worker`: work until SIGINT/SIGTERM."""
+        app = self.job_app()
+        async with app.open_async():
+            await run_worker(app, self.config, in_process=False)
+
+    async def start_embedded(self) -> Callable[[], Awaitable[None]]:
+        """A worker inside this (API) process; returns the coroutine that stops it."""
+        app = self.job_app()
+        task = asyncio.create_task(run_embedded_worker(app, self.config))
+        log.info("worker.embedded_started")
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            log.info("worker.embedded_stopped")
+
+        return stop
+
+    async def job_counts(self) -> dict[tuple[str, str], int]:
+        app = self.job_app()
+        async with app.open_async():
+            return await job_counts(app)
+
+    async def retry_failed_job(self, job_id: int) -> None:
+        app = self.job_app()
+        async with app.open_async():
+            await retry_failed(app, job_id)
+
+
+def build_worker(
+    settings: Settings,
+    *,
+    database_url: str,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    idempotency: IdempotencyStore,
+    handlers: Sequence[EventHandler],
+    sweeps: Mapping[str, Callable[[timedelta], Awaitable[int]]],
+) -> Worker:
+    """The outbox's event delivery to ``handlers`` and the housekeeping, on the queue."""
+    auth = settings.auth
+    return Worker(
+        database_url=database_url,
+        delivery=EventDelivery(uow=uow, clock=clock, handlers=handlers),
+        housekeeping=Housekeeping(
+            uow=uow,
+            clock=clock,
+            idempotency=idempotency,
+            # A throttle key outlives what it remembers: the known-address records (their
+            # days), and a lock's level, which doubles the next lock (twice the longest).
+            throttle_retention=max(
+                timedelta(days=auth.lockout_known_address_days + 1),
+                timedelta(seconds=2 * auth.lockout_max_seconds),
+            ),
+            sweeps=sweeps,
+        ),
+        config=worker_config(settings.worker),
+    )
