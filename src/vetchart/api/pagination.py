@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Request
-from starlette.exceptions import HTTPException
 
+from vetchart.domain.errors import InvalidCursor
 from vetchart.services.ports.paging import PageRequest
 
 DEFAULT_LIMIT = 50
@@ -31,11 +31,6 @@ CursorQuery = Annotated[
     str | None,
     Query(max_length=2048, description="Opaque cursor from the previous page's next_cursor."),
 ]
-
-
-class InvalidCursor(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(400, "The cursor is not valid for this list.")
 
 
 def _b64(data: bytes) -> str:

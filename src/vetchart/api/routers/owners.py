@@ -26,6 +26,7 @@ from vetchart.api.schemas.clients import (
 )
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.domain.owners import NewOwner, OwnerChanges
 
 router = APIRouter(tags=["pet owners"])
 
@@ -44,7 +45,9 @@ router = APIRouter(tags=["pet owners"])
 async def create_owner(
     body: PetOwnerCreateIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
 ) -> PetOwnerOut:
-    owner = await container.owners.create(principal, body.model_dump(exclude_unset=True), meta)
+    owner = await container.owners.create(
+        principal, NewOwner(**body.model_dump(exclude_unset=True)), meta
+    )
     return PetOwnerOut.model_validate(owner)
 
 
@@ -105,7 +108,7 @@ async def update_owner(
     meta: MetaDep,
 ) -> PetOwnerOut:
     owner = await container.owners.update(
-        principal, owner_id, body.model_dump(exclude_unset=True), meta
+        principal, owner_id, OwnerChanges(**body.model_dump(exclude_unset=True)), meta
     )
     return PetOwnerOut.model_validate(owner)
 

@@ -29,7 +29,7 @@ from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.domain.owners import AssociationStatus
 from vetchart.domain.policy import Principal, sees_practice_details
-from vetchart.domain.practices import DIRECTORY_FIELDS, Practice
+from vetchart.domain.practices import DIRECTORY_FIELDS, NewPractice, Practice, PracticeChanges
 from vetchart.services.ports.clients import AssociationView
 
 router = APIRouter(prefix="/practices", tags=["practices"])
@@ -63,7 +63,7 @@ def association_out(view: AssociationView) -> AssociationOut:
 async def create_practice(
     body: PracticeCreateIn, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
 ) -> PracticeOut:
-    practice = await container.practices.create(principal, body.model_dump(), meta)
+    practice = await container.practices.create(principal, NewPractice(**body.model_dump()), meta)
     return PracticeOut.model_validate(practice)
 
 
@@ -115,7 +115,7 @@ async def update_practice(
     container: ContainerDep,
     meta: MetaDep,
 ) -> PracticeOut:
-    changes = body.model_dump(exclude_unset=True)
+    changes = PracticeChanges(**body.model_dump(exclude_unset=True))
     practice = await container.practices.update(principal, practice_id, changes, meta)
     return PracticeOut.model_validate(practice)
 
