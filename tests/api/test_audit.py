@@ -39,7 +39,7 @@ from vetchart.adapters.db.tables import audit_events, medical_records, outbox_ev
 from vetchart.api.audit_routes import READS_BY_POST, ROUTES, Audited
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.policy import Principal
-from vetchart.domain.records import RecordType
+from vetchart.domain.records import RecordContent, RecordType
 from vetchart.domain.users import Role
 
 VETCHART = Path(sys.executable).parent / "vetchart"
@@ -393,11 +393,11 @@ async def test_a_failed_commit_leaves_no_change_no_audit_row_no_outbox_event(
                 mfa_enabled=False,
             ),
             UUID(pet["id"]),
-            {
-                "record_type": RecordType.CHECKUP,
-                "title": "Never",
-                "visit_date": datetime.now(UTC).date() - timedelta(days=1),
-            },
+            RecordContent(
+                record_type=RecordType.CHECKUP,
+                title="Never",
+                visit_date=datetime.now(UTC).date() - timedelta(days=1),
+            ),
             RequestMeta(request_id="doomed"),
         )
     monkeypatch.setattr(SqlAuditLog, "flush", original)

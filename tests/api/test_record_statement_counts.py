@@ -39,7 +39,13 @@ from vetchart.domain.owners import Association, AssociationStatus, PetOwner, Req
 from vetchart.domain.pets import Pet
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
-from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
+from vetchart.domain.records import (
+    MedicalRecord,
+    PetFacts,
+    RecordChanges,
+    RecordContent,
+    RecordType,
+)
 from vetchart.domain.users import Role, User
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -233,10 +239,11 @@ async def grow(world: CountWorld) -> None:
         now = c.clock.now()
         while record.version < GROWN:
             record.amend(
-                changes={"treatment": f"Step {record.version}"},
+                changes=RecordChanges(
+                    treatment=f"Step {record.version}", amendment_reason="Counting"
+                ),
                 pet=world.pet,
                 actor_id=world.vet.id,
-                reason="Counting",
                 now=now,
                 auto_finalise_after=timedelta(hours=24),
             )

@@ -52,6 +52,8 @@ from vetchart.domain.records import (
     MedicalRecordCreated,
     MedicalRecordEnteredInError,
     MedicalRecordSigned,
+    RecordChanges,
+    RecordContent,
     RecordType,
 )
 from vetchart.domain.users import User
@@ -292,7 +294,7 @@ async def test_the_unit_of_work_collects_the_records_domain_events(world: World)
     view = await service.create(
         vet,
         world.pet,
-        {"record_type": RecordType.CHECKUP, "title": "Seen", "visit_date": visit},
+        RecordContent(record_type=RecordType.CHECKUP, title="Seen", visit_date=visit),
         meta,
     )
     record_id = view.record.id
@@ -305,7 +307,7 @@ async def test_the_unit_of_work_collects_the_records_domain_events(world: World)
     )
 
     view, changed = await service.amend(
-        vet, record_id, {"diagnosis": "Healthy"}, reason=None, if_match=1, meta=meta
+        vet, record_id, RecordChanges(diagnosis="Healthy"), if_match=1, meta=meta
     )
     assert changed
     [[amended]] = collected()
@@ -319,11 +321,11 @@ async def test_the_unit_of_work_collects_the_records_domain_events(world: World)
 
     # A no-op and a refused amendment raise nothing.
     _, changed = await service.amend(
-        vet, record_id, {"diagnosis": "Healthy"}, reason=None, if_match=2, meta=meta
+        vet, record_id, RecordChanges(diagnosis="Healthy"), if_match=2, meta=meta
     )
     assert not changed
     with pytest.raises(PreconditionFailed):
-        await service.amend(vet, record_id, {"diagnosis": "x"}, reason=None, if_match=1, meta=meta)
+        await service.amend(vet, record_id, RecordChanges(diagnosis="x"), if_match=1, meta=meta)
     assert [events for events in collected() if events] == []
 
     await service.sign(vet, record_id, if_match=2, meta=meta)

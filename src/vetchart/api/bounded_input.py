@@ -26,13 +26,14 @@ from urllib.parse import parse_qsl
 
 import structlog
 from python_multipart.multipart import parse_options_header
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vetchart.api.context import current_request_id
-from vetchart.api.responses import ProblemResponse, problem
+from vetchart.api.problems import domain_error_response, validation_error_response
+from vetchart.api.responses import ProblemResponse
 from vetchart.api.uploads import is_upload
-from vetchart.domain.input_bounds import NUL_CHARACTER, TEXT_CHARSETS, text_charset
+from vetchart.domain.errors import ContentTooLarge
+from vetchart.domain.input_bounds import NUL_CHARACTER, text_charset
+from vetchart.domain.uploads import UnsupportedCharset
 
 log = structlog.get_logger(__name__)
 
@@ -40,25 +41,13 @@ AUTH_PREFIX: Final = "/api/v1/auth/"
 _FORM_TYPES: Final = (b"multipart/", b"application/x-www-form-urlencoded")
 
 
-class BodyTooLarge(HTTPException):
+class BodyTooLarge(ContentTooLarge):
     """Raised into the application by ``receive`` once the body passed its cap (the 413
     has been answered already; whatever the application answers instead is dropped)."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"The request body is larger than {limit} bytes.")
-
 
 def too_large(path: str, limit: int) -> ProblemResponse:
-    return problem(
-        status=413,
-        code="content-too-large",
-        title="Content too large",
-        detail=f"The request body is larger than the limit of {limit} bytes for this endpoint.",
-        instance=path,
-        request_id=current_request_id(),
-        headers={"Connection": "close"},
-        max_bytes=limit,
-    )
+    return domain_error_response(ContentTooLarge(limit), path)
 
 
 def _shown(text: str) -> str:
@@ -82,14 +71,10 @@ def nul_in_url(path: str, query: bytes) -> ProblemResponse | None:
                 )
     if not errors:
         return None
-    return problem(
-        status=422,
-        code="validation-error",
-        title="Validation error",
-        detail="The request is not valid; see errors. " + NUL_CHARACTER + " in a URL.",
-        instance=path.replace("\x00", "%00"),
-        request_id=current_request_id(),
-        errors=errors,
+    return validation_error_response(
+        errors,
+        path.replace("\x00", "%00"),
+        "The request is not valid; see errors. " + NUL_CHARACTER + " in a URL.",
     )
 
 
@@ -109,16 +94,7 @@ def unsupported_charset(path: str, content_type: bytes) -> ProblemResponse | Non
 
 
 def charset_problem(path: str, label: str) -> ProblemResponse:
-    return problem(
-        status=415,
-        code="unsupported-charset",
-        title="Unsupported charset",
-        detail=f"The charset {label[:40]!r} is not a text encoding this API reads; send UTF-8.",
-        instance=path,
-        request_id=current_request_id(),
-        charset=label[:40],
-        allowed_charsets=sorted(TEXT_CHARSETS),
-    )
+    return domain_error_response(UnsupportedCharset(label), path)
 
 
 class BoundedInputMiddleware:

@@ -22,9 +22,13 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vetchart.api.context import current_request_id
-from vetchart.api.responses import problem
-from vetchart.domain.errors import DomainError
+from vetchart.api.problems import domain_error_response
+from vetchart.domain.errors import (
+    DomainError,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+)
 from vetchart.services.ports.system import Claim, StoredResponse
 
 HEADER = "idempotency-key"
@@ -94,14 +98,7 @@ class IdempotencyMiddleware:
             return
         path = scope.get("path", "")
         if not _VALID_KEY.fullmatch(key):
-            await problem(
-                status=422,
-                code="idempotency-key-invalid",
-                title="Invalid Idempotency-Key",
-                detail="Idempotency-Key must be 1 to 255 visible ASCII characters.",
-                instance=path,
-                request_id=current_request_id(),
-            )(scope, receive, send)
+            await domain_error_response(IdempotencyKeyInvalid(), path)(scope, receive, send)
             return
         user_id = await self._user_id(container, scope)
         if user_id is None:  # not signed in: the route answers (401 where it needs a user)
@@ -118,20 +115,12 @@ class IdempotencyMiddleware:
             await _send_stored(claim.stored, send)
             return
         if claim.claim is not Claim.NEW:
-            mismatch = claim.claim is Claim.MISMATCH
-            await problem(
-                status=422 if mismatch else 409,
-                code="idempotency-key-reused" if mismatch else "idempotency-key-in-progress",
-                title="Idempotency-Key conflict",
-                detail=(
-                    "This Idempotency-Key was used for a different request."
-                    if mismatch
-                    else "A request with this Idempotency-Key is still being processed."
-                ),
-                instance=path,
-                request_id=current_request_id(),
-                headers=None if mismatch else {"Retry-After": "1"},
-            )(scope, receive, send)
+            refusal = (
+                IdempotencyKeyReused()
+                if claim.claim is Claim.MISMATCH
+                else IdempotencyKeyInProgress()
+            )
+            await domain_error_response(refusal, path)(scope, receive, send)
             return
         assert claim.claimed_at is not None
         await self._first_run(container, scope, body, send, user_id, key, claim.claimed_at)

@@ -20,18 +20,22 @@ from typing import TYPE_CHECKING, Final
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from vetchart.api.uploads import raw_body
-from vetchart.domain.errors import DomainError, RuleViolation
+from vetchart.domain.errors import RuleViolation
 from vetchart.domain.input_bounds import (
     NUL_CHARACTER,
     PART_CHARSETS,
     TEXT_CHARSETS,
     text_charset,
 )
-from vetchart.domain.uploads import FileTooLarge, UnsupportedMediaType
+from vetchart.domain.uploads import (
+    FileTooLarge,
+    MalformedForm,
+    NotMultipart,
+    UnsupportedCharset,
+)
 from vetchart.services.ports.storage import IncomingFile
 
 if TYPE_CHECKING:  # a typing-only name of python-multipart
@@ -45,29 +49,6 @@ MAX_FIELD_BYTES: Final = 8 * 1024
 MAX_PART_HEADER_BYTES: Final = 8 * 1024
 
 
-class MalformedForm(DomainError):
-    """The body is not a well-formed multipart form (400)."""
-
-    code = "malformed-form"
-    title = "Malformed form"
-
-
-class UnsupportedCharset(UnsupportedMediaType):
-    """The form, or one of its parts, declares a charset that is not a text encoding (415)."""
-
-    code = "unsupported-charset"
-    title = "Unsupported charset"
-
-    def __init__(self, label: str, allowed: frozenset[str] = TEXT_CHARSETS) -> None:
-        shown = label[:40]
-        super().__init__(
-            f"The charset {shown!r} is not a text encoding this API reads; send UTF-8.",
-            detected=None,
-            allowed=allowed,
-        )
-        self.extra = {"charset": shown, "allowed_charsets": sorted(allowed)}
-
-
 def declared_charset(raw: bytes, *, part: bool = False) -> str:
     """The Python codec of a charset declared by the form (or by one of its parts), from
     the bytes of the header parameter; else ``UnsupportedCharset``."""
@@ -76,11 +57,6 @@ def declared_charset(raw: bytes, *, part: bool = False) -> str:
     if charset is None:
         raise UnsupportedCharset(label, PART_CHARSETS if part else TEXT_CHARSETS)
     return charset
-
-
-class NotMultipart(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(415, "Send the upload as multipart/form-data.")
 
 
 @dataclass(frozen=True)

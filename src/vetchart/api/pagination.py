@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query, Request, Response
-from starlette.exceptions import HTTPException
 
 from vetchart.api.presenters.encoding import list_response
 from vetchart.api.schemas.common import ListResponse
+from vetchart.domain.errors import InvalidCursor
 from vetchart.services.ports.paging import Page, PageRequest, Row
 
 T = TypeVar("T")
@@ -36,11 +36,6 @@ CursorQuery = Annotated[
     str | None,
     Query(max_length=2048, description="Opaque cursor from the previous page's next_cursor."),
 ]
-
-
-class InvalidCursor(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(400, "The cursor is not valid for this list.")
 
 
 def _b64(data: bytes) -> str:

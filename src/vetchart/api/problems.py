@@ -32,8 +32,17 @@ STATUS_BY_ERROR: dict[type[e.DomainError], int] = {
     e.PreconditionRequired: 428,
     e.TooManyRequests: 429,
     e.Unavailable: 503,
+    e.InvalidCursor: 400,
+    e.ContentTooLarge: 413,
+    e.IdempotencyKeyInvalid: 422,
+    e.IdempotencyKeyReused: 422,
+    e.IdempotencyKeyInProgress: 409,
+    uploads.UploadRejected: 400,
     uploads.FileTooLarge: 413,
     uploads.UnsupportedMediaType: 415,
+    uploads.NotMultipart: 415,
+    uploads.MalformedForm: 400,
+    uploads.UploadInterrupted: 400,
 }
 
 
@@ -63,6 +72,8 @@ def domain_error_response(error: e.DomainError, instance: str) -> ProblemRespons
     headers: dict[str, str] = {}
     if isinstance(error, e.Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, e.ContentTooLarge):
+        headers["Connection"] = "close"  # the rest of the body is not read
     retry_after = getattr(error, "retry_after_seconds", None)
     if retry_after is not None:
         headers["Retry-After"] = str(int(retry_after))
@@ -101,6 +112,24 @@ def http_error_response(
         instance=instance,
         request_id=current_request_id(),
         headers=headers,
+    )
+
+
+def validation_error_response(
+    errors: list[dict[str, Any]],
+    instance: str,
+    detail: str = "The request is not valid; see errors.",
+) -> ProblemResponse:
+    """The 422 of a request that does not have the expected shape (``errors`` lists each
+    problem's ``loc``, ``msg`` and ``type``)."""
+    return problem(
+        status=422,
+        code="validation-error",
+        title="Validation error",
+        detail=detail,
+        instance=instance,
+        request_id=current_request_id(),
+        errors=errors,
     )
 
 
@@ -153,15 +182,7 @@ def install_problem_handlers(app: FastAPI, *, on_error: DomainErrorHook | None =
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        response = problem(
-            status=422,
-            code="validation-error",
-            title="Validation error",
-            detail="The request is not valid; see errors.",
-            instance=request.url.path,
-            request_id=current_request_id(),
-            errors=_validation_errors(exc),
-        )
+        response = validation_error_response(_validation_errors(exc), request.url.path)
         return _with_rate_limit_headers(request, response)
 
     app.add_exception_handler(e.DomainError, on_domain_error)

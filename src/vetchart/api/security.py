@@ -11,13 +11,12 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.exceptions import HTTPException
 
 from vetchart.api.context import current_request_id
 from vetchart.api.dependencies import RateLimits, RateLimitsDep, container_of
 from vetchart.api.problems import RATE_LIMIT_STATE_KEY
 from vetchart.domain.audit import RequestMeta
-from vetchart.domain.errors import Forbidden, Unauthenticated
+from vetchart.domain.errors import Forbidden, RateLimited, Unauthenticated
 from vetchart.domain.policy import Principal, must_enrol_mfa
 from vetchart.domain.users import Role
 
@@ -73,11 +72,6 @@ async def request_meta(request: Request) -> RequestMeta:
 MetaDep = Annotated[RequestMeta, Depends(request_meta)]
 
 
-class RateLimited(HTTPException):
-    def __init__(self, headers: dict[str, str]) -> None:
-        super().__init__(429, "Too many requests; slow down and retry later.", headers=headers)
-
-
 async def enforce_rate_limit(
     request: Request, limiter: RateLimits, response: Response, name: str, identity: str
 ) -> None:
@@ -93,8 +87,9 @@ async def enforce_rate_limit(
         "RateLimit-Reset": str(decision.reset_seconds),
     }
     if not decision.allowed:
-        headers["Retry-After"] = str(max(1, decision.reset_seconds))
-        raise RateLimited(headers)
+        # The refusal carries the spent limit's headers (api/problems.py adds them).
+        setattr(request.state, RATE_LIMIT_STATE_KEY, headers)
+        raise RateLimited(retry_after_seconds=max(1, decision.reset_seconds))
     # With several limits on one request (an address limit, then the per-user one), the
     # most constraining one is reported.
     previous: dict[str, str] | None = getattr(request.state, RATE_LIMIT_STATE_KEY, None)

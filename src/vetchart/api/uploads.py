@@ -13,8 +13,7 @@ from fastapi import FastAPI, Request
 from starlette.requests import ClientDisconnect
 
 from vetchart.config import Settings
-from vetchart.domain.errors import DomainError
-from vetchart.domain.uploads import UploadKind
+from vetchart.domain.uploads import UploadInterrupted, UploadKind
 
 MULTIPART = "multipart/form-data"
 
@@ -54,16 +53,6 @@ def is_upload(method: str, path: str) -> bool:
     """Whether this request is one of ``UPLOAD_ROUTES``."""
     pattern = _UPLOAD_PATHS.get(method)
     return pattern is not None and pattern.fullmatch(path) is not None
-
-
-class UploadInterrupted(DomainError):
-    """The client went away before the body was complete (400; nothing is stored)."""
-
-    code = "upload-interrupted"
-    title = "Upload interrupted"
-
-    def __init__(self, detail: str = "The upload was interrupted; send it again.") -> None:
-        super().__init__(detail)
 
 
 async def _stream(request: Request) -> AsyncIterator[bytes]:

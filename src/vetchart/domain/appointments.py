@@ -14,13 +14,18 @@ exclusion constraint), so concurrent bookings cannot both win.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from types import MappingProxyType
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from vetchart.domain.commands import UNSET, Unset, normalise, sent_null, stripped
 from vetchart.domain.errors import Conflict, RuleViolation
 from vetchart.domain.events import DomainEvent
+from vetchart.domain.kb.summaries import SUMMARY_SECTIONS
+from vetchart.domain.records import RecordType
 
 MIN_DURATION_MINUTES = 5
 MAX_DURATION_MINUTES = 12 * 60
@@ -191,6 +196,80 @@ def new_appointment(**values: object) -> Appointment:
     return appointment
 
 
+# --------------------------------------------------------------------------- commands
+
+_REQUIRED = ("start_at", "duration_minutes", "assigned_vet_id", "pet_ids", "title")
+
+
+def _check_pets(pet_ids: Iterable[UUID]) -> tuple[UUID, ...]:
+    unique = tuple(dict.fromkeys(pet_ids))
+    if not 1 <= len(unique) <= MAX_PETS_PER_APPOINTMENT:
+        raise RuleViolation(
+            f"An appointment has 1 to {MAX_PETS_PER_APPOINTMENT} pets.",
+            rule="appointment.pets",
+            field="pet_ids",
+        )
+    return tuple(sorted(unique))
+
+
+def _check_fields(command: NewAppointment | AppointmentChanges) -> None:
+    """The checks of an appointment's fields as sent, once, when a command is built (the
+    assigned vet and the owner's pets are checked against the practice by the use case)."""
+    new = isinstance(command, NewAppointment)
+    for name in _REQUIRED:
+        if sent_null(command, name):
+            missing = "is required" if new else "cannot be null"
+            raise RuleViolation(f"{name} {missing}.", rule="appointment.required", field=name)
+    normalise(command, "start_at", check_start)
+    normalise(command, "duration_minutes", lambda minutes: check_duration(int(minutes)))
+    normalise(command, "title", lambda title: check_title(str(title)))
+    normalise(command, "notes", stripped)
+    if sent_null(command, "appointment_type") and not new:
+        raise RuleViolation(
+            "appointment_type cannot be null.",
+            rule="appointment.required",
+            field="appointment_type",
+        )
+    normalise(
+        command, "appointment_type", lambda kind: AppointmentType(kind or AppointmentType.CHECKUP)
+    )
+    normalise(command, "pet_ids", _check_pets)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewAppointment:
+    """An appointment to book (``POST /practices/{id}/appointments``)."""
+
+    pet_owner_id: UUID
+    pet_ids: tuple[UUID, ...]
+    assigned_vet_id: UUID
+    start_at: datetime
+    duration_minutes: int
+    title: str
+    appointment_type: AppointmentType = AppointmentType.CHECKUP
+    notes: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentChanges:
+    """A change of an appointment (``PATCH /appointments/{id}``): ``UNSET`` leaves a field
+    as it is; only the notes can be cleared."""
+
+    pet_ids: tuple[UUID, ...] | Unset = UNSET
+    assigned_vet_id: UUID | Unset = UNSET
+    start_at: datetime | Unset = UNSET
+    duration_minutes: int | Unset = UNSET
+    appointment_type: AppointmentType | Unset = UNSET
+    title: str | Unset = UNSET
+    notes: str | Unset | None = UNSET
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+
 # --------------------------------------------------------------------------- visits
 
 
@@ -292,6 +371,66 @@ def check_transcript(text: str | None) -> str | None:
             field="transcript_text",
         )
     return text
+
+
+def _check_visit_fields(command: NewVisit | VisitChanges) -> None:
+    """The checks of a visit's fields as sent, once, when a command is built (the date
+    against the clock, and the appointment against the practice, by the use case)."""
+    if sent_null(command, "visit_date"):
+        missing = "is required" if isinstance(command, NewVisit) else "cannot be null"
+        raise RuleViolation(f"visit_date {missing}.", rule="visit.required", field="visit_date")
+    normalise(command, "transcript_text", check_transcript)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewVisit:
+    """A visit to record (``POST /pets/{id}/visits``)."""
+
+    visit_date: datetime
+    appointment_id: UUID | None = None
+    transcript_text: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_visit_fields(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VisitChanges:
+    """A change of a visit (``PATCH /visits/{id}``): ``UNSET`` leaves a field as it is."""
+
+    visit_date: datetime | Unset = UNSET
+    appointment_id: UUID | Unset | None = UNSET
+    transcript_text: str | Unset | None = UNSET
+
+    def __post_init__(self) -> None:
+        _check_visit_fields(self)
+
+
+# The longest replacement text of one section of a summary draft.
+MAX_SECTION_EDIT = 5000
+
+
+@dataclass(frozen=True, kw_only=True)
+class SummaryAcceptance:
+    """A vet accepts a visit's summary draft as a medical record
+    (``POST /visits/{id}/summary/accept``): the record's type and title (defaults when
+    None) and replacement text for some of the draft's sections."""
+
+    record_type: RecordType | None = None
+    title: str | None = None
+    edits: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        edits = dict(self.edits or {})
+        unknown = set(edits) - set(SUMMARY_SECTIONS)
+        if unknown:
+            raise RuleViolation(
+                f"Unknown summary sections: {sorted(unknown)}.",
+                rule="summary.unknown_sections",
+                field="edits",
+            )
+        shortened = {name: str(text)[:MAX_SECTION_EDIT] for name, text in edits.items()}
+        object.__setattr__(self, "edits", MappingProxyType(shortened))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -86,30 +86,117 @@ class Gone(DomainError):
     title = "Gone"
 
 
-class Locked(DomainError):
-    code = "locked"
-    title = "Locked"
+class _RetryLater(DomainError):
+    """An error that says when to try again (``Retry-After``), when it knows."""
 
-    def __init__(self, detail: str, *, retry_after_seconds: int | None = None) -> None:
-        super().__init__(detail)
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after_seconds: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail, extra=extra)
         self.retry_after_seconds = retry_after_seconds
 
 
-class TooManyRequests(DomainError):
+class Locked(_RetryLater):
+    code = "locked"
+    title = "Locked"
+
+
+class TooManyRequests(_RetryLater):
     code = "too-many-requests"
     title = "Too many requests"
 
     def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
-        super().__init__(detail)
-        self.retry_after_seconds = retry_after_seconds
+        super().__init__(detail, retry_after_seconds=retry_after_seconds)
 
 
-class Unavailable(DomainError):
+class RateLimited(TooManyRequests):
+    """A rate limit is spent (the ``RateLimit-*`` headers come from the request's state)."""
+
+    title = "Too Many Requests"
+
+    def __init__(self, *, retry_after_seconds: int) -> None:
+        super().__init__(
+            "Too many requests; slow down and retry later.",
+            retry_after_seconds=retry_after_seconds,
+        )
+
+
+class Unavailable(_RetryLater):
     """A dependency (database, storage, an outside service) cannot serve right now."""
 
     code = "unavailable"
     title = "Service unavailable"
 
-    def __init__(self, detail: str, *, retry_after_seconds: int | None = None) -> None:
+
+class NotReady(Unavailable):
+    """A readiness check failed (the checks are named in ``checks``)."""
+
+    code = "not-ready"
+    title = "Service not ready"
+
+    def __init__(self, failing: list[str], checks: list[dict[str, Any]]) -> None:
+        super().__init__(
+            "Failing checks: " + ", ".join(failing),
+            retry_after_seconds=5,
+            extra={"checks": checks},
+        )
+
+
+class InvalidCursor(DomainError):
+    """A forged or altered pagination cursor, or one from another list or filters (400)."""
+
+    code = "bad-request"
+    title = "Bad Request"
+
+    def __init__(self, detail: str = "The cursor is not valid for this list.") -> None:
         super().__init__(detail)
-        self.retry_after_seconds = retry_after_seconds
+
+
+class ContentTooLarge(DomainError):
+    """A request body over its cap, answered before any work (413; the connection closes:
+    the rest of the body is not read)."""
+
+    code = "content-too-large"
+    title = "Content too large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The request body is larger than the limit of {limit} bytes for this endpoint.",
+            extra={"max_bytes": limit},
+        )
+        self.limit = limit
+
+
+class IdempotencyKeyInvalid(DomainError):
+    code = "idempotency-key-invalid"
+    title = "Invalid Idempotency-Key"
+
+    def __init__(self) -> None:
+        super().__init__("Idempotency-Key must be 1 to 255 visible ASCII characters.")
+
+
+class IdempotencyKeyReused(DomainError):
+    """The key was used for a different request (422)."""
+
+    code = "idempotency-key-reused"
+    title = "Idempotency-Key conflict"
+
+    def __init__(self) -> None:
+        super().__init__("This Idempotency-Key was used for a different request.")
+
+
+class IdempotencyKeyInProgress(_RetryLater):
+    """The first request with this key is still running (409, retry in a second)."""
+
+    code = "idempotency-key-in-progress"
+    title = "Idempotency-Key conflict"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still being processed.",
+            retry_after_seconds=1,
+        )

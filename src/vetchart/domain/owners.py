@@ -7,7 +7,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
+from vetchart.domain.commands import UNSET, Unset, normalise, stripped
 from vetchart.domain.errors import Conflict
+from vetchart.domain.users import normalize_email, normalize_full_name
 
 
 class PreferredCommunication(enum.StrEnum):
@@ -17,7 +19,41 @@ class PreferredCommunication(enum.StrEnum):
     MAIL = "mail"
 
 
-OWNER_EDITABLE_FIELDS = ("full_name", "email", "phone", "address", "preferred_communication")
+def _check_fields(command: NewOwner | OwnerChanges) -> None:
+    """The checks of an owner's fields as sent, once, when a command is built."""
+    normalise(command, "full_name", lambda name: normalize_full_name(str(name or "")))
+    normalise(command, "email", lambda email: normalize_email(email) if email else email)
+    normalise(command, "phone", stripped)
+    normalise(command, "address", stripped)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewOwner:
+    """A pet owner to create (``POST /pet-owners``)."""
+
+    full_name: str
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    preferred_communication: PreferredCommunication | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OwnerChanges:
+    """A change of a pet owner (``PATCH /pet-owners/{id}``): ``UNSET`` leaves a field as
+    it is; the full name cannot be cleared."""
+
+    full_name: str | Unset = UNSET
+    email: str | Unset | None = UNSET
+    phone: str | Unset | None = UNSET
+    address: str | Unset | None = UNSET
+    preferred_communication: PreferredCommunication | Unset | None = UNSET
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
 
 
 @dataclass

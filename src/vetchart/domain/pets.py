@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
+from vetchart.domain.commands import UNSET, Unset, normalise, sent_null
 from vetchart.domain.errors import RuleViolation
 
 MAX_WEIGHT_KG = Decimal("1500")
@@ -17,21 +18,6 @@ class Sex(enum.StrEnum):
     MALE = "male"
     FEMALE = "female"
     UNKNOWN = "unknown"
-
-
-PET_EDITABLE_FIELDS = (
-    "name",
-    "species",
-    "breed",
-    "sex",
-    "colour",
-    "date_of_birth",
-    "weight_kg",
-    "microchip_id",
-    "neutered",
-    "allergies",
-    "notes",
-)
 
 
 @dataclass
@@ -87,3 +73,57 @@ def check_pet(pet: Pet, *, today: date) -> None:
             rule="pet.date_of_birth_in_future",
             field="date_of_birth",
         )
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _check_fields(command: NewPet | PetChanges) -> None:
+    """The checks of a pet's fields as sent, once, when a command is built; the rules of
+    the whole pet (``check_pet``) follow when it is applied."""
+    for key in ("name", "species"):
+        if sent_null(command, key):
+            raise RuleViolation(f"{key} cannot be null.", rule=f"pet.{key}_required", field=key)
+    normalise(command, "name", lambda name: " ".join(str(name).split()))
+    normalise(command, "species", lambda species: normalize_species(str(species)))
+    normalise(command, "microchip_id", normalize_microchip)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewPet:
+    """A pet to register (``POST /pets``)."""
+
+    name: str
+    species: str
+    breed: str | None = None
+    sex: Sex | None = None
+    colour: str | None = None
+    date_of_birth: date | None = None
+    weight_kg: Decimal | None = None
+    microchip_id: str | None = None
+    neutered: bool | None = None
+    allergies: str | None = None
+    notes: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PetChanges:
+    """A change of a pet (``PATCH /pets/{id}``): ``UNSET`` leaves a field as it is."""
+
+    name: str | Unset = UNSET
+    species: str | Unset = UNSET
+    breed: str | Unset | None = UNSET
+    sex: Sex | Unset | None = UNSET
+    colour: str | Unset | None = UNSET
+    date_of_birth: date | Unset | None = UNSET
+    weight_kg: Decimal | Unset | None = UNSET
+    microchip_id: str | Unset | None = UNSET
+    neutered: bool | Unset | None = UNSET
+    allergies: str | Unset | None = UNSET
+    notes: str | Unset | None = UNSET
+
+    def __post_init__(self) -> None:
+        _check_fields(self)

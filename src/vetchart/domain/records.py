@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
+from vetchart.domain.commands import UNSET, Unset, given, sent_null
 from vetchart.domain.errors import Conflict, RuleViolation
 from vetchart.domain.events import DomainEvent
 
@@ -133,6 +134,39 @@ class RecordContent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RecordChanges:
+    """An amendment (``PATCH /medical-records/{id}``): the content fields to change
+    (``UNSET`` leaves one as it is; the required ones cannot be cleared), and the reason a
+    late amendment needs."""
+
+    record_type: RecordType | Unset = UNSET
+    title: str | Unset = UNSET
+    visit_date: date | Unset = UNSET
+    description: str | Unset | None = UNSET
+    diagnosis: str | Unset | None = UNSET
+    treatment: str | Unset | None = UNSET
+    medications: str | Unset | None = UNSET
+    weight_kg: Decimal | Unset | None = UNSET
+    temperature_c: Decimal | Unset | None = UNSET
+    cost: Decimal | Unset | None = UNSET
+    follow_up_required: bool | Unset = UNSET
+    follow_up_date: date | Unset | None = UNSET
+    data: dict[str, Any] | Unset = UNSET
+    amendment_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in REQUIRED_CONTENT:
+            if sent_null(self, name):
+                raise _fail(f"{name} cannot be removed.", f"{name}_required", name)
+
+    def content(self) -> dict[str, Any]:
+        """The content fields sent."""
+        values = given(self)
+        values.pop("amendment_reason")
+        return values
+
+
 def normalised(content: RecordContent) -> RecordContent:
     """The content with its decimals at the stored precision (as the database keeps them)."""
     changes: dict[str, Any] = {}
@@ -151,6 +185,23 @@ def normalised(content: RecordContent) -> RecordContent:
 
 def _fail(detail: str, rule: str, field_name: str) -> RuleViolation:
     return RuleViolation(detail, rule=f"medical_record.{rule}", field=field_name)
+
+
+_VITAL_UNITS = {"weight": ("weight_kg", "kg"), "temperature": ("temperature_c", "°C")}
+
+
+def _check_plausible(
+    vital: str, value: Decimal, bounds: tuple[Decimal, Decimal], species: str
+) -> None:
+    """A vital sign within the species' plausible range (``SPECIES_VITALS``)."""
+    field_name, unit = _VITAL_UNITS[vital]
+    low, high = bounds
+    if not low <= value <= high:
+        raise _fail(
+            f"{field_name} {value} is implausible for a {species} (expected {low}-{high} {unit}).",
+            f"{vital}_implausible_for_species",
+            field_name,
+        )
 
 
 def check_content(content: RecordContent, pet: PetFacts, *, today: date) -> None:
@@ -185,14 +236,7 @@ def check_content(content: RecordContent, pet: PetFacts, *, today: date) -> None
                 "weight_out_of_range",
                 "weight_kg",
             )
-        low, high = ranges.weight_kg
-        if not low <= content.weight_kg <= high:
-            raise _fail(
-                f"weight_kg {content.weight_kg} is implausible for a {pet.species} "
-                f"(expected {low}-{high} kg).",
-                "weight_implausible_for_species",
-                "weight_kg",
-            )
+        _check_plausible("weight", content.weight_kg, ranges.weight_kg, pet.species)
     if content.temperature_c is not None:
         low, high = GENERAL_TEMPERATURE_C
         if not low <= content.temperature_c <= high:
@@ -201,14 +245,7 @@ def check_content(content: RecordContent, pet: PetFacts, *, today: date) -> None
                 "temperature_out_of_range",
                 "temperature_c",
             )
-        low, high = ranges.temperature_c
-        if not low <= content.temperature_c <= high:
-            raise _fail(
-                f"temperature_c {content.temperature_c} is implausible for a "
-                f"{pet.species} (expected {low}-{high} °C).",
-                "temperature_implausible_for_species",
-                "temperature_c",
-            )
+        _check_plausible("temperature", content.temperature_c, ranges.temperature_c, pet.species)
     if content.cost is not None and content.cost < 0:
         raise _fail("The cost cannot be negative.", "cost_negative", "cost")
     if content.record_type is RecordType.VACCINATION:
@@ -418,24 +455,16 @@ class MedicalRecord:
     def amend(
         self,
         *,
-        changes: dict[str, Any],
+        changes: RecordChanges,
         pet: PetFacts,
         actor_id: UUID,
-        reason: str | None,
         now: datetime,
         auto_finalise_after: timedelta,
     ) -> bool:
         """Apply changes as a new version; False (and no version) when nothing changes."""
         self._require_active()
-        unknown = set(changes) - set(CONTENT_FIELDS)
-        if unknown:
-            raise RuleViolation(
-                f"Unknown fields: {sorted(unknown)}.", rule="medical_record.unknown_fields"
-            )
-        for name in REQUIRED_CONTENT:
-            if name in changes and changes[name] is None:
-                raise _fail(f"{name} cannot be removed.", f"{name}_required", name)
-        new_content = normalised(replace(self.content, **changes))
+        reason = changes.amendment_reason
+        new_content = normalised(replace(self.content, **changes.content()))
         changed = tuple(
             name
             for name in CONTENT_FIELDS

@@ -34,6 +34,7 @@ from types import MappingProxyType
 from uuid import UUID
 
 from vetchart.domain.errors import DomainError, NotFound, RuleViolation
+from vetchart.domain.input_bounds import TEXT_CHARSETS
 
 
 class UploadKind(enum.StrEnum):
@@ -83,6 +84,49 @@ class UnsupportedMediaType(UploadRejected):
         super().__init__(detail, extra={"detected_type": detected, "allowed_types": allowed_sorted})
         self.detected = detected
         self.allowed = tuple(allowed_sorted)
+
+
+class NotMultipart(DomainError):
+    """An upload not sent as ``multipart/form-data`` (415)."""
+
+    code = "unsupported-media-type"
+    title = "Unsupported Media Type"
+
+    def __init__(self, detail: str = "Send the upload as multipart/form-data.") -> None:
+        super().__init__(detail)
+
+
+class MalformedForm(DomainError):
+    """The body is not a well-formed multipart form (400)."""
+
+    code = "malformed-form"
+    title = "Malformed form"
+
+
+class UnsupportedCharset(UnsupportedMediaType):
+    """A form, or one of its parts, declares a charset that is not a text encoding (415)."""
+
+    code = "unsupported-charset"
+    title = "Unsupported charset"
+
+    def __init__(self, label: str, allowed: frozenset[str] = TEXT_CHARSETS) -> None:
+        shown = label[:40]
+        super().__init__(
+            f"The charset {shown!r} is not a text encoding this API reads; send UTF-8.",
+            detected=None,
+            allowed=allowed,
+        )
+        self.extra = {"charset": shown, "allowed_charsets": sorted(allowed)}
+
+
+class UploadInterrupted(DomainError):
+    """The client went away before the body was complete (400; nothing is stored)."""
+
+    code = "upload-interrupted"
+    title = "Upload interrupted"
+
+    def __init__(self, detail: str = "The upload was interrupted; send it again.") -> None:
+        super().__init__(detail)
 
 
 class EmptyFile(RuleViolation, UploadRejected):

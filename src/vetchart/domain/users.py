@@ -90,3 +90,25 @@ class User:
     mfa_pending_secret: str | None = None
     # The last TOTP time step accepted: a code is good once per step.
     mfa_last_timestep: int | None = None
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True)
+class ProfileChanges:
+    """A change of one's own profile (``PATCH /users/me``); None leaves the name as is."""
+
+    full_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.full_name is not None:
+            object.__setattr__(self, "full_name", normalize_full_name(self.full_name))
+
+
+@dataclass(frozen=True)
+class UserChanges:
+    """Administrative changes (``PATCH /users/{id}``); None means "leave as is"."""
+
+    role: Role | None = None
+    is_active: bool | None = None

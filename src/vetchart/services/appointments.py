@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Any
 from uuid import UUID
 
 from vetchart.domain import appointments as rules
 from vetchart.domain.appointments import (
     Appointment,
+    AppointmentChanges,
     AppointmentStatus,
-    AppointmentType,
+    NewAppointment,
     new_appointment,
 )
 from vetchart.domain.audit import AuditEntry, RequestMeta
+from vetchart.domain.commands import given
 from vetchart.domain.errors import NotFound, RuleViolation
 from vetchart.domain.policy import (
     Action,
@@ -42,15 +43,6 @@ from vetchart.services.ports.schedule import (
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
-EDITABLE_FIELDS = (
-    "start_at",
-    "duration_minutes",
-    "assigned_vet_id",
-    "pet_ids",
-    "appointment_type",
-    "title",
-    "notes",
-)
 # The dashboard shows at most this many of each list.
 DASHBOARD_LIMIT = 200
 
@@ -79,18 +71,15 @@ class AppointmentService:
     # ------------------------------------------------------------------ writes
 
     async def create(
-        self, actor: Principal, practice_id: UUID, values: dict[str, Any], meta: RequestMeta
+        self, actor: Principal, practice_id: UUID, new: NewAppointment, meta: RequestMeta
     ) -> AppointmentView:
         now = self._clock.now()
         async with self._uow() as uow:
             practice = await uow.practices.get(practice_id)
             require(actor, Action.APPOINTMENT_CREATE, PracticeLookup(practice))
-            checked = await self._checked(uow, practice_id, values, required=True)
-            owner_id = values.get("pet_owner_id")
-            if not isinstance(owner_id, UUID):
-                raise RuleViolation(
-                    "pet_owner_id is required.", rule="appointment.owner", field="pet_owner_id"
-                )
+            checked = given(new)
+            owner_id = checked.pop("pet_owner_id")
+            await self._check_vet(uow, practice_id, new.assigned_vet_id)
             owner = await uow.pet_owners.get(owner_id, ClientScope(practice_id=practice_id))
             if owner is None:
                 raise RuleViolation(
@@ -98,7 +87,7 @@ class AppointmentService:
                     rule="appointment.owner_not_client",
                     field="pet_owner_id",
                 )
-            pets = await self._owner_pets(uow, owner_id, checked["pet_ids"])
+            pets = await self._owner_pets(uow, owner_id, new.pet_ids)
             appointment = new_appointment(
                 id=self._ids.new_id(),
                 practice_id=practice_id,
@@ -127,14 +116,16 @@ class AppointmentService:
         self,
         actor: Principal,
         appointment_id: UUID,
-        values: dict[str, Any],
+        changes: AppointmentChanges,
         if_match: int | None,
         meta: RequestMeta,
     ) -> AppointmentView:
         async with self._uow() as uow:
             appointment = await self._for_change(uow, actor, appointment_id)
             require_version(if_match, appointment.version, "appointment")
-            checked = await self._checked(uow, appointment.practice_id, values, required=False)
+            checked = given(changes)
+            if "assigned_vet_id" in checked:
+                await self._check_vet(uow, appointment.practice_id, checked["assigned_vet_id"])
             if "pet_ids" in checked:
                 await self._owner_pets(uow, appointment.pet_owner_id, checked["pet_ids"])
             pets_before = appointment.pet_ids
@@ -319,60 +310,15 @@ class AppointmentService:
             briefs.append(PetBrief(pet.id, pet.name, pet.species))
         return sorted(briefs, key=lambda p: (p.name, str(p.id)))
 
-    async def _checked(
-        self, uow: UnitOfWork, practice_id: UUID, values: dict[str, Any], *, required: bool
-    ) -> dict[str, Any]:
-        unknown = set(values) - set(EDITABLE_FIELDS) - {"pet_owner_id"}
-        if unknown:
+    @staticmethod
+    async def _check_vet(uow: UnitOfWork, practice_id: UUID, vet_id: UUID) -> None:
+        vet = await uow.users.get(vet_id)
+        if vet is None or not may_be_assigned(vet, practice_id):
             raise RuleViolation(
-                f"Unknown appointment fields: {sorted(unknown)}.", rule="appointment.unknown_fields"
+                "The assigned vet must be an active VET of this practice.",
+                rule="appointment.vet",
+                field="assigned_vet_id",
             )
-        checked: dict[str, Any] = {}
-        for name in ("start_at", "duration_minutes", "assigned_vet_id", "pet_ids", "title"):
-            if required and values.get(name) is None:
-                raise RuleViolation(f"{name} is required.", rule="appointment.required", field=name)
-            if name in values and values[name] is None:
-                raise RuleViolation(
-                    f"{name} cannot be null.", rule="appointment.required", field=name
-                )
-        if "start_at" in values:
-            checked["start_at"] = rules.check_start(values["start_at"])
-        if "duration_minutes" in values:
-            checked["duration_minutes"] = rules.check_duration(int(values["duration_minutes"]))
-        if "title" in values:
-            checked["title"] = rules.check_title(str(values["title"]))
-        if "notes" in values:
-            notes = values["notes"]
-            checked["notes"] = notes.strip() or None if isinstance(notes, str) else None
-        if "appointment_type" in values and values["appointment_type"] is None and not required:
-            raise RuleViolation(
-                "appointment_type cannot be null.",
-                rule="appointment.required",
-                field="appointment_type",
-            )
-        if "appointment_type" in values or required:
-            checked["appointment_type"] = AppointmentType(
-                values.get("appointment_type") or AppointmentType.CHECKUP
-            )
-        if "pet_ids" in values:
-            pet_ids = tuple(dict.fromkeys(values["pet_ids"]))
-            if not 1 <= len(pet_ids) <= rules.MAX_PETS_PER_APPOINTMENT:
-                raise RuleViolation(
-                    f"An appointment has 1 to {rules.MAX_PETS_PER_APPOINTMENT} pets.",
-                    rule="appointment.pets",
-                    field="pet_ids",
-                )
-            checked["pet_ids"] = tuple(sorted(pet_ids))
-        if "assigned_vet_id" in values:
-            vet = await uow.users.get(values["assigned_vet_id"])
-            if vet is None or not may_be_assigned(vet, practice_id):
-                raise RuleViolation(
-                    "The assigned vet must be an active VET of this practice.",
-                    rule="appointment.vet",
-                    field="assigned_vet_id",
-                )
-            checked["assigned_vet_id"] = vet.id
-        return checked
 
 
 class DashboardService:

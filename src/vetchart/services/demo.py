@@ -18,7 +18,13 @@ from vetchart.domain.owners import (
 from vetchart.domain.pets import Pet, Sex
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
-from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
+from vetchart.domain.records import (
+    MedicalRecord,
+    PetFacts,
+    RecordChanges,
+    RecordContent,
+    RecordType,
+)
 from vetchart.domain.users import Role, User
 from vetchart.services.ports.clients import ClientQueries, PetFilters
 from vetchart.services.ports.identity import PasswordHasher
@@ -268,10 +274,12 @@ class DemoData:
                     )
                     if n == 1:
                         record.amend(
-                            changes={"diagnosis": "Healthy; weight stable."},
+                            changes=RecordChanges(
+                                diagnosis="Healthy; weight stable.",
+                                amendment_reason="Added the diagnosis after review",
+                            ),
                             pet=facts,
                             actor_id=vet.id,
-                            reason="Added the diagnosis after review",
                             now=self._clock.now(),
                             auto_finalise_after=timedelta(hours=24),
                         )

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
-from vetchart.domain.errors import Conflict, NotFound, RuleViolation
+from vetchart.domain.commands import changed_fields, given
+from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.owners import (
-    OWNER_EDITABLE_FIELDS,
     Association,
     AssociationStatus,
     ConsentParty,
+    NewOwner,
+    OwnerChanges,
     PetOwner,
     RequestType,
 )
@@ -28,7 +29,6 @@ from vetchart.domain.policy import (
     require,
     staff_practice,
 )
-from vetchart.domain.users import normalize_email, normalize_full_name
 from vetchart.services.audit import care_practices, read_entry, seen_page
 from vetchart.services.audit import record as audit
 from vetchart.services.ports.clients import AssociationView, ClientQueries, ClientReads
@@ -41,21 +41,6 @@ DECISIONS = {
     "reject": AssociationStatus.REJECTED,
     "deactivate": AssociationStatus.INACTIVE,
 }
-
-
-def _checked_owner_values(values: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(values) - set(OWNER_EDITABLE_FIELDS)
-    if unknown:
-        raise RuleViolation(f"Unknown fields: {sorted(unknown)}.", rule="pet_owner.unknown_fields")
-    checked = dict(values)
-    if "full_name" in checked:
-        checked["full_name"] = normalize_full_name(str(checked["full_name"] or ""))
-    if checked.get("email"):
-        checked["email"] = normalize_email(checked["email"])
-    for key in ("phone", "address"):
-        if key in checked and isinstance(checked[key], str):
-            checked[key] = checked[key].strip() or None
-    return checked
 
 
 class OwnerService:
@@ -76,16 +61,11 @@ class OwnerService:
 
     # ------------------------------------------------------------------ owners
 
-    async def create(self, actor: Principal, values: dict[str, Any], meta: RequestMeta) -> PetOwner:
+    async def create(self, actor: Principal, new: NewOwner, meta: RequestMeta) -> PetOwner:
         """Staff: a client of their practice (association approved at once; the owner is
         recorded as this practice's making). PET_OWNER: their own profile, once, linked to
         their account."""
         require(actor, Action.PET_OWNER_CREATE)
-        checked = _checked_owner_values(values)
-        if "full_name" not in checked:
-            raise RuleViolation(
-                "The full name is required.", rule="full_name.required", field="full_name"
-            )
         now = self._clock.now()
         practice_id = staff_practice(actor)
         account = owner_account(actor)
@@ -95,7 +75,7 @@ class OwnerService:
             updated_at=now,
             user_id=account,
             created_by_practice_id=practice_id,
-            **checked,
+            **given(new),
         )
         async with self._uow() as uow:
             if account is not None and await uow.pet_owners.get_by_user(account):
@@ -159,17 +139,13 @@ class OwnerService:
         return await self._reads.owners_page(client_scope(actor), q, page, entry_for, meta)
 
     async def update(
-        self, actor: Principal, owner_id: UUID, changes: dict[str, Any], meta: RequestMeta
+        self, actor: Principal, owner_id: UUID, changes: OwnerChanges, meta: RequestMeta
     ) -> PetOwner:
         async with self._uow() as uow:
             owner = await self._visible(uow, actor, owner_id, for_update=True)
             require(actor, Action.PET_OWNER_UPDATE)
-            checked = _checked_owner_values(changes)
-            if "full_name" in checked and checked["full_name"] is None:
-                raise RuleViolation(
-                    "The full name is required.", rule="full_name.required", field="full_name"
-                )
-            changed = sorted(k for k, v in checked.items() if getattr(owner, k) != v)
+            checked = given(changes)
+            changed = changed_fields(owner, checked)
             if not changed:
                 return owner
             updated = replace(owner, **checked, updated_at=self._clock.now())

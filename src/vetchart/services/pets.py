@@ -4,23 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from typing import Any
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
-from vetchart.domain.errors import (
-    NotFound,
-    PreconditionFailed,
-    PreconditionRequired,
-    RuleViolation,
-)
-from vetchart.domain.pets import (
-    PET_EDITABLE_FIELDS,
-    Pet,
-    check_pet,
-    normalize_microchip,
-    normalize_species,
-)
+from vetchart.domain.commands import changed_fields, given
+from vetchart.domain.errors import NotFound, PreconditionFailed, PreconditionRequired
+from vetchart.domain.pets import NewPet, Pet, PetChanges, check_pet
 from vetchart.domain.policy import Action, Principal, client_scope, require
 from vetchart.services.audit import care_practices, read_entry, seen_page
 from vetchart.services.audit import record as audit
@@ -28,23 +17,6 @@ from vetchart.services.ports.clients import ClientQueries, ClientReads, PetFilte
 from vetchart.services.ports.paging import Page, PageRequest, Row
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
-
-
-def _checked(values: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(values) - set(PET_EDITABLE_FIELDS)
-    if unknown:
-        raise RuleViolation(f"Unknown fields: {sorted(unknown)}.", rule="pet.unknown_fields")
-    checked = dict(values)
-    for key in ("name", "species"):
-        if key in checked and checked[key] is None:
-            raise RuleViolation(f"{key} cannot be null.", rule=f"pet.{key}_required", field=key)
-    if "name" in checked:
-        checked["name"] = " ".join(str(checked["name"]).split())
-    if "species" in checked:
-        checked["species"] = normalize_species(str(checked["species"]))
-    if "microchip_id" in checked:
-        checked["microchip_id"] = normalize_microchip(checked["microchip_id"])
-    return checked
 
 
 def require_version(if_match: int | None, current: int, noun: str = "pet") -> None:
@@ -78,16 +50,12 @@ class PetService:
         return self._clock.now().date()
 
     async def create(
-        self, actor: Principal, owner_id: UUID, values: dict[str, Any], meta: RequestMeta
+        self, actor: Principal, owner_id: UUID, new: NewPet, meta: RequestMeta
     ) -> PetView:
         require(actor, Action.PET_CREATE)
-        checked = _checked(values)
-        for key in ("name", "species"):
-            if key not in checked:
-                raise RuleViolation(f"{key} is required.", rule=f"pet.{key}_required", field=key)
         now = self._clock.now()
         pet = Pet(
-            id=self._ids.new_id(), owner_id=owner_id, created_at=now, updated_at=now, **checked
+            id=self._ids.new_id(), owner_id=owner_id, created_at=now, updated_at=now, **given(new)
         )
         check_pet(pet, today=self._today())
         async with self._uow() as uow:
@@ -164,7 +132,7 @@ class PetService:
         self,
         actor: Principal,
         pet_id: UUID,
-        changes: dict[str, Any],
+        changes: PetChanges,
         if_match: int | None,
         meta: RequestMeta,
     ) -> Pet:
@@ -174,8 +142,8 @@ class PetService:
                 raise NotFound("Pet not found.")
             require(actor, Action.PET_UPDATE)
             require_version(if_match, pet.version)
-            checked = _checked(changes)
-            changed = sorted(k for k, v in checked.items() if getattr(pet, k) != v)
+            checked = given(changes)
+            changed = changed_fields(pet, checked)
             if not changed:
                 return pet
             updated = replace(pet, **checked, updated_at=self._clock.now(), version=pet.version + 1)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
-from vetchart.domain import practices as rules
 from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.commands import changed_fields, given
 from vetchart.domain.errors import Conflict, Gone, NotFound, RuleViolation
 from vetchart.domain.passwords import GuessabilityCheck
 from vetchart.domain.policy import (
@@ -20,7 +19,12 @@ from vetchart.domain.policy import (
     may_invite_as,
     require,
 )
-from vetchart.domain.practices import InvitationCreated, Practice
+from vetchart.domain.practices import (
+    InvitationCreated,
+    NewPractice,
+    Practice,
+    PracticeChanges,
+)
 from vetchart.domain.users import Role, User, normalize_email, normalize_full_name
 from vetchart.services.accounts import new_account
 from vetchart.services.audit import record as _audit
@@ -62,15 +66,10 @@ class PracticeService:
 
     # ------------------------------------------------------------------ practices
 
-    async def create(self, actor: Principal, values: dict[str, Any], meta: RequestMeta) -> Practice:
+    async def create(self, actor: Principal, new: NewPractice, meta: RequestMeta) -> Practice:
         require(actor, Action.PRACTICE_CREATE)
         now = self._clock.now()
-        practice = Practice(
-            id=self._ids.new_id(),
-            created_at=now,
-            updated_at=now,
-            **self._checked(values, required=True),
-        )
+        practice = Practice(id=self._ids.new_id(), created_at=now, updated_at=now, **given(new))
         async with self._uow() as uow:
             await uow.practices.add(practice)
             _audit(uow, meta, actor, "practice.create", "practice", practice.id, practice.id)
@@ -89,14 +88,14 @@ class PracticeService:
         return await self._queries.practices_page(page)
 
     async def update(
-        self, actor: Principal, practice_id: UUID, changes: dict[str, Any], meta: RequestMeta
+        self, actor: Principal, practice_id: UUID, changes: PracticeChanges, meta: RequestMeta
     ) -> Practice:
         async with self._uow() as uow:
             practice = await uow.practices.get(practice_id, for_update=True)
             require(actor, Action.PRACTICE_UPDATE, PracticeLookup(practice))
             assert practice is not None  # require: 404 for a missing practice
-            checked = self._checked(changes, required=False)
-            changed = [k for k, v in checked.items() if getattr(practice, k) != v]
+            checked = given(changes)
+            changed = changed_fields(practice, checked)
             if not changed:
                 return practice
             now = self._clock.now()
@@ -136,24 +135,6 @@ class PracticeService:
         await self.get(actor, practice_id)
         require(actor, Action.PRACTICE_STAFF_LIST, PracticeBusiness(practice_id))
         return await self._queries.staff_page(practice_id, page)
-
-    def _checked(self, values: dict[str, Any], *, required: bool) -> dict[str, Any]:
-        unknown = set(values) - set(rules.EDITABLE_FIELDS)
-        if unknown:
-            raise RuleViolation(
-                f"Unknown practice fields: {sorted(unknown)}.", rule="practice.unknown_fields"
-            )
-        checked = dict(values)
-        if "name" in checked or required:
-            checked["name"] = rules.check_name(str(checked.get("name") or ""))
-        if "timezone" in checked or required:
-            checked["timezone"] = rules.check_timezone(str(checked.get("timezone") or ""))
-        if checked.get("license_number") is not None:
-            checked["license_number"] = checked["license_number"].strip() or None
-        for key in ("name", "timezone", "accepts_new_patients"):
-            if key in checked and checked[key] is None:
-                raise RuleViolation(f"{key} cannot be null.", rule="practice.required", field=key)
-        return checked
 
     # ------------------------------------------------------------------ invitations
 

@@ -7,13 +7,12 @@ concurrent amendments from the same version never both succeed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
-from vetchart.domain.errors import NotFound, RuleViolation
+from vetchart.domain.errors import NotFound
 from vetchart.domain.policy import (
     Action,
     PracticeLookup,
@@ -25,6 +24,7 @@ from vetchart.domain.policy import (
 from vetchart.domain.records import (
     MedicalRecord,
     PetFacts,
+    RecordChanges,
     RecordContent,
     record_from_snapshot,
 )
@@ -35,8 +35,6 @@ from vetchart.services.ports.paging import Page, PageRequest, Row
 from vetchart.services.ports.records import HistoryEntry, RecordFilters, RecordQueries, RecordReads
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-
-_CONTENT_NAMES = {f.name for f in fields(RecordContent)}
 
 
 @dataclass(frozen=True)
@@ -71,16 +69,10 @@ class MedicalRecordService:
     # ------------------------------------------------------------------ writes
 
     async def create(
-        self, actor: Principal, pet_id: UUID, values: dict[str, Any], meta: RequestMeta
+        self, actor: Principal, pet_id: UUID, content: RecordContent, meta: RequestMeta
     ) -> RecordView:
         require(actor, Action.MEDICAL_RECORD_CREATE)
         assert actor.practice_id is not None  # staff only (policy)
-        unknown = set(values) - _CONTENT_NAMES
-        if unknown:
-            raise RuleViolation(
-                f"Unknown fields: {sorted(unknown)}.", rule="medical_record.unknown_fields"
-            )
-        content = RecordContent(**values)
         async with self._uow() as uow:
             pet = await self._pet(uow, actor, pet_id)
             record = MedicalRecord.create(
@@ -110,9 +102,8 @@ class MedicalRecordService:
         self,
         actor: Principal,
         record_id: UUID,
-        changes: dict[str, Any],
+        changes: RecordChanges,
         *,
-        reason: str | None,
         if_match: int | None,
         meta: RequestMeta,
     ) -> tuple[RecordView, bool]:
@@ -123,7 +114,6 @@ class MedicalRecordService:
                 changes=changes,
                 pet=pet,
                 actor_id=actor.user_id,
-                reason=reason,
                 now=self._clock.now(),
                 auto_finalise_after=self._finalise_after,
             )

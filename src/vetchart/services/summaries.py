@@ -17,6 +17,7 @@ from uuid import UUID
 import structlog
 
 from vetchart.domain.appointments import (
+    SummaryAcceptance,
     Visit,
     VisitState,
     VisitSummaryRequested,
@@ -24,7 +25,6 @@ from vetchart.domain.appointments import (
 )
 from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
 from vetchart.domain.errors import Conflict, NotFound, RuleViolation
-from vetchart.domain.kb.summaries import SUMMARY_SECTIONS
 from vetchart.domain.policy import (
     Action,
     ClientScope,
@@ -40,8 +40,6 @@ from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from vetchart.services.visits import locked_visit
 
 log = structlog.get_logger(__name__)
-
-MAX_SECTION_EDIT = 5000
 
 
 class VisitSummaryService:
@@ -172,7 +170,7 @@ class VisitSummaryService:
         }
 
     async def accept(
-        self, actor: Principal, visit_id: UUID, values: dict[str, Any], meta: RequestMeta
+        self, actor: Principal, visit_id: UUID, acceptance: SummaryAcceptance, meta: RequestMeta
     ) -> MedicalRecord:
         """A new medical record from the draft, authored by the accepting VET."""
         now = self._clock.now()
@@ -192,16 +190,8 @@ class VisitSummaryService:
                 for name, value in (stored.items() if isinstance(stored, dict) else [])
                 if isinstance(value, dict)
             }
-            edits = dict(values.get("edits") or {})
-            unknown = set(edits) - set(SUMMARY_SECTIONS)
-            if unknown:
-                raise RuleViolation(
-                    f"Unknown summary sections: {sorted(unknown)}.",
-                    rule="summary.unknown_sections",
-                    field="edits",
-                )
-            for name, text in edits.items():
-                sections[name] = str(text)[:MAX_SECTION_EDIT]
+            edits = acceptance.edits
+            sections.update(edits)
             practice = await uow.practices.get(visit.practice_id)
             if practice is None:  # pragma: no cover - a visit's practice never goes away
                 raise NotFound("Practice not found.")
@@ -224,8 +214,8 @@ class VisitSummaryService:
                 practice_id=visit.practice_id,
                 author_id=actor.user_id,
                 content=RecordContent(
-                    record_type=RecordType(values.get("record_type") or RecordType.CHECKUP),
-                    title=str(values.get("title") or "Visit summary"),
+                    record_type=acceptance.record_type or RecordType.CHECKUP,
+                    title=acceptance.title or "Visit summary",
                     visit_date=local_today(visit.visit_date, practice.timezone),
                     description=description or None,
                     diagnosis=sections.get("assessment") or None,

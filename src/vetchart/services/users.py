@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from uuid import UUID
 
 from vetchart.domain import passwords
@@ -17,7 +17,7 @@ from vetchart.domain.policy import (
     user_list_scope,
 )
 from vetchart.domain.throttle import lockout_keys
-from vetchart.domain.users import Role, User, normalize_full_name
+from vetchart.domain.users import ProfileChanges, Role, User, UserChanges
 from vetchart.services.accounts import new_account
 from vetchart.services.audit import record as record_audit
 from vetchart.services.ports.identity import (
@@ -29,14 +29,6 @@ from vetchart.services.ports.identity import (
 from vetchart.services.ports.paging import Page, PageRequest
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-
-
-@dataclass(frozen=True)
-class UserChanges:
-    """Administrative changes; None means "leave as is"."""
-
-    role: Role | None = None
-    is_active: bool | None = None
 
 
 class UserService:
@@ -67,19 +59,15 @@ class UserService:
             raise NotFound("User not found.")
         return user
 
-    async def update_me(
-        self, actor: Principal, *, full_name: str | None, meta: RequestMeta
-    ) -> User:
+    async def update_me(self, actor: Principal, changes: ProfileChanges, meta: RequestMeta) -> User:
         require(actor, Action.OWN_PROFILE_UPDATE)
         async with self._uow() as uow:
             user = await uow.users.get(actor.user_id, for_update=True)
             if user is None:
                 raise NotFound("User not found.")
-            if full_name is None or normalize_full_name(full_name) == user.full_name:
+            if changes.full_name is None or changes.full_name == user.full_name:
                 return user
-            updated = replace(
-                user, full_name=normalize_full_name(full_name), updated_at=self._clock.now()
-            )
+            updated = replace(user, full_name=changes.full_name, updated_at=self._clock.now())
             await uow.users.save(updated)
             _audit(uow, meta, actor, "user.update", updated, details={"fields": ["full_name"]})
             await uow.commit()

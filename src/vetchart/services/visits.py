@@ -17,8 +17,16 @@ from uuid import UUID
 import structlog
 
 from vetchart.domain import appointments as rules
-from vetchart.domain.appointments import StoredFile, Visit, VisitChanged, VisitState
+from vetchart.domain.appointments import (
+    NewVisit,
+    StoredFile,
+    Visit,
+    VisitChanged,
+    VisitChanges,
+    VisitState,
+)
 from vetchart.domain.audit import RequestMeta
+from vetchart.domain.commands import changed_fields, given
 from vetchart.domain.errors import Conflict, NotFound, RuleViolation
 from vetchart.domain.policy import (
     Action,
@@ -47,8 +55,6 @@ from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
-
-VISIT_FIELDS = ("visit_date", "transcript_text", "appointment_id")
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ class VisitService:
     # ------------------------------------------------------------------ visits
 
     async def create(
-        self, actor: Principal, pet_id: UUID, values: dict[str, Any], meta: RequestMeta
+        self, actor: Principal, pet_id: UUID, new: NewVisit, meta: RequestMeta
     ) -> Visit:
         require(actor, Action.VISIT_CREATE)
         now = self._clock.now()
@@ -98,7 +104,7 @@ class VisitService:
             pet = await uow.pets.get(pet_id, client_scope(actor))
             if pet is None:
                 raise NotFound("Pet not found.")
-            checked = await self._checked(uow, actor, pet_id, values, required=True)
+            checked = await self._checked(uow, actor, pet_id, given(new))
             visit = Visit(
                 id=self._ids.new_id(),
                 pet_id=pet_id,
@@ -123,7 +129,7 @@ class VisitService:
         self,
         actor: Principal,
         visit_id: UUID,
-        values: dict[str, Any],
+        changes: VisitChanges,
         if_match: int | None,
         meta: RequestMeta,
     ) -> Visit:
@@ -131,8 +137,8 @@ class VisitService:
             visit = await locked_visit(uow, actor, visit_id)
             if if_match is not None:  # optional for visits (API.md); checked when sent
                 require_version(if_match, visit.version, "visit")
-            checked = await self._checked(uow, actor, visit.pet_id, values, required=False)
-            changed = [name for name, value in checked.items() if getattr(visit, name) != value]
+            checked = await self._checked(uow, actor, visit.pet_id, given(changes))
+            changed = changed_fields(visit, checked)
             if changed:
                 for name in changed:
                     setattr(visit, name, checked[name])
@@ -436,27 +442,12 @@ class VisitService:
         actor: Principal,
         pet_id: UUID,
         values: dict[str, Any],
-        *,
-        required: bool,
     ) -> dict[str, Any]:
-        unknown = set(values) - set(VISIT_FIELDS)
-        if unknown:
-            raise RuleViolation(
-                f"Unknown visit fields: {sorted(unknown)}.", rule="visit.unknown_fields"
-            )
-        checked: dict[str, Any] = {}
-        if required and values.get("visit_date") is None:
-            raise RuleViolation(
-                "visit_date is required.", rule="visit.required", field="visit_date"
-            )
+        """The command's values with the visit date checked against the clock and the
+        appointment against the practice and the pet."""
+        checked = dict(values)
         if "visit_date" in values:
-            if values["visit_date"] is None:
-                raise RuleViolation(
-                    "visit_date cannot be null.", rule="visit.required", field="visit_date"
-                )
             checked["visit_date"] = rules.check_visit_date(values["visit_date"], self._clock.now())
-        if "transcript_text" in values:
-            checked["transcript_text"] = rules.check_transcript(values["transcript_text"])
         if values.get("appointment_id") is not None:
             appointment = await uow.appointments.get(
                 values["appointment_id"], ClientScope(practice_id=actor.practice_id)
@@ -468,8 +459,6 @@ class VisitService:
                     field="appointment_id",
                 )
             checked["appointment_id"] = appointment.id
-        elif "appointment_id" in values:
-            checked["appointment_id"] = None
         return checked
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -11,9 +10,9 @@ from uuid import UUID
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vetchart.adapters.db.constraints import translated
 from vetchart.adapters.db.scope import client_practices, owner_in_scope
 from vetchart.adapters.db.tables import (
     auth_sessions,
@@ -27,7 +26,6 @@ from vetchart.adapters.db.tables import (
     staff_invitations,
     users,
 )
-from vetchart.domain.errors import Conflict
 from vetchart.domain.owners import (
     OPEN_STATUSES,
     Association,
@@ -128,7 +126,7 @@ class SqlUserRepository:
         return user_from_row(row) if row else None
 
     async def add(self, user: User) -> None:
-        async with translate_unique(self._session, {"uq_users_email": _EMAIL_TAKEN}):
+        async with translated(self._session):
             await self._session.execute(insert(users).values(**_user_values(user)))
 
     async def save(self, user: User) -> None:
@@ -136,33 +134,6 @@ class SqlUserRepository:
         values.pop("id")
         values.pop("created_at")
         await self._session.execute(update(users).where(users.c.id == user.id).values(**values))
-
-
-_EMAIL_TAKEN = Conflict("An account with this email already exists.", code="email-taken")
-_LICENSE_TAKEN = Conflict("Another practice has this license number.", code="license-number-taken")
-_MICROCHIP_TAKEN = Conflict("Another pet has this microchip id.", code="microchip-taken")
-_PROFILE_EXISTS = Conflict("You already have an owner profile.", code="owner-profile-exists")
-_ASSOCIATION_OPEN = Conflict(
-    "This owner already has a pending or approved association with this practice.",
-    code="association-exists",
-)
-
-
-@asynccontextmanager
-async def translate_unique(
-    session: AsyncSession, conflicts: Mapping[str, Conflict]
-) -> AsyncIterator[None]:
-    """Run statements in a savepoint; a violation of a named unique constraint becomes its
-    domain ``Conflict`` (by constraint name, never by parsing messages loosely)."""
-    try:
-        async with session.begin_nested():
-            yield
-    except IntegrityError as error:
-        constraint = getattr(getattr(error.orig, "__cause__", None), "constraint_name", None)
-        for name, conflict in conflicts.items():
-            if constraint == name or (constraint is None and name in str(error.orig)):
-                raise Conflict(conflict.detail, code=conflict.code) from None
-        raise
 
 
 def practice_from_row(row: Mapping[Any, Any]) -> Practice:
@@ -190,14 +161,14 @@ class SqlPracticeRepository:
 
     async def add(self, practice: Practice) -> None:
         values = {field: getattr(practice, field) for field in _PRACTICE_FIELDS}
-        async with translate_unique(self._session, {"uq_practices_license_number": _LICENSE_TAKEN}):
+        async with translated(self._session):
             await self._session.execute(insert(practices).values(**values))
 
     async def save(self, practice: Practice) -> None:
         values = {field: getattr(practice, field) for field in _PRACTICE_FIELDS}
         values.pop("id")
         values.pop("created_at")
-        async with translate_unique(self._session, {"uq_practices_license_number": _LICENSE_TAKEN}):
+        async with translated(self._session):
             await self._session.execute(
                 update(practices).where(practices.c.id == practice.id).values(**values)
             )
@@ -534,7 +505,7 @@ class SqlPetOwnerRepository:
 
     async def add(self, owner: PetOwner) -> None:
         # The service checks first; this index decides a race between two requests.
-        async with translate_unique(self._session, {"uq_pet_owners_user_id": _PROFILE_EXISTS}):
+        async with translated(self._session):
             await self._session.execute(insert(pet_owners).values(**_owner_values(owner)))
 
     async def get(
@@ -601,9 +572,7 @@ class SqlAssociationRepository:
         self._session = session
 
     async def add(self, association: Association) -> None:
-        async with translate_unique(
-            self._session, {"uq_practice_associations_open": _ASSOCIATION_OPEN}
-        ):
+        async with translated(self._session):
             await self._session.execute(
                 insert(practice_associations).values(**_association_values(association))
             )
@@ -660,7 +629,7 @@ class SqlPetRepository:
         self._session = session
 
     async def add(self, pet: Pet) -> None:
-        async with translate_unique(self._session, {"uq_pets_microchip_id": _MICROCHIP_TAKEN}):
+        async with translated(self._session):
             await self._session.execute(insert(pets).values(**_pet_values(pet)))
 
     async def get(
@@ -683,5 +652,5 @@ class SqlPetRepository:
         values = _pet_values(pet)
         values.pop("id")
         values.pop("created_at")
-        async with translate_unique(self._session, {"uq_pets_microchip_id": _MICROCHIP_TAKEN}):
+        async with translated(self._session):
             await self._session.execute(update(pets).where(pets.c.id == pet.id).values(**values))

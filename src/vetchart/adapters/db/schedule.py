@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
+from vetchart.adapters.db.constraints import SLOT_CONSTRAINT, constraint_name, violation
 from vetchart.adapters.db.pg import PgPool, Rows, SqlArgs
 from vetchart.adapters.db.queries import ReadQueries, page_of
 from vetchart.adapters.db.records import record_from_row
@@ -59,7 +60,6 @@ from vetchart.domain.appointments import (
     VisitState,
 )
 from vetchart.domain.audit import AuditEntry, RequestMeta
-from vetchart.domain.errors import Conflict
 from vetchart.domain.policy import ClientScope, PracticeFacts
 from vetchart.services.ports.paging import EntryFor, Page, PageRequest, Row
 from vetchart.services.ports.records import Attachment
@@ -71,8 +71,6 @@ from vetchart.services.ports.schedule import (
     TimelineEntry,
 )
 
-EXCLUSION_VIOLATION = "23P01"
-SLOT_CONSTRAINT = "ex_appointments_vet_slot"
 _FREEING = [status.value for status in FREEING]
 
 
@@ -132,13 +130,13 @@ class SqlAppointmentRepository:
         self._seen = seen
 
     async def _guard_slot(self, appointment: Appointment, statement: Any) -> None:
-        """Run a write in a savepoint; the exclusion constraint's refusal becomes a 409
-        naming the appointment that holds the slot."""
+        """Run a write in a savepoint; the exclusion constraint's refusal (its error in
+        adapters/db/constraints.py) names the appointment that holds the slot."""
         try:
             async with self._session.begin_nested():
                 await self._session.execute(statement)
         except DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) != EXCLUSION_VIOLATION:
+            if constraint_name(error) != SLOT_CONSTRAINT:
                 raise
             clash = await self._session.scalar(
                 select(appointments.c.id)
@@ -151,11 +149,10 @@ class SqlAppointmentRepository:
                 )
                 .limit(1)
             )
-            raise Conflict(
-                "The vet already has an appointment at that time.",
-                code="appointment-overlap",
-                extra={"conflicting_appointment_id": str(clash) if clash else None},
-            ) from None
+            conflict = violation(error)
+            assert conflict is not None
+            conflict.extra["conflicting_appointment_id"] = str(clash) if clash else None
+            raise conflict from None
 
     async def add(self, appointment: Appointment) -> None:
         await self._guard_slot(

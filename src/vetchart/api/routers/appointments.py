@@ -33,7 +33,11 @@ from vetchart.api.schemas.schedule import (
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
-from vetchart.domain.appointments import AppointmentStatus
+from vetchart.domain.appointments import (
+    AppointmentChanges,
+    AppointmentStatus,
+    NewAppointment,
+)
 from vetchart.services.ports.schedule import AppointmentView, DashboardView
 
 router = APIRouter(tags=["appointments"])
@@ -61,7 +65,9 @@ async def create_appointment(
     appointments: AppointmentsDep,
     meta: MetaDep,
 ) -> AppointmentOut:
-    view = await appointments.create(principal, practice_id, body.model_dump(), meta)
+    view = await appointments.create(
+        principal, practice_id, NewAppointment(**body.model_dump()), meta
+    )
     response.headers["Location"] = f"/api/v1/appointments/{view.appointment.id}"
     return _with_etag(response, view)
 
@@ -172,7 +178,7 @@ async def update_appointment(
     view = await appointments.update(
         principal,
         appointment_id,
-        body.model_dump(exclude_unset=True),
+        AppointmentChanges(**body.model_dump(exclude_unset=True)),
         parse_if_match(if_match),
         meta,
     )

@@ -15,12 +15,11 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from vetchart.api.context import current_request_id
 from vetchart.api.dependencies import HealthDep
-from vetchart.api.responses import JsonResponse, problem
+from vetchart.api.responses import JsonResponse
 from vetchart.api.schemas.common import problem_responses
 from vetchart.config import Settings
-from vetchart.domain.errors import NotFound, Unauthenticated
+from vetchart.domain.errors import NotFound, NotReady, Unauthenticated
 
 router = APIRouter(tags=["service"])
 
@@ -59,21 +58,12 @@ async def live() -> Liveness:
     summary="The database answers and its schema is at the migration head",
     responses=_NOT_READY,
 )
-async def ready(health: HealthDep, request: Request) -> Response:
+async def ready(health: HealthDep) -> Response:
     readiness = await health.readiness()
     checks = [Check(name=c.name, ok=c.ok, detail=c.detail).model_dump() for c in readiness.checks]
     failing = readiness.failing
     if failing:
-        return problem(
-            status=503,
-            code="not-ready",
-            title="Service not ready",
-            detail="Failing checks: " + ", ".join(failing),
-            instance=request.url.path,
-            request_id=current_request_id(),
-            checks=checks,
-            headers={"Retry-After": "5"},
-        )
+        raise NotReady(failing, checks)
     return JsonResponse({"status": "ok", "checks": checks})
 
 

@@ -25,6 +25,7 @@ from vetchart.api.schemas.clients import (
 )
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.domain.owners import NewOwner, OwnerChanges
 
 router = APIRouter(tags=["pet owners"])
 
@@ -43,7 +44,7 @@ router = APIRouter(tags=["pet owners"])
 async def create_owner(
     body: PetOwnerCreateIn, principal: CurrentPrincipal, owners: OwnersDep, meta: MetaDep
 ) -> PetOwnerOut:
-    owner = await owners.create(principal, body.model_dump(exclude_unset=True), meta)
+    owner = await owners.create(principal, NewOwner(**body.model_dump(exclude_unset=True)), meta)
     return PetOwnerOut.model_validate(owner)
 
 
@@ -99,7 +100,9 @@ async def update_owner(
     owners: OwnersDep,
     meta: MetaDep,
 ) -> PetOwnerOut:
-    owner = await owners.update(principal, owner_id, body.model_dump(exclude_unset=True), meta)
+    owner = await owners.update(
+        principal, owner_id, OwnerChanges(**body.model_dump(exclude_unset=True)), meta
+    )
     return PetOwnerOut.model_validate(owner)
 
 

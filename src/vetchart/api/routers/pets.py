@@ -19,6 +19,7 @@ from vetchart.api.schemas.clients import (
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
+from vetchart.domain.pets import NewPet, PetChanges
 from vetchart.services.ports.clients import PetFilters
 
 router = APIRouter(prefix="/pets", tags=["pets"])
@@ -41,7 +42,7 @@ async def create_pet(
 ) -> PetWithOwnerOut:
     values = body.model_dump(exclude_unset=True)
     owner_id = values.pop("owner_id")
-    view = await pets.create(principal, owner_id, values, meta)
+    view = await pets.create(principal, owner_id, NewPet(**values), meta)
     response.headers["ETag"] = etag(view.pet.version)
     response.headers["Location"] = f"/api/v1/pets/{view.pet.id}"
     return pet_with_owner(view)
@@ -109,7 +110,11 @@ async def update_pet(
     if_match: IfMatchHeader = None,
 ) -> PetOut:
     pet = await pets.update(
-        principal, pet_id, body.model_dump(exclude_unset=True), parse_if_match(if_match), meta
+        principal,
+        pet_id,
+        PetChanges(**body.model_dump(exclude_unset=True)),
+        parse_if_match(if_match),
+        meta,
     )
     response.headers["ETag"] = etag(pet.version)
     return PetOut.model_validate(pet)

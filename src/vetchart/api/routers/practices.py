@@ -29,6 +29,7 @@ from vetchart.api.schemas.clients import (
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.domain.owners import AssociationStatus
+from vetchart.domain.practices import NewPractice, PracticeChanges
 
 router = APIRouter(prefix="/practices", tags=["practices"])
 
@@ -43,7 +44,7 @@ router = APIRouter(prefix="/practices", tags=["practices"])
 async def create_practice(
     body: PracticeCreateIn, principal: CurrentPrincipal, practices: PracticesDep, meta: MetaDep
 ) -> PracticeOut:
-    practice = await practices.create(principal, body.model_dump(), meta)
+    practice = await practices.create(principal, NewPractice(**body.model_dump()), meta)
     return PracticeOut.model_validate(practice)
 
 
@@ -94,7 +95,7 @@ async def update_practice(
     practices: PracticesDep,
     meta: MetaDep,
 ) -> PracticeOut:
-    changes = body.model_dump(exclude_unset=True)
+    changes = PracticeChanges(**body.model_dump(exclude_unset=True))
     practice = await practices.update(principal, practice_id, changes, meta)
     return PracticeOut.model_validate(practice)
 

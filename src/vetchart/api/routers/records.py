@@ -30,7 +30,7 @@ from vetchart.api.schemas.records import (
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
-from vetchart.domain.records import RecordType
+from vetchart.domain.records import RecordChanges, RecordContent, RecordType
 from vetchart.services.ports.records import RecordFilters
 from vetchart.services.records import RecordView
 
@@ -61,7 +61,7 @@ async def create_record(
     records: RecordsDep,
     meta: MetaDep,
 ) -> RecordOut:
-    view = await records.create(principal, pet_id, body.model_dump(), meta)
+    view = await records.create(principal, pet_id, RecordContent(**body.model_dump()), meta)
     response.headers["Location"] = f"/api/v1/medical-records/{view.record.id}"
     return _with_etag(response, view)
 
@@ -143,13 +143,11 @@ async def amend_record(
     meta: MetaDep,
     if_match: IfMatchHeader = None,
 ) -> RecordOut:
-    changes = body.model_dump(exclude_unset=True)
-    reason = changes.pop("amendment_reason", None)
+    changes = RecordChanges(**body.model_dump(exclude_unset=True))
     view, _ = await records.amend(
         principal,
         record_id,
         changes,
-        reason=reason,
         if_match=parse_if_match(if_match),
         meta=meta,
     )

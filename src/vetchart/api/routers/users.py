@@ -12,9 +12,8 @@ from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Pagi
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.users import MeUpdateIn, UserAdminUpdateIn, UserOut
 from vetchart.api.security import CurrentPrincipal, EnrollingPrincipal, MetaDep
-from vetchart.domain.users import Role
+from vetchart.domain.users import ProfileChanges, Role, UserChanges
 from vetchart.services.ports.identity import UserFilters
-from vetchart.services.users import UserChanges
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -40,7 +39,7 @@ async def get_me(principal: EnrollingPrincipal, users: UsersDep) -> UserOut:
 async def patch_me(
     body: MeUpdateIn, principal: CurrentPrincipal, users: UsersDep, meta: MetaDep
 ) -> UserOut:
-    user = await users.update_me(principal, full_name=body.full_name, meta=meta)
+    user = await users.update_me(principal, ProfileChanges(body.full_name), meta)
     return UserOut.model_validate(user)
 
 

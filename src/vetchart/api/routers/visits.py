@@ -33,7 +33,7 @@ from vetchart.api.schemas.schedule import (
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.uploads import multipart_openapi, raw_body, upload_limit
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
-from vetchart.domain.appointments import Visit
+from vetchart.domain.appointments import NewVisit, SummaryAcceptance, Visit, VisitChanges
 from vetchart.domain.errors import RuleViolation
 from vetchart.domain.uploads import UploadKind
 from vetchart.services.ports.storage import IncomingFile
@@ -75,7 +75,7 @@ async def create_visit(
     visits: VisitsDep,
     meta: MetaDep,
 ) -> VisitOut:
-    visit = await visits.create(principal, pet_id, body.model_dump(), meta)
+    visit = await visits.create(principal, pet_id, NewVisit(**body.model_dump()), meta)
     response.headers["Location"] = f"/api/v1/visits/{visit.id}"
     return _with_etag(response, visit)
 
@@ -132,7 +132,11 @@ async def update_visit(
     if_match: IfMatchHeader = None,
 ) -> VisitOut:
     visit = await visits.update(
-        principal, visit_id, body.model_dump(exclude_unset=True), parse_if_match(if_match), meta
+        principal,
+        visit_id,
+        VisitChanges(**body.model_dump(exclude_unset=True)),
+        parse_if_match(if_match),
+        meta,
     )
     return _with_etag(response, visit)
 
@@ -237,8 +241,8 @@ async def accept_summary(
     meta: MetaDep,
     body: SummaryAcceptIn | None = None,
 ) -> RecordOut:
-    values = body.model_dump(exclude_none=True) if body else {}
-    record = await summaries.accept(principal, visit_id, values, meta)
+    acceptance = SummaryAcceptance(**(body.model_dump(exclude_none=True) if body else {}))
+    record = await summaries.accept(principal, visit_id, acceptance, meta)
     response.headers["Location"] = f"/api/v1/medical-records/{record.id}"
     response.headers["ETag"] = etag(record.version)
     return record_out(records.view(record))
