@@ -1,36 +1,19 @@
-"""Shared helpers for the practice / owner / association / pet API tests.
-
-``World`` is a demo data set on a fresh database (two practices, one user of every role,
-and optionally the ~50 demo owners with their pets) plus signed-in callers, created
-lazily: ``await world.h(RIVERSIDE_VET)`` is that user's ``Authorization`` header.
+"""Shared helpers for the practice / owner / association / pet API tests: a recording
+mailer, the worker's outbox delivery, rows read straight from the database, and problem
+checks. The worlds these tests run in are built by tests/fixtures/world.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
 from fastapi import FastAPI
-from httpx import AsyncClient, Response
+from httpx import Response
 from sqlalchemy import Table, select
 
-from tests.api.auth_helpers import (
-    API,
-    DEMO_EMAILS,
-    STRONG_PASSWORD,
-    login_ok,
-    signup,
-)
 from vetchart.adapters.db.tables import outbox_events
-from vetchart.bootstrap import demo_seeders
-from vetchart.domain.users import User
-from vetchart.services.demo import DEMO_PRACTICES
 from vetchart.services.ports.outbox import MailMessage
-
-RIVERSIDE_NAME = DEMO_PRACTICES[0][0]
-HILLCREST_NAME = DEMO_PRACTICES[1][0]
 
 
 class RecordingMailer:
@@ -41,66 +24,6 @@ class RecordingMailer:
 
     async def send(self, message: MailMessage) -> None:
         self.sent.append(message)
-
-
-@dataclass
-class World:
-    app: FastAPI
-    client: AsyncClient
-    users: dict[str, User]
-    practices: dict[str, UUID]
-    _headers: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    @property
-    def riverside(self) -> UUID:
-        return self.practices[RIVERSIDE_NAME]
-
-    @property
-    def hillcrest(self) -> UUID:
-        return self.practices[HILLCREST_NAME]
-
-    async def h(self, email: str, password: str | None = None) -> dict[str, str]:
-        """The bearer header of a signed-in user (signed in once per test)."""
-        if email not in self._headers:
-            tokens = (
-                await login_ok(self.client, email)
-                if password is None
-                else await login_ok(self.client, email, password)
-            )
-            self._headers[email] = tokens.headers
-        return self._headers[email]
-
-    async def new_pet_owner_user(self, email: str, full_name: str = "Casey Fields") -> UUID:
-        """A PET_OWNER account made through signup (signed in); returns its user id."""
-        response = await signup(self.client, email, STRONG_PASSWORD, full_name)
-        assert response.status_code == 201, response.text
-        await self.h(email, STRONG_PASSWORD)
-        return UUID(response.json()["id"])
-
-    async def create_owner(self, email: str, /, **values: Any) -> dict[str, Any]:
-        body = {"full_name": "Jordan Client", **values}
-        response = await self.client.post(
-            f"{API}/pet-owners", json=body, headers=await self.h(email)
-        )
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    async def create_pet(
-        self, email: str, owner_id: str | UUID, /, **values: Any
-    ) -> dict[str, Any]:
-        body = {"owner_id": str(owner_id), "name": "Biscuit", "species": "dog", **values}
-        response = await self.client.post(f"{API}/pets", json=body, headers=await self.h(email))
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    def use_mailer(self) -> RecordingMailer:
-        mailer = RecordingMailer()
-        self.app.state.container.invitation_mail.mailer = mailer
-        return mailer
-
-    async def deliver_events(self) -> int:
-        """Do what the worker does: deliver the outbox's undelivered events, oldest first."""
-        return await deliver_events(self.app)
 
 
 async def deliver_events(app: FastAPI) -> int:
@@ -115,27 +38,6 @@ async def deliver_events(app: FastAPI) -> int:
     for event_id in pending:
         await container.delivery.deliver(event_id)
     return len(pending)
-
-
-async def start(app: FastAPI, client: AsyncClient, *, demo_clients: bool = False) -> World:
-    """Seed the demo identity data (and the demo owners and pets when asked)."""
-    seeders = demo_seeders(app.state.container)
-    await seeders[0]()
-    if demo_clients:
-        for seed in seeders[1:]:
-            await seed()
-    users: dict[str, User] = {}
-    practices: dict[str, UUID] = {}
-    async with app.state.container.uow() as uow:
-        for email in DEMO_EMAILS:
-            user = await uow.users.get_by_email(email)
-            assert user is not None, email
-            users[email] = user
-        for name, _, _ in DEMO_PRACTICES:
-            practice = await uow.practices.get_by_name(name)
-            assert practice is not None, name
-            practices[name] = practice.id
-    return World(app=app, client=client, users=users, practices=practices)
 
 
 async def table_rows(

@@ -14,8 +14,8 @@ from httpx import AsyncClient, Response
 from sqlalchemy import func, select
 
 from tests.api.auth_helpers import ADMIN, API, cheap_auth, running_app
-from tests.api.clients_helpers import World, start
 from tests.conftest import make_settings
+from tests.fixtures.world import World, start
 from vetchart.adapters.db.tables import kb_chunks, kb_documents
 from vetchart.config import Settings, StorageSettings
 from vetchart.demo_kb import demo_documents

@@ -33,7 +33,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
 from httpx import Response
 from sqlalchemy import func, select, text
 
@@ -47,13 +46,10 @@ from tests.api.auth_helpers import (
     RIVERSIDE_MANAGER,
     RIVERSIDE_TECH,
     RIVERSIDE_VET,
-    new_client,
 )
-from tests.api.clients_helpers import World, assert_problem, start
-from tests.api.module_database import template_copy
-from tests.conftest import make_settings
+from tests.api.clients_helpers import assert_problem
+from tests.fixtures.world import World, open_world
 from vetchart.adapters.db.tables import appointments, audit_events
-from vetchart.api.app import create_app
 from vetchart.config import RateLimitSettings
 from vetchart.domain.users import Role, User
 
@@ -224,12 +220,11 @@ class Env:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def env(pg_server_url: str, template_database: str) -> AsyncIterator[Env]:
-    async with template_copy(pg_server_url, template_database, "appts") as url:
-        settings = make_settings(url, rate_limit=RateLimitSettings(enabled=False))
-        app = create_app(settings, database_url=url)
-        async with LifespanManager(app), new_client(app) as client:
-            world = await start(app, client, demo_clients=True)
-            yield Env(world=world, users=world.users)
+    async with open_world(
+        pg_server_url, template_database, "appts", rate_limit=RateLimitSettings(enabled=False)
+    ) as world:
+        await world.seed_demo()
+        yield Env(world=world, users=world.users)
 
 
 # --------------------------------------------------------------------------- no double booking

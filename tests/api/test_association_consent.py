@@ -33,7 +33,8 @@ from tests.api.auth_helpers import (
     RIVERSIDE_VET,
     same_problem,
 )
-from tests.api.clients_helpers import HILLCREST_NAME, World, assert_problem, start, table_rows
+from tests.api.clients_helpers import assert_problem, table_rows
+from tests.fixtures.world import HILLCREST_NAME, World, start
 from vetchart.adapters.db.tables import pet_owners, practice_associations
 
 API = "/api/v1"

@@ -20,7 +20,8 @@ from tests.api.auth_helpers import (
     RIVERSIDE_TECH,
     RIVERSIDE_VET,
 )
-from tests.api.clients_helpers import World, assert_problem, error_fields, start, table_rows
+from tests.api.clients_helpers import assert_problem, error_fields, table_rows
+from tests.fixtures.world import World, start
 from vetchart.adapters.db.tables import practice_associations
 
 API = "/api/v1"

@@ -33,7 +33,7 @@ from tests.api.auth_helpers import (
     refresh,
     unverified_claims,
 )
-from tests.api.clients_helpers import World, start
+from tests.fixtures.world import World, start
 from vetchart.adapters.db.engine import async_url
 from vetchart.adapters.db.tables import audit_events, medical_records, outbox_events
 from vetchart.api.audit_routes import READS_BY_POST, ROUTES, Audited
@@ -110,7 +110,7 @@ class _AuditWorld:
     def __init__(self, world: World) -> None:
         self.app = world.app
         self.users = world.users
-        self.headers = world._headers
+        self.headers = world.headers
 
 
 async def test_users_endpoints_leave_their_rows(app: FastAPI, client: AsyncClient) -> None:

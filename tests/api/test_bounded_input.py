@@ -30,9 +30,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from httpx import AsyncClient, Response
+from httpx import Response
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, text
 from sqlalchemy.sql.schema import Table
@@ -40,13 +38,10 @@ from sqlalchemy.sql.schema import Table
 from tests.api.auth_helpers import (
     ADMIN,
     RIVERSIDE_VET,
-    login_ok,
-    new_client,
-    seed_demo,
 )
 from tests.api.clients_helpers import assert_problem
-from tests.api.module_database import template_copy
-from tests.conftest import make_settings
+from tests.fixtures.world import World as BaseWorld
+from tests.fixtures.world import open_world
 from vetchart.adapters.db.errors import UNSTORABLE_VALUE_RULE, translate_database_error
 from vetchart.adapters.db.resilience import is_transient_connection_error
 from vetchart.adapters.db.tables import (
@@ -58,12 +53,10 @@ from vetchart.adapters.db.tables import (
     pets,
     record_attachments,
 )
-from vetchart.api.app import create_app
 from vetchart.api.problems import status_for
 from vetchart.api.uploads import UPLOAD_ROUTES
 from vetchart.config import StorageSettings
 from vetchart.domain.errors import RuleViolation
-from vetchart.domain.users import User
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -84,16 +77,8 @@ _names = itertools.count(1)
 
 
 @dataclass
-class World:
-    app: FastAPI
-    client: AsyncClient
-    users: dict[str, User]
-    headers: dict[str, dict[str, str]]
-    pet_id: str  # a dog of a Riverside client
-
-    @property
-    def container(self) -> Any:
-        return self.app.state.container
+class World(BaseWorld):
+    pet_id: str = ""  # a dog of a Riverside client
 
     @property
     def vet(self) -> dict[str, str]:
@@ -148,29 +133,21 @@ async def world(
     pg_server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
     files = tmp_path_factory.mktemp("bounded-input-files")
-    async with template_copy(pg_server_url, template_database, "bounded") as url:
-        settings = make_settings(
-            url, storage=StorageSettings(files_dir=files, max_attachment_bytes=ATTACHMENT_LIMIT)
-        )
-        assert settings.server.max_body_bytes == BODY_CAP
-        assert settings.server.max_auth_body_bytes == AUTH_BODY_CAP
-        app = create_app(settings, database_url=url)
-        async with LifespanManager(app), new_client(app) as client:
-            users = await seed_demo(app)
-            headers = {email: (await login_ok(client, email)).headers for email in users}
-            owner = await client.post(
-                f"{API}/pet-owners",
-                json={"full_name": "Bounded Client"},
-                headers=headers[RIVERSIDE_VET],
-            )
-            assert owner.status_code == 201, owner.text
-            pet = await client.post(
-                f"{API}/pets",
-                json={"owner_id": owner.json()["id"], "name": "Rex", "species": "dog"},
-                headers=headers[RIVERSIDE_VET],
-            )
-            assert pet.status_code == 201, pet.text
-            yield World(app, client, users, headers, pet.json()["id"])
+    async with open_world(
+        pg_server_url,
+        template_database,
+        "bounded",
+        World,
+        storage=StorageSettings(files_dir=files, max_attachment_bytes=ATTACHMENT_LIMIT),
+    ) as world:
+        assert world.settings.server.max_body_bytes == BODY_CAP
+        assert world.settings.server.max_auth_body_bytes == AUTH_BODY_CAP
+        await world.seed_demo()
+        await world.sign_in()
+        owner = await world.create_owner(RIVERSIDE_VET, full_name="Bounded Client")
+        pet = await world.create_pet(RIVERSIDE_VET, owner["id"], name="Rex", species="dog")
+        world.pet_id = pet["id"]
+        yield world
 
 
 @dataclass

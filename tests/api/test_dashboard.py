@@ -41,9 +41,10 @@ from tests.api.auth_helpers import (
     cheap_auth,
     running_app,
 )
-from tests.api.clients_helpers import World, assert_problem, deliver_events, start
+from tests.api.clients_helpers import assert_problem, deliver_events
 from tests.api.sql_counter import count_statements
 from tests.conftest import make_settings
+from tests.fixtures.world import World, start
 from vetchart.adapters.db.tables import practice_associations, visits
 from vetchart.config import ApiSettings, RateLimitSettings
 from vetchart.domain.users import Role, User

@@ -20,28 +20,23 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import AsyncClient
 from pydantic import SecretStr
 
 from tests.api.auth_helpers import (
     OWNER,
     RIVERSIDE_TECH,
     RIVERSIDE_VET,
-    login_ok,
     new_client,
-    seed_demo,
 )
-from tests.api.module_database import template_copy
 from tests.conftest import make_settings
+from tests.fixtures.world import World, open_world
 from vetchart.adapters.storage.local import sign
 from vetchart.api.app import create_app
 from vetchart.config import (
     Environment,
     ObservabilitySettings,
     RateLimitSettings,
-    Settings,
     StorageSettings,
 )
 from vetchart.domain.uploads import content_disposition, sanitize_filename
@@ -110,33 +105,21 @@ async def test_no_name_is_a_bare_attachment() -> None:
 # --------------------------------------------------------------------------- downloads
 
 
-class World:
-    def __init__(self, app: FastAPI, client: AsyncClient, headers: dict[str, dict[str, str]]):
-        self.app = app
-        self.client = client
-        self.headers = headers
-        self.settings: Settings = app.state.container.settings
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(
     pg_server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
     files = tmp_path_factory.mktemp("download-files")
-    async with template_copy(pg_server_url, template_database, "downloads") as url:
-        settings = make_settings(
-            url,
-            storage=StorageSettings(files_dir=files),
-            rate_limit=RateLimitSettings(enabled=False),
-        )
-        app = create_app(settings, database_url=url)
-        async with LifespanManager(app), new_client(app) as client:
-            await seed_demo(app)
-            headers = {
-                email: (await login_ok(client, email)).headers
-                for email in (RIVERSIDE_VET, RIVERSIDE_TECH, OWNER)
-            }
-            yield World(app, client, headers)
+    async with open_world(
+        pg_server_url,
+        template_database,
+        "downloads",
+        storage=StorageSettings(files_dir=files),
+        rate_limit=RateLimitSettings(enabled=False),
+    ) as world:
+        await world.seed_demo()
+        await world.sign_in(RIVERSIDE_VET, RIVERSIDE_TECH, OWNER)
+        yield world
 
 
 async def _pet_id(world: World) -> str:

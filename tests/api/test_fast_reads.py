@@ -27,7 +27,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -49,12 +49,12 @@ from tests.api.auth_helpers import (
     cheap_auth,
     login_ok,
     new_client,
-    seed_demo,
 )
-from tests.api.module_database import template_copy
 from tests.api.sql_counter import count_statements, counted_request
 from tests.conftest import make_settings
 from tests.db_proxy import DatabaseProxy
+from tests.fixtures.world import World as BaseWorld
+from tests.fixtures.world import open_world
 from vetchart.adapters.db.engine import libpq_url
 from vetchart.adapters.db.records import SqlRecordQueries
 from vetchart.adapters.observability.logging import configure_logging
@@ -66,7 +66,6 @@ from vetchart.api.schemas.records import HistoryEntryOut, RecordOut
 from vetchart.api.schemas.schedule import AppointmentOut
 from vetchart.config import AuditSettings, RateLimitSettings
 from vetchart.domain.policy import ClientScope
-from vetchart.domain.users import User
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -103,26 +102,7 @@ AMENDED_DATA: dict[str, Any] = {
 
 
 @dataclass
-class World:
-    app: FastAPI
-    client: AsyncClient
-    url: str
-    users: dict[str, User]
-    headers: dict[str, dict[str, str]]
-
-    @property
-    def container(self) -> Any:
-        return self.app.state.container
-
-    @property
-    def riverside(self) -> UUID:
-        practice = self.users[RIVERSIDE_VET].practice_id
-        assert practice is not None
-        return practice
-
-    def today(self) -> date:
-        return self.container.clock.now().date()  # type: ignore[no-any-return]
-
+class World(BaseWorld):
     async def send(
         self,
         method: str,
@@ -226,13 +206,12 @@ async def world(pg_server_url: str, template_database: str) -> AsyncIterator[Wor
     # default prints every local of every frame (the rows read included) and takes ~10 s
     # per logged 500.
     configure_logging(level="WARNING", json=False)
-    async with template_copy(pg_server_url, template_database, "fast") as url:
-        settings = make_settings(url, rate_limit=RateLimitSettings(enabled=False))
-        app = create_app(settings, database_url=url)
-        async with LifespanManager(app), new_client(app) as client:
-            users = await seed_demo(app)
-            headers = {email: (await login_ok(client, email)).headers for email in SIGNED_IN}
-            yield World(app=app, client=client, url=url, users=users, headers=headers)
+    async with open_world(
+        pg_server_url, template_database, "fast", World, rate_limit=RateLimitSettings(enabled=False)
+    ) as world:
+        await world.seed_demo()
+        await world.sign_in(*SIGNED_IN)
+        yield world
 
 
 async def as_database_owner(url: str, *statements: str) -> list[Any]:

@@ -25,7 +25,8 @@ from tests.api.auth_helpers import (
     me,
     new_client,
 )
-from tests.api.clients_helpers import World, assert_problem, error_fields, start, table_rows
+from tests.api.clients_helpers import assert_problem, error_fields, table_rows
+from tests.fixtures.world import World, start
 from vetchart.adapters.db.tables import staff_invitations, users
 
 API = "/api/v1"

@@ -20,7 +20,7 @@ from tests.api.auth_helpers import (
     audit_rows,
     cheap_auth,
 )
-from tests.api.clients_helpers import World, assert_problem
+from tests.api.clients_helpers import assert_problem
 from tests.api.kb_helpers import (
     DOCUMENT_FIELDS,
     KB,
@@ -31,8 +31,8 @@ from tests.api.kb_helpers import (
     kb_world,
     upload,
 )
-from tests.api.module_database import template_copy
 from tests.api.sql_counter import count_statements
+from tests.fixtures.world import World, template_copy
 from tests.kb_questions import KB_QUESTIONS, TOP_K
 
 

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from tests.api.auth_helpers import ADMIN, OWNER, RIVERSIDE_VET
-from tests.api.clients_helpers import World
 from tests.api.kb_helpers import KB, ask_ok, chunk_rows, document, kb_settings, kb_world
+from tests.fixtures.world import World
 from tests.integration.ai.fake_servers import (
     Behaviour,
     FakeService,

@@ -13,7 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from tests.api.auth_helpers import ADMIN, audit_rows
-from tests.api.clients_helpers import World, assert_problem
+from tests.api.clients_helpers import assert_problem
 from tests.api.kb_helpers import (
     DOCUMENT_FIELDS,
     KB,
@@ -28,6 +28,7 @@ from tests.api.kb_helpers import (
     upload_ok,
 )
 from tests.conftest import make_settings
+from tests.fixtures.world import World
 from tests.unit.kb.pdf_builder import make_pdf
 from vetchart.adapters.db.tables import kb_documents
 from vetchart.config import StorageSettings

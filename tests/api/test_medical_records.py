@@ -22,9 +22,7 @@ from uuid import UUID
 
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from httpx import AsyncClient, Response
+from httpx import Response
 from sqlalchemy import func, select
 
 from tests.api.auth_helpers import (
@@ -35,14 +33,10 @@ from tests.api.auth_helpers import (
     RIVERSIDE_MANAGER,
     RIVERSIDE_TECH,
     RIVERSIDE_VET,
-    login_ok,
-    new_client,
-    seed_demo,
 )
-from tests.api.module_database import template_copy
-from tests.conftest import make_settings
+from tests.fixtures.world import NO_ID, open_world
+from tests.fixtures.world import World as BaseWorld
 from vetchart.adapters.db.tables import medical_record_events, medical_records, pets
-from vetchart.api.app import create_app
 from vetchart.config import RateLimitSettings
 from vetchart.domain.records import (
     CONTENT_FIELDS,
@@ -51,7 +45,7 @@ from vetchart.domain.records import (
     RecordContent,
     RecordType,
 )
-from vetchart.domain.users import Role, User
+from vetchart.domain.users import Role
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -65,21 +59,8 @@ _names = itertools.count(1)
 
 
 @dataclass
-class World:
-    app: FastAPI
-    client: AsyncClient
-    users: dict[str, User]
-    headers: dict[str, dict[str, str]]
-    riverside: UUID
-    hillcrest: UUID
-    owners_pet: UUID  # a dog of OWNER's own profile (a client of both practices)
-
-    @property
-    def container(self) -> Any:
-        return self.app.state.container
-
-    def today(self) -> date:
-        return self.container.clock.now().date()  # type: ignore[no-any-return]
+class World(BaseWorld):
+    owners_pet: UUID = NO_ID  # a dog of OWNER's own profile (a client of both practices)
 
     def days_ago(self, days: int) -> str:
         return (self.today() - timedelta(days=days)).isoformat()
@@ -175,54 +156,25 @@ class World:
             return list((await conn.scalars(query)).all())
 
 
-async def _second_technician(app: FastAPI, users: dict[str, User]) -> User:
-    tech = users[RIVERSIDE_TECH]
-    now = app.state.container.clock.now()
-    user = User(
-        id=app.state.container.ids.new_id(),
-        email=TECH_2,
-        full_name="Second Technician",
-        role=Role.VET_STAFF,
-        practice_id=tech.practice_id,
-        is_active=True,
-        password_hash=tech.password_hash,
-        mfa_enabled=False,
-        created_at=now,
-        updated_at=now,
-        password_changed_at=now,
-    )
-    async with app.state.container.uow() as uow:
-        await uow.users.add(user)
-        await uow.commit()
-    return user
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(pg_server_url: str, template_database: str) -> AsyncIterator[World]:
-    async with template_copy(pg_server_url, template_database, "records") as url:
-        settings = make_settings(url, rate_limit=RateLimitSettings(enabled=False))
-        app = create_app(settings, database_url=url)
-        async with LifespanManager(app), new_client(app) as client:
-            users = await seed_demo(app)
-            users[TECH_2] = await _second_technician(app, users)
-            headers = {email: (await login_ok(client, email)).headers for email in users}
-            mine = await client.get(
-                f"{API}/pets", params={"species": "dog"}, headers=headers[OWNER]
-            )
-            assert mine.status_code == 200, mine.text
-            riverside = users[RIVERSIDE_VET].practice_id
-            hillcrest = users[HILLCREST_VET].practice_id
-            assert riverside is not None
-            assert hillcrest is not None
-            yield World(
-                app=app,
-                client=client,
-                users=users,
-                headers=headers,
-                riverside=riverside,
-                hillcrest=hillcrest,
-                owners_pet=UUID(mine.json()["items"][0]["id"]),
-            )
+    async with open_world(
+        pg_server_url,
+        template_database,
+        "records",
+        World,
+        rate_limit=RateLimitSettings(enabled=False),
+    ) as world:
+        await world.seed_demo()
+        tech = world.users[RIVERSIDE_TECH]
+        await world.add_user(
+            TECH_2, Role.VET_STAFF, tech.practice_id, full_name="Second Technician"
+        )
+        await world.sign_in()
+        mine = await world.request("GET", "/pets", OWNER, params={"species": "dog"})
+        assert mine.status_code == 200, mine.text
+        world.owners_pet = UUID(mine.json()["items"][0]["id"])
+        yield world
 
 
 def assert_rule(response: Response, rule: str, field: str) -> None:

@@ -13,7 +13,8 @@ from httpx import AsyncClient
 from sqlalchemy import select
 
 from tests.api.auth_helpers import ADMIN, RIVERSIDE_VET
-from tests.api.clients_helpers import World, assert_problem, start
+from tests.api.clients_helpers import assert_problem
+from tests.fixtures.world import World, start
 from vetchart.adapters.db.tables import pet_owners, pets, practice_associations
 
 API = "/api/v1"

@@ -18,7 +18,8 @@ from tests.api.auth_helpers import (
     RIVERSIDE_TECH,
     RIVERSIDE_VET,
 )
-from tests.api.clients_helpers import assert_problem, error_fields, start, table_rows
+from tests.api.clients_helpers import assert_problem, error_fields, table_rows
+from tests.fixtures.world import start
 from vetchart.adapters.db.tables import pet_owners, practice_associations
 
 API = "/api/v1"

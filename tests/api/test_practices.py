@@ -17,14 +17,8 @@ from tests.api.auth_helpers import (
     RIVERSIDE_TECH,
     RIVERSIDE_VET,
 )
-from tests.api.clients_helpers import (
-    HILLCREST_NAME,
-    RIVERSIDE_NAME,
-    assert_problem,
-    error_fields,
-    start,
-    table_rows,
-)
+from tests.api.clients_helpers import assert_problem, error_fields, table_rows
+from tests.fixtures.world import HILLCREST_NAME, RIVERSIDE_NAME, start
 from vetchart.adapters.db.tables import practices
 from vetchart.domain.practices import DIRECTORY_FIELDS
 

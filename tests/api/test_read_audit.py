@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -27,8 +27,6 @@ from uuid import UUID
 import asyncpg
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from sqlalchemy import select
 
@@ -39,20 +37,15 @@ from tests.api.auth_helpers import (
     OWNER,
     RIVERSIDE_TECH,
     RIVERSIDE_VET,
-    login_ok,
-    new_client,
-    seed_demo,
 )
-from tests.api.module_database import template_copy
-from tests.conftest import make_settings
+from tests.fixtures.world import World as BaseWorld
+from tests.fixtures.world import open_world
 from vetchart.adapters.db.engine import libpq_url
 from vetchart.adapters.db.tables import practice_associations
 from vetchart.adapters.observability.logging import configure_logging
-from vetchart.api.app import create_app
 from vetchart.api.schemas.clients import PetOwnerOut
 from vetchart.config import RateLimitSettings
 from vetchart.domain.policy import ClientScope
-from vetchart.domain.users import User
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -64,32 +57,15 @@ _names = itertools.count(1)
 
 
 @dataclass
-class World:
-    app: FastAPI
-    client: AsyncClient
-    url: str
-    users: dict[str, User]
-    headers: dict[str, dict[str, str]]
-    client_id: str  # a client of Riverside only
-    client_pets: list[str]  # its pets, in name order
-    day: date  # the day of its appointments
-    single_pet_visit: str  # its appointment with one pet
-    two_pet_visit: str  # its appointment with two pets
-    mine: str  # the demo PET_OWNER's own profile
-    my_pet: str
-    my_visit: str  # an appointment of the demo PET_OWNER at Riverside
-
-    @property
-    def riverside(self) -> UUID:
-        practice = self.users[RIVERSIDE_VET].practice_id
-        assert practice is not None
-        return practice
-
-    @property
-    def hillcrest(self) -> UUID:
-        practice = self.users[HILLCREST_VET].practice_id
-        assert practice is not None
-        return practice
+class World(BaseWorld):
+    client_id: str = ""  # a client of Riverside only
+    client_pets: list[str] = field(default_factory=list)  # its pets, in name order
+    day: date = date.min  # the day of its appointments
+    single_pet_visit: str = ""  # its appointment with one pet
+    two_pet_visit: str = ""  # its appointment with two pets
+    mine: str = ""  # the demo PET_OWNER's own profile
+    my_pet: str = ""
+    my_visit: str = ""  # an appointment of the demo PET_OWNER at Riverside
 
     async def get(self, url: str, who: str = RIVERSIDE_VET, **params: Any) -> Response:
         return await self.client.get(API + url, headers=self.headers[who], params=params)
@@ -140,59 +116,46 @@ async def book(
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(pg_server_url: str, template_database: str) -> AsyncIterator[World]:
     configure_logging(level="WARNING", json=False)  # plain tracebacks for the 5xx below
-    async with template_copy(pg_server_url, template_database, "readaudit") as url:
-        settings = make_settings(url, rate_limit=RateLimitSettings(enabled=False))
-        app = create_app(settings, database_url=url)
-        async with LifespanManager(app), new_client(app) as client:
-            users = await seed_demo(app)
-            headers = {email: (await login_ok(client, email)).headers for email in SIGNED_IN}
-            vet = users[RIVERSIDE_VET]
-            assert vet.practice_id is not None
+    async with open_world(
+        pg_server_url,
+        template_database,
+        "readaudit",
+        World,
+        rate_limit=RateLimitSettings(enabled=False),
+    ) as world:
+        await world.seed_demo()
+        await world.sign_in(*SIGNED_IN)
+        client, headers = world.client, world.headers
+        vet = world.users[RIVERSIDE_VET]
+        assert vet.practice_id is not None
+        world.client_id = str(
+            (await world.create_owner(RIVERSIDE_VET, full_name="Audit Client Riverside"))["id"]
+        )
+        world.client_pets = [
+            str(
+                (await world.create_pet(RIVERSIDE_VET, world.client_id, name=name, species="cat"))[
+                    "id"
+                ]
+            )
+            for name in ("Audit Pet A", "Audit Pet B", "Audit Pet C")
+        ]
+        mine_page = await client.get(f"{API}/pet-owners", headers=headers[OWNER])
+        world.mine = str(mine_page.json()["items"][0]["id"])
+        my_pets = await client.get(f"{API}/pets", headers=headers[OWNER])
+        world.my_pet = str(my_pets.json()["items"][0]["id"])
 
-            async def created(url: str, who: str, body: dict[str, Any]) -> str:
-                response = await client.post(API + url, json=body, headers=headers[who])
-                assert response.status_code == 201, response.text
-                return str(response.json()["id"])
-
-            client_id = await created(
-                "/pet-owners", RIVERSIDE_VET, {"full_name": "Audit Client Riverside"}
-            )
-            client_pets = [
-                await created(
-                    "/pets", RIVERSIDE_VET, {"owner_id": client_id, "name": name, "species": "cat"}
-                )
-                for name in ("Audit Pet A", "Audit Pet B", "Audit Pet C")
-            ]
-            mine_page = await client.get(f"{API}/pet-owners", headers=headers[OWNER])
-            mine = str(mine_page.json()["items"][0]["id"])
-            my_pets = await client.get(f"{API}/pets", headers=headers[OWNER])
-            my_pet = str(my_pets.json()["items"][0]["id"])
-
-            day = datetime.now(UTC).date() + timedelta(days=40)
-            booking = (client, headers, vet.practice_id, vet.id)
-            at = datetime.combine(day, time(9), UTC)
-            single = await book(booking, client_id, client_pets[:1], at, "Audit one pet")
-            two = await book(
-                booking, client_id, client_pets[1:], at + timedelta(hours=1), "Audit two pets"
-            )
-            my_visit = await book(
-                booking, mine, [my_pet], at + timedelta(hours=2), "Audit owner's visit"
-            )
-            yield World(
-                app=app,
-                client=client,
-                url=url,
-                users=users,
-                headers=headers,
-                client_id=client_id,
-                client_pets=client_pets,
-                day=day,
-                single_pet_visit=single,
-                two_pet_visit=two,
-                mine=mine,
-                my_pet=my_pet,
-                my_visit=my_visit,
-            )
+        world.day = datetime.now(UTC).date() + timedelta(days=40)
+        booking = (client, headers, vet.practice_id, vet.id)
+        at = datetime.combine(world.day, time(9), UTC)
+        pets = world.client_pets
+        world.single_pet_visit = await book(booking, world.client_id, pets[:1], at, "Audit one pet")
+        world.two_pet_visit = await book(
+            booking, world.client_id, pets[1:], at + timedelta(hours=1), "Audit two pets"
+        )
+        world.my_visit = await book(
+            booking, world.mine, [world.my_pet], at + timedelta(hours=2), "Audit owner's visit"
+        )
+        yield world
 
 
 async def the_row(world: World, response: Response) -> dict[str, Any]:

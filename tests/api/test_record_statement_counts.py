@@ -19,32 +19,23 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from httpx import AsyncClient
 
-from tests.api.auth_helpers import DEMO_PASSWORD, cheap_auth, login_ok, new_client
-from tests.api.module_database import template_copy
+from tests.api.auth_helpers import cheap_auth
 from tests.api.sql_counter import counted_request
-from tests.conftest import make_settings
-from vetchart.api.app import create_app
+from tests.fixtures.world import NO_ID, World, open_world
 from vetchart.config import RateLimitSettings
-from vetchart.domain.owners import Association, AssociationStatus, PetOwner, RequestType
+from vetchart.domain.owners import AssociationStatus
 from vetchart.domain.pets import Pet
 from vetchart.domain.policy import ClientScope
-from vetchart.domain.practices import Practice
 from vetchart.domain.records import (
     MedicalRecord,
     PetFacts,
     RecordChanges,
-    RecordContent,
-    RecordType,
 )
 from vetchart.domain.users import Role, User
 
@@ -93,6 +84,8 @@ ENDPOINTS = (
     Endpoint("amend", "PATCH", "/medical-records/{record}", "medical_record_events", "", 6),
 )
 
+APPROVED = AssociationStatus.APPROVED
+
 
 @dataclass
 class Measurement:
@@ -101,63 +94,64 @@ class Measurement:
     statements: list[str]
 
 
+VET = "vet@count.example"
+
+
 @dataclass
-class CountWorld:
-    app: FastAPI
-    client: AsyncClient
-    practice: UUID
-    pet: PetFacts
-    vet: User
-    headers: dict[str, str]
-    first_record: UUID
+class CountWorld(World):
+    practice_id: UUID = NO_ID
+    dog: Pet | None = None
+    first_record: UUID = NO_ID
     small: dict[str, Measurement] = field(default_factory=dict)
     large: dict[str, Measurement] = field(default_factory=dict)
     _amendments: int = 0
 
     @property
-    def container(self) -> Any:
-        return self.app.state.container
+    def vet(self) -> User:
+        return self.users[VET]
+
+    @property
+    def vet_headers(self) -> dict[str, str]:
+        return self.headers[VET]
+
+    @property
+    def facts(self) -> PetFacts:
+        assert self.dog is not None
+        return PetFacts(self.dog.id, self.dog.species, self.dog.date_of_birth, self.dog.is_active)
 
     def new_record(self, n: int) -> MedicalRecord:
-        now = self.container.clock.now()
-        visit = now.date() - timedelta(days=30 + n % 300)
-        return MedicalRecord.create(
-            record_id=self.container.ids.new_id(),
-            pet=self.pet,
-            practice_id=self.practice,
-            author_id=self.vet.id,
-            content=RecordContent(
-                record_type=RecordType.CHECKUP,
-                title=f"Check-up {n}",
-                visit_date=visit,
-                weight_kg=Decimal("20.5"),
-                follow_up_required=True,
-                follow_up_date=visit + timedelta(days=7),
-            ),
-            now=now,
+        """A check-up 30 days ago or more, with a follow-up due a week after it."""
+        assert self.dog is not None
+        return self.make_record(
+            self.dog,
+            self.practice_id,
+            self.vet.id,
+            title=f"Check-up {n}",
+            visit_date=self.today() - timedelta(days=30 + n % 300),
+            follow_up_in_days=7,
         )
 
     async def patch_kwargs(self) -> dict[str, Any]:
         """An amendment of the first record based on its current version."""
         current = await self.client.get(
-            f"{API}/medical-records/{self.first_record}", headers=self.headers
+            f"{API}/medical-records/{self.first_record}", headers=self.vet_headers
         )
         self._amendments += 1
         return {
             "json": {"diagnosis": f"Measured {self._amendments}"},
-            "headers": {**self.headers, "If-Match": current.headers["etag"]},
+            "headers": {**self.vet_headers, "If-Match": current.headers["etag"]},
         }
 
     async def measure(self, into: dict[str, Measurement]) -> None:
         for endpoint in ENDPOINTS:
             url = API + endpoint.url.format(
-                practice=self.practice, pet=self.pet.id, record=self.first_record
+                practice=self.practice_id, pet=self.facts.id, record=self.first_record
             )
             for _warm_up_first in (True, False):
                 kwargs = (
                     await self.patch_kwargs()
                     if endpoint.method == "PATCH"
-                    else {"headers": self.headers}
+                    else {"headers": self.vet_headers}
                 )
                 response, counter = await counted_request(
                     self.app, self.client, endpoint.method, url, **kwargs
@@ -167,64 +161,16 @@ class CountWorld:
             into[endpoint.name] = Measurement(response.status_code, rows, counter.statements)
 
 
-async def build_world(app: FastAPI, client: AsyncClient) -> CountWorld:
-    c = app.state.container
-    now = c.clock.now()
-    password = await c.hasher.hash(DEMO_PASSWORD)
-    practice = Practice(
-        id=c.ids.new_id(), name="Counting Clinic", timezone="UTC", created_at=now, updated_at=now
-    )
-    vet = User(
-        id=c.ids.new_id(),
-        email="vet@count.example",
-        full_name="Dr Count",
-        role=Role.VET,
-        practice_id=practice.id,
-        is_active=True,
-        password_hash=password,
-        mfa_enabled=False,
-        created_at=now,
-        updated_at=now,
-        password_changed_at=now,
-    )
-    owner = PetOwner(id=c.ids.new_id(), full_name="Counting Client", created_at=now, updated_at=now)
-    pet = Pet(
-        id=c.ids.new_id(),
-        owner_id=owner.id,
-        name="Counting Dog",
-        species="dog",
-        created_at=now,
-        updated_at=now,
-    )
-    async with c.uow() as uow:
-        await uow.practices.add(practice)
-        await uow.users.add(vet)
-        await uow.pet_owners.add(owner)
-        await uow.associations.add(
-            Association(
-                id=c.ids.new_id(),
-                pet_owner_id=owner.id,
-                practice_id=practice.id,
-                request_type=RequestType.NEW_CLIENT,
-                status=AssociationStatus.APPROVED,
-                requested_by=vet.id,
-                created_at=now,
-                updated_at=now,
-                decided_by=vet.id,
-                decided_at=now,
-            )
-        )
-        await uow.pets.add(pet)
-        await uow.commit()
-    facts = PetFacts(pet.id, pet.species, None, True)
-    headers = (await login_ok(client, vet.email)).headers
-    world = CountWorld(app, client, practice.id, facts, vet, headers, first_record=UUID(int=0))
+async def build_world(world: CountWorld) -> None:
+    """A practice with a VET (signed in), a client of it with a dog, and one record."""
+    practice = await world.add_practice("Counting Clinic", timezone="UTC")
+    vet = await world.add_user(VET, Role.VET, practice.id, full_name="Dr Count", sign_in=True)
+    owner = await world.add_owner("Counting Client", {practice.id: APPROVED}, by=vet.id)
+    world.practice_id = practice.id
+    world.dog = await world.add_pet(owner, "Counting Dog", species="dog")
     first = world.new_record(0)
-    async with c.uow() as uow:
-        await uow.records.add(first)
-        await uow.commit()
+    await world.add_records([first])
     world.first_record = first.id
-    return world
 
 
 async def grow(world: CountWorld) -> None:
@@ -242,7 +188,7 @@ async def grow(world: CountWorld) -> None:
                 changes=RecordChanges(
                     treatment=f"Step {record.version}", amendment_reason="Counting"
                 ),
-                pet=world.pet,
+                pet=world.facts,
                 actor_id=world.vet.id,
                 now=now,
                 auto_finalise_after=timedelta(hours=24),
@@ -253,19 +199,19 @@ async def grow(world: CountWorld) -> None:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(pg_server_url: str, template_database: str) -> AsyncIterator[CountWorld]:
-    async with template_copy(pg_server_url, template_database, "reccount") as url:
-        settings = make_settings(
-            url,
-            auth=cheap_auth(session_cache_seconds=0),
-            rate_limit=RateLimitSettings(enabled=False),
-        )
-        app = create_app(settings, database_url=url)
-        async with LifespanManager(app), new_client(app) as client:
-            counted = await build_world(app, client)
-            await counted.measure(counted.small)
-            await grow(counted)
-            await counted.measure(counted.large)
-            yield counted
+    async with open_world(
+        pg_server_url,
+        template_database,
+        "reccount",
+        CountWorld,
+        auth=cheap_auth(session_cache_seconds=0),
+        rate_limit=RateLimitSettings(enabled=False),
+    ) as counted:
+        await build_world(counted)
+        await counted.measure(counted.small)
+        await grow(counted)
+        await counted.measure(counted.large)
+        yield counted
 
 
 def _report(world: CountWorld, name: str) -> str:

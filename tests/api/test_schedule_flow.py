@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from tests.api.auth_helpers import API, OWNER, RIVERSIDE_MANAGER, RIVERSIDE_TECH, RIVERSIDE_VET
-from tests.api.clients_helpers import World, start
+from tests.fixtures.world import World, start
 
 
 def tiny_wav(seconds: float = 0.1, rate: int = 8000) -> bytes:

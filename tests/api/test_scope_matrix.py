@@ -79,9 +79,6 @@ from uuid import UUID
 
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from httpx import AsyncClient
 from sqlalchemy import text
 
 from tests.api.audit_checks import assert_audited
@@ -95,14 +92,10 @@ from tests.api.auth_helpers import (
     RIVERSIDE_TECH,
     RIVERSIDE_VET,
     STRONG_PASSWORD,
-    login_ok,
-    new_client,
-    seed_demo,
 )
-from tests.api.module_database import template_copy
 from tests.api.test_schedule_flow import tiny_pdf, tiny_wav
-from tests.conftest import make_settings
-from vetchart.api.app import create_app
+from tests.fixtures.world import World as BaseWorld
+from tests.fixtures.world import open_world
 from vetchart.config import RateLimitSettings, StorageSettings
 from vetchart.domain.appointments import (
     AppointmentStatus,
@@ -113,20 +106,14 @@ from vetchart.domain.appointments import (
     new_appointment,
 )
 from vetchart.domain.owners import (
-    Association,
     AssociationStatus,
     ConsentParty,
-    PetOwner,
-    RequestType,
 )
-from vetchart.domain.pets import Pet
 from vetchart.domain.policy import ClientScope
-from vetchart.domain.practices import Practice
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
 from vetchart.domain.uploads import ObjectKey, UploadKind
 from vetchart.domain.users import Role, User
 from vetchart.services.auth.base import token_digest
-from vetchart.services.demo import DEMO_PRACTICES
 from vetchart.services.ports.identity import Invitation
 from vetchart.services.ports.records import Attachment
 from vetchart.services.ports.storage import StoredObject
@@ -635,64 +622,24 @@ def unique(prefix: str) -> str:
 
 
 @dataclass
-class World:
-    app: FastAPI
-    client: AsyncClient
-    users: dict[str, User]
-    headers: dict[str, dict[str, str]]
-    practices: dict[str, UUID] = field(default_factory=dict)
-    owners: dict[str, UUID] = field(default_factory=dict)
-    pets: dict[str, UUID] = field(default_factory=dict)
-    password_hash: str = ""
-
-    @property
-    def container(self) -> Any:
-        return self.app.state.container
-
-    def now(self) -> datetime:
-        return self.container.clock.now()  # type: ignore[no-any-return]
-
-    def new_id(self) -> UUID:
-        return self.container.ids.new_id()  # type: ignore[no-any-return]
-
+class World(BaseWorld):
     def caller_headers(self, caller: str) -> dict[str, str]:
         return {} if caller == "ANON" else self.headers[CALLER_EMAILS[caller]]
 
     # ------------------------------------------------------------------ factories
 
     async def new_practice(self, *, active: bool = True) -> UUID:
-        now = self.now()
-        practice = Practice(
-            id=self.new_id(),
-            name=unique("Scope Practice "),
-            timezone="Europe/Dublin",
-            created_at=now,
-            updated_at=now,
-            is_active=active,
-        )
-        async with self.container.uow() as uow:
-            await uow.practices.add(practice)
-            await uow.commit()
-        return practice.id
+        return (await self.add_practice(unique("Scope Practice "), active=active)).id
 
     async def new_owner(
         self, links: dict[UUID, AssociationStatus], *, created_by: UUID | None = None
     ) -> UUID:
-        now = self.now()
-        owner = PetOwner(
-            id=self.new_id(),
-            full_name=unique("Scope Client "),
+        return await self.add_owner(
+            unique("Scope Client "),
+            links,
             email=f"{unique('client')}@example.com",
-            created_at=now,
-            updated_at=now,
-            created_by_practice_id=created_by,
+            created_by=created_by,
         )
-        async with self.container.uow() as uow:
-            await uow.pet_owners.add(owner)
-            await uow.commit()
-        for practice_id, status in links.items():
-            await self.new_association(owner.id, practice_id, status)
-        return owner.id
 
     async def new_association(
         self,
@@ -702,66 +649,16 @@ class World:
         awaiting: ConsentParty | None = None,
     ) -> UUID:
         """A pending one awaits the practice (the owner asked) unless told otherwise."""
-        if status is PENDING and awaiting is None:
-            awaiting = ConsentParty.PRACTICE
-        now = self.now()
-        decider = self.users[ADMIN].id
-        association = Association(
-            id=self.new_id(),
-            pet_owner_id=owner_id,
-            practice_id=practice_id,
-            request_type=RequestType.NEW_CLIENT,
-            status=status,
-            requested_by=decider,
-            created_at=now,
-            updated_at=now,
-            decided_by=None if status is PENDING else decider,
-            decided_at=None if status is PENDING else now,
-            deactivated_by=decider if status is AssociationStatus.INACTIVE else None,
-            deactivated_at=now if status is AssociationStatus.INACTIVE else None,
-            awaiting=awaiting,
-        )
-        async with self.container.uow() as uow:
-            await uow.associations.add(association)
-            await uow.commit()
-        return association.id
+        return await self.add_association(owner_id, practice_id, status, awaiting=awaiting)
 
     async def new_pet(self, owner_id: UUID, *, active: bool = True) -> UUID:
-        now = self.now()
-        pet = Pet(
-            id=self.new_id(),
-            owner_id=owner_id,
-            name=unique("Scope Pet "),
-            species="dog",
-            created_at=now,
-            updated_at=now,
-            is_active=active,
-        )
-        async with self.container.uow() as uow:
-            await uow.pets.add(pet)
-            await uow.commit()
-        return pet.id
+        return (await self.add_pet(owner_id, unique("Scope Pet "), active=active)).id
 
     async def new_owner_user(self) -> dict[str, str]:
         """A PET_OWNER account without an owner profile, signed in: its headers."""
-        now = self.now()
-        user = User(
-            id=self.new_id(),
-            email=f"{unique('newowner')}@example.com",
-            full_name="New Owner",
-            role=Role.PET_OWNER,
-            practice_id=None,
-            is_active=True,
-            password_hash=self.password_hash,
-            mfa_enabled=False,
-            created_at=now,
-            updated_at=now,
-            password_changed_at=now,
-        )
-        async with self.container.uow() as uow:
-            await uow.users.add(user)
-            await uow.commit()
-        return (await login_ok(self.client, user.email)).headers
+        email = f"{unique('newowner')}@example.com"
+        await self.add_user(email, Role.PET_OWNER, full_name="New Owner", sign_in=True)
+        return self.headers[email]
 
     async def new_invitation(self, state: str) -> str:
         """The token of an invitation to Riverside: valid, used or expired."""
@@ -807,24 +704,18 @@ class World:
         return await self.new_pet(self.owners[relation], active=active)
 
 
-async def build_world(app: FastAPI, client: AsyncClient) -> World:
-    users = await seed_demo(app)
-    headers = {email: (await login_ok(client, email)).headers for email in EVERY_DEMO_USER}
-    world = World(app=app, client=client, users=users, headers=headers)
-    world.password_hash = users[OWNER].password_hash
-    async with app.state.container.uow() as uow:
-        riverside = await uow.practices.get_by_name(DEMO_PRACTICES[0][0])
-        hillcrest = await uow.practices.get_by_name(DEMO_PRACTICES[1][0])
-        mine = await uow.pet_owners.get_by_user(users[OWNER].id)
-    assert riverside is not None
-    assert hillcrest is not None
+async def build_world(world: World) -> None:
+    await world.seed_demo()
+    await world.sign_in(*EVERY_DEMO_USER)
+    async with world.container.uow() as uow:
+        mine = await uow.pet_owners.get_by_user(world.users[OWNER].id)
     assert mine is not None
-    world.practices = {
-        "own_practice": riverside.id,
-        "other_practice": hillcrest.id,
-        "inactive_practice": await world.new_practice(active=False),
-    }
-    r, h = riverside.id, hillcrest.id
+    r, h = world.riverside, world.hillcrest
+    world.practices.update(
+        own_practice=r,
+        other_practice=h,
+        inactive_practice=await world.new_practice(active=False),
+    )
     world.owners = {
         "mine": mine.id,
         "own_practice_client": await world.new_owner({r: APPROVED}),
@@ -834,7 +725,6 @@ async def build_world(app: FastAPI, client: AsyncClient) -> World:
     world.pets = {
         relation: await world.new_pet(world.owners[relation]) for relation in CLIENT_RELATIONS
     }
-    return world
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -842,16 +732,17 @@ async def world(
     pg_server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
     """One database (a copy of the migrated template) and one app for the whole module."""
-    async with template_copy(pg_server_url, template_database, "scope") as url:
-        # Rate limits off: this module sends hundreds of requests from one address.
-        settings = make_settings(
-            url,
-            rate_limit=RateLimitSettings(enabled=False),
-            storage=StorageSettings(files_dir=tmp_path_factory.mktemp("scope-files")),
-        )
-        app = create_app(settings, database_url=url)
-        async with LifespanManager(app), new_client(app) as client:
-            yield await build_world(app, client)
+    # Rate limits off: this module sends hundreds of requests from one address.
+    async with open_world(
+        pg_server_url,
+        template_database,
+        "scope",
+        World,
+        rate_limit=RateLimitSettings(enabled=False),
+        storage=StorageSettings(files_dir=tmp_path_factory.mktemp("scope-files")),
+    ) as world:
+        await build_world(world)
+        yield world
 
 
 # --------------------------------------------------------------------------- requests

@@ -18,26 +18,18 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
 
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from httpx import AsyncClient
 from sqlalchemy import text
 
-from tests.api.auth_helpers import DEMO_PASSWORD, cheap_auth, login_ok, new_client
-from tests.api.module_database import template_copy
+from tests.api.auth_helpers import cheap_auth
 from tests.api.sql_counter import count_statements, counted_request
-from tests.conftest import make_settings
-from vetchart.api.app import create_app
+from tests.fixtures.world import NO_ID, World, open_world
 from vetchart.config import RateLimitSettings
-from vetchart.domain.owners import Association, AssociationStatus, PetOwner, RequestType
-from vetchart.domain.pets import Pet
-from vetchart.domain.practices import Practice
-from vetchart.domain.users import Role, User
+from vetchart.domain.owners import AssociationStatus
+from vetchart.domain.users import Role
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -87,6 +79,9 @@ ENDPOINTS = (
     Endpoint("GET /users", "/users", ("P_ADMIN",), "users"),
 )
 
+APPROVED = AssociationStatus.APPROVED
+INACTIVE = AssociationStatus.INACTIVE
+
 
 @dataclass
 class Measurement:
@@ -95,30 +90,30 @@ class Measurement:
     statements: list[str]
 
 
+# The callers of ENDPOINTS, by their label there.
+CALLERS = {
+    "S_ADMIN": "root@count.example",
+    "P_ADMIN": "boss@count.example",
+    "OWNER": "client@count.example",
+}
+
+
 @dataclass
-class CountWorld:
-    app: FastAPI
-    client: AsyncClient
-    practice: UUID
-    owner: UUID
-    pet: UUID
-    users: dict[str, User]
-    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+class CountWorld(World):
+    practice_id: UUID = NO_ID  # P
+    owner_id: UUID = NO_ID  # the PET_OWNER's profile
+    pet_id: UUID = NO_ID  # its cat
     small: dict[tuple[str, str], Measurement] = field(default_factory=dict)
     large: dict[tuple[str, str], Measurement] = field(default_factory=dict)
 
-    @property
-    def container(self) -> Any:
-        return self.app.state.container
-
-    def url(self, endpoint: Endpoint) -> str:
-        path = endpoint.url.format(practice=self.practice, owner=self.owner, pet=self.pet)
+    def url_of(self, endpoint: Endpoint) -> str:
+        path = endpoint.url.format(practice=self.practice_id, owner=self.owner_id, pet=self.pet_id)
         return f"{API}{path}" if endpoint.detail else f"{API}{path}?limit={GROWN}"
 
     async def measure(self, into: dict[tuple[str, str], Measurement]) -> None:
         for endpoint in ENDPOINTS:
             for caller in endpoint.callers:
-                url, headers = self.url(endpoint), self.headers[caller]
+                url, headers = self.url_of(endpoint), self.headers[CALLERS[caller]]
                 await self.client.get(url, headers=headers)  # warm-up
                 response, counter = await counted_request(
                     self.app, self.client, "GET", url, headers=headers
@@ -130,128 +125,61 @@ class CountWorld:
                 )
 
 
-def _user(world_ids: Any, email: str, role: Role, practice: UUID | None, pw: str) -> User:
-    now = world_ids.clock.now()
-    return User(
-        id=world_ids.ids.new_id(),
-        email=email,
-        full_name=email.split("@")[0].replace(".", " ").title(),
-        role=role,
-        practice_id=practice,
-        is_active=True,
-        password_hash=pw,
-        mfa_enabled=False,
-        created_at=now,
-        updated_at=now,
-        password_changed_at=now,
+async def build_small_world(world: CountWorld) -> None:
+    """One practice P with its PRACTICE_ADMIN, a SYSTEM_ADMIN, and a PET_OWNER whose
+    profile (an approved client of P) has one cat; everyone signed in."""
+    practice = await world.add_practice("Counting Clinic", timezone="Europe/Berlin")
+    await world.add_user(CALLERS["S_ADMIN"], Role.SYSTEM_ADMIN)
+    boss = await world.add_user(CALLERS["P_ADMIN"], Role.PRACTICE_ADMIN, practice.id)
+    client = await world.add_user(CALLERS["OWNER"], Role.PET_OWNER)
+    world.practice_id = practice.id
+    world.owner_id = await world.add_owner(
+        "Counting Client", {practice.id: APPROVED}, user_id=client.id, by=boss.id
     )
-
-
-def _association(
-    c: Any, owner: UUID, practice: UUID, by: UUID, status: AssociationStatus
-) -> Association:
-    now = c.clock.now()
-    return Association(
-        id=c.ids.new_id(),
-        pet_owner_id=owner,
-        practice_id=practice,
-        request_type=RequestType.NEW_CLIENT,
-        status=status,
-        requested_by=by,
-        created_at=now,
-        updated_at=now,
-        decided_by=by,
-        decided_at=now,
-        deactivated_by=by if status is AssociationStatus.INACTIVE else None,
-        deactivated_at=now if status is AssociationStatus.INACTIVE else None,
-    )
-
-
-def _owner(c: Any, name: str, user_id: UUID | None = None) -> PetOwner:
-    now = c.clock.now()
-    return PetOwner(
-        id=c.ids.new_id(), full_name=name, created_at=now, updated_at=now, user_id=user_id
-    )
-
-
-def _pet(c: Any, owner: UUID, name: str) -> Pet:
-    now = c.clock.now()
-    return Pet(
-        id=c.ids.new_id(), owner_id=owner, name=name, species="cat", created_at=now, updated_at=now
-    )
-
-
-def _practice(c: Any, name: str) -> Practice:
-    now = c.clock.now()
-    return Practice(
-        id=c.ids.new_id(), name=name, timezone="Europe/Berlin", created_at=now, updated_at=now
-    )
-
-
-async def build_small_world(app: FastAPI, client: AsyncClient) -> CountWorld:
-    c = app.state.container
-    pw = await c.hasher.hash(DEMO_PASSWORD)
-    practice = _practice(c, "Counting Clinic")
-    users = {
-        "S_ADMIN": _user(c, "root@count.example", Role.SYSTEM_ADMIN, None, pw),
-        "P_ADMIN": _user(c, "boss@count.example", Role.PRACTICE_ADMIN, practice.id, pw),
-        "OWNER": _user(c, "client@count.example", Role.PET_OWNER, None, pw),
-    }
-    owner = _owner(c, "Counting Client", users["OWNER"].id)
-    pet = _pet(c, owner.id, "Counting Cat")
-    async with c.uow() as uow:
-        await uow.practices.add(practice)
-        for user in users.values():
-            await uow.users.add(user)
-        await uow.pet_owners.add(owner)
-        await uow.associations.add(
-            _association(c, owner.id, practice.id, users["P_ADMIN"].id, AssociationStatus.APPROVED)
-        )
-        await uow.pets.add(pet)
-        await uow.commit()
-    world = CountWorld(app, client, practice.id, owner.id, pet.id, users)
-    for caller, user in users.items():
-        world.headers[caller] = (await login_ok(client, user.email)).headers
-    return world
+    world.pet_id = (await world.add_pet(world.owner_id, "Counting Cat", species="cat")).id
+    await world.sign_in()
 
 
 async def grow(world: CountWorld) -> None:
     """99 more rows of every kind: each page of ENDPOINTS then holds 100 rows."""
-    c, by = world.container, world.users["P_ADMIN"].id
-    pw = world.users["P_ADMIN"].password_hash
-    async with c.uow() as uow:
+    by = world.users[CALLERS["P_ADMIN"]].id
+    async with world.container.uow() as uow:
         for i in range(GROWN - 1):
-            await uow.practices.add(_practice(c, f"Counting Clinic {i:03d}"))
-            staff = _user(c, f"staff{i:03d}@count.example", Role.VET_STAFF, world.practice, pw)
-            await uow.users.add(staff)
-            client = _owner(c, f"Counting Client {i:03d}")
-            await uow.pet_owners.add(client)
-            await uow.associations.add(
-                _association(c, client.id, world.practice, by, AssociationStatus.APPROVED)
+            await uow.practices.add(
+                world.make_practice(f"Counting Clinic {i:03d}", timezone="Europe/Berlin")
             )
+            staff = world.make_user(
+                f"staff{i:03d}@count.example", Role.VET_STAFF, world.practice_id
+            )
+            await uow.users.add(staff)
+            client = world.make_owner(f"Counting Client {i:03d}")
+            await uow.pet_owners.add(client)
+            await uow.associations.add(world.make_association(client.id, world.practice_id, by=by))
             # Closed associations do not block one another: the owner's history grows.
             await uow.associations.add(
-                _association(c, world.owner, world.practice, by, AssociationStatus.INACTIVE)
+                world.make_association(world.owner_id, world.practice_id, INACTIVE, by=by)
             )
-            await uow.pets.add(_pet(c, world.owner, f"Counting Cat {i:03d}"))
+            await uow.pets.add(
+                world.make_pet(world.owner_id, f"Counting Cat {i:03d}", species="cat")
+            )
         await uow.commit()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(pg_server_url: str, template_database: str) -> AsyncIterator[CountWorld]:
-    async with template_copy(pg_server_url, template_database, "count") as url:
-        settings = make_settings(
-            url,
-            auth=cheap_auth(session_cache_seconds=0),
-            rate_limit=RateLimitSettings(enabled=False),
-        )
-        app = create_app(settings, database_url=url)
-        async with LifespanManager(app), new_client(app) as client:
-            counted = await build_small_world(app, client)
-            await counted.measure(counted.small)
-            await grow(counted)
-            await counted.measure(counted.large)
-            yield counted
+    async with open_world(
+        pg_server_url,
+        template_database,
+        "count",
+        CountWorld,
+        auth=cheap_auth(session_cache_seconds=0),
+        rate_limit=RateLimitSettings(enabled=False),
+    ) as counted:
+        await build_small_world(counted)
+        await counted.measure(counted.small)
+        await grow(counted)
+        await counted.measure(counted.large)
+        yield counted
 
 
 CASES = [(endpoint, caller) for endpoint in ENDPOINTS for caller in endpoint.callers]

@@ -19,7 +19,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import AsyncClient, Response
+from httpx import Response
 from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 from starlette.types import Message
@@ -43,13 +43,12 @@ from tests.api.auth_helpers import (
     OWNER,
     RIVERSIDE_TECH,
     RIVERSIDE_VET,
-    login_ok,
     new_client,
-    seed_demo,
 )
 from tests.api.clients_helpers import assert_problem
-from tests.api.module_database import template_copy
 from tests.conftest import make_settings
+from tests.fixtures.world import World as BaseWorld
+from tests.fixtures.world import open_world
 from vetchart.adapters.db.tables import record_attachments, visits
 from vetchart.adapters.observability.logging import configure_logging
 from vetchart.adapters.storage.local import sign
@@ -57,7 +56,6 @@ from vetchart.api.app import create_app
 from vetchart.api.multipart import MAX_FIELDS
 from vetchart.config import RateLimitSettings, Settings, StorageSettings
 from vetchart.domain.uploads import ObjectKey, UploadKind, is_object_key, sanitize_filename
-from vetchart.domain.users import User
 from vetchart.services.ports.storage import HEAD_BYTES
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -150,24 +148,10 @@ def multipart(
 
 
 @dataclass
-class World:
-    app: FastAPI
-    client: AsyncClient
-    users: dict[str, User]
-    headers: dict[str, dict[str, str]]
-    files: Path
-    database_url: str
-    settings: Settings
-    pet_id: str  # a pet of OWNER, a client of both practices
-    other_pet_id: str  # a pet of a client of Riverside only (Hillcrest cannot see it)
-    _records: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def container(self) -> Any:
-        return self.app.state.container
-
-    def h(self, email: str) -> dict[str, str]:
-        return self.headers[email]
+class World(BaseWorld):
+    files: Path = Path()
+    pet_id: str = ""  # a pet of OWNER, a client of both practices
+    other_pet_id: str = ""  # a pet of a client of Riverside only (Hillcrest cannot see it)
 
     def stored(self) -> set[str]:
         """Every file under the storage folder (objects, metadata, temporary files)."""
@@ -177,7 +161,7 @@ class World:
         response = await self.client.post(
             f"{API}/pets/{pet_id or self.pet_id}/visits",
             json={"visit_date": datetime.now(UTC).isoformat()},
-            headers=self.h(RIVERSIDE_TECH),
+            headers=self.headers[RIVERSIDE_TECH],
         )
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
@@ -187,7 +171,7 @@ class World:
         response = await self.client.post(
             f"{API}/pets/{pet_id or self.pet_id}/medical-records",
             json={"record_type": "checkup", "title": "Upload check", "visit_date": day},
-            headers=self.h(RIVERSIDE_VET),
+            headers=self.headers[RIVERSIDE_VET],
         )
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
@@ -209,7 +193,7 @@ class World:
     async def put_audio(
         self, visit_id: str, content: Any, content_type: str = "audio/wav", email: str = ""
     ) -> Response:
-        headers = {"Content-Type": content_type, **self.h(email or RIVERSIDE_TECH)}
+        headers = {"Content-Type": content_type, **self.headers[email or RIVERSIDE_TECH]}
         return await self.client.put(
             f"{API}/visits/{visit_id}/audio", content=content, headers=headers
         )
@@ -221,7 +205,7 @@ class World:
         content_type: str,
         email: str = RIVERSIDE_VET,
     ) -> Response:
-        headers = {"Content-Type": content_type, **(self.h(email) if email else {})}
+        headers = {"Content-Type": content_type, **(self.headers[email] if email else {})}
         content = body.stream() if isinstance(body, Body) else body
         return await self.client.post(
             f"{API}/medical-records/{record_id}/attachments", content=content, headers=headers
@@ -232,18 +216,6 @@ class World:
         return await self.client.get(location)
 
 
-def local_settings(url: str, files: Path) -> Settings:
-    return make_settings(
-        url,
-        storage=StorageSettings(
-            max_audio_bytes=AUDIO_LIMIT,
-            max_attachment_bytes=ATTACHMENT_LIMIT,
-            files_dir=files,
-        ),
-        rate_limit=RateLimitSettings(enabled=False),
-    )
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(
     pg_server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
@@ -252,39 +224,36 @@ async def world(
     # of every frame, the uploaded bytes included, and takes seconds per logged error).
     configure_logging(level="WARNING", json=False)
     files = tmp_path_factory.mktemp("upload-files")
-    async with template_copy(pg_server_url, template_database, "uploads") as url:
-        settings = local_settings(url, files)
-        app = create_app(settings, database_url=url)
-        async with LifespanManager(app), new_client(app) as client:
-            users = await seed_demo(app)
-            headers = {
-                email: (await login_ok(client, email)).headers
-                for email in (RIVERSIDE_VET, RIVERSIDE_TECH, HILLCREST_VET, OWNER)
-            }
-            mine = await client.get(f"{API}/pets?limit=50", headers=headers[OWNER])
-            assert mine.status_code == 200, mine.text
-            pet = mine.json()["items"][0]
-            riverside = await client.get(f"{API}/pets?limit=200", headers=headers[RIVERSIDE_VET])
-            hillcrest = await client.get(f"{API}/pets?limit=200", headers=headers[HILLCREST_VET])
-            assert riverside.json()["next_cursor"] is None
-            assert hillcrest.json()["next_cursor"] is None
-            seen_by_hillcrest = {p["id"] for p in hillcrest.json()["items"]}
-            other = next(
-                p
-                for p in riverside.json()["items"]
-                if p["owner_id"] != pet["owner_id"] and p["id"] not in seen_by_hillcrest
-            )
-            yield World(
-                app=app,
-                client=client,
-                users=users,
-                headers=headers,
-                files=files,
-                database_url=url,
-                settings=settings,
-                pet_id=str(pet["id"]),
-                other_pet_id=str(other["id"]),
-            )
+    async with open_world(
+        pg_server_url,
+        template_database,
+        "uploads",
+        World,
+        storage=StorageSettings(
+            max_audio_bytes=AUDIO_LIMIT, max_attachment_bytes=ATTACHMENT_LIMIT, files_dir=files
+        ),
+        rate_limit=RateLimitSettings(enabled=False),
+    ) as world:
+        world.files = files
+        await world.seed_demo()
+        await world.sign_in(RIVERSIDE_VET, RIVERSIDE_TECH, HILLCREST_VET, OWNER)
+        client, headers = world.client, world.headers
+        mine = await client.get(f"{API}/pets?limit=50", headers=headers[OWNER])
+        assert mine.status_code == 200, mine.text
+        pet = mine.json()["items"][0]
+        riverside = await client.get(f"{API}/pets?limit=200", headers=headers[RIVERSIDE_VET])
+        hillcrest = await client.get(f"{API}/pets?limit=200", headers=headers[HILLCREST_VET])
+        assert riverside.json()["next_cursor"] is None
+        assert hillcrest.json()["next_cursor"] is None
+        seen_by_hillcrest = {p["id"] for p in hillcrest.json()["items"]}
+        other = next(
+            p
+            for p in riverside.json()["items"]
+            if p["owner_id"] != pet["owner_id"] and p["id"] not in seen_by_hillcrest
+        )
+        world.pet_id = str(pet["id"])
+        world.other_pet_id = str(other["id"])
+        yield world
 
 
 # --------------------------------------------------------------------------- audit checks
@@ -417,7 +386,9 @@ async def test_audio_upload_records_the_checksum_and_is_read_back_verified(
     assert (world.files / key).read_bytes() == audio
 
     # The owner reads it: a redirect to a short-lived signed URL, one audit row.
-    redirect = await world.client.get(f"{API}/visits/{visit_id}/audio", headers=world.h(OWNER))
+    redirect = await world.client.get(
+        f"{API}/visits/{visit_id}/audio", headers=world.headers[OWNER]
+    )
     assert redirect.status_code == 307, redirect.text
     await assert_one_row(world, redirect, "visit.audio_read", "visit", visit_id, OWNER)
     location = redirect.headers["location"]
@@ -561,7 +532,7 @@ async def test_client_disconnect_mid_upload_leaves_nothing(world: World) -> None
         world.app,
         "PUT",
         f"{API}/visits/{visit_id}/audio",
-        {**world.h(RIVERSIDE_TECH), "content-type": "audio/wav"},
+        {**world.headers[RIVERSIDE_TECH], "content-type": "audio/wav"},
         chunks,
         disconnect_after=5,
     )
@@ -590,7 +561,7 @@ async def test_audio_upload_permissions_are_checked_before_the_body_is_read(
     ]
     for email, visit_id, status in cases:
         body = Body(wav(64 * KIB))
-        headers = {"Content-Type": "audio/wav", **(world.h(email) if email else {})}
+        headers = {"Content-Type": "audio/wav", **(world.headers[email] if email else {})}
         response = await world.client.put(
             f"{API}/visits/{visit_id}/audio", content=body.stream(), headers=headers
         )
@@ -605,12 +576,12 @@ async def test_reading_audio_is_scoped(world: World) -> None:
     assert (await world.put_audio(visit_id, wav())).status_code == 201
     url = f"{API}/visits/{visit_id}/audio"
     assert_problem(await world.client.get(url), 401)
-    assert_problem(await world.client.get(url, headers=world.h(HILLCREST_VET)), 404)
-    assert_problem(await world.client.get(url, headers=world.h(OWNER)), 404)
-    assert (await world.client.get(url, headers=world.h(RIVERSIDE_VET))).status_code == 307
+    assert_problem(await world.client.get(url, headers=world.headers[HILLCREST_VET]), 404)
+    assert_problem(await world.client.get(url, headers=world.headers[OWNER]), 404)
+    assert (await world.client.get(url, headers=world.headers[RIVERSIDE_VET])).status_code == 307
     no_audio = await world.new_visit()
     assert_problem(
-        await world.client.get(f"{API}/visits/{no_audio}/audio", headers=world.h(OWNER)), 404
+        await world.client.get(f"{API}/visits/{no_audio}/audio", headers=world.headers[OWNER]), 404
     )
 
 
@@ -636,7 +607,7 @@ async def test_signed_urls_cannot_be_forged_altered_reused_or_used_late(world: W
     other_visit = await world.new_visit()
     assert (await world.put_audio(other_visit, wav(6 * KIB))).status_code == 201
     location = (
-        await world.client.get(f"{API}/visits/{visit_id}/audio", headers=world.h(OWNER))
+        await world.client.get(f"{API}/visits/{visit_id}/audio", headers=world.headers[OWNER])
     ).headers["location"]
     other_key = (await world.visit_row(other_visit))["audio_key"]
     key = (await world.visit_row(visit_id))["audio_key"]
@@ -702,7 +673,9 @@ async def _audio_location(world: World, audio: bytes) -> tuple[str, Path]:
     visit_id = await world.new_visit()
     assert (await world.put_audio(visit_id, audio)).status_code == 201
     key = (await world.visit_row(visit_id))["audio_key"]
-    redirect = await world.client.get(f"{API}/visits/{visit_id}/audio", headers=world.h(OWNER))
+    redirect = await world.client.get(
+        f"{API}/visits/{visit_id}/audio", headers=world.headers[OWNER]
+    )
     assert redirect.status_code == 307
     return redirect.headers["location"], world.files / key
 
@@ -787,7 +760,7 @@ async def test_attachments_are_judged_by_content_listed_and_read_back(
     assert row["sha256"] == sha256(content)
 
     listed = await world.client.get(
-        f"{API}/medical-records/{record_id}/attachments", headers=world.h(OWNER)
+        f"{API}/medical-records/{record_id}/attachments", headers=world.headers[OWNER]
     )
     assert listed.status_code == 200, listed.text
     assert [item["id"] for item in listed.json()["items"]] == [out["id"]]
@@ -795,7 +768,7 @@ async def test_attachments_are_judged_by_content_listed_and_read_back(
     await assert_one_row(world, listed, "attachment.list", "medical_record", record_id, OWNER)
 
     redirect = await world.client.get(
-        f"{API}/attachments/{out['id']}/content", headers=world.h(OWNER)
+        f"{API}/attachments/{out['id']}/content", headers=world.headers[OWNER]
     )
     assert redirect.status_code == 307, redirect.text
     await assert_one_row(world, redirect, "attachment.read", "attachment", out["id"], OWNER)
@@ -813,7 +786,7 @@ async def test_a_multipart_upload_sent_by_a_real_client_library(world: World) ->
         f"{API}/medical-records/{record_id}/attachments",
         files={"file": ("x-ray.png", PNG, "image/png")},
         data={"description": "Chest"},
-        headers=world.h(RIVERSIDE_VET),
+        headers=world.headers[RIVERSIDE_VET],
     )
     assert response.status_code == 201, response.text
     assert response.json()["file_name"] == "x-ray.png"
@@ -965,7 +938,7 @@ async def test_interrupted_attachment_upload_leaves_nothing(world: World) -> Non
         world.app,
         "POST",
         f"{API}/medical-records/{record_id}/attachments",
-        {**world.h(RIVERSIDE_VET), "content-type": content_type},
+        {**world.headers[RIVERSIDE_VET], "content-type": content_type},
         chunks,
         disconnect_after=3,
     )
@@ -985,7 +958,7 @@ async def test_interrupted_attachment_upload_leaves_nothing(world: World) -> Non
 async def test_refused_callers_store_nothing_and_send_nothing_read(world: World) -> None:
     own_record = await world.new_record()  # on OWNER's pet
     other_record = await world.new_record(world.other_pet_id)
-    hillcrest_pets = await world.client.get(f"{API}/pets", headers=world.h(HILLCREST_VET))
+    hillcrest_pets = await world.client.get(f"{API}/pets", headers=world.headers[HILLCREST_VET])
     before = world.stored()
     payload, content_type = multipart([("file", "scan.pdf", PDF + b"\n" * (30 * KIB))])
     cases = [
@@ -1013,7 +986,7 @@ async def test_reading_attachments_is_scoped(world: World) -> None:
     assert created.status_code == 201, created.text
     attachment_id = created.json()["id"]
     for email, status in ((OWNER, 404), (HILLCREST_VET, 404), ("", 401)):
-        headers = world.h(email) if email else {}
+        headers = world.headers[email] if email else {}
         listed = await world.client.get(
             f"{API}/medical-records/{record_id}/attachments", headers=headers
         )
@@ -1024,7 +997,7 @@ async def test_reading_attachments_is_scoped(world: World) -> None:
         assert_problem(content, status)
         assert "location" not in content.headers
     tech = await world.client.get(
-        f"{API}/attachments/{attachment_id}/content", headers=world.h(RIVERSIDE_TECH)
+        f"{API}/attachments/{attachment_id}/content", headers=world.headers[RIVERSIDE_TECH]
     )
     assert tech.status_code == 307
     assert (await world.fetch(tech.headers["location"])).content == PDF
@@ -1041,7 +1014,7 @@ async def test_presigned_flow_with_local_storage(world: World) -> None:
     visit_id = await world.new_visit()
     audio = wav(20 * KIB)
     signed = await world.client.post(
-        f"{API}/visits/{visit_id}/audio/upload-url", headers=world.h(RIVERSIDE_TECH)
+        f"{API}/visits/{visit_id}/audio/upload-url", headers=world.headers[RIVERSIDE_TECH]
     )
     assert signed.status_code == 200, signed.text
     await assert_one_row(world, signed, "visit.audio_upload_url", "visit", visit_id, RIVERSIDE_TECH)
@@ -1059,7 +1032,7 @@ async def test_presigned_flow_with_local_storage(world: World) -> None:
     assert (await world.fetch(out["upload_url"])).status_code in (403, 422)
 
     completed = await world.client.post(
-        f"{API}/visits/{visit_id}/audio/complete", headers=world.h(RIVERSIDE_TECH)
+        f"{API}/visits/{visit_id}/audio/complete", headers=world.headers[RIVERSIDE_TECH]
     )
     assert completed.status_code == 200, completed.text
     assert completed.json()["audio"] == {
@@ -1071,7 +1044,9 @@ async def test_presigned_flow_with_local_storage(world: World) -> None:
     await assert_one_row(world, completed, "visit.audio_upload", "visit", visit_id, RIVERSIDE_TECH)
     row = await world.visit_row(visit_id)
     assert (row["audio_key"], row["audio_pending_key"]) == (key, None)
-    redirect = await world.client.get(f"{API}/visits/{visit_id}/audio", headers=world.h(OWNER))
+    redirect = await world.client.get(
+        f"{API}/visits/{visit_id}/audio", headers=world.headers[OWNER]
+    )
     assert (await world.fetch(redirect.headers["location"])).content == audio
 
     # The upload URL is still within its lifetime, but it cannot replace the recorded
@@ -1083,7 +1058,7 @@ async def test_presigned_flow_with_local_storage(world: World) -> None:
 
     # Completed once: a second complete has nothing pending.
     again = await world.client.post(
-        f"{API}/visits/{visit_id}/audio/complete", headers=world.h(RIVERSIDE_TECH)
+        f"{API}/visits/{visit_id}/audio/complete", headers=world.headers[RIVERSIDE_TECH]
     )
     assert_problem(again, 409)
 
@@ -1092,7 +1067,7 @@ async def test_local_signed_put_checks_size_and_type_itself(world: World) -> Non
     visit_id = await world.new_visit()
     out = (
         await world.client.post(
-            f"{API}/visits/{visit_id}/audio/upload-url", headers=world.h(RIVERSIDE_TECH)
+            f"{API}/visits/{visit_id}/audio/upload-url", headers=world.headers[RIVERSIDE_TECH]
         )
     ).json()
     before = world.stored()
@@ -1106,14 +1081,14 @@ async def test_local_signed_put_checks_size_and_type_itself(world: World) -> Non
 async def test_complete_without_an_upload_is_a_conflict(world: World) -> None:
     visit_id = await world.new_visit()
     url = f"{API}/visits/{visit_id}/audio/complete"
-    nothing_asked = await world.client.post(url, headers=world.h(RIVERSIDE_TECH))
+    nothing_asked = await world.client.post(url, headers=world.headers[RIVERSIDE_TECH])
     assert_problem(nothing_asked, 409)
     await assert_no_row(world, nothing_asked)
     signed = await world.client.post(
-        f"{API}/visits/{visit_id}/audio/upload-url", headers=world.h(RIVERSIDE_TECH)
+        f"{API}/visits/{visit_id}/audio/upload-url", headers=world.headers[RIVERSIDE_TECH]
     )
     assert signed.status_code == 200
-    nothing_sent = await world.client.post(url, headers=world.h(RIVERSIDE_TECH))
+    nothing_sent = await world.client.post(url, headers=world.headers[RIVERSIDE_TECH])
     assert_problem(nothing_sent, 409)
     assert (await world.visit_row(visit_id))["audio_key"] is None
     # Others may neither ask for an upload URL nor complete one.
@@ -1126,13 +1101,13 @@ async def test_complete_without_an_upload_is_a_conflict(world: World) -> None:
     ):
         assert_problem(
             await world.client.post(
-                f"{API}/visits/{target}/audio/upload-url", headers=world.h(email)
+                f"{API}/visits/{target}/audio/upload-url", headers=world.headers[email]
             ),
             status,
         )
         assert_problem(
             await world.client.post(
-                f"{API}/visits/{target}/audio/complete", headers=world.h(email)
+                f"{API}/visits/{target}/audio/complete", headers=world.headers[email]
             ),
             status,
         )
@@ -1159,7 +1134,7 @@ async def test_complete_refuses_a_bad_object_and_deletes_it(
     visit_id = await world.new_visit()
     out = (
         await world.client.post(
-            f"{API}/visits/{visit_id}/audio/upload-url", headers=world.h(RIVERSIDE_TECH)
+            f"{API}/visits/{visit_id}/audio/upload-url", headers=world.headers[RIVERSIDE_TECH]
         )
     ).json()
     key = _key_of(out["upload_url"])
@@ -1167,7 +1142,7 @@ async def test_complete_refuses_a_bad_object_and_deletes_it(
     assert (world.files / key).exists()
 
     response = await world.client.post(
-        f"{API}/visits/{visit_id}/audio/complete", headers=world.h(RIVERSIDE_TECH)
+        f"{API}/visits/{visit_id}/audio/complete", headers=world.headers[RIVERSIDE_TECH]
     )
 
     assert_problem(response, status)
@@ -1229,11 +1204,11 @@ async def test_presigned_flow_with_s3(world: World, moto_endpoint: str) -> None:
     )
     bucket = f"vetchart-uploads-{uuid.uuid4().hex[:10]}"
     raw.create_bucket(Bucket=bucket)
-    settings = s3_settings(world.database_url, moto_endpoint, bucket)
-    app = create_app(settings, database_url=world.database_url)
+    settings = s3_settings(world.url, moto_endpoint, bucket)
+    app = create_app(settings, database_url=world.url)
     async with LifespanManager(app), new_client(app) as client, httpx.AsyncClient() as outside:
         assert app.state.container.signed_files is None  # no local file route
-        tech = world.h(RIVERSIDE_TECH)  # same database, same signing secret
+        tech = world.headers[RIVERSIDE_TECH]  # same database, same signing secret
         created = await client.post(
             f"{API}/pets/{world.pet_id}/visits",
             json={"visit_date": datetime.now(UTC).isoformat()},
@@ -1261,7 +1236,7 @@ async def test_presigned_flow_with_s3(world: World, moto_endpoint: str) -> None:
         head = raw.head_object(Bucket=bucket, Key=key)
         assert head["Metadata"]["sha256"] == sha256(audio)
 
-        redirect = await client.get(f"{API}/visits/{visit_id}/audio", headers=world.h(OWNER))
+        redirect = await client.get(f"{API}/visits/{visit_id}/audio", headers=world.headers[OWNER])
         assert redirect.status_code == 307, redirect.text
         location = redirect.headers["location"]
         assert location.startswith(f"{moto_endpoint}/{bucket}/{key}?")
@@ -1302,7 +1277,7 @@ async def test_orphan_sweep_removes_only_old_objects_no_row_names(world: World) 
     attachment_key = (await world.attachment_rows(record_id))[0]["object_key"]
     pending_visit = await world.new_visit()
     signed = await world.client.post(
-        f"{API}/visits/{pending_visit}/audio/upload-url", headers=world.h(RIVERSIDE_TECH)
+        f"{API}/visits/{pending_visit}/audio/upload-url", headers=world.headers[RIVERSIDE_TECH]
     )
     pending_key = _key_of(signed.json()["upload_url"])
     assert (await world.client.put(signed.json()["upload_url"], content=wav())).status_code == 201
@@ -1344,7 +1319,9 @@ async def test_orphan_sweep_removes_only_old_objects_no_row_names(world: World) 
     assert fresh_temp.exists()
     fresh_temp.unlink()
     # What stays is still served.
-    redirect = await world.client.get(f"{API}/visits/{visit_id}/audio", headers=world.h(OWNER))
+    redirect = await world.client.get(
+        f"{API}/visits/{visit_id}/audio", headers=world.headers[OWNER]
+    )
     assert (await world.fetch(redirect.headers["location"])).content == wav()
     # A second run finds nothing more.
     assert await world.container.visits.sweep_orphans(timedelta(days=1)) == 0

@@ -13,8 +13,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.api.auth_helpers import API, OWNER, RIVERSIDE_TECH, RIVERSIDE_VET
-from tests.api.clients_helpers import start
 from tests.api.kb_helpers import kb_settings, kb_world
+from tests.fixtures.world import start
 from tests.integration.ai.fake_servers import Behaviour, FakeService, openai_app, serve
 from vetchart.config import AiSettings
 

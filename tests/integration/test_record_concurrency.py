@@ -19,9 +19,7 @@ from uuid import UUID
 
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from httpx import AsyncClient, Response
+from httpx import Response
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -31,17 +29,13 @@ from tests.api.auth_helpers import (
     HILLCREST_VET,
     RIVERSIDE_TECH,
     RIVERSIDE_VET,
-    login_ok,
-    new_client,
-    seed_demo,
 )
-from tests.api.module_database import template_copy
-from tests.conftest import make_settings
+from tests.fixtures.world import NO_ID, open_world
+from tests.fixtures.world import World as BaseWorld
 from vetchart.adapters.db.audited_reads import AuditedReader
 from vetchart.adapters.db.engine import async_url
 from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
 from vetchart.adapters.db.tables import audit_events, medical_record_events
-from vetchart.api.app import create_app
 from vetchart.config import DatabaseSettings, RateLimitSettings
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.errors import PreconditionFailed
@@ -69,22 +63,13 @@ INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @dataclass
-class World:
-    app: FastAPI
-    client: AsyncClient
-    users: dict[str, User]
-    headers: dict[str, dict[str, str]]
-    pet: UUID  # a dog of a client of Riverside
-    database_url: str
-
-    @property
-    def container(self) -> Any:
-        return self.app.state.container
+class World(BaseWorld):
+    dog: UUID = NO_ID  # a dog of a client of Riverside
 
     async def create(self) -> dict[str, Any]:
         visit = (self.container.clock.now().date() - timedelta(days=1)).isoformat()
         response = await self.client.post(
-            f"{API}/pets/{self.pet}/medical-records",
+            f"{API}/pets/{self.dog}/medical-records",
             json={"record_type": "checkup", "title": "Check-up", "visit_date": visit},
             headers=self.headers[RIVERSIDE_VET],
         )
@@ -107,32 +92,22 @@ class World:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(pg_server_url: str, template_database: str) -> AsyncIterator[World]:
-    async with template_copy(pg_server_url, template_database, "concurrency") as url:
-        settings = make_settings(
-            url,
-            database=DatabaseSettings(url=url, pool_size=30, max_overflow=5, pool_timeout=20),
-            rate_limit=RateLimitSettings(enabled=False),
-        )
-        app = create_app(settings, database_url=url)
-        async with LifespanManager(app), new_client(app) as client:
-            users = await seed_demo(app)
-            headers = {
-                email: (await login_ok(client, email)).headers
-                for email in (RIVERSIDE_VET, RIVERSIDE_TECH, HILLCREST_VET)
-            }
-            owner = await client.post(
-                f"{API}/pet-owners",
-                json={"full_name": "Race Client"},
-                headers=headers[RIVERSIDE_VET],
-            )
-            assert owner.status_code == 201, owner.text
-            pet = await client.post(
-                f"{API}/pets",
-                json={"owner_id": owner.json()["id"], "name": "Dash", "species": "dog"},
-                headers=headers[RIVERSIDE_VET],
-            )
-            assert pet.status_code == 201, pet.text
-            yield World(app, client, users, headers, UUID(pet.json()["id"]), url)
+    async with open_world(
+        pg_server_url,
+        template_database,
+        "concurrency",
+        World,
+        settings_for=lambda url: {
+            "database": DatabaseSettings(url=url, pool_size=30, max_overflow=5, pool_timeout=20)
+        },
+        rate_limit=RateLimitSettings(enabled=False),
+    ) as world:
+        await world.seed_demo()
+        await world.sign_in(RIVERSIDE_VET, RIVERSIDE_TECH, HILLCREST_VET)
+        owner = await world.create_owner(RIVERSIDE_VET, full_name="Race Client")
+        pet = await world.create_pet(RIVERSIDE_VET, owner["id"], name="Dash", species="dog")
+        world.dog = UUID(pet["id"])
+        yield world
 
 
 # --------------------------------------------------------------------------- no lost updates
@@ -236,7 +211,7 @@ async def test_the_history_cannot_be_rewritten_through_the_apps_connection(
     assert getattr(refused.value.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE, refused.value
     assert "permission denied" in str(refused.value.orig)
     # ...and the table's trigger refuses it even to the owner (a superuser here).
-    owner = create_async_engine(async_url(world.database_url), poolclass=NullPool)
+    owner = create_async_engine(async_url(world.url), poolclass=NullPool)
     try:
         with pytest.raises(sa_exc.DBAPIError) as refused:
             async with owner.begin() as conn:
@@ -293,7 +268,7 @@ async def test_the_unit_of_work_collects_the_records_domain_events(world: World)
     visit = container.clock.now().date() - timedelta(days=1)
     view = await service.create(
         vet,
-        world.pet,
+        world.dog,
         RecordContent(record_type=RecordType.CHECKUP, title="Seen", visit_date=visit),
         meta,
     )
@@ -302,7 +277,7 @@ async def test_the_unit_of_work_collects_the_records_domain_events(world: World)
     assert isinstance(created, MedicalRecordCreated)
     assert (created.record_id, created.pet_id, created.actor_id) == (
         record_id,
-        world.pet,
+        world.dog,
         vet.user_id,
     )
 

@@ -1,0 +1,1 @@
+"""Service-level unit tests on the in-memory fakes (tests/fixtures/fakes.py)."""
