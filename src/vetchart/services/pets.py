@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import (
     NotFound,
     PreconditionFailed,
@@ -99,8 +100,7 @@ class PetService:
                 uow,
                 meta,
                 actor,
-                "pet.create",
-                "pet",
+                AuditAction.PET_CREATE,
                 pet.id,
                 actor.practice_id,
                 {"owner_id": str(owner_id)},
@@ -117,8 +117,7 @@ class PetService:
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                "pet.read",
-                "pet",
+                AuditAction.PET_READ,
                 row["id"],
                 {"owner_id": str(row["owner_id"])},
                 data_practice_ids=care_practices(actor, row),
@@ -151,8 +150,7 @@ class PetService:
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                "pet.list",
-                "pet",
+                AuditAction.PET_LIST,
                 None,
                 {**asked, **seen_page(row)},
                 data_practice_ids=care_practices(actor, row),
@@ -185,8 +183,7 @@ class PetService:
                 uow,
                 meta,
                 actor,
-                "pet.update",
-                "pet",
+                AuditAction.PET_UPDATE,
                 pet.id,
                 actor.practice_id,
                 {"fields": changed, "version": updated.version},
@@ -209,7 +206,7 @@ class PetService:
                 pet, is_active=active, updated_at=self._clock.now(), version=pet.version + 1
             )
             await uow.pets.save(updated)
-            action = "pet.reactivate" if active else "pet.deactivate"
-            audit(uow, meta, actor, action, "pet", pet.id, actor.practice_id, pet_id=pet.id)
+            action = AuditAction.PET_REACTIVATE if active else AuditAction.PET_DEACTIVATE
+            audit(uow, meta, actor, action, pet.id, actor.practice_id, pet_id=pet.id)
             await uow.commit()
         return updated

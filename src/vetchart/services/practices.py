@@ -9,7 +9,8 @@ from typing import Any
 from uuid import UUID
 
 from vetchart.domain import practices as rules
-from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import Conflict, Gone, NotFound, RuleViolation
 from vetchart.domain.passwords import GuessabilityCheck
 from vetchart.domain.policy import (
@@ -73,7 +74,7 @@ class PracticeService:
         )
         async with self._uow() as uow:
             await uow.practices.add(practice)
-            _audit(uow, meta, actor, "practice.create", "practice", practice.id, practice.id)
+            _audit(uow, meta, actor, AuditAction.PRACTICE_CREATE, practice.id, practice.id)
             await uow.commit()
         return practice
 
@@ -106,8 +107,7 @@ class PracticeService:
                 uow,
                 meta,
                 actor,
-                "practice.update",
-                "practice",
+                AuditAction.PRACTICE_UPDATE,
                 practice.id,
                 practice.id,
                 {"fields": sorted(changed)},
@@ -128,7 +128,7 @@ class PracticeService:
                 practice, is_active=False, updated_at=now, version=practice.version + 1
             )
             await uow.practices.save(updated)
-            _audit(uow, meta, actor, "practice.deactivate", "practice", practice.id, practice.id)
+            _audit(uow, meta, actor, AuditAction.PRACTICE_DEACTIVATE, practice.id, practice.id)
             await uow.commit()
         return updated
 
@@ -205,8 +205,7 @@ class PracticeService:
                 uow,
                 meta,
                 actor,
-                "invitation.create",
-                "invitation",
+                AuditAction.INVITATION_CREATE,
                 invitation.id,
                 practice_id,
                 {"role": role.value},
@@ -245,18 +244,14 @@ class PracticeService:
                 raise Gone(INVALID_INVITATION, code="invitation-invalid")
             await uow.users.add(user)
             await uow.invitations.mark_accepted(invitation.id, user.id, now)
-            uow.audit.record(
-                AuditEntry(
-                    action="invitation.accept",
-                    resource_type="invitation",
-                    resource_id=str(invitation.id),
-                    outcome=Outcome.SUCCESS,
-                    actor_id=user.id,
-                    actor_role=user.role.value,
-                    practice_id=user.practice_id,
-                    details={"user_id": str(user.id)},
-                ),
+            _audit(
+                uow,
                 meta,
+                user,
+                AuditAction.INVITATION_ACCEPT,
+                invitation.id,
+                user.practice_id,
+                {"user_id": str(user.id)},
             )
             await uow.commit()
         return user

@@ -16,6 +16,7 @@ from vetchart.api.pagination import (
     parse_datetime,
 )
 from vetchart.api.presenters import appointment_item, json_response, list_response
+from vetchart.api.route_audit import audited
 from vetchart.api.routers.records import record_out
 from vetchart.api.routers.schedule_views import appointment_out, visit_out
 from vetchart.api.schemas.bounded import BoundedAwareDatetime, BoundedDate
@@ -30,6 +31,7 @@ from vetchart.api.schemas.schedule import (
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
 from vetchart.domain.appointments import AppointmentStatus
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.services.ports.schedule import AppointmentView, DashboardView
 
 router = APIRouter(tags=["appointments"])
@@ -40,6 +42,7 @@ def _with_etag(response: Response, view: AppointmentView) -> AppointmentOut:
     return appointment_out(view)
 
 
+@audited(AuditAction.APPOINTMENT_CREATE)
 @router.post(
     "/practices/{practice_id}/appointments",
     status_code=status.HTTP_201_CREATED,
@@ -62,6 +65,7 @@ async def create_appointment(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.PRACTICE_APPOINTMENT_LIST)
 @router.get(
     "/practices/{practice_id}/appointments",
     response_model=ListResponse[AppointmentOut],
@@ -110,6 +114,7 @@ async def practice_appointments(
     )
 
 
+@audited(AuditAction.OWNER_APPOINTMENT_LIST)
 @router.get(
     "/pet-owners/{owner_id}/appointments",
     response_model=ListResponse[AppointmentOut],
@@ -135,6 +140,7 @@ async def owner_appointments(
     )
 
 
+@audited(AuditAction.APPOINTMENT_READ)
 @router.get(
     "/appointments/{appointment_id}",
     response_model=AppointmentOut,
@@ -152,6 +158,7 @@ async def get_appointment(
     return json_response(appointment_item(row), response, headers={"ETag": etag(row["version"])})
 
 
+@audited(AuditAction.APPOINTMENT_UPDATE)
 @router.patch(
     "/appointments/{appointment_id}",
     response_model=AppointmentOut,
@@ -179,6 +186,7 @@ async def update_appointment(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.APPOINTMENT_STATUS_CHANGE)
 @router.post(
     "/appointments/{appointment_id}/status",
     response_model=AppointmentOut,
@@ -200,6 +208,7 @@ async def set_appointment_status(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.DASHBOARD_READ)
 @router.get(
     "/dashboard/today",
     response_model=DashboardOut,

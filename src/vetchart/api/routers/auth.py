@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Form, Request, Response, status
 
 from vetchart.api.dependencies import ContainerDep
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.users import (
     MfaCodeIn,
@@ -29,6 +30,7 @@ from vetchart.api.security import (
     enforce_rate_limit,
     limit_by_address,
 )
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.services.auth.sessions import TokenPair
 from vetchart.services.auth.sign_in import MfaChallenge
 
@@ -41,6 +43,7 @@ def _tokens(pair: TokenPair) -> TokenOut:
     )
 
 
+@audited(AuditAction.USER_SIGNUP)
 @router.post(
     "/signup",
     status_code=status.HTTP_201_CREATED,
@@ -59,6 +62,7 @@ async def signup(body: SignupIn, container: ContainerDep, meta: MetaDep) -> User
     return UserOut.model_validate(user)
 
 
+@audited(AuditAction.AUTH_LOGIN)
 @router.post(
     "/token",
     response_model=TokenOut | MfaRequiredOut,
@@ -87,6 +91,7 @@ async def token(
     return _tokens(result)
 
 
+@audited(AuditAction.AUTH_LOGIN)
 @router.post(
     "/mfa/verify",
     response_model=TokenOut,
@@ -99,6 +104,7 @@ async def mfa_verify(body: MfaVerifyIn, container: ContainerDep, meta: MetaDep) 
     return _tokens(pair)
 
 
+@audited(AuditAction.AUTH_MFA_ENROL_START)
 @router.post(
     "/mfa/totp",
     status_code=status.HTTP_201_CREATED,
@@ -113,6 +119,7 @@ async def mfa_totp_start(
     return TotpEnrolmentOut(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
 
 
+@audited(AuditAction.AUTH_MFA_ENABLE)
 @router.post(
     "/mfa/totp/confirm",
     response_model=RecoveryCodesOut,
@@ -127,6 +134,7 @@ async def mfa_totp_confirm(
     return RecoveryCodesOut(recovery_codes=codes)
 
 
+@audited(AuditAction.AUTH_MFA_DISABLE)
 @router.delete(
     "/mfa/totp",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -142,6 +150,7 @@ async def mfa_totp_disable(
     return None
 
 
+@audited(AuditAction.AUTH_REFRESH)
 @router.post(
     "/refresh",
     response_model=TokenOut,
@@ -156,6 +165,7 @@ async def refresh(body: RefreshIn, container: ContainerDep, meta: MetaDep) -> To
     return _tokens(pair)
 
 
+@audited(AuditAction.AUTH_LOGOUT)
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -167,6 +177,7 @@ async def logout(principal: EnrollingPrincipal, container: ContainerDep, meta: M
     return None
 
 
+@audited(AuditAction.AUTH_LOGOUT_ALL)
 @router.post(
     "/logout-all",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -178,6 +189,7 @@ async def logout_all(principal: EnrollingPrincipal, container: ContainerDep, met
     return None
 
 
+@audited(AuditAction.AUTH_SESSION_LIST)
 @router.get(
     "/sessions",
     response_model=ListResponse[SessionOut],
@@ -203,6 +215,7 @@ async def sessions(
     return ListResponse[SessionOut](items=items, next_cursor=None)
 
 
+@audited(AuditAction.AUTH_SESSION_REVOKE)
 @router.delete(
     "/sessions/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -216,6 +229,7 @@ async def revoke_session(
     return None
 
 
+@audited(AuditAction.AUTH_PASSWORD_CHANGE)
 @router.post(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,

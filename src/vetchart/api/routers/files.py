@@ -23,8 +23,10 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from vetchart.api.dependencies import ContainerDep
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import problem_responses
 from vetchart.api.uploads import raw_body
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.uploads import ObjectKey, content_disposition
 from vetchart.services.ports.storage import ObjectMissing, StoredObject
@@ -64,6 +66,7 @@ def _verify(
     )
 
 
+@audited(AuditAction.FILE_READ)
 @router.get(
     "/files/{key:path}",
     summary="A stored file, through a signed URL (local storage)",
@@ -140,6 +143,7 @@ async def _verified(chunks: AsyncIterator[bytes], stored: StoredObject) -> Async
         yield held
 
 
+@audited(AuditAction.FILE_WRITE)
 @router.put(
     "/files/{key:path}",
     status_code=status.HTTP_201_CREATED,

@@ -18,8 +18,10 @@ from pydantic import BaseModel
 from vetchart.api.context import current_request_id
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.responses import JsonResponse, problem
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import problem_responses
 from vetchart.config import Settings
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import NotFound, Unauthenticated
 
 router = APIRouter(tags=["service"])
@@ -48,11 +50,13 @@ _NOT_READY: dict[int | str, dict[str, Any]] = {
 }
 
 
+@audited(AuditAction.HEALTH_LIVE)
 @router.get("/health/live", response_model=Liveness, summary="The process is up")
 async def live() -> Liveness:
     return Liveness(status="ok")
 
 
+@audited(AuditAction.HEALTH_READY)
 @router.get(
     "/health/ready",
     response_model=Readiness,
@@ -83,6 +87,7 @@ async def ready(container: ContainerDep, request: Request) -> Response:
     return JsonResponse({"status": "ok", "checks": checks})
 
 
+@audited(AuditAction.METRICS_READ)
 @router.get(
     "/metrics",
     summary="Prometheus metrics",

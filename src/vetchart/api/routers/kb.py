@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.multipart import StreamingForm
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.kb import (
     UPLOAD_REQUEST_BODY,
@@ -20,6 +21,7 @@ from vetchart.api.schemas.kb import (
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.uploads import upload_limit
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.kb.documents import DocumentState, KbDocument
 from vetchart.domain.kb.labels import LabelFilter
 from vetchart.domain.uploads import UploadKind
@@ -45,6 +47,7 @@ def document_out(document: KbDocument) -> KbDocumentOut:
     )
 
 
+@audited(AuditAction.KB_DOCUMENT_CREATE)
 @router.post(
     "/documents",
     status_code=status.HTTP_202_ACCEPTED,
@@ -71,6 +74,7 @@ async def upload_document(
     return document_out(document)
 
 
+@audited(AuditAction.KB_DOCUMENT_LIST)
 @router.get(
     "/documents",
     response_model=ListResponse[KbDocumentOut],
@@ -96,6 +100,7 @@ async def list_documents(
     )
 
 
+@audited(AuditAction.KB_DOCUMENT_READ)
 @router.get(
     "/documents/{document_id}",
     response_model=KbDocumentOut,
@@ -108,6 +113,7 @@ async def get_document(
     return document_out(await container.kb_documents.get(principal, document_id))
 
 
+@audited(AuditAction.KB_DOCUMENT_DELETE)
 @router.delete(
     "/documents/{document_id}",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -127,6 +133,7 @@ def _labels(value: list[str] | str | None) -> list[str]:
     return [value] if isinstance(value, str) else value
 
 
+@audited(AuditAction.KB_QUERY)
 @router.post(
     "/query",
     response_model=KbAnswerOut,

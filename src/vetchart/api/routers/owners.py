@@ -16,6 +16,7 @@ from vetchart.api.pagination import (
     parse_datetime,
 )
 from vetchart.api.presenters import json_response, list_response, owner_item
+from vetchart.api.route_audit import audited
 from vetchart.api.routers.practices import association_out
 from vetchart.api.schemas.clients import (
     AssociationIn,
@@ -26,10 +27,12 @@ from vetchart.api.schemas.clients import (
 )
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.domain.audit_actions import ASSOCIATION_STEPS, AuditAction
 
 router = APIRouter(tags=["pet owners"])
 
 
+@audited(AuditAction.PET_OWNER_CREATE)
 @router.post(
     "/pet-owners",
     status_code=status.HTTP_201_CREATED,
@@ -48,6 +51,7 @@ async def create_owner(
     return PetOwnerOut.model_validate(owner)
 
 
+@audited(AuditAction.PET_OWNER_LIST)
 @router.get(
     "/pet-owners",
     response_model=ListResponse[PetOwnerOut],
@@ -73,6 +77,7 @@ async def list_owners(
     )
 
 
+@audited(AuditAction.PET_OWNER_READ)
 @router.get(
     "/pet-owners/{owner_id}",
     response_model=PetOwnerOut,
@@ -91,6 +96,7 @@ async def get_owner(
     )
 
 
+@audited(AuditAction.PET_OWNER_UPDATE)
 @router.patch(
     "/pet-owners/{owner_id}",
     response_model=PetOwnerOut,
@@ -110,6 +116,7 @@ async def update_owner(
     return PetOwnerOut.model_validate(owner)
 
 
+@audited(AuditAction.OWNER_ASSOCIATION_LIST)
 @router.get(
     "/pet-owners/{owner_id}/associations",
     response_model=ListResponse[AssociationOut],
@@ -138,6 +145,7 @@ async def owner_associations(
     )
 
 
+@audited(AuditAction.ASSOCIATION_CREATE)
 @router.post(
     "/associations",
     status_code=status.HTTP_201_CREATED,
@@ -180,6 +188,7 @@ _DECISION_SUMMARIES = {
 
 
 def _decision_route(decision: str) -> None:
+    @audited(ASSOCIATION_STEPS[decision])
     async def decide(
         association_id: UUID, principal: CurrentPrincipal, container: ContainerDep, meta: MetaDep
     ) -> AssociationOut:

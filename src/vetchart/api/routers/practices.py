@@ -15,6 +15,7 @@ from vetchart.api.pagination import (
     Paginator,
     parse_datetime,
 )
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.clients import (
     AssociationOut,
     InvitationIn,
@@ -27,6 +28,7 @@ from vetchart.api.schemas.clients import (
 )
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.owners import AssociationStatus
 from vetchart.domain.policy import Principal, sees_practice_details
 from vetchart.domain.practices import DIRECTORY_FIELDS, Practice
@@ -53,6 +55,7 @@ def association_out(view: AssociationView) -> AssociationOut:
     )
 
 
+@audited(AuditAction.PRACTICE_CREATE)
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -67,6 +70,7 @@ async def create_practice(
     return PracticeOut.model_validate(practice)
 
 
+@audited(AuditAction.PRACTICE_LIST)
 @router.get(
     "",
     response_model=ListResponse[PracticeOut | PracticeDirectoryOut],
@@ -90,6 +94,7 @@ async def list_practices(
     )
 
 
+@audited(AuditAction.PRACTICE_READ)
 @router.get(
     "/{practice_id}",
     response_model=PracticeOut | PracticeDirectoryOut,
@@ -102,6 +107,7 @@ async def get_practice(
     return practice_out(principal, await container.practices.get(principal, practice_id))
 
 
+@audited(AuditAction.PRACTICE_UPDATE)
 @router.patch(
     "/{practice_id}",
     response_model=PracticeOut,
@@ -120,6 +126,7 @@ async def update_practice(
     return PracticeOut.model_validate(practice)
 
 
+@audited(AuditAction.PRACTICE_DEACTIVATE)
 @router.post(
     "/{practice_id}/deactivate",
     response_model=PracticeOut,
@@ -133,6 +140,7 @@ async def deactivate_practice(
     return PracticeOut.model_validate(practice)
 
 
+@audited(AuditAction.PRACTICE_STAFF_LIST)
 @router.get(
     "/{practice_id}/staff",
     response_model=ListResponse[StaffOut],
@@ -158,6 +166,7 @@ async def list_staff(
     )
 
 
+@audited(AuditAction.INVITATION_CREATE)
 @router.post(
     "/{practice_id}/invitations",
     status_code=status.HTTP_201_CREATED,
@@ -189,6 +198,7 @@ async def invite(
     )
 
 
+@audited(AuditAction.PRACTICE_ASSOCIATION_LIST)
 @router.get(
     "/{practice_id}/associations",
     response_model=ListResponse[AssociationOut],

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
 from vetchart.api.presenters import history_item, json_response, list_response, record_item
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.bounded import BoundedAwareDatetime, BoundedDate
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.records import (
@@ -25,6 +26,7 @@ from vetchart.api.schemas.records import (
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.records import CONTENT_FIELDS, RecordType
 from vetchart.services.ports.records import HistoryEntry, RecordFilters
 from vetchart.services.records import RecordView
@@ -74,6 +76,7 @@ def _with_etag(response: Response, view: RecordView) -> RecordOut:
     return record_out(view)
 
 
+@audited(AuditAction.MEDICAL_RECORD_CREATE)
 @router.post(
     "/pets/{pet_id}/medical-records",
     status_code=status.HTTP_201_CREATED,
@@ -96,6 +99,7 @@ async def create_record(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.MEDICAL_RECORD_LIST)
 @router.get(
     "/pets/{pet_id}/medical-records",
     response_model=ListResponse[RecordOut],
@@ -130,6 +134,7 @@ async def list_records(
     )
 
 
+@audited(AuditAction.MEDICAL_RECORD_READ)
 @router.get(
     "/medical-records/{record_id}",
     response_model=RecordOut,
@@ -157,6 +162,7 @@ async def get_record(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.MEDICAL_RECORD_AMEND)
 @router.patch(
     "/medical-records/{record_id}",
     response_model=RecordOut,
@@ -188,6 +194,7 @@ async def amend_record(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.MEDICAL_RECORD_READ)
 @router.get(
     "/medical-records/{record_id}/history",
     response_model=HistoryOut,
@@ -215,6 +222,7 @@ async def record_history(
     )
 
 
+@audited(AuditAction.MEDICAL_RECORD_READ)
 @router.get(
     "/medical-records/{record_id}/versions/{version}",
     response_model=HistoryEntryOut,
@@ -231,6 +239,7 @@ async def record_version(
     return history_out(await container.records.version(principal, record_id, version, meta))
 
 
+@audited(AuditAction.MEDICAL_RECORD_ENTERED_IN_ERROR)
 @router.post(
     "/medical-records/{record_id}/entered-in-error",
     response_model=RecordOut,
@@ -253,6 +262,7 @@ async def entered_in_error(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.MEDICAL_RECORD_SIGN)
 @router.post(
     "/medical-records/{record_id}/sign",
     response_model=RecordOut,
@@ -273,6 +283,7 @@ async def sign_record(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.FOLLOW_UP_LIST)
 @router.get(
     "/practices/{practice_id}/follow-ups",
     response_model=ListResponse[RecordOut],

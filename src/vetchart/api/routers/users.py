@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query, Request, status
 
 from vetchart.api.dependencies import ContainerDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.users import MeUpdateIn, UserAdminUpdateIn, UserOut
 from vetchart.api.security import CurrentPrincipal, EnrollingPrincipal, MetaDep
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.users import Role
 from vetchart.services.ports.identity import UserFilters
 from vetchart.services.users import UserChanges
@@ -19,6 +21,7 @@ from vetchart.services.users import UserChanges
 router = APIRouter(prefix="/users", tags=["users"])
 
 
+@audited(AuditAction.OWN_USER_READ)
 @router.get(
     "/me",
     response_model=UserOut,
@@ -29,6 +32,7 @@ async def get_me(principal: EnrollingPrincipal, container: ContainerDep) -> User
     return UserOut.model_validate(await container.users.me(principal))
 
 
+@audited(AuditAction.OWN_USER_UPDATE)
 @router.patch(
     "/me",
     response_model=UserOut,
@@ -44,6 +48,7 @@ async def patch_me(
     return UserOut.model_validate(user)
 
 
+@audited(AuditAction.USER_LIST)
 @router.get(
     "",
     response_model=ListResponse[UserOut],
@@ -74,6 +79,7 @@ async def list_users(
     )
 
 
+@audited(AuditAction.USER_READ)
 @router.get(
     "/{user_id}",
     response_model=UserOut,
@@ -84,6 +90,7 @@ async def get_user(user_id: UUID, principal: CurrentPrincipal, container: Contai
     return UserOut.model_validate(await container.users.get_user(principal, user_id))
 
 
+@audited(AuditAction.USER_UPDATE)
 @router.patch(
     "/{user_id}",
     response_model=UserOut,
@@ -104,6 +111,7 @@ async def patch_user(
     return UserOut.model_validate(user)
 
 
+@audited(AuditAction.USER_UNLOCK)
 @router.post(
     "/{user_id}/unlock",
     status_code=status.HTTP_204_NO_CONTENT,
