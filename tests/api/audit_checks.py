@@ -1,6 +1,7 @@
 """The audit expectation every API test case can check: what rows its request left.
 
-For a request (found by its X-Request-ID), per the route's entry in ``audit_routes``:
+For a request (found by its X-Request-ID), per the audit action its route declares
+(``@audited(...)``, api/route_audit.py; the catalogue: domain/audit_actions.py):
 - no caller (401): no row;
 - refused (403/404) for a signed-in caller: exactly one ``denied`` row, the route's
   action, the caller as actor, the resource named by the path;
@@ -14,16 +15,42 @@ For a request (found by its X-Request-ID), per the route's entry in ``audit_rout
 from __future__ import annotations
 
 import re
+import weakref
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from httpx import Response
 from sqlalchemy import select
 
 from vetchart.adapters.db.tables import audit_events
-from vetchart.api.audit_routes import Audited, route_for
+from vetchart.api.route_audit import declared_action
+from vetchart.domain.audit_actions import AuditAction, Audited
 
 # Requests that make an account act as that account (anyone may call them).
 NEW_ACCOUNT_ACTIONS = {"user.signup", "invitation.accept"}
+
+
+_DECLARED: weakref.WeakKeyDictionary[FastAPI, dict[tuple[str, str], AuditAction | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def declared_actions(app: FastAPI) -> dict[tuple[str, str], AuditAction | None]:
+    """Every operation of the app, (method, full path template) -> the audit action its
+    route declares (None: none)."""
+    found = _DECLARED.get(app)
+    if found is None:
+        found = {}
+        for context in iter_route_contexts(app.routes):
+            route = context.original_route
+            if not isinstance(route, APIRoute):
+                continue
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", str(context.path_format))
+            for method in context.methods or ():
+                found[(method, path)] = declared_action(route.endpoint)
+        _DECLARED[app] = found
+    return found
 
 
 async def audit_rows(app: Any, request_id: str) -> list[dict[str, Any]]:
@@ -61,8 +88,8 @@ async def assert_audited(
     headers: dict[str, str],
     response: Response,
 ) -> None:
-    route = route_for(method, template)
-    assert route is not None, f"{method} {template} has no audit_routes entry"
+    route = declared_actions(world.app).get((method, template))
+    assert route is not None, f"{method} {template} declares no audit action"
     request_id = response.headers["x-request-id"]
     rows = await audit_rows(world.app, request_id)
     where = f"{method} {url} -> {response.status_code}: {rows}"

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.api.audit_checks import assert_audited, audit_rows
+from tests.api.audit_checks import assert_audited, audit_rows, declared_actions
 from tests.api.auth_helpers import (
     ADMIN,
     API,
@@ -36,8 +36,8 @@ from tests.api.auth_helpers import (
 from tests.fixtures.world import World, start
 from vetchart.adapters.db.engine import async_url
 from vetchart.adapters.db.tables import audit_events, medical_records, outbox_events
-from vetchart.api.audit_routes import READS_BY_POST, ROUTES, Audited
 from vetchart.domain.audit import RequestMeta
+from vetchart.domain.audit_actions import AuditAction, Audited
 from vetchart.domain.policy import Principal
 from vetchart.domain.records import RecordContent, RecordType
 from vetchart.domain.users import Role
@@ -48,21 +48,27 @@ VETCHART = Path(sys.executable).parent / "vetchart"
 # --------------------------------------------------------------------------- coverage
 
 
-async def test_every_route_is_in_the_audit_table(app: FastAPI) -> None:
-    """A new operation must say how it is audited (audit_routes.ROUTES) before it ships."""
-    routes = {
+# Operations sent as POST that change nothing (so not audited as writes).
+READS_BY_POST = frozenset({AuditAction.KB_QUERY})
+
+
+async def test_every_route_declares_its_audit_action(app: FastAPI) -> None:
+    """A new operation must say how it is audited (``@audited(...)`` beside its route)
+    before it ships, and every action of the catalogue a route may declare is declared."""
+    declared = declared_actions(app)
+    documented = {
         (method.upper(), path)
         for path, operations in app.openapi()["paths"].items()
         for method in operations
     }
-    assert routes - set(ROUTES) == set(), "routes without an audit_routes entry"
-    assert set(ROUTES) - routes == set(), "audit_routes entries for routes that do not exist"
-    for (method, path), route in ROUTES.items():
-        if (
-            method != "GET"
-            and route.audited is not Audited.NONE
-            and (method, path) not in READS_BY_POST
-        ):
+    assert documented <= set(declared), "the walk of app.routes found every operation"
+    undeclared = sorted(key for key, action in declared.items() if action is None)
+    assert undeclared == [], "routes that declare no audit action"
+    routed = {action for action in AuditAction if action.routed}
+    assert set(declared.values()) == routed, "catalogue actions no route declares"
+    for (method, path), route in declared.items():
+        assert route is not None
+        if method != "GET" and route.audited is not Audited.NONE and route not in READS_BY_POST:
             # Every write is audited on success (auth events by the auth service).
             assert route.audited in (Audited.WRITE, Audited.AUTH), (method, path)
         medical = "/medical-records" in path or path.endswith(("/timeline", "/follow-ups"))
@@ -497,7 +503,7 @@ async def test_audit_verify_notices_a_removed_row(
     )
     # 17 transactions over 16 chains: at least one chain has two entries.
     for n in range(17):
-        await container.audit.denied(actor, RequestMeta(), "pet.read", "pet", str(n), {})
+        await container.audit.denied(actor, RequestMeta(), AuditAction.PET_READ, str(n), {})
     async with app.state.container.engine.connect() as conn:
         chain = (
             await conn.execute(

@@ -204,7 +204,7 @@ async def test_everyone_signed_in_may_read_and_ask_but_only_admins_manage(
         headers = await world.h(email)
         response = await world.client.delete(f"{KB}/documents/{some_id}", headers=headers)
         assert_problem(response, 403)
-    # Refusals are audited (the one denial handler, from audit_routes).
+    # Refusals are audited (the one denial handler, from the route's declared action).
     denied = [
         row
         for row in await audit_rows(world.app, "kb_document.delete")

@@ -62,15 +62,14 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
-class ChainedRow:
-    """The stored fields of one audit row that its hash covers."""
+class AuditEvent:
+    """One stored audit row, as the log's readers see it (the admins' search, API.md)."""
 
     id: UUID
     occurred_at: datetime
     actor_id: UUID | None
     actor_role: str | None
     practice_id: UUID | None
-    pet_id: UUID | None
     action: str
     resource_type: str
     resource_id: str | None
@@ -79,6 +78,14 @@ class ChainedRow:
     client_address: str | None
     user_agent: str | None
     details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChainedRow(AuditEvent):
+    """The stored fields of one audit row that its hash covers: the event's, the pet whose
+    access log it is in, and its place in a chain."""
+
+    pet_id: UUID | None
     chain: int
     seq: int
 

@@ -15,6 +15,7 @@ from vetchart.domain.appointments import (
     new_appointment,
 )
 from vetchart.domain.audit import AuditEntry, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.commands import given
 from vetchart.domain.errors import NotFound, RuleViolation
 from vetchart.domain.policy import (
@@ -103,8 +104,7 @@ class AppointmentService:
                 uow,
                 meta,
                 actor,
-                "appointment.create",
-                "appointment",
+                AuditAction.APPOINTMENT_CREATE,
                 appointment.id,
                 practice_id,
                 {"start_at": appointment.start_at.isoformat(), "status": "scheduled"},
@@ -138,8 +138,7 @@ class AppointmentService:
                     uow,
                     meta,
                     actor,
-                    "appointment.update",
-                    "appointment",
+                    AuditAction.APPOINTMENT_UPDATE,
                     appointment.id,
                     appointment.practice_id,
                     {"fields": sorted(changed), "version": appointment.version},
@@ -159,8 +158,7 @@ class AppointmentService:
                 uow,
                 meta,
                 actor,
-                "appointment.status_change",
-                "appointment",
+                AuditAction.APPOINTMENT_STATUS_CHANGE,
                 appointment.id,
                 appointment.practice_id,
                 {"from": before.value, "to": status.value, "version": appointment.version},
@@ -179,8 +177,7 @@ class AppointmentService:
             pets = list(row["pet_ids"] or ())
             return read_entry(
                 actor,
-                "appointment.read",
-                "appointment",
+                AuditAction.APPOINTMENT_READ,
                 row["id"],
                 {"pet_owner_id": str(row["pet_owner_id"]), "pet_ids": [str(p) for p in pets]},
                 data_practice_id=row["practice_id"],
@@ -239,8 +236,7 @@ class AppointmentService:
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                "appointment.list",
-                "practice",
+                AuditAction.PRACTICE_APPOINTMENT_LIST,
                 practice_id,
                 {**asked, **seen_page(row)},
                 data_practice_id=practice_id,
@@ -259,8 +255,7 @@ class AppointmentService:
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                "appointment.list",
-                "pet_owner",
+                AuditAction.OWNER_APPOINTMENT_LIST,
                 owner_id,
                 seen_page(row),
                 data_practice_ids=seen_practices(row),
@@ -353,8 +348,7 @@ class DashboardService:
         assert practice_id is not None  # staff have a practice
         entry = read_entry(
             actor,
-            "dashboard.read",
-            "practice",
+            AuditAction.DASHBOARD_READ,
             practice_id,
             {"vet_id": str(vet_id)} if vet_id else {},
             data_practice_id=practice_id,

@@ -1,38 +1,70 @@
-"""The one helper services use to record what an actor did (same transaction as the change)."""
+"""Every audit row is made here: services record what an actor did (in the transaction of
+the change, or of the read) with :func:`record` / :func:`record_read`, the fast path's
+reads hand the adapter a :func:`read_entry`, and refusals come through
+:meth:`AuditService.denied`. Each takes an action of the catalogue
+(``domain/audit_actions.py``), never a string."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from uuid import UUID
 
-from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.audit import AuditEntry, AuditEvent, Outcome, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import NotFound
 from vetchart.domain.policy import Action, Principal, audit_scope, client_scope, require
-from vetchart.services.ports.audit import AccessLogEntry, AuditEventView, AuditFilters, AuditQueries
+from vetchart.domain.users import User
+from vetchart.services.ports.audit import AccessLogEntry, AuditFilters, AuditQueries
 from vetchart.services.ports.paging import SEEN_IDS, SEEN_PRACTICES, Page, PageRequest, Row
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
+@dataclass(frozen=True)
+class NoCaller:
+    """The actor of a row with no signed-in caller behind it (the command line, the
+    worker, the demo data): no actor id; ``role`` is what the row names as its role."""
+
+    role: str | None = None
+
+
+UNATTENDED = NoCaller()  # the command line, the knowledge base's worker and loader
+SYSTEM = NoCaller("system")  # the visit summary worker
+
+# Who a row names as having acted: a signed-in caller, an account acting as itself (a
+# sign-in, a signup, an accepted invitation), or no caller.
+Actor = Principal | User | NoCaller
+
+
+def _actor_fields(actor: Actor) -> tuple[UUID | None, str | None]:
+    if isinstance(actor, Principal):
+        return actor.user_id, actor.role.value
+    if isinstance(actor, User):
+        return actor.id, actor.role.value
+    return None, actor.role
+
+
 def entry(
-    actor: Principal,
-    action: str,
-    resource_type: str,
-    resource_id: UUID | str,
+    actor: Actor,
+    action: AuditAction,
+    resource_id: UUID | str | None,
     practice_id: UUID | None,
-    details: dict[str, object] | None = None,
+    details: Mapping[str, object] | None = None,
     *,
     outcome: Outcome = Outcome.SUCCESS,
     pet_id: UUID | None = None,
 ) -> AuditEntry:
-    """What one audit row says the actor did (the adapters add time, request and chain)."""
+    """What one audit row says (the adapters add time, request and chain): the only place
+    an entry is made. Its action, and the resource type it names, come from the catalogue
+    (``domain/audit_actions.py``)."""
+    actor_id, actor_role = _actor_fields(actor)
     return AuditEntry(
-        action=action,
-        resource_type=resource_type,
-        resource_id=str(resource_id),
+        action=action.action,
+        resource_type=action.row_resource_type(success=outcome is Outcome.SUCCESS),
+        resource_id=None if resource_id is None else str(resource_id),
         outcome=outcome,
-        actor_id=actor.user_id,
-        actor_role=actor.role.value,
+        actor_id=actor_id,
+        actor_role=actor_role,
         practice_id=practice_id,
         details=dict(details or {}),
         pet_id=pet_id,
@@ -42,35 +74,27 @@ def entry(
 def record(
     uow: UnitOfWork,
     meta: RequestMeta,
-    actor: Principal,
-    action: str,
-    resource_type: str,
-    resource_id: UUID | str,
+    actor: Actor,
+    action: AuditAction,
+    resource_id: UUID | str | None,
     practice_id: UUID | None,
-    details: dict[str, object] | None = None,
+    details: Mapping[str, object] | None = None,
     *,
     outcome: Outcome = Outcome.SUCCESS,
     pet_id: UUID | None = None,
 ) -> None:
+    """Write one audit row with the unit of work's commit: every row goes through here,
+    but those of the fast path's reads (their adapter stores the :func:`read_entry` it is
+    handed, in the read's own transaction)."""
     uow.audit.record(
-        entry(
-            actor,
-            action,
-            resource_type,
-            resource_id,
-            practice_id,
-            details,
-            outcome=outcome,
-            pet_id=pet_id,
-        ),
+        entry(actor, action, resource_id, practice_id, details, outcome=outcome, pet_id=pet_id),
         meta,
     )
 
 
 def read_entry(
     actor: Principal,
-    action: str,
-    resource_type: str,
+    action: AuditAction,
     resource_id: UUID | str | None,
     details: Mapping[str, object] | None = None,
     *,
@@ -78,28 +102,45 @@ def read_entry(
     data_practice_ids: Iterable[UUID] | None = None,
     pet_id: UUID | None = None,
 ) -> AuditEntry:
-    """A successful read (docs/audit.md, "Reads"): its practice is always the READER's
-    (None for PET_OWNER and SYSTEM_ADMIN), so a practice's log shows what its own people
-    read; the practice the data belongs to goes into the details: ``data_practice_id``
-    when it is one practice's data (a record, an appointment, a visit, a practice's
-    list), ``data_practice_ids`` (sorted) when it may be several's (pets, owners, lists
-    across practices)."""
+    """A successful read (docs/audit.md, "Reads"), for the fast path's adapter to store
+    with the read: see :func:`record_read`."""
+    shown = _read_details(details, data_practice_id, data_practice_ids)
+    return entry(actor, action, resource_id, actor.practice_id, shown, pet_id=pet_id)
+
+
+def record_read(
+    uow: UnitOfWork,
+    meta: RequestMeta,
+    actor: Principal,
+    action: AuditAction,
+    resource_id: UUID | str | None,
+    details: Mapping[str, object] | None = None,
+    *,
+    data_practice_id: UUID | None = None,
+    data_practice_ids: Iterable[UUID] | None = None,
+    pet_id: UUID | None = None,
+) -> None:
+    """A successful read (docs/audit.md, "Reads"), written with the unit of work's
+    commit. Its practice is always the READER's (None for PET_OWNER and SYSTEM_ADMIN), so
+    a practice's log shows what its own people read; the practice the data belongs to
+    goes into the details: ``data_practice_id`` when it is one practice's data (a
+    record, an appointment, a visit, a practice's list), ``data_practice_ids`` (sorted)
+    when it may be several's (pets, owners, lists across practices)."""
+    shown = _read_details(details, data_practice_id, data_practice_ids)
+    record(uow, meta, actor, action, resource_id, actor.practice_id, shown, pet_id=pet_id)
+
+
+def _read_details(
+    details: Mapping[str, object] | None,
+    data_practice_id: UUID | None,
+    data_practice_ids: Iterable[UUID] | None,
+) -> dict[str, object]:
     shown = dict(details or {})
     if data_practice_id is not None:
         shown["data_practice_id"] = str(data_practice_id)
     if data_practice_ids is not None:
         shown["data_practice_ids"] = sorted({str(p) for p in data_practice_ids})
-    return AuditEntry(
-        action=action,
-        resource_type=resource_type,
-        resource_id=None if resource_id is None else str(resource_id),
-        outcome=Outcome.SUCCESS,
-        actor_id=actor.user_id,
-        actor_role=actor.role.value,
-        practice_id=actor.practice_id,
-        details=shown,
-        pet_id=pet_id,
-    )
+    return shown
 
 
 def seen_page(row: Row) -> dict[str, object]:
@@ -126,7 +167,7 @@ def care_practices(actor: Principal, row: Row) -> list[UUID]:
 
 
 async def record_pet_read(
-    uow: UnitOfWorkFactory, actor: Principal, pet_id: UUID, action: str, meta: RequestMeta
+    uow: UnitOfWorkFactory, actor: Principal, pet_id: UUID, action: AuditAction, meta: RequestMeta
 ) -> None:
     """A read of a pet's medical data (a list, the timeline): the pet must be in the
     actor's scope (404 otherwise), and the row naming the pet is committed before any
@@ -140,7 +181,7 @@ async def _record_pet_read(
     unit: UnitOfWork,
     actor: Principal,
     pet_id: UUID,
-    action: str,
+    action: AuditAction,
     meta: RequestMeta,
     *,
     in_pet_log: bool,
@@ -151,15 +192,15 @@ async def _record_pet_read(
     practices = await unit.pets.care_practices(pet_id, client_scope(actor))
     if practices is None:
         raise NotFound("Pet not found.")
-    found = read_entry(
+    record_read(
+        unit,
+        meta,
         actor,
         action,
-        "pet",
         pet_id,
         data_practice_ids=practices if actor.practice_id is None else [actor.practice_id],
         pet_id=pet_id if in_pet_log else None,
     )
-    unit.audit.record(found, meta)
 
 
 class AuditService:
@@ -173,32 +214,28 @@ class AuditService:
         self,
         actor: Principal,
         meta: RequestMeta,
-        action: str,
-        resource_type: str,
+        action: AuditAction,
         resource_id: str | None,
         details: dict[str, object],
     ) -> None:
         """A refused request (403, or 404 from scope): its own short transaction, since
-        the refused use case wrote nothing."""
+        the refused use case wrote nothing. The row names the path's resource."""
         async with self._uow() as uow:
-            uow.audit.record(
-                AuditEntry(
-                    action=action,
-                    resource_type=resource_type,
-                    resource_id=resource_id,
-                    outcome=Outcome.DENIED,
-                    actor_id=actor.user_id,
-                    actor_role=actor.role.value,
-                    practice_id=actor.practice_id,
-                    details=dict(details),
-                ),
+            record(
+                uow,
                 meta,
+                actor,
+                action,
+                resource_id,
+                actor.practice_id,
+                details,
+                outcome=Outcome.DENIED,
             )
             await uow.commit()
 
     async def search(
         self, actor: Principal, filters: AuditFilters, page: PageRequest, meta: RequestMeta
-    ) -> Page[AuditEventView]:
+    ) -> Page[AuditEvent]:
         require(actor, Action.AUDIT_SEARCH)
         scope = audit_scope(actor)
         scoped = replace(filters, practice_id=scope)
@@ -207,8 +244,7 @@ class AuditService:
                 uow,
                 meta,
                 actor,
-                "audit.read",
-                "audit_event",
+                AuditAction.AUDIT_SEARCH,
                 "search",
                 scope,
                 {k: str(v) for k, v in vars(filters).items() if v is not None},
@@ -224,6 +260,8 @@ class AuditService:
         async with self._uow() as uow:
             # Not in the pet's own access log (pet_id unset): reading the log is not an
             # access to the pet's data.
-            await _record_pet_read(uow, actor, pet_id, "audit.read", meta, in_pet_log=False)
+            await _record_pet_read(
+                uow, actor, pet_id, AuditAction.PET_ACCESS_LOG_READ, meta, in_pet_log=False
+            )
             await uow.commit()
         return await self._queries.access_log(pet_id, page)

@@ -35,7 +35,8 @@ from uuid import UUID
 import structlog
 
 from vetchart.demo_kb import demo_documents
-from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import NotFound, RuleViolation
 from vetchart.domain.kb.budget import BudgetCap, IngestBudget, IngestBudgetExceeded
 from vetchart.domain.kb.chunking import chunk_document
@@ -53,7 +54,7 @@ from vetchart.domain.kb.documents import (
 from vetchart.domain.kb.front_matter import parse_front_matter
 from vetchart.domain.policy import Action, Principal, require
 from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
-from vetchart.services.audit import record
+from vetchart.services.audit import UNATTENDED, record
 from vetchart.services.jobs import EventHandler
 from vetchart.services.ports.ai import Embedder, IndexedChunk, TextExtractor, VectorIndex
 from vetchart.services.ports.kb import DocumentFilters, DocumentForm, KbQueries, NewChunk
@@ -67,7 +68,6 @@ log = structlog.get_logger(__name__)
 
 INGEST_HANDLER: Final = "kb.ingest"
 PURGE_HANDLER: Final = "kb.purge"
-RESOURCE: Final = "kb_document"
 TRANSIENT_REASON: Final = "Ingestion was interrupted ({service}); it will be retried."
 # The setting of each ingestion cap, named in a failed document's reason.
 BUDGET_SETTINGS: Final[Mapping[BudgetCap, str]] = {
@@ -113,19 +113,10 @@ async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
 
 
 def _system_audit(
-    uow: UnitOfWork, action: str, document: KbDocument, source: str, **details: object
+    uow: UnitOfWork, action: AuditAction, document: KbDocument, source: str, **details: object
 ) -> None:
     """A write with no signed-in caller (the worker, the command line, the demo data)."""
-    uow.audit.record(
-        AuditEntry(
-            action=action,
-            resource_type=RESOURCE,
-            resource_id=str(document.id),
-            outcome=Outcome.SUCCESS,
-            details={"source": source, **details},
-        ),
-        RequestMeta(),
-    )
+    record(uow, RequestMeta(), UNATTENDED, action, document.id, None, {"source": source, **details})
 
 
 class KbDocumentService:
@@ -208,8 +199,7 @@ class KbDocumentService:
                     uow,
                     meta,
                     actor,
-                    "kb_document.create",
-                    RESOURCE,
+                    AuditAction.KB_DOCUMENT_CREATE,
                     document.id,
                     None,
                     {"media_type": file.media_type, "size_bytes": file.size_bytes},
@@ -247,8 +237,7 @@ class KbDocumentService:
                 uow,
                 meta,
                 actor,
-                "kb_document.delete",
-                RESOURCE,
+                AuditAction.KB_DOCUMENT_DELETE,
                 document_id,
                 None,
                 {"chunk_count": deleted.chunk_count},
@@ -310,7 +299,9 @@ class KbDocumentService:
             failed = current.failed(failure.reason, self._clock.now())
             await uow.kb.replace_chunks(failed, [], embedding_model=None)
             await uow.kb.save(failed)
-            _system_audit(uow, "kb_document.ingest", failed, source, state=failed.state.value)
+            _system_audit(
+                uow, AuditAction.KB_DOCUMENT_INGEST, failed, source, state=failed.state.value
+            )
             log.info("kb.ingest_failed", document_id=str(document_id))
             return failed
         except Exception as trouble:
@@ -328,7 +319,7 @@ class KbDocumentService:
         await uow.kb.save(done)
         _system_audit(
             uow,
-            "kb_document.ingest",
+            AuditAction.KB_DOCUMENT_INGEST,
             done,
             source,
             state=done.state.value,
@@ -485,12 +476,12 @@ class KbDocumentService:
                         now=now,
                     )
                     await uow.kb.add(document)
-                    _system_audit(uow, "kb_document.create", document, source)
+                    _system_audit(uow, AuditAction.KB_DOCUMENT_CREATE, document, source)
                 else:
                     replaced_key = current.file.object_key
                     document = current.with_file(file, given or current.given, now)
                     await uow.kb.save(document)
-                    _system_audit(uow, "kb_document.replace", document, source)
+                    _system_audit(uow, AuditAction.KB_DOCUMENT_REPLACE, document, source)
                 await uow.commit()
         except BaseException:
             await self._delete_quietly(key)

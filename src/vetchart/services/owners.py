@@ -6,6 +6,7 @@ from dataclasses import replace
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
+from vetchart.domain.audit_actions import ASSOCIATION_STEPS, AuditAction
 from vetchart.domain.commands import changed_fields, given
 from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.owners import (
@@ -95,7 +96,7 @@ class OwnerService:
                     decided_at=now,
                 )
                 await uow.associations.add(association)
-            audit(uow, meta, actor, "pet_owner.create", "pet_owner", owner.id, practice_id)
+            audit(uow, meta, actor, AuditAction.PET_OWNER_CREATE, owner.id, practice_id)
             await uow.commit()
         return owner
 
@@ -107,8 +108,7 @@ class OwnerService:
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                "pet_owner.read",
-                "pet_owner",
+                AuditAction.PET_OWNER_READ,
                 row["id"],
                 data_practice_ids=care_practices(actor, row),
             )
@@ -129,8 +129,7 @@ class OwnerService:
             asked: dict[str, object] = {} if q is None else {"q": q}
             return read_entry(
                 actor,
-                "pet_owner.list",
-                "pet_owner",
+                AuditAction.PET_OWNER_LIST,
                 None,
                 {**asked, **seen_page(row)},
                 data_practice_ids=care_practices(actor, row),
@@ -154,8 +153,7 @@ class OwnerService:
                 uow,
                 meta,
                 actor,
-                "pet_owner.update",
-                "pet_owner",
+                AuditAction.PET_OWNER_UPDATE,
                 owner.id,
                 actor.practice_id,
                 {"fields": changed},
@@ -294,8 +292,7 @@ class OwnerService:
             uow,
             meta,
             actor,
-            "association.create",
-            "association",
+            AuditAction.ASSOCIATION_CREATE,
             association.id,
             association.practice_id,
             {
@@ -332,8 +329,7 @@ class OwnerService:
                 uow,
                 meta,
                 actor,
-                f"association.{decision}",
-                "association",
+                ASSOCIATION_STEPS[decision],
                 association.id,
                 association.practice_id if moved.visible_to_practice else None,
                 {

@@ -7,6 +7,7 @@ from datetime import date
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.commands import changed_fields, given
 from vetchart.domain.errors import NotFound, PreconditionFailed, PreconditionRequired
 from vetchart.domain.pets import NewPet, Pet, PetChanges, check_pet
@@ -67,8 +68,7 @@ class PetService:
                 uow,
                 meta,
                 actor,
-                "pet.create",
-                "pet",
+                AuditAction.PET_CREATE,
                 pet.id,
                 actor.practice_id,
                 {"owner_id": str(owner_id)},
@@ -85,8 +85,7 @@ class PetService:
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                "pet.read",
-                "pet",
+                AuditAction.PET_READ,
                 row["id"],
                 {"owner_id": str(row["owner_id"])},
                 data_practice_ids=care_practices(actor, row),
@@ -119,8 +118,7 @@ class PetService:
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                "pet.list",
-                "pet",
+                AuditAction.PET_LIST,
                 None,
                 {**asked, **seen_page(row)},
                 data_practice_ids=care_practices(actor, row),
@@ -153,8 +151,7 @@ class PetService:
                 uow,
                 meta,
                 actor,
-                "pet.update",
-                "pet",
+                AuditAction.PET_UPDATE,
                 pet.id,
                 actor.practice_id,
                 {"fields": changed, "version": updated.version},
@@ -177,7 +174,7 @@ class PetService:
                 pet, is_active=active, updated_at=self._clock.now(), version=pet.version + 1
             )
             await uow.pets.save(updated)
-            action = "pet.reactivate" if active else "pet.deactivate"
-            audit(uow, meta, actor, action, "pet", pet.id, actor.practice_id, pet_id=pet.id)
+            action = AuditAction.PET_REACTIVATE if active else AuditAction.PET_DEACTIVATE
+            audit(uow, meta, actor, action, pet.id, actor.practice_id, pet_id=pet.id)
             await uow.commit()
         return updated

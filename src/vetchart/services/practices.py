@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.commands import changed_fields, given
 from vetchart.domain.errors import Conflict, Gone, NotFound, RuleViolation
 from vetchart.domain.passwords import GuessabilityCheck
@@ -72,7 +73,7 @@ class PracticeService:
         practice = Practice(id=self._ids.new_id(), created_at=now, updated_at=now, **given(new))
         async with self._uow() as uow:
             await uow.practices.add(practice)
-            _audit(uow, meta, actor, "practice.create", "practice", practice.id, practice.id)
+            _audit(uow, meta, actor, AuditAction.PRACTICE_CREATE, practice.id, practice.id)
             await uow.commit()
         return practice
 
@@ -105,8 +106,7 @@ class PracticeService:
                 uow,
                 meta,
                 actor,
-                "practice.update",
-                "practice",
+                AuditAction.PRACTICE_UPDATE,
                 practice.id,
                 practice.id,
                 {"fields": sorted(changed)},
@@ -127,7 +127,7 @@ class PracticeService:
                 practice, is_active=False, updated_at=now, version=practice.version + 1
             )
             await uow.practices.save(updated)
-            _audit(uow, meta, actor, "practice.deactivate", "practice", practice.id, practice.id)
+            _audit(uow, meta, actor, AuditAction.PRACTICE_DEACTIVATE, practice.id, practice.id)
             await uow.commit()
         return updated
 
@@ -186,8 +186,7 @@ class PracticeService:
                 uow,
                 meta,
                 actor,
-                "invitation.create",
-                "invitation",
+                AuditAction.INVITATION_CREATE,
                 invitation.id,
                 practice_id,
                 {"role": role.value},
@@ -226,18 +225,14 @@ class PracticeService:
                 raise Gone(INVALID_INVITATION, code="invitation-invalid")
             await uow.users.add(user)
             await uow.invitations.mark_accepted(invitation.id, user.id, now)
-            uow.audit.record(
-                AuditEntry(
-                    action="invitation.accept",
-                    resource_type="invitation",
-                    resource_id=str(invitation.id),
-                    outcome=Outcome.SUCCESS,
-                    actor_id=user.id,
-                    actor_role=user.role.value,
-                    practice_id=user.practice_id,
-                    details={"user_id": str(user.id)},
-                ),
+            _audit(
+                uow,
                 meta,
+                user,
+                AuditAction.INVITATION_ACCEPT,
+                invitation.id,
+                user.practice_id,
+                {"user_id": str(user.id)},
             )
             await uow.commit()
         return user

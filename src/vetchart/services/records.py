@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import NotFound
 from vetchart.domain.policy import (
     Action,
@@ -28,7 +29,7 @@ from vetchart.domain.records import (
     RecordContent,
     record_from_snapshot,
 )
-from vetchart.services.audit import read_entry, seen_page, seen_practices
+from vetchart.services.audit import read_entry, record_read, seen_page, seen_practices
 from vetchart.services.audit import record as audit
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest, Row
@@ -88,8 +89,7 @@ class MedicalRecordService:
                 uow,
                 meta,
                 actor,
-                "medical_record.create",
-                "medical_record",
+                AuditAction.MEDICAL_RECORD_CREATE,
                 record.id,
                 actor.practice_id,
                 {"version": 1},
@@ -125,8 +125,7 @@ class MedicalRecordService:
                 uow,
                 meta,
                 actor,
-                "medical_record.amend",
-                "medical_record",
+                AuditAction.MEDICAL_RECORD_AMEND,
                 record.id,
                 record.practice_id,
                 {"version": record.version, "fields": sorted(changed_fields)},
@@ -148,8 +147,7 @@ class MedicalRecordService:
                 uow,
                 meta,
                 actor,
-                "medical_record.sign",
-                "medical_record",
+                AuditAction.MEDICAL_RECORD_SIGN,
                 record.id,
                 record.practice_id,
                 {"version": record.version},
@@ -177,8 +175,7 @@ class MedicalRecordService:
                 uow,
                 meta,
                 actor,
-                "medical_record.entered_in_error",
-                "medical_record",
+                AuditAction.MEDICAL_RECORD_ENTERED_IN_ERROR,
                 record.id,
                 record.practice_id,
                 {"version": record.version},
@@ -216,8 +213,7 @@ class MedicalRecordService:
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                "medical_record.read",
-                "medical_record",
+                AuditAction.MEDICAL_RECORD_READ,
                 row["record_id"],
                 {"view": "history"},
                 data_practice_id=row["record_practice_id"],
@@ -246,8 +242,7 @@ class MedicalRecordService:
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                "medical_record.read",
-                "medical_record",
+                AuditAction.MEDICAL_RECORD_READ,
                 row["id"],
                 data_practice_id=row["practice_id"],
                 pet_id=row["pet_id"],
@@ -276,8 +271,7 @@ class MedicalRecordService:
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                "medical_record.list",
-                "pet",
+                AuditAction.MEDICAL_RECORD_LIST,
                 pet_id,
                 seen_page(row),
                 data_practice_ids=seen_practices(row),
@@ -305,15 +299,15 @@ class MedicalRecordService:
         async with self._uow() as uow:
             practice = await uow.practices.get(practice_id)
             require(actor, Action.FOLLOW_UPS_LIST, PracticeLookup(practice))
-            read = read_entry(
+            record_read(
+                uow,
+                meta,
                 actor,
-                "medical_record.list",
-                "practice",
+                AuditAction.FOLLOW_UP_LIST,
                 practice_id,
                 {"view": "follow_ups", "due_before": due_before.isoformat()},
                 data_practice_id=practice_id,
             )
-            uow.audit.record(read, meta)
             await uow.commit()
         return await self._queries.follow_ups_page(practice_id, due_before, page)
 
@@ -327,16 +321,16 @@ class MedicalRecordService:
             record = await uow.records.get(record_id, client_scope(actor))
             if record is None:
                 raise NotFound("Medical record not found.")
-            read = read_entry(
+            record_read(
+                uow,
+                meta,
                 actor,
-                "medical_record.read",
-                "medical_record",
+                AuditAction.MEDICAL_RECORD_READ,
                 record.id,
                 details,
                 data_practice_id=record.practice_id,
                 pet_id=record.pet_id,
             )
-            uow.audit.record(read, meta)
             await uow.commit()
         return record
 

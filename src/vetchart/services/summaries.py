@@ -23,7 +23,8 @@ from vetchart.domain.appointments import (
     VisitSummaryRequested,
     local_today,
 )
-from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import Conflict, NotFound, RuleViolation
 from vetchart.domain.policy import (
     Action,
@@ -31,6 +32,7 @@ from vetchart.domain.policy import (
     Principal,
 )
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
+from vetchart.services.audit import SYSTEM
 from vetchart.services.audit import record as audit
 from vetchart.services.jobs import EventHandler
 from vetchart.services.ports.ai import ServiceUnavailable, Summarizer, VisitSummaryDraft
@@ -87,8 +89,7 @@ class VisitSummaryService:
                 uow,
                 meta,
                 actor,
-                "visit.summary_request",
-                "visit",
+                AuditAction.VISIT_SUMMARY_REQUEST,
                 visit.id,
                 visit.practice_id,
                 pet_id=visit.pet_id,
@@ -129,22 +130,15 @@ class VisitSummaryService:
             visit.summary = self._draft_json(draft, transcript, degraded)
             visit.move_to(VisitState.PROCESSED, self._clock.now())
         await uow.visits.save(visit)
-        uow.audit.record(
-            AuditEntry(
-                action="visit.summary_draft",
-                resource_type="visit",
-                resource_id=str(visit.id),
-                outcome=Outcome.SUCCESS,
-                actor_role="system",
-                practice_id=visit.practice_id,
-                pet_id=visit.pet_id,
-                details={
-                    "adapter": draft.adapter,
-                    "degraded": degraded,
-                    "state": visit.state.value,
-                },
-            ),
+        audit(
+            uow,
             RequestMeta(request_id=f"event:{message.id}"),
+            SYSTEM,
+            AuditAction.VISIT_SUMMARY_DRAFT,
+            visit.id,
+            visit.practice_id,
+            {"adapter": draft.adapter, "degraded": degraded, "state": visit.state.value},
+            pet_id=visit.pet_id,
         )
 
     def _draft_json(
@@ -239,8 +233,7 @@ class VisitSummaryService:
                 uow,
                 meta,
                 actor,
-                "visit.summary_accept",
-                "medical_record",
+                AuditAction.VISIT_SUMMARY_ACCEPT,
                 record.id,
                 visit.practice_id,
                 {"visit_id": str(visit.id), "edited_sections": sorted(edits)},

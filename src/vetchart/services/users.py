@@ -6,7 +6,8 @@ from dataclasses import replace
 from uuid import UUID
 
 from vetchart.domain import passwords
-from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.audit import RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.policy import (
     Action,
@@ -19,6 +20,7 @@ from vetchart.domain.policy import (
 from vetchart.domain.throttle import lockout_keys
 from vetchart.domain.users import ProfileChanges, Role, User, UserChanges
 from vetchart.services.accounts import new_account
+from vetchart.services.audit import UNATTENDED
 from vetchart.services.audit import record as record_audit
 from vetchart.services.ports.identity import (
     PasswordHasher,
@@ -69,7 +71,14 @@ class UserService:
                 return user
             updated = replace(user, full_name=changes.full_name, updated_at=self._clock.now())
             await uow.users.save(updated)
-            _audit(uow, meta, actor, "user.update", updated, details={"fields": ["full_name"]})
+            _audit(
+                uow,
+                meta,
+                actor,
+                AuditAction.OWN_USER_UPDATE,
+                updated,
+                details={"fields": ["full_name"]},
+            )
             await uow.commit()
         self._cache.invalidate([actor.session_id])
         return updated
@@ -131,7 +140,7 @@ class UserService:
                 uow,
                 meta,
                 actor,
-                "user.update",
+                AuditAction.USER_UPDATE,
                 updated,
                 details={
                     "fields": fields,
@@ -154,7 +163,9 @@ class UserService:
             # Every lockout of the account: each address's, the account-wide ceilings.
             exact, prefixes = lockout_keys(user.email, user.id)
             cleared = await uow.throttles.clear_many(exact, prefixes)
-            _audit(uow, meta, actor, "user.unlock", user, details={"cleared_keys": cleared})
+            _audit(
+                uow, meta, actor, AuditAction.USER_UNLOCK, user, details={"cleared_keys": cleared}
+            )
             await uow.commit()
 
     async def create_admin(self, *, email: str, full_name: str, password: str) -> User:
@@ -174,15 +185,14 @@ class UserService:
             if await uow.users.get_by_email(user.email) is not None:
                 raise Conflict("An account with this email already exists.", code="email-taken")
             await uow.users.add(user)
-            uow.audit.record(
-                AuditEntry(
-                    action="user.create_admin",
-                    resource_type="user",
-                    resource_id=str(user.id),
-                    outcome=Outcome.SUCCESS,
-                    details={"source": "cli"},
-                ),
+            record_audit(
+                uow,
                 RequestMeta(),
+                UNATTENDED,
+                AuditAction.USER_CREATE_ADMIN,
+                user.id,
+                None,
+                {"source": "cli"},
             )
             await uow.commit()
         return user
@@ -192,9 +202,9 @@ def _audit(
     uow: UnitOfWork,
     meta: RequestMeta,
     actor: Principal,
-    action: str,
+    action: AuditAction,
     target: User,
     *,
     details: dict[str, object] | None = None,
 ) -> None:
-    record_audit(uow, meta, actor, action, "user", target.id, target.practice_id, details)
+    record_audit(uow, meta, actor, action, target.id, target.practice_id, details)

@@ -26,6 +26,7 @@ from vetchart.domain.appointments import (
     VisitState,
 )
 from vetchart.domain.audit import RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.commands import changed_fields, given
 from vetchart.domain.errors import Conflict, NotFound, RuleViolation
 from vetchart.domain.policy import (
@@ -39,8 +40,8 @@ from vetchart.domain.policy import (
 )
 from vetchart.domain.records import MedicalRecord
 from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
-from vetchart.services.audit import read_entry, record_pet_read
 from vetchart.services.audit import record as audit
+from vetchart.services.audit import record_pet_read, record_read
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest
 from vetchart.services.ports.records import Attachment
@@ -121,7 +122,7 @@ class VisitService:
                 VisitChanged(visit_id=visit.id, pet_id=pet_id, practice_id=practice_id, state="new")
             )
             await uow.visits.add(visit)
-            _audit_visit(uow, meta, actor, "visit.create", visit)
+            _audit_visit(uow, meta, actor, AuditAction.VISIT_CREATE, visit)
             await uow.commit()
         return visit
 
@@ -148,7 +149,7 @@ class VisitService:
                     uow,
                     meta,
                     actor,
-                    "visit.update",
+                    AuditAction.VISIT_UPDATE,
                     visit,
                     {"fields": sorted(changed), "version": visit.version},
                 )
@@ -161,7 +162,7 @@ class VisitService:
             visit = await uow.visits.get(visit_id, client_scope(actor))
             if visit is None:
                 raise NotFound("Visit not found.")
-            _audit_visit_read(uow, meta, actor, "visit.read", visit)
+            _audit_visit_read(uow, meta, actor, AuditAction.VISIT_READ, visit)
             await uow.commit()
         return visit
 
@@ -169,7 +170,7 @@ class VisitService:
         self, actor: Principal, pet_id: UUID, page: PageRequest, meta: RequestMeta
     ) -> Page[Visit]:
         require(actor, Action.VISIT_READ)
-        await record_pet_read(self._uow, actor, pet_id, "visit.list", meta)
+        await record_pet_read(self._uow, actor, pet_id, AuditAction.VISIT_LIST, meta)
         return await self._queries.visits_page(pet_id, page)
 
     async def timeline(
@@ -177,7 +178,7 @@ class VisitService:
     ) -> Page[TimelineEntry]:
         """Records, appointments and visits of the pet, newest day first."""
         require(actor, Action.MEDICAL_RECORD_READ)
-        await record_pet_read(self._uow, actor, pet_id, "pet.timeline", meta)
+        await record_pet_read(self._uow, actor, pet_id, AuditAction.PET_TIMELINE, meta)
         return await self._queries.timeline_page(pet_id, client_scope(actor), page)
 
     # ------------------------------------------------------------------ audio
@@ -214,7 +215,7 @@ class VisitService:
             visit.audio_pending_key = key
             visit.touch(self._clock.now())
             await uow.visits.save(visit)
-            _audit_visit(uow, meta, actor, "visit.audio_upload_url", visit)
+            _audit_visit(uow, meta, actor, AuditAction.VISIT_AUDIO_UPLOAD_URL, visit)
             await uow.commit()
         seconds = self._limits.signed_url_seconds
         url = await self._storage.signed_url(key, method="PUT", expires_in=seconds)
@@ -246,7 +247,7 @@ class VisitService:
                 raise NotFound("Visit not found.")
             if visit.audio is None:
                 raise NotFound("This visit has no recording.")
-            _audit_visit_read(uow, meta, actor, "visit.audio_read", visit)
+            _audit_visit_read(uow, meta, actor, AuditAction.VISIT_AUDIO_READ, visit)
             await uow.commit()
         return await self._storage.signed_url(
             visit.audio.key,
@@ -287,7 +288,7 @@ class VisitService:
                     uow,
                     meta,
                     actor,
-                    "visit.audio_upload",
+                    AuditAction.VISIT_AUDIO_UPLOAD,
                     visit,
                     {"size_bytes": stored.size, "content_type": stored.content_type},
                 )
@@ -338,8 +339,7 @@ class VisitService:
                     uow,
                     meta,
                     actor,
-                    "attachment.create",
-                    "attachment",
+                    AuditAction.ATTACHMENT_CREATE,
                     attachment.id,
                     record.practice_id,
                     {"record_id": str(record.id), "size_bytes": stored.size},
@@ -359,15 +359,15 @@ class VisitService:
             record = await uow.records.get(record_id, client_scope(actor))
             if record is None:
                 raise NotFound("Medical record not found.")
-            read = read_entry(
+            record_read(
+                uow,
+                meta,
                 actor,
-                "attachment.list",
-                "medical_record",
+                AuditAction.ATTACHMENT_LIST,
                 record.id,
                 data_practice_id=record.practice_id,
                 pet_id=record.pet_id,
             )
-            uow.audit.record(read, meta)
             found = await uow.attachments.for_record(record.id)
             await uow.commit()
         return found
@@ -379,15 +379,15 @@ class VisitService:
             if attachment is None:
                 raise NotFound("Attachment not found.")
             record = await uow.records.get(attachment.record_id, ClientScope(everything=True))
-            read = read_entry(
+            record_read(
+                uow,
+                meta,
                 actor,
-                "attachment.read",
-                "attachment",
+                AuditAction.ATTACHMENT_READ,
                 attachment.id,
                 data_practice_id=attachment.practice_id,
                 pet_id=record.pet_id if record else None,
             )
-            uow.audit.record(read, meta)
             await uow.commit()
         return await self._storage.signed_url(
             attachment.object_key,
@@ -479,30 +479,22 @@ def _audit_visit(
     uow: UnitOfWork,
     meta: RequestMeta,
     actor: Principal,
-    action: str,
+    action: AuditAction,
     visit: Visit,
     details: dict[str, object] | None = None,
 ) -> None:
     """The audit row of an action on a visit (its practice, its pet's access log)."""
-    audit(
-        uow, meta, actor, action, "visit", visit.id, visit.practice_id, details, pet_id=visit.pet_id
-    )
+    audit(uow, meta, actor, action, visit.id, visit.practice_id, details, pet_id=visit.pet_id)
 
 
 def _audit_visit_read(
-    uow: UnitOfWork, meta: RequestMeta, actor: Principal, action: str, visit: Visit
+    uow: UnitOfWork, meta: RequestMeta, actor: Principal, action: AuditAction, visit: Visit
 ) -> None:
     """The audit row of a read of a visit: the reader's practice, the visit's in the
     details (docs/audit.md), its pet's access log."""
-    read = read_entry(
-        actor,
-        action,
-        "visit",
-        visit.id,
-        data_practice_id=visit.practice_id,
-        pet_id=visit.pet_id,
+    record_read(
+        uow, meta, actor, action, visit.id, data_practice_id=visit.practice_id, pet_id=visit.pet_id
     )
-    uow.audit.record(read, meta)
 
 
 class AttachmentUpload:

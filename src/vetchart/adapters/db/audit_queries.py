@@ -8,7 +8,8 @@ from sqlalchemy import select, tuple_
 
 from vetchart.adapters.db.queries import ReadQueries, page_of
 from vetchart.adapters.db.tables import audit_events, users
-from vetchart.services.ports.audit import AccessLogEntry, AuditEventView, AuditFilters
+from vetchart.domain.audit import AuditEvent
+from vetchart.services.ports.audit import AccessLogEntry, AuditFilters
 from vetchart.services.ports.paging import Page, PageRequest
 
 _EVENT_COLUMNS = [
@@ -29,12 +30,12 @@ _EVENT_COLUMNS = [
 _NEWEST_FIRST = (audit_events.c.occurred_at.desc(), audit_events.c.id.desc())
 
 
-def _key(item: AuditEventView | AccessLogEntry) -> tuple[object, ...]:
+def _key(item: AuditEvent | AccessLogEntry) -> tuple[object, ...]:
     return (item.occurred_at, item.id)
 
 
 class SqlAuditQueries(ReadQueries):
-    async def search(self, filters: AuditFilters, page: PageRequest) -> Page[AuditEventView]:
+    async def search(self, filters: AuditFilters, page: PageRequest) -> Page[AuditEvent]:
         e = audit_events
         query = select(*_EVENT_COLUMNS)
         equal = {
@@ -55,7 +56,7 @@ class SqlAuditQueries(ReadQueries):
         if page.after is not None:
             query = query.where(tuple_(e.c.occurred_at, e.c.id) < tuple_(*page.after))
         query = query.order_by(*_NEWEST_FIRST).limit(page.limit + 1)
-        found = [AuditEventView(**row) for row in await self._rows(query)]
+        found = [AuditEvent(**row) for row in await self._rows(query)]
         return page_of(found, page.limit, _key)
 
     async def access_log(self, pet_id: UUID, page: PageRequest) -> Page[AccessLogEntry]:

@@ -22,6 +22,7 @@ from vetchart.api.presenters import (
     record_out,
     visit_out,
 )
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.bounded import BoundedAwareDatetime, BoundedDate
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.schedule import (
@@ -38,6 +39,7 @@ from vetchart.domain.appointments import (
     AppointmentStatus,
     NewAppointment,
 )
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.services.ports.schedule import AppointmentView, DashboardView
 
 router = APIRouter(tags=["appointments"])
@@ -48,6 +50,7 @@ def _with_etag(response: Response, view: AppointmentView) -> AppointmentOut:
     return appointment_out(view)
 
 
+@audited(AuditAction.APPOINTMENT_CREATE)
 @router.post(
     "/practices/{practice_id}/appointments",
     status_code=status.HTTP_201_CREATED,
@@ -72,6 +75,7 @@ async def create_appointment(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.PRACTICE_APPOINTMENT_LIST)
 @router.get(
     "/practices/{practice_id}/appointments",
     response_model=ListResponse[AppointmentOut],
@@ -118,6 +122,7 @@ async def practice_appointments(
     return pager.answer_rows(page, appointment_item, response)
 
 
+@audited(AuditAction.OWNER_APPOINTMENT_LIST)
 @router.get(
     "/pet-owners/{owner_id}/appointments",
     response_model=ListResponse[AppointmentOut],
@@ -141,6 +146,7 @@ async def owner_appointments(
     return pager.answer_rows(page, appointment_item, response)
 
 
+@audited(AuditAction.APPOINTMENT_READ)
 @router.get(
     "/appointments/{appointment_id}",
     response_model=AppointmentOut,
@@ -158,6 +164,7 @@ async def get_appointment(
     return json_response(appointment_item(row), response, headers={"ETag": etag(row["version"])})
 
 
+@audited(AuditAction.APPOINTMENT_UPDATE)
 @router.patch(
     "/appointments/{appointment_id}",
     response_model=AppointmentOut,
@@ -185,6 +192,7 @@ async def update_appointment(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.APPOINTMENT_STATUS_CHANGE)
 @router.post(
     "/appointments/{appointment_id}/status",
     response_model=AppointmentOut,
@@ -206,6 +214,7 @@ async def set_appointment_status(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.DASHBOARD_READ)
 @router.get(
     "/dashboard/today",
     response_model=DashboardOut,

@@ -15,10 +15,12 @@ from vetchart.api.pagination import (
     Paginator,
     parse_datetime,
 )
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.audit import AccessLogEntryOut, AuditEventOut, OutcomeIn
 from vetchart.api.schemas.bounded import BoundedAwareDatetime
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.services.ports.audit import AuditFilters
 
 router = APIRouter(tags=["audit"])
@@ -26,6 +28,7 @@ router = APIRouter(tags=["audit"])
 _Text = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 
+@audited(AuditAction.AUDIT_SEARCH)
 @router.get(
     "/audit-events",
     response_model=ListResponse[AuditEventOut],
@@ -63,6 +66,7 @@ async def search_audit_events(
     return pager.answer(ListResponse[AuditEventOut], page, AuditEventOut.model_validate)
 
 
+@audited(AuditAction.PET_ACCESS_LOG_READ)
 @router.get(
     "/pets/{pet_id}/access-log",
     response_model=ListResponse[AccessLogEntryOut],

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request, Response, status
 
 from vetchart.api.dependencies import AuthDep, RateLimitsDep
 from vetchart.api.presenters import session_out, tokens_out
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.users import (
     MfaCodeIn,
@@ -30,11 +31,13 @@ from vetchart.api.security import (
     enforce_rate_limit,
     limit_by_address,
 )
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.services.auth.sign_in import MfaChallenge
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
+@audited(AuditAction.USER_SIGNUP)
 @router.post(
     "/signup",
     status_code=status.HTTP_201_CREATED,
@@ -53,6 +56,7 @@ async def signup(body: SignupIn, auth: AuthDep, meta: MetaDep) -> UserOut:
     return UserOut.model_validate(user)
 
 
+@audited(AuditAction.AUTH_LOGIN)
 @router.post(
     "/token",
     response_model=TokenOut | MfaRequiredOut,
@@ -81,6 +85,7 @@ async def token(
     return tokens_out(result)
 
 
+@audited(AuditAction.AUTH_LOGIN)
 @router.post(
     "/mfa/verify",
     response_model=TokenOut,
@@ -93,6 +98,7 @@ async def mfa_verify(body: MfaVerifyIn, auth: AuthDep, meta: MetaDep) -> TokenOu
     return tokens_out(pair)
 
 
+@audited(AuditAction.AUTH_MFA_ENROL_START)
 @router.post(
     "/mfa/totp",
     status_code=status.HTTP_201_CREATED,
@@ -107,6 +113,7 @@ async def mfa_totp_start(
     return TotpEnrolmentOut(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
 
 
+@audited(AuditAction.AUTH_MFA_ENABLE)
 @router.post(
     "/mfa/totp/confirm",
     response_model=RecoveryCodesOut,
@@ -121,6 +128,7 @@ async def mfa_totp_confirm(
     return RecoveryCodesOut(recovery_codes=codes)
 
 
+@audited(AuditAction.AUTH_MFA_DISABLE)
 @router.delete(
     "/mfa/totp",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -136,6 +144,7 @@ async def mfa_totp_disable(
     return None
 
 
+@audited(AuditAction.AUTH_REFRESH)
 @router.post(
     "/refresh",
     response_model=TokenOut,
@@ -150,6 +159,7 @@ async def refresh(body: RefreshIn, auth: AuthDep, meta: MetaDep) -> TokenOut:
     return tokens_out(pair)
 
 
+@audited(AuditAction.AUTH_LOGOUT)
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -161,6 +171,7 @@ async def logout(principal: EnrollingPrincipal, auth: AuthDep, meta: MetaDep) ->
     return None
 
 
+@audited(AuditAction.AUTH_LOGOUT_ALL)
 @router.post(
     "/logout-all",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -172,6 +183,7 @@ async def logout_all(principal: EnrollingPrincipal, auth: AuthDep, meta: MetaDep
     return None
 
 
+@audited(AuditAction.AUTH_SESSION_LIST)
 @router.get(
     "/sessions",
     response_model=ListResponse[SessionOut],
@@ -184,6 +196,7 @@ async def sessions(principal: CurrentPrincipal, auth: AuthDep) -> ListResponse[S
     return ListResponse[SessionOut](items=items, next_cursor=None)
 
 
+@audited(AuditAction.AUTH_SESSION_REVOKE)
 @router.delete(
     "/sessions/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -197,6 +210,7 @@ async def revoke_session(
     return None
 
 
+@audited(AuditAction.AUTH_PASSWORD_CHANGE)
 @router.post(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,

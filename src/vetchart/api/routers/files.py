@@ -13,8 +13,10 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from vetchart.api.dependencies import FilesDep
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import problem_responses
 from vetchart.api.uploads import raw_body
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.uploads import content_disposition
 
 router = APIRouter(tags=["files"])
@@ -24,6 +26,7 @@ _Signature = Annotated[str, Query(min_length=1, max_length=128)]
 _Key = Annotated[str, Path(min_length=1, max_length=300)]
 
 
+@audited(AuditAction.FILE_READ)
 @router.get(
     "/files/{key:path}",
     summary="A stored file, through a signed URL (local storage)",
@@ -64,6 +67,7 @@ async def get_file(
     )
 
 
+@audited(AuditAction.FILE_WRITE)
 @router.put(
     "/files/{key:path}",
     status_code=status.HTTP_201_CREATED,

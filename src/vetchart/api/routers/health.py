@@ -17,8 +17,10 @@ from pydantic import BaseModel
 
 from vetchart.api.dependencies import HealthDep
 from vetchart.api.responses import JsonResponse
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import problem_responses
 from vetchart.config import Settings
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import NotFound, NotReady, Unauthenticated
 
 router = APIRouter(tags=["service"])
@@ -47,11 +49,13 @@ _NOT_READY: dict[int | str, dict[str, Any]] = {
 }
 
 
+@audited(AuditAction.HEALTH_LIVE)
 @router.get("/health/live", response_model=Liveness, summary="The process is up")
 async def live() -> Liveness:
     return Liveness(status="ok")
 
 
+@audited(AuditAction.HEALTH_READY)
 @router.get(
     "/health/ready",
     response_model=Readiness,
@@ -67,6 +71,7 @@ async def ready(health: HealthDep) -> Response:
     return JsonResponse({"status": "ok", "checks": checks})
 
 
+@audited(AuditAction.METRICS_READ)
 @router.get(
     "/metrics",
     summary="Prometheus metrics",

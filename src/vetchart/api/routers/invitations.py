@@ -5,14 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from vetchart.api.dependencies import PracticesDep
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.clients import InvitationAcceptIn
 from vetchart.api.schemas.common import problem_responses
 from vetchart.api.schemas.users import UserOut
 from vetchart.api.security import MetaDep, limit_by_address
+from vetchart.domain.audit_actions import AuditAction
 
 router = APIRouter(prefix="/invitations", tags=["practices"])
 
 
+@audited(AuditAction.INVITATION_ACCEPT)
 @router.post(
     "/accept",
     status_code=status.HTTP_201_CREATED,

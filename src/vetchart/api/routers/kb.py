@@ -10,6 +10,7 @@ from vetchart.api.dependencies import KbAnswersDep, KbDocumentsDep, UploadLimits
 from vetchart.api.multipart import StreamingForm
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
 from vetchart.api.presenters import answer_out, document_out
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.kb import (
     UPLOAD_REQUEST_BODY,
@@ -20,6 +21,7 @@ from vetchart.api.schemas.kb import (
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.uploads import upload_limit
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.kb.documents import DocumentState
 from vetchart.domain.kb.labels import LabelFilter
 from vetchart.domain.uploads import UploadKind
@@ -28,6 +30,7 @@ from vetchart.services.ports.kb import DocumentFilters
 router = APIRouter(prefix="/kb", tags=["knowledge base"])
 
 
+@audited(AuditAction.KB_DOCUMENT_CREATE)
 @router.post(
     "/documents",
     status_code=status.HTTP_202_ACCEPTED,
@@ -55,6 +58,7 @@ async def upload_document(
     return document_out(document)
 
 
+@audited(AuditAction.KB_DOCUMENT_LIST)
 @router.get(
     "/documents",
     response_model=ListResponse[KbDocumentOut],
@@ -75,6 +79,7 @@ async def list_documents(
     return pager.answer(ListResponse[KbDocumentOut], page, document_out)
 
 
+@audited(AuditAction.KB_DOCUMENT_READ)
 @router.get(
     "/documents/{document_id}",
     response_model=KbDocumentOut,
@@ -87,6 +92,7 @@ async def get_document(
     return document_out(await kb_documents.get(principal, document_id))
 
 
+@audited(AuditAction.KB_DOCUMENT_DELETE)
 @router.delete(
     "/documents/{document_id}",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -106,6 +112,7 @@ def _labels(value: list[str] | str | None) -> list[str]:
     return [value] if isinstance(value, str) else value
 
 
+@audited(AuditAction.KB_QUERY)
 @router.post(
     "/query",
     response_model=KbAnswerOut,

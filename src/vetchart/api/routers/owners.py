@@ -16,6 +16,7 @@ from vetchart.api.pagination import (
     parse_datetime,
 )
 from vetchart.api.presenters import association_out, json_response, owner_item
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.clients import (
     AssociationIn,
     AssociationOut,
@@ -25,11 +26,13 @@ from vetchart.api.schemas.clients import (
 )
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.domain.audit_actions import ASSOCIATION_STEPS, AuditAction
 from vetchart.domain.owners import NewOwner, OwnerChanges
 
 router = APIRouter(tags=["pet owners"])
 
 
+@audited(AuditAction.PET_OWNER_CREATE)
 @router.post(
     "/pet-owners",
     status_code=status.HTTP_201_CREATED,
@@ -48,6 +51,7 @@ async def create_owner(
     return PetOwnerOut.model_validate(owner)
 
 
+@audited(AuditAction.PET_OWNER_LIST)
 @router.get(
     "/pet-owners",
     response_model=ListResponse[PetOwnerOut],
@@ -71,6 +75,7 @@ async def list_owners(
     return pager.answer_rows(page, owner_item, response)
 
 
+@audited(AuditAction.PET_OWNER_READ)
 @router.get(
     "/pet-owners/{owner_id}",
     response_model=PetOwnerOut,
@@ -87,6 +92,7 @@ async def get_owner(
     return json_response(owner_item(await owners.get(principal, owner_id, meta)), response)
 
 
+@audited(AuditAction.PET_OWNER_UPDATE)
 @router.patch(
     "/pet-owners/{owner_id}",
     response_model=PetOwnerOut,
@@ -106,6 +112,7 @@ async def update_owner(
     return PetOwnerOut.model_validate(owner)
 
 
+@audited(AuditAction.OWNER_ASSOCIATION_LIST)
 @router.get(
     "/pet-owners/{owner_id}/associations",
     response_model=ListResponse[AssociationOut],
@@ -129,6 +136,7 @@ async def owner_associations(
     return pager.answer(ListResponse[AssociationOut], page, association_out)
 
 
+@audited(AuditAction.ASSOCIATION_CREATE)
 @router.post(
     "/associations",
     status_code=status.HTTP_201_CREATED,
@@ -171,6 +179,7 @@ _DECISION_SUMMARIES = {
 
 
 def _decision_route(decision: str) -> None:
+    @audited(ASSOCIATION_STEPS[decision])
     async def decide(
         association_id: UUID, principal: CurrentPrincipal, owners: OwnersDep, meta: MetaDep
     ) -> AssociationOut:

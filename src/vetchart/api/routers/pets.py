@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from vetchart.api.dependencies import PetsDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
 from vetchart.api.presenters import json_response, pet_item, pet_with_owner
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.clients import (
     PetCreateIn,
     PetOut,
@@ -19,12 +20,14 @@ from vetchart.api.schemas.clients import (
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.pets import NewPet, PetChanges
 from vetchart.services.ports.clients import PetFilters
 
 router = APIRouter(prefix="/pets", tags=["pets"])
 
 
+@audited(AuditAction.PET_CREATE)
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -48,6 +51,7 @@ async def create_pet(
     return pet_with_owner(view)
 
 
+@audited(AuditAction.PET_LIST)
 @router.get(
     "",
     response_model=ListResponse[PetWithOwnerOut],
@@ -75,6 +79,7 @@ async def list_pets(
     return pager.answer_rows(page, pet_item, response)
 
 
+@audited(AuditAction.PET_READ)
 @router.get(
     "/{pet_id}",
     response_model=PetWithOwnerOut,
@@ -92,6 +97,7 @@ async def get_pet(
     return json_response(pet_item(row), response, headers={"ETag": etag(row["version"])})
 
 
+@audited(AuditAction.PET_UPDATE)
 @router.patch(
     "/{pet_id}",
     response_model=PetOut,
@@ -121,6 +127,7 @@ async def update_pet(
 
 
 def _activation_route(name: str, active: bool) -> None:
+    @audited(AuditAction.PET_REACTIVATE if active else AuditAction.PET_DEACTIVATE)
     async def set_active(
         pet_id: UUID,
         response: Response,

@@ -16,6 +16,7 @@ from vetchart.api.pagination import (
     parse_datetime,
 )
 from vetchart.api.presenters import association_out, invitation_out, practice_out
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.clients import (
     AssociationOut,
     InvitationIn,
@@ -28,12 +29,14 @@ from vetchart.api.schemas.clients import (
 )
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.owners import AssociationStatus
 from vetchart.domain.practices import NewPractice, PracticeChanges
 
 router = APIRouter(prefix="/practices", tags=["practices"])
 
 
+@audited(AuditAction.PRACTICE_CREATE)
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -48,6 +51,7 @@ async def create_practice(
     return PracticeOut.model_validate(practice)
 
 
+@audited(AuditAction.PRACTICE_LIST)
 @router.get(
     "",
     response_model=ListResponse[PracticeOut | PracticeDirectoryOut],
@@ -70,6 +74,7 @@ async def list_practices(
     )
 
 
+@audited(AuditAction.PRACTICE_READ)
 @router.get(
     "/{practice_id}",
     response_model=PracticeOut | PracticeDirectoryOut,
@@ -82,6 +87,7 @@ async def get_practice(
     return practice_out(principal, await practices.get(principal, practice_id))
 
 
+@audited(AuditAction.PRACTICE_UPDATE)
 @router.patch(
     "/{practice_id}",
     response_model=PracticeOut,
@@ -100,6 +106,7 @@ async def update_practice(
     return PracticeOut.model_validate(practice)
 
 
+@audited(AuditAction.PRACTICE_DEACTIVATE)
 @router.post(
     "/{practice_id}/deactivate",
     response_model=PracticeOut,
@@ -113,6 +120,7 @@ async def deactivate_practice(
     return PracticeOut.model_validate(practice)
 
 
+@audited(AuditAction.PRACTICE_STAFF_LIST)
 @router.get(
     "/{practice_id}/staff",
     response_model=ListResponse[StaffOut],
@@ -133,6 +141,7 @@ async def list_staff(
     return pager.answer(ListResponse[StaffOut], page, StaffOut.model_validate)
 
 
+@audited(AuditAction.INVITATION_CREATE)
 @router.post(
     "/{practice_id}/invitations",
     status_code=status.HTTP_201_CREATED,
@@ -154,6 +163,7 @@ async def invite(
     return invitation_out(issued)
 
 
+@audited(AuditAction.PRACTICE_ASSOCIATION_LIST)
 @router.get(
     "/{practice_id}/associations",
     response_model=ListResponse[AssociationOut],

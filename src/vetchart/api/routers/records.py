@@ -18,6 +18,7 @@ from vetchart.api.presenters import (
     record_item,
     record_out,
 )
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.bounded import BoundedAwareDatetime, BoundedDate
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.records import (
@@ -30,6 +31,7 @@ from vetchart.api.schemas.records import (
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.records import RecordChanges, RecordContent, RecordType
 from vetchart.services.ports.records import RecordFilters
 from vetchart.services.records import RecordView
@@ -44,6 +46,7 @@ def _with_etag(response: Response, view: RecordView) -> RecordOut:
     return record_out(view)
 
 
+@audited(AuditAction.MEDICAL_RECORD_CREATE)
 @router.post(
     "/pets/{pet_id}/medical-records",
     status_code=status.HTTP_201_CREATED,
@@ -66,6 +69,7 @@ async def create_record(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.MEDICAL_RECORD_LIST)
 @router.get(
     "/pets/{pet_id}/medical-records",
     response_model=ListResponse[RecordOut],
@@ -98,6 +102,7 @@ async def list_records(
     return pager.answer_rows(page, record_item, response)
 
 
+@audited(AuditAction.MEDICAL_RECORD_READ)
 @router.get(
     "/medical-records/{record_id}",
     response_model=RecordOut,
@@ -125,6 +130,7 @@ async def get_record(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.MEDICAL_RECORD_AMEND)
 @router.patch(
     "/medical-records/{record_id}",
     response_model=RecordOut,
@@ -154,6 +160,7 @@ async def amend_record(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.MEDICAL_RECORD_READ)
 @router.get(
     "/medical-records/{record_id}/history",
     response_model=HistoryOut,
@@ -177,6 +184,7 @@ async def record_history(
     return pager.answer_rows(page, history_item, response)
 
 
+@audited(AuditAction.MEDICAL_RECORD_READ)
 @router.get(
     "/medical-records/{record_id}/versions/{version}",
     response_model=HistoryEntryOut,
@@ -193,6 +201,7 @@ async def record_version(
     return history_out(await records.version(principal, record_id, version, meta))
 
 
+@audited(AuditAction.MEDICAL_RECORD_ENTERED_IN_ERROR)
 @router.post(
     "/medical-records/{record_id}/entered-in-error",
     response_model=RecordOut,
@@ -215,6 +224,7 @@ async def entered_in_error(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.MEDICAL_RECORD_SIGN)
 @router.post(
     "/medical-records/{record_id}/sign",
     response_model=RecordOut,
@@ -233,6 +243,7 @@ async def sign_record(
     return _with_etag(response, view)
 
 
+@audited(AuditAction.FOLLOW_UP_LIST)
 @router.get(
     "/practices/{practice_id}/follow-ups",
     response_model=ListResponse[RecordOut],

@@ -9,15 +9,18 @@ from fastapi import APIRouter, Query, Request, status
 
 from vetchart.api.dependencies import UsersDep
 from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Paginator
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.users import MeUpdateIn, UserAdminUpdateIn, UserOut
 from vetchart.api.security import CurrentPrincipal, EnrollingPrincipal, MetaDep
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.users import ProfileChanges, Role, UserChanges
 from vetchart.services.ports.identity import UserFilters
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 
+@audited(AuditAction.OWN_USER_READ)
 @router.get(
     "/me",
     response_model=UserOut,
@@ -28,6 +31,7 @@ async def get_me(principal: EnrollingPrincipal, users: UsersDep) -> UserOut:
     return UserOut.model_validate(await users.me(principal))
 
 
+@audited(AuditAction.OWN_USER_UPDATE)
 @router.patch(
     "/me",
     response_model=UserOut,
@@ -43,6 +47,7 @@ async def patch_me(
     return UserOut.model_validate(user)
 
 
+@audited(AuditAction.USER_LIST)
 @router.get(
     "",
     response_model=ListResponse[UserOut],
@@ -70,6 +75,7 @@ async def list_users(
     return pager.answer(ListResponse[UserOut], page, UserOut.model_validate)
 
 
+@audited(AuditAction.USER_READ)
 @router.get(
     "/{user_id}",
     response_model=UserOut,
@@ -80,6 +86,7 @@ async def get_user(user_id: UUID, principal: CurrentPrincipal, users: UsersDep) 
     return UserOut.model_validate(await users.get_user(principal, user_id))
 
 
+@audited(AuditAction.USER_UPDATE)
 @router.patch(
     "/{user_id}",
     response_model=UserOut,
@@ -100,6 +107,7 @@ async def patch_user(
     return UserOut.model_validate(user)
 
 
+@audited(AuditAction.USER_UNLOCK)
 @router.post(
     "/{user_id}/unlock",
     status_code=status.HTTP_204_NO_CONTENT,

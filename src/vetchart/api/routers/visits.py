@@ -19,6 +19,7 @@ from vetchart.api.pagination import (
     parse_datetime,
 )
 from vetchart.api.presenters import attachment_out, record_out, timeline_item_out, visit_out
+from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.records import RecordOut
 from vetchart.api.schemas.schedule import (
@@ -34,6 +35,7 @@ from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.uploads import multipart_openapi, raw_body, upload_limit
 from vetchart.api.versioning import IfMatchHeader, etag, parse_if_match
 from vetchart.domain.appointments import NewVisit, SummaryAcceptance, Visit, VisitChanges
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import RuleViolation
 from vetchart.domain.uploads import UploadKind
 from vetchart.services.ports.storage import IncomingFile
@@ -60,6 +62,7 @@ def _with_etag(response: Response, visit: Visit) -> VisitOut:
     return visit_out(visit)
 
 
+@audited(AuditAction.VISIT_CREATE)
 @router.post(
     "/pets/{pet_id}/visits",
     status_code=status.HTTP_201_CREATED,
@@ -80,6 +83,7 @@ async def create_visit(
     return _with_etag(response, visit)
 
 
+@audited(AuditAction.VISIT_LIST)
 @router.get(
     "/pets/{pet_id}/visits",
     response_model=ListResponse[VisitOut],
@@ -100,6 +104,7 @@ async def pet_visits(
     return pager.answer(ListResponse[VisitOut], page, visit_out)
 
 
+@audited(AuditAction.VISIT_READ)
 @router.get(
     "/visits/{visit_id}",
     response_model=VisitOut,
@@ -116,6 +121,7 @@ async def get_visit(
     return _with_etag(response, await visits.get(principal, visit_id, meta))
 
 
+@audited(AuditAction.VISIT_UPDATE)
 @router.patch(
     "/visits/{visit_id}",
     response_model=VisitOut,
@@ -141,6 +147,7 @@ async def update_visit(
     return _with_etag(response, visit)
 
 
+@audited(AuditAction.VISIT_AUDIO_UPLOAD)
 @router.put(
     "/visits/{visit_id}/audio",
     status_code=status.HTTP_201_CREATED,
@@ -165,6 +172,7 @@ async def put_audio(
     return visit_out(visit)
 
 
+@audited(AuditAction.VISIT_AUDIO_UPLOAD_URL)
 @router.post(
     "/visits/{visit_id}/audio/upload-url",
     response_model=UploadUrlOut,
@@ -180,6 +188,7 @@ async def audio_upload_url(
     )
 
 
+@audited(AuditAction.VISIT_AUDIO_UPLOAD)
 @router.post(
     "/visits/{visit_id}/audio/complete",
     response_model=VisitOut,
@@ -194,6 +203,7 @@ async def complete_audio(
     return visit_out(await visits.complete_audio(principal, visit_id, meta))
 
 
+@audited(AuditAction.VISIT_AUDIO_READ)
 @router.get(
     "/visits/{visit_id}/audio",
     status_code=status.HTTP_307_TEMPORARY_REDIRECT,
@@ -207,6 +217,7 @@ async def get_audio(
     return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
 
 
+@audited(AuditAction.VISIT_SUMMARY_REQUEST)
 @router.post(
     "/visits/{visit_id}/summary",
     status_code=status.HTTP_202_ACCEPTED,
@@ -222,6 +233,7 @@ async def request_summary(
     return visit_out(await summaries.request(principal, visit_id, meta))
 
 
+@audited(AuditAction.VISIT_SUMMARY_ACCEPT)
 @router.post(
     "/visits/{visit_id}/summary/accept",
     status_code=status.HTTP_201_CREATED,
@@ -248,6 +260,7 @@ async def accept_summary(
     return record_out(records.view(record))
 
 
+@audited(AuditAction.ATTACHMENT_CREATE)
 @router.post(
     "/medical-records/{record_id}/attachments",
     status_code=status.HTTP_201_CREATED,
@@ -293,6 +306,7 @@ async def add_attachment(
     return attachment_out(attachment)
 
 
+@audited(AuditAction.ATTACHMENT_LIST)
 @router.get(
     "/medical-records/{record_id}/attachments",
     response_model=ListResponse[AttachmentOut],
@@ -306,6 +320,7 @@ async def list_attachments(
     return ListResponse[AttachmentOut](items=[attachment_out(a) for a in found], next_cursor=None)
 
 
+@audited(AuditAction.ATTACHMENT_READ)
 @router.get(
     "/attachments/{attachment_id}/content",
     status_code=status.HTTP_307_TEMPORARY_REDIRECT,
@@ -319,6 +334,7 @@ async def attachment_content(
     return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
 
 
+@audited(AuditAction.PET_TIMELINE)
 @router.get(
     "/pets/{pet_id}/timeline",
     response_model=ListResponse[TimelineItemOut],

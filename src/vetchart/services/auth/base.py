@@ -8,13 +8,15 @@ import hashlib
 from dataclasses import dataclass
 
 from vetchart.domain import passwords
-from vetchart.domain.audit import AuditEntry, Outcome, RequestMeta
+from vetchart.domain.audit import Outcome, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.policy import Principal
 from vetchart.domain.sessions import SessionPolicy
 from vetchart.domain.throttle import (
     LockoutPolicy,
 )
 from vetchart.domain.users import Role, User
+from vetchart.services.audit import UNATTENDED
 from vetchart.services.audit import record as record_audit
 from vetchart.services.ports.identity import (
     PasswordHasher,
@@ -72,34 +74,31 @@ class AuthBase:
     def _audit(
         uow: UnitOfWork,
         meta: RequestMeta,
-        action: str,
+        action: AuditAction,
         user: User | None,
         outcome: Outcome,
         *,
         actor: User | None,
         details: dict[str, object] | None = None,
     ) -> None:
-        uow.audit.record(
-            AuditEntry(
-                action=action,
-                resource_type="user",
-                resource_id=str(user.id) if user is not None else None,
-                outcome=outcome,
-                actor_id=actor.id if actor is not None else None,
-                actor_role=actor.role.value if actor is not None else None,
-                practice_id=user.practice_id if user is not None else None,
-                details=dict(details or {}),
-            ),
+        """An event of an account acting as itself (None: an unknown sign-in name)."""
+        record_audit(
+            uow,
             meta,
+            UNATTENDED if actor is None else actor,
+            action,
+            None if user is None else user.id,
+            None if user is None else user.practice_id,
+            details,
+            outcome=outcome,
         )
 
     @staticmethod
     def _audit_actor(
         uow: UnitOfWork,
         meta: RequestMeta,
-        action: str,
+        action: AuditAction,
         actor: Principal,
-        resource_type: str,
         resource_id: str,
         *,
         outcome: Outcome = Outcome.SUCCESS,
@@ -110,7 +109,6 @@ class AuthBase:
             meta,
             actor,
             action,
-            resource_type,
             resource_id,
             actor.practice_id,
             details,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from vetchart.domain.audit import Outcome, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import (
     Locked,
 )
@@ -77,7 +78,7 @@ class Lockout(AuthBase):
         account_rules: LockoutRules,
         user: User | None,
         meta: RequestMeta,
-        action: str,
+        action: AuditAction,
         details: dict[str, object],
     ) -> None:
         """A failed password, counted in its own transaction (the hash ran outside one)."""
@@ -107,7 +108,7 @@ class Lockout(AuthBase):
         now: datetime,
         user: User | None,
         meta: RequestMeta,
-        action: str,
+        action: AuditAction,
         details: dict[str, object],
     ) -> None:
         """One more failure on a pair and on its account: saved, audited, and a lockout row
@@ -123,7 +124,7 @@ class Lockout(AuthBase):
             self._audit(
                 uow,
                 meta,
-                "auth.lockout",
+                AuditAction.AUTH_LOCKOUT,
                 user,
                 Outcome.DENIED,
                 actor=user,
@@ -139,7 +140,7 @@ class Lockout(AuthBase):
             self._audit(
                 uow,
                 meta,
-                "auth.lockout",
+                AuditAction.AUTH_LOCKOUT,
                 user,
                 Outcome.DENIED,
                 actor=user,
@@ -164,7 +165,7 @@ class Lockout(AuthBase):
             self._audit(
                 uow,
                 meta,
-                "auth.login_failed",
+                AuditAction.AUTH_LOGIN_FAILED,
                 user,
                 Outcome.DENIED,
                 actor=user,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from vetchart.domain.audit import Outcome, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import (
     Conflict,
     Locked,
@@ -69,7 +70,7 @@ class Mfa(Lockout, SecondFactor):
             await uow.users.save(
                 replace(user, mfa_pending_secret=self._box.seal(secret), updated_at=now)
             )
-            self._audit_actor(uow, meta, "auth.mfa_enrol_start", actor, "user", str(user.id))
+            self._audit_actor(uow, meta, AuditAction.AUTH_MFA_ENROL_START, actor, str(user.id))
             await uow.commit()
         return TotpEnrolment(secret, self._totp.provisioning_uri(secret, user.email))
 
@@ -106,7 +107,7 @@ class Mfa(Lockout, SecondFactor):
             )
             await uow.recovery_codes.replace(user.id, [token_digest(c) for c in codes], now)
             sessions = await uow.sessions.list_active(user.id, now)
-            self._audit_actor(uow, meta, "auth.mfa_enable", actor, "user", str(user.id))
+            self._audit_actor(uow, meta, AuditAction.AUTH_MFA_ENABLE, actor, str(user.id))
             await uow.commit()
         self._cache.invalidate([s.id for s in sessions])
         return codes
@@ -132,9 +133,8 @@ class Mfa(Lockout, SecondFactor):
                 self._audit_actor(
                     uow,
                     meta,
-                    "auth.mfa_disable",
+                    AuditAction.AUTH_MFA_DISABLE,
                     actor,
-                    "user",
                     str(user.id),
                     outcome=Outcome.DENIED,
                     details={"reason": "locked", "scope": held[0]},
@@ -151,7 +151,7 @@ class Mfa(Lockout, SecondFactor):
                     now,
                     user,
                     meta,
-                    "auth.mfa_disable",
+                    AuditAction.AUTH_MFA_DISABLE,
                     {"step": "mfa_disable"},
                 )
                 await uow.commit()
@@ -171,6 +171,6 @@ class Mfa(Lockout, SecondFactor):
             )
             await uow.recovery_codes.clear(user.id)
             sessions = await uow.sessions.list_active(user.id, now)
-            self._audit_actor(uow, meta, "auth.mfa_disable", actor, "user", str(user.id))
+            self._audit_actor(uow, meta, AuditAction.AUTH_MFA_DISABLE, actor, str(user.id))
             await uow.commit()
         self._cache.invalidate([s.id for s in sessions])

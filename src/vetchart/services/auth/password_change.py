@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from vetchart.domain import passwords
 from vetchart.domain.audit import Outcome, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import (
     Locked,
     RuleViolation,
@@ -42,9 +43,8 @@ class PasswordChange(Lockout):
                 self._audit_actor(
                     uow,
                     meta,
-                    "auth.password_change",
+                    AuditAction.AUTH_PASSWORD_CHANGE,
                     actor,
-                    "user",
                     str(user.id),
                     outcome=Outcome.DENIED,
                     details={"reason": "locked", "scope": held[0]},
@@ -59,7 +59,7 @@ class PasswordChange(Lockout):
                 self._config.lockout.account,
                 user,
                 meta,
-                "auth.password_change",
+                AuditAction.AUTH_PASSWORD_CHANGE,
                 {"reason": "current_incorrect"},
             )
             raise RuleViolation(
@@ -104,9 +104,8 @@ class PasswordChange(Lockout):
             self._audit_actor(
                 uow,
                 meta,
-                "auth.password_change",
+                AuditAction.AUTH_PASSWORD_CHANGE,
                 actor,
-                "user",
                 str(user.id),
                 details={"revoked_sessions": len(revoked)},
             )

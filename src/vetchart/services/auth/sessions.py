@@ -10,6 +10,7 @@ from datetime import datetime
 from uuid import UUID
 
 from vetchart.domain.audit import Outcome, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import (
     NotFound,
     Unauthenticated,
@@ -82,7 +83,7 @@ class Sessions(AuthBase):
                 self._audit(
                     uow,
                     meta,
-                    "auth.refresh_reuse",
+                    AuditAction.AUTH_REFRESH_REUSE,
                     user,
                     Outcome.DENIED,
                     actor=user,
@@ -95,7 +96,7 @@ class Sessions(AuthBase):
                 self._audit(
                     uow,
                     meta,
-                    "auth.refresh",
+                    AuditAction.AUTH_REFRESH,
                     user,
                     Outcome.DENIED,
                     actor=user,
@@ -112,7 +113,7 @@ class Sessions(AuthBase):
             self._audit(
                 uow,
                 meta,
-                "auth.refresh",
+                AuditAction.AUTH_REFRESH,
                 user,
                 Outcome.SUCCESS,
                 actor=user,
@@ -148,7 +149,7 @@ class Sessions(AuthBase):
         async with self._uow() as uow:
             now = self._clock.now()
             await uow.sessions.revoke(actor.session_id, now, "logout")
-            self._audit_actor(uow, meta, "auth.logout", actor, "session", str(actor.session_id))
+            self._audit_actor(uow, meta, AuditAction.AUTH_LOGOUT, actor, str(actor.session_id))
             await uow.commit()
         self._cache.invalidate([actor.session_id])
 
@@ -159,9 +160,8 @@ class Sessions(AuthBase):
             self._audit_actor(
                 uow,
                 meta,
-                "auth.logout",
+                AuditAction.AUTH_LOGOUT_ALL,
                 actor,
-                "user",
                 str(actor.user_id),
                 details={"all_sessions": True, "revoked": len(revoked)},
             )
@@ -181,6 +181,6 @@ class Sessions(AuthBase):
             if session is None or session.user_id != actor.user_id:
                 raise NotFound("Session not found.")
             await uow.sessions.revoke(session_id, now, "revoked_by_user")
-            self._audit_actor(uow, meta, "auth.session_revoke", actor, "session", str(session_id))
+            self._audit_actor(uow, meta, AuditAction.AUTH_SESSION_REVOKE, actor, str(session_id))
             await uow.commit()
         self._cache.invalidate([session_id])

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from vetchart.domain import passwords
 from vetchart.domain.audit import Outcome, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import (
     Conflict,
     Locked,
@@ -57,7 +58,7 @@ class SignIn(Lockout, Sessions, SecondFactor):
             if await uow.users.get_by_email(user.email) is not None:
                 raise Conflict("An account with this email already exists.", code="email-taken")
             await uow.users.add(user)
-            self._audit(uow, meta, "user.signup", user, Outcome.SUCCESS, actor=user)
+            self._audit(uow, meta, AuditAction.USER_SIGNUP, user, Outcome.SUCCESS, actor=user)
             await uow.commit()
         return user
 
@@ -94,7 +95,7 @@ class SignIn(Lockout, Sessions, SecondFactor):
                 self._config.lockout.account,
                 user,
                 meta,
-                "auth.login_failed",
+                AuditAction.AUTH_LOGIN_FAILED,
                 {"reason": "credentials", "known_account": user is not None},
             )
             raise Unauthenticated(INVALID_CREDENTIALS)
@@ -118,7 +119,9 @@ class SignIn(Lockout, Sessions, SecondFactor):
                 await uow.users.save(user)
             if user.mfa_enabled:
                 challenge = self._tokens.issue_mfa(user.id, now)
-                self._audit(uow, meta, "auth.mfa_challenge", user, Outcome.SUCCESS, actor=user)
+                self._audit(
+                    uow, meta, AuditAction.AUTH_MFA_CHALLENGE, user, Outcome.SUCCESS, actor=user
+                )
                 await uow.commit()
                 return MfaChallenge(challenge.token, challenge.expires_in)
             await self._mark_known(uow, keys, now)
@@ -126,7 +129,7 @@ class SignIn(Lockout, Sessions, SecondFactor):
             self._audit(
                 uow,
                 meta,
-                "auth.login",
+                AuditAction.AUTH_LOGIN,
                 user,
                 Outcome.SUCCESS,
                 actor=user,
@@ -162,7 +165,7 @@ class SignIn(Lockout, Sessions, SecondFactor):
                 self._audit(
                     uow,
                     meta,
-                    "auth.login_failed",
+                    AuditAction.AUTH_LOGIN_FAILED,
                     user,
                     Outcome.DENIED,
                     actor=user,
@@ -181,7 +184,7 @@ class SignIn(Lockout, Sessions, SecondFactor):
                     now,
                     user,
                     meta,
-                    "auth.login_failed",
+                    AuditAction.AUTH_LOGIN_FAILED,
                     {"step": "mfa"},
                 )
                 await uow.commit()
@@ -192,7 +195,7 @@ class SignIn(Lockout, Sessions, SecondFactor):
             self._audit(
                 uow,
                 meta,
-                "auth.login",
+                AuditAction.AUTH_LOGIN,
                 user,
                 Outcome.SUCCESS,
                 actor=user,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
-from vetchart.domain.audit import AuditEntry, RequestMeta
+from vetchart.domain.audit import AuditEntry, AuditEvent, RequestMeta
 from vetchart.services.ports.paging import Page, PageRequest
 
 
@@ -31,23 +31,6 @@ class AuditFilters:
 
 
 @dataclass(frozen=True)
-class AuditEventView:
-    id: UUID
-    occurred_at: datetime
-    actor_id: UUID | None
-    actor_role: str | None
-    practice_id: UUID | None
-    action: str
-    resource_type: str
-    resource_id: str | None
-    outcome: str
-    request_id: str | None
-    client_address: str | None
-    user_agent: str | None
-    details: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class AccessLogEntry:
     id: UUID
     occurred_at: datetime
@@ -61,7 +44,7 @@ class AccessLogEntry:
 
 
 class AuditQueries(Protocol):
-    async def search(self, filters: AuditFilters, page: PageRequest) -> Page[AuditEventView]:
+    async def search(self, filters: AuditFilters, page: PageRequest) -> Page[AuditEvent]:
         """Newest first: keyset (occurred_at, id) descending."""
         ...
 
