@@ -5,6 +5,7 @@ and recovery codes, and how an auth event becomes an audit entry."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vetchart.domain import passwords
@@ -75,18 +76,18 @@ class AuthBase:
         action: str,
         user: User | None,
         outcome: Outcome,
-        *,
-        actor: User | None,
-        details: dict[str, object] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> None:
+        """An event of an account not signed in (sign-up, sign-in, refresh): the user is
+        both its resource and its actor (None: no such account)."""
         uow.audit.record(
             AuditEntry(
                 action=action,
                 resource_type="user",
                 resource_id=str(user.id) if user is not None else None,
                 outcome=outcome,
-                actor_id=actor.id if actor is not None else None,
-                actor_role=actor.role.value if actor is not None else None,
+                actor_id=user.id if user is not None else None,
+                actor_role=user.role.value if user is not None else None,
                 practice_id=user.practice_id if user is not None else None,
                 details=dict(details or {}),
             ),
@@ -99,19 +100,21 @@ class AuthBase:
         meta: RequestMeta,
         action: str,
         actor: Principal,
-        resource_type: str,
-        resource_id: str,
+        resource_type: str = "user",
+        resource_id: str | None = None,
         *,
         outcome: Outcome = Outcome.SUCCESS,
         details: dict[str, object] | None = None,
     ) -> None:
+        """An event of a signed-in user; its resource is by default the user's own account
+        (MFA, password)."""
         record_audit(
             uow,
             meta,
             actor,
             action,
             resource_type,
-            resource_id,
+            str(actor.user_id) if resource_id is None else resource_id,
             actor.practice_id,
             details,
             outcome=outcome,
