@@ -153,6 +153,24 @@ def _fail(detail: str, rule: str, field_name: str) -> RuleViolation:
     return RuleViolation(detail, rule=f"medical_record.{rule}", field=field_name)
 
 
+# A vital sign's field and unit, by its name in the rules.
+_VITALS = {"weight": ("weight_kg", "kg"), "temperature": ("temperature_c", "°C")}
+
+
+def _check_plausible(
+    vital: str, value: Decimal, expected: tuple[Decimal, Decimal], species: str
+) -> None:
+    """A vital sign within what is plausible for the species (``VitalRanges``)."""
+    field, unit = _VITALS[vital]
+    low, high = expected
+    if not low <= value <= high:
+        raise _fail(
+            f"{field} {value} is implausible for a {species} (expected {low}-{high} {unit}).",
+            f"{vital}_implausible_for_species",
+            field,
+        )
+
+
 def check_content(content: RecordContent, pet: PetFacts, *, today: date) -> None:
     """Every business rule of a record's content; the first broken one is raised."""
     if not content.title.strip():
@@ -185,14 +203,7 @@ def check_content(content: RecordContent, pet: PetFacts, *, today: date) -> None
                 "weight_out_of_range",
                 "weight_kg",
             )
-        low, high = ranges.weight_kg
-        if not low <= content.weight_kg <= high:
-            raise _fail(
-                f"weight_kg {content.weight_kg} is implausible for a {pet.species} "
-                f"(expected {low}-{high} kg).",
-                "weight_implausible_for_species",
-                "weight_kg",
-            )
+        _check_plausible("weight", content.weight_kg, ranges.weight_kg, pet.species)
     if content.temperature_c is not None:
         low, high = GENERAL_TEMPERATURE_C
         if not low <= content.temperature_c <= high:
@@ -201,14 +212,7 @@ def check_content(content: RecordContent, pet: PetFacts, *, today: date) -> None
                 "temperature_out_of_range",
                 "temperature_c",
             )
-        low, high = ranges.temperature_c
-        if not low <= content.temperature_c <= high:
-            raise _fail(
-                f"temperature_c {content.temperature_c} is implausible for a "
-                f"{pet.species} (expected {low}-{high} °C).",
-                "temperature_implausible_for_species",
-                "temperature_c",
-            )
+        _check_plausible("temperature", content.temperature_c, ranges.temperature_c, pet.species)
     if content.cost is not None and content.cost < 0:
         raise _fail("The cost cannot be negative.", "cost_negative", "cost")
     if content.record_type is RecordType.VACCINATION:
