@@ -197,19 +197,28 @@ def markdown_to_text(markdown: str) -> str:
             if title:
                 out.block(f"{heading.group(1)} {title}")
             continue
-        bullet = _BULLET_RE.fullmatch(line)
-        numbered = _NUMBERED_RE.fullmatch(line)
-        if bullet is not None:
-            out.item(f"- {_inline(bullet.group(2)).strip()}")
-        elif numbered is not None:
-            out.item(f"{numbered.group(2)}. {_inline(numbered.group(3)).strip()}")
-        elif line.startswith("|") and line.endswith("|"):
+        if _list_item(line, out, _inline):
+            continue
+        if line.startswith("|") and line.endswith("|"):
             cells = [_inline(cell).strip() for cell in line.strip("|").split("|")]
             out.item("; ".join(cell for cell in cells if cell))
         else:
             out.line(_inline(line))
     out.flush()
     return front + _blocks_to_text(out.blocks)
+
+
+def _list_item(line: str, out: _BlockBuilder, clean: Callable[[str], str]) -> bool:
+    """A bullet or numbered line, kept as its own item (its text through ``clean``)."""
+    bullet = _BULLET_RE.fullmatch(line)
+    if bullet is not None:
+        out.item(f"- {clean(bullet.group(2)).strip()}")
+        return True
+    numbered = _NUMBERED_RE.fullmatch(line)
+    if numbered is not None:
+        out.item(f"{numbered.group(2)}. {clean(numbered.group(3)).strip()}")
+        return True
+    return False
 
 
 def plain_to_text(text: str, *, drop_page_numbers: bool = False) -> str:
@@ -223,13 +232,7 @@ def plain_to_text(text: str, *, drop_page_numbers: bool = False) -> str:
             continue
         if drop_page_numbers and _PAGE_NUMBER_RE.fullmatch(line):
             continue
-        bullet = _BULLET_RE.fullmatch(line)
-        numbered = _NUMBERED_RE.fullmatch(line)
-        if bullet is not None:
-            out.item(f"- {bullet.group(2).strip()}")
-        elif numbered is not None:
-            out.item(f"{numbered.group(2)}. {numbered.group(3).strip()}")
-        else:
+        if not _list_item(line, out, str):
             out.line(line)
     out.flush()
     return _blocks_to_text(out.blocks)

@@ -12,6 +12,7 @@ framework (the api turns them into validation errors: ``api/schemas/bounded.py``
 - **Dates and times**: years ``MIN_YEAR`` to ``MAX_YEAR`` (a veterinary record outside
   them is a typo, and arithmetic near Python's year 9999 overflows).
 - **Text encodings** a form may declare: ``TEXT_CHARSETS``.
+- **Lengths** of a field's text: ``check_max_length`` (the limits live with their fields).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import json
 import math
 from collections.abc import Mapping
 from typing import Final
+
+from vetchart.domain.errors import RuleViolation
 
 MAX_JSON_OBJECT_BYTES: Final = 64 * 1024
 MAX_JSON_DEPTH: Final = 8
@@ -70,6 +73,13 @@ PART_CHARSETS: Final = TEXT_CHARSETS | {
     "utf-32-le",
     "utf-32-be",
 }
+
+
+def check_max_length(text: str, limit: int, *, what: str, rule: str, field: str) -> None:
+    """A text of more than ``limit`` characters is refused: "{what} is longer than
+    {limit} characters." (``RuleViolation``)."""
+    if len(text) > limit:
+        raise RuleViolation(f"{what} is longer than {limit} characters.", rule=rule, field=field)
 
 
 def text_charset(label: str, *, part: bool = False) -> str | None:

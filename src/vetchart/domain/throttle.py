@@ -195,21 +195,20 @@ def _known_key(user_id: UUID | None, network: str) -> str | None:
 def password_keys(email: str, user_id: UUID | None, address: str | None) -> ThrottleKeys:
     """Password failures (sign-in and password change) are counted by the account *name*
     (the email as typed, normalised, whether or not it exists)."""
-    network = client_network(address)
-    return ThrottleKeys(
-        network=network,
-        pair=f"login:{email}|{network}",
-        account=f"login-account:{email}",
-        known=_known_key(user_id, network),
-    )
+    return _keys("login", email, user_id, address)
 
 
 def mfa_keys(user_id: UUID, address: str | None) -> ThrottleKeys:
+    return _keys("mfa", user_id, user_id, address)
+
+
+def _keys(kind: str, account: object, user_id: UUID | None, address: str | None) -> ThrottleKeys:
+    """The keys of one kind of attempt on ``account`` (its name) from ``address``."""
     network = client_network(address)
     return ThrottleKeys(
         network=network,
-        pair=f"mfa:{user_id}|{network}",
-        account=f"mfa-account:{user_id}",
+        pair=f"{kind}:{account}|{network}",
+        account=f"{kind}-account:{account}",
         known=_known_key(user_id, network),
     )
 

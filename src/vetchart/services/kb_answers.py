@@ -24,6 +24,7 @@ from uuid import UUID
 import structlog
 
 from vetchart.domain.errors import RuleViolation
+from vetchart.domain.input_bounds import check_max_length
 from vetchart.domain.kb.answers import Passage
 from vetchart.domain.kb.labels import Audience, LabelFilter
 from vetchart.domain.kb.retrieval import excerpt, fuse_rankings
@@ -121,12 +122,13 @@ class KbAnswerService:
             raise RuleViolation(
                 "The question is empty.", rule="kb.question_empty", field="question"
             )
-        if len(question) > MAX_QUESTION_CHARS:
-            raise RuleViolation(
-                f"The question is longer than {MAX_QUESTION_CHARS} characters.",
-                rule="kb.question_too_long",
-                field="question",
-            )
+        check_max_length(
+            question,
+            MAX_QUESTION_CHARS,
+            what="The question",
+            rule="kb.question_too_long",
+            field="question",
+        )
         if not MIN_SOURCES <= max_sources <= MAX_SOURCES:
             raise RuleViolation(
                 f"max_sources must be {MIN_SOURCES} to {MAX_SOURCES}.",

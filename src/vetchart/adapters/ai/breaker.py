@@ -366,6 +366,12 @@ def _log_retry(service: str, operation: str) -> Callable[[RetryCallState], None]
     return before_sleep
 
 
+def _no_answer_in_time(service: str, *, retryable: bool) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        service, f"The {service} service did not answer in time.", retryable=retryable
+    )
+
+
 async def _attempt(
     call: Callable[[], Awaitable[T]],
     *,
@@ -381,9 +387,7 @@ async def _attempt(
             result = await call()
     except TimeoutError as exc:
         permit.failure()
-        raise ServiceUnavailable(
-            service, f"The {service} service did not answer in time.", retryable=True
-        ) from exc
+        raise _no_answer_in_time(service, retryable=True) from exc
     except Exception as exc:
         kind = classify(exc)
         if kind is None:
@@ -459,8 +463,32 @@ async def resilient(
         async with asyncio.timeout(policy.deadline_seconds):
             return await run()
     except TimeoutError as exc:
-        raise ServiceUnavailable(
-            breaker.service,
-            f"The {breaker.service} service did not answer in time.",
-            retryable=False,
-        ) from exc
+        raise _no_answer_in_time(breaker.service, retryable=False) from exc
+
+
+class ResilientCaller:
+    """An adapter of one outside service: every call goes through ``resilient()`` with
+    the service's breaker, retry policy, per-call timeout and error classifier."""
+
+    def __init__(
+        self,
+        *,
+        breaker: CircuitBreaker,
+        retry: RetryPolicy,
+        timeout_seconds: float,
+        classify: Classifier,
+    ) -> None:
+        self._breaker = breaker
+        self._retry = retry
+        self._timeout = timeout_seconds
+        self._classify = classify
+
+    async def _call(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        return await resilient(
+            call,
+            breaker=self._breaker,
+            policy=self._retry,
+            timeout_seconds=self._timeout,
+            classify=self._classify,
+            operation=operation,
+        )

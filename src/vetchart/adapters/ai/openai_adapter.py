@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Final
+from typing import ClassVar, Final
 
 import openai
 from openai import AsyncOpenAI, omit
@@ -21,8 +21,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from vetchart.adapters.ai.breaker import (
     CircuitBreaker,
     Failure,
+    ResilientCaller,
     RetryPolicy,
-    resilient,
 )
 from vetchart.domain.kb.answers import Passage, cited_sources, strip_unknown_citations
 from vetchart.domain.kb.labels import Audience
@@ -126,48 +126,71 @@ def _invalid(what: str) -> ServiceUnavailable:
     )
 
 
-class _OpenAICaller:
+class _OpenAICaller(ResilientCaller):
     def __init__(
         self,
         client: AsyncOpenAI,
         *,
         breaker: CircuitBreaker,
-        retry: RetryPolicy,
+        retry: RetryPolicy | None,
         timeout_seconds: float,
     ) -> None:
+        super().__init__(
+            breaker=breaker,
+            retry=retry or RetryPolicy(),
+            timeout_seconds=timeout_seconds,
+            classify=classify_openai_error,
+        )
         self._client = client
-        self._breaker = breaker
-        self._retry = retry
-        self._timeout = timeout_seconds
+
+
+class OpenAIChat(_OpenAICaller):
+    """A port on ``POST /chat/completions`` with one model, an output cap (the class's
+    default unless given) and a temperature (None leaves the model's default: some
+    models accept no other value)."""
+
+    DEFAULT_MAX_OUTPUT_TOKENS: ClassVar[int]
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        model: str,
+        breaker: CircuitBreaker,
+        retry: RetryPolicy | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> None:
+        super().__init__(client, breaker=breaker, retry=retry, timeout_seconds=timeout_seconds)
+        self._model = model
+        self._max_output_tokens = (
+            self.DEFAULT_MAX_OUTPUT_TOKENS if max_output_tokens is None else max_output_tokens
+        )
+        self._temperature = temperature
+
+    @property
+    def name(self) -> str:
+        return SERVICE
 
     async def _chat(
         self,
         operation: str,
-        *,
-        model: str,
         messages: list[ChatCompletionMessageParam],
-        max_output_tokens: int,
-        temperature: float | None,
+        *,
         json_output: bool = False,
     ) -> str:
         async def call() -> ChatCompletion:
             return await self._client.chat.completions.create(
-                model=model,
+                model=self._model,
                 messages=messages,
-                max_completion_tokens=max_output_tokens,
-                temperature=temperature if temperature is not None else omit,
+                max_completion_tokens=self._max_output_tokens,
+                temperature=self._temperature if self._temperature is not None else omit,
                 response_format={"type": "json_object"} if json_output else omit,
                 timeout=self._timeout,
             )
 
-        completion = await resilient(
-            call,
-            breaker=self._breaker,
-            policy=self._retry,
-            timeout_seconds=self._timeout,
-            classify=classify_openai_error,
-            operation=operation,
-        )
+        completion = await self._call(operation, call)
         content = completion.choices[0].message.content if completion.choices else None
         if not content or not content.strip():
             raise _invalid("empty response")
@@ -189,9 +212,7 @@ class OpenAIEmbedder(_OpenAICaller):
         batch_size: int = DEFAULT_EMBEDDING_BATCH,
         send_dimensions: bool = True,
     ) -> None:
-        super().__init__(
-            client, breaker=breaker, retry=retry or RetryPolicy(), timeout_seconds=timeout_seconds
-        )
+        super().__init__(client, breaker=breaker, retry=retry, timeout_seconds=timeout_seconds)
         self._model = model
         self._dimensions = dimensions
         self._batch_size = batch_size
@@ -224,14 +245,7 @@ class OpenAIEmbedder(_OpenAICaller):
                 timeout=self._timeout,
             )
 
-        response = await resilient(
-            call,
-            breaker=self._breaker,
-            policy=self._retry,
-            timeout_seconds=self._timeout,
-            classify=classify_openai_error,
-            operation="embed",
-        )
+        response = await self._call("embed", call)
         items = sorted(response.data, key=lambda item: item.index)
         if [item.index for item in items] != list(range(len(batch))):
             raise _invalid("embedding response")
@@ -267,31 +281,10 @@ def answer_messages(
     ]
 
 
-class OpenAIAnswerer(_OpenAICaller):
+class OpenAIAnswerer(OpenAIChat):
     """The ``Answerer`` port on ``POST /chat/completions``: grounded in the passages."""
 
-    def __init__(
-        self,
-        client: AsyncOpenAI,
-        *,
-        model: str,
-        breaker: CircuitBreaker,
-        retry: RetryPolicy | None = None,
-        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-        max_output_tokens: int = 600,
-        temperature: float | None = None,
-    ) -> None:
-        super().__init__(
-            client, breaker=breaker, retry=retry or RetryPolicy(), timeout_seconds=timeout_seconds
-        )
-        self._model = model
-        self._max_output_tokens = max_output_tokens
-        # None leaves the model's default (some models accept no other value).
-        self._temperature = temperature
-
-    @property
-    def name(self) -> str:
-        return SERVICE
+    DEFAULT_MAX_OUTPUT_TOKENS = 600
 
     async def answer(
         self, question: str, passages: Sequence[Passage], audience: Audience
@@ -305,13 +298,7 @@ class OpenAIAnswerer(_OpenAICaller):
                 model=self._model,
                 prompt_version=PROMPT_VERSION,
             )
-        content = await self._chat(
-            "answer",
-            model=self._model,
-            messages=answer_messages(question, passages, audience),
-            max_output_tokens=self._max_output_tokens,
-            temperature=self._temperature,
-        )
+        content = await self._chat("answer", answer_messages(question, passages, audience))
         valid = {passage.n for passage in passages}
         text = strip_unknown_citations(content, valid)
         cited = cited_sources(text, valid)
@@ -366,39 +353,18 @@ def parse_summary_json(content: str, spans: Sequence[TextSpan]) -> VisitSummary:
     return summary_from_sections(texts, section_spans)
 
 
-class OpenAISummarizer(_OpenAICaller):
+class OpenAISummarizer(OpenAIChat):
     """The ``Summarizer`` port on ``POST /chat/completions`` with a JSON reply whose
-    provenance (transcript sentence numbers) is checked and turned into spans."""
+    provenance (transcript sentence numbers) is checked and turned into spans. A
+    transcript longer than ``MAX_TRANSCRIPT_CHARS`` is refused before any call."""
 
-    def __init__(
-        self,
-        client: AsyncOpenAI,
-        *,
-        model: str,
-        breaker: CircuitBreaker,
-        retry: RetryPolicy | None = None,
-        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-        max_output_tokens: int = 1200,
-        temperature: float | None = None,
-        max_transcript_chars: int = MAX_TRANSCRIPT_CHARS,
-    ) -> None:
-        super().__init__(
-            client, breaker=breaker, retry=retry or RetryPolicy(), timeout_seconds=timeout_seconds
-        )
-        self._model = model
-        self._max_output_tokens = max_output_tokens
-        self._temperature = temperature
-        self._max_transcript_chars = max_transcript_chars
-
-    @property
-    def name(self) -> str:
-        return SERVICE
+    DEFAULT_MAX_OUTPUT_TOKENS = 1200
 
     async def summarize(self, transcript: str) -> VisitSummaryDraft:
         sentences = [span for span, _ in transcript_sentences(transcript)]
         if not sentences:
             return VisitSummaryDraft(empty_summary(), SERVICE, self._model, PROMPT_VERSION)
-        if len(transcript) > self._max_transcript_chars:
+        if len(transcript) > MAX_TRANSCRIPT_CHARS:
             raise ServiceUnavailable(
                 SERVICE, "The transcript is too long for the AI summary.", retryable=False
             )
@@ -406,14 +372,7 @@ class OpenAISummarizer(_OpenAICaller):
             f"S{number}: {transcript[span.start : span.end]}"
             for number, span in enumerate(sentences, start=1)
         )
-        content = await self._chat(
-            "summarize",
-            model=self._model,
-            messages=summary_messages(numbered),
-            max_output_tokens=self._max_output_tokens,
-            temperature=self._temperature,
-            json_output=True,
-        )
+        content = await self._chat("summarize", summary_messages(numbered), json_output=True)
         return VisitSummaryDraft(
             summary=parse_summary_json(content, sentences),
             adapter=SERVICE,

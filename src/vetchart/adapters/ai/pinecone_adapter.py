@@ -14,8 +14,8 @@ per-call timeout bounds the whole call, SDK retries included.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final, Protocol, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Protocol
 from uuid import UUID
 
 import structlog
@@ -30,13 +30,17 @@ from pinecone.errors.exceptions import (
     UnauthorizedError,
 )
 
-from vetchart.adapters.ai.breaker import NO_RETRY, CircuitBreaker, Failure, RetryPolicy, resilient
+from vetchart.adapters.ai.breaker import (
+    NO_RETRY,
+    CircuitBreaker,
+    Failure,
+    ResilientCaller,
+    RetryPolicy,
+)
 from vetchart.domain.kb.labels import LabelFilter, Labels
 from vetchart.services.ports.ai import IndexedChunk, VectorMatch
 
 log = structlog.get_logger(__name__)
-
-T = TypeVar("T")
 
 SERVICE: Final = "pinecone"
 DEFAULT_TIMEOUT_SECONDS: Final = 10.0
@@ -145,7 +149,7 @@ def pinecone_filter(filters: LabelFilter | None) -> dict[str, Any] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-class PineconeVectorIndex:
+class PineconeVectorIndex(ResilientCaller):
     """The ``VectorIndex`` port on one Pinecone index namespace."""
 
     def __init__(
@@ -160,22 +164,15 @@ class PineconeVectorIndex:
     ) -> None:
         if not namespace:
             raise ValueError("a namespace is required")
+        super().__init__(
+            breaker=breaker,
+            retry=retry,
+            timeout_seconds=timeout_seconds,
+            classify=classify_pinecone_error,
+        )
         self._index = index
         self._namespace = namespace
-        self._breaker = breaker
-        self._retry = retry
-        self._timeout = timeout_seconds
         self._batch = upsert_batch_size
-
-    async def _call(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
-        return await resilient(
-            call,
-            breaker=self._breaker,
-            policy=self._retry,
-            timeout_seconds=self._timeout,
-            classify=classify_pinecone_error,
-            operation=operation,
-        )
 
     async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
         for start in range(0, len(chunks), self._batch):

@@ -5,13 +5,18 @@ vector index when its key and index host are set. One circuit breaker per servic
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from vetchart.adapters.ai.breaker import CircuitBreakers, RetryPolicy
 from vetchart.adapters.ai.extractive import ExtractiveAnswerer, ExtractiveSummarizer
 from vetchart.config import AiSettings
 from vetchart.services.ports.ai import Answerer, Embedder, Summarizer, VectorIndex
+
+if TYPE_CHECKING:
+    from vetchart.adapters.ai.openai_adapter import OpenAIChat
+
+ChatT = TypeVar("ChatT", bound="OpenAIChat")
 
 OPENAI: Final = "openai"
 PINECONE: Final = "pinecone"
@@ -65,26 +70,19 @@ def build_ai_adapters(settings: AiSettings, breakers: CircuitBreakers) -> AiAdap
             initial_backoff_seconds=settings.openai_retry_base_seconds,
             max_backoff_seconds=settings.openai_retry_max_seconds,
         )
-        interactive = RetryPolicy(
-            attempts=settings.openai_max_attempts,
-            initial_backoff_seconds=settings.openai_retry_base_seconds,
-            max_backoff_seconds=settings.openai_retry_max_seconds,
-            deadline_seconds=settings.openai_request_deadline_seconds,
-        )
-        adapters.summarizer = OpenAISummarizer(
-            client,
-            model=settings.openai_chat_model,
-            breaker=breaker,
-            retry=background,
-            timeout_seconds=settings.openai_timeout_seconds,
-        )
-        adapters.answerer = OpenAIAnswerer(
-            client,
-            model=settings.openai_chat_model,
-            breaker=breaker,
-            retry=interactive,
-            timeout_seconds=settings.openai_timeout_seconds,
-        )
+        interactive = replace(background, deadline_seconds=settings.openai_request_deadline_seconds)
+
+        def chat(port: type[ChatT], retry: RetryPolicy) -> ChatT:
+            return port(
+                client,
+                model=settings.openai_chat_model,
+                breaker=breaker,
+                retry=retry,
+                timeout_seconds=settings.openai_timeout_seconds,
+            )
+
+        adapters.summarizer = chat(OpenAISummarizer, background)
+        adapters.answerer = chat(OpenAIAnswerer, interactive)
         if settings.openai_embeddings:
             for name, policy in (("query_embedder", interactive), ("ingest_embedder", background)):
                 setattr(

@@ -2,39 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Select, select
+from sqlalchemy.engine import RowMapping
 
-from vetchart.adapters.db.queries import ReadQueries, page_of
+from vetchart.adapters.db.queries import ReadQueries
+from vetchart.adapters.db.rows import columns_for
 from vetchart.adapters.db.tables import audit_events, users
 from vetchart.domain.audit import AuditEvent
 from vetchart.services.ports.audit import AccessLogEntry, AuditFilters
 from vetchart.services.ports.paging import Page, PageRequest
 
-_EVENT_COLUMNS = [
-    audit_events.c.id,
-    audit_events.c.occurred_at,
-    audit_events.c.actor_id,
-    audit_events.c.actor_role,
-    audit_events.c.practice_id,
-    audit_events.c.action,
-    audit_events.c.resource_type,
-    audit_events.c.resource_id,
-    audit_events.c.outcome,
-    audit_events.c.request_id,
-    audit_events.c.client_address,
-    audit_events.c.user_agent,
-    audit_events.c.details,
-]
-_NEWEST_FIRST = (audit_events.c.occurred_at.desc(), audit_events.c.id.desc())
+T = TypeVar("T")
 
-
-def _key(item: AuditEvent | AccessLogEntry) -> tuple[object, ...]:
-    return (item.occurred_at, item.id)
+_EVENT_COLUMNS = columns_for(audit_events, AuditEvent)
 
 
 class SqlAuditQueries(ReadQueries):
+    async def _newest_first(
+        self, query: Select[Any], page: PageRequest, item: Callable[[RowMapping], T]
+    ) -> Page[T]:
+        order = (audit_events.c.occurred_at, audit_events.c.id)
+        return await self._page(query, page, order, item, newest_first=True)
+
     async def search(self, filters: AuditFilters, page: PageRequest) -> Page[AuditEvent]:
         e = audit_events
         query = select(*_EVENT_COLUMNS)
@@ -53,11 +46,7 @@ class SqlAuditQueries(ReadQueries):
             query = query.where(e.c.occurred_at >= filters.occurred_from)
         if filters.occurred_to is not None:
             query = query.where(e.c.occurred_at < filters.occurred_to)
-        if page.after is not None:
-            query = query.where(tuple_(e.c.occurred_at, e.c.id) < tuple_(*page.after))
-        query = query.order_by(*_NEWEST_FIRST).limit(page.limit + 1)
-        found = [AuditEvent(**row) for row in await self._rows(query)]
-        return page_of(found, page.limit, _key)
+        return await self._newest_first(query, page, lambda row: AuditEvent(**row))
 
     async def access_log(self, pet_id: UUID, page: PageRequest) -> Page[AccessLogEntry]:
         e = audit_events
@@ -76,8 +65,4 @@ class SqlAuditQueries(ReadQueries):
             .select_from(e.outerjoin(users, users.c.id == e.c.actor_id))
             .where(e.c.pet_id == pet_id, e.c.outcome == "success")
         )
-        if page.after is not None:
-            query = query.where(tuple_(e.c.occurred_at, e.c.id) < tuple_(*page.after))
-        query = query.order_by(*_NEWEST_FIRST).limit(page.limit + 1)
-        found = [AccessLogEntry(**row) for row in await self._rows(query)]
-        return page_of(found, page.limit, _key)
+        return await self._newest_first(query, page, lambda row: AccessLogEntry(**row))

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from vetchart.adapters.db.rows import columns_for
 from vetchart.adapters.db.tables import audit_chains, audit_events
 from vetchart.domain.audit import (
     AuditKey,
@@ -22,24 +23,7 @@ from vetchart.domain.audit import (
     check_against_checkpoint,
 )
 
-_HASHED = [
-    audit_events.c.id,
-    audit_events.c.occurred_at,
-    audit_events.c.actor_id,
-    audit_events.c.actor_role,
-    audit_events.c.practice_id,
-    audit_events.c.pet_id,
-    audit_events.c.action,
-    audit_events.c.resource_type,
-    audit_events.c.resource_id,
-    audit_events.c.outcome,
-    audit_events.c.request_id,
-    audit_events.c.client_address,
-    audit_events.c.user_agent,
-    audit_events.c.details,
-    audit_events.c.chain,
-    audit_events.c.seq,
-]
+_HASHED = columns_for(audit_events, ChainedRow)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from vetchart.adapters.db.audit import audit_row, chain_rows
-from vetchart.adapters.db.pg import PgPool, Rows
+from vetchart.adapters.db.pg import PgPool, Rows, SqlArgs
 from vetchart.adapters.db.resilience import is_transient_connection_error
 from vetchart.domain.audit import AUDIT_CHAINS, AuditEntry, AuditKey, RequestMeta
 from vetchart.services.ports.system import Clock, IdGenerator
@@ -112,6 +112,13 @@ class AuditedReader:
                 raise
             log.warning("database.audited_read_retried", error=type(error).__name__)
             return await self._read_once(sql, args, entry_for, meta, _Progress())
+
+    async def one(
+        self, sql: str, args: SqlArgs, entry_for: EntryFor, meta: RequestMeta
+    ) -> Mapping[str, Any] | None:
+        """A read of one row (``args`` from ``$2``): the row, or None (not in scope)."""
+        rows = await self.read(sql, tuple(args.values), entry_for, meta)
+        return rows[0] if rows else None
 
     async def _read_once(
         self,

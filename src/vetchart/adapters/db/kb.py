@@ -35,7 +35,6 @@ from sqlalchemy import (
     table,
     text,
     true,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
@@ -44,14 +43,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.expression import CTE
 from sqlalchemy.types import UserDefinedType
 
-from vetchart.adapters.db.queries import ReadQueries, page_of
+from vetchart.adapters.db.queries import ReadQueries
 from vetchart.adapters.db.resilience import retry_idempotent_read
+from vetchart.adapters.db.rows import EntityRows, columns_of
 from vetchart.adapters.db.tables import kb_chunks, kb_documents
 from vetchart.domain.kb.documents import DocumentFields, DocumentFile, DocumentState, KbDocument
 from vetchart.domain.kb.labels import LabelFilter, Labels, parse_audience
 from vetchart.domain.kb.retrieval import RankedCandidate
 from vetchart.services.ports.kb import ChunkHit, DocumentFilters, NewChunk, SearchRequest
 from vetchart.services.ports.paging import Page, PageRequest
+
+_LABEL_COLUMNS = ("species", "symptoms", "body_system", "audience", "doc_type")
+_FILE_COLUMNS = ("object_key", "filename", "media_type", "size_bytes", "sha256")
 
 EMBEDDINGS_TABLE: Final = "kb_chunk_embeddings"
 # The text-search configuration of the generated column (revision 0007).
@@ -90,61 +93,36 @@ def vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(repr(float(value)) for value in vector) + "]"
 
 
+# A document's row: its own fields, its labels (also copied to its chunks) and its file.
+_DOCUMENTS = EntityRows(
+    KbDocument,
+    columns_of(kb_documents, without=[*_LABEL_COLUMNS, *_FILE_COLUMNS]),
+    enums={"state": DocumentState},
+    read={"given": DocumentFields.from_json},
+    write={"given": DocumentFields.to_json},
+)
+_LABELS = EntityRows(
+    Labels,
+    _LABEL_COLUMNS,
+    read={"species": tuple, "symptoms": tuple, "audience": parse_audience},
+    write={"species": list, "symptoms": list},
+)
+_FILES = EntityRows(DocumentFile, _FILE_COLUMNS)
+
+
 def document_from_row(row: Mapping[Any, Any]) -> KbDocument:
-    audience = row["audience"]
-    return KbDocument(
-        id=row["id"],
-        title=row["title"],
-        labels=Labels(
-            species=tuple(row["species"]),
-            symptoms=tuple(row["symptoms"]),
-            body_system=row["body_system"],
-            audience=parse_audience(audience) if audience else None,
-            doc_type=row["doc_type"],
-        ),
-        source_url=row["source_url"],
-        state=DocumentState(row["state"]),
-        chunk_count=row["chunk_count"],
-        error=row["error"],
-        given=DocumentFields.from_json(row["given"] or {}),
-        file=DocumentFile(
-            object_key=row["object_key"],
-            filename=row["filename"],
-            media_type=row["media_type"],
-            size_bytes=row["size_bytes"],
-            sha256=row["sha256"],
-        ),
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        ingested_at=row["ingested_at"],
-    )
+    return _DOCUMENTS.entity(row, labels=_LABELS.entity(row), file=_FILES.entity(row))
 
 
 def _document_values(document: KbDocument) -> dict[str, Any]:
-    labels = document.labels
-    return {
-        "title": document.title,
-        "species": list(labels.species),
-        "symptoms": list(labels.symptoms),
-        "body_system": labels.body_system,
-        "audience": labels.audience,
-        "doc_type": labels.doc_type,
-        "source_url": document.source_url,
-        "state": document.state.value,
-        "chunk_count": document.chunk_count,
-        "error": document.error,
-        "given": document.given.to_json(),
-        "filename": document.file.filename,
-        "media_type": document.file.media_type,
-        "size_bytes": document.file.size_bytes,
-        "sha256": document.file.sha256,
-        "object_key": document.file.object_key,
-        "created_by": document.created_by,
-        "created_at": document.created_at,
-        "updated_at": document.updated_at,
-        "ingested_at": document.ingested_at,
+    """Every column but the id."""
+    values = {
+        **_DOCUMENTS.values(document),
+        **_LABELS.values(document.labels),
+        **_FILES.values(document.file),
     }
+    del values["id"]
+    return values
 
 
 class SqlKbRepository:
@@ -389,13 +367,8 @@ class SqlKbQueries(ReadQueries):
         query = select(kb_documents)
         if filters.state is not None:
             query = query.where(kb_documents.c.state == filters.state.value)
-        if page.after is not None:
-            query = query.where(
-                tuple_(kb_documents.c.title, kb_documents.c.id) > tuple_(*page.after)
-            )
-        query = query.order_by(kb_documents.c.title, kb_documents.c.id).limit(page.limit + 1)
-        rows = [document_from_row(row) for row in await self._rows(query)]
-        return page_of(rows, page.limit, lambda d: (d.title, d.id))
+        order = (kb_documents.c.title, kb_documents.c.id)
+        return await self._page(query, page, order, document_from_row)
 
     async def document(self, document_id: UUID) -> KbDocument | None:
         rows = await self._rows(select(kb_documents).where(kb_documents.c.id == document_id))

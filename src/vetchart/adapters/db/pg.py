@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from enum import Enum
 from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
@@ -184,3 +185,19 @@ class SqlArgs:
     def add(self, value: object) -> str:
         self.values.append(value)
         return f"${self._offset + len(self.values)}"
+
+    def conditions(self, *terms: tuple[str, object]) -> list[str]:
+        """A list's optional filters: ``"{term} $n"`` for each (term, value) whose value is
+        set (not None), in order, the value added (an enum's value)."""
+        return [
+            f"{term} {self.add(value.value if isinstance(value, Enum) else value)}"
+            for term, value in terms
+            if value is not None
+        ]
+
+    def after(self, columns: str, key: tuple[object, ...] | None, op: str = ">") -> list[str]:
+        """A keyset page's condition: ``(columns) > ($n, $m)`` past ``key`` (``op`` "<" for a
+        descending order); none on the first page (no key)."""
+        if key is None:
+            return []
+        return [f"({columns}) {op} ({', '.join(self.add(value) for value in key)})"]

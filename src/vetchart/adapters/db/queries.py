@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Select, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
-from vetchart.adapters.db.pg import SqlArgs
+from vetchart.adapters.db.pg import Rows, SqlArgs
 from vetchart.adapters.db.repositories import (
     association_from_row,
     owner_from_row,
@@ -56,6 +58,19 @@ def page_of(rows: list[T], limit: int, key: Callable[[T], tuple[object, ...]]) -
     return Page(items=items, next_key=key(items[-1]) if len(rows) > limit and items else None)
 
 
+def shown_page(
+    rows: Rows,
+    page: PageRequest,
+    key: Callable[[Row], tuple[object, ...]],
+    *,
+    present: str = "id",
+) -> Page[Row]:
+    """The page of an audited page's rows (adapters/db/seen.py): the empty page's one row
+    of NULLs (``present`` is NULL) dropped."""
+    found: list[Row] = [row for row in rows if row[present] is not None]
+    return page_of(found, page.limit, key)
+
+
 class ReadQueries:
     """A read-side query object: plain selects on the read engine, retried on a lost
     connection (they are idempotent)."""
@@ -70,6 +85,27 @@ class ReadQueries:
                 return list((await conn.execute(query)).mappings().all())
 
         return await retry_idempotent_read(run, retries=self._retries)
+
+    async def _page(
+        self,
+        query: Select[Any],
+        page: PageRequest,
+        order: tuple[KeyedColumnElement[Any], ...],
+        item: Callable[[RowMapping], T],
+        *,
+        newest_first: bool = False,
+    ) -> Page[T]:
+        """A keyset page of ``query`` by the columns ``order`` (the last one unique),
+        ascending or newest first; its next key is the last item's values of ``order``."""
+        if page.after is not None:
+            seen, after = tuple_(*order), tuple_(*page.after)
+            query = query.where(seen < after if newest_first else seen > after)
+        ordering = [column.desc() for column in order] if newest_first else order
+        query = query.order_by(*ordering).limit(page.limit + 1)
+        rows = page_of(
+            await self._rows(query), page.limit, lambda row: tuple(row[c.key] for c in order)
+        )
+        return Page(items=[item(row) for row in rows.items], next_key=rows.next_key)
 
 
 class SqlUserQueries(ReadQueries):
@@ -86,12 +122,7 @@ class SqlUserQueries(ReadQueries):
         if filters.q:
             pattern = like_pattern(filters.q.lower())
             query = query.where(or_(users.c.email.like(pattern), users.c.full_name.ilike(pattern)))
-        if page.after is not None:
-            query = query.where(tuple_(users.c.full_name, users.c.id) > tuple_(*page.after))
-        query = query.order_by(users.c.full_name, users.c.id).limit(page.limit + 1)
-
-        found = [user_from_row(row) for row in await self._rows(query)]
-        return page_of(found, page.limit, lambda u: (u.full_name, u.id))
+        return await self._page(query, page, (users.c.full_name, users.c.id), user_from_row)
 
 
 class SqlClientQueries(ReadQueries):
@@ -99,19 +130,11 @@ class SqlClientQueries(ReadQueries):
 
     async def practices_page(self, page: PageRequest) -> Page[Practice]:
         query = select(practices).where(practices.c.is_active)
-        if page.after is not None:
-            query = query.where(tuple_(practices.c.name, practices.c.id) > tuple_(*page.after))
-        query = query.order_by(practices.c.name, practices.c.id).limit(page.limit + 1)
-        rows = [practice_from_row(r) for r in await self._rows(query)]
-        return page_of(rows, page.limit, lambda p: (p.name, p.id))
+        return await self._page(query, page, (practices.c.name, practices.c.id), practice_from_row)
 
     async def staff_page(self, practice_id: UUID, page: PageRequest) -> Page[User]:
         query = select(users).where(users.c.practice_id == practice_id, users.c.is_active)
-        if page.after is not None:
-            query = query.where(tuple_(users.c.full_name, users.c.id) > tuple_(*page.after))
-        query = query.order_by(users.c.full_name, users.c.id).limit(page.limit + 1)
-        rows = [user_from_row(r) for r in await self._rows(query)]
-        return page_of(rows, page.limit, lambda u: (u.full_name, u.id))
+        return await self._page(query, page, (users.c.full_name, users.c.id), user_from_row)
 
     async def associations_page(
         self,
@@ -140,14 +163,13 @@ class SqlClientQueries(ReadQueries):
             query = query.where(a.c.status == status.value)
         if practice_view:
             query = query.where(association_visible_to_practice())
-        if page.after is not None:
-            query = query.where(tuple_(a.c.created_at, a.c.id) < tuple_(*page.after))
-        query = query.order_by(a.c.created_at.desc(), a.c.id.desc()).limit(page.limit + 1)
-        rows = [
-            AssociationView(association_from_row(r), r["owner_name"], r["practice_name"])
-            for r in await self._rows(query)
-        ]
-        return page_of(rows, page.limit, lambda v: (v.association.created_at, v.association.id))
+        return await self._page(
+            query,
+            page,
+            (a.c.created_at, a.c.id),
+            lambda r: AssociationView(association_from_row(r), r["owner_name"], r["practice_name"]),
+            newest_first=True,
+        )
 
     def _pets_with_owner(self) -> Select[Any]:
         owner_cols = [c.label(f"owner__{c.name}") for c in pet_owners.c if c.name != "search_text"]
@@ -176,11 +198,7 @@ class SqlClientQueries(ReadQueries):
             query = query.where(pets.c.species == normalize_species(filters.species))
         if filters.q:
             query = query.where(pets.c.name.ilike(like_pattern(filters.q)))
-        if page.after is not None:
-            query = query.where(tuple_(pets.c.name, pets.c.id) > tuple_(*page.after))
-        query = query.order_by(pets.c.name, pets.c.id).limit(page.limit + 1)
-        rows = [self._pet_view(r) for r in await self._rows(query)]
-        return page_of(rows, page.limit, lambda v: (v.pet.name, v.pet.id))
+        return await self._page(query, page, (pets.c.name, pets.c.id), self._pet_view)
 
     async def pet_detail(self, scope: ClientScope, pet_id: UUID) -> PetView | None:
         query = self._pets_with_owner().where(
@@ -213,13 +231,43 @@ OWNER_COLUMNS = (
 )
 
 
-def _care(scope: ClientScope, single: str, page: str) -> tuple[str, str | None]:
+@dataclass(frozen=True)
+class _ClientSource:
+    """Where an audited pet or owner read finds its rows: the columns, the FROM clause,
+    the row's id column, its owner's id column (in the row, then in a page's rows), and
+    a page's order (its keyset: those columns as the page's rows name them)."""
+
+    columns: str
+    from_: str
+    id: str
+    owner_id: str
+    page_owner_id: str
+    order: str
+    key: tuple[str, str]
+
+
+_PET = _ClientSource(
+    PET_COLUMNS, _PETS_WITH_OWNER, "p.id", "p.owner_id", "owner_id", "p.name, p.id", ("name", "id")
+)
+_OWNER = _ClientSource(
+    OWNER_COLUMNS,
+    "FROM pet_owners o",
+    "o.id",
+    "o.id",
+    "id",
+    "o.full_name, o.id",
+    ("full_name", "id"),
+)
+
+
+def _care(scope: ClientScope, source: _ClientSource) -> tuple[str, str | None]:
     """The columns that name the data's practices in an audited pet or owner read: none
     in a practice's scope (its staff see the client through that practice only; the
     service names it), else the owner's practices (adapters/db/seen.py)."""
     if scope.practice_id is not None:
         return "", None
-    return f", {care_practices(single)} AS {SEEN_PRACTICES}", page_care_practices(page)
+    single = f", {care_practices(source.owner_id)} AS {SEEN_PRACTICES}"
+    return single, page_care_practices(source.page_owner_id)
 
 
 class PgClientReads:
@@ -234,26 +282,29 @@ class PgClientReads:
     async def pet(
         self, scope: ClientScope, pet_id: UUID, entry_for: EntryFor, meta: RequestMeta
     ) -> Row | None:
-        args = SqlArgs(pet_id, offset=1)  # $2
-        in_scope = owner_in_scope_sql(scope, "p.owner_id", args)
-        practices, _ = _care(scope, "p.owner_id", "owner_id")
-        sql = with_chain_head(
-            f"SELECT {PET_COLUMNS}{practices} {_PETS_WITH_OWNER} WHERE p.id = $2 AND {in_scope}"
-        )
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
-        return rows[0] if rows else None
+        return await self._one(scope, pet_id, _PET, entry_for, meta)
 
     async def owner(
         self, scope: ClientScope, owner_id: UUID, entry_for: EntryFor, meta: RequestMeta
     ) -> Row | None:
-        args = SqlArgs(owner_id, offset=1)  # $2
-        in_scope = owner_in_scope_sql(scope, "o.id", args)
-        practices, _ = _care(scope, "o.id", "id")
+        return await self._one(scope, owner_id, _OWNER, entry_for, meta)
+
+    async def _one(
+        self,
+        scope: ClientScope,
+        row_id: UUID,
+        source: _ClientSource,
+        entry_for: EntryFor,
+        meta: RequestMeta,
+    ) -> Row | None:
+        args = SqlArgs(row_id, offset=1)  # $2
+        in_scope = owner_in_scope_sql(scope, source.owner_id, args)
+        practices, _ = _care(scope, source)
         sql = with_chain_head(
-            f"SELECT {OWNER_COLUMNS}{practices} FROM pet_owners o WHERE o.id = $2 AND {in_scope}"
+            f"SELECT {source.columns}{practices} {source.from_} "
+            f"WHERE {source.id} = $2 AND {in_scope}"
         )
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
-        return rows[0] if rows else None
+        return await self._reader.one(sql, args, entry_for, meta)
 
     async def owners_page(
         self,
@@ -264,26 +315,11 @@ class PgClientReads:
         meta: RequestMeta,
     ) -> Page[Row]:
         args = SqlArgs(page.limit + 1, offset=1)  # $2
-        conditions = [owner_in_scope_sql(scope, "o.id", args)]
-        if q:
-            conditions.append(f"o.search_text LIKE {args.add(like_pattern(q.lower()))}")
-        if page.after is not None:
-            full_name, owner_id = page.after
-            conditions.append(
-                f"(o.full_name, o.id) > ({args.add(full_name)}, {args.add(owner_id)})"
-            )
-        _, practices = _care(scope, "o.id", "id")
-        sql = with_chain_head(
-            audited_page(
-                f"SELECT {OWNER_COLUMNS} FROM pet_owners o WHERE {' AND '.join(conditions)} "
-                "ORDER BY o.full_name, o.id LIMIT $2",
-                "$2",
-                practices=practices,
-            )
-        )
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
-        found = [row for row in rows or () if row["id"] is not None]
-        return page_of(found, page.limit, lambda r: (r["full_name"], r["id"]))
+        conditions = [
+            owner_in_scope_sql(scope, "o.id", args),
+            *args.conditions(("o.search_text LIKE", like_pattern(q.lower()) if q else None)),
+        ]
+        return await self._page(scope, _OWNER, conditions, args, page, entry_for, meta)
 
     async def pets_page(
         self,
@@ -297,24 +333,35 @@ class PgClientReads:
         conditions = [owner_in_scope_sql(scope, "p.owner_id", args)]
         if not filters.include_inactive:
             conditions.append("p.is_active")
-        if filters.owner_id is not None:
-            conditions.append(f"p.owner_id = {args.add(filters.owner_id)}")
-        if filters.species:
-            conditions.append(f"p.species = {args.add(normalize_species(filters.species))}")
-        if filters.q:
-            conditions.append(f"p.name ILIKE {args.add(like_pattern(filters.q))}")
-        if page.after is not None:
-            name, pet_id = page.after
-            conditions.append(f"(p.name, p.id) > ({args.add(name)}, {args.add(pet_id)})")
-        _, practices = _care(scope, "p.owner_id", "owner_id")
+        conditions += args.conditions(
+            ("p.owner_id =", filters.owner_id),
+            ("p.species =", normalize_species(filters.species) if filters.species else None),
+            ("p.name ILIKE", like_pattern(filters.q) if filters.q else None),
+        )
+        return await self._page(scope, _PET, conditions, args, page, entry_for, meta)
+
+    async def _page(
+        self,
+        scope: ClientScope,
+        source: _ClientSource,
+        conditions: list[str],
+        args: SqlArgs,
+        page: PageRequest,
+        entry_for: EntryFor,
+        meta: RequestMeta,
+    ) -> Page[Row]:
+        """A page of pets or owners (``$2`` is its size + 1), its audit row committed
+        first, empty or not."""
+        conditions = [*conditions, *args.after(source.order, page.after)]
+        _, practices = _care(scope, source)
         sql = with_chain_head(
             audited_page(
-                f"SELECT {PET_COLUMNS} {_PETS_WITH_OWNER} WHERE {' AND '.join(conditions)} "
-                "ORDER BY p.name, p.id LIMIT $2",
+                f"SELECT {source.columns} {source.from_} WHERE {' AND '.join(conditions)} "
+                f"ORDER BY {source.order} LIMIT $2",
                 "$2",
                 practices=practices,
             )
         )
         rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
-        found = [row for row in rows or () if row["id"] is not None]
-        return page_of(found, page.limit, lambda r: (r["name"], r["id"]))
+        first, second = source.key
+        return shown_page(rows or [], page, lambda r: (r[first], r[second]))

@@ -9,13 +9,14 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, bindparam, select, tuple_, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
 from vetchart.adapters.db.pg import SqlArgs
-from vetchart.adapters.db.queries import ReadQueries, page_of
+from vetchart.adapters.db.queries import ReadQueries, shown_page
+from vetchart.adapters.db.rows import EntityRows, columns_of
 from vetchart.adapters.db.scope import (
     SCOPE_PARAM,
     owner_in_scope,
@@ -42,86 +43,31 @@ from vetchart.domain.records import (
 from vetchart.services.ports.paging import Page, PageRequest, Row
 from vetchart.services.ports.records import ActorName, HistoryEntry, RecordFilters
 
+# The projection's row: the record's content (its own columns) and the record's fields.
+_CONTENT = EntityRows(
+    RecordContent, CONTENT_FIELDS, enums={"record_type": RecordType}, read={"data": dict}
+)
+_RECORDS = EntityRows(
+    MedicalRecord,
+    columns_of(medical_records, without=CONTENT_FIELDS),
+    enums={"status": RecordStatus},
+)
+_EVENTS = EntityRows(
+    RecordEvent,
+    columns_of(medical_record_events),
+    enums={"event_type": EventType},
+    read={"changed_fields": tuple, "snapshot": dict},
+    write={"changed_fields": list},
+)
+event_from_row = _EVENTS.entity
+
 
 def record_from_row(row: Mapping[Any, Any]) -> MedicalRecord:
-    content = RecordContent(
-        record_type=RecordType(row["record_type"]),
-        title=row["title"],
-        visit_date=row["visit_date"],
-        description=row["description"],
-        diagnosis=row["diagnosis"],
-        treatment=row["treatment"],
-        medications=row["medications"],
-        weight_kg=row["weight_kg"],
-        temperature_c=row["temperature_c"],
-        cost=row["cost"],
-        follow_up_required=row["follow_up_required"],
-        follow_up_date=row["follow_up_date"],
-        data=dict(row["data"] or {}),
-    )
-    return MedicalRecord(
-        id=row["id"],
-        pet_id=row["pet_id"],
-        practice_id=row["practice_id"],
-        author_id=row["author_id"],
-        content=content,
-        version=row["version"],
-        status=RecordStatus(row["status"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        signed_at=row["signed_at"],
-        signed_by=row["signed_by"],
-        entered_in_error_reason=row["entered_in_error_reason"],
-    )
+    return _RECORDS.entity(row, content=_CONTENT.entity(row))
 
 
 def _projection(record: MedicalRecord) -> dict[str, Any]:
-    values: dict[str, Any] = {name: getattr(record.content, name) for name in CONTENT_FIELDS}
-    values["record_type"] = record.content.record_type.value
-    values.update(
-        id=record.id,
-        pet_id=record.pet_id,
-        practice_id=record.practice_id,
-        author_id=record.author_id,
-        version=record.version,
-        status=record.status.value,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        signed_at=record.signed_at,
-        signed_by=record.signed_by,
-        entered_in_error_reason=record.entered_in_error_reason,
-    )
-    return values
-
-
-def _event_values(event: RecordEvent) -> dict[str, Any]:
-    return {
-        "record_id": event.record_id,
-        "version": event.version,
-        "event_type": event.event_type.value,
-        "changed_fields": list(event.changed_fields),
-        "snapshot": event.snapshot,
-        "actor_id": event.actor_id,
-        "practice_id": event.practice_id,
-        "reason": event.reason,
-        "late": event.late,
-        "recorded_at": event.recorded_at,
-    }
-
-
-def event_from_row(row: Mapping[Any, Any]) -> RecordEvent:
-    return RecordEvent(
-        record_id=row["record_id"],
-        version=row["version"],
-        event_type=EventType(row["event_type"]),
-        changed_fields=tuple(row["changed_fields"]),
-        snapshot=dict(row["snapshot"]),
-        actor_id=row["actor_id"],
-        practice_id=row["practice_id"],
-        reason=row["reason"],
-        late=row["late"],
-        recorded_at=row["recorded_at"],
-    )
+    return {**_CONTENT.values(record.content), **_RECORDS.values(record)}
 
 
 class SqlMedicalRecordRepository:
@@ -133,7 +79,7 @@ class SqlMedicalRecordRepository:
         """Run the projection's prebuilt insert or update with the record's new events
         appended by the same statement (a data-modifying CTE); the unit of work then
         collects the record's domain events."""
-        events = [_event_values(e) for e in record.new_events]
+        events = [_EVENTS.values(e) for e in record.new_events]
         if len(events) == 1:
             appended = insert_one(medical_record_events, tuple(events[0]), "e_")
             statement = _with_events(statement, appended)
@@ -263,24 +209,26 @@ class SqlRecordQueries(ReadQueries):
     async def follow_ups_page(
         self, practice_id: UUID, due_before: date, page: PageRequest
     ) -> Page[MedicalRecord]:
-        r = medical_records
-        # Only clients the practice may still see (an approved association).
-        query = (
-            select(r)
-            .join(pets, pets.c.id == r.c.pet_id)
-            .where(owner_in_scope(ClientScope(practice_id=practice_id), pets.c.owner_id))
-        )
-        query = query.where(
+        order = (medical_records.c.follow_up_date, medical_records.c.id)
+        query = follow_ups_due(practice_id, due_before)
+        return await self._page(query, page, order, record_from_row)
+
+
+def follow_ups_due(practice_id: UUID, due_before: date) -> Select[Any]:
+    """The practice's active records with a follow-up due by ``due_before``, of clients it
+    may still see (an approved association: a former client's records stay out)."""
+    r = medical_records
+    return (
+        select(r)
+        .join(pets, pets.c.id == r.c.pet_id)
+        .where(
+            owner_in_scope(ClientScope(practice_id=practice_id), pets.c.owner_id),
             r.c.practice_id == practice_id,
             r.c.follow_up_required,
             r.c.status == RecordStatus.ACTIVE.value,
             r.c.follow_up_date <= due_before,
         )
-        if page.after is not None:
-            query = query.where(tuple_(r.c.follow_up_date, r.c.id) > tuple_(*page.after))
-        query = query.order_by(r.c.follow_up_date, r.c.id).limit(page.limit + 1)
-        rows = [record_from_row(row) for row in await self._rows(query)]
-        return page_of(rows, page.limit, lambda rec: (rec.content.follow_up_date, rec.id))
+    )
 
 
 # ---------------------------------------------------------------------- the fast path
@@ -306,15 +254,12 @@ def _filters_sql(filters: RecordFilters, after: tuple[object, ...] | None, args:
     conditions: list[str] = []
     if not filters.include_entered_in_error:
         conditions.append(f"r.status = '{RecordStatus.ACTIVE.value}'")
-    if filters.record_type is not None:
-        conditions.append(f"r.record_type = {args.add(filters.record_type.value)}")
-    if filters.visit_from is not None:
-        conditions.append(f"r.visit_date >= {args.add(filters.visit_from)}")
-    if filters.visit_to is not None:
-        conditions.append(f"r.visit_date <= {args.add(filters.visit_to)}")
-    if after is not None:
-        visit_date, record_id = after
-        conditions.append(f"(r.visit_date, r.id) < ({args.add(visit_date)}, {args.add(record_id)})")
+    conditions += args.conditions(
+        ("r.record_type =", filters.record_type),
+        ("r.visit_date >=", filters.visit_from),
+        ("r.visit_date <=", filters.visit_to),
+    )
+    conditions += args.after("r.visit_date, r.id", after, "<")
     return "".join(f" AND {c}" for c in conditions)
 
 
@@ -356,8 +301,7 @@ class PgRecordReads:
         rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         if rows is None:
             return None
-        found: list[Row] = [row for row in rows if row["id"] is not None]
-        return page_of(found, page.limit, lambda r: (r["visit_date"], r["id"]))
+        return shown_page(rows, page, lambda r: (r["visit_date"], r["id"]))
 
     async def record(
         self,
@@ -374,8 +318,7 @@ class PgRecordReads:
             f"SELECT {RECORD_COLUMNS} FROM medical_records r JOIN pets p ON p.id = r.pet_id "
             f"WHERE r.id = $2 AND {in_scope}"
         )
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
-        return rows[0] if rows else None
+        return await self._reader.one(sql, args, entry_for, meta)
 
     async def history(
         self,
@@ -406,5 +349,4 @@ class PgRecordReads:
         rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         if rows is None:
             return None
-        found = [row for row in rows if row["version"] is not None]
-        return page_of(found, page.limit, lambda r: (r["version"],))
+        return shown_page(rows, page, lambda r: (r["version"],), present="version")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -13,6 +12,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetchart.adapters.db.constraints import translated
+from vetchart.adapters.db.rows import EntityRows, columns_of
 from vetchart.adapters.db.scope import client_practices, owner_in_scope
 from vetchart.adapters.db.tables import (
     auth_sessions,
@@ -53,57 +53,9 @@ _USER_COLUMNS = list(users.c)
 _SESSION_COLUMNS = list(auth_sessions.c)
 
 
-def user_from_row(row: Mapping[Any, Any]) -> User:
-    return User(
-        id=row["id"],
-        email=row["email"],
-        full_name=row["full_name"],
-        role=Role(row["role"]),
-        practice_id=row["practice_id"],
-        is_active=row["is_active"],
-        password_hash=row["password_hash"],
-        mfa_enabled=row["mfa_enabled"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        password_changed_at=row["password_changed_at"],
-        mfa_secret=row["mfa_secret"],
-        mfa_pending_secret=row["mfa_pending_secret"],
-        mfa_last_timestep=row["mfa_last_timestep"],
-    )
-
-
-def _user_values(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "full_name": user.full_name,
-        "role": user.role.value,
-        "practice_id": user.practice_id,
-        "is_active": user.is_active,
-        "password_hash": user.password_hash,
-        "password_changed_at": user.password_changed_at,
-        "mfa_enabled": user.mfa_enabled,
-        "mfa_secret": user.mfa_secret,
-        "mfa_pending_secret": user.mfa_pending_secret,
-        "mfa_last_timestep": user.mfa_last_timestep,
-        "created_at": user.created_at,
-        "updated_at": user.updated_at,
-    }
-
-
-def session_from_row(row: Mapping[Any, Any]) -> SessionRecord:
-    return SessionRecord(
-        id=row["id"],
-        user_id=row["user_id"],
-        created_at=row["created_at"],
-        last_used_at=row["last_used_at"],
-        expires_at=row["expires_at"],
-        idle_timeout_seconds=row["idle_timeout_seconds"],
-        revoked_at=row["revoked_at"],
-        revoked_reason=row["revoked_reason"],
-        client_address=row["client_address"],
-        user_agent=row["user_agent"],
-    )
+_USERS = EntityRows(User, columns_of(users), enums={"role": Role})
+user_from_row = _USERS.entity
+session_from_row = EntityRows(SessionRecord, columns_of(auth_sessions)).entity
 
 
 class SqlUserRepository:
@@ -127,20 +79,15 @@ class SqlUserRepository:
 
     async def add(self, user: User) -> None:
         async with translated(self._session):
-            await self._session.execute(insert(users).values(**_user_values(user)))
+            await self._session.execute(insert(users).values(**_USERS.values(user)))
 
     async def save(self, user: User) -> None:
-        values = _user_values(user)
-        values.pop("id")
-        values.pop("created_at")
+        values = _USERS.updated(user)
         await self._session.execute(update(users).where(users.c.id == user.id).values(**values))
 
 
-def practice_from_row(row: Mapping[Any, Any]) -> Practice:
-    return Practice(**{field: row[field] for field in _PRACTICE_FIELDS})
-
-
-_PRACTICE_FIELDS = [c.name for c in practices.c]
+_PRACTICES = EntityRows(Practice, columns_of(practices))
+practice_from_row = _PRACTICES.entity
 
 
 class SqlPracticeRepository:
@@ -160,14 +107,12 @@ class SqlPracticeRepository:
         return practice_from_row(row) if row else None
 
     async def add(self, practice: Practice) -> None:
-        values = {field: getattr(practice, field) for field in _PRACTICE_FIELDS}
+        values = _PRACTICES.values(practice)
         async with translated(self._session):
             await self._session.execute(insert(practices).values(**values))
 
     async def save(self, practice: Practice) -> None:
-        values = {field: getattr(practice, field) for field in _PRACTICE_FIELDS}
-        values.pop("id")
-        values.pop("created_at")
+        values = _PRACTICES.updated(practice)
         async with translated(self._session):
             await self._session.execute(
                 update(practices).where(practices.c.id == practice.id).values(**values)
@@ -428,19 +373,8 @@ class SqlRecoveryCodeRepository:
 # --------------------------------------------------------------------------- invitations
 
 
-def invitation_from_row(row: Mapping[Any, Any]) -> Invitation:
-    return Invitation(
-        id=row["id"],
-        practice_id=row["practice_id"],
-        email=row["email"],
-        role=Role(row["role"]),
-        token_hash=row["token_hash"],
-        invited_by=row["invited_by"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        accepted_at=row["accepted_at"],
-        accepted_user_id=row["accepted_user_id"],
-    )
+_INVITATIONS = EntityRows(Invitation, columns_of(staff_invitations), enums={"role": Role})
+invitation_from_row = _INVITATIONS.entity
 
 
 class SqlInvitationRepository:
@@ -449,16 +383,7 @@ class SqlInvitationRepository:
 
     async def add(self, invitation: Invitation) -> None:
         await self._session.execute(
-            insert(staff_invitations).values(
-                id=invitation.id,
-                practice_id=invitation.practice_id,
-                email=invitation.email,
-                role=invitation.role.value,
-                token_hash=invitation.token_hash,
-                invited_by=invitation.invited_by,
-                created_at=invitation.created_at,
-                expires_at=invitation.expires_at,
-            )
+            insert(staff_invitations).values(**_INVITATIONS.values(invitation))
         )
 
     async def get_by_token_hash(self, token_hash: bytes) -> Invitation | None:
@@ -480,23 +405,12 @@ class SqlInvitationRepository:
 
 # --------------------------------------------------------------------------- pet owners
 
-_OWNER_FIELDS = [c.name for c in pet_owners.c if c.name != "search_text"]
-
-
-def owner_from_row(row: Mapping[Any, Any]) -> PetOwner:
-    values = {field: row[field] for field in _OWNER_FIELDS}
-    if values["preferred_communication"] is not None:
-        values["preferred_communication"] = PreferredCommunication(
-            values["preferred_communication"]
-        )
-    return PetOwner(**values)
-
-
-def _owner_values(owner: PetOwner) -> dict[str, Any]:
-    values = {field: getattr(owner, field) for field in _OWNER_FIELDS}
-    if owner.preferred_communication is not None:
-        values["preferred_communication"] = owner.preferred_communication.value
-    return values
+_OWNERS = EntityRows(
+    PetOwner,
+    columns_of(pet_owners, without=["search_text"]),
+    enums={"preferred_communication": PreferredCommunication},
+)
+owner_from_row = _OWNERS.entity
 
 
 class SqlPetOwnerRepository:
@@ -506,7 +420,7 @@ class SqlPetOwnerRepository:
     async def add(self, owner: PetOwner) -> None:
         # The service checks first; this index decides a race between two requests.
         async with translated(self._session):
-            await self._session.execute(insert(pet_owners).values(**_owner_values(owner)))
+            await self._session.execute(insert(pet_owners).values(**_OWNERS.values(owner)))
 
     async def get(
         self, owner_id: UUID, scope: ClientScope, *, for_update: bool = False
@@ -537,9 +451,7 @@ class SqlPetOwnerRepository:
         return owner_from_row(row) if row else None
 
     async def save(self, owner: PetOwner) -> None:
-        values = _owner_values(owner)
-        values.pop("id")
-        values.pop("created_at")
+        values = _OWNERS.updated(owner)
         await self._session.execute(
             update(pet_owners).where(pet_owners.c.id == owner.id).values(**values)
         )
@@ -547,24 +459,12 @@ class SqlPetOwnerRepository:
 
 # --------------------------------------------------------------------------- associations
 
-_ASSOCIATION_FIELDS = [c.name for c in practice_associations.c]
-
-
-def association_from_row(row: Mapping[Any, Any]) -> Association:
-    values = {field: row[field] for field in _ASSOCIATION_FIELDS}
-    values["request_type"] = RequestType(values["request_type"])
-    values["status"] = AssociationStatus(values["status"])
-    if values["awaiting"] is not None:
-        values["awaiting"] = ConsentParty(values["awaiting"])
-    return Association(**values)
-
-
-def _association_values(association: Association) -> dict[str, Any]:
-    values = {field: getattr(association, field) for field in _ASSOCIATION_FIELDS}
-    values["request_type"] = association.request_type.value
-    values["status"] = association.status.value
-    values["awaiting"] = None if association.awaiting is None else association.awaiting.value
-    return values
+_ASSOCIATIONS = EntityRows(
+    Association,
+    columns_of(practice_associations),
+    enums={"request_type": RequestType, "status": AssociationStatus, "awaiting": ConsentParty},
+)
+association_from_row = _ASSOCIATIONS.entity
 
 
 class SqlAssociationRepository:
@@ -574,7 +474,7 @@ class SqlAssociationRepository:
     async def add(self, association: Association) -> None:
         async with translated(self._session):
             await self._session.execute(
-                insert(practice_associations).values(**_association_values(association))
+                insert(practice_associations).values(**_ASSOCIATIONS.values(association))
             )
 
     async def get(self, association_id: UUID, *, for_update: bool = False) -> Association | None:
@@ -595,9 +495,7 @@ class SqlAssociationRepository:
         return association_from_row(row) if row else None
 
     async def save(self, association: Association) -> None:
-        values = _association_values(association)
-        values.pop("id")
-        values.pop("created_at")
+        values = _ASSOCIATIONS.updated(association)
         await self._session.execute(
             update(practice_associations)
             .where(practice_associations.c.id == association.id)
@@ -607,21 +505,8 @@ class SqlAssociationRepository:
 
 # --------------------------------------------------------------------------- pets
 
-_PET_FIELDS = [c.name for c in pets.c]
-
-
-def pet_from_row(row: Mapping[Any, Any]) -> Pet:
-    values = {field: row[field] for field in _PET_FIELDS}
-    if values["sex"] is not None:
-        values["sex"] = Sex(values["sex"])
-    return Pet(**values)
-
-
-def _pet_values(pet: Pet) -> dict[str, Any]:
-    values = {field: getattr(pet, field) for field in _PET_FIELDS}
-    if pet.sex is not None:
-        values["sex"] = pet.sex.value
-    return values
+_PETS = EntityRows(Pet, columns_of(pets), enums={"sex": Sex})
+pet_from_row = _PETS.entity
 
 
 class SqlPetRepository:
@@ -630,7 +515,7 @@ class SqlPetRepository:
 
     async def add(self, pet: Pet) -> None:
         async with translated(self._session):
-            await self._session.execute(insert(pets).values(**_pet_values(pet)))
+            await self._session.execute(insert(pets).values(**_PETS.values(pet)))
 
     async def get(
         self, pet_id: UUID, scope: ClientScope, *, for_update: bool = False
@@ -649,8 +534,6 @@ class SqlPetRepository:
         return None if row is None else sorted(row[0] or [])
 
     async def save(self, pet: Pet) -> None:
-        values = _pet_values(pet)
-        values.pop("id")
-        values.pop("created_at")
+        values = _PETS.updated(pet)
         async with translated(self._session):
             await self._session.execute(update(pets).where(pets.c.id == pet.id).values(**values))

@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
 from vetchart.adapters.db.constraints import SLOT_CONSTRAINT, constraint_name, violation
 from vetchart.adapters.db.pg import PgPool, Rows, SqlArgs
-from vetchart.adapters.db.queries import ReadQueries, page_of
-from vetchart.adapters.db.records import record_from_row
+from vetchart.adapters.db.queries import ReadQueries, page_of, shown_page
+from vetchart.adapters.db.records import follow_ups_due, record_from_row
+from vetchart.adapters.db.rows import EntityRows, columns_of
 from vetchart.adapters.db.scope import (
     appointment_in_scope,
     appointment_in_scope_sql,
@@ -77,44 +78,20 @@ _FREEING = [status.value for status in FREEING]
 # --------------------------------------------------------------------------- appointments
 
 
+# end_at is stored (for the no-double-booking constraint) and derived by the domain.
+_APPOINTMENTS = EntityRows(
+    Appointment,
+    columns_of(appointments, without=["end_at"]),
+    enums={"appointment_type": AppointmentType, "status": AppointmentStatus},
+)
+
+
 def _appointment_values(appointment: Appointment) -> dict[str, Any]:
-    return {
-        "id": appointment.id,
-        "practice_id": appointment.practice_id,
-        "pet_owner_id": appointment.pet_owner_id,
-        "assigned_vet_id": appointment.assigned_vet_id,
-        "start_at": appointment.start_at,
-        "end_at": appointment.end_at,
-        "duration_minutes": appointment.duration_minutes,
-        "appointment_type": appointment.appointment_type.value,
-        "title": appointment.title,
-        "notes": appointment.notes,
-        "status": appointment.status.value,
-        "created_by": appointment.created_by,
-        "created_at": appointment.created_at,
-        "updated_at": appointment.updated_at,
-        "version": appointment.version,
-    }
+    return _APPOINTMENTS.values(appointment, end_at=appointment.end_at)
 
 
 def appointment_from_row(row: Mapping[Any, Any], pet_ids: tuple[UUID, ...]) -> Appointment:
-    return Appointment(
-        id=row["id"],
-        practice_id=row["practice_id"],
-        pet_owner_id=row["pet_owner_id"],
-        pet_ids=pet_ids,
-        assigned_vet_id=row["assigned_vet_id"],
-        start_at=row["start_at"],
-        duration_minutes=row["duration_minutes"],
-        appointment_type=AppointmentType(row["appointment_type"]),
-        title=row["title"],
-        notes=row["notes"],
-        status=AppointmentStatus(row["status"]),
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        version=row["version"],
-    )
+    return _APPOINTMENTS.entity(row, pet_ids=pet_ids)
 
 
 _PET_IDS = (
@@ -209,60 +186,30 @@ class SqlAppointmentRepository:
 # --------------------------------------------------------------------------- visits
 
 
+# A visit's audio file is stored in the audio_* columns (all NULL without audio).
+_AUDIO_FIELDS = ("key", "content_type", "size_bytes", "sha256", "file_name")
+_VISITS = EntityRows(
+    Visit,
+    columns_of(visits, without=[f"audio_{field}" for field in _AUDIO_FIELDS]),
+    enums={"state": VisitState},
+)
+
+
 def _visit_values(visit: Visit) -> dict[str, Any]:
     audio = visit.audio
-    return {
-        "id": visit.id,
-        "pet_id": visit.pet_id,
-        "practice_id": visit.practice_id,
-        "appointment_id": visit.appointment_id,
-        "visit_date": visit.visit_date,
-        "transcript_text": visit.transcript_text,
-        "state": visit.state.value,
-        "audio_key": audio.key if audio else None,
-        "audio_content_type": audio.content_type if audio else None,
-        "audio_size_bytes": audio.size_bytes if audio else None,
-        "audio_sha256": audio.sha256 if audio else None,
-        "audio_file_name": audio.file_name if audio else None,
-        "audio_pending_key": visit.audio_pending_key,
-        "summary": visit.summary,
-        "summary_record_id": visit.summary_record_id,
-        "created_by": visit.created_by,
-        "created_at": visit.created_at,
-        "updated_at": visit.updated_at,
-        "version": visit.version,
-    }
+    return _VISITS.values(
+        visit,
+        **{f"audio_{field}": getattr(audio, field) if audio else None for field in _AUDIO_FIELDS},
+    )
 
 
 def visit_from_row(row: Mapping[Any, Any]) -> Visit:
     audio = (
-        StoredFile(
-            key=row["audio_key"],
-            content_type=row["audio_content_type"],
-            size_bytes=row["audio_size_bytes"],
-            sha256=row["audio_sha256"],
-            file_name=row["audio_file_name"],
-        )
+        StoredFile(**{field: row[f"audio_{field}"] for field in _AUDIO_FIELDS})
         if row["audio_key"]
         else None
     )
-    return Visit(
-        id=row["id"],
-        pet_id=row["pet_id"],
-        practice_id=row["practice_id"],
-        appointment_id=row["appointment_id"],
-        visit_date=row["visit_date"],
-        transcript_text=row["transcript_text"],
-        state=VisitState(row["state"]),
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        audio=audio,
-        audio_pending_key=row["audio_pending_key"],
-        summary=row["summary"],
-        summary_record_id=row["summary_record_id"],
-        version=row["version"],
-    )
+    return _VISITS.entity(row, audio=audio)
 
 
 class SqlVisitRepository:
@@ -406,13 +353,8 @@ class SqlScheduleQueries(ReadQueries):
             query = query.where(appointments.c.assigned_vet_id == filters.vet_id)
         if filters.status is not None:
             query = query.where(appointments.c.status == filters.status.value)
-        if page.after is not None:
-            query = query.where(
-                tuple_(appointments.c.start_at, appointments.c.id) > tuple_(*page.after)
-            )
-        query = query.order_by(appointments.c.start_at, appointments.c.id).limit(page.limit + 1)
-        found = [_appointment_view(row) for row in await self._rows(query)]
-        return page_of(found, page.limit, lambda v: (v.appointment.start_at, v.appointment.id))
+        order = (appointments.c.start_at, appointments.c.id)
+        return await self._page(query, page, order, _appointment_view)
 
     async def appointment_view(self, appointment_id: UUID) -> AppointmentView | None:
         rows = await self._rows(_appointments_query().where(appointments.c.id == appointment_id))
@@ -420,11 +362,8 @@ class SqlScheduleQueries(ReadQueries):
 
     async def visits_page(self, pet_id: UUID, page: PageRequest) -> Page[Visit]:
         query = select(visits).where(visits.c.pet_id == pet_id)
-        if page.after is not None:
-            query = query.where(tuple_(visits.c.visit_date, visits.c.id) < tuple_(*page.after))
-        query = query.order_by(visits.c.visit_date.desc(), visits.c.id.desc()).limit(page.limit + 1)
-        found = [visit_from_row(row) for row in await self._rows(query)]
-        return page_of(found, page.limit, lambda v: (v.visit_date, v.id))
+        order = (visits.c.visit_date, visits.c.id)
+        return await self._page(query, page, order, visit_from_row, newest_first=True)
 
     async def dashboard(
         self,
@@ -449,15 +388,7 @@ class SqlScheduleQueries(ReadQueries):
         # single reads: a former client's records and visits stay out.
         clients = ClientScope(practice_id=practice_id)
         due = (
-            select(medical_records)
-            .join(pets, pets.c.id == medical_records.c.pet_id)
-            .where(
-                owner_in_scope(clients, pets.c.owner_id),
-                medical_records.c.practice_id == practice_id,
-                medical_records.c.follow_up_required,
-                medical_records.c.status == "active",
-                medical_records.c.follow_up_date <= today,
-            )
+            follow_ups_due(practice_id, today)
             .order_by(medical_records.c.follow_up_date, medical_records.c.id)
             .limit(limit)
         )
@@ -621,8 +552,7 @@ class PgScheduleReads:
             "JOIN pet_owners o ON o.id = a.pet_owner_id "
             f"WHERE a.id = $2 AND {appointment_in_scope_sql(scope, args)}"
         )
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
-        return rows[0] if rows else None
+        return await self._reader.one(sql, args, entry_for, meta)
 
     async def appointments_page(
         self, filters: AppointmentFilters, page: PageRequest, entry_for: EntryFor, meta: RequestMeta
@@ -659,24 +589,18 @@ def _appointments_page_sql(filters: AppointmentFilters, page: PageRequest, args:
     """A page of appointments as an audited page (adapters/db/seen.py: at least one row,
     the first carrying the ids shown and their practices); ``$2`` is the page size + 1,
     the filters' values are added to ``args``."""
-    conditions = [appointment_in_scope_sql(filters.scope, args)]
-    if filters.practice_id is not None:
-        conditions.append(f"a.practice_id = {args.add(filters.practice_id)}")
-    if filters.owner_id is not None:
-        conditions.append(f"a.pet_owner_id = {args.add(filters.owner_id)}")
-    if filters.start_from is not None:
-        conditions.append(f"a.start_at >= {args.add(filters.start_from)}")
-    if filters.start_to is not None:
-        conditions.append(f"a.start_at < {args.add(filters.start_to)}")
-    if filters.vet_id is not None:
-        conditions.append(f"a.assigned_vet_id = {args.add(filters.vet_id)}")
-    if filters.status is not None:
-        conditions.append(f"a.status = {args.add(filters.status.value)}")
-    if page.after is not None:
-        start_at, appointment_id = page.after
-        conditions.append(
-            f"(a.start_at, a.id) > ({args.add(start_at)}, {args.add(appointment_id)})"
-        )
+    conditions = [
+        appointment_in_scope_sql(filters.scope, args),
+        *args.conditions(
+            ("a.practice_id =", filters.practice_id),
+            ("a.pet_owner_id =", filters.owner_id),
+            ("a.start_at >=", filters.start_from),
+            ("a.start_at <", filters.start_to),
+            ("a.assigned_vet_id =", filters.vet_id),
+            ("a.status =", filters.status),
+        ),
+        *args.after("a.start_at, a.id", page.after),
+    ]
     return audited_page(
         f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a "
         "JOIN pet_owners o ON o.id = a.pet_owner_id "
@@ -687,6 +611,4 @@ def _appointments_page_sql(filters: AppointmentFilters, page: PageRequest, args:
 
 
 def _appointment_page(rows: Rows, page: PageRequest) -> Page[Row]:
-    """The page of an audited page's rows (an empty page's one row of NULLs dropped)."""
-    found: list[Row] = [row for row in rows if row["id"] is not None]
-    return page_of(found, page.limit, lambda r: (r["start_at"], r["id"]))
+    return shown_page(rows, page, lambda r: (r["start_at"], r["id"]))

@@ -45,11 +45,37 @@ def _id() -> Column[uuid.UUID]:
     return Column("id", Uuid, primary_key=True)
 
 
+def _time(name: str, *, nullable: bool = True) -> Column[datetime]:
+    """A moment: every time is stored with its time zone."""
+    if nullable:
+        return Column(name, DateTime(timezone=True))
+    return Column(name, DateTime(timezone=True), nullable=False)
+
+
 def _timestamps() -> list[Column[datetime]]:
-    return [
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("updated_at", DateTime(timezone=True), nullable=False),
-    ]
+    return [_time("created_at", nullable=False), _time("updated_at", nullable=False)]
+
+
+def _ref(
+    name: str,
+    table: str,
+    *,
+    ondelete: str = "RESTRICT",
+    nullable: bool = True,
+    primary_key: bool = False,
+) -> Column[uuid.UUID]:
+    """A reference to ``table``'s id, RESTRICT unless said (a referenced row stays)."""
+    key = ForeignKey(f"{table}.id", ondelete=ondelete)
+    if primary_key:
+        return Column(name, Uuid, key, primary_key=True)
+    if nullable:
+        return Column(name, Uuid, key)
+    return Column(name, Uuid, key, nullable=False)
+
+
+def _version() -> Column[int]:
+    """The version (the ETag) of a row that is edited with If-Match."""
+    return Column("version", Integer, nullable=False, server_default=text("1"))
 
 
 ROLES = ("PET_OWNER", "VET_STAFF", "VET", "PRACTICE_ADMIN", "SYSTEM_ADMIN")
@@ -73,7 +99,7 @@ practices = Table(
     Column("license_number", Text),
     Column("accepts_new_patients", Boolean, nullable=False, server_default=text("true")),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
-    Column("version", Integer, nullable=False, server_default=text("1")),
+    _version(),
     *_timestamps(),
     CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
     CheckConstraint("version >= 1", name="version_positive"),
@@ -93,10 +119,10 @@ users = Table(
     Column("email", Text, nullable=False),
     Column("full_name", Text, nullable=False),
     Column("role", Text, nullable=False),
-    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT")),
+    _ref("practice_id", "practices"),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
     Column("password_hash", Text, nullable=False),
-    Column("password_changed_at", DateTime(timezone=True)),
+    _time("password_changed_at"),
     Column("mfa_enabled", Boolean, nullable=False, server_default=text("false")),
     Column("mfa_secret", Text),
     Column("mfa_pending_secret", Text),
@@ -131,12 +157,12 @@ auth_sessions = Table(
     "auth_sessions",
     metadata,
     _id(),
-    Column("user_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("last_used_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    _ref("user_id", "users", nullable=False),
+    _time("created_at", nullable=False),
+    _time("last_used_at", nullable=False),
+    _time("expires_at", nullable=False),
     Column("idle_timeout_seconds", Integer, nullable=False),
-    Column("revoked_at", DateTime(timezone=True)),
+    _time("revoked_at"),
     Column("revoked_reason", Text),
     Column("client_address", Text),
     Column("user_agent", Text),
@@ -154,10 +180,10 @@ refresh_tokens = Table(
     "refresh_tokens",
     metadata,
     _id(),
-    Column("session_id", Uuid, ForeignKey("auth_sessions.id", ondelete="CASCADE"), nullable=False),
+    _ref("session_id", "auth_sessions", ondelete="CASCADE", nullable=False),
     Column("token_hash", LargeBinary, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("used_at", DateTime(timezone=True)),
+    _time("created_at", nullable=False),
+    _time("used_at"),
     UniqueConstraint("token_hash", name="uq_refresh_tokens_token_hash"),
     Index("ix_refresh_tokens_session_id", "session_id"),
 )
@@ -167,10 +193,10 @@ login_throttles = Table(
     metadata,
     Column("key", Text, primary_key=True),
     Column("failure_count", Integer, nullable=False, server_default=text("0")),
-    Column("window_started_at", DateTime(timezone=True), nullable=False),
-    Column("locked_until", DateTime(timezone=True)),
+    _time("window_started_at", nullable=False),
+    _time("locked_until"),
     Column("lockout_level", Integer, nullable=False, server_default=text("0")),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    _time("updated_at", nullable=False),
     CheckConstraint("failure_count >= 0", name="failure_count_not_negative"),
     CheckConstraint("lockout_level >= 0", name="lockout_level_not_negative"),
 )
@@ -179,10 +205,10 @@ mfa_recovery_codes = Table(
     "mfa_recovery_codes",
     metadata,
     _id(),
-    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _ref("user_id", "users", ondelete="CASCADE", nullable=False),
     Column("code_hash", LargeBinary, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("used_at", DateTime(timezone=True)),
+    _time("created_at", nullable=False),
+    _time("used_at"),
     UniqueConstraint("user_id", "code_hash", name="uq_mfa_recovery_codes_user_code"),
 )
 
@@ -190,7 +216,7 @@ audit_events = Table(
     "audit_events",
     metadata,
     _id(),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    _time("occurred_at", nullable=False),
     Column("actor_id", Uuid),
     Column("actor_role", Text),
     Column("practice_id", Uuid),
@@ -252,8 +278,8 @@ outbox_events = Table(
     _id(),
     Column("event_type", Text, nullable=False),
     Column("payload", JSONB, nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True)),
+    _time("occurred_at", nullable=False),
+    _time("delivered_at"),
     Index("ix_outbox_events_occurred_at", "occurred_at"),
 )
 
@@ -263,22 +289,22 @@ handled_events = Table(
     metadata,
     Column("handler", Text, primary_key=True),
     Column("event_id", Uuid, primary_key=True),
-    Column("handled_at", DateTime(timezone=True), nullable=False),
+    _time("handled_at", nullable=False),
 )
 
 staff_invitations = Table(
     "staff_invitations",
     metadata,
     _id(),
-    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
+    _ref("practice_id", "practices", nullable=False),
     Column("email", Text, nullable=False),
     Column("role", Text, nullable=False),
     Column("token_hash", LargeBinary, nullable=False),
-    Column("invited_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("accepted_at", DateTime(timezone=True)),
-    Column("accepted_user_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
+    _ref("invited_by", "users", nullable=False),
+    _time("created_at", nullable=False),
+    _time("expires_at", nullable=False),
+    _time("accepted_at"),
+    _ref("accepted_user_id", "users"),
     CheckConstraint(f"role IN {STAFF_ROLES_SQL}", name="staff_role"),
     CheckConstraint("email = lower(email)", name="email_lowercase"),
     CheckConstraint("expires_at > created_at", name="expires_after_creation"),
@@ -296,10 +322,10 @@ pet_owners = Table(
     Column("phone", Text),
     Column("address", Text),
     Column("preferred_communication", Text),
-    Column("user_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
+    _ref("user_id", "users"),
     # The practice whose staff created the owner (NULL: the owner registered themselves).
     # Its staff's associations with this owner are approved at once; others need consent.
-    Column("created_by_practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT")),
+    _ref("created_by_practice_id", "practices"),
     # What the `q` filter searches (name, email, phone), indexed for trigram matching.
     Column(
         "search_text",
@@ -336,15 +362,15 @@ practice_associations = Table(
     "practice_associations",
     metadata,
     _id(),
-    Column("pet_owner_id", Uuid, ForeignKey("pet_owners.id", ondelete="RESTRICT"), nullable=False),
-    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
+    _ref("pet_owner_id", "pet_owners", nullable=False),
+    _ref("practice_id", "practices", nullable=False),
     Column("request_type", Text, nullable=False),
     Column("status", Text, nullable=False),
-    Column("requested_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
-    Column("decided_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
-    Column("decided_at", DateTime(timezone=True)),
-    Column("deactivated_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
-    Column("deactivated_at", DateTime(timezone=True)),
+    _ref("requested_by", "users", nullable=False),
+    _ref("decided_by", "users"),
+    _time("decided_at"),
+    _ref("deactivated_by", "users"),
+    _time("deactivated_at"),
     # Whose consent the association awaits while pending: 'practice' (the owner asked) or
     # 'owner' (the practice asked for an owner it did not create); kept once decided.
     Column("awaiting", Text),
@@ -386,7 +412,7 @@ pets = Table(
     "pets",
     metadata,
     _id(),
-    Column("owner_id", Uuid, ForeignKey("pet_owners.id", ondelete="RESTRICT"), nullable=False),
+    _ref("owner_id", "pet_owners", nullable=False),
     Column("name", Text, nullable=False),
     Column("species", Text, nullable=False),
     Column("breed", Text),
@@ -399,7 +425,7 @@ pets = Table(
     Column("allergies", Text),
     Column("notes", Text),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
-    Column("version", Integer, nullable=False, server_default=text("1")),
+    _version(),
     *_timestamps(),
     CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
     CheckConstraint("length(btrim(species)) > 0", name="species_not_blank"),
@@ -428,7 +454,7 @@ pets = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
-    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    _ref("user_id", "users", ondelete="CASCADE", primary_key=True),
     Column("key", Text, primary_key=True),
     Column("fingerprint", LargeBinary, nullable=False),
     # NULL while the first request is still being processed.
@@ -436,8 +462,8 @@ idempotency_keys = Table(
     Column("response_body", LargeBinary),
     Column("response_headers", JSONB),
     # When the current attempt claimed the key: an unanswered claim's lease runs from here.
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    _time("created_at", nullable=False),
+    _time("expires_at", nullable=False),
     CheckConstraint("length(key) BETWEEN 1 AND 255", name="key_length"),
     Index("ix_idempotency_keys_expires_at", "expires_at"),
 )
@@ -446,9 +472,9 @@ medical_records = Table(
     "medical_records",
     metadata,
     _id(),
-    Column("pet_id", Uuid, ForeignKey("pets.id", ondelete="RESTRICT"), nullable=False),
-    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
-    Column("author_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    _ref("pet_id", "pets", nullable=False),
+    _ref("practice_id", "practices", nullable=False),
+    _ref("author_id", "users", nullable=False),
     Column("record_type", Text, nullable=False),
     Column("title", Text, nullable=False),
     Column("description", Text),
@@ -464,8 +490,8 @@ medical_records = Table(
     Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("version", Integer, nullable=False),
     Column("status", Text, nullable=False),
-    Column("signed_at", DateTime(timezone=True)),
-    Column("signed_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
+    _time("signed_at"),
+    _ref("signed_by", "users"),
     Column("entered_in_error_reason", Text),
     *_timestamps(),
     CheckConstraint(
@@ -507,21 +533,16 @@ medical_records = Table(
 medical_record_events = Table(
     "medical_record_events",
     metadata,
-    Column(
-        "record_id",
-        Uuid,
-        ForeignKey("medical_records.id", ondelete="RESTRICT"),
-        primary_key=True,
-    ),
+    _ref("record_id", "medical_records", primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("event_type", Text, nullable=False),
     Column("changed_fields", JSONB, nullable=False),
     Column("snapshot", JSONB, nullable=False),
-    Column("actor_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
-    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
+    _ref("actor_id", "users", nullable=False),
+    _ref("practice_id", "practices", nullable=False),
     Column("reason", Text),
     Column("late", Boolean, nullable=False, server_default=text("false")),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    _time("recorded_at", nullable=False),
     CheckConstraint(
         "event_type IN ('created', 'amended', 'signed', 'entered_in_error')",
         name="event_type_known",
@@ -537,19 +558,19 @@ appointments = Table(
     "appointments",
     metadata,
     _id(),
-    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
-    Column("pet_owner_id", Uuid, ForeignKey("pet_owners.id", ondelete="RESTRICT"), nullable=False),
-    Column("assigned_vet_id", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
-    Column("start_at", DateTime(timezone=True), nullable=False),
-    Column("end_at", DateTime(timezone=True), nullable=False),
+    _ref("practice_id", "practices", nullable=False),
+    _ref("pet_owner_id", "pet_owners", nullable=False),
+    _ref("assigned_vet_id", "users", nullable=False),
+    _time("start_at", nullable=False),
+    _time("end_at", nullable=False),
     Column("duration_minutes", Integer, nullable=False),
     Column("appointment_type", Text, nullable=False),
     Column("title", Text, nullable=False),
     Column("notes", Text),
     Column("status", Text, nullable=False),
-    Column("created_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    _ref("created_by", "users", nullable=False),
     *_timestamps(),
-    Column("version", Integer, nullable=False, server_default=text("1")),
+    _version(),
     CheckConstraint("end_at > start_at", name="ends_after_start"),
     CheckConstraint("duration_minutes BETWEEN 5 AND 720", name="duration_range"),
     CheckConstraint(
@@ -577,13 +598,8 @@ appointments.append_constraint(
 appointment_pets = Table(
     "appointment_pets",
     metadata,
-    Column(
-        "appointment_id",
-        Uuid,
-        ForeignKey("appointments.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("pet_id", Uuid, ForeignKey("pets.id", ondelete="RESTRICT"), primary_key=True),
+    _ref("appointment_id", "appointments", ondelete="CASCADE", primary_key=True),
+    _ref("pet_id", "pets", primary_key=True),
     Index("ix_appointment_pets_pet", "pet_id", "appointment_id"),
 )
 
@@ -591,10 +607,10 @@ visits = Table(
     "visits",
     metadata,
     _id(),
-    Column("pet_id", Uuid, ForeignKey("pets.id", ondelete="RESTRICT"), nullable=False),
-    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
-    Column("appointment_id", Uuid, ForeignKey("appointments.id", ondelete="RESTRICT")),
-    Column("visit_date", DateTime(timezone=True), nullable=False),
+    _ref("pet_id", "pets", nullable=False),
+    _ref("practice_id", "practices", nullable=False),
+    _ref("appointment_id", "appointments"),
+    _time("visit_date", nullable=False),
     Column("transcript_text", Text),
     Column("state", Text, nullable=False),
     Column("audio_key", Text),
@@ -605,10 +621,10 @@ visits = Table(
     Column("audio_pending_key", Text),
     # The AI summary draft with its provenance, until a vet accepts it.
     Column("summary", JSONB(none_as_null=True)),
-    Column("summary_record_id", Uuid, ForeignKey("medical_records.id", ondelete="RESTRICT")),
-    Column("created_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    _ref("summary_record_id", "medical_records"),
+    _ref("created_by", "users", nullable=False),
     *_timestamps(),
-    Column("version", Integer, nullable=False, server_default=text("1")),
+    _version(),
     CheckConstraint("state IN ('new', 'processing', 'processed', 'failed')", name="state_known"),
     CheckConstraint("(audio_key IS NULL) = (audio_sha256 IS NULL)", name="audio_complete"),
     Index("ix_visits_pet_date", "pet_id", "visit_date", "id"),
@@ -625,18 +641,16 @@ record_attachments = Table(
     "record_attachments",
     metadata,
     _id(),
-    Column(
-        "record_id", Uuid, ForeignKey("medical_records.id", ondelete="RESTRICT"), nullable=False
-    ),
-    Column("practice_id", Uuid, ForeignKey("practices.id", ondelete="RESTRICT"), nullable=False),
+    _ref("record_id", "medical_records", nullable=False),
+    _ref("practice_id", "practices", nullable=False),
     Column("object_key", Text, nullable=False),
     Column("file_name", Text, nullable=False),
     Column("content_type", Text, nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
     Column("sha256", Text, nullable=False),
     Column("description", Text),
-    Column("created_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    _ref("created_by", "users", nullable=False),
+    _time("created_at", nullable=False),
     UniqueConstraint("object_key", name="uq_record_attachments_object_key"),
     Index("ix_record_attachments_record", "record_id", "created_at", "id"),
 )
@@ -670,9 +684,9 @@ kb_documents = Table(
     Column("size_bytes", BigInteger, nullable=False),
     Column("sha256", Text, nullable=False),
     Column("object_key", Text, nullable=False),
-    Column("created_by", Uuid, ForeignKey("users.id", ondelete="RESTRICT")),
+    _ref("created_by", "users"),
     *_timestamps(),
-    Column("ingested_at", DateTime(timezone=True)),
+    _time("ingested_at"),
     CheckConstraint(f"state IN {KB_STATES_SQL}", name="state_known"),
     CheckConstraint(f"audience IS NULL OR audience IN {KB_AUDIENCES_SQL}", name="audience_known"),
     CheckConstraint("chunk_count >= 0", name="chunk_count_not_negative"),
@@ -685,7 +699,7 @@ kb_chunks = Table(
     "kb_chunks",
     metadata,
     _id(),
-    Column("document_id", Uuid, ForeignKey("kb_documents.id", ondelete="CASCADE"), nullable=False),
+    _ref("document_id", "kb_documents", ondelete="CASCADE", nullable=False),
     Column("chunk_index", Integer, nullable=False),
     # The document's title and the chunk's heading path ("Vaccines > Kittens"), for the
     # full-text weights and for the answer's context.

@@ -32,25 +32,17 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlencode
 
-from vetchart.domain.uploads import (
-    FileTooLarge,
-    InvalidObjectKey,
-    ObjectKey,
-    UploadRejected,
-    is_object_key,
-)
+from vetchart.adapters.storage.base import Digest, SignedRequest, StorageAdapter, Uploaded
+from vetchart.domain.uploads import InvalidObjectKey, ObjectKey, is_object_key
 from vetchart.services.ports.storage import (
     HEAD_BYTES,
     READ_CHUNK_BYTES,
     SIGNED_METHODS,
-    HeadInspector,
     MeteredUpload,
     ObjectMissing,
     SignatureExpired,
     SignatureInvalid,
-    SignedMethod,
     StoredObject,
-    check_expires_in,
 )
 from vetchart.services.ports.system import Clock
 
@@ -113,7 +105,7 @@ def verify_signature(
         raise SignatureExpired()
 
 
-class LocalObjectStorage:
+class LocalObjectStorage(StorageAdapter):
     def __init__(
         self,
         root: Path,
@@ -144,42 +136,30 @@ class LocalObjectStorage:
     def _meta_path(path: Path) -> Path:
         return path.with_name(path.name + _META_SUFFIX)
 
+    def _check_key(self, key: str) -> None:
+        self._path(key)
+
     # ----------------------------------------------------------------------- writing
 
-    async def put_stream(
-        self,
-        key: str,
-        chunks: AsyncIterator[bytes],
-        *,
-        max_bytes: int,
-        content_type: str | None = None,
-        inspect_head: HeadInspector | None = None,
-    ) -> StoredObject:
+    async def _write(self, key: str, upload: MeteredUpload, content_type: str) -> StoredObject:
         path = self._path(key)
-        upload = MeteredUpload(
-            chunks, max_bytes=max_bytes, content_type=content_type, inspect_head=inspect_head
-        )
+        temp: _TempFile | None = None
         try:
-            stored_type = await upload.inspect()  # refused here: nothing was created
-            temp: _TempFile | None = None
-            try:
-                temp = await asyncio.to_thread(_TempFile.create, path.parent)
-                async for block in upload.blocks():
-                    await asyncio.to_thread(temp.file.write, block)
-                modified_at = self._clock.now()
-                meta = {"size": upload.size, "sha256": upload.sha256, "content_type": stored_type}
-                await asyncio.to_thread(_install, temp, path, meta, modified_at)
-            except BaseException:
-                if temp is not None:
-                    temp.discard()
-                raise
-        finally:
-            await upload.aclose()
+            temp = await asyncio.to_thread(_TempFile.create, path.parent)
+            async for block in upload.blocks():
+                await asyncio.to_thread(temp.file.write, block)
+            modified_at = self._clock.now()
+            meta = {"size": upload.size, "sha256": upload.sha256, "content_type": content_type}
+            await asyncio.to_thread(_install, temp, path, meta, modified_at)
+        except BaseException:
+            if temp is not None:
+                temp.discard()
+            raise
         return StoredObject(
             key=key,
             size=upload.size,
             sha256=upload.sha256,
-            content_type=stored_type,
+            content_type=content_type,
             modified_at=modified_at,
         )
 
@@ -187,29 +167,28 @@ class LocalObjectStorage:
         path = self._path(key)
         await asyncio.to_thread(_remove, path, self._meta_path(path))
 
-    async def verify_upload(
-        self, key: str, *, max_bytes: int, inspect_head: HeadInspector
-    ) -> StoredObject:
-        path = self._path(key)
+    # The "complete" step of a signed PUT (StorageAdapter.verify_upload).
+
+    async def _uploaded(self, key: str) -> Uploaded | None:
         found = await self.stat(key)
-        if found is None:
-            raise ObjectMissing()
-        try:
-            if found.size > max_bytes:
-                raise FileTooLarge(max_bytes=max_bytes)
-            head = await asyncio.to_thread(_read_head, path)
-            detected = inspect_head(head)
-        except UploadRejected:
-            await self.delete(key)
-            raise
-        size, digest = await asyncio.to_thread(_digest_file, path)
-        meta = {"size": size, "sha256": digest, "content_type": detected}
-        await asyncio.to_thread(_write_meta, self._meta_path(path), meta)
+        return None if found is None else Uploaded(found.size, found.modified_at)
+
+    async def _first_bytes(self, key: str, found: Uploaded) -> bytes:
+        return await asyncio.to_thread(_read_head, self._path(key))
+
+    async def _digest(self, key: str, found: Uploaded, max_bytes: int) -> Digest:
+        return Digest(*await asyncio.to_thread(_digest_file, self._path(key)))
+
+    async def _record(
+        self, key: str, found: Uploaded, digest: Digest, content_type: str
+    ) -> StoredObject:
+        meta = {"size": digest.size, "sha256": digest.sha256, "content_type": content_type}
+        await asyncio.to_thread(_write_meta, self._meta_path(self._path(key)), meta)
         return StoredObject(
             key=key,
-            size=size,
-            sha256=digest,
-            content_type=detected,
+            size=digest.size,
+            sha256=digest.sha256,
+            content_type=content_type,
             modified_at=found.modified_at,
         )
 
@@ -284,37 +263,25 @@ class LocalObjectStorage:
 
     # ----------------------------------------------------------------------- signed URLs
 
-    async def signed_url(
-        self,
-        key: str,
-        *,
-        method: SignedMethod,
-        expires_in: int,
-        content_type: str | None = None,
-        filename: str | None = None,
-    ) -> str:
-        self._path(key)
-        check_expires_in(expires_in)
-        if method not in SIGNED_METHODS:
-            raise ValueError(f"unsupported method {method!r}")
-        expires = int(self._clock.now().timestamp()) + expires_in
+    async def _presign(self, request: SignedRequest) -> str:
+        expires = int(self._clock.now().timestamp()) + request.expires_in
         query = {
             "expires": str(expires),
-            "method": method,
+            "method": request.method,
             "sig": sign(
                 self._signing_key,
-                method=method,
-                key=key,
+                method=request.method,
+                key=request.key,
                 expires=expires,
-                content_type=content_type,
-                filename=filename,
+                content_type=request.content_type,
+                filename=request.filename,
             ),
         }
-        if content_type:
-            query["content_type"] = content_type
-        if filename:
-            query["filename"] = filename
-        return f"{self._url_prefix}/{quote(key, safe='/')}?{urlencode(query)}"
+        if request.content_type:
+            query["content_type"] = request.content_type
+        if request.filename:
+            query["filename"] = request.filename
+        return f"{self._url_prefix}/{quote(request.key, safe='/')}?{urlencode(query)}"
 
     def verify_signature(
         self,

@@ -35,24 +35,16 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from vetchart.adapters.storage.base import Digest, SignedRequest, StorageAdapter, Uploaded
 from vetchart.domain.errors import Conflict
-from vetchart.domain.uploads import (
-    FileTooLarge,
-    ObjectKey,
-    UploadRejected,
-    content_disposition,
-)
+from vetchart.domain.uploads import FileTooLarge, ObjectKey, content_disposition
 from vetchart.services.ports.storage import (
     HEAD_BYTES,
     READ_CHUNK_BYTES,
-    SIGNED_METHODS,
-    HeadInspector,
     MeteredUpload,
     ObjectMissing,
-    SignedMethod,
     StorageUnavailable,
     StoredObject,
-    check_expires_in,
 )
 
 log = structlog.get_logger(__name__)
@@ -100,7 +92,7 @@ async def _translated(operation: str) -> AsyncIterator[None]:
         raise StorageUnavailable(_UNAVAILABLE_DETAIL) from error
 
 
-class S3ObjectStorage:
+class S3ObjectStorage(StorageAdapter):
     def __init__(
         self,
         bucket: str,
@@ -176,58 +168,46 @@ class S3ObjectStorage:
 
     # ----------------------------------------------------------------------- writing
 
-    async def put_stream(
-        self,
-        key: str,
-        chunks: AsyncIterator[bytes],
-        *,
-        max_bytes: int,
-        content_type: str | None = None,
-        inspect_head: HeadInspector | None = None,
-    ) -> StoredObject:
+    def _check_key(self, key: str) -> None:
         ObjectKey.parse(key)
-        upload = MeteredUpload(
-            chunks, max_bytes=max_bytes, content_type=content_type, inspect_head=inspect_head
-        )
+
+    async def _write(self, key: str, upload: MeteredUpload, content_type: str) -> StoredObject:
+        client = await self._s3()
+        multipart: _Multipart | None = None
+        completed = False
         try:
-            stored_type = await upload.inspect()  # refused here: nothing was sent
-            client = await self._s3()
-            multipart: _Multipart | None = None
-            completed = False
-            try:
-                buffer = bytearray()
-                async for block in upload.blocks():
-                    buffer += block
-                    while len(buffer) >= self._part_size:
-                        if multipart is None:
-                            multipart = await _Multipart.start(
-                                client, self._bucket, key, stored_type
-                            )
-                        await multipart.upload_part(bytes(buffer[: self._part_size]))
-                        del buffer[: self._part_size]
-                if multipart is None:
-                    async with _translated("put_object"):
-                        await client.put_object(
-                            Bucket=self._bucket,
-                            Key=key,
-                            Body=bytes(buffer),
-                            ContentType=stored_type,
-                            Metadata={SHA256_METADATA: upload.sha256},
-                        )
-                else:
-                    if buffer:
-                        await multipart.upload_part(bytes(buffer))
-                    await multipart.complete()
-                    completed = True
-                    await self._set_metadata(key, upload.sha256, stored_type, if_match=None)
-            except BaseException:
-                if completed:
-                    await self._cleanup(self._delete_quietly(key), "delete")
-                elif multipart is not None:
-                    await self._cleanup(multipart.abort(), "abort_multipart_upload")
-                raise
-        finally:
-            await upload.aclose()
+            buffer = bytearray()
+            async for block in upload.blocks():
+                buffer += block
+                while len(buffer) >= self._part_size:
+                    if multipart is None:
+                        multipart = await _Multipart.start(client, self._bucket, key, content_type)
+                    await multipart.upload_part(bytes(buffer[: self._part_size]))
+                    del buffer[: self._part_size]
+            if multipart is None:
+                async with _translated("put_object"):
+                    await client.put_object(
+                        Bucket=self._bucket,
+                        Key=key,
+                        Body=bytes(buffer),
+                        ContentType=content_type,
+                        Metadata={SHA256_METADATA: upload.sha256},
+                    )
+            else:
+                if buffer:
+                    await multipart.upload_part(bytes(buffer))
+                await multipart.complete()
+                completed = True
+                await self._set_metadata(key, upload.sha256, content_type, if_match=None)
+        except BaseException:
+            if completed:
+                await self._cleanup(self._delete_quietly(key), "delete")
+            elif multipart is not None:
+                await self._cleanup(multipart.abort(), "abort_multipart_upload")
+            raise
+        return await self._stored(key)
+
+    async def _stored(self, key: str) -> StoredObject:
         stored = await self.stat(key)
         if stored is None:  # deleted by someone else in between
             raise ObjectMissing()
@@ -280,36 +260,38 @@ class S3ObjectStorage:
                 if not _is_missing(error):
                     raise
 
-    async def verify_upload(
-        self, key: str, *, max_bytes: int, inspect_head: HeadInspector
-    ) -> StoredObject:
-        ObjectKey.parse(key)
+    # The "complete" step of a signed PUT (StorageAdapter.verify_upload): every read is
+    # of the version first found (its ETag), so a replaced object is a conflict.
+
+    async def _uploaded(self, key: str) -> Uploaded | None:
         found = await self._head(key)
         if found is None:
-            raise ObjectMissing()
-        size = int(found["ContentLength"])
-        etag = str(found["ETag"])
-        try:
-            if size > max_bytes:
-                raise FileTooLarge(max_bytes=max_bytes)
-            head = await self._read(key, etag=etag, limit=HEAD_BYTES) if size else b""
-            detected = inspect_head(head)
-            digest = hashlib.sha256()
-            streamed = 0
-            async with aclosing(self._iter_body(key, etag=etag)) as body:
-                async for chunk in body:
-                    streamed += len(chunk)
-                    if streamed > max_bytes:
-                        raise FileTooLarge(max_bytes=max_bytes)
-                    digest.update(chunk)
-        except UploadRejected:
-            await self.delete(key)
-            raise
-        await self._set_metadata(key, digest.hexdigest(), detected, if_match=etag)
-        stored = await self.stat(key)
-        if stored is None:
-            raise ObjectMissing()
-        return stored
+            return None
+        return Uploaded(
+            int(found["ContentLength"]), found["LastModified"], version=str(found["ETag"])
+        )
+
+    async def _first_bytes(self, key: str, found: Uploaded) -> bytes:
+        if not found.size:
+            return b""
+        return await self._read(key, etag=found.version, limit=HEAD_BYTES)
+
+    async def _digest(self, key: str, found: Uploaded, max_bytes: int) -> Digest:
+        digest = hashlib.sha256()
+        streamed = 0
+        async with aclosing(self._iter_body(key, etag=found.version)) as body:
+            async for chunk in body:
+                streamed += len(chunk)
+                if streamed > max_bytes:
+                    raise FileTooLarge(max_bytes=max_bytes)
+                digest.update(chunk)
+        return Digest(streamed, digest.hexdigest())
+
+    async def _record(
+        self, key: str, found: Uploaded, digest: Digest, content_type: str
+    ) -> StoredObject:
+        await self._set_metadata(key, digest.sha256, content_type, if_match=found.version)
+        return await self._stored(key)
 
     # ----------------------------------------------------------------------- reading
 
@@ -367,7 +349,7 @@ class S3ObjectStorage:
             finally:
                 body.close()
 
-    async def _read(self, key: str, *, etag: str, limit: int) -> bytes:
+    async def _read(self, key: str, *, etag: str | None, limit: int) -> bytes:
         byte_range = f"bytes=0-{limit - 1}"
         async with aclosing(self._iter_body(key, etag=etag, byte_range=byte_range)) as body:
             parts = [chunk async for chunk in body]
@@ -392,29 +374,20 @@ class S3ObjectStorage:
 
     # ----------------------------------------------------------------------- signed URLs
 
-    async def signed_url(
-        self,
-        key: str,
-        *,
-        method: SignedMethod,
-        expires_in: int,
-        content_type: str | None = None,
-        filename: str | None = None,
-    ) -> str:
-        ObjectKey.parse(key)
-        check_expires_in(expires_in)
-        if method not in SIGNED_METHODS:
-            raise ValueError(f"unsupported method {method!r}")
-        params: dict[str, str] = {"Bucket": self._bucket, "Key": key}
-        if content_type:
-            params["ContentType" if method == "PUT" else "ResponseContentType"] = content_type
-        if filename and method == "GET":
-            params["ResponseContentDisposition"] = content_disposition(filename)
+    async def _presign(self, request: SignedRequest) -> str:
+        method = request.method
+        params: dict[str, str] = {"Bucket": self._bucket, "Key": request.key}
+        if request.content_type:
+            params["ContentType" if method == "PUT" else "ResponseContentType"] = (
+                request.content_type
+            )
+        if request.filename and method == "GET":
+            params["ResponseContentDisposition"] = content_disposition(request.filename)
         client = await self._s3()
         url = await client.generate_presigned_url(
             "put_object" if method == "PUT" else "get_object",
             Params=params,
-            ExpiresIn=expires_in,
+            ExpiresIn=request.expires_in,
             HttpMethod=method,
         )
         return str(url)

@@ -24,6 +24,7 @@ from uuid import UUID
 
 from vetchart.domain.errors import RuleViolation
 from vetchart.domain.events import DomainEvent
+from vetchart.domain.input_bounds import check_max_length
 from vetchart.domain.kb.front_matter import FrontMatter
 from vetchart.domain.kb.labels import Audience, Labels, parse_audience
 
@@ -52,12 +53,9 @@ def _title(value: str | None) -> str | None:
     title = " ".join(value.split())
     if not title:
         return None
-    if len(title) > MAX_TITLE_CHARS:
-        raise RuleViolation(
-            f"The title is longer than {MAX_TITLE_CHARS} characters.",
-            rule="kb.title_too_long",
-            field="title",
-        )
+    check_max_length(
+        title, MAX_TITLE_CHARS, what="The title", rule="kb.title_too_long", field="title"
+    )
     return title
 
 

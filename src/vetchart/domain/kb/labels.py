@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, Self
 
 from vetchart.domain.errors import RuleViolation
+from vetchart.domain.input_bounds import check_max_length
 
 Audience = Literal["expert", "pet-owner"]
 AUDIENCES: Final[tuple[Audience, ...]] = ("expert", "pet-owner")
@@ -36,12 +37,9 @@ def normalize_label(value: str, *, field: str) -> str:
     label = " ".join(value.split()).lower()
     if not label:
         raise RuleViolation(f"The {field} label is empty.", rule="kb.label_empty", field=field)
-    if len(label) > MAX_LABEL_LENGTH:
-        raise RuleViolation(
-            f"A {field} label is longer than {MAX_LABEL_LENGTH} characters.",
-            rule="kb.label_too_long",
-            field=field,
-        )
+    check_max_length(
+        label, MAX_LABEL_LENGTH, what=f"A {field} label", rule="kb.label_too_long", field=field
+    )
     if not _LABEL_RE.fullmatch(label):
         raise RuleViolation(
             f"The {field} label {label!r} may hold only letters, digits, spaces, '-', '_' and '/'.",
@@ -90,8 +88,9 @@ def _optional_label(value: str | None, field: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class Labels:
-    """The labels of one reference document. Build validated values with :meth:`build`."""
+class _LabelValues:
+    """The five labels, of a document or of a search; :meth:`build` makes validated,
+    normalized values."""
 
     species: tuple[str, ...] = ()
     symptoms: tuple[str, ...] = ()
@@ -108,7 +107,7 @@ class Labels:
         body_system: str | None = None,
         audience: str | None = None,
         doc_type: str | None = None,
-    ) -> Labels:
+    ) -> Self:
         return cls(
             species=normalize_label_list(species, field="species"),
             symptoms=normalize_label_list(symptoms, field="symptoms"),
@@ -119,40 +118,14 @@ class Labels:
 
 
 @dataclass(frozen=True)
-class LabelFilter:
+class Labels(_LabelValues):
+    """The labels of one reference document. Build validated values with :meth:`build`."""
+
+
+@dataclass(frozen=True)
+class LabelFilter(_LabelValues):
     """A search restriction. ``species`` and ``symptoms`` match when any value is shared
     with the document; the single-valued labels must be equal. Empty means no filter."""
-
-    species: tuple[str, ...] = ()
-    symptoms: tuple[str, ...] = ()
-    body_system: str | None = None
-    audience: Audience | None = None
-    doc_type: str | None = None
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        species: Iterable[str] = (),
-        symptoms: Iterable[str] = (),
-        body_system: str | None = None,
-        audience: str | None = None,
-        doc_type: str | None = None,
-    ) -> LabelFilter:
-        labels = Labels.build(
-            species=species,
-            symptoms=symptoms,
-            body_system=body_system,
-            audience=audience,
-            doc_type=doc_type,
-        )
-        return cls(
-            species=labels.species,
-            symptoms=labels.symptoms,
-            body_system=labels.body_system,
-            audience=labels.audience,
-            doc_type=labels.doc_type,
-        )
 
     def is_empty(self) -> bool:
         return not (

@@ -5,6 +5,7 @@ and recovery codes, and how an auth event becomes an audit entry."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vetchart.domain import passwords
@@ -77,19 +78,18 @@ class AuthBase:
         action: AuditAction,
         user: User | None,
         outcome: Outcome,
-        *,
-        actor: User | None,
-        details: dict[str, object] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> None:
-        """An event of an account acting as itself (None: an unknown sign-in name)."""
+        """An event of an account not signed in (sign-up, sign-in, refresh): the user is
+        both its resource and its actor (None: no such account)."""
         record_audit(
             uow,
             meta,
-            UNATTENDED if actor is None else actor,
+            UNATTENDED if user is None else user,
             action,
             None if user is None else user.id,
             None if user is None else user.practice_id,
-            details,
+            dict(details) if details else None,
             outcome=outcome,
         )
 
@@ -99,17 +99,19 @@ class AuthBase:
         meta: RequestMeta,
         action: AuditAction,
         actor: Principal,
-        resource_id: str,
+        resource_id: str | None = None,
         *,
         outcome: Outcome = Outcome.SUCCESS,
         details: dict[str, object] | None = None,
     ) -> None:
+        """An event of a signed-in user; its resource (of the action's type) is by default
+        the user's own account (MFA, password)."""
         record_audit(
             uow,
             meta,
             actor,
             action,
-            resource_id,
+            str(actor.user_id) if resource_id is None else resource_id,
             actor.practice_id,
             details,
             outcome=outcome,

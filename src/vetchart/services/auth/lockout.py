@@ -14,6 +14,7 @@ from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import (
     Locked,
 )
+from vetchart.domain.policy import Principal
 from vetchart.domain.throttle import (
     ACCOUNT,
     PAIR,
@@ -29,6 +30,14 @@ from vetchart.services.auth.base import AuthBase
 from vetchart.services.ports.unit_of_work import UnitOfWork
 
 LOCKED = "Too many failed attempts; try again later."
+
+Held = tuple[str, ThrottleState]
+"""The lock that refuses an attempt: its scope (``PAIR`` or ``ACCOUNT``) and its row."""
+
+
+def locked(held: Held, now: datetime) -> Locked:
+    """The refusal of an attempt a lock holds (423, with when to try again)."""
+    return Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
 
 
 @dataclass(frozen=True)
@@ -53,9 +62,7 @@ class Lockout(AuthBase):
             await self._peek_known(uow, keys),
         )
 
-    def _lock_in_force(
-        self, throttles: Throttles, now: datetime
-    ) -> tuple[str, ThrottleState] | None:
+    def _lock_in_force(self, throttles: Throttles, now: datetime) -> Held | None:
         return lock_in_force(
             throttles.pair,
             throttles.account,
@@ -92,11 +99,28 @@ class Lockout(AuthBase):
             )
             if held is not None:  # locked by a concurrent attempt meanwhile
                 await uow.commit()
-                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
+                raise locked(held, now)
             await self._count_failure(
                 uow, keys, pair, account, account_rules, now, user, meta, action, details
             )
             await uow.commit()
+
+    async def _password_passed(self, uow: UnitOfWork, keys: ThrottleKeys, now: datetime) -> None:
+        """A correct password clears its pair's failures, in the unit that acts on it;
+        ``Locked`` when a concurrent attempt locked it meanwhile. The pair row is locked
+        before the user row: the lock order of a sign-in."""
+        # A pair with no row has no failures to clear: none is written for it.
+        pair = await uow.throttles.peek(keys.pair)
+        if pair is not None:
+            pair = await uow.throttles.lock(keys.pair, now)
+        current = Throttles(
+            pair, await uow.throttles.peek(keys.account), await self._peek_known(uow, keys)
+        )
+        held = self._lock_in_force(current, now)
+        if held is not None:  # locked by a concurrent attempt meanwhile
+            raise locked(held, now)
+        if pair is not None:
+            await uow.throttles.save(register_success(pair, now), now)
 
     async def _count_failure(
         self,
@@ -119,57 +143,48 @@ class Lockout(AuthBase):
         await uow.throttles.save(pair_after, now)
         if account_after != account:
             await uow.throttles.save(account_after, now)
-        self._audit(uow, meta, action, user, Outcome.DENIED, actor=user, details=details)
-        if pair_after.is_locked(now) and not pair.is_locked(now):
-            self._audit(
-                uow,
-                meta,
-                AuditAction.AUTH_LOCKOUT,
-                user,
-                Outcome.DENIED,
-                actor=user,
-                details={
-                    **details,
-                    "scope": PAIR,
-                    "network": keys.network,
-                    "lock_seconds": pair_after.retry_after_seconds(now),
-                    "level": pair_after.lockout_level,
-                },
-            )
-        if account_after.is_locked(now) and not account.is_locked(now):
-            self._audit(
-                uow,
-                meta,
-                AuditAction.AUTH_LOCKOUT,
-                user,
-                Outcome.DENIED,
-                actor=user,
-                details={
-                    **details,
-                    "scope": ACCOUNT,
-                    "ceiling": account_rules.threshold,
-                    "lock_seconds": account_after.retry_after_seconds(now),
-                    "level": account_after.lockout_level,
-                },
-            )
+        self._audit(uow, meta, action, user, Outcome.DENIED, details)
+        for before, after, scope in (
+            (pair, pair_after, {"scope": PAIR, "network": keys.network}),
+            (account, account_after, {"scope": ACCOUNT, "ceiling": account_rules.threshold}),
+        ):
+            if after.is_locked(now) and not before.is_locked(now):
+                lock = {
+                    "lock_seconds": after.retry_after_seconds(now),
+                    "level": after.lockout_level,
+                }
+                self._audit(
+                    uow,
+                    meta,
+                    AuditAction.AUTH_LOCKOUT,
+                    user,
+                    Outcome.DENIED,
+                    {**details, **scope, **lock},
+                )
 
     async def _record_locked_attempt(
-        self,
-        user: User | None,
-        meta: RequestMeta,
-        held: tuple[str, ThrottleState],
-        now: datetime,
+        self, user: User | None, meta: RequestMeta, held: Held, now: datetime
     ) -> None:
-        scope, state = held
         async with self._uow() as uow:
-            self._audit(
-                uow,
-                meta,
-                AuditAction.AUTH_LOGIN_FAILED,
-                user,
-                Outcome.DENIED,
-                actor=user,
-                details={"reason": "locked", "scope": scope},
-            )
+            self._refuse_locked_sign_in(uow, meta, user, held, {})
             await uow.commit()
-        raise Locked(LOCKED, retry_after_seconds=state.retry_after_seconds(now))
+        raise locked(held, now)
+
+    def _refuse_locked_change(
+        self, uow: UnitOfWork, meta: RequestMeta, action: AuditAction, actor: Principal, held: Held
+    ) -> None:
+        """The audit row of a change to one's own account refused by a lock."""
+        refused: dict[str, object] = {"reason": "locked", "scope": held[0]}
+        self._audit_actor(uow, meta, action, actor, outcome=Outcome.DENIED, details=refused)
+
+    def _refuse_locked_sign_in(
+        self,
+        uow: UnitOfWork,
+        meta: RequestMeta,
+        user: User | None,
+        held: Held,
+        details: dict[str, object],
+    ) -> None:
+        """The audit row of a sign-in step refused by a lock."""
+        refused: dict[str, object] = {**details, "reason": "locked", "scope": held[0]}
+        self._audit(uow, meta, AuditAction.AUTH_LOGIN_FAILED, user, Outcome.DENIED, refused)

@@ -5,24 +5,18 @@ recovery code)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from vetchart.domain.audit import Outcome, RequestMeta
+from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.errors import (
-    Conflict,
-    Locked,
-    RuleViolation,
-)
+from vetchart.domain.errors import Conflict, RuleViolation
 from vetchart.domain.policy import Action, Principal, require
-from vetchart.domain.throttle import (
-    mfa_keys,
-    register_success,
-)
+from vetchart.domain.throttle import ThrottleKeys, ThrottleState, mfa_keys, register_success
 from vetchart.domain.users import User
-from vetchart.services.auth.base import AuthBase, token_digest
-from vetchart.services.auth.lockout import LOCKED, Lockout, Throttles
+from vetchart.services.auth.base import token_digest
+from vetchart.services.auth.lockout import Held, Lockout, Throttles, locked
 from vetchart.services.ports.unit_of_work import UnitOfWork
 
 INVALID_MFA = "The code is not valid."
@@ -38,7 +32,61 @@ class TotpEnrolment:
     otpauth_uri: str
 
 
-class SecondFactor(AuthBase):
+class SecondFactor(Lockout):
+    async def _lock_mfa_throttles(
+        self, uow: UnitOfWork, keys: ThrottleKeys, now: datetime
+    ) -> tuple[ThrottleState, ThrottleState]:
+        """The (pair, account) rows of an MFA attempt, locked account first: every MFA
+        path's lock order (then the user's row)."""
+        account = await uow.throttles.lock(keys.account, now)
+        pair = await uow.throttles.lock(keys.pair, now)
+        return pair, account
+
+    async def _stop_if_locked(
+        self,
+        uow: UnitOfWork,
+        keys: ThrottleKeys,
+        rows: tuple[ThrottleState, ThrottleState],
+        now: datetime,
+        refuse: Callable[[Held], None],
+    ) -> None:
+        """``Locked`` while a lock holds the attempt, once ``refuse`` has audited it (and
+        the unit committed that row)."""
+        pair, account = rows
+        held = self._lock_in_force(Throttles(pair, account, await self._peek_known(uow, keys)), now)
+        if held is not None:
+            refuse(held)
+            await uow.commit()
+            raise locked(held, now)
+
+    async def _try_second_factor(
+        self,
+        uow: UnitOfWork,
+        keys: ThrottleKeys,
+        rows: tuple[ThrottleState, ThrottleState],
+        user: User,
+        code: str,
+        now: datetime,
+        meta: RequestMeta,
+        action: AuditAction,
+        details: dict[str, object],
+        wrong: Exception,
+    ) -> str:
+        """Spend a second factor (the method used). A wrong code counts as a failure of the
+        MFA throttles (audited as ``action``), committed, and ``wrong`` is raised; a right
+        one clears the pair's failures."""
+        pair, account = rows
+        method = await self._consume_second_factor(uow, user, code, now)
+        if method is None:
+            mfa_rules = self._config.lockout.mfa_account
+            await self._count_failure(
+                uow, keys, pair, account, mfa_rules, now, user, meta, action, details
+            )
+            await uow.commit()
+            raise wrong
+        await uow.throttles.save(register_success(pair, now), now)
+        return method
+
     async def _consume_second_factor(
         self, uow: UnitOfWork, user: User, code: str, now: datetime
     ) -> str | None:
@@ -57,7 +105,7 @@ class SecondFactor(AuthBase):
         return None
 
 
-class Mfa(Lockout, SecondFactor):
+class Mfa(SecondFactor):
     async def start_totp(self, actor: Principal, meta: RequestMeta) -> TotpEnrolment:
         require(actor, Action.MFA_MANAGE)
         secret = self._totp.new_secret()
@@ -70,7 +118,7 @@ class Mfa(Lockout, SecondFactor):
             await uow.users.save(
                 replace(user, mfa_pending_secret=self._box.seal(secret), updated_at=now)
             )
-            self._audit_actor(uow, meta, AuditAction.AUTH_MFA_ENROL_START, actor, str(user.id))
+            self._audit_actor(uow, meta, AuditAction.AUTH_MFA_ENROL_START, actor)
             await uow.commit()
         return TotpEnrolment(secret, self._totp.provisioning_uri(secret, user.email))
 
@@ -107,7 +155,7 @@ class Mfa(Lockout, SecondFactor):
             )
             await uow.recovery_codes.replace(user.id, [token_digest(c) for c in codes], now)
             sessions = await uow.sessions.list_active(user.id, now)
-            self._audit_actor(uow, meta, AuditAction.AUTH_MFA_ENABLE, actor, str(user.id))
+            self._audit_actor(uow, meta, AuditAction.AUTH_MFA_ENABLE, actor)
             await uow.commit()
         self._cache.invalidate([s.id for s in sessions])
         return codes
@@ -119,44 +167,23 @@ class Mfa(Lockout, SecondFactor):
         keys = mfa_keys(actor.user_id, meta.client_address)
         async with self._uow() as uow:
             now = self._clock.now()
-            # Throttle rows first, then the user: the lock order of verify_mfa.
-            account = await uow.throttles.lock(keys.account, now)
-            pair = await uow.throttles.lock(keys.pair, now)
+            rows = await self._lock_mfa_throttles(uow, keys, now)
             user = await uow.users.get(actor.user_id, for_update=True)
             assert user is not None
             if not user.mfa_enabled:
                 raise Conflict("Two-factor authentication is not on.", code="mfa-not-enabled")
-            held = self._lock_in_force(
-                Throttles(pair, account, await self._peek_known(uow, keys)), now
+            action = AuditAction.AUTH_MFA_DISABLE
+            await self._stop_if_locked(
+                uow,
+                keys,
+                rows,
+                now,
+                lambda held: self._refuse_locked_change(uow, meta, action, actor, held),
             )
-            if held is not None:
-                self._audit_actor(
-                    uow,
-                    meta,
-                    AuditAction.AUTH_MFA_DISABLE,
-                    actor,
-                    str(user.id),
-                    outcome=Outcome.DENIED,
-                    details={"reason": "locked", "scope": held[0]},
-                )
-                await uow.commit()
-                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
-            if await self._consume_second_factor(uow, user, code, now) is None:
-                await self._count_failure(
-                    uow,
-                    keys,
-                    pair,
-                    account,
-                    self._config.lockout.mfa_account,
-                    now,
-                    user,
-                    meta,
-                    AuditAction.AUTH_MFA_DISABLE,
-                    {"step": "mfa_disable"},
-                )
-                await uow.commit()
-                raise RuleViolation(INVALID_MFA, rule="mfa.code_invalid", field="code")
-            await uow.throttles.save(register_success(pair, now), now)
+            wrong = RuleViolation(INVALID_MFA, rule="mfa.code_invalid", field="code")
+            await self._try_second_factor(
+                uow, keys, rows, user, code, now, meta, action, {"step": "mfa_disable"}, wrong
+            )
             fresh = await uow.users.get(actor.user_id, for_update=True)
             assert fresh is not None
             await uow.users.save(
@@ -171,6 +198,6 @@ class Mfa(Lockout, SecondFactor):
             )
             await uow.recovery_codes.clear(user.id)
             sessions = await uow.sessions.list_active(user.id, now)
-            self._audit_actor(uow, meta, AuditAction.AUTH_MFA_DISABLE, actor, str(user.id))
+            self._audit_actor(uow, meta, AuditAction.AUTH_MFA_DISABLE, actor)
             await uow.commit()
         self._cache.invalidate([s.id for s in sessions])

@@ -6,19 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from vetchart.domain import passwords
-from vetchart.domain.audit import Outcome, RequestMeta
+from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.errors import (
-    Locked,
-    RuleViolation,
-    Unauthenticated,
-)
+from vetchart.domain.errors import RuleViolation, Unauthenticated
 from vetchart.domain.policy import Principal
-from vetchart.domain.throttle import (
-    password_keys,
-    register_success,
-)
-from vetchart.services.auth.lockout import LOCKED, Lockout, Throttles
+from vetchart.domain.throttle import password_keys
+from vetchart.services.auth.lockout import Lockout, locked
 from vetchart.services.passwords import validate_new_password
 
 
@@ -40,17 +33,9 @@ class PasswordChange(Lockout):
         held = self._lock_in_force(throttles, now)
         if held is not None:
             async with self._uow() as uow:
-                self._audit_actor(
-                    uow,
-                    meta,
-                    AuditAction.AUTH_PASSWORD_CHANGE,
-                    actor,
-                    str(user.id),
-                    outcome=Outcome.DENIED,
-                    details={"reason": "locked", "scope": held[0]},
-                )
+                self._refuse_locked_change(uow, meta, AuditAction.AUTH_PASSWORD_CHANGE, actor, held)
                 await uow.commit()
-            raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
+            raise locked(held, now)
         if not await self._hasher.verify(
             user.password_hash, passwords.normalize_password(current_password)
         ):
@@ -79,18 +64,7 @@ class PasswordChange(Lockout):
         new_hash = await self._hasher.hash(new_value)
         async with self._uow() as uow:
             now = self._clock.now()
-            # The pair row before the user row: the lock order of a sign-in.
-            pair = await uow.throttles.peek(keys.pair)
-            if pair is not None:
-                pair = await uow.throttles.lock(keys.pair, now)
-            current = Throttles(
-                pair, await uow.throttles.peek(keys.account), await self._peek_known(uow, keys)
-            )
-            held = self._lock_in_force(current, now)
-            if held is not None:  # locked by a concurrent attempt meanwhile
-                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
-            if pair is not None:
-                await uow.throttles.save(register_success(pair, now), now)
+            await self._password_passed(uow, keys, now)
             locked_user = await uow.users.get(actor.user_id, for_update=True)
             assert locked_user is not None
             await uow.users.save(
@@ -101,13 +75,9 @@ class PasswordChange(Lockout):
             revoked = await uow.sessions.revoke_all(
                 actor.user_id, now, "password_changed", keep=actor.session_id
             )
+            revoked_count: dict[str, object] = {"revoked_sessions": len(revoked)}
             self._audit_actor(
-                uow,
-                meta,
-                AuditAction.AUTH_PASSWORD_CHANGE,
-                actor,
-                str(user.id),
-                details={"revoked_sessions": len(revoked)},
+                uow, meta, AuditAction.AUTH_PASSWORD_CHANGE, actor, details=revoked_count
             )
             await uow.commit()
         self._cache.invalidate(revoked)

@@ -59,12 +59,17 @@ class Sessions(AuthBase):
             user_agent=(meta.user_agent or "")[:500] or None,
         )
         await uow.sessions.add(session)
-        refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
-        await uow.sessions.add_refresh_token(
-            self._ids.new_id(), session.id, token_digest(refresh), now
-        )
+        refresh = await self._new_refresh_token(uow, session.id, now)
         access: IssuedToken = self._tokens.issue_access(user, session.id, now)
         return TokenPair(access.token, access.expires_in, refresh, session.id)
+
+    async def _new_refresh_token(self, uow: UnitOfWork, session_id: UUID, now: datetime) -> str:
+        """A new refresh token of the session (only its digest is kept)."""
+        refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+        await uow.sessions.add_refresh_token(
+            self._ids.new_id(), session_id, token_digest(refresh), now
+        )
+        return refresh
 
     async def refresh(self, *, refresh_token: str, meta: RequestMeta) -> TokenPair:
         """Rotate: the presented token is spent; a spent one revokes its whole session."""
@@ -80,45 +85,21 @@ class Sessions(AuthBase):
             assert user is not None
             if spent.state is RefreshTokenState.ALREADY_SPENT:
                 revoked = await uow.sessions.revoke(session.id, now, "refresh_token_reuse")
-                self._audit(
-                    uow,
-                    meta,
-                    AuditAction.AUTH_REFRESH_REUSE,
-                    user,
-                    Outcome.DENIED,
-                    actor=user,
-                    details={"session_id": str(session.id), "revoked": revoked},
-                )
+                reused = {"session_id": str(session.id), "revoked": revoked}
+                self._audit(uow, meta, AuditAction.AUTH_REFRESH_REUSE, user, Outcome.DENIED, reused)
                 await uow.commit()
                 self._cache.invalidate([session.id])
                 raise Unauthenticated(INVALID_REFRESH)
             if not session.is_usable(now) or not user.is_active:
-                self._audit(
-                    uow,
-                    meta,
-                    AuditAction.AUTH_REFRESH,
-                    user,
-                    Outcome.DENIED,
-                    actor=user,
-                    details={"session_id": str(session.id), "reason": "session_ended"},
-                )
+                ended = {"session_id": str(session.id), "reason": "session_ended"}
+                self._audit(uow, meta, AuditAction.AUTH_REFRESH, user, Outcome.DENIED, ended)
                 await uow.commit()
                 raise Unauthenticated(INVALID_REFRESH)
-            refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
-            await uow.sessions.add_refresh_token(
-                self._ids.new_id(), session.id, token_digest(refresh), now
-            )
+            refresh = await self._new_refresh_token(uow, session.id, now)
             await uow.sessions.touch(session.id, now)
             access = self._tokens.issue_access(user, session.id, now)
-            self._audit(
-                uow,
-                meta,
-                AuditAction.AUTH_REFRESH,
-                user,
-                Outcome.SUCCESS,
-                actor=user,
-                details={"session_id": str(session.id)},
-            )
+            rotated = {"session_id": str(session.id)}
+            self._audit(uow, meta, AuditAction.AUTH_REFRESH, user, Outcome.SUCCESS, rotated)
             await uow.commit()
         return TokenPair(access.token, access.expires_in, refresh, session.id)
 

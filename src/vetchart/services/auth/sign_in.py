@@ -9,27 +9,18 @@ counts no failure towards a lockout and leaves no audit row."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from vetchart.domain import passwords
 from vetchart.domain.audit import Outcome, RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.errors import (
-    Conflict,
-    Locked,
-    RuleViolation,
-    Unauthenticated,
-    Unavailable,
-)
-from vetchart.domain.throttle import (
-    mfa_keys,
-    password_keys,
-    register_success,
-)
+from vetchart.domain.errors import Conflict, RuleViolation, Unauthenticated, Unavailable
+from vetchart.domain.throttle import ThrottleKeys, mfa_keys, password_keys
 from vetchart.domain.users import Role, User, normalize_email
 from vetchart.services.accounts import new_account
-from vetchart.services.auth.lockout import LOCKED, Lockout, Throttles
 from vetchart.services.auth.mfa import INVALID_MFA, SecondFactor
 from vetchart.services.auth.sessions import Sessions, TokenPair
+from vetchart.services.ports.unit_of_work import UnitOfWork
 
 INVALID_CREDENTIALS = "Incorrect email or password."
 
@@ -40,7 +31,7 @@ class MfaChallenge:
     expires_in: int
 
 
-class SignIn(Lockout, Sessions, SecondFactor):
+class SignIn(Sessions, SecondFactor):
     async def signup(self, *, email: str, password: str, full_name: str, meta: RequestMeta) -> User:
         """A new account, always a PET_OWNER; roles never come from the request."""
         user = await new_account(
@@ -58,7 +49,7 @@ class SignIn(Lockout, Sessions, SecondFactor):
             if await uow.users.get_by_email(user.email) is not None:
                 raise Conflict("An account with this email already exists.", code="email-taken")
             await uow.users.add(user)
-            self._audit(uow, meta, AuditAction.USER_SIGNUP, user, Outcome.SUCCESS, actor=user)
+            self._audit(uow, meta, AuditAction.USER_SIGNUP, user, Outcome.SUCCESS)
             await uow.commit()
         return user
 
@@ -102,41 +93,34 @@ class SignIn(Lockout, Sessions, SecondFactor):
 
         async with self._uow() as uow:
             now = self._clock.now()
-            # A pair with no row has no failures to clear: none is written for it.
-            pair = await uow.throttles.peek(keys.pair)
-            if pair is not None:
-                pair = await uow.throttles.lock(keys.pair, now)
-            current = Throttles(
-                pair, await uow.throttles.peek(keys.account), await self._peek_known(uow, keys)
-            )
-            held = self._lock_in_force(current, now)
-            if held is not None:  # locked by a concurrent attempt meanwhile
-                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
-            if pair is not None:
-                await uow.throttles.save(register_success(pair, now), now)
+            await self._password_passed(uow, keys, now)
             if new_hash is not None:
                 user = replace(user, password_hash=new_hash, updated_at=now)
                 await uow.users.save(user)
             if user.mfa_enabled:
                 challenge = self._tokens.issue_mfa(user.id, now)
-                self._audit(
-                    uow, meta, AuditAction.AUTH_MFA_CHALLENGE, user, Outcome.SUCCESS, actor=user
-                )
+                self._audit(uow, meta, AuditAction.AUTH_MFA_CHALLENGE, user, Outcome.SUCCESS)
                 await uow.commit()
                 return MfaChallenge(challenge.token, challenge.expires_in)
-            await self._mark_known(uow, keys, now)
-            tokens = await self._open_session(uow, user, meta, now)
-            self._audit(
-                uow,
-                meta,
-                AuditAction.AUTH_LOGIN,
-                user,
-                Outcome.SUCCESS,
-                actor=user,
-                details={"session_id": str(tokens.session_id), "rehashed": new_hash is not None},
-            )
-            await uow.commit()
-            return tokens
+            return await self._signed_in(uow, keys, user, meta, now, rehashed=new_hash is not None)
+
+    async def _signed_in(
+        self,
+        uow: UnitOfWork,
+        keys: ThrottleKeys,
+        user: User,
+        meta: RequestMeta,
+        now: datetime,
+        **details: object,
+    ) -> TokenPair:
+        """The end of a sign-in (by password, or its MFA step): the network is known, a
+        session opens, the audit row names it (and ``details``), the unit commits."""
+        await self._mark_known(uow, keys, now)
+        tokens = await self._open_session(uow, user, meta, now)
+        audited = {"session_id": str(tokens.session_id), **details}
+        self._audit(uow, meta, AuditAction.AUTH_LOGIN, user, Outcome.SUCCESS, audited)
+        await uow.commit()
+        return tokens
 
     async def _rehash(self, password: str) -> str | None:
         """The password under the current parameters, saved with the sign-in; None when the
@@ -150,56 +134,22 @@ class SignIn(Lockout, Sessions, SecondFactor):
         """Second step of an MFA login: a TOTP code or a recovery code."""
         claims = self._tokens.verify_mfa(mfa_token, self._clock.now())
         keys = mfa_keys(claims.user_id, meta.client_address)
+        wrong = Unauthenticated(INVALID_MFA)
         async with self._uow() as uow:
             now = self._clock.now()
-            # Throttle rows (account, then pair), then the user: every MFA path's lock order.
-            account = await uow.throttles.lock(keys.account, now)
-            pair = await uow.throttles.lock(keys.pair, now)
+            rows = await self._lock_mfa_throttles(uow, keys, now)
             user = await uow.users.get(claims.user_id, for_update=True)
             if user is None or not user.is_active or not user.mfa_enabled:
                 raise Unauthenticated(INVALID_MFA)
-            held = self._lock_in_force(
-                Throttles(pair, account, await self._peek_known(uow, keys)), now
-            )
-            if held is not None:
-                self._audit(
-                    uow,
-                    meta,
-                    AuditAction.AUTH_LOGIN_FAILED,
-                    user,
-                    Outcome.DENIED,
-                    actor=user,
-                    details={"step": "mfa", "reason": "locked", "scope": held[0]},
-                )
-                await uow.commit()
-                raise Locked(LOCKED, retry_after_seconds=held[1].retry_after_seconds(now))
-            method = await self._consume_second_factor(uow, user, code, now)
-            if method is None:
-                await self._count_failure(
-                    uow,
-                    keys,
-                    pair,
-                    account,
-                    self._config.lockout.mfa_account,
-                    now,
-                    user,
-                    meta,
-                    AuditAction.AUTH_LOGIN_FAILED,
-                    {"step": "mfa"},
-                )
-                await uow.commit()
-                raise Unauthenticated(INVALID_MFA)
-            await uow.throttles.save(register_success(pair, now), now)
-            await self._mark_known(uow, keys, now)
-            tokens = await self._open_session(uow, user, meta, now)
-            self._audit(
+            step: dict[str, object] = {"step": "mfa"}
+            await self._stop_if_locked(
                 uow,
-                meta,
-                AuditAction.AUTH_LOGIN,
-                user,
-                Outcome.SUCCESS,
-                actor=user,
-                details={"session_id": str(tokens.session_id), "mfa": method},
+                keys,
+                rows,
+                now,
+                lambda held: self._refuse_locked_sign_in(uow, meta, user, held, step),
             )
-            await uow.commit()
-            return tokens
+            method = await self._try_second_factor(
+                uow, keys, rows, user, code, now, meta, AuditAction.AUTH_LOGIN_FAILED, step, wrong
+            )
+            return await self._signed_in(uow, keys, user, meta, now, mfa=method)
