@@ -10,6 +10,7 @@ import pytest
 
 from tests.fixtures.fakes import InMemoryDatabase, RecordingAuditQueries
 from vetchart.domain.audit import Outcome, RequestMeta
+from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import Forbidden
 from vetchart.domain.policy import Principal
 from vetchart.domain.users import Role
@@ -39,7 +40,7 @@ def service() -> tuple[AuditService, InMemoryDatabase, RecordingAuditQueries]:
 async def test_a_refusal_is_recorded_in_its_own_transaction() -> None:
     audit, db, _ = service()
     vet = actor(Role.VET)
-    await audit.denied(vet, META, "pet.update", "pet", "42", {"reason": "scope"})
+    await audit.denied(vet, META, AuditAction.PET_UPDATE, "42", {"reason": "scope"})
     [row] = db.audit
     assert row.meta == META
     assert row.entry.outcome is Outcome.DENIED
@@ -97,10 +98,10 @@ async def test_record_queues_with_the_unit_and_a_rollback_drops_it() -> None:
     vet = actor(Role.VET)
     pet = uuid.uuid4()
     async with db.uow() as uow:
-        record(uow, META, vet, "pet.update", "pet", pet, PRACTICE, {"fields": ["name"]})
+        record(uow, META, vet, AuditAction.PET_UPDATE, pet, PRACTICE, {"fields": ["name"]})
     assert db.audit == []  # never committed
     async with db.uow() as uow:
-        record(uow, META, vet, "pet.update", "pet", pet, PRACTICE, pet_id=pet)
+        record(uow, META, vet, AuditAction.PET_UPDATE, pet, PRACTICE, pet_id=pet)
         await uow.commit()
     [row] = db.audit
     assert (row.entry.resource_id, row.entry.pet_id, row.entry.outcome) == (
@@ -112,11 +113,11 @@ async def test_record_queues_with_the_unit_and_a_rollback_drops_it() -> None:
 
 def test_a_read_is_in_the_readers_practice_with_the_datas_practices_in_details() -> None:
     other = uuid.uuid4()
-    staff_read = read_entry(actor(Role.VET), "pet.read", "pet", "7", data_practice_id=other)
+    staff_read = read_entry(actor(Role.VET), AuditAction.PET_READ, "7", data_practice_id=other)
     assert staff_read.practice_id == PRACTICE
     assert staff_read.details == {"data_practice_id": str(other)}
     owner_read = read_entry(
-        actor(Role.PET_OWNER, None), "pet.read", "pet", None, data_practice_ids=[other, PRACTICE]
+        actor(Role.PET_OWNER, None), AuditAction.PET_LIST, None, data_practice_ids=[other, PRACTICE]
     )
     assert owner_read.practice_id is None
     assert owner_read.resource_id is None
