@@ -53,7 +53,8 @@ from vetchart.config import (
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-000000"
 
 
-def _with_database(url: str, name: str) -> str:
+def database_url_of(url: str, name: str) -> str:
+    """The SQLAlchemy URL of database ``name`` on the server of ``url``."""
     return make_url(async_url(url)).set(database=name).render_as_string(hide_password=False)
 
 
@@ -135,7 +136,7 @@ def template_database(pg_server_url: str) -> Iterator[str]:
     name = f"vetchart_tpl_{xdist_locks.WORKER}_{uuid.uuid4().hex[:10]}"
     with xdist_locks.exclusive("migrate"):
         asyncio.run(_admin(pg_server_url, f'CREATE DATABASE "{name}"'))
-        migrate.upgrade(_with_database(pg_server_url, name), "head")
+        migrate.upgrade(database_url_of(pg_server_url, name), "head")
     yield name
     asyncio.run(_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -151,7 +152,7 @@ def database_pool(pg_server_url: str, template_database: str) -> Iterator[Databa
 def database_url(pg_server_url: str, database_pool: DatabasePool) -> Iterator[str]:
     """A fresh database at migration head for one test."""
     name = database_pool.take()
-    yield _with_database(pg_server_url, name)
+    yield database_url_of(pg_server_url, name)
     database_pool.discard(name)
 
 
@@ -161,8 +162,43 @@ async def empty_database_url(pg_server_url: str, template_database: str) -> Asyn
     the cluster's application role exists before a migration test starts from nothing."""
     name = f"vetchart_e_{xdist_locks.WORKER}_{uuid.uuid4().hex[:12]}"
     await _admin(pg_server_url, f'CREATE DATABASE "{name}"')
-    yield _with_database(pg_server_url, name)
+    yield database_url_of(pg_server_url, name)
     await _admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# Modules with the longest tests (subprocesses, thousands of jobs, many sign-ins, whole
+# migration walks, one server for every operation), longest first: collected before the
+# rest, they start first, so that under worksteal no long test starts last and becomes the
+# run's tail. Whole modules move, in their own order: module fixtures stay contiguous.
+# Chosen from a `--durations` profile; a module missing here only runs later.
+LONG_MODULES_FIRST = (
+    "tests/integration/test_worker.py",
+    "tests/integration/test_cli_and_server.py",
+    "tests/api/test_audit.py",
+    "tests/api/test_auth_users.py",
+    "tests/api/test_schedule_flow.py",
+    "tests/api/test_lockout.py",
+    "tests/migrations/test_migrations.py",
+    "tests/api/test_pagination.py",
+    "tests/api/test_visit_summaries.py",
+    "tests/migrations/test_demo_data_migrations.py",
+    "tests/integration/test_audit_keyed_chain.py",
+    "tests/api/test_openapi_contract.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The modules of LONG_MODULES_FIRST first (a stable sort: every other order kept)."""
+    rank = {path: index for index, path in enumerate(LONG_MODULES_FIRST)}
+
+    def key(item: pytest.Item) -> int:
+        try:
+            relative = item.path.relative_to(config.rootpath).as_posix()
+        except ValueError:
+            return len(rank)
+        return rank.get(relative, len(rank))
+
+    items.sort(key=key)
 
 
 @pytest.hookimpl(wrapper=True)

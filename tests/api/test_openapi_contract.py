@@ -1,10 +1,13 @@
 """The API keeps its OpenAPI contract: schemathesis over every operation of the schema.
 
 The schema is taken from the application itself, so every operation added later is
-parametrized here without touching this file. Each operation gets its own database (a
-copy of the migrated template) and its own server: the app runs in-process under uvicorn
-in a background thread, with its lifespan (the container: engines, readiness) started
-and stopped around the test, and is called over real HTTP, as clients call it.
+parametrized here without touching this file. The app runs in-process under uvicorn in a
+background thread, with its lifespan (the container: engines, readiness), and is called
+over real HTTP, as clients call it. One server on one database (a copy of the migrated
+template) serves every operation a test process runs, as one deployment serves every
+client: starting an app and a database per operation was a quarter of the suite's time,
+and what an operation's answers must conform to does not depend on what other operations
+stored before (a conforming answer is owed on any data).
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from hypothesis import HealthCheck, settings
 from schemathesis.core.result import Ok
 
-from tests.conftest import make_settings
+from tests.conftest import database_url_of, make_settings
+from tests.dbpool import DatabasePool
 from vetchart.api.app import create_app
 from vetchart.config import ApiSettings, RateLimitSettings, Settings
 
@@ -126,14 +129,19 @@ class LiveServer:
             raise TimeoutError("the server did not stop in time")
 
 
-@pytest.fixture
-def live_server(database_url: str) -> Iterator[str]:
+@pytest.fixture(scope="session")
+def live_server(pg_server_url: str, database_pool: DatabasePool) -> Iterator[str]:
+    """Started by the first test of this process that needs it, stopped at the end of the
+    session (under xdist each worker has its own, on its own database)."""
+    name = database_pool.take()
+    database_url = database_url_of(pg_server_url, name)
     server = LiveServer(create_app(contract_settings(database_url), database_url=database_url))
     server.start()
     try:
         yield server.base_url
     finally:
         server.stop()
+        database_pool.discard(name)
 
 
 def test_schemathesis_loads_every_operation_of_the_schema() -> None:
@@ -159,9 +167,6 @@ def test_the_served_schema_is_the_one_under_test(live_server: str) -> None:
 
 
 @schema.parametrize()
-# One server and database per operation, shared by its examples (as by a client session):
-# that is the intent, so Hypothesis' warning about function-scoped fixtures is silenced.
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_api_conforms_to_its_schema(case: schemathesis.Case, live_server: str) -> None:
     case.call_and_validate(base_url=live_server, timeout=10)
 

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import redis.asyncio as aioredis
 
+from tests.clock import ManualClock
 from vetchart.adapters.cache import MemoryDashboardCache, RedisDashboardCache
 from vetchart.services.ports.schedule import DashboardCache
 
@@ -18,23 +19,30 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 TTL = 0.3
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def cache(request: pytest.FixtureRequest) -> AsyncIterator[DashboardCache]:
-    if request.param == "memory":
-        yield MemoryDashboardCache(TTL)
-        return
+@asynccontextmanager
+async def redis_cache() -> AsyncIterator[tuple[RedisDashboardCache, aioredis.Redis, str]]:
+    """A cache on the real Redis under a fresh prefix, a probe connection, the prefix."""
     prefix = f"vetchart-test:{uuid.uuid4().hex}"
     shared = RedisDashboardCache(REDIS_URL, TTL, prefix=prefix)
     probe = aioredis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
         await probe.ping()  # type: ignore[misc]
-        yield shared
+        yield shared, probe, prefix
     finally:
         keys = [key async for key in probe.scan_iter(match=f"{prefix}:*")]
         if keys:
             await probe.delete(*keys)
         await probe.aclose()
         await shared.aclose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[DashboardCache]:
+    if request.param == "memory":
+        yield MemoryDashboardCache(TTL)
+        return
+    async with redis_cache() as (shared, _, _):
+        yield shared
 
 
 async def test_a_cached_answer_is_served_until_the_practice_changes(
@@ -65,13 +73,29 @@ async def test_an_answer_computed_across_an_invalidation_is_never_served(
     assert await cache.get(practice, await cache.generation(practice), "today:all") is None
 
 
-async def test_answers_expire(cache: DashboardCache) -> None:
+async def test_memory_answers_expire_on_the_clock() -> None:
+    clock = ManualClock()
+    cache = MemoryDashboardCache(TTL, clock=clock)
     practice = uuid.uuid4()
     generation = await cache.generation(practice)
     await cache.put(practice, generation, "k", b"v")
+    clock.advance(TTL * 0.9)
     assert await cache.get(practice, generation, "k") == b"v"
-    await asyncio.sleep(TTL + 0.2)
+    clock.advance(TTL * 0.2)
     assert await cache.get(practice, generation, "k") is None
+
+
+async def test_redis_answers_are_stored_with_the_ttl() -> None:
+    """Redis expires the key itself: what the adapter owes is the key's time to live (no
+    wait for the real expiry)."""
+    async with redis_cache() as (cache, probe, prefix):
+        practice = uuid.uuid4()
+        generation = await cache.generation(practice)
+        await cache.put(practice, generation, "k", b"v")
+        assert await cache.get(practice, generation, "k") == b"v"
+        keys = [key async for key in probe.scan_iter(match=f"{prefix}:*")]
+        assert len(keys) == 1
+        assert 0 < await probe.pttl(keys[0]) <= TTL * 1000
 
 
 async def test_a_redis_outage_turns_the_cache_off() -> None:

@@ -10,6 +10,7 @@ REDIS_URL is set, so every API process and the worker share invalidations.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from uuid import UUID
 
 import structlog
@@ -22,8 +23,12 @@ MAX_MEMORY_ENTRIES = 10_000
 
 
 class MemoryDashboardCache:
-    def __init__(self, ttl_seconds: float) -> None:
+    """One process's cache. ``clock`` (seconds, like ``time.monotonic``) times the
+    expiry; tests pass a manual one."""
+
+    def __init__(self, ttl_seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl_seconds
+        self._clock = clock
         self._generations: dict[UUID, int] = {}
         self._entries: dict[tuple[UUID, int, str], tuple[float, bytes]] = {}
 
@@ -32,7 +37,7 @@ class MemoryDashboardCache:
 
     async def get(self, practice_id: UUID, generation: int, key: str) -> bytes | None:
         entry = self._entries.get((practice_id, generation, key))
-        if entry is None or entry[0] < time.monotonic():
+        if entry is None or entry[0] < self._clock():
             return None
         return entry[1]
 
@@ -40,11 +45,11 @@ class MemoryDashboardCache:
         if self._ttl <= 0:
             return
         if len(self._entries) >= MAX_MEMORY_ENTRIES:
-            now = time.monotonic()
+            now = self._clock()
             self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
             if len(self._entries) >= MAX_MEMORY_ENTRIES:
                 self._entries.clear()
-        self._entries[(practice_id, generation, key)] = (time.monotonic() + self._ttl, value)
+        self._entries[(practice_id, generation, key)] = (self._clock() + self._ttl, value)
 
     async def invalidate(self, practice_id: UUID) -> None:
         self._generations[practice_id] = self._generations.get(practice_id, 0) + 1
