@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make run    - install, migrate, load demo data, serve on http://127.0.0.1:8000"
 	@echo "make test   - install and run the whole test suite on a real PostgreSQL"
-	@echo "make lint   - ruff, ruff format --check, mypy --strict, import-linter"
+	@echo "make lint   - ruff, ruff format --check, mypy --strict (src, the test fakes), import-linter"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests/fixtures tests/unit/services
 	$(BIN)/lint-imports
 
 format: $(STAMP)

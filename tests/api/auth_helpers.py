@@ -28,7 +28,7 @@ from tests.conftest import TEST_JWT_SECRET
 from vetchart.adapters.db.tables import audit_events
 from vetchart.adapters.security.tokens import JwtTokens, key_id
 from vetchart.api.app import create_app
-from vetchart.bootstrap import demo_seeders
+from vetchart.bootstrap import Container, demo_seeders
 from vetchart.config import AuthSettings, Settings
 from vetchart.domain.users import User
 from vetchart.services.demo import DEMO_PASSWORD
@@ -110,7 +110,8 @@ async def seed_demo(app: FastAPI) -> dict[str, User]:
 
 
 async def get_user(app: FastAPI, email: str) -> User | None:
-    async with app.state.container.uow() as uow:
+    container: Container = app.state.container
+    async with container.uow() as uow:
         return await uow.users.get_by_email(email)
 
 

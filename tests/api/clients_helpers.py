@@ -49,7 +49,9 @@ async def table_rows(
         return [dict(row) for row in (await conn.execute(query)).mappings()]
 
 
-def assert_problem(response: Response, status: int, type_suffix: str | None = None) -> dict:
+def assert_problem(
+    response: Response, status: int, type_suffix: str | None = None
+) -> dict[str, Any]:
     """An RFC 9457 problem with this status (and a type ending with ``type_suffix``)."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json"), response.headers

@@ -4,7 +4,9 @@ The unit of work hands the events of each commit to its ``after_commit`` subscri
 the commit succeeded (never for a rollback, and a failing subscriber cannot fail the
 committed change); ``CacheInvalidation`` forgets each named practice's dashboards; no
 service invalidates by hand; and over HTTP a medical record's change shows on a cached
-dashboard at once, before any delivery (the dashboard tests cover the rest)."""
+dashboard at once, before any delivery (the dashboard tests cover the rest). The
+principal cache is forgotten the same way (``SessionsChanged``; over HTTP:
+tests/api/test_session_cache_invalidation.py)."""
 
 from __future__ import annotations
 
@@ -24,12 +26,15 @@ from vetchart import services
 from vetchart.adapters.cache import MemoryDashboardCache
 from vetchart.adapters.db.engine import create_engine, session_factory
 from vetchart.adapters.db.uow import SqlAlchemyUnitOfWork
+from vetchart.adapters.security.cache import TtlPrincipalCache
 from vetchart.adapters.security.mfa import FernetSecretBox
 from vetchart.adapters.system import SystemClock, Uuid7Ids
 from vetchart.config import DatabaseSettings
 from vetchart.domain.audit import AuditKey
 from vetchart.domain.events import DomainEvent
-from vetchart.services.invalidation import DASHBOARD_EVENTS, CacheInvalidation
+from vetchart.domain.policy import Principal
+from vetchart.domain.users import Role
+from vetchart.services.invalidation import DASHBOARD_EVENTS, SESSION_EVENTS, CacheInvalidation
 from vetchart.services.ports.outbox import OutboxMessage
 
 __all__ = ["cached"]  # the dashboard fixture, used below
@@ -147,7 +152,7 @@ async def test_dashboard_events_forget_their_practices_dashboards_once() -> None
     riverside, hillcrest, elsewhere = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     for practice in (riverside, hillcrest, elsewhere):
         await cache.put(practice, 0, "today:all", b"cached")
-    await CacheInvalidation(cache).invalidate(
+    await CacheInvalidation(cache, TtlPrincipalCache(ttl_seconds=60)).invalidate(
         [
             _message("AppointmentChanged", riverside),
             _message("MedicalRecordAmended", riverside),
@@ -162,13 +167,72 @@ async def test_dashboard_events_forget_their_practices_dashboards_once() -> None
     assert await cache.get(riverside, await cache.generation(riverside), "today:all") is None
 
 
-def test_the_outbox_handler_is_the_same_subscriber() -> None:
-    invalidation = CacheInvalidation(MemoryDashboardCache(60))
+def test_the_outbox_handlers_are_the_same_subscriber() -> None:
+    invalidation = CacheInvalidation(MemoryDashboardCache(60), TtlPrincipalCache(ttl_seconds=60))
     handler = invalidation.handler()
     # Claims are stored under the handler's name: it stays what it was.
     assert handler.name == "cache.dashboard"
     assert handler.event_types == DASHBOARD_EVENTS
     assert handler.handle == invalidation.handle
+    sessions = invalidation.sessions_handler()
+    assert (sessions.name, sessions.event_types) == ("cache.sessions", SESSION_EVENTS)
+    assert sessions.handle == invalidation.handle
+    assert {"SessionsChanged"} == SESSION_EVENTS
+
+
+def _principal(session_id: uuid.UUID) -> Principal:
+    return Principal(
+        user_id=uuid.uuid4(),
+        role=Role.VET,
+        practice_id=uuid.uuid4(),
+        session_id=session_id,
+        mfa_enabled=False,
+        full_name="Dr Who",
+    )
+
+
+async def test_sessions_changed_forgets_the_named_sessions_principals_only() -> None:
+    principals = TtlPrincipalCache(ttl_seconds=60)
+    dashboards = MemoryDashboardCache(60)
+    gone, also_gone, kept = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for session_id in (gone, also_gone, kept):
+        principals.put(_principal(session_id))
+    practice = uuid.uuid4()
+    changed = OutboxMessage(
+        id=uuid.uuid4(),
+        event_type="SessionsChanged",
+        payload={
+            "user_id": str(uuid.uuid4()),
+            "session_ids": [str(gone), str(also_gone)],
+            "reason": "logout_all",
+        },
+        occurred_at=datetime.now(UTC),
+        delivered_at=None,
+    )
+    await CacheInvalidation(dashboards, principals).invalidate(
+        [changed, _message("InvitationCreated", practice)]
+    )
+    assert principals.get(gone) is None
+    assert principals.get(also_gone) is None
+    assert principals.get(kept) is not None
+    assert await dashboards.generation(practice) == 0  # sessions are no dashboard's
+
+
+def test_no_service_invalidates_the_principal_cache_by_hand() -> None:
+    """Only services/invalidation.py calls ``invalidate``; the auth services record a
+    ``SessionsChanged`` event instead (services/invalidation.py ``sessions_changed``)."""
+    root = Path(services.__file__).parent
+    callers = set()
+    for file in sorted(root.rglob("*.py")):
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "invalidate"
+            ):
+                callers.add(str(file.relative_to(root)))
+    assert callers == {"invalidation.py"}
 
 
 def test_no_service_invalidates_a_cache_of_answers_by_hand() -> None:

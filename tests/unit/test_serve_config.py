@@ -100,6 +100,7 @@ class EchoApp:
     def __init__(self) -> None:
         self.requests = 0
         self.disconnects = 0
+        self.disconnected = asyncio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -116,6 +117,7 @@ class EchoApp:
             message = await receive()
             if message["type"] == "http.disconnect":
                 self.disconnects += 1
+                self.disconnected.set()
                 return
             size += len(message.get("body", b""))
             if not message.get("more_body"):
@@ -227,10 +229,8 @@ async def test_a_stalled_body_is_cut_off_and_the_app_sees_a_disconnect() -> None
         await writer.drain()
         answer = await closed_within(reader, BODY_IDLE + 1.5)
         writer.close()
-        for _ in range(100):
-            if app.disconnects:
-                break
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(5):
+            await app.disconnected.wait()
     assert answer == b""
     assert (app.requests, app.disconnects) == (1, 1)
 

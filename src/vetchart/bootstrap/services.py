@@ -75,6 +75,7 @@ from vetchart.services.kb_answers import KbAnswerService, RetrievalRules
 from vetchart.services.notifications import InvitationMail
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
+from vetchart.services.ports.identity import PrincipalCache
 from vetchart.services.ports.schedule import DashboardCache
 from vetchart.services.ports.storage import HeadInspectorFactory, ObjectStorage, SignedUrlVerifier
 from vetchart.services.ports.system import Clock, IdGenerator
@@ -151,8 +152,11 @@ class Container:
     visits: VisitService = field(init=False)
     summaries: VisitSummaryService = field(init=False)
     dashboard_cache: DashboardCache = field(init=False)
-    # The one invalidation path of the caches of answers: the outbox events of each commit
-    # (services/invalidation.py), in-process after the commit and again at delivery.
+    # Who is signed in, for a few seconds (adapters/security/cache.py).
+    principal_cache: PrincipalCache = field(init=False)
+    # The one invalidation path of the caches (dashboards, principals): the outbox events
+    # of each commit (services/invalidation.py), in-process after the commit and again at
+    # delivery.
     invalidation: CacheInvalidation = field(init=False)
     schedule_queries: SqlScheduleQueries = field(init=False)
     storage: ObjectStorage = field(init=False)
@@ -179,7 +183,8 @@ class Container:
         self.audit_key = AuditKey(settings.audit.key.get_secret_value().encode("utf-8"))
         # Before the first unit of work: each commit hands it its outbox events.
         self.dashboard_cache = build_dashboard_cache(settings)
-        self.invalidation = CacheInvalidation(self.dashboard_cache)
+        self.principal_cache = TtlPrincipalCache(ttl_seconds=settings.auth.session_cache_seconds)
+        self.invalidation = CacheInvalidation(self.dashboard_cache, self.principal_cache)
         self.storage, self.signed_files = build_storage(settings, self.clock)
         self.content_checks = checker_for
         self.upload_limits = UploadSizeLimits(
@@ -193,7 +198,6 @@ class Container:
             inspectors=self.content_checks,
             limits=self.upload_limits,
         )
-        cache = TtlPrincipalCache(ttl_seconds=settings.auth.session_cache_seconds)
         auth = settings.auth
         self.auth = AuthService(
             uow=self.uow,
@@ -203,7 +207,7 @@ class Container:
             tokens=build_tokens(auth),
             secret_box=self._secret_box,
             totp=PyOtpTotp(issuer=auth.mfa_issuer),
-            principal_cache=cache,
+            principal_cache=self.principal_cache,
             guessability=zxcvbn_guessability,
             config=AuthConfig(
                 lockout=lockout_policy(auth),
@@ -260,7 +264,6 @@ class Container:
             clock=self.clock,
             ids=self.ids,
             hasher=self.hasher,
-            principal_cache=cache,
             guessability=zxcvbn_guessability,
         )
 
@@ -318,6 +321,7 @@ class Container:
             handlers=[
                 self.invitation_mail.handler(),
                 self.invalidation.handler(),
+                self.invalidation.sessions_handler(),
                 self.summaries.handler(),
                 *self.kb_documents.handlers(),
             ],

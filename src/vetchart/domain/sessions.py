@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from vetchart.domain.events import DomainEvent
+
 
 @dataclass(frozen=True)
 class SessionRecord:
@@ -32,3 +34,14 @@ class SessionPolicy:
     idle_timeout_staff: timedelta
     idle_timeout_owner: timedelta
     absolute_lifetime: timedelta
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionsChanged(DomainEvent):
+    """What a process remembers of these sessions (their principal: the user, role, MFA,
+    name) is stale: they were revoked (``reason``: logout, password change, ...) or their
+    user changed. The principal caches forget them (services/invalidation.py)."""
+
+    user_id: UUID
+    session_ids: tuple[UUID, ...]
+    reason: str

@@ -22,9 +22,9 @@ from vetchart.domain.users import ProfileChanges, Role, User, UserChanges
 from vetchart.services.accounts import new_account
 from vetchart.services.audit import UNATTENDED
 from vetchart.services.audit import record as record_audit
+from vetchart.services.invalidation import sessions_changed
 from vetchart.services.ports.identity import (
     PasswordHasher,
-    PrincipalCache,
     UserFilters,
     UserQueries,
 )
@@ -42,7 +42,6 @@ class UserService:
         clock: Clock,
         ids: IdGenerator,
         hasher: PasswordHasher,
-        principal_cache: PrincipalCache,
         guessability: passwords.GuessabilityCheck,
     ) -> None:
         self._uow = uow
@@ -50,7 +49,6 @@ class UserService:
         self._clock = clock
         self._ids = ids
         self._hasher = hasher
-        self._cache = principal_cache
         self._guessability = guessability
 
     async def me(self, actor: Principal) -> User:
@@ -79,8 +77,8 @@ class UserService:
                 updated,
                 details={"fields": ["full_name"]},
             )
+            sessions_changed(uow, actor.user_id, [actor.session_id], "profile_updated")
             await uow.commit()
-        self._cache.invalidate([actor.session_id])
         return updated
 
     async def list_users(
@@ -149,8 +147,8 @@ class UserService:
                     **({"is_active": updated.is_active} if "is_active" in fields else {}),
                 },
             )
+            sessions_changed(uow, user.id, [*revoked, *(s.id for s in sessions)], "user_updated")
             await uow.commit()
-        self._cache.invalidate([*revoked, *(s.id for s in sessions)])
         return updated
 
     async def unlock(self, actor: Principal, user_id: UUID, meta: RequestMeta) -> None:

@@ -257,13 +257,16 @@ async def test_cancellation_releases_the_trial_slot() -> None:
     breaker.acquire().failure()
     clock.now += 30
 
+    entered = asyncio.Event()
+
     async def hang() -> None:
-        await asyncio.sleep(10)
+        entered.set()  # the call holds the trial slot from here
+        await asyncio.Event().wait()  # until cancelled
 
     task = asyncio.create_task(
         resilient(hang, breaker=breaker, policy=FAST, timeout_seconds=5, classify=classify)
     )
-    await asyncio.sleep(0.01)
+    await entered.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

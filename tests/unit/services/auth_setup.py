@@ -1,5 +1,7 @@
 """An ``AuthService`` on the in-memory fakes: a fake clock, ids, hasher and database, and
-the real pure adapters (JWTs, TOTP, the principal cache, the guessability check)."""
+the real pure adapters (JWTs, TOTP, the principal cache, the guessability check). Each
+commit's events go to the cache invalidation (services/invalidation.py), as bootstrap
+wires it: that is how a revoked session's principal is forgotten."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from uuid import UUID
 import pyotp
 
 from tests.fixtures.fakes import FakeHasher, InMemoryDatabase
+from vetchart.adapters.cache import MemoryDashboardCache
 from vetchart.adapters.security.cache import TtlPrincipalCache
 from vetchart.adapters.security.mfa import TOTP_INTERVAL_SECONDS, PyOtpTotp
 from vetchart.adapters.security.passwords import zxcvbn_guessability
@@ -22,6 +25,7 @@ from vetchart.domain.users import Role, User
 from vetchart.services.auth.base import AuthConfig
 from vetchart.services.auth.service import AuthService
 from vetchart.services.auth.sessions import TokenPair
+from vetchart.services.invalidation import CacheInvalidation
 
 PASSWORD = "purple-otter-reads-maps-at-dawn"
 NEW_PASSWORD = "glacier-pickle-trumpet-harbor-77"
@@ -60,6 +64,8 @@ class Auth:
     totp: PyOtpTotp = field(default_factory=lambda: PyOtpTotp(issuer="vetchart-tests"))
 
     def __post_init__(self) -> None:
+        self.invalidation = CacheInvalidation(MemoryDashboardCache(60), self.cache)
+        self.db.after_commit = self.invalidation.invalidate
         self.tokens = JwtTokens(
             active_secret="unit-test-secret-that-is-long-enough-for-hs256",
             previous_secrets=[],

@@ -4,6 +4,9 @@ good once, and turning it off."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 import pytest
 
 from tests.unit.services.auth_setup import HOME, PAIR_THRESHOLD, PASSWORD, Auth
@@ -109,3 +112,39 @@ async def test_turning_mfa_off_needs_a_good_code() -> None:
     assert user.id not in auth.db.tables.recovery_codes
     with pytest.raises(Conflict):
         await auth.service.disable_totp(actor, code=auth.code(secret), meta=HOME)
+
+
+def session_changes(auth: Auth) -> list[dict[str, Any]]:
+    """The ``SessionsChanged`` events committed so far (their payloads)."""
+    return [
+        event.payload
+        for event in auth.db.tables.outbox.values()
+        if event.event_type == "SessionsChanged"
+    ]
+
+
+async def test_turning_mfa_on_or_off_forgets_the_users_principals_through_the_outbox() -> None:
+    auth = Auth()
+    await auth.add_user()
+    here, there = await auth.sign_in(), await auth.sign_in()
+    actor = await auth.principal(here)
+    await auth.principal(there)
+    assert not actor.mfa_enabled
+    enrolment = await auth.service.start_totp(actor, HOME)
+    assert session_changes(auth) == []  # a pending enrolment changes no principal
+    await auth.service.confirm_totp(actor, code=auth.code(enrolment.secret), meta=HOME)
+    both = sorted([str(here.session_id), str(there.session_id)])
+    (enabled,) = session_changes(auth)
+    assert (enabled["reason"], sorted(enabled["session_ids"])) == ("mfa_enabled", both)
+    # Forgotten after the commit (the unit of work's after_commit): read again, MFA on.
+    assert auth.cache.get(here.session_id) is None
+    assert auth.cache.get(there.session_id) is None
+    actor = await auth.principal(here)
+    assert actor.mfa_enabled
+
+    auth.advance(timedelta(seconds=60))  # the next time step: a fresh code
+    await auth.service.disable_totp(actor, code=auth.code(enrolment.secret), meta=HOME)
+    disabled = session_changes(auth)[1]
+    assert disabled["reason"] == "mfa_disabled"
+    assert auth.cache.get(here.session_id) is None
+    assert not (await auth.principal(here)).mfa_enabled

@@ -66,14 +66,21 @@ HEAD_SEQ = "head_seq"
 HEAD_HASH = "head_hash"
 
 
-def with_chain_head(read_sql: str) -> str:
+def with_chain_head(read_sql: str, *, order_by: str | None = None) -> str:
     """``read_sql`` (its parameters from ``$2``; ``$1`` is the chain) behind the lock of
-    the chain's head: every row it returns carries ``head_seq`` and ``head_hash``."""
+    the chain's head: every row it returns carries ``head_seq`` and ``head_hash``.
+
+    A read of several rows names the column of ``read_sql`` that orders them
+    (``order_by``, e.g. ``PAGE_ORDER``): the order of a subquery's rows does not survive
+    the joins around it. With statistics the planner may hash-join a scope check to a
+    page, and the rows then come back in the hash table's order; the audit row, built
+    from the first row returned, named no rows when that was not the page's first."""
+    ordered = "" if order_by is None else f" ORDER BY d.{order_by}"
     return (
         "WITH head AS (SELECT seq AS head_seq, hash AS head_hash "
         "FROM audit_lock_head($1::smallint)) "
         "SELECT head.head_seq, head.head_hash, d.* FROM (SELECT 1) AS one "
-        f"LEFT JOIN head ON true CROSS JOIN LATERAL ({read_sql}) AS d"
+        f"LEFT JOIN head ON true CROSS JOIN LATERAL ({read_sql}) AS d{ordered}"
     )
 
 

@@ -30,7 +30,7 @@ from vetchart.adapters.db.scope import (
     page_care_practices,
     user_in_scope,
 )
-from vetchart.adapters.db.seen import audited_page
+from vetchart.adapters.db.seen import PAGE_ORDER, audited_page
 from vetchart.adapters.db.tables import pet_owners, pets, practice_associations, practices, users
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.owners import (
@@ -360,7 +360,8 @@ class PgClientReads:
                 f"ORDER BY {source.order} LIMIT $2",
                 "$2",
                 practices=practices,
-            )
+            ),
+            order_by=PAGE_ORDER,
         )
         rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         first, second = source.key

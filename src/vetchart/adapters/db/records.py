@@ -25,7 +25,7 @@ from vetchart.adapters.db.scope import (
     record_in_scope,
     scope_kind,
 )
-from vetchart.adapters.db.seen import ROW_PRACTICES, audited_page
+from vetchart.adapters.db.seen import PAGE_ORDER, ROW_PRACTICES, audited_page
 from vetchart.adapters.db.statements import bound, insert_one, multi_row_insert
 from vetchart.adapters.db.tables import medical_record_events, medical_records, pets, users
 from vetchart.domain.audit import AuditEntry, RequestMeta
@@ -296,7 +296,8 @@ class PgRecordReads:
         )
         sql = with_chain_head(
             f"SELECT r.* FROM pets p CROSS JOIN LATERAL ({listed}) AS r "
-            f"WHERE p.id = $2 AND {in_scope}"
+            f"WHERE p.id = $2 AND {in_scope}",
+            order_by=PAGE_ORDER,
         )
         rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         if rows is None:
@@ -344,7 +345,8 @@ class PgRecordReads:
             "LEFT JOIN LATERAL (SELECT * FROM medical_record_events e "
             f"WHERE e.record_id = r.id{after} ORDER BY e.version LIMIT $3) AS e ON true "
             "LEFT JOIN users u ON u.id = e.actor_id "
-            f"WHERE r.id = $2 AND {in_scope} ORDER BY e.version"
+            f"WHERE r.id = $2 AND {in_scope} ORDER BY e.version",
+            order_by="version",
         )
         rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         if rows is None:

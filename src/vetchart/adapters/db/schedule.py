@@ -39,7 +39,7 @@ from vetchart.adapters.db.scope import (
     owner_in_scope,
     owner_in_scope_sql,
 )
-from vetchart.adapters.db.seen import ROW_PRACTICES, audited_page
+from vetchart.adapters.db.seen import PAGE_ORDER, ROW_PRACTICES, audited_page
 from vetchart.adapters.db.tables import (
     appointment_pets,
     appointments,
@@ -559,7 +559,7 @@ class PgScheduleReads:
     ) -> Page[Row]:
         """A page, its audit row committed first (empty or not)."""
         args = SqlArgs(page.limit + 1, offset=1)  # $2
-        sql = with_chain_head(_appointments_page_sql(filters, page, args))
+        sql = with_chain_head(_appointments_page_sql(filters, page, args), order_by=PAGE_ORDER)
         rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         return _appointment_page(rows or [], page)
 
@@ -579,7 +579,8 @@ class PgScheduleReads:
         sql = with_chain_head(
             "SELECT d.* FROM pet_owners listed_owner "
             f"CROSS JOIN LATERAL ({_appointments_page_sql(filters, page, args)}) AS d "
-            f"WHERE listed_owner.id = $3 AND {owner_seen}"
+            f"WHERE listed_owner.id = $3 AND {owner_seen}",
+            order_by=PAGE_ORDER,
         )
         rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
         return None if rows is None else _appointment_page(rows, page)

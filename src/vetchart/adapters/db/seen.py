@@ -20,6 +20,11 @@ from __future__ import annotations
 
 from vetchart.services.ports.paging import SEEN_IDS, SEEN_PRACTICES
 
+# The column of an audited page's rows that orders them (its row number in the page): an
+# outer query orders by it (``with_chain_head(..., order_by=PAGE_ORDER)``), as the order
+# of a subquery's rows is lost in the joins around it.
+PAGE_ORDER = "page_n"
+
 # The practices of the page's rows, for rows that have one (records, appointments).
 ROW_PRACTICES = "array_agg(DISTINCT page.practice_id)"
 

@@ -1,7 +1,9 @@
 """A few seconds of in-process memory for authenticated sessions.
 
-Revocation invalidates the entry in this process at once; other processes forget it
-within the TTL (a few seconds), which bounds how long a revoked token can still work.
+Forgotten through the outbox's ``SessionsChanged`` events (services/invalidation.py): in
+this process right after the revoking commit, in the delivering process at delivery;
+other processes forget within the TTL (a few seconds), which bounds how long a revoked
+token can still work there.
 """
 
 from __future__ import annotations

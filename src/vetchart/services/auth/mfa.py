@@ -17,6 +17,7 @@ from vetchart.domain.throttle import ThrottleKeys, ThrottleState, mfa_keys, regi
 from vetchart.domain.users import User
 from vetchart.services.auth.base import token_digest
 from vetchart.services.auth.lockout import Held, Lockout, Throttles, locked
+from vetchart.services.invalidation import sessions_changed
 from vetchart.services.ports.unit_of_work import UnitOfWork
 
 INVALID_MFA = "The code is not valid."
@@ -156,8 +157,8 @@ class Mfa(SecondFactor):
             await uow.recovery_codes.replace(user.id, [token_digest(c) for c in codes], now)
             sessions = await uow.sessions.list_active(user.id, now)
             self._audit_actor(uow, meta, AuditAction.AUTH_MFA_ENABLE, actor)
+            sessions_changed(uow, user.id, [s.id for s in sessions], "mfa_enabled")
             await uow.commit()
-        self._cache.invalidate([s.id for s in sessions])
         return codes
 
     async def disable_totp(self, actor: Principal, *, code: str, meta: RequestMeta) -> None:
@@ -199,5 +200,5 @@ class Mfa(SecondFactor):
             await uow.recovery_codes.clear(user.id)
             sessions = await uow.sessions.list_active(user.id, now)
             self._audit_actor(uow, meta, AuditAction.AUTH_MFA_DISABLE, actor)
+            sessions_changed(uow, user.id, [s.id for s in sessions], "mfa_disabled")
             await uow.commit()
-        self._cache.invalidate([s.id for s in sessions])

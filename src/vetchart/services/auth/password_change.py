@@ -12,6 +12,7 @@ from vetchart.domain.errors import RuleViolation, Unauthenticated
 from vetchart.domain.policy import Principal
 from vetchart.domain.throttle import password_keys
 from vetchart.services.auth.lockout import Lockout, locked
+from vetchart.services.invalidation import sessions_changed
 from vetchart.services.passwords import validate_new_password
 
 
@@ -79,5 +80,5 @@ class PasswordChange(Lockout):
             self._audit_actor(
                 uow, meta, AuditAction.AUTH_PASSWORD_CHANGE, actor, details=revoked_count
             )
+            sessions_changed(uow, actor.user_id, revoked, "password_changed")
             await uow.commit()
-        self._cache.invalidate(revoked)

@@ -19,6 +19,7 @@ from vetchart.domain.policy import Action, Principal, require
 from vetchart.domain.sessions import SessionRecord
 from vetchart.domain.users import Role, User
 from vetchart.services.auth.base import AuthBase, token_digest
+from vetchart.services.invalidation import sessions_changed
 from vetchart.services.ports.identity import (
     IssuedToken,
     RefreshTokenState,
@@ -87,8 +88,8 @@ class Sessions(AuthBase):
                 revoked = await uow.sessions.revoke(session.id, now, "refresh_token_reuse")
                 reused = {"session_id": str(session.id), "revoked": revoked}
                 self._audit(uow, meta, AuditAction.AUTH_REFRESH_REUSE, user, Outcome.DENIED, reused)
+                sessions_changed(uow, user.id, [session.id], "refresh_token_reuse")
                 await uow.commit()
-                self._cache.invalidate([session.id])
                 raise Unauthenticated(INVALID_REFRESH)
             if not session.is_usable(now) or not user.is_active:
                 ended = {"session_id": str(session.id), "reason": "session_ended"}
@@ -131,8 +132,8 @@ class Sessions(AuthBase):
             now = self._clock.now()
             await uow.sessions.revoke(actor.session_id, now, "logout")
             self._audit_actor(uow, meta, AuditAction.AUTH_LOGOUT, actor, str(actor.session_id))
+            sessions_changed(uow, actor.user_id, [actor.session_id], "logout")
             await uow.commit()
-        self._cache.invalidate([actor.session_id])
 
     async def logout_all(self, actor: Principal, meta: RequestMeta) -> None:
         async with self._uow() as uow:
@@ -146,8 +147,8 @@ class Sessions(AuthBase):
                 str(actor.user_id),
                 details={"all_sessions": True, "revoked": len(revoked)},
             )
+            sessions_changed(uow, actor.user_id, [*revoked, actor.session_id], "logout_all")
             await uow.commit()
-        self._cache.invalidate([*revoked, actor.session_id])
 
     async def list_sessions(self, actor: Principal) -> list[SessionRecord]:
         require(actor, Action.OWN_SESSIONS_MANAGE)
@@ -163,5 +164,5 @@ class Sessions(AuthBase):
                 raise NotFound("Session not found.")
             await uow.sessions.revoke(session_id, now, "revoked_by_user")
             self._audit_actor(uow, meta, AuditAction.AUTH_SESSION_REVOKE, actor, str(session_id))
+            sessions_changed(uow, actor.user_id, [session_id], "revoked_by_user")
             await uow.commit()
-        self._cache.invalidate([session_id])
