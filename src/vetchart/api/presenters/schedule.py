@@ -60,28 +60,20 @@ def attachment_out(attachment: Attachment) -> AttachmentOut:
 def timeline_item_out(
     entry: TimelineEntry, record_out: Callable[[MedicalRecord], RecordOut]
 ) -> TimelineItemOut:
-    """One entry of a pet's timeline; ``record_out`` presents its record (as of now)."""
-    if entry.record is not None:
-        return TimelineItemOut(
-            kind=entry.kind,
-            id=entry.id,
-            occurred_on=entry.occurred_on,
-            title=entry.record.content.title,
-            medical_record=record_out(entry.record),
-        )
-    if entry.appointment is not None:
-        return TimelineItemOut(
-            kind=entry.kind,
-            id=entry.id,
-            occurred_on=entry.occurred_on,
-            title=entry.appointment.appointment.title,
-            appointment=appointment_out(entry.appointment),
-        )
-    assert entry.visit is not None
-    return TimelineItemOut(
-        kind=entry.kind,
-        id=entry.id,
-        occurred_on=entry.occurred_on,
-        title="Visit",
-        visit=visit_out(entry.visit),
+    """One entry of a pet's timeline (a record, an appointment or a visit); ``record_out``
+    presents its record (as of now)."""
+    record, appointment, visit = entry.record, entry.appointment, entry.visit
+    if record is not None:
+        title = record.content.title
+    elif appointment is not None:
+        title = appointment.appointment.title
+    else:
+        assert visit is not None
+        title = "Visit"
+    return TimelineItemOut.from_object(
+        entry,
+        title=title,
+        medical_record=record_out(record) if record is not None else None,
+        appointment=appointment_out(appointment) if appointment is not None else None,
+        visit=visit_out(visit) if visit is not None else None,
     )
