@@ -52,9 +52,10 @@ def pool_stats(engine: AsyncEngine) -> PoolStats:
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Database:
-    """The engines and fast-path pools of one database (and its replica, if any)."""
+    """The engines and fast-path pools of one database (and its replica, if any); the
+    services' ``Container`` is built on them (bootstrap/services.py)."""
 
     database_url: str
     engine: AsyncEngine

@@ -10,7 +10,6 @@ from functools import cached_property
 
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vetchart.adapters.ai.breaker import CircuitBreakers
 from vetchart.adapters.ai.wiring import AiAdapters, build_ai_adapters
@@ -24,10 +23,8 @@ from vetchart.adapters.db.audit_verify import (
 from vetchart.adapters.db.audited_reads import AuditedReader
 from vetchart.adapters.db.engine import session_factory
 from vetchart.adapters.db.errors import translate_database_error
-from vetchart.adapters.db.health import DatabaseReadiness
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
 from vetchart.adapters.db.kb import SqlKbQueries
-from vetchart.adapters.db.pg import PgPool
 from vetchart.adapters.db.queries import PgClientReads, SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
 from vetchart.adapters.db.schedule import PgScheduleReads, SqlScheduleQueries
@@ -41,6 +38,7 @@ from vetchart.adapters.storage.sniff import checker_for
 from vetchart.adapters.system import SystemClock, Uuid7Ids
 from vetchart.adapters.text_extract import DocumentTextExtractor
 from vetchart.bootstrap.adapters import (
+    Database,
     PoolStats,
     build_dashboard_cache,
     build_hasher,
@@ -118,21 +116,12 @@ def lockout_policy(auth: AuthSettings) -> LockoutPolicy:
 
 
 @dataclass
-class Container:
-    """Everything the outer layers need, built from settings. Routes never receive it:
-    each takes the services it uses (api/dependencies.py)."""
+class Container(Database):
+    """Everything the outer layers need, built from settings: the database's engines and
+    pools (the fields of ``Database``) and the services wired over them. Routes never
+    receive it: each takes the services it uses (api/dependencies.py)."""
 
     settings: Settings
-    database_url: str
-    engine: AsyncEngine
-    read_engine: AsyncEngine
-    # The read side's fast path (plain asyncpg, on the primary): hot reads and the audit
-    # rows of reads (adapters/db/pg.py).
-    fast_pool: PgPool
-    # Its plain reads (no audit row to write): on the replica when READ_DATABASE_URL is
-    # set, else the same pool.
-    fast_read_pool: PgPool
-    readiness: DatabaseReadiness
     tracer_provider: TracerProvider | None
     clock: Clock
     ids: IdGenerator
@@ -432,13 +421,8 @@ async def build_container(
         wait_for_db=wait_for_db,
     )
     return Container(
+        **vars(database),
         settings=settings,
-        database_url=database.database_url,
-        engine=database.engine,
-        read_engine=database.read_engine,
-        fast_pool=database.fast_pool,
-        fast_read_pool=database.fast_read_pool,
-        readiness=database.readiness,
         tracer_provider=tracer_provider,
         clock=SystemClock(),
         ids=Uuid7Ids(),

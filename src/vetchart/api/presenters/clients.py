@@ -62,14 +62,4 @@ def association_out(view: AssociationView) -> AssociationOut:
 
 
 def invitation_out(issued: IssuedInvitation) -> InvitationOut:
-    invitation = issued.invitation
-    return InvitationOut(
-        id=invitation.id,
-        practice_id=invitation.practice_id,
-        email=invitation.email,
-        role=invitation.role,
-        expires_at=invitation.expires_at,
-        created_at=invitation.created_at,
-        token=issued.token,
-        mail_sent=True,
-    )
+    return InvitationOut.from_object(issued.invitation, token=issued.token, mail_sent=True)

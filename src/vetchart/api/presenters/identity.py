@@ -16,12 +16,4 @@ def tokens_out(pair: TokenPair) -> TokenOut:
 
 
 def session_out(record: SessionRecord, current_session_id: UUID) -> SessionOut:
-    return SessionOut(
-        id=record.id,
-        created_at=record.created_at,
-        last_used_at=record.last_used_at,
-        expires_at=record.expires_at,
-        client_address=record.client_address,
-        user_agent=record.user_agent,
-        current=record.id == current_session_id,
-    )
+    return SessionOut.from_object(record, current=record.id == current_session_id)

@@ -28,16 +28,7 @@ def answer_out(answer: KbAnswer) -> KbAnswerOut:
     return KbAnswerOut(
         answer=answer.answer,
         sources=[
-            KbSourceOut(
-                n=source.n,
-                document_id=source.document_id,
-                title=source.title,
-                chunk_index=source.chunk_index,
-                score=source.score,
-                excerpt=source.excerpt,
-                source_url=source.source_url,
-            )
-            for source in answer.sources
+            KbSourceOut.model_validate(source, from_attributes=True) for source in answer.sources
         ],
         mode=answer.mode,
         degraded=answer.degraded,

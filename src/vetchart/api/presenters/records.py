@@ -46,33 +46,8 @@ def history_item(row: Row) -> dict[str, Any]:
 def record_out(view: RecordView) -> RecordOut:
     record = view.record
     content = {name: getattr(record.content, name) for name in CONTENT_FIELDS}
-    return RecordOut(
-        id=record.id,
-        pet_id=record.pet_id,
-        practice_id=record.practice_id,
-        author_id=record.author_id,
-        **content,
-        status=record.status,
-        version=record.version,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        finalised_at=view.finalised_at,
-        signed_at=record.signed_at,
-        signed_by=record.signed_by,
-        entered_in_error_reason=record.entered_in_error_reason,
-    )
+    return RecordOut.from_object(record, **content, finalised_at=view.finalised_at)
 
 
 def history_out(entry: HistoryEntry) -> HistoryEntryOut:
-    event = entry.event
-    return HistoryEntryOut(
-        version=event.version,
-        event_type=event.event_type,
-        recorded_at=event.recorded_at,
-        actor_id=event.actor_id,
-        actor=ActorOut(id=entry.actor.id, full_name=entry.actor.full_name, role=entry.actor.role),
-        reason=event.reason,
-        changed_fields=list(event.changed_fields),
-        late=event.late,
-        snapshot=event.snapshot,
-    )
+    return HistoryEntryOut.from_object(entry.event, actor=ActorOut.model_validate(entry.actor))

@@ -38,49 +38,18 @@ def appointment_item(row: Row) -> dict[str, Any]:
 
 def appointment_out(view: AppointmentView) -> AppointmentOut:
     a = view.appointment
-    return AppointmentOut(
-        id=a.id,
-        practice_id=a.practice_id,
-        pet_owner_id=a.pet_owner_id,
+    return AppointmentOut.from_object(
+        a,
         owner=OwnerBriefOut(id=a.pet_owner_id, full_name=view.owner_name),
-        pet_ids=list(a.pet_ids),
-        pets=[PetBriefOut(id=p.id, name=p.name, species=p.species) for p in view.pets],
-        assigned_vet_id=a.assigned_vet_id,
-        start_at=a.start_at,
-        end_at=a.end_at,
-        duration_minutes=a.duration_minutes,
-        appointment_type=a.appointment_type,
-        title=a.title,
-        notes=a.notes,
-        status=a.status,
-        version=a.version,
-        created_at=a.created_at,
-        updated_at=a.updated_at,
+        pets=[PetBriefOut.model_validate(p) for p in view.pets],
     )
 
 
 def visit_out(visit: Visit) -> VisitOut:
-    audio = visit.audio
-    return VisitOut(
-        id=visit.id,
-        pet_id=visit.pet_id,
-        practice_id=visit.practice_id,
-        appointment_id=visit.appointment_id,
-        visit_date=visit.visit_date,
-        transcript_text=visit.transcript_text,
-        state=visit.state,
-        audio=AudioOut(
-            content_type=audio.content_type, size_bytes=audio.size_bytes, sha256=audio.sha256
-        )
-        if audio
-        else None,
+    return VisitOut.from_object(
+        visit,
+        audio=AudioOut.model_validate(visit.audio) if visit.audio else None,
         audio_upload_pending=visit.audio_pending_key is not None,
-        summary=visit.summary,
-        summary_record_id=visit.summary_record_id,
-        created_by=visit.created_by,
-        version=visit.version,
-        created_at=visit.created_at,
-        updated_at=visit.updated_at,
     )
 
 
@@ -91,28 +60,20 @@ def attachment_out(attachment: Attachment) -> AttachmentOut:
 def timeline_item_out(
     entry: TimelineEntry, record_out: Callable[[MedicalRecord], RecordOut]
 ) -> TimelineItemOut:
-    """One entry of a pet's timeline; ``record_out`` presents its record (as of now)."""
-    if entry.record is not None:
-        return TimelineItemOut(
-            kind=entry.kind,
-            id=entry.id,
-            occurred_on=entry.occurred_on,
-            title=entry.record.content.title,
-            medical_record=record_out(entry.record),
-        )
-    if entry.appointment is not None:
-        return TimelineItemOut(
-            kind=entry.kind,
-            id=entry.id,
-            occurred_on=entry.occurred_on,
-            title=entry.appointment.appointment.title,
-            appointment=appointment_out(entry.appointment),
-        )
-    assert entry.visit is not None
-    return TimelineItemOut(
-        kind=entry.kind,
-        id=entry.id,
-        occurred_on=entry.occurred_on,
-        title="Visit",
-        visit=visit_out(entry.visit),
+    """One entry of a pet's timeline (a record, an appointment or a visit); ``record_out``
+    presents its record (as of now)."""
+    record, appointment, visit = entry.record, entry.appointment, entry.visit
+    if record is not None:
+        title = record.content.title
+    elif appointment is not None:
+        title = appointment.appointment.title
+    else:
+        assert visit is not None
+        title = "Visit"
+    return TimelineItemOut.from_object(
+        entry,
+        title=title,
+        medical_record=record_out(record) if record is not None else None,
+        appointment=appointment_out(appointment) if appointment is not None else None,
+        visit=visit_out(visit) if visit is not None else None,
     )

@@ -25,9 +25,9 @@ from vetchart.api.schemas.clients import (
     PracticeDirectoryOut,
     PracticeOut,
     PracticeUpdateIn,
-    StaffOut,
 )
 from vetchart.api.schemas.common import ListResponse, problem_responses
+from vetchart.api.schemas.users import StaffOut
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.owners import AssociationStatus

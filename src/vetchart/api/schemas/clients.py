@@ -89,15 +89,6 @@ class PracticeOut(PracticeDirectoryOut):
     updated_at: datetime
 
 
-class StaffOut(ResponseModel):
-    id: UUID
-    email: str
-    full_name: str
-    role: Role
-    practice_id: UUID | None
-    is_active: bool
-
-
 # --------------------------------------------------------------------------- invitations
 
 

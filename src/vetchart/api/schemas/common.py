@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -26,6 +26,14 @@ class RequestModel(BaseModel):
 
 class ResponseModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def from_object(cls, source: object, **given: Any) -> Self:
+        """The response read from ``source``'s attributes of its field names (properties
+        too), with ``given`` in place of the fields ``source`` has not, or presents
+        otherwise."""
+        read = {name: getattr(source, name) for name in cls.model_fields if name not in given}
+        return cls.model_validate(read | given)
 
 
 class ListResponse(BaseModel, Generic[T]):

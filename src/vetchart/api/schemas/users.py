@@ -22,13 +22,18 @@ PASSWORD_FIELD = Field(
 )
 
 
-class UserOut(ResponseModel):
+# A practice's staff member as its staff list shows them; the account (``UserOut``) adds
+# its MFA state and times.
+class StaffOut(ResponseModel):
     id: UUID
     email: str
     full_name: str
     role: Role
     practice_id: UUID | None
     is_active: bool
+
+
+class UserOut(StaffOut):
     mfa_enabled: bool
     created_at: datetime
     updated_at: datetime
