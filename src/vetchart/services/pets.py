@@ -17,7 +17,7 @@ from vetchart.services.audit import record as audit
 from vetchart.services.ports.clients import ClientQueries, ClientReads, PetFilters, PetView
 from vetchart.services.ports.paging import Page, PageRequest, Row
 from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 def require_version(if_match: int | None, current: int, noun: str = "pet") -> None:
@@ -135,10 +135,7 @@ class PetService:
         meta: RequestMeta,
     ) -> Pet:
         async with self._uow() as uow:
-            pet = await uow.pets.get(pet_id, client_scope(actor), for_update=True)
-            if pet is None:
-                raise NotFound("Pet not found.")
-            require(actor, Action.PET_UPDATE)
+            pet = await _locked_pet(uow, actor, pet_id, Action.PET_UPDATE)
             require_version(if_match, pet.version)
             checked = given(changes)
             changed = changed_fields(pet, checked)
@@ -164,10 +161,7 @@ class PetService:
         self, actor: Principal, pet_id: UUID, active: bool, meta: RequestMeta
     ) -> Pet:
         async with self._uow() as uow:
-            pet = await uow.pets.get(pet_id, client_scope(actor), for_update=True)
-            if pet is None:
-                raise NotFound("Pet not found.")
-            require(actor, Action.PET_DEACTIVATE)
+            pet = await _locked_pet(uow, actor, pet_id, Action.PET_DEACTIVATE)
             if pet.is_active == active:
                 return pet
             updated = replace(
@@ -178,3 +172,13 @@ class PetService:
             audit(uow, meta, actor, action, pet.id, actor.practice_id, pet_id=pet.id)
             await uow.commit()
         return updated
+
+
+async def _locked_pet(uow: UnitOfWork, actor: Principal, pet_id: UUID, action: Action) -> Pet:
+    """The pet, row-locked, for a change (``action``): out of the actor's scope it does
+    not exist (404); in scope without the permission, 403."""
+    pet = await uow.pets.get(pet_id, client_scope(actor), for_update=True)
+    if pet is None:
+        raise NotFound("Pet not found.")
+    require(actor, action)
+    return pet

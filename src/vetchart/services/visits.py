@@ -54,6 +54,7 @@ from vetchart.services.ports.storage import (
 )
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from vetchart.services.records import audit_record_read, visible_record
 
 log = structlog.get_logger(__name__)
 
@@ -159,9 +160,7 @@ class VisitService:
     async def get(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:
         require(actor, Action.VISIT_READ)
         async with self._uow() as uow:
-            visit = await uow.visits.get(visit_id, client_scope(actor))
-            if visit is None:
-                raise NotFound("Visit not found.")
+            visit = await _visible_visit(uow, actor, visit_id)
             _audit_visit_read(uow, meta, actor, AuditAction.VISIT_READ, visit)
             await uow.commit()
         return visit
@@ -242,9 +241,7 @@ class VisitService:
     async def audio_url(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> str:
         require(actor, Action.VISIT_READ)
         async with self._uow() as uow:
-            visit = await uow.visits.get(visit_id, client_scope(actor))
-            if visit is None:
-                raise NotFound("Visit not found.")
+            visit = await _visible_visit(uow, actor, visit_id)
             if visit.audio is None:
                 raise NotFound("This visit has no recording.")
             _audit_visit_read(uow, meta, actor, AuditAction.VISIT_AUDIO_READ, visit)
@@ -356,18 +353,8 @@ class VisitService:
     ) -> list[Attachment]:
         require(actor, Action.ATTACHMENT_READ)
         async with self._uow() as uow:
-            record = await uow.records.get(record_id, client_scope(actor))
-            if record is None:
-                raise NotFound("Medical record not found.")
-            record_read(
-                uow,
-                meta,
-                actor,
-                AuditAction.ATTACHMENT_LIST,
-                record.id,
-                data_practice_id=record.practice_id,
-                pet_id=record.pet_id,
-            )
+            record = await visible_record(uow, actor, record_id)
+            audit_record_read(uow, meta, actor, AuditAction.ATTACHMENT_LIST, record)
             found = await uow.attachments.for_record(record.id)
             await uow.commit()
         return found
@@ -400,9 +387,7 @@ class VisitService:
         """Attaching is changing the record: the same people as PATCH may do it, with the
         same answers (out of scope: 404 before any permission check; visible: 403)."""
         async with self._uow() as uow:
-            record = await uow.records.get(record_id, client_scope(actor))
-        if record is None:
-            raise NotFound("Medical record not found.")
+            record = await visible_record(uow, actor, record_id)
         require(actor, Action.ATTACHMENT_CREATE, RecordRef.of(record))
         return record
 
@@ -468,10 +453,18 @@ async def locked_visit(
     """The visit, row-locked, for a change by staff of its practice (``action``): out of
     the actor's scope it does not exist (404); visible but not theirs is 403."""
     require(actor, Action.VISIT_READ)
-    visit = await uow.visits.get(visit_id, client_scope(actor), for_update=True)
+    visit = await _visible_visit(uow, actor, visit_id, for_update=True)
+    require(actor, action, PracticeBusiness(visit.practice_id))
+    return visit
+
+
+async def _visible_visit(
+    uow: UnitOfWork, actor: Principal, visit_id: UUID, *, for_update: bool = False
+) -> Visit:
+    """The visit in the actor's client scope; out of it, it does not exist (404)."""
+    visit = await uow.visits.get(visit_id, client_scope(actor), for_update=for_update)
     if visit is None:
         raise NotFound("Visit not found.")
-    require(actor, action, PracticeBusiness(visit.practice_id))
     return visit
 
 
