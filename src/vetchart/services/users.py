@@ -18,8 +18,8 @@ from vetchart.domain.policy import (
     user_list_scope,
 )
 from vetchart.domain.throttle import lockout_keys
-from vetchart.domain.users import ProfileChanges, Role, User, UserChanges
-from vetchart.services.accounts import new_account
+from vetchart.domain.users import NewAccount, ProfileChanges, Role, User, UserChanges
+from vetchart.services.accounts import AccountMaker, add_account
 from vetchart.services.audit import UNATTENDED
 from vetchart.services.audit import record as record_audit
 from vetchart.services.ports.identity import (
@@ -48,10 +48,10 @@ class UserService:
         self._uow = uow
         self._queries = queries
         self._clock = clock
-        self._ids = ids
-        self._hasher = hasher
         self._cache = principal_cache
-        self._guessability = guessability
+        self._accounts = AccountMaker(
+            ids=ids, clock=clock, hasher=hasher, guessability=guessability
+        )
 
     async def me(self, actor: Principal) -> User:
         require(actor, Action.OWN_PROFILE_READ)
@@ -168,23 +168,11 @@ class UserService:
             )
             await uow.commit()
 
-    async def create_admin(self, *, email: str, full_name: str, password: str) -> User:
+    async def create_admin(self, account: NewAccount) -> User:
         """A SYSTEM_ADMIN, from the command line (no caller to authorize)."""
-        user = await new_account(
-            email=email,
-            full_name=full_name,
-            password=password,
-            role=Role.SYSTEM_ADMIN,
-            practice_id=None,
-            ids=self._ids,
-            clock=self._clock,
-            hasher=self._hasher,
-            guessability=self._guessability,
-        )
+        user = await self._accounts.new(account, role=Role.SYSTEM_ADMIN)
         async with self._uow() as uow:
-            if await uow.users.get_by_email(user.email) is not None:
-                raise Conflict("An account with this email already exists.", code="email-taken")
-            await uow.users.add(user)
+            await add_account(uow, user)
             record_audit(
                 uow,
                 RequestMeta(),
