@@ -32,10 +32,10 @@ from vetchart.domain.policy import (
 )
 from vetchart.services.audit import care_practices, read_entry, seen_page
 from vetchart.services.audit import record as audit
+from vetchart.services.base import SubjectService
 from vetchart.services.ports.clients import AssociationView, ClientQueries, ClientReads
 from vetchart.services.ports.paging import Page, PageRequest, Row
-from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from vetchart.services.ports.unit_of_work import UnitOfWork
 
 DECISIONS = {
     "approve": AssociationStatus.APPROVED,
@@ -44,21 +44,8 @@ DECISIONS = {
 }
 
 
-class OwnerService:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        queries: ClientQueries,
-        reads: ClientReads,
-        clock: Clock,
-        ids: IdGenerator,
-    ) -> None:
-        self._uow = uow
-        self._queries = queries
-        self._reads = reads  # the owner reads, audited on the fast path
-        self._clock = clock
-        self._ids = ids
+class OwnerService(SubjectService[ClientQueries, ClientReads]):
+    """Owners (their audited reads on the fast path) and their associations."""
 
     # ------------------------------------------------------------------ owners
 
@@ -141,7 +128,7 @@ class OwnerService:
         self, actor: Principal, owner_id: UUID, changes: OwnerChanges, meta: RequestMeta
     ) -> PetOwner:
         async with self._uow() as uow:
-            owner = await self._visible(uow, actor, owner_id, for_update=True)
+            owner = await visible_owner(uow, actor, owner_id, for_update=True)
             require(actor, Action.PET_OWNER_UPDATE)
             checked = given(changes)
             changed = changed_fields(owner, checked)
@@ -160,14 +147,6 @@ class OwnerService:
             )
             await uow.commit()
         return updated
-
-    async def _visible(
-        self, uow: UnitOfWork, actor: Principal, owner_id: UUID, *, for_update: bool = False
-    ) -> PetOwner:
-        owner = await uow.pet_owners.get(owner_id, client_scope(actor), for_update=for_update)
-        if owner is None:
-            raise NotFound("Pet owner not found.")
-        return owner
 
     # ------------------------------------------------------------------ associations
 
@@ -192,7 +171,7 @@ class OwnerService:
         if staff_practice(actor) is not None:
             return await self._staff_request(actor, pet_owner_id, practice_id, request_type, meta)
         async with self._uow() as uow:
-            await self._visible(uow, actor, pet_owner_id)
+            await visible_owner(uow, actor, pet_owner_id)
             practice = await uow.practices.get(practice_id)
             require(actor, Action.ASSOCIATION_CREATE, PracticeLookup(practice, members_only=False))
             assert practice is not None  # require: 404 for a missing practice
@@ -379,7 +358,7 @@ class OwnerService:
     ) -> Page[AssociationView]:
         require(actor, Action.PET_OWNER_READ)
         async with self._uow() as uow:
-            await self._visible(uow, actor, owner_id)
+            await visible_owner(uow, actor, owner_id)
         # Staff see the owner's associations with their own practice only (and of those,
         # the ones their practice may see); the owner sees every one, pending included.
         practice_id = staff_practice(actor)
@@ -390,3 +369,13 @@ class OwnerService:
             page=page,
             practice_view=practice_id is not None,
         )
+
+
+async def visible_owner(
+    uow: UnitOfWork, actor: Principal, owner_id: UUID, *, for_update: bool = False
+) -> PetOwner:
+    """The owner in the actor's client scope; out of it, they do not exist (404)."""
+    owner = await uow.pet_owners.get(owner_id, client_scope(actor), for_update=for_update)
+    if owner is None:
+        raise NotFound("Pet owner not found.")
+    return owner

@@ -1,0 +1,32 @@
+"""What the services of one subject share: the collaborators they are built with."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
+
+Queries = TypeVar("Queries")
+Reads = TypeVar("Reads")
+
+
+class SubjectService(Generic[Queries, Reads]):
+    """A service of one subject (owners, pets, appointments): writes through the unit of
+    work, lists through the subject's queries, audited reads through its fast path
+    (``reads``), with the clock and ids of new objects."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        queries: Queries,
+        reads: Reads,
+        clock: Clock,
+        ids: IdGenerator,
+    ) -> None:
+        self._uow = uow
+        self._queries = queries
+        self._reads = reads
+        self._clock = clock
+        self._ids = ids
