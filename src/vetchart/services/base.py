@@ -1,12 +1,15 @@
-"""What the services of one subject share: the collaborators they are built with."""
+"""What the services share: the collaborators a subject's service is built with, and the
+answer for what is not there."""
 
 from __future__ import annotations
 
 from typing import Generic, TypeVar
 
+from vetchart.domain.errors import NotFound
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
 
+T = TypeVar("T")
 Queries = TypeVar("Queries")
 Reads = TypeVar("Reads")
 
@@ -30,3 +33,11 @@ class SubjectService(Generic[Queries, Reads]):
         self._reads = reads
         self._clock = clock
         self._ids = ids
+
+
+def found(value: T | None, what: str) -> T:
+    """The value looked up; None is 404 ("<what> not found."): outside the actor's scope a
+    thing does not exist."""
+    if value is None:
+        raise NotFound(f"{what} not found.")
+    return value

@@ -32,7 +32,7 @@ from vetchart.domain.policy import (
 )
 from vetchart.services.audit import care_practices, read_entry, seen_page
 from vetchart.services.audit import record as audit
-from vetchart.services.base import SubjectService
+from vetchart.services.base import SubjectService, found
 from vetchart.services.ports.clients import AssociationView, ClientQueries, ClientReads
 from vetchart.services.ports.paging import Page, PageRequest, Row
 from vetchart.services.ports.unit_of_work import UnitOfWork
@@ -376,6 +376,4 @@ async def visible_owner(
 ) -> PetOwner:
     """The owner in the actor's client scope; out of it, they do not exist (404)."""
     owner = await uow.pet_owners.get(owner_id, client_scope(actor), for_update=for_update)
-    if owner is None:
-        raise NotFound("Pet owner not found.")
-    return owner
+    return found(owner, "Pet owner")

@@ -14,7 +14,7 @@ from vetchart.domain.pets import NewPet, Pet, PetChanges, check_pet
 from vetchart.domain.policy import Action, Principal, client_scope, require
 from vetchart.services.audit import care_practices, read_entry, seen_page
 from vetchart.services.audit import record as audit
-from vetchart.services.base import SubjectService
+from vetchart.services.base import SubjectService, found
 from vetchart.services.owners import visible_owner
 from vetchart.services.ports.clients import ClientQueries, ClientReads, PetFilters, PetView
 from vetchart.services.ports.paging import Page, PageRequest, Row
@@ -163,8 +163,6 @@ class PetService(SubjectService[ClientQueries, ClientReads]):
 async def _locked_pet(uow: UnitOfWork, actor: Principal, pet_id: UUID, action: Action) -> Pet:
     """The pet, row-locked, for a change (``action``): out of the actor's scope it does
     not exist (404); in scope without the permission, 403."""
-    pet = await uow.pets.get(pet_id, client_scope(actor), for_update=True)
-    if pet is None:
-        raise NotFound("Pet not found.")
+    pet = found(await uow.pets.get(pet_id, client_scope(actor), for_update=True), "Pet")
     require(actor, action)
     return pet

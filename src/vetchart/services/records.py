@@ -32,6 +32,7 @@ from vetchart.domain.records import (
 )
 from vetchart.services.audit import read_entry, record_read, seen_page, seen_practices
 from vetchart.services.audit import record as audit
+from vetchart.services.base import found
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest, Row
 from vetchart.services.ports.records import HistoryEntry, RecordFilters, RecordQueries, RecordReads
@@ -355,9 +356,7 @@ async def visible_record(
 ) -> MedicalRecord:
     """The record in the actor's client scope; out of it, it does not exist (404)."""
     record = await uow.records.get(record_id, client_scope(actor), for_update=for_update)
-    if record is None:
-        raise NotFound("Medical record not found.")
-    return record
+    return found(record, "Medical record")
 
 
 def audit_record_read(

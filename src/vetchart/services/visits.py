@@ -42,6 +42,7 @@ from vetchart.domain.records import MedicalRecord
 from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
 from vetchart.services.audit import record as audit
 from vetchart.services.audit import record_pet_read, record_read
+from vetchart.services.base import found
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest
 from vetchart.services.ports.records import Attachment
@@ -145,8 +146,7 @@ class VisitService:
                 for name in changed:
                     setattr(visit, name, checked[name])
                 visit.touch(self._clock.now())
-                await uow.visits.save(visit)
-                _audit_visit(
+                await _save_visit(
                     uow,
                     meta,
                     actor,
@@ -154,7 +154,6 @@ class VisitService:
                     visit,
                     {"fields": sorted(changed), "version": visit.version},
                 )
-                await uow.commit()
         return visit
 
     async def get(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:
@@ -213,9 +212,7 @@ class VisitService:
             visit = await locked_visit(uow, actor, visit_id)
             visit.audio_pending_key = key
             visit.touch(self._clock.now())
-            await uow.visits.save(visit)
-            _audit_visit(uow, meta, actor, AuditAction.VISIT_AUDIO_UPLOAD_URL, visit)
-            await uow.commit()
+            await _save_visit(uow, meta, actor, AuditAction.VISIT_AUDIO_UPLOAD_URL, visit)
         seconds = self._limits.signed_url_seconds
         url = await self._storage.signed_url(key, method="PUT", expires_in=seconds)
         return SignedUpload(url, {}, self._clock.now() + timedelta(seconds=seconds))
@@ -280,8 +277,7 @@ class VisitService:
                 )
                 visit.audio_pending_key = None
                 visit.touch(self._clock.now())
-                await uow.visits.save(visit)
-                _audit_visit(
+                await _save_visit(
                     uow,
                     meta,
                     actor,
@@ -289,7 +285,6 @@ class VisitService:
                     visit,
                     {"size_bytes": stored.size, "content_type": stored.content_type},
                 )
-                await uow.commit()
         except BaseException:
             if not attached:
                 await self._forget(stored.key)
@@ -462,10 +457,23 @@ async def _visible_visit(
     uow: UnitOfWork, actor: Principal, visit_id: UUID, *, for_update: bool = False
 ) -> Visit:
     """The visit in the actor's client scope; out of it, it does not exist (404)."""
-    visit = await uow.visits.get(visit_id, client_scope(actor), for_update=for_update)
-    if visit is None:
-        raise NotFound("Visit not found.")
-    return visit
+    return found(
+        await uow.visits.get(visit_id, client_scope(actor), for_update=for_update), "Visit"
+    )
+
+
+async def _save_visit(
+    uow: UnitOfWork,
+    meta: RequestMeta,
+    actor: Principal,
+    action: AuditAction,
+    visit: Visit,
+    details: dict[str, object] | None = None,
+) -> None:
+    """Store the visit's change with its audit row, in one commit."""
+    await uow.visits.save(visit)
+    _audit_visit(uow, meta, actor, action, visit, details)
+    await uow.commit()
 
 
 def _audit_visit(
