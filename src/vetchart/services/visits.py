@@ -124,7 +124,15 @@ class VisitService:
                 VisitChanged(visit_id=visit.id, pet_id=pet_id, practice_id=practice_id, state="new")
             )
             await uow.visits.add(visit)
-            _audit_visit(uow, meta, actor, AuditAction.VISIT_CREATE, visit)
+            audit(
+                uow,
+                meta,
+                actor,
+                AuditAction.VISIT_CREATE,
+                visit.id,
+                practice_id,
+                pet_id=pet_id,
+            )
             await uow.commit()
         return visit
 
@@ -470,22 +478,11 @@ async def _save_visit(
     visit: Visit,
     details: dict[str, object] | None = None,
 ) -> None:
-    """Store the visit's change with its audit row, in one commit."""
+    """Store the visit's change with its audit row (its practice, its pet's access log),
+    in one commit."""
     await uow.visits.save(visit)
-    _audit_visit(uow, meta, actor, action, visit, details)
-    await uow.commit()
-
-
-def _audit_visit(
-    uow: UnitOfWork,
-    meta: RequestMeta,
-    actor: Principal,
-    action: AuditAction,
-    visit: Visit,
-    details: dict[str, object] | None = None,
-) -> None:
-    """The audit row of an action on a visit (its practice, its pet's access log)."""
     audit(uow, meta, actor, action, visit.id, visit.practice_id, details, pet_id=visit.pet_id)
+    await uow.commit()
 
 
 def _audit_visit_read(
