@@ -13,6 +13,7 @@ from vetchart.domain.owners import (
     Association,
     AssociationStatus,
     ConsentParty,
+    NewAssociation,
     NewOwner,
     OwnerChanges,
     PetOwner,
@@ -151,13 +152,7 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
     # ------------------------------------------------------------------ associations
 
     async def request_association(
-        self,
-        actor: Principal,
-        *,
-        pet_owner_id: UUID,
-        practice_id: UUID,
-        request_type: RequestType,
-        meta: RequestMeta,
+        self, actor: Principal, asked: NewAssociation, meta: RequestMeta
     ) -> Association:
         """A PET_OWNER asks for themselves: pending until the practice decides.
 
@@ -167,51 +162,40 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
         an existing owner out of the practice's scope gets (a pending association; for the
         unknown id it is not stored), so the endpoint tells staff nothing about which ids
         exist."""
-        require(actor, Action.ASSOCIATION_CREATE, AssociationRequest(practice_id))
+        require(actor, Action.ASSOCIATION_CREATE, AssociationRequest(asked.practice_id))
         if staff_practice(actor) is not None:
-            return await self._staff_request(actor, pet_owner_id, practice_id, request_type, meta)
+            return await self._staff_request(actor, asked, meta)
         async with self._uow() as uow:
-            await visible_owner(uow, actor, pet_owner_id)
-            practice = await uow.practices.get(practice_id)
+            await visible_owner(uow, actor, asked.pet_owner_id)
+            practice = await uow.practices.get(asked.practice_id)
             require(actor, Action.ASSOCIATION_CREATE, PracticeLookup(practice, members_only=False))
             assert practice is not None  # require: 404 for a missing practice
-            if request_type is RequestType.NEW_CLIENT and not practice.accepts_new_patients:
+            if asked.request_type is RequestType.NEW_CLIENT and not practice.accepts_new_patients:
                 raise Conflict(
                     "This practice is not accepting new patients.",
                     code="practice-not-accepting-new-patients",
                 )
-            association = self._new_association(
-                actor, pet_owner_id, practice_id, request_type, awaiting=ConsentParty.PRACTICE
-            )
+            association = self._new_association(actor, asked, awaiting=ConsentParty.PRACTICE)
             await uow.associations.add(association)
             self._audit_request(uow, meta, actor, association)
             await uow.commit()
         return association
 
     async def _staff_request(
-        self,
-        actor: Principal,
-        pet_owner_id: UUID,
-        practice_id: UUID,
-        request_type: RequestType,
-        meta: RequestMeta,
+        self, actor: Principal, asked: NewAssociation, meta: RequestMeta
     ) -> Association:
         async with self._uow() as uow:
             # The practice first: every refusal below the owner lookup would tell whether
             # the owner exists.
-            practice = await uow.practices.get(practice_id)
+            practice = await uow.practices.get(asked.practice_id)
             require(actor, Action.ASSOCIATION_CREATE, PracticeLookup(practice, members_only=False))
-            owner = await uow.pet_owners.get_unscoped(pet_owner_id)
-            if owner is not None and owner.created_by_practice_id == practice_id:
+            owner = await uow.pet_owners.get_unscoped(asked.pet_owner_id)
+            if owner is not None and owner.created_by_practice_id == asked.practice_id:
                 # The practice's own client: linked at once (409 while one is open).
-                association = self._new_association(
-                    actor, pet_owner_id, practice_id, request_type, awaiting=None
-                )
+                association = self._new_association(actor, asked, awaiting=None)
                 await uow.associations.add(association)
             else:
-                association = self._new_association(
-                    actor, pet_owner_id, practice_id, request_type, awaiting=ConsentParty.OWNER
-                )
+                association = self._new_association(actor, asked, awaiting=ConsentParty.OWNER)
                 if owner is not None:
                     await self._add_awaiting_owner(uow, association)
                 # An unknown owner: nothing can be stored (and nothing is said).
@@ -235,13 +219,7 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
                 raise
 
     def _new_association(
-        self,
-        actor: Principal,
-        pet_owner_id: UUID,
-        practice_id: UUID,
-        request_type: RequestType,
-        *,
-        awaiting: ConsentParty | None,
+        self, actor: Principal, asked: NewAssociation, *, awaiting: ConsentParty | None
     ) -> Association:
         """A new association asked for by the actor: pending while it awaits someone's
         consent, else approved at once by the actor."""
@@ -249,9 +227,9 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
         approved = awaiting is None
         return Association(
             id=self._ids.new_id(),
-            pet_owner_id=pet_owner_id,
-            practice_id=practice_id,
-            request_type=request_type,
+            pet_owner_id=asked.pet_owner_id,
+            practice_id=asked.practice_id,
+            request_type=asked.request_type,
             status=AssociationStatus.APPROVED if approved else AssociationStatus.PENDING,
             requested_by=actor.user_id,
             created_at=now,
