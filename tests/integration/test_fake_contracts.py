@@ -176,8 +176,17 @@ async def test_users_unique_email_and_not_found(backend: Backend) -> None:
 async def test_practices_unique_license_and_lookup_by_name(backend: Backend) -> None:
     now = _now()
     name = f"Contract Clinic {uuid.uuid4().hex[:6]}"
-    first = Practice(uuid.uuid4(), name, "UTC", now, now, license_number=uuid.uuid4().hex[:8])
-    second = Practice(uuid.uuid4(), f"{name} 2", "UTC", now, now)
+    first = Practice(
+        id=uuid.uuid4(),
+        name=name,
+        timezone="UTC",
+        created_at=now,
+        updated_at=now,
+        license_number=uuid.uuid4().hex[:8],
+    )
+    second = Practice(
+        id=uuid.uuid4(), name=f"{name} 2", timezone="UTC", created_at=now, updated_at=now
+    )
     async with backend.uow() as uow:
         await uow.practices.add(first)
         await uow.practices.add(second)
@@ -188,7 +197,12 @@ async def test_practices_unique_license_and_lookup_by_name(backend: Backend) -> 
         assert await uow.practices.get_by_name("No Such Clinic") is None
         assert await uow.practices.get(uuid.uuid4()) is None
         clash = Practice(
-            uuid.uuid4(), "Clash", "UTC", now, now, license_number=first.license_number
+            id=uuid.uuid4(),
+            name="Clash",
+            timezone="UTC",
+            created_at=now,
+            updated_at=now,
+            license_number=first.license_number,
         )
         with pytest.raises(Conflict) as on_add:
             await uow.practices.add(clash)
@@ -201,7 +215,13 @@ async def test_practices_unique_license_and_lookup_by_name(backend: Backend) -> 
 async def test_invitations_by_token_hash_and_acceptance(backend: Backend) -> None:
     now = _now()
     inviter = await _stored_user(backend)
-    practice = Practice(uuid.uuid4(), f"Inviting {uuid.uuid4().hex[:6]}", "UTC", now, now)
+    practice = Practice(
+        id=uuid.uuid4(),
+        name=f"Inviting {uuid.uuid4().hex[:6]}",
+        timezone="UTC",
+        created_at=now,
+        updated_at=now,
+    )
     token_hash = uuid.uuid4().bytes * 2
     invitation = Invitation(
         uuid.uuid4(), practice.id, "invitee@contract.example", Role.VET, token_hash,

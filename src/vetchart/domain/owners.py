@@ -78,6 +78,16 @@ class RequestType(enum.StrEnum):
     EMERGENCY = "emergency"
 
 
+@dataclass(frozen=True, kw_only=True)
+class NewAssociation:
+    """An association asked for (``POST /practice-associations``): by an owner for
+    themselves, or by staff for their practice."""
+
+    pet_owner_id: UUID
+    practice_id: UUID
+    request_type: RequestType
+
+
 class AssociationStatus(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"

@@ -30,6 +30,16 @@ class Weakness(enum.StrEnum):
     PATTERNED = "patterned"
 
 
+# What the refusal of a weak password says, before and after the checker's explanation.
+_WEAKNESS_SENTENCES: dict[Weakness, tuple[str, str]] = {
+    Weakness.BLOCKLISTED: ("The password is on the blocklist of common or breached passwords", "."),
+    Weakness.PATTERNED: (
+        "The password follows a trivial pattern",
+        "; choose something less predictable.",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class GuessabilityVerdict:
     weakness: Weakness | None
@@ -75,20 +85,8 @@ def check_password(
     if PRODUCT_NAME in folded:
         raise _fail("contains_product_name", "The password contains the product name.", field)
     verdict = guessability(value, [email_name, PRODUCT_NAME])
-    if verdict.weakness is Weakness.BLOCKLISTED:
-        raise _fail(
-            "blocklisted",
-            "The password is on the blocklist of common or breached passwords"
-            + (f" ({verdict.explanation})" if verdict.explanation else "")
-            + ".",
-            field,
-        )
-    if verdict.weakness is Weakness.PATTERNED:
-        raise _fail(
-            "patterned",
-            "The password follows a trivial pattern"
-            + (f" ({verdict.explanation})" if verdict.explanation else "")
-            + "; choose something less predictable.",
-            field,
-        )
+    if verdict.weakness is not None:
+        says, advice = _WEAKNESS_SENTENCES[verdict.weakness]
+        because = f" ({verdict.explanation})" if verdict.explanation else ""
+        raise _fail(verdict.weakness.value, f"{says}{because}{advice}", field)
     return value

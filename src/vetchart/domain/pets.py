@@ -20,14 +20,13 @@ class Sex(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass
-class Pet:
-    id: UUID
-    owner_id: UUID
+@dataclass(frozen=True, kw_only=True)
+class PetDetails:
+    """What describes a pet: what is sent to register one (:class:`NewPet`), and what
+    every stored :class:`Pet` has besides its identity and state."""
+
     name: str
     species: str
-    created_at: datetime
-    updated_at: datetime
     breed: str | None = None
     sex: Sex | None = None
     colour: str | None = None
@@ -37,6 +36,14 @@ class Pet:
     neutered: bool | None = None
     allergies: str | None = None
     notes: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pet(PetDetails):
+    id: UUID
+    owner_id: UUID
+    created_at: datetime
+    updated_at: datetime
     is_active: bool = True
     version: int = 1
 
@@ -90,20 +97,8 @@ def _check_fields(command: NewPet | PetChanges) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NewPet:
+class NewPet(PetDetails):
     """A pet to register (``POST /pets``)."""
-
-    name: str
-    species: str
-    breed: str | None = None
-    sex: Sex | None = None
-    colour: str | None = None
-    date_of_birth: date | None = None
-    weight_kg: Decimal | None = None
-    microchip_id: str | None = None
-    neutered: bool | None = None
-    allergies: str | None = None
-    notes: str | None = None
 
     def __post_init__(self) -> None:
         _check_fields(self)

@@ -55,13 +55,13 @@ def check_name(name: str) -> str:
     return value
 
 
-@dataclass
-class Practice:
-    id: UUID
+@dataclass(frozen=True, kw_only=True)
+class PracticeDetails:
+    """What describes a practice: what is sent to create one (:class:`NewPractice`), and
+    what every stored :class:`Practice` has besides its identity and state."""
+
     name: str
     timezone: str
-    created_at: datetime
-    updated_at: datetime
     email: str | None = None
     phone: str | None = None
     address_line1: str | None = None
@@ -73,6 +73,13 @@ class Practice:
     website: str | None = None
     license_number: str | None = None
     accepts_new_patients: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Practice(PracticeDetails):
+    id: UUID
+    created_at: datetime
+    updated_at: datetime
     is_active: bool = True
     version: int = 1
 
@@ -91,22 +98,8 @@ def _check_fields(command: NewPractice | PracticeChanges) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NewPractice:
+class NewPractice(PracticeDetails):
     """A practice to create (``POST /practices``)."""
-
-    name: str
-    timezone: str
-    email: str | None = None
-    phone: str | None = None
-    address_line1: str | None = None
-    address_line2: str | None = None
-    city: str | None = None
-    region: str | None = None
-    postal_code: str | None = None
-    country: str | None = None
-    website: str | None = None
-    license_number: str | None = None
-    accepts_new_patients: bool = True
 
     def __post_init__(self) -> None:
         _check_fields(self)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -93,6 +93,22 @@ class User:
 
 
 # --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewAccount:
+    """An account asked for by the person who will hold it (``POST /auth/signup``, the
+    admin command): the email and the name checked and normalised once, here. The
+    password's rules need the guessability check (a port) and the email, so they run where
+    the account is made (``services/accounts.py``); the role is never the caller's."""
+
+    email: str
+    full_name: str
+    password: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email", normalize_email(self.email))
+        object.__setattr__(self, "full_name", normalize_full_name(self.full_name))
 
 
 @dataclass(frozen=True)

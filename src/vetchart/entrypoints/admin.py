@@ -6,6 +6,7 @@ from uuid import UUID
 
 from vetchart import bootstrap
 from vetchart.config import Settings
+from vetchart.domain.users import NewAccount
 
 
 async def create_admin(
@@ -13,9 +14,8 @@ async def create_admin(
 ) -> UUID:
     container = await bootstrap.build_container(settings, database_url=database_url)
     try:
-        user = await container.users.create_admin(
-            email=email, full_name=full_name, password=password
-        )
+        account = NewAccount(email=email, full_name=full_name, password=password)
+        user = await container.users.create_admin(account)
         return user.id
     finally:
         await container.aclose()

@@ -30,6 +30,7 @@ from vetchart.domain.policy import (
 )
 from vetchart.services.audit import read_entry, seen_page, seen_practices
 from vetchart.services.audit import record as audit
+from vetchart.services.base import SubjectService
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest, Row
 from vetchart.services.ports.schedule import (
@@ -41,7 +42,7 @@ from vetchart.services.ports.schedule import (
     ScheduleQueries,
     ScheduleReads,
 )
-from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.system import Clock
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 # The dashboard shows at most this many of each list.
@@ -53,21 +54,8 @@ def appointment_scope(actor: Principal) -> ClientScope:
     return client_scope(actor)
 
 
-class AppointmentService:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        queries: ScheduleQueries,
-        reads: ScheduleReads,
-        clock: Clock,
-        ids: IdGenerator,
-    ) -> None:
-        self._uow = uow
-        self._queries = queries
-        self._reads = reads
-        self._clock = clock
-        self._ids = ids
+class AppointmentService(SubjectService[ScheduleQueries, ScheduleReads]):
+    """Appointments: booking and its changes, lists and audited reads."""
 
     # ------------------------------------------------------------------ writes
 

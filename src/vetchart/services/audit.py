@@ -6,8 +6,9 @@ reads hand the adapter a :func:`read_entry`, and refusals come through
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Concatenate, ParamSpec
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, AuditEvent, Outcome, RequestMeta
@@ -18,6 +19,8 @@ from vetchart.domain.users import User
 from vetchart.services.ports.audit import AccessLogEntry, AuditFilters, AuditQueries
 from vetchart.services.ports.paging import SEEN_IDS, SEEN_PRACTICES, Page, PageRequest, Row
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -71,27 +74,6 @@ def entry(
     )
 
 
-def record(
-    uow: UnitOfWork,
-    meta: RequestMeta,
-    actor: Actor,
-    action: AuditAction,
-    resource_id: UUID | str | None,
-    practice_id: UUID | None,
-    details: Mapping[str, object] | None = None,
-    *,
-    outcome: Outcome = Outcome.SUCCESS,
-    pet_id: UUID | None = None,
-) -> None:
-    """Write one audit row with the unit of work's commit: every row goes through here,
-    but those of the fast path's reads (their adapter stores the :func:`read_entry` it is
-    handed, in the read's own transaction)."""
-    uow.audit.record(
-        entry(actor, action, resource_id, practice_id, details, outcome=outcome, pet_id=pet_id),
-        meta,
-    )
-
-
 def read_entry(
     actor: Principal,
     action: AuditAction,
@@ -103,31 +85,35 @@ def read_entry(
     pet_id: UUID | None = None,
 ) -> AuditEntry:
     """A successful read (docs/audit.md, "Reads"), for the fast path's adapter to store
-    with the read: see :func:`record_read`."""
+    with the read or for :func:`record_read` to write. Its practice is always the
+    READER's (None for PET_OWNER and SYSTEM_ADMIN), so a practice's log shows what its own
+    people read; the practice the data belongs to goes into the details:
+    ``data_practice_id`` when it is one practice's data (a record, an appointment, a
+    visit, a practice's list), ``data_practice_ids`` (sorted) when it may be several's
+    (pets, owners, lists across practices)."""
     shown = _read_details(details, data_practice_id, data_practice_ids)
     return entry(actor, action, resource_id, actor.practice_id, shown, pet_id=pet_id)
 
 
-def record_read(
-    uow: UnitOfWork,
-    meta: RequestMeta,
-    actor: Principal,
-    action: AuditAction,
-    resource_id: UUID | str | None,
-    details: Mapping[str, object] | None = None,
-    *,
-    data_practice_id: UUID | None = None,
-    data_practice_ids: Iterable[UUID] | None = None,
-    pet_id: UUID | None = None,
-) -> None:
-    """A successful read (docs/audit.md, "Reads"), written with the unit of work's
-    commit. Its practice is always the READER's (None for PET_OWNER and SYSTEM_ADMIN), so
-    a practice's log shows what its own people read; the practice the data belongs to
-    goes into the details: ``data_practice_id`` when it is one practice's data (a
-    record, an appointment, a visit, a practice's list), ``data_practice_ids`` (sorted)
-    when it may be several's (pets, owners, lists across practices)."""
-    shown = _read_details(details, data_practice_id, data_practice_ids)
-    record(uow, meta, actor, action, resource_id, actor.practice_id, shown, pet_id=pet_id)
+def _written(
+    make: Callable[P, AuditEntry],
+) -> Callable[Concatenate[UnitOfWork, RequestMeta, P], None]:
+    """The writer of the entries ``make`` builds: the same arguments after the unit of
+    work and the request's meta; the row goes with the unit of work's commit."""
+
+    def write(uow: UnitOfWork, meta: RequestMeta, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        uow.audit.record(make(*args, **kwargs), meta)
+
+    return write
+
+
+# Write one audit row (an :func:`entry`) with the unit of work's commit: every row goes
+# through here, but those of the fast path's reads (their adapter stores the
+# :func:`read_entry` it is handed, in the read's own transaction).
+record = _written(entry)
+
+# Write a successful read's row (a :func:`read_entry`) with the unit of work's commit.
+record_read = _written(read_entry)
 
 
 def _read_details(

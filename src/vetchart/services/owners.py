@@ -13,6 +13,7 @@ from vetchart.domain.owners import (
     Association,
     AssociationStatus,
     ConsentParty,
+    NewAssociation,
     NewOwner,
     OwnerChanges,
     PetOwner,
@@ -32,10 +33,10 @@ from vetchart.domain.policy import (
 )
 from vetchart.services.audit import care_practices, read_entry, seen_page
 from vetchart.services.audit import record as audit
+from vetchart.services.base import SubjectService, found
 from vetchart.services.ports.clients import AssociationView, ClientQueries, ClientReads
 from vetchart.services.ports.paging import Page, PageRequest, Row
-from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from vetchart.services.ports.unit_of_work import UnitOfWork
 
 DECISIONS = {
     "approve": AssociationStatus.APPROVED,
@@ -44,21 +45,8 @@ DECISIONS = {
 }
 
 
-class OwnerService:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        queries: ClientQueries,
-        reads: ClientReads,
-        clock: Clock,
-        ids: IdGenerator,
-    ) -> None:
-        self._uow = uow
-        self._queries = queries
-        self._reads = reads  # the owner reads, audited on the fast path
-        self._clock = clock
-        self._ids = ids
+class OwnerService(SubjectService[ClientQueries, ClientReads]):
+    """Owners (their audited reads on the fast path) and their associations."""
 
     # ------------------------------------------------------------------ owners
 
@@ -141,7 +129,7 @@ class OwnerService:
         self, actor: Principal, owner_id: UUID, changes: OwnerChanges, meta: RequestMeta
     ) -> PetOwner:
         async with self._uow() as uow:
-            owner = await self._visible(uow, actor, owner_id, for_update=True)
+            owner = await visible_owner(uow, actor, owner_id, for_update=True)
             require(actor, Action.PET_OWNER_UPDATE)
             checked = given(changes)
             changed = changed_fields(owner, checked)
@@ -161,24 +149,10 @@ class OwnerService:
             await uow.commit()
         return updated
 
-    async def _visible(
-        self, uow: UnitOfWork, actor: Principal, owner_id: UUID, *, for_update: bool = False
-    ) -> PetOwner:
-        owner = await uow.pet_owners.get(owner_id, client_scope(actor), for_update=for_update)
-        if owner is None:
-            raise NotFound("Pet owner not found.")
-        return owner
-
     # ------------------------------------------------------------------ associations
 
     async def request_association(
-        self,
-        actor: Principal,
-        *,
-        pet_owner_id: UUID,
-        practice_id: UUID,
-        request_type: RequestType,
-        meta: RequestMeta,
+        self, actor: Principal, asked: NewAssociation, meta: RequestMeta
     ) -> Association:
         """A PET_OWNER asks for themselves: pending until the practice decides.
 
@@ -188,51 +162,40 @@ class OwnerService:
         an existing owner out of the practice's scope gets (a pending association; for the
         unknown id it is not stored), so the endpoint tells staff nothing about which ids
         exist."""
-        require(actor, Action.ASSOCIATION_CREATE, AssociationRequest(practice_id))
+        require(actor, Action.ASSOCIATION_CREATE, AssociationRequest(asked.practice_id))
         if staff_practice(actor) is not None:
-            return await self._staff_request(actor, pet_owner_id, practice_id, request_type, meta)
+            return await self._staff_request(actor, asked, meta)
         async with self._uow() as uow:
-            await self._visible(uow, actor, pet_owner_id)
-            practice = await uow.practices.get(practice_id)
+            await visible_owner(uow, actor, asked.pet_owner_id)
+            practice = await uow.practices.get(asked.practice_id)
             require(actor, Action.ASSOCIATION_CREATE, PracticeLookup(practice, members_only=False))
             assert practice is not None  # require: 404 for a missing practice
-            if request_type is RequestType.NEW_CLIENT and not practice.accepts_new_patients:
+            if asked.request_type is RequestType.NEW_CLIENT and not practice.accepts_new_patients:
                 raise Conflict(
                     "This practice is not accepting new patients.",
                     code="practice-not-accepting-new-patients",
                 )
-            association = self._new_association(
-                actor, pet_owner_id, practice_id, request_type, awaiting=ConsentParty.PRACTICE
-            )
+            association = self._new_association(actor, asked, awaiting=ConsentParty.PRACTICE)
             await uow.associations.add(association)
             self._audit_request(uow, meta, actor, association)
             await uow.commit()
         return association
 
     async def _staff_request(
-        self,
-        actor: Principal,
-        pet_owner_id: UUID,
-        practice_id: UUID,
-        request_type: RequestType,
-        meta: RequestMeta,
+        self, actor: Principal, asked: NewAssociation, meta: RequestMeta
     ) -> Association:
         async with self._uow() as uow:
             # The practice first: every refusal below the owner lookup would tell whether
             # the owner exists.
-            practice = await uow.practices.get(practice_id)
+            practice = await uow.practices.get(asked.practice_id)
             require(actor, Action.ASSOCIATION_CREATE, PracticeLookup(practice, members_only=False))
-            owner = await uow.pet_owners.get_unscoped(pet_owner_id)
-            if owner is not None and owner.created_by_practice_id == practice_id:
+            owner = await uow.pet_owners.get_unscoped(asked.pet_owner_id)
+            if owner is not None and owner.created_by_practice_id == asked.practice_id:
                 # The practice's own client: linked at once (409 while one is open).
-                association = self._new_association(
-                    actor, pet_owner_id, practice_id, request_type, awaiting=None
-                )
+                association = self._new_association(actor, asked, awaiting=None)
                 await uow.associations.add(association)
             else:
-                association = self._new_association(
-                    actor, pet_owner_id, practice_id, request_type, awaiting=ConsentParty.OWNER
-                )
+                association = self._new_association(actor, asked, awaiting=ConsentParty.OWNER)
                 if owner is not None:
                     await self._add_awaiting_owner(uow, association)
                 # An unknown owner: nothing can be stored (and nothing is said).
@@ -256,13 +219,7 @@ class OwnerService:
                 raise
 
     def _new_association(
-        self,
-        actor: Principal,
-        pet_owner_id: UUID,
-        practice_id: UUID,
-        request_type: RequestType,
-        *,
-        awaiting: ConsentParty | None,
+        self, actor: Principal, asked: NewAssociation, *, awaiting: ConsentParty | None
     ) -> Association:
         """A new association asked for by the actor: pending while it awaits someone's
         consent, else approved at once by the actor."""
@@ -270,9 +227,9 @@ class OwnerService:
         approved = awaiting is None
         return Association(
             id=self._ids.new_id(),
-            pet_owner_id=pet_owner_id,
-            practice_id=practice_id,
-            request_type=request_type,
+            pet_owner_id=asked.pet_owner_id,
+            practice_id=asked.practice_id,
+            request_type=asked.request_type,
             status=AssociationStatus.APPROVED if approved else AssociationStatus.PENDING,
             requested_by=actor.user_id,
             created_at=now,
@@ -379,7 +336,7 @@ class OwnerService:
     ) -> Page[AssociationView]:
         require(actor, Action.PET_OWNER_READ)
         async with self._uow() as uow:
-            await self._visible(uow, actor, owner_id)
+            await visible_owner(uow, actor, owner_id)
         # Staff see the owner's associations with their own practice only (and of those,
         # the ones their practice may see); the owner sees every one, pending included.
         practice_id = staff_practice(actor)
@@ -390,3 +347,11 @@ class OwnerService:
             page=page,
             practice_view=practice_id is not None,
         )
+
+
+async def visible_owner(
+    uow: UnitOfWork, actor: Principal, owner_id: UUID, *, for_update: bool = False
+) -> PetOwner:
+    """The owner in the actor's client scope; out of it, they do not exist (404)."""
+    owner = await uow.pet_owners.get(owner_id, client_scope(actor), for_update=for_update)
+    return found(owner, "Pet owner")

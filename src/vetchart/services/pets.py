@@ -14,10 +14,11 @@ from vetchart.domain.pets import NewPet, Pet, PetChanges, check_pet
 from vetchart.domain.policy import Action, Principal, client_scope, require
 from vetchart.services.audit import care_practices, read_entry, seen_page
 from vetchart.services.audit import record as audit
+from vetchart.services.base import SubjectService, found
+from vetchart.services.owners import visible_owner
 from vetchart.services.ports.clients import ClientQueries, ClientReads, PetFilters, PetView
 from vetchart.services.ports.paging import Page, PageRequest, Row
-from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
+from vetchart.services.ports.unit_of_work import UnitOfWork
 
 
 def require_version(if_match: int | None, current: int, noun: str = "pet") -> None:
@@ -31,21 +32,8 @@ def require_version(if_match: int | None, current: int, noun: str = "pet") -> No
         )
 
 
-class PetService:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        queries: ClientQueries,
-        reads: ClientReads,
-        clock: Clock,
-        ids: IdGenerator,
-    ) -> None:
-        self._uow = uow
-        self._queries = queries
-        self._reads = reads
-        self._clock = clock
-        self._ids = ids
+class PetService(SubjectService[ClientQueries, ClientReads]):
+    """Pets: their changes, and their audited reads on the fast path."""
 
     def _today(self) -> date:
         return self._clock.now().date()
@@ -60,9 +48,7 @@ class PetService:
         )
         check_pet(pet, today=self._today())
         async with self._uow() as uow:
-            owner = await uow.pet_owners.get(owner_id, client_scope(actor))
-            if owner is None:
-                raise NotFound("Pet owner not found.")
+            owner = await visible_owner(uow, actor, owner_id)
             await uow.pets.add(pet)
             audit(
                 uow,
@@ -135,10 +121,7 @@ class PetService:
         meta: RequestMeta,
     ) -> Pet:
         async with self._uow() as uow:
-            pet = await uow.pets.get(pet_id, client_scope(actor), for_update=True)
-            if pet is None:
-                raise NotFound("Pet not found.")
-            require(actor, Action.PET_UPDATE)
+            pet = await _locked_pet(uow, actor, pet_id, Action.PET_UPDATE)
             require_version(if_match, pet.version)
             checked = given(changes)
             changed = changed_fields(pet, checked)
@@ -164,10 +147,7 @@ class PetService:
         self, actor: Principal, pet_id: UUID, active: bool, meta: RequestMeta
     ) -> Pet:
         async with self._uow() as uow:
-            pet = await uow.pets.get(pet_id, client_scope(actor), for_update=True)
-            if pet is None:
-                raise NotFound("Pet not found.")
-            require(actor, Action.PET_DEACTIVATE)
+            pet = await _locked_pet(uow, actor, pet_id, Action.PET_DEACTIVATE)
             if pet.is_active == active:
                 return pet
             updated = replace(
@@ -178,3 +158,11 @@ class PetService:
             audit(uow, meta, actor, action, pet.id, actor.practice_id, pet_id=pet.id)
             await uow.commit()
         return updated
+
+
+async def _locked_pet(uow: UnitOfWork, actor: Principal, pet_id: UUID, action: Action) -> Pet:
+    """The pet, row-locked, for a change (``action``): out of the actor's scope it does
+    not exist (404); in scope without the permission, 403."""
+    pet = found(await uow.pets.get(pet_id, client_scope(actor), for_update=True), "Pet")
+    require(actor, action)
+    return pet

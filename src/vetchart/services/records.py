@@ -7,6 +7,7 @@ concurrent amendments from the same version never both succeed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID
@@ -31,6 +32,7 @@ from vetchart.domain.records import (
 )
 from vetchart.services.audit import read_entry, record_read, seen_page, seen_practices
 from vetchart.services.audit import record as audit
+from vetchart.services.base import found
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest, Row
 from vetchart.services.ports.records import HistoryEntry, RecordFilters, RecordQueries, RecordReads
@@ -85,16 +87,7 @@ class MedicalRecordService:
                 now=self._clock.now(),
             )
             await uow.records.add(record)
-            audit(
-                uow,
-                meta,
-                actor,
-                AuditAction.MEDICAL_RECORD_CREATE,
-                record.id,
-                actor.practice_id,
-                {"version": 1},
-                pet_id=pet_id,
-            )
+            _audit(uow, meta, actor, AuditAction.MEDICAL_RECORD_CREATE, record)
             await uow.commit()
         return self.view(record)
 
@@ -120,41 +113,25 @@ class MedicalRecordService:
             if not changed:
                 return self.view(record), False
             changed_fields = record.new_events[-1].changed_fields  # what really changed
-            await uow.records.save(record)
-            audit(
+            view = await self._save(
                 uow,
                 meta,
                 actor,
                 AuditAction.MEDICAL_RECORD_AMEND,
-                record.id,
-                record.practice_id,
-                {"version": record.version, "fields": sorted(changed_fields)},
-                pet_id=record.pet_id,
+                record,
+                {"fields": sorted(changed_fields)},
             )
-            await uow.commit()
-        return self.view(record), True
+        return view, True
 
     async def sign(
         self, actor: Principal, record_id: UUID, *, if_match: int | None, meta: RequestMeta
     ) -> RecordView:
         async with self._uow() as uow:
-            record = await self._locked(uow, actor, record_id)
+            record = await visible_record(uow, actor, record_id, for_update=True)
             require(actor, Action.MEDICAL_RECORD_SIGN, RecordRef.of(record))
             require_version(if_match, record.version, "record")
             record.sign(actor_id=actor.user_id, now=self._clock.now())
-            await uow.records.save(record)
-            audit(
-                uow,
-                meta,
-                actor,
-                AuditAction.MEDICAL_RECORD_SIGN,
-                record.id,
-                record.practice_id,
-                {"version": record.version},
-                pet_id=record.pet_id,
-            )
-            await uow.commit()
-        return self.view(record)
+            return await self._save(uow, meta, actor, AuditAction.MEDICAL_RECORD_SIGN, record)
 
     async def mark_entered_in_error(
         self,
@@ -170,19 +147,9 @@ class MedicalRecordService:
             record.mark_entered_in_error(
                 actor_id=actor.user_id, reason=reason, now=self._clock.now()
             )
-            await uow.records.save(record)
-            audit(
-                uow,
-                meta,
-                actor,
-                AuditAction.MEDICAL_RECORD_ENTERED_IN_ERROR,
-                record.id,
-                record.practice_id,
-                {"version": record.version},
-                pet_id=record.pet_id,
+            return await self._save(
+                uow, meta, actor, AuditAction.MEDICAL_RECORD_ENTERED_IN_ERROR, record
             )
-            await uow.commit()
-        return self.view(record)
 
     # ------------------------------------------------------------------ reads
 
@@ -318,23 +285,27 @@ class MedicalRecordService:
         committed first."""
         require(actor, Action.MEDICAL_RECORD_READ)
         async with self._uow() as uow:
-            record = await uow.records.get(record_id, client_scope(actor))
-            if record is None:
-                raise NotFound("Medical record not found.")
-            record_read(
-                uow,
-                meta,
-                actor,
-                AuditAction.MEDICAL_RECORD_READ,
-                record.id,
-                details,
-                data_practice_id=record.practice_id,
-                pet_id=record.pet_id,
-            )
+            record = await visible_record(uow, actor, record_id)
+            audit_record_read(uow, meta, actor, AuditAction.MEDICAL_RECORD_READ, record, details)
             await uow.commit()
         return record
 
     # ------------------------------------------------------------------ helpers
+
+    async def _save(
+        self,
+        uow: UnitOfWork,
+        meta: RequestMeta,
+        actor: Principal,
+        action: AuditAction,
+        record: MedicalRecord,
+        details: Mapping[str, object] | None = None,
+    ) -> RecordView:
+        """Store the record's new version with its audit row, in one commit."""
+        await uow.records.save(record)
+        _audit(uow, meta, actor, action, record, details)
+        await uow.commit()
+        return self.view(record)
 
     async def _pet(
         self, uow: UnitOfWork, actor: Principal, pet_id: UUID, *, for_write: bool = True
@@ -343,12 +314,6 @@ class MedicalRecordService:
         if pet is None:
             raise NotFound("Pet not found.")
         return PetFacts(pet.id, pet.species, pet.date_of_birth, pet.is_active or not for_write)
-
-    async def _locked(self, uow: UnitOfWork, actor: Principal, record_id: UUID) -> MedicalRecord:
-        record = await uow.records.get(record_id, client_scope(actor), for_update=True)
-        if record is None:
-            raise NotFound("Medical record not found.")
-        return record
 
     async def _for_change(
         self, uow: UnitOfWork, actor: Principal, record_id: UUID, if_match: int | None
@@ -362,3 +327,55 @@ class MedicalRecordService:
         require(actor, Action.MEDICAL_RECORD_AMEND, RecordRef.of(record))
         require_version(if_match, record.version, "record")
         return record, pet
+
+
+def _audit(
+    uow: UnitOfWork,
+    meta: RequestMeta,
+    actor: Principal,
+    action: AuditAction,
+    record: MedicalRecord,
+    details: Mapping[str, object] | None = None,
+) -> None:
+    """A write's audit row: filed under the record's practice and pet, naming the version
+    it made (and ``details``)."""
+    audit(
+        uow,
+        meta,
+        actor,
+        action,
+        record.id,
+        record.practice_id,
+        {"version": record.version, **(details or {})},
+        pet_id=record.pet_id,
+    )
+
+
+async def visible_record(
+    uow: UnitOfWork, actor: Principal, record_id: UUID, *, for_update: bool = False
+) -> MedicalRecord:
+    """The record in the actor's client scope; out of it, it does not exist (404)."""
+    record = await uow.records.get(record_id, client_scope(actor), for_update=for_update)
+    return found(record, "Medical record")
+
+
+def audit_record_read(
+    uow: UnitOfWork,
+    meta: RequestMeta,
+    actor: Principal,
+    action: AuditAction,
+    record: MedicalRecord,
+    details: Mapping[str, object] | None = None,
+) -> None:
+    """The audit row of a read of the record or of something of it (its attachments):
+    the reader's practice, the record's in the details, its pet's access log."""
+    record_read(
+        uow,
+        meta,
+        actor,
+        action,
+        record.id,
+        details,
+        data_practice_id=record.practice_id,
+        pet_id=record.pet_id,
+    )

@@ -18,10 +18,11 @@ from vetchart.domain.policy import (
     user_list_scope,
 )
 from vetchart.domain.throttle import lockout_keys
-from vetchart.domain.users import ProfileChanges, Role, User, UserChanges
-from vetchart.services.accounts import new_account
+from vetchart.domain.users import NewAccount, ProfileChanges, Role, User, UserChanges
+from vetchart.services.accounts import AccountMaker, add_account
 from vetchart.services.audit import UNATTENDED
 from vetchart.services.audit import record as record_audit
+from vetchart.services.base import found
 from vetchart.services.invalidation import sessions_changed
 from vetchart.services.ports.identity import (
     PasswordHasher,
@@ -47,9 +48,9 @@ class UserService:
         self._uow = uow
         self._queries = queries
         self._clock = clock
-        self._ids = ids
-        self._hasher = hasher
-        self._guessability = guessability
+        self._accounts = AccountMaker(
+            ids=ids, clock=clock, hasher=hasher, guessability=guessability
+        )
 
     async def me(self, actor: Principal) -> User:
         require(actor, Action.OWN_PROFILE_READ)
@@ -89,13 +90,8 @@ class UserService:
         return await self._queries.users_page(scope, filters, page)
 
     async def get_user(self, actor: Principal, user_id: UUID) -> User:
-        require(actor, Action.USER_READ)
         async with self._uow() as uow:
-            user = await uow.users.get(user_id)
-        if user is None:
-            raise NotFound("User not found.")
-        require(actor, Action.USER_READ, UserAccount(user.practice_id))
-        return user
+            return await _administered(uow, actor, user_id, Action.USER_READ)
 
     async def update_user(
         self, actor: Principal, user_id: UUID, changes: UserChanges, meta: RequestMeta
@@ -105,13 +101,7 @@ class UserService:
         Deactivation revokes every session of the user at once.
         """
         async with self._uow() as uow:
-            # The action first (as in get_user): a role that may not administer users gets
-            # 403 for everyone; scope decides 404 only for the roles that may.
-            require(actor, Action.USER_UPDATE)
-            user = await uow.users.get(user_id, for_update=True)
-            if user is None:
-                raise NotFound("User not found.")
-            require(actor, Action.USER_UPDATE, UserAccount(user.practice_id))
+            user = await _administered(uow, actor, user_id, Action.USER_UPDATE, for_update=True)
             if user.id == actor.user_id:
                 raise Conflict(
                     "You cannot change your own role or deactivate yourself.", code="self-change"
@@ -152,12 +142,8 @@ class UserService:
         return updated
 
     async def unlock(self, actor: Principal, user_id: UUID, meta: RequestMeta) -> None:
-        require(actor, Action.USER_UNLOCK)
         async with self._uow() as uow:
-            user = await uow.users.get(user_id)
-            if user is None:
-                raise NotFound("User not found.")
-            require(actor, Action.USER_UNLOCK, UserAccount(user.practice_id))
+            user = await _administered(uow, actor, user_id, Action.USER_UNLOCK)
             # Every lockout of the account: each address's, the account-wide ceilings.
             exact, prefixes = lockout_keys(user.email, user.id)
             cleared = await uow.throttles.clear_many(exact, prefixes)
@@ -166,23 +152,11 @@ class UserService:
             )
             await uow.commit()
 
-    async def create_admin(self, *, email: str, full_name: str, password: str) -> User:
+    async def create_admin(self, account: NewAccount) -> User:
         """A SYSTEM_ADMIN, from the command line (no caller to authorize)."""
-        user = await new_account(
-            email=email,
-            full_name=full_name,
-            password=password,
-            role=Role.SYSTEM_ADMIN,
-            practice_id=None,
-            ids=self._ids,
-            clock=self._clock,
-            hasher=self._hasher,
-            guessability=self._guessability,
-        )
+        user = await self._accounts.new(account, role=Role.SYSTEM_ADMIN)
         async with self._uow() as uow:
-            if await uow.users.get_by_email(user.email) is not None:
-                raise Conflict("An account with this email already exists.", code="email-taken")
-            await uow.users.add(user)
+            await add_account(uow, user)
             record_audit(
                 uow,
                 RequestMeta(),
@@ -206,3 +180,15 @@ def _audit(
     details: dict[str, object] | None = None,
 ) -> None:
     record_audit(uow, meta, actor, action, target.id, target.practice_id, details)
+
+
+async def _administered(
+    uow: UnitOfWork, actor: Principal, user_id: UUID, action: Action, *, for_update: bool = False
+) -> User:
+    """The account ``action`` administers. The action first: a role that may not
+    administer users gets 403 for everyone; the account's practice then decides, for the
+    roles that may (404 for an unknown account)."""
+    require(actor, action)
+    user = found(await uow.users.get(user_id, for_update=for_update), "User")
+    require(actor, action, UserAccount(user.practice_id))
+    return user

@@ -42,6 +42,7 @@ from vetchart.domain.records import MedicalRecord
 from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
 from vetchart.services.audit import record as audit
 from vetchart.services.audit import record_pet_read, record_read
+from vetchart.services.base import found
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest
 from vetchart.services.ports.records import Attachment
@@ -54,6 +55,7 @@ from vetchart.services.ports.storage import (
 )
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from vetchart.services.records import audit_record_read, visible_record
 
 log = structlog.get_logger(__name__)
 
@@ -122,7 +124,15 @@ class VisitService:
                 VisitChanged(visit_id=visit.id, pet_id=pet_id, practice_id=practice_id, state="new")
             )
             await uow.visits.add(visit)
-            _audit_visit(uow, meta, actor, AuditAction.VISIT_CREATE, visit)
+            audit(
+                uow,
+                meta,
+                actor,
+                AuditAction.VISIT_CREATE,
+                visit.id,
+                practice_id,
+                pet_id=pet_id,
+            )
             await uow.commit()
         return visit
 
@@ -144,8 +154,7 @@ class VisitService:
                 for name in changed:
                     setattr(visit, name, checked[name])
                 visit.touch(self._clock.now())
-                await uow.visits.save(visit)
-                _audit_visit(
+                await _save_visit(
                     uow,
                     meta,
                     actor,
@@ -153,15 +162,12 @@ class VisitService:
                     visit,
                     {"fields": sorted(changed), "version": visit.version},
                 )
-                await uow.commit()
         return visit
 
     async def get(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:
         require(actor, Action.VISIT_READ)
         async with self._uow() as uow:
-            visit = await uow.visits.get(visit_id, client_scope(actor))
-            if visit is None:
-                raise NotFound("Visit not found.")
+            visit = await _visible_visit(uow, actor, visit_id)
             _audit_visit_read(uow, meta, actor, AuditAction.VISIT_READ, visit)
             await uow.commit()
         return visit
@@ -214,9 +220,7 @@ class VisitService:
             visit = await locked_visit(uow, actor, visit_id)
             visit.audio_pending_key = key
             visit.touch(self._clock.now())
-            await uow.visits.save(visit)
-            _audit_visit(uow, meta, actor, AuditAction.VISIT_AUDIO_UPLOAD_URL, visit)
-            await uow.commit()
+            await _save_visit(uow, meta, actor, AuditAction.VISIT_AUDIO_UPLOAD_URL, visit)
         seconds = self._limits.signed_url_seconds
         url = await self._storage.signed_url(key, method="PUT", expires_in=seconds)
         return SignedUpload(url, {}, self._clock.now() + timedelta(seconds=seconds))
@@ -242,9 +246,7 @@ class VisitService:
     async def audio_url(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> str:
         require(actor, Action.VISIT_READ)
         async with self._uow() as uow:
-            visit = await uow.visits.get(visit_id, client_scope(actor))
-            if visit is None:
-                raise NotFound("Visit not found.")
+            visit = await _visible_visit(uow, actor, visit_id)
             if visit.audio is None:
                 raise NotFound("This visit has no recording.")
             _audit_visit_read(uow, meta, actor, AuditAction.VISIT_AUDIO_READ, visit)
@@ -283,8 +285,7 @@ class VisitService:
                 )
                 visit.audio_pending_key = None
                 visit.touch(self._clock.now())
-                await uow.visits.save(visit)
-                _audit_visit(
+                await _save_visit(
                     uow,
                     meta,
                     actor,
@@ -292,7 +293,6 @@ class VisitService:
                     visit,
                     {"size_bytes": stored.size, "content_type": stored.content_type},
                 )
-                await uow.commit()
         except BaseException:
             if not attached:
                 await self._forget(stored.key)
@@ -356,18 +356,8 @@ class VisitService:
     ) -> list[Attachment]:
         require(actor, Action.ATTACHMENT_READ)
         async with self._uow() as uow:
-            record = await uow.records.get(record_id, client_scope(actor))
-            if record is None:
-                raise NotFound("Medical record not found.")
-            record_read(
-                uow,
-                meta,
-                actor,
-                AuditAction.ATTACHMENT_LIST,
-                record.id,
-                data_practice_id=record.practice_id,
-                pet_id=record.pet_id,
-            )
+            record = await visible_record(uow, actor, record_id)
+            audit_record_read(uow, meta, actor, AuditAction.ATTACHMENT_LIST, record)
             found = await uow.attachments.for_record(record.id)
             await uow.commit()
         return found
@@ -400,9 +390,7 @@ class VisitService:
         """Attaching is changing the record: the same people as PATCH may do it, with the
         same answers (out of scope: 404 before any permission check; visible: 403)."""
         async with self._uow() as uow:
-            record = await uow.records.get(record_id, client_scope(actor))
-        if record is None:
-            raise NotFound("Medical record not found.")
+            record = await visible_record(uow, actor, record_id)
         require(actor, Action.ATTACHMENT_CREATE, RecordRef.of(record))
         return record
 
@@ -468,14 +456,21 @@ async def locked_visit(
     """The visit, row-locked, for a change by staff of its practice (``action``): out of
     the actor's scope it does not exist (404); visible but not theirs is 403."""
     require(actor, Action.VISIT_READ)
-    visit = await uow.visits.get(visit_id, client_scope(actor), for_update=True)
-    if visit is None:
-        raise NotFound("Visit not found.")
+    visit = await _visible_visit(uow, actor, visit_id, for_update=True)
     require(actor, action, PracticeBusiness(visit.practice_id))
     return visit
 
 
-def _audit_visit(
+async def _visible_visit(
+    uow: UnitOfWork, actor: Principal, visit_id: UUID, *, for_update: bool = False
+) -> Visit:
+    """The visit in the actor's client scope; out of it, it does not exist (404)."""
+    return found(
+        await uow.visits.get(visit_id, client_scope(actor), for_update=for_update), "Visit"
+    )
+
+
+async def _save_visit(
     uow: UnitOfWork,
     meta: RequestMeta,
     actor: Principal,
@@ -483,8 +478,11 @@ def _audit_visit(
     visit: Visit,
     details: dict[str, object] | None = None,
 ) -> None:
-    """The audit row of an action on a visit (its practice, its pet's access log)."""
+    """Store the visit's change with its audit row (its practice, its pet's access log),
+    in one commit."""
+    await uow.visits.save(visit)
     audit(uow, meta, actor, action, visit.id, visit.practice_id, details, pet_id=visit.pet_id)
+    await uow.commit()
 
 
 def _audit_visit_read(

@@ -8,14 +8,14 @@ import pytest
 from tests.unit.services.auth_setup import HOME, PASSWORD, Auth
 from vetchart.domain.errors import Conflict, RuleViolation, Unauthenticated, Unavailable
 from vetchart.domain.throttle import password_keys
-from vetchart.domain.users import Role
+from vetchart.domain.users import NewAccount, Role
 from vetchart.services.auth.sessions import TokenPair
 
 
 async def test_signup_stores_a_pet_owner_and_audits_it() -> None:
     auth = Auth()
     user = await auth.service.signup(
-        email="  New.Owner@Example.COM ", password=PASSWORD, full_name="New Owner", meta=HOME
+        NewAccount(email="  New.Owner@Example.COM ", full_name="New Owner", password=PASSWORD), HOME
     )
     assert (user.email, user.role, user.practice_id) == (
         "new.owner@example.com",
@@ -38,7 +38,7 @@ async def test_signup_with_a_taken_email_is_a_conflict_and_stores_nothing() -> N
     await auth.add_user("taken@example.com")
     with pytest.raises(Conflict) as taken:
         await auth.service.signup(
-            email="Taken@example.com", password=PASSWORD, full_name="Someone", meta=HOME
+            NewAccount(email="Taken@example.com", full_name="Someone", password=PASSWORD), HOME
         )
     assert taken.value.code == "email-taken"
     assert auth.actions() == []
@@ -48,7 +48,7 @@ async def test_signup_refuses_a_guessable_password() -> None:
     auth = Auth()
     with pytest.raises(RuleViolation):
         await auth.service.signup(
-            email="weak@example.com", password="password123", full_name="Weak", meta=HOME
+            NewAccount(email="weak@example.com", full_name="Weak", password="password123"), HOME
         )
     assert auth.db.tables.users == {}
 

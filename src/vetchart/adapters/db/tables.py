@@ -73,6 +73,11 @@ def _ref(
     return Column(name, Uuid, key, nullable=False)
 
 
+def _flag(name: str, *, default: bool) -> Column[bool]:
+    """A yes/no that is never NULL: ``default`` where an insert leaves it out."""
+    return Column(name, Boolean, nullable=False, server_default=text(str(default).lower()))
+
+
 def _version() -> Column[int]:
     """The version (the ETag) of a row that is edited with If-Match."""
     return Column("version", Integer, nullable=False, server_default=text("1"))
@@ -97,8 +102,8 @@ practices = Table(
     Column("website", Text),
     Column("timezone", Text, nullable=False),
     Column("license_number", Text),
-    Column("accepts_new_patients", Boolean, nullable=False, server_default=text("true")),
-    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _flag("accepts_new_patients", default=True),
+    _flag("is_active", default=True),
     _version(),
     *_timestamps(),
     CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
@@ -120,10 +125,10 @@ users = Table(
     Column("full_name", Text, nullable=False),
     Column("role", Text, nullable=False),
     _ref("practice_id", "practices"),
-    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _flag("is_active", default=True),
     Column("password_hash", Text, nullable=False),
     _time("password_changed_at"),
-    Column("mfa_enabled", Boolean, nullable=False, server_default=text("false")),
+    _flag("mfa_enabled", default=False),
     Column("mfa_secret", Text),
     Column("mfa_pending_secret", Text),
     Column("mfa_last_timestep", BigInteger),
@@ -424,7 +429,7 @@ pets = Table(
     Column("neutered", Boolean),
     Column("allergies", Text),
     Column("notes", Text),
-    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _flag("is_active", default=True),
     _version(),
     *_timestamps(),
     CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
@@ -485,7 +490,7 @@ medical_records = Table(
     Column("weight_kg", Numeric(7, 3)),
     Column("temperature_c", Numeric(4, 1)),
     Column("cost", Numeric(12, 2)),
-    Column("follow_up_required", Boolean, nullable=False, server_default=text("false")),
+    _flag("follow_up_required", default=False),
     Column("follow_up_date", Date),
     Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("version", Integer, nullable=False),
@@ -541,7 +546,7 @@ medical_record_events = Table(
     _ref("actor_id", "users", nullable=False),
     _ref("practice_id", "practices", nullable=False),
     Column("reason", Text),
-    Column("late", Boolean, nullable=False, server_default=text("false")),
+    _flag("late", default=False),
     _time("recorded_at", nullable=False),
     CheckConstraint(
         "event_type IN ('created', 'amended', 'signed', 'entered_in_error')",

@@ -32,6 +32,7 @@ from vetchart.api.security import (
     limit_by_address,
 )
 from vetchart.domain.audit_actions import AuditAction
+from vetchart.domain.users import NewAccount
 from vetchart.services.auth.sign_in import MfaChallenge
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -50,9 +51,8 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     responses=problem_responses(409, 422, 429),
 )
 async def signup(body: SignupIn, auth: AuthDep, meta: MetaDep) -> UserOut:
-    user = await auth.signup(
-        email=body.email, password=body.password, full_name=body.full_name, meta=meta
-    )
+    account = NewAccount(email=body.email, full_name=body.full_name, password=body.password)
+    user = await auth.signup(account, meta)
     return UserOut.model_validate(user)
 
 

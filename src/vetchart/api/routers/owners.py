@@ -27,7 +27,7 @@ from vetchart.api.schemas.clients import (
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.domain.audit_actions import ASSOCIATION_STEPS, AuditAction
-from vetchart.domain.owners import NewOwner, OwnerChanges
+from vetchart.domain.owners import NewAssociation, NewOwner, OwnerChanges
 
 router = APIRouter(tags=["pet owners"])
 
@@ -159,13 +159,8 @@ async def owner_associations(
 async def create_association(
     body: AssociationIn, principal: CurrentPrincipal, owners: OwnersDep, meta: MetaDep
 ) -> AssociationOut:
-    association = await owners.request_association(
-        principal,
-        pet_owner_id=body.pet_owner_id,
-        practice_id=body.practice_id,
-        request_type=body.request_type,
-        meta=meta,
-    )
+    asked = NewAssociation(**body.model_dump())
+    association = await owners.request_association(principal, asked, meta)
     return AssociationOut.model_validate(association)
 
 

@@ -17,6 +17,7 @@ from vetchart.domain.throttle import (
     LockoutPolicy,
 )
 from vetchart.domain.users import Role, User
+from vetchart.services.accounts import AccountMaker
 from vetchart.services.audit import UNATTENDED
 from vetchart.services.audit import record as record_audit
 from vetchart.services.ports.identity import (
@@ -70,6 +71,9 @@ class AuthBase:
         self._cache = principal_cache
         self._guessability = guessability
         self._config = config
+        self._accounts = AccountMaker(
+            ids=ids, clock=clock, hasher=hasher, guessability=guessability
+        )
 
     @staticmethod
     def _audit(

@@ -14,10 +14,10 @@ from datetime import datetime
 from vetchart.domain import passwords
 from vetchart.domain.audit import Outcome, RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.errors import Conflict, RuleViolation, Unauthenticated, Unavailable
+from vetchart.domain.errors import RuleViolation, Unauthenticated, Unavailable
 from vetchart.domain.throttle import ThrottleKeys, mfa_keys, password_keys
-from vetchart.domain.users import Role, User, normalize_email
-from vetchart.services.accounts import new_account
+from vetchart.domain.users import NewAccount, Role, User, normalize_email
+from vetchart.services.accounts import add_account
 from vetchart.services.auth.mfa import INVALID_MFA, SecondFactor
 from vetchart.services.auth.sessions import Sessions, TokenPair
 from vetchart.services.ports.unit_of_work import UnitOfWork
@@ -32,23 +32,11 @@ class MfaChallenge:
 
 
 class SignIn(Sessions, SecondFactor):
-    async def signup(self, *, email: str, password: str, full_name: str, meta: RequestMeta) -> User:
+    async def signup(self, account: NewAccount, meta: RequestMeta) -> User:
         """A new account, always a PET_OWNER; roles never come from the request."""
-        user = await new_account(
-            email=email,
-            full_name=full_name,
-            password=password,
-            role=Role.PET_OWNER,
-            practice_id=None,
-            ids=self._ids,
-            clock=self._clock,
-            hasher=self._hasher,
-            guessability=self._guessability,
-        )
+        user = await self._accounts.new(account, role=Role.PET_OWNER)
         async with self._uow() as uow:
-            if await uow.users.get_by_email(user.email) is not None:
-                raise Conflict("An account with this email already exists.", code="email-taken")
-            await uow.users.add(user)
+            await add_account(uow, user)
             self._audit(uow, meta, AuditAction.USER_SIGNUP, user, Outcome.SUCCESS)
             await uow.commit()
         return user
