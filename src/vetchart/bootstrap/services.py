@@ -27,6 +27,7 @@ from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.health import DatabaseReadiness
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
 from vetchart.adapters.db.kb import SqlKbQueries
+from vetchart.adapters.db.owner_export import SqlOwnerExport
 from vetchart.adapters.db.pg import PgPool
 from vetchart.adapters.db.queries import PgClientReads, SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
@@ -69,10 +70,12 @@ from vetchart.services.demo_schedule import DemoSchedule
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
 from vetchart.services.invalidation import CacheInvalidation
+from vetchart.services.invitations import InvitationService
 from vetchart.services.jobs import EventDelivery, Housekeeping
 from vetchart.services.kb import ChunkingRules, KbDocumentService
 from vetchart.services.kb_answers import KbAnswerService, RetrievalRules
 from vetchart.services.notifications import InvitationMail
+from vetchart.services.owner_lifecycle import OwnerLifecycleService
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
 from vetchart.services.ports.schedule import DashboardCache
@@ -262,6 +265,19 @@ class Container:
             hasher=self.hasher,
             principal_cache=cache,
             guessability=zxcvbn_guessability,
+        )
+        # Invitation management and the owner lifecycle (docs/owner-lifecycle.md).
+        self.invitations = InvitationService(
+            uow=self.uow,
+            queries=SqlUserQueries(self.read_engine, read_retries=settings.database.read_retries),
+            clock=self.clock,
+            principal_cache=cache,
+        )
+        self.owner_lifecycle = OwnerLifecycleService(
+            uow=self.uow,
+            exports=SqlOwnerExport(self.read_engine),
+            clock=self.clock,
+            principal_cache=cache,
         )
 
         self.audit = AuditService(

@@ -192,7 +192,7 @@ class OwnerService:
         if staff_practice(actor) is not None:
             return await self._staff_request(actor, pet_owner_id, practice_id, request_type, meta)
         async with self._uow() as uow:
-            await self._visible(uow, actor, pet_owner_id)
+            (await self._visible(uow, actor, pet_owner_id)).require_active()
             practice = await uow.practices.get(practice_id)
             require(actor, Action.ASSOCIATION_CREATE, PracticeLookup(practice, members_only=False))
             assert practice is not None  # require: 404 for a missing practice
@@ -225,6 +225,7 @@ class OwnerService:
             owner = await uow.pet_owners.get_unscoped(pet_owner_id)
             if owner is not None and owner.created_by_practice_id == practice_id:
                 # The practice's own client: linked at once (409 while one is open).
+                owner.require_active()
                 association = self._new_association(
                     actor, pet_owner_id, practice_id, request_type, awaiting=None
                 )

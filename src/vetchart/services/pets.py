@@ -63,6 +63,7 @@ class PetService:
             owner = await uow.pet_owners.get(owner_id, client_scope(actor))
             if owner is None:
                 raise NotFound("Pet owner not found.")
+            owner.require_active()
             await uow.pets.add(pet)
             audit(
                 uow,
