@@ -34,10 +34,8 @@ class AuthoredRecord(Protocol):
 
 
 def may_amend_record(actor: Principal, record: AuthoredRecord) -> bool:
-    """The author while still on the authoring practice's staff (an account can move to
-    another practice by accepting an invitation); or a VET / PRACTICE_ADMIN of the
-    authoring practice."""
-    if actor.user_id == record.author_id and actor.practice_id == record.practice_id:
+    """The author; or a VET / PRACTICE_ADMIN of the authoring practice."""
+    if actor.user_id == record.author_id:
         return True
     return actor.role in (Role.VET, Role.PRACTICE_ADMIN) and actor.practice_id == record.practice_id
 
