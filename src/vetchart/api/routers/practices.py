@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, status
@@ -33,10 +33,9 @@ from vetchart.api.schemas.clients import (
     StaffOut,
 )
 from vetchart.api.schemas.common import ListResponse, problem_responses
-from vetchart.api.schemas.lifecycle import InvitationStateOut
+from vetchart.api.schemas.lifecycle import InvitationFilter, InvitationStateOut
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.invitations import InvitationStatus
 from vetchart.domain.owners import AssociationStatus
 from vetchart.domain.practices import NewPractice, PracticeChanges
 
@@ -213,16 +212,15 @@ async def list_invitations(
     request: Request,
     principal: CurrentPrincipal,
     invitations: InvitationsDep,
-    status_filter: Annotated[
-        InvitationStatus | Literal["all"], Query(alias="status")
-    ] = InvitationStatus.PENDING,
+    status_filter: Annotated[InvitationFilter, Query(alias="status")] = InvitationFilter.PENDING,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ListResponse[InvitationStateOut]:
-    status = None if status_filter == "all" else InvitationStatus(status_filter)
-    filters = {"practice_id": practice_id, "status": status_filter}
+    filters = {"practice_id": practice_id, "status": status_filter.value}
     pager = Paginator(request, "practice-invitations", filters, (parse_datetime, UUID))
-    page = await invitations.list(principal, practice_id, status, pager.page_request(cursor, limit))
+    page = await invitations.list(
+        principal, practice_id, status_filter.state, pager.page_request(cursor, limit)
+    )
     return pager.answer(
         ListResponse[InvitationStateOut],
         page,

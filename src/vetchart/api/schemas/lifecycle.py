@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -11,6 +12,20 @@ from pydantic import Field
 from vetchart.api.schemas.common import RequestModel, ResponseModel
 from vetchart.domain.invitations import InvitationStatus
 from vetchart.domain.users import Role
+
+
+class InvitationFilter(enum.StrEnum):
+    """The `status` filter of a practice's invitations: one state, or `all`."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    ALL = "all"
+
+    @property
+    def state(self) -> InvitationStatus | None:
+        return None if self is InvitationFilter.ALL else InvitationStatus(self.value)
 
 
 class InvitationStateOut(ResponseModel):
