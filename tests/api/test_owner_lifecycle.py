@@ -112,6 +112,12 @@ async def test_a_deactivated_owner_stays_readable_and_gets_nothing_new(
     assert response.status_code == 200
     assert response.json()["is_active"] is True
     assert len(await audit_rows(app, "pet_owner.reactivate")) == 1
+    # Active again: the practice links its client again, and registers the pet.
+    body = {"pet_owner_id": owner["id"], "practice_id": str(world.riverside)}
+    relinked = await _post(
+        world, "/associations", RIVERSIDE_VET, {**body, "request_type": "new_client"}
+    )
+    assert relinked.status_code == 201, relinked.text
     body = {"owner_id": owner["id"], "name": "Second", "species": "cat"}
     assert (await _post(world, "/pets", RIVERSIDE_VET, body)).status_code == 201
     # Bad ids: 422; nothing written.
@@ -180,6 +186,8 @@ async def test_the_export_holds_everything_and_is_audited(app: FastAPI, client: 
 async def test_the_export_sends_a_constant_number_of_statements(app: FastAPI, client: AsyncClient):
     world = await start(app, client)
     owner = await world.create_owner(RIVERSIDE_MANAGER)
+    url = f"{API}/pet-owners/{owner['id']}/export"
+    assert (await client.get(url, headers=await world.h(ADMIN))).status_code == 200
     counts = []
     for size in (1, 3):
         while len(counts) < size:
