@@ -26,7 +26,9 @@ from tests.api.clients_helpers import assert_problem
 from tests.api.sql_counter import counted_request
 from tests.fixtures.world import World, start
 from vetchart.adapters.db.tables import medical_record_events, users
+from vetchart.bootstrap import demo_seeders
 from vetchart.domain.owners import AssociationStatus
+from vetchart.services.demo_lifecycle import DORMANT_OWNER_ID, ERASED_OWNER_ID
 
 API = "/api/v1"
 APPROVED = AssociationStatus.APPROVED
@@ -306,3 +308,34 @@ async def test_a_practice_admin_erases_only_their_own_lone_client(
         ("denied", world.riverside),
         ("success", world.riverside),
     ]
+
+
+async def test_the_demo_data_shows_each_feature_and_loads_twice(app: FastAPI, client: AsyncClient):
+    world = await start(app, client)
+    seeders = demo_seeders(app.state.container, lifecycle=True)
+    first = [await seed() for seed in seeders]
+    again = [await seed() for seed in seeders]
+    assert first[-1] == "lifecycle: 2 invitations, 2 owners (deactivated, erased)"
+    assert again[-1] == "lifecycle: 0 invitations, 0 owners (deactivated, erased)"
+    listed = await _get(
+        world, f"/practices/{world.riverside}/invitations?status=all", RIVERSIDE_MANAGER
+    )
+    assert sorted(item["status"] for item in listed.json()["items"]) == ["pending", "revoked"]
+    dormant = (await _get(world, f"/pet-owners/{DORMANT_OWNER_ID}", RIVERSIDE_VET)).json()
+    assert dormant["is_active"] is False
+    assert dormant["erased_at"] is None
+    erased = (await _get(world, f"/pet-owners/{ERASED_OWNER_ID}/export", ADMIN)).json()
+    assert erased["owner"]["erased_at"] is not None
+    assert erased["owner"]["email"] is None
+    assert erased["pets"][0]["name"].startswith("Erased pet ")
+    assert len(erased["medical_records"]) == 1
+    # The demo's pending invitation can be accepted with its documented token.
+    response = await client.post(
+        f"{API}/invitations/accept",
+        json={
+            "token": "demo-invitation-pending-riverside",
+            "password": STRONG_PASSWORD,
+            "full_name": "New Nurse",
+        },
+    )
+    assert response.status_code == 201, response.text

@@ -66,6 +66,7 @@ from vetchart.services.audit import AuditService
 from vetchart.services.auth.base import AuthConfig
 from vetchart.services.auth.service import AuthService
 from vetchart.services.demo import DemoData
+from vetchart.services.demo_lifecycle import DemoLifecycle
 from vetchart.services.demo_schedule import DemoSchedule
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
@@ -460,7 +461,11 @@ async def build_container(
 
 
 def demo_seeders(
-    container: Container, *, knowledge_base: bool = False, schedule: bool = False
+    container: Container,
+    *,
+    knowledge_base: bool = False,
+    schedule: bool = False,
+    lifecycle: bool = False,
 ) -> list[Callable[[], Awaitable[str]]]:
     """The parts of the demo data set, in dependency order; each returns a summary line.
     ``knowledge_base`` adds the demo reference documents, ingested at once (`vetchart demo
@@ -492,4 +497,8 @@ def demo_seeders(
         )
     if knowledge_base:
         seeders.append(container.kb_documents.seed_demo)
+    if lifecycle:  # invitations to manage, a deactivated and an erased client
+        seeders.append(
+            DemoLifecycle(uow=container.uow, clock=container.clock, ids=container.ids).seed
+        )
     return seeders
