@@ -72,7 +72,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -155,17 +155,43 @@ GET /practices/{practice_id}/staff
     other_practice            401    403    403  403      403      200
     inactive_practice         401    404    404  404      404      200
     missing                   401    404    404  404      404      404
+# own_staff_email: Riverside's vet's email (already its staff: 409); other_staff_email:
+# Hillcrest's vet's (an existing account may be invited: it moves when it accepts).
 POST /practices/{practice_id}/invitations
     own_practice              401    403    403  403      201      201
     other_practice            401    403    403  403      403      201
-    taken_email               401    403    403  403      409      409
+    own_staff_email           401    403    403  403      409      409
+    other_staff_email         401    403    403  403      201      201
     missing                   401    404    404  404      404      404
 # Anyone holding the token; a bearer token sent along changes nothing.
 POST /invitations/accept
     valid_token               201    201    201  201      201      201
     used_token                410    410    410  410      410      410
     expired_token             410    410    410  410      410      410
+    revoked_token             410    410    410  410      410      410
     unknown_token             410    410    410  410      410      410
+GET /practices/{practice_id}/invitations
+    own_practice              401    403    403  403      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# A pending invitation made for the case: to Riverside (own_practice) or Hillcrest
+# (other_practice); accepted: a used one of Riverside (409).
+POST /invitations/{invitation_id}/revoke
+    own_practice              401    403    403  403      200      200
+    other_practice            401    403    403  403      404      200
+    accepted                  401    403    403  403      409      409
+    missing                   401    403    403  403      404      404
+# With the caller's own signed-in account. for_me: an invitation to Riverside for the
+# caller's email, the caller made for the case (OWNER: a PET_OWNER without a profile;
+# STAFF, VET, P_ADMIN: Hillcrest staff of that role, who move to Riverside);
+# for_someone_else: a valid token of another email; already_mine: a valid invitation to
+# Riverside for the column's demo account (Riverside staff already; OWNER has a profile).
+POST /invitations/accept-existing
+    for_me                    401    200    200  200      200      403
+    for_someone_else          401    403    403  403      403      403
+    already_mine              401    409    409  409      409      403
+    used_token                401    410    410  410      410      403
 
 # no_profile_yet: OWNER is a PET_OWNER without a profile (made for the case); staff
 # create a client of their practice. has_profile: OWNER already has one.
@@ -183,6 +209,36 @@ GET /pet-owners/{owner_id}
 PATCH /pet-owners/{owner_id}
     mine                      401    200    200  200      200      200
     own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# Owner lifecycle. Changes work on owners made for the case: own_made_client (created by
+# Riverside, its client only), own_practice_client (Riverside's client, not of its
+# making), shared_made_client (created by Riverside, also Hillcrest's client),
+# other_practice_client (Hillcrest's only). mine is OWNER's own profile (S_ADMIN would
+# change the shared demo owner: no cell).
+POST /pet-owners/{owner_id}/deactivate
+    mine                      401    403    403  403      403        -
+    own_made_client           401    404    403  403      200      200
+    own_practice_client       401    404    403  403      403      200
+    other_practice_client     401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# The same, on owners made inactive for the case.
+POST /pet-owners/{owner_id}/reactivate
+    mine                      401    403    403  403      403        -
+    own_made_client           401    404    403  403      200      200
+    own_practice_client       401    404    403  403      403      200
+    other_practice_client     401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+POST /pet-owners/{owner_id}/erase
+    mine                      401    403    403  403      403        -
+    own_made_client           401    404    403  403      200      200
+    shared_made_client        401    404    403  403      403      200
+    other_practice_client     401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /pet-owners/{owner_id}/export
+    mine                      401    200    403  403      200      200
+    own_practice_client       401    404    403  403      200      200
     other_practice_client     401    404    404  404      404      200
     pending_client            401    404    404  404      404      200
     missing                   401    404    404  404      404      404
@@ -660,14 +716,22 @@ class World(BaseWorld):
         await self.add_user(email, Role.PET_OWNER, full_name="New Owner", sign_in=True)
         return self.headers[email]
 
-    async def new_invitation(self, state: str) -> str:
-        """The token of an invitation to Riverside: valid, used or expired."""
+    async def new_invitation(
+        self, state: str, *, email: str | None = None, practice: str = "own_practice"
+    ) -> str:
+        """The token of an invitation to Riverside: valid, used, expired or revoked."""
+        return (await self.new_invitation_row(state, email=email, practice=practice))[1]
+
+    async def new_invitation_row(
+        self, state: str, *, email: str | None = None, practice: str = "own_practice"
+    ) -> tuple[UUID, str]:
+        """An invitation (to Riverside unless told) in the named state: its id and token."""
         token = unique("invitation-token-") + uuid.uuid4().hex
         now = self.now()
         invitation = Invitation(
             id=self.new_id(),
-            practice_id=self.practices["own_practice"],
-            email=f"{unique('invitee')}@example.com",
+            practice_id=self.practices[practice],
+            email=email or f"{unique('invitee')}@example.com",
             role=Role.VET_STAFF,
             token_hash=token_digest(token),
             invited_by=self.users[RIVERSIDE_MANAGER].id,
@@ -680,8 +744,36 @@ class World(BaseWorld):
                 await uow.invitations.mark_accepted(
                     invitation.id, self.users[RIVERSIDE_TECH].id, now
                 )
+            if state == "revoked":
+                await uow.invitations.mark_revoked(
+                    invitation.id, self.users[RIVERSIDE_MANAGER].id, now
+                )
             await uow.commit()
-        return token
+        return invitation.id, token
+
+    async def lifecycle_owner(self, relation: str, *, active: bool = True) -> UUID:
+        """An owner made for an owner-lifecycle case (see the matrix's comment)."""
+        r, h = self.practices["own_practice"], self.practices["other_practice"]
+        links, created_by = {
+            "own_made_client": ({r: APPROVED}, r),
+            "own_practice_client": ({r: APPROVED}, None),
+            "shared_made_client": ({r: APPROVED, h: APPROVED}, r),
+            "other_practice_client": ({h: APPROVED}, h),
+        }[relation]
+        owner = replace(
+            self.make_owner(unique("Lifecycle Client "), created_by=created_by),
+            email=f"{unique('lifecycle')}@example.com",
+            phone="+44 20 7946 0000",
+            is_active=active,
+        )
+        async with self.container.uow() as uow:
+            await uow.pet_owners.add(owner)
+            for practice_id, status in links.items():
+                await uow.associations.add(
+                    self.make_association(owner.id, practice_id, status, by=self.users[ADMIN].id)
+                )
+            await uow.commit()
+        return owner.id
 
     # ------------------------------------------------------------------ relations
 
@@ -791,8 +883,9 @@ async def list_staff(w: World, case: Case) -> Request:
 
 
 async def invite(w: World, case: Case) -> Request:
-    if case.relation == "taken_email":
-        practice_id, email = w.practices["own_practice"], HILLCREST_VET
+    if case.relation in ("own_staff_email", "other_staff_email"):
+        practice_id = w.practices["own_practice"]
+        email = RIVERSIDE_VET if case.relation == "own_staff_email" else HILLCREST_VET
     else:
         practice_id = await w.practice_for(case.relation)
         email = f"{unique('staff')}@example.com"
@@ -806,6 +899,71 @@ async def accept_invitation(w: World, case: Case) -> Request:
         token = await w.new_invitation(case.relation.removesuffix("_token"))
     body = {"token": token, "password": STRONG_PASSWORD, "full_name": "Invited Person"}
     return Request("/invitations/accept", body)
+
+
+async def list_invitations(w: World, case: Case) -> Request:
+    return Request(f"/practices/{await w.practice_for(case.relation)}/invitations")
+
+
+async def revoke_invitation(w: World, case: Case) -> Request:
+    if case.relation == "missing":
+        return Request(f"/invitations/{uuid.uuid4()}/revoke")
+    if case.relation == "accepted":
+        invitation_id, _ = await w.new_invitation_row("used")
+    else:
+        invitation_id, _ = await w.new_invitation_row("valid", practice=case.relation)
+    return Request(f"/invitations/{invitation_id}/revoke")
+
+
+# The account that accepts for_me, per column: made for the case.
+_JOINERS = {
+    "OWNER": (Role.PET_OWNER, None),
+    "STAFF": (Role.VET_STAFF, "other_practice"),
+    "VET": (Role.VET, "other_practice"),
+    "P_ADMIN": (Role.PRACTICE_ADMIN, "other_practice"),
+}
+
+
+async def accept_existing(w: World, case: Case) -> Request:
+    if case.relation == "used_token":
+        return Request("/invitations/accept-existing", {"token": await w.new_invitation("used")})
+    if case.relation == "for_someone_else":
+        return Request("/invitations/accept-existing", {"token": await w.new_invitation("valid")})
+    if case.relation == "already_mine" or case.caller in ("ANON", "S_ADMIN"):
+        email = CALLER_EMAILS.get(case.caller, ADMIN)
+        token = await w.new_invitation("valid", email=email)
+        return Request("/invitations/accept-existing", {"token": token})
+    role, practice = _JOINERS[case.caller]
+    email = f"{unique('joiner')}@example.com"
+    practice_id = None if practice is None else w.practices[practice]
+    await w.add_user(email, role, practice_id, full_name="Joining Person", sign_in=True)
+    request = Request(
+        "/invitations/accept-existing", {"token": await w.new_invitation("valid", email=email)}
+    )
+    request.caller_headers = w.headers[email]
+    return request
+
+
+async def lifecycle_target(w: World, case: Case, *, active: bool = True) -> str:
+    if case.relation in ("mine", "missing"):
+        return str(w.owner_for(case.relation))
+    return str(await w.lifecycle_owner(case.relation, active=active))
+
+
+async def deactivate_owner(w: World, case: Case) -> Request:
+    return Request(f"/pet-owners/{await lifecycle_target(w, case)}/deactivate")
+
+
+async def reactivate_owner(w: World, case: Case) -> Request:
+    return Request(f"/pet-owners/{await lifecycle_target(w, case, active=False)}/reactivate")
+
+
+async def erase_owner(w: World, case: Case) -> Request:
+    return Request(f"/pet-owners/{await lifecycle_target(w, case)}/erase")
+
+
+async def export_owner(w: World, case: Case) -> Request:
+    return Request(f"/pet-owners/{w.owner_for(case.relation)}/export")
 
 
 async def create_owner(w: World, case: Case) -> Request:
@@ -1334,6 +1492,13 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/practices/{practice_id}/staff"): list_staff,
     ("POST", "/practices/{practice_id}/invitations"): invite,
     ("POST", "/invitations/accept"): accept_invitation,
+    ("GET", "/practices/{practice_id}/invitations"): list_invitations,
+    ("POST", "/invitations/{invitation_id}/revoke"): revoke_invitation,
+    ("POST", "/invitations/accept-existing"): accept_existing,
+    ("POST", "/pet-owners/{owner_id}/deactivate"): deactivate_owner,
+    ("POST", "/pet-owners/{owner_id}/reactivate"): reactivate_owner,
+    ("POST", "/pet-owners/{owner_id}/erase"): erase_owner,
+    ("GET", "/pet-owners/{owner_id}/export"): export_owner,
     ("POST", "/pet-owners"): create_owner,
     ("GET", "/pet-owners"): list_owners,
     ("GET", "/pet-owners/{owner_id}"): get_owner,

@@ -89,6 +89,11 @@ _ROWS: dict[Action, tuple[bool, bool, bool, bool, bool]] = {
     Action.KB_DOCUMENT_MANAGE: (False, False, False, False, True),
     Action.KB_READ: (True, True, True, True, True),
     Action.KB_QUERY: (True, True, True, True, True),
+    Action.INVITATION_MANAGE: (False, False, False, True, True),
+    Action.INVITATION_ACCEPT_EXISTING: (True, True, True, True, False),
+    Action.PET_OWNER_DEACTIVATE: (False, False, False, True, True),
+    Action.PET_OWNER_EXPORT: (True, False, False, True, True),
+    Action.PET_OWNER_ERASE: (False, False, False, True, True),
 }
 _ROLE_ORDER = (OWNER, STAFF, VET, P_ADMIN, S_ADMIN)
 EXPECTED: dict[tuple[Role, Action], bool] = {

@@ -18,8 +18,10 @@ from vetchart.services.audit import AuditService
 from vetchart.services.auth.service import AuthService
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
+from vetchart.services.invitations import InvitationService
 from vetchart.services.kb import KbDocumentService
 from vetchart.services.kb_answers import KbAnswerService
+from vetchart.services.owner_lifecycle import OwnerLifecycleService
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
 from vetchart.services.ports.system import Clock
@@ -146,3 +148,15 @@ HealthDep = Annotated[HealthService, Depends(health_service)]
 UploadLimitsDep = Annotated[UploadSizeLimits, Depends(upload_limits)]
 ClockDep = Annotated[Clock, Depends(clock)]
 RateLimitsDep = Annotated[RateLimits, Depends(rate_limits)]
+
+
+async def invitations_service(request: Request) -> InvitationService:
+    return container_of(request).invitations
+
+
+async def owner_lifecycle_service(request: Request) -> OwnerLifecycleService:
+    return container_of(request).owner_lifecycle
+
+
+InvitationsDep = Annotated[InvitationService, Depends(invitations_service)]
+OwnerLifecycleDep = Annotated[OwnerLifecycleService, Depends(owner_lifecycle_service)]

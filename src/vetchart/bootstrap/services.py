@@ -25,6 +25,7 @@ from vetchart.adapters.db.engine import session_factory
 from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
 from vetchart.adapters.db.kb import SqlKbQueries
+from vetchart.adapters.db.owner_export import SqlOwnerExport
 from vetchart.adapters.db.queries import PgClientReads, SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
 from vetchart.adapters.db.schedule import PgScheduleReads, SqlScheduleQueries
@@ -63,14 +64,17 @@ from vetchart.services.audit import AuditService
 from vetchart.services.auth.base import AuthConfig
 from vetchart.services.auth.service import AuthService
 from vetchart.services.demo import DemoData
+from vetchart.services.demo_lifecycle import DemoLifecycle
 from vetchart.services.demo_schedule import DemoSchedule
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
 from vetchart.services.invalidation import CacheInvalidation
+from vetchart.services.invitations import InvitationService
 from vetchart.services.jobs import EventDelivery, Housekeeping
 from vetchart.services.kb import ChunkingRules, KbDocumentService
 from vetchart.services.kb_answers import KbAnswerService, RetrievalRules
 from vetchart.services.notifications import InvitationMail
+from vetchart.services.owner_lifecycle import OwnerLifecycleService
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
 from vetchart.services.ports.identity import PrincipalCache
@@ -255,6 +259,17 @@ class Container(Database):
             hasher=self.hasher,
             guessability=zxcvbn_guessability,
         )
+        # Invitation management and the owner lifecycle (docs/owner-lifecycle.md).
+        self.invitations = InvitationService(
+            uow=self.uow,
+            queries=SqlUserQueries(self.read_engine, read_retries=settings.database.read_retries),
+            clock=self.clock,
+        )
+        self.owner_lifecycle = OwnerLifecycleService(
+            uow=self.uow,
+            exports=SqlOwnerExport(self.read_engine),
+            clock=self.clock,
+        )
 
         self.audit = AuditService(
             uow=self.uow,
@@ -432,7 +447,11 @@ async def build_container(
 
 
 def demo_seeders(
-    container: Container, *, knowledge_base: bool = False, schedule: bool = False
+    container: Container,
+    *,
+    knowledge_base: bool = False,
+    schedule: bool = False,
+    lifecycle: bool = False,
 ) -> list[Callable[[], Awaitable[str]]]:
     """The parts of the demo data set, in dependency order; each returns a summary line.
     ``knowledge_base`` adds the demo reference documents, ingested at once (`vetchart demo
@@ -464,4 +483,8 @@ def demo_seeders(
         )
     if knowledge_base:
         seeders.append(container.kb_documents.seed_demo)
+    if lifecycle:  # invitations to manage, a deactivated and an erased client
+        seeders.append(
+            DemoLifecycle(uow=container.uow, clock=container.clock, ids=container.ids).seed
+        )
     return seeders

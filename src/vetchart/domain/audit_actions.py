@@ -220,6 +220,17 @@ class AuditAction(enum.Enum):
     # A question is a read sent as POST (its body); no row unless refused.
     KB_QUERY = _route("kb.query", "kb", D)
 
+    # ------------------------------------------------------------ invitations, owner lifecycle
+    INVITATION_LIST = _route("invitation.list", "practice", D, "practice_id")
+    INVITATION_REVOKE = _route("invitation.revoke", "invitation", W, "invitation_id")
+    # An existing, signed-in account accepts (its row names the invitation).
+    INVITATION_ACCEPT_EXISTING = _route("invitation.accept_existing", "invitation", W)
+    PET_OWNER_DEACTIVATE = _route("pet_owner.deactivate", "pet_owner", W, "owner_id")
+    PET_OWNER_REACTIVATE = _route("pet_owner.reactivate", "pet_owner", W, "owner_id")
+    # Everything about an owner and their pets, medical records included.
+    PET_OWNER_EXPORT = _route("pet_owner.export", "pet_owner", M, "owner_id")
+    PET_OWNER_ERASE = _route("pet_owner.erase", "pet_owner", W, "owner_id")
+
     def row_resource_type(self, *, success: bool) -> str:
         """The ``resource_type`` of this action's row: a create's success names the new
         object; anything else (a refusal of a create too) names the path's resource."""

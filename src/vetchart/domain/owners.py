@@ -69,6 +69,19 @@ class PetOwner:
     user_id: UUID | None = None
     # The practice whose staff created this owner (None: the owner registered themselves).
     created_by_practice_id: UUID | None = None
+    # Deactivated (soft): still readable; no new pets, associations or appointments.
+    is_active: bool = True
+    # When the owner's personal data was erased (domain/erasure.py); an erased owner is
+    # inactive for good.
+    erased_at: datetime | None = None
+
+    def require_active(self) -> None:
+        """A deactivated (or erased) owner gets no new pets, associations or
+        appointments: 409 ``owner-inactive``."""
+        if not self.is_active:
+            raise Conflict(
+                "This pet owner is deactivated; reactivate them first.", code="owner-inactive"
+            )
 
 
 class RequestType(enum.StrEnum):

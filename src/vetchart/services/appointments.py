@@ -76,6 +76,7 @@ class AppointmentService(SubjectService[ScheduleQueries, ScheduleReads]):
                     rule="appointment.owner_not_client",
                     field="pet_owner_id",
                 )
+            owner.require_active()
             pets = await self._owner_pets(uow, owner_id, new.pet_ids)
             appointment = new_appointment(
                 id=self._ids.new_id(),

@@ -166,7 +166,7 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
         if staff_practice(actor) is not None:
             return await self._staff_request(actor, asked, meta)
         async with self._uow() as uow:
-            await visible_owner(uow, actor, asked.pet_owner_id)
+            (await visible_owner(uow, actor, asked.pet_owner_id)).require_active()
             practice = await uow.practices.get(asked.practice_id)
             require(actor, Action.ASSOCIATION_CREATE, PracticeLookup(practice, members_only=False))
             assert practice is not None  # require: 404 for a missing practice
@@ -192,6 +192,7 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
             owner = await uow.pet_owners.get_unscoped(asked.pet_owner_id)
             if owner is not None and owner.created_by_practice_id == asked.practice_id:
                 # The practice's own client: linked at once (409 while one is open).
+                owner.require_active()
                 association = self._new_association(actor, asked, awaiting=None)
                 await uow.associations.add(association)
             else:

@@ -49,6 +49,7 @@ class PetService(SubjectService[ClientQueries, ClientReads]):
         check_pet(pet, today=self._today())
         async with self._uow() as uow:
             owner = await visible_owner(uow, actor, owner_id)
+            owner.require_active()
             await uow.pets.add(pet)
             audit(
                 uow,

@@ -11,6 +11,11 @@ from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.commands import changed_fields, given
 from vetchart.domain.errors import Conflict, Gone, NotFound, RuleViolation
+from vetchart.domain.invitations import (
+    InvitationStatus,
+    check_existing_account_may_join,
+    invitation_status,
+)
 from vetchart.domain.passwords import GuessabilityCheck
 from vetchart.domain.policy import (
     Action,
@@ -167,8 +172,17 @@ class PracticeService:
             expires_at=now + INVITATION_TTL,
         )
         async with self._uow() as uow:
-            if await uow.users.get_by_email(email) is not None:
-                raise Conflict("An account with this email already exists.", code="email-taken")
+            existing = await uow.users.get_by_email(email)
+            if existing is not None:
+                # An existing account accepts with POST /invitations/accept-existing; one
+                # that could never accept is refused now (domain/invitations.py).
+                check_existing_account_may_join(
+                    role=existing.role,
+                    practice_id=existing.practice_id,
+                    has_owner_profile=existing.role is Role.PET_OWNER
+                    and await uow.pet_owners.get_by_user(existing.id) is not None,
+                    invitation_practice_id=practice_id,
+                )
             await uow.invitations.add(invitation)
             # The mail goes out from the outbox, after (and only after) the commit.
             uow.record(
@@ -239,5 +253,11 @@ class PracticeService:
 
 
 def _usable(invitation: Invitation, now: datetime) -> bool:
-    """Not yet accepted and not expired (single use, 7 days)."""
-    return invitation.accepted_at is None and now < invitation.expires_at
+    """Pending: not yet accepted, not revoked and not expired (single use, 7 days)."""
+    status = invitation_status(
+        accepted_at=invitation.accepted_at,
+        revoked_at=invitation.revoked_at,
+        expires_at=invitation.expires_at,
+        now=now,
+    )
+    return status is InvitationStatus.PENDING

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, or_, select, tuple_
+from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import KeyedColumnElement
@@ -16,6 +17,7 @@ from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
 from vetchart.adapters.db.pg import Rows, SqlArgs
 from vetchart.adapters.db.repositories import (
     association_from_row,
+    invitation_from_row,
     owner_from_row,
     pet_from_row,
     practice_from_row,
@@ -31,8 +33,16 @@ from vetchart.adapters.db.scope import (
     user_in_scope,
 )
 from vetchart.adapters.db.seen import PAGE_ORDER, audited_page
-from vetchart.adapters.db.tables import pet_owners, pets, practice_associations, practices, users
+from vetchart.adapters.db.tables import (
+    pet_owners,
+    pets,
+    practice_associations,
+    practices,
+    staff_invitations,
+    users,
+)
 from vetchart.domain.audit import RequestMeta
+from vetchart.domain.invitations import InvitationStatus
 from vetchart.domain.owners import (
     AssociationStatus,
 )
@@ -41,7 +51,7 @@ from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
 from vetchart.domain.users import User
 from vetchart.services.ports.clients import AssociationView, PetFilters, PetView
-from vetchart.services.ports.identity import UserFilters
+from vetchart.services.ports.identity import Invitation, UserFilters
 from vetchart.services.ports.paging import SEEN_PRACTICES, EntryFor, Page, PageRequest, Row
 
 T = TypeVar("T")
@@ -123,6 +133,31 @@ class SqlUserQueries(ReadQueries):
             pattern = like_pattern(filters.q.lower())
             query = query.where(or_(users.c.email.like(pattern), users.c.full_name.ilike(pattern)))
         return await self._page(query, page, (users.c.full_name, users.c.id), user_from_row)
+
+    async def invitations_page(
+        self,
+        practice_id: UUID,
+        status: InvitationStatus | None,
+        now: datetime,
+        page: PageRequest,
+    ) -> Page[Invitation]:
+        i = staff_invitations
+        query = select(i).where(i.c.practice_id == practice_id)
+        open_ = and_(i.c.accepted_at.is_(None), i.c.revoked_at.is_(None))
+        match status:
+            case InvitationStatus.PENDING:
+                query = query.where(open_, i.c.expires_at > now)
+            case InvitationStatus.EXPIRED:
+                query = query.where(open_, i.c.expires_at <= now)
+            case InvitationStatus.ACCEPTED:
+                query = query.where(i.c.accepted_at.is_not(None))
+            case InvitationStatus.REVOKED:
+                query = query.where(i.c.revoked_at.is_not(None))
+            case None:
+                pass
+        return await self._page(
+            query, page, (i.c.created_at, i.c.id), invitation_from_row, newest_first=True
+        )
 
 
 class SqlClientQueries(ReadQueries):
@@ -219,7 +254,8 @@ PET_COLUMNS = (
     "o.phone AS owner__phone, o.address AS owner__address, "
     "o.preferred_communication AS owner__preferred_communication, "
     "o.user_id AS owner__user_id, o.created_at AS owner__created_at, "
-    "o.updated_at AS owner__updated_at"
+    "o.updated_at AS owner__updated_at, o.is_active AS owner__is_active, "
+    "o.erased_at AS owner__erased_at"
 )
 _PETS_WITH_OWNER = "FROM pets p JOIN pet_owners o ON o.id = p.owner_id"
 
@@ -227,7 +263,7 @@ _PETS_WITH_OWNER = "FROM pets p JOIN pet_owners o ON o.id = p.owner_id"
 # An owner as the API answers it.
 OWNER_COLUMNS = (
     "o.id, o.full_name, o.email, o.phone, o.address, o.preferred_communication, o.user_id, "
-    "o.created_at, o.updated_at"
+    "o.created_at, o.updated_at, o.is_active, o.erased_at"
 )
 
 

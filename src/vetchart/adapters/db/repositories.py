@@ -402,6 +402,20 @@ class SqlInvitationRepository:
             .values(accepted_at=now, accepted_user_id=user_id)
         )
 
+    async def get(self, invitation_id: UUID, *, for_update: bool = False) -> Invitation | None:
+        query = select(staff_invitations).where(staff_invitations.c.id == invitation_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        return invitation_from_row(row) if row else None
+
+    async def mark_revoked(self, invitation_id: UUID, actor_id: UUID, now: datetime) -> None:
+        await self._session.execute(
+            update(staff_invitations)
+            .where(staff_invitations.c.id == invitation_id)
+            .values(revoked_at=now, revoked_by=actor_id)
+        )
+
 
 # --------------------------------------------------------------------------- pet owners
 
@@ -502,6 +516,11 @@ class SqlAssociationRepository:
             .values(**values)
         )
 
+    async def for_owner(self, owner_id: UUID) -> list[Association]:
+        a = practice_associations
+        query = select(a).where(a.c.pet_owner_id == owner_id).order_by(a.c.id).with_for_update()
+        return [association_from_row(r) for r in (await self._session.execute(query)).mappings()]
+
 
 # --------------------------------------------------------------------------- pets
 
@@ -537,3 +556,9 @@ class SqlPetRepository:
         values = _PETS.updated(pet)
         async with translated(self._session):
             await self._session.execute(update(pets).where(pets.c.id == pet.id).values(**values))
+
+    async def for_owner(self, owner_id: UUID) -> list[Pet]:
+        query = (
+            select(pets).where(pets.c.owner_id == owner_id).order_by(pets.c.id).with_for_update()
+        )
+        return [pet_from_row(row) for row in (await self._session.execute(query)).mappings()]

@@ -310,10 +310,14 @@ staff_invitations = Table(
     _time("expires_at", nullable=False),
     _time("accepted_at"),
     _ref("accepted_user_id", "users"),
+    _time("revoked_at"),
+    _ref("revoked_by", "users"),
     CheckConstraint(f"role IN {STAFF_ROLES_SQL}", name="staff_role"),
     CheckConstraint("email = lower(email)", name="email_lowercase"),
     CheckConstraint("expires_at > created_at", name="expires_after_creation"),
     CheckConstraint("(accepted_at IS NULL) = (accepted_user_id IS NULL)", name="accepted_has_user"),
+    CheckConstraint("(revoked_at IS NULL) = (revoked_by IS NULL)", name="revoked_has_actor"),
+    CheckConstraint("accepted_at IS NULL OR revoked_at IS NULL", name="accepted_or_revoked"),
     UniqueConstraint("token_hash", name="uq_staff_invitations_token_hash"),
     Index("ix_staff_invitations_practice", "practice_id", "created_at"),
 )
@@ -331,6 +335,10 @@ pet_owners = Table(
     # The practice whose staff created the owner (NULL: the owner registered themselves).
     # Its staff's associations with this owner are approved at once; others need consent.
     _ref("created_by_practice_id", "practices"),
+    # Deactivated (soft) owners stay readable; no new pets, associations or appointments.
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    # When the owner's personal data was erased (the row stays, pseudonymised).
+    _time("erased_at"),
     # What the `q` filter searches (name, email, phone), indexed for trigram matching.
     Column(
         "search_text",
@@ -343,6 +351,7 @@ pet_owners = Table(
     ),
     *_timestamps(),
     CheckConstraint("length(btrim(full_name)) > 0", name="full_name_not_blank"),
+    CheckConstraint("erased_at IS NULL OR NOT is_active", name="erased_is_inactive"),
     CheckConstraint(
         "preferred_communication IS NULL OR "
         "preferred_communication IN ('email', 'phone', 'sms', 'mail')",

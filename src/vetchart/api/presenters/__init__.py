@@ -6,6 +6,7 @@ one another."""
 from vetchart.api.presenters.clients import (
     association_out,
     invitation_out,
+    invitation_state_out,
     owner_item,
     pet_item,
     pet_with_owner,
@@ -33,6 +34,7 @@ __all__ = [
     "history_item",
     "history_out",
     "invitation_out",
+    "invitation_state_out",
     "json_response",
     "list_response",
     "owner_item",

@@ -13,9 +13,12 @@ from vetchart.api.schemas.clients import (
     PracticeDirectoryOut,
     PracticeOut,
 )
+from vetchart.api.schemas.lifecycle import InvitationStateOut
+from vetchart.domain.invitations import InvitationStatus
 from vetchart.domain.policy import Principal, sees_practice_details
 from vetchart.domain.practices import DIRECTORY_FIELDS, Practice
 from vetchart.services.ports.clients import AssociationView, PetView
+from vetchart.services.ports.identity import Invitation
 from vetchart.services.ports.paging import Row
 from vetchart.services.practices import IssuedInvitation
 
@@ -63,3 +66,8 @@ def association_out(view: AssociationView) -> AssociationOut:
 
 def invitation_out(issued: IssuedInvitation) -> InvitationOut:
     return InvitationOut.from_object(issued.invitation, token=issued.token, mail_sent=True)
+
+
+def invitation_state_out(invitation: Invitation, status: InvitationStatus) -> InvitationStateOut:
+    """An invitation for its practice's admins: its state, never a token."""
+    return InvitationStateOut.from_object(invitation, status=status)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, status
 
-from vetchart.api.dependencies import OwnersDep, PracticesDep
+from vetchart.api.dependencies import InvitationsDep, OwnersDep, PracticesDep
 from vetchart.api.pagination import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -15,7 +15,12 @@ from vetchart.api.pagination import (
     Paginator,
     parse_datetime,
 )
-from vetchart.api.presenters import association_out, invitation_out, practice_out
+from vetchart.api.presenters import (
+    association_out,
+    invitation_out,
+    invitation_state_out,
+    practice_out,
+)
 from vetchart.api.route_audit import audited
 from vetchart.api.schemas.clients import (
     AssociationOut,
@@ -27,6 +32,7 @@ from vetchart.api.schemas.clients import (
     PracticeUpdateIn,
 )
 from vetchart.api.schemas.common import ListResponse, problem_responses
+from vetchart.api.schemas.lifecycle import InvitationFilter, InvitationStateOut
 from vetchart.api.schemas.users import StaffOut
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.domain.audit_actions import AuditAction
@@ -188,3 +194,35 @@ async def practice_associations(
         principal, practice_id, status_filter, pager.page_request(cursor, limit)
     )
     return pager.answer(ListResponse[AssociationOut], page, association_out)
+
+
+@audited(AuditAction.INVITATION_LIST)
+@router.get(
+    "/{practice_id}/invitations",
+    response_model=ListResponse[InvitationStateOut],
+    summary="The practice's staff invitations (its PRACTICE_ADMIN, SYSTEM_ADMIN)",
+    description="Newest first (created_at, then id). `status` filters by state: `pending` "
+    "(the default), `accepted`, `revoked`, `expired`, or `all`. Tokens are never shown "
+    "(only a digest is stored): a lost one is replaced by revoking the invitation and "
+    "inviting again.",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def list_invitations(
+    practice_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    invitations: InvitationsDep,
+    status_filter: Annotated[InvitationFilter, Query(alias="status")] = InvitationFilter.PENDING,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[InvitationStateOut]:
+    filters = {"practice_id": practice_id, "status": status_filter.value}
+    pager = Paginator(request, "practice-invitations", filters, (parse_datetime, UUID))
+    page = await invitations.list(
+        principal, practice_id, status_filter.state, pager.page_request(cursor, limit)
+    )
+    return pager.answer(
+        ListResponse[InvitationStateOut],
+        page,
+        lambda item: invitation_state_out(item, invitations.status(item)),
+    )

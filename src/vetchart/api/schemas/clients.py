@@ -147,6 +147,16 @@ class PetOwnerOut(ResponseModel):
     user_id: UUID | None
     created_at: datetime
     updated_at: datetime
+    is_active: bool = Field(
+        default=True,
+        description="False once deactivated (POST /pet-owners/{id}/deactivate) or erased: "
+        "no new pets, associations or appointments.",
+    )
+    erased_at: datetime | None = Field(
+        default=None,
+        description="When the owner's personal data was erased (POST /pet-owners/{id}/erase); "
+        "the name is then a pseudonym and the contact fields are empty.",
+    )
 
 
 # --------------------------------------------------------------------------- associations

@@ -17,6 +17,8 @@ from vetchart.domain.policy.principal import Principal
 from vetchart.domain.policy.resources import (
     AssociationRequest,
     AssociationStep,
+    InvitationRef,
+    OwnerCustody,
     PracticeBusiness,
     PracticeLookup,
     RecordRef,
@@ -46,6 +48,8 @@ __all__ = [
     "AssociationRequest",
     "AssociationStep",
     "ClientScope",
+    "InvitationRef",
+    "OwnerCustody",
     "PracticeBusiness",
     "PracticeFacts",
     "PracticeLookup",

@@ -18,6 +18,8 @@ from vetchart.domain.policy.principal import Principal
 from vetchart.domain.policy.resources import (
     AssociationRequest,
     AssociationStep,
+    InvitationRef,
+    OwnerCustody,
     PracticeBusiness,
     PracticeLookup,
     RecordRef,
@@ -68,6 +70,12 @@ def require(actor: Principal, action: Action, resource: Resource = None) -> None
                 )
         case AssociationStep():
             _association_step(actor, action, resource)
+        case InvitationRef(practice_id=practice_id):
+            _matrix(actor, action)
+            if not scope.is_practice_member(actor, practice_id):
+                raise NotFound("Invitation not found.")
+        case OwnerCustody():
+            _owner_custody(actor, action, resource)
         case _:  # pragma: no cover - the Resource union is closed
             raise TypeError(f"no access rule for {resource!r}")
 
@@ -113,3 +121,23 @@ def _association_step(actor: Principal, action: Action, step: AssociationStep) -
         _matrix(actor, needed)
     else:
         _practice_member(actor, needed, step.association.practice_id)
+
+
+def _owner_custody(actor: Principal, action: Action, owner: OwnerCustody) -> None:
+    _matrix(actor, action)
+    if action is Action.PET_OWNER_DEACTIVATE:
+        if not rules.may_deactivate_owner(actor, owner):
+            raise Forbidden(
+                "Only the practice that created this client, or a platform administrator, "
+                "may deactivate it.",
+                extra={"action": action.value},
+            )
+    elif action is Action.PET_OWNER_ERASE:
+        if not rules.may_erase_owner(actor, owner):
+            raise Forbidden(
+                "A practice may erase only a client it created, without an account of their "
+                "own and not a client of another practice; ask a platform administrator.",
+                extra={"action": action.value},
+            )
+    else:
+        raise TypeError(f"no owner custody rule for {action}")

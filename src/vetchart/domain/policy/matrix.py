@@ -62,6 +62,11 @@ class Action(enum.StrEnum):
     KB_DOCUMENT_MANAGE = "kb.document_manage"
     KB_READ = "kb.read"
     KB_QUERY = "kb.query"
+    INVITATION_MANAGE = "invitation.manage"
+    INVITATION_ACCEPT_EXISTING = "invitation.accept_existing"
+    PET_OWNER_DEACTIVATE = "pet_owner.deactivate"
+    PET_OWNER_EXPORT = "pet_owner.export"
+    PET_OWNER_ERASE = "pet_owner.erase"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -115,6 +120,11 @@ dashboard.read            -      x     x      x        -
 kb.document_manage        -      -     -      -        x
 kb.read                   x      x     x      x        x
 kb.query                  x      x     x      x        x
+invitation.manage         -      -     -      x        x
+invitation.accept_existing x     x     x      x        -
+pet_owner.deactivate      -      -     -      x        x
+pet_owner.export          x      -     -      x        x
+pet_owner.erase           -      -     -      x        x
 """
 
 

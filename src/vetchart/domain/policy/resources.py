@@ -11,6 +11,8 @@ facts its rules need (no repository, no I/O). ``None`` is "no object": the matri
 | RecordRef             | a medical record            | 403 (may_amend_record / may_sign)       |
 | AssociationRequest    | the practice asked          | 403 (staff: own practice only)          |
 | AssociationStep       | the association, the target | 404 not visible, then 403 (whose step)  |
+| InvitationRef         | an invitation's practice    | 404 unless its staff or SYSTEM_ADMIN    |
+| OwnerCustody          | an owner in scope (404 before) | 403 (may_deactivate / may_erase_owner) |
 """
 
 from __future__ import annotations
@@ -93,6 +95,27 @@ class AssociationStep:
     owner_in_scope: bool = False
 
 
+@dataclass(frozen=True)
+class InvitationRef:
+    """A staff invitation, by its practice. Invitations are not public (unlike
+    practices): outside its practice's staff (and SYSTEM_ADMIN) one does not exist."""
+
+    practice_id: UUID
+
+
+@dataclass(frozen=True)
+class OwnerCustody:
+    """An owner in the actor's client scope (the service looked it up: out of scope is
+    404 before this), by what the lifecycle rules read of it: the practice that created
+    it, whether a PET_OWNER account is linked to it, and whether a practice other than
+    the actor's has it as an open (pending or approved) client. Asked with
+    ``pet_owner.deactivate`` or ``pet_owner.erase``."""
+
+    created_by_practice_id: UUID | None
+    has_account: bool
+    other_practices: bool
+
+
 Resource = (
     PracticeLookup
     | PracticeBusiness
@@ -101,5 +124,7 @@ Resource = (
     | RecordRef
     | AssociationRequest
     | AssociationStep
+    | InvitationRef
+    | OwnerCustody
     | None
 )

@@ -69,6 +69,42 @@ def association_step_action(association: Association, target: AssociationStatus)
     return Action.ASSOCIATION_DECIDE
 
 
+# --------------------------------------------------------------------------- owners
+
+
+class Custody(Protocol):
+    """What the owner lifecycle rules read of an owner (policy.resources.OwnerCustody)."""
+
+    @property
+    def created_by_practice_id(self) -> UUID | None: ...
+
+    @property
+    def has_account(self) -> bool: ...
+
+    @property
+    def other_practices(self) -> bool: ...
+
+
+def may_deactivate_owner(actor: Principal, owner: Custody) -> bool:
+    """SYSTEM_ADMIN any owner; a PRACTICE_ADMIN an owner their practice created (the
+    record is shared with the owner's other practices: a practice ends its own link with
+    ``/associations/{id}/deactivate``)."""
+    if actor.role is Role.SYSTEM_ADMIN:
+        return True
+    return actor.practice_id is not None and owner.created_by_practice_id == actor.practice_id
+
+
+def may_erase_owner(actor: Principal, owner: Custody) -> bool:
+    """SYSTEM_ADMIN any owner; a PRACTICE_ADMIN only a client that is theirs alone: made
+    by their practice, with no PET_OWNER account (the person then asks the platform), and
+    no open association with another practice (whose records the erasure would touch)."""
+    if actor.role is Role.SYSTEM_ADMIN:
+        return True
+    return (
+        may_deactivate_owner(actor, owner) and not owner.has_account and not owner.other_practices
+    )
+
+
 # --------------------------------------------------------------------------- users
 
 

@@ -47,6 +47,9 @@ class AssociationRepository(Protocol):
         ...
 
     async def save(self, association: Association) -> None: ...
+    async def for_owner(self, owner_id: UUID) -> list[Association]:
+        """Every association of the owner, row-locked for this transaction."""
+        ...
 
 
 class PetRepository(Protocol):
@@ -68,6 +71,10 @@ class PetRepository(Protocol):
 
     async def save(self, pet: Pet) -> None:
         """Update; ``Conflict`` when the microchip is taken."""
+        ...
+
+    async def for_owner(self, owner_id: UUID) -> list[Pet]:
+        """Every pet of the owner (inactive ones too), row-locked for this transaction."""
         ...
 
 

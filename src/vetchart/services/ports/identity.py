@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from vetchart.domain.invitations import InvitationStatus
 from vetchart.domain.policy import Principal
 from vetchart.domain.practices import Practice
 from vetchart.domain.sessions import SessionRecord
@@ -55,6 +56,8 @@ class Invitation:
     expires_at: datetime
     accepted_at: datetime | None = None
     accepted_user_id: UUID | None = None
+    revoked_at: datetime | None = None
+    revoked_by: UUID | None = None
 
 
 class InvitationRepository(Protocol):
@@ -64,6 +67,8 @@ class InvitationRepository(Protocol):
         ...
 
     async def mark_accepted(self, invitation_id: UUID, user_id: UUID, now: datetime) -> None: ...
+    async def get(self, invitation_id: UUID, *, for_update: bool = False) -> Invitation | None: ...
+    async def mark_revoked(self, invitation_id: UUID, actor_id: UUID, now: datetime) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,17 @@ class UserQueries(Protocol):
         self, scope_practice_id: UUID | None, filters: UserFilters, page: PageRequest
     ) -> Page[User]:
         """Users ordered by (full_name, id), after the keyset ``page.after``."""
+        ...
+
+    async def invitations_page(
+        self,
+        practice_id: UUID,
+        status: InvitationStatus | None,
+        now: datetime,
+        page: PageRequest,
+    ) -> Page[Invitation]:
+        """A practice's invitations newest first by (created_at, id), in ``status`` as of
+        ``now`` (None: every one)."""
         ...
 
 
