@@ -35,6 +35,7 @@ from vetchart.api.routers import (
     health,
     invitations,
     kb,
+    messaging,
     owners,
     pets,
     practices,
@@ -200,6 +201,7 @@ def create_app(
         audit.router,
         files.router,
         kb.router,
+        messaging.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     state_upload_limits(app, settings)

@@ -27,6 +27,7 @@ from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.health import DatabaseReadiness
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
 from vetchart.adapters.db.kb import SqlKbQueries
+from vetchart.adapters.db.messaging import SqlMessageQueries
 from vetchart.adapters.db.pg import PgPool
 from vetchart.adapters.db.queries import PgClientReads, SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
@@ -45,6 +46,7 @@ from vetchart.bootstrap.adapters import (
     build_dashboard_cache,
     build_hasher,
     build_mailer,
+    build_notifiers,
     build_rate_limiter,
     build_storage,
     build_tokens,
@@ -72,6 +74,8 @@ from vetchart.services.invalidation import CacheInvalidation
 from vetchart.services.jobs import EventDelivery, Housekeeping
 from vetchart.services.kb import ChunkingRules, KbDocumentService
 from vetchart.services.kb_answers import KbAnswerService, RetrievalRules
+from vetchart.services.messages import ClientMessages, ReminderScan
+from vetchart.services.messaging import MessagingService
 from vetchart.services.notifications import InvitationMail
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
@@ -163,6 +167,11 @@ class Container:
     files: FileService = field(init=False)
     health: HealthService = field(init=False)
     invitation_mail: InvitationMail = field(init=False)
+    # Client messages (docs/messaging.md): the API's use cases, the outbox's message
+    # handlers (one per channel) and the periodic reminder scan.
+    messaging: MessagingService = field(init=False)
+    client_messages: ClientMessages = field(init=False)
+    reminder_scan: ReminderScan = field(init=False)
     worker: Worker = field(init=False)
     # Outside AI services (circuit breakers, adapters) and the knowledge base.
     breakers: CircuitBreakers = field(init=False)
@@ -308,7 +317,25 @@ class Container:
             summarizer=self.ai.summarizer,
             fallback=self.ai.summary_fallback,
         )
-        self.invitation_mail = InvitationMail(build_mailer(settings), settings.mail.public_base_url)
+        mailer = build_mailer(settings)
+        self.invitation_mail = InvitationMail(mailer, settings.mail.public_base_url)
+        self.messaging = MessagingService(
+            uow=self.uow,
+            queries=SqlMessageQueries(
+                self.read_engine, read_retries=settings.database.read_retries
+            ),
+            clock=self.clock,
+            ids=self.ids,
+        )
+        self.client_messages = ClientMessages(
+            notifiers=build_notifiers(settings, mailer), clock=self.clock, ids=self.ids
+        )
+        self.reminder_scan = ReminderScan(
+            uow=self.uow,
+            clock=self.clock,
+            ids=self.ids,
+            appointment_lead=timedelta(hours=settings.messaging.appointment_reminder_hours),
+        )
         self.worker = build_worker(
             settings,
             database_url=self.database_url,
@@ -320,8 +347,10 @@ class Container:
                 self.invalidation.handler(),
                 self.summaries.handler(),
                 *self.kb_documents.handlers(),
+                *self.client_messages.handlers(),
             ],
             sweeps={"orphaned_objects": self.visits.sweep_orphans},
+            reminders=self.reminder_scan.run,
         )
 
     @property

@@ -62,6 +62,11 @@ class Action(enum.StrEnum):
     KB_DOCUMENT_MANAGE = "kb.document_manage"
     KB_READ = "kb.read"
     KB_QUERY = "kb.query"
+    MESSAGE_CONSENT_READ = "message_consent.read"
+    MESSAGE_CONSENT_UPDATE = "message_consent.update"
+    MESSAGE_LIST = "message.list"
+    REMINDER_RULE_READ = "reminder_rule.read"
+    REMINDER_RULE_MANAGE = "reminder_rule.manage"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -115,6 +120,11 @@ dashboard.read            -      x     x      x        -
 kb.document_manage        -      -     -      -        x
 kb.read                   x      x     x      x        x
 kb.query                  x      x     x      x        x
+message_consent.read      x      x     x      x        x
+message_consent.update    x      x     x      x        -
+message.list              x      x     x      x        x
+reminder_rule.read        -      x     x      x        x
+reminder_rule.manage      -      -     -      x        -
 """
 
 
