@@ -105,11 +105,11 @@ from vetchart.domain.appointments import (
     VisitState,
     new_appointment,
 )
+from vetchart.domain.messaging import ReminderRule
 from vetchart.domain.owners import (
     AssociationStatus,
     ConsentParty,
 )
-from vetchart.domain.messaging import ReminderRule
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
 from vetchart.domain.uploads import ObjectKey, UploadKind
