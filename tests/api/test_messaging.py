@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 import pytest_asyncio
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from tests.api.auth_helpers import (
     API,
@@ -32,6 +32,7 @@ from tests.fixtures.fakes import FakeClock
 from tests.fixtures.world import World, open_world
 from vetchart.adapters.db.tables import messages, outbox_events, reminder_rules, reminders
 from vetchart.adapters.notifications import EmailChannel, SmsRejected, TwilioSms
+from vetchart.bootstrap import demo_seeders
 from vetchart.config import RateLimitSettings
 from vetchart.domain.messaging import Channel, MessageKind, MessageStatus, SkipReason
 from vetchart.domain.owners import AssociationStatus
@@ -583,3 +584,27 @@ async def test_an_appointment_reminder_is_made_once_before_the_start(env: Env) -
     mail = env.mailer.sent[-1]
     assert mail.subject.startswith("Reminder:")
     assert str(_calendar(mail)["METHOD"]) == "REQUEST"
+
+
+# --------------------------------------------------------------------------- demo data
+
+
+async def test_the_demo_data_shows_reminders_and_messages_once(env: Env) -> None:
+    w = env.world
+    # The demo data goes into a database without rules (earlier tests made some).
+    async with w.container.engine.begin() as conn:
+        await conn.execute(delete(reminder_rules))
+    seed = demo_seeders(w.container, messaging=True)[-1]
+    first = await seed()
+    assert "a vaccination due" in first
+    second = await seed()
+    assert second.endswith("; 0 reminders due now"), second
+    await w.deliver_events()
+    async with w.container.uow() as uow:
+        owner = await uow.pet_owners.get_by_user(w.users[OWNER].id)
+    assert owner is not None
+    log = await env.log(str(owner.id))
+    reminded = [r for r in log if r["kind"] == "vaccination_reminder"]
+    assert ("email", "sent") in [(r["channel"], r["status"]) for r in reminded]
+    listed = await env.client.get(f"{API}/pet-owners/{owner.id}/messages", headers=await w.h(OWNER))
+    assert {item["kind"] for item in listed.json()["items"]} >= {"vaccination_reminder"}

@@ -67,6 +67,7 @@ from vetchart.services.audit import AuditService
 from vetchart.services.auth.base import AuthConfig
 from vetchart.services.auth.service import AuthService
 from vetchart.services.demo import DemoData
+from vetchart.services.demo_messaging import DemoMessaging
 from vetchart.services.demo_schedule import DemoSchedule
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
@@ -170,6 +171,7 @@ class Container:
     # Client messages (docs/messaging.md): the API's use cases, the outbox's message
     # handlers (one per channel) and the periodic reminder scan.
     messaging: MessagingService = field(init=False)
+    messaging_queries: SqlMessageQueries = field(init=False)
     client_messages: ClientMessages = field(init=False)
     reminder_scan: ReminderScan = field(init=False)
     worker: Worker = field(init=False)
@@ -319,11 +321,12 @@ class Container:
         )
         mailer = build_mailer(settings)
         self.invitation_mail = InvitationMail(mailer, settings.mail.public_base_url)
+        self.messaging_queries = SqlMessageQueries(
+            self.read_engine, read_retries=settings.database.read_retries
+        )
         self.messaging = MessagingService(
             uow=self.uow,
-            queries=SqlMessageQueries(
-                self.read_engine, read_retries=settings.database.read_retries
-            ),
+            queries=self.messaging_queries,
             clock=self.clock,
             ids=self.ids,
         )
@@ -473,7 +476,11 @@ async def build_container(
 
 
 def demo_seeders(
-    container: Container, *, knowledge_base: bool = False, schedule: bool = False
+    container: Container,
+    *,
+    knowledge_base: bool = False,
+    schedule: bool = False,
+    messaging: bool = False,
 ) -> list[Callable[[], Awaitable[str]]]:
     """The parts of the demo data set, in dependency order; each returns a summary line.
     ``knowledge_base`` adds the demo reference documents, ingested at once (`vetchart demo
@@ -491,6 +498,17 @@ def demo_seeders(
         demo.seed_clients,
         demo.seed_records,
     ]
+    if messaging:  # before the schedule: its bookings then message the demo owner
+        seeders.append(
+            DemoMessaging(
+                uow=container.uow,
+                clock=container.clock,
+                ids=container.ids,
+                clients=container.client_queries,
+                messages=container.messaging_queries,
+                scan=container.reminder_scan.run,
+            ).seed
+        )
     if schedule:
         seeders.append(
             DemoSchedule(

@@ -16,7 +16,9 @@ async def seed(settings: Settings, database_url: str) -> list[str]:
             reasons = "; ".join(failing)
             raise SystemExit(f"vetchart: run 'vetchart db upgrade' first ({reasons})")
         summary: list[str] = []
-        for part in bootstrap.demo_seeders(container, knowledge_base=True, schedule=True):
+        for part in bootstrap.demo_seeders(
+            container, knowledge_base=True, schedule=True, messaging=True
+        ):
             summary.append(await part())
         return summary or ["demo data: nothing to load yet"]
     finally:
