@@ -17,6 +17,7 @@ from icalendar import Calendar
 from sqlalchemy import delete, select
 
 from tests.api.auth_helpers import (
+    ADMIN,
     API,
     HILLCREST_MANAGER,
     HILLCREST_TECH,
@@ -405,6 +406,8 @@ async def test_the_message_log_is_scoped_and_costs_the_same_for_any_length(env: 
     assert {item["practice_id"] for item in riverside} == {str(w.riverside)}
     hillcrest = await env.client.get(url, headers=await w.h(HILLCREST_TECH))
     assert len(hillcrest.json()["items"]) == 3
+    everything = await env.client.get(url, params={"limit": 200}, headers=await w.h(ADMIN))
+    assert len(everything.json()["items"]) == 45
     # Pages follow the cursor, newest first, each item once.
     seen: list[str] = []
     cursor: str | None = None
@@ -608,3 +611,83 @@ async def test_the_demo_data_shows_reminders_and_messages_once(env: Env) -> None
     assert ("email", "sent") in [(r["channel"], r["status"]) for r in reminded]
     listed = await env.client.get(f"{API}/pet-owners/{owner.id}/messages", headers=await w.h(OWNER))
     assert {item["kind"] for item in listed.json()["items"]} >= {"vaccination_reminder"}
+
+
+async def test_the_scan_skips_other_species_superseded_and_erroneous_records(env: Env) -> None:
+    w = env.world
+    async with w.container.engine.begin() as conn:  # only this test's rule applies
+        await conn.execute(delete(reminder_rules))
+    admin = await w.h(RIVERSIDE_MANAGER)
+    created = await env.client.post(
+        f"{API}/practices/{w.riverside}/reminder-rules",
+        json={"record_type": "vaccination", "lead_days": [10], "species": "dog"},
+        headers=admin,
+    )
+    assert created.status_code == 201
+    owner_id, dog = await env.client_with_pet(consent={"sms": True})
+    cat = (await w.create_pet(RIVERSIDE_TECH, owner_id, name="Tom", species="cat"))["id"]
+    today = w.today()
+
+    async def vaccination(pet_id: str, vaccine: str, visit_days_ago: int, due_in: int) -> str:
+        record = await w.create_medical_record(
+            RIVERSIDE_VET,
+            pet_id,
+            record_type="vaccination",
+            title=vaccine,
+            visit_date=(today - timedelta(days=visit_days_ago)).isoformat(),
+            data={
+                "vaccine_name": vaccine,
+                "next_due": (today + timedelta(days=due_in)).isoformat(),
+            },
+        )
+        return str(record["id"])
+
+    other_species = await vaccination(cat, "Rabies", 300, 3)
+    superseded = await vaccination(dog, "Rabies", 300, 3)
+    await vaccination(dog, "Rabies", 2, 360)  # the booster given early replaces it
+    erroneous = await vaccination(dog, "Leptospirosis", 200, 4)
+    marked = await env.client.post(
+        f"{API}/medical-records/{erroneous}/entered-in-error",
+        json={"reason": "wrong pet"},
+        headers=await w.h(RIVERSIDE_VET) | {"If-Match": '"1"'},
+    )
+    assert marked.status_code == 200, marked.text
+    due = await vaccination(dog, "Parvovirus", 300, 5)
+    await env.scan().run()
+    made = {
+        str(row["record_id"])
+        for row in await table_rows(w.app, reminders, reminders.c.pet_owner_id == UUID(owner_id))
+    }
+    assert made == {due}
+    assert not {other_species, superseded, erroneous} & made
+    await env.client.delete(f"{API}/reminder-rules/{created.json()['id']}", headers=admin)
+
+
+async def test_a_bad_rule_change_is_refused_and_changes_nothing(env: Env) -> None:
+    w = env.world
+    admin = await w.h(RIVERSIDE_MANAGER)
+    rule = (
+        await env.client.post(
+            f"{API}/practices/{w.riverside}/reminder-rules",
+            json={"record_type": "vaccination", "lead_days": [7]},
+            headers=admin,
+        )
+    ).json()
+    url = f"{API}/reminder-rules/{rule['id']}"
+    for body in ({"lead_days": None}, {"active": None}, {"record_type": "dental"}, {"x": 1}):
+        assert_problem(await env.client.patch(url, json=body, headers=admin), 422)
+    assert_problem(
+        await env.client.patch(url, json={"lead_days": [1]}, headers=await w.h(RIVERSIDE_VET)),
+        403,
+    )
+    assert_problem(
+        await env.client.patch(url, json={"lead_days": [1]}, headers=await w.h(HILLCREST_MANAGER)),
+        404,
+    )
+    (stored,) = await table_rows(w.app, reminder_rules, reminder_rules.c.id == UUID(rule["id"]))
+    assert (stored["lead_days"], stored["active"], stored["updated_at"].isoformat()) == (
+        [7],
+        True,
+        datetime.fromisoformat(rule["updated_at"]).isoformat(),
+    )
+    await env.client.delete(url, headers=admin)
