@@ -211,15 +211,17 @@ class ClientMessages:
     async def _draft(self, uow: UnitOfWork, event: OutboxMessage) -> Draft | None:
         payload = event.payload
         if event.event_type == AppointmentChanged.event_type():
+            if "version" not in payload:
+                return None  # written before revision 0012: what changed is not known
             kind = appointment_message_kind(
-                version=int(payload.get("version", 0)),
+                version=int(payload["version"]),
                 status=str(payload["status"]),
                 changed_fields=tuple(payload.get("changed_fields", ())),
             )
             if kind is None:
                 return None
             return await self._appointment_draft(
-                uow, UUID(payload["appointment_id"]), kind, int(payload.get("version", 1))
+                uow, UUID(payload["appointment_id"]), kind, int(payload["version"])
             )
         kind = MessageKind(payload["kind"])
         if kind is MessageKind.APPOINTMENT_REMINDER:
