@@ -439,6 +439,36 @@ class KbSettings(_Section):
         return self
 
 
+class MessagingSettings(_Section):
+    """Client messages (docs/messaging.md): SMS through Twilio's Messages API, or, without
+    an account, the local channel (the message log and the application log only)."""
+
+    # "twilio" sends SMS through Twilio; "local" logs them (development, `make run`).
+    sms_backend: Literal["local", "twilio"] = "local"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    # The sender: a Twilio phone number (E.164) or a messaging service's sender.
+    twilio_from: str | None = None
+    # Tests point this at a local server that speaks the same API.
+    twilio_base_url: str = "https://api.twilio.com"
+    sms_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # An appointment reminder goes out this many hours before the start.
+    appointment_reminder_hours: int = Field(default=24, ge=1, le=168)
+
+    model_config = SettingsConfigDict(env_prefix="VETCHART_MESSAGING_")
+
+    @model_validator(mode="after")
+    def _twilio_complete(self) -> MessagingSettings:
+        if self.sms_backend == "twilio" and not (
+            self.twilio_account_sid and self.twilio_auth_token and self.twilio_from
+        ):
+            raise ValueError(
+                "VETCHART_MESSAGING_SMS_BACKEND=twilio needs VETCHART_MESSAGING_TWILIO_ACCOUNT_SID,"
+                " VETCHART_MESSAGING_TWILIO_AUTH_TOKEN and VETCHART_MESSAGING_TWILIO_FROM"
+            )
+        return self
+
+
 class Settings(_Section):
     env: Environment = Environment.DEVELOPMENT
     debug: bool = False
@@ -459,6 +489,7 @@ class Settings(_Section):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     ai: AiSettings = Field(default_factory=AiSettings)
     kb: KbSettings = Field(default_factory=KbSettings)
+    messaging: MessagingSettings = Field(default_factory=MessagingSettings)
 
     @property
     def embedded_worker(self) -> bool:

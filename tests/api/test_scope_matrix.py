@@ -105,6 +105,7 @@ from vetchart.domain.appointments import (
     VisitState,
     new_appointment,
 )
+from vetchart.domain.messaging import ReminderRule
 from vetchart.domain.owners import (
     AssociationStatus,
     ConsentParty,
@@ -575,6 +576,49 @@ GET /attachments/{attachment_id}/content
     other_practice_client     401    404    404  404      404      307
     pending_client            401    404    404  404      404      307
     missing                   401    404    404  404      404      404
+
+# Client messages (issue 15). An owner's channel consent and message log are as visible
+# as the owner profile; consent is changed by the owner or staff in scope (SYSTEM_ADMIN
+# reads only). A PATCH sets sms to true (harmless, repeatable).
+GET /pet-owners/{owner_id}/message-consent
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+PATCH /pet-owners/{owner_id}/message-consent
+    mine                      401    200    200  200      200      403
+    own_practice_client       401    404    200  200      200      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+GET /pet-owners/{owner_id}/messages
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# A practice's reminder rules: read by its staff, managed by its PRACTICE_ADMIN. A rule
+# exists only for its practice's staff and SYSTEM_ADMIN (404 for anyone else); PATCH and
+# DELETE work on a rule made for the case.
+POST /practices/{practice_id}/reminder-rules
+    own_practice              401    403    403  403      201      403
+    other_practice            401    403    403  403      403      403
+    inactive_practice         401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+GET /practices/{practice_id}/reminder-rules
+    own_practice              401    403    200  200      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+PATCH /reminder-rules/{rule_id}
+    own_practice              401    404    403  403      200      403
+    other_practice            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+DELETE /reminder-rules/{rule_id}
+    own_practice              401    404    403  403      204      403
+    other_practice            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
 """
 
 # Routes of these tables that are deliberately not in the matrix yet (see the docstring).
@@ -595,6 +639,7 @@ TABLE_TAGS = {
     "audit",
     "appointments",
     "visits",
+    "messages",
 }
 
 
@@ -1483,6 +1528,51 @@ async def attachment_content(w: World, case: Case) -> Request:
     return Request(f"/attachments/{_shared_attachments[key]}/content")
 
 
+async def read_consent(w: World, case: Case) -> Request:
+    return Request(f"/pet-owners/{w.owner_for(case.relation)}/message-consent")
+
+
+async def change_consent(w: World, case: Case) -> Request:
+    return Request(f"/pet-owners/{w.owner_for(case.relation)}/message-consent", {"sms": True})
+
+
+async def owner_messages(w: World, case: Case) -> Request:
+    return Request(f"/pet-owners/{w.owner_for(case.relation)}/messages")
+
+
+async def create_reminder_rule(w: World, case: Case) -> Request:
+    body = {"record_type": "vaccination", "lead_days": [30, 7], "species": "dog"}
+    return Request(f"/practices/{await w.practice_for(case.relation)}/reminder-rules", body)
+
+
+async def list_reminder_rules(w: World, case: Case) -> Request:
+    return Request(f"/practices/{await w.practice_for(case.relation)}/reminder-rules")
+
+
+async def change_reminder_rule(w: World, case: Case) -> Request:
+    """A rule of the named practice made for the case (PATCH sends new lead times)."""
+    if case.relation == "missing":
+        rule_id = uuid.uuid4()
+    else:
+        now = w.now()
+        rule = ReminderRule(
+            id=w.new_id(),
+            practice_id=w.practices[case.relation],
+            record_type=RecordType.VACCINATION,
+            species=None,
+            lead_days=(14,),
+            active=True,
+            created_at=now,
+            updated_at=now,
+        )
+        async with w.container.uow() as uow:
+            await uow.messaging.add_rule(rule)
+            await uow.commit()
+        rule_id = rule.id
+    body = {"lead_days": [21, 3]} if case.method == "PATCH" else None
+    return Request(f"/reminder-rules/{rule_id}", body)
+
+
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/practices"): create_practice,
     ("GET", "/practices"): list_practices,
@@ -1547,6 +1637,13 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/medical-records/{record_id}/attachments"): add_attachment,
     ("GET", "/medical-records/{record_id}/attachments"): list_attachments,
     ("GET", "/attachments/{attachment_id}/content"): attachment_content,
+    ("GET", "/pet-owners/{owner_id}/message-consent"): read_consent,
+    ("PATCH", "/pet-owners/{owner_id}/message-consent"): change_consent,
+    ("GET", "/pet-owners/{owner_id}/messages"): owner_messages,
+    ("POST", "/practices/{practice_id}/reminder-rules"): create_reminder_rule,
+    ("GET", "/practices/{practice_id}/reminder-rules"): list_reminder_rules,
+    ("PATCH", "/reminder-rules/{rule_id}"): change_reminder_rule,
+    ("DELETE", "/reminder-rules/{rule_id}"): change_reminder_rule,
 }
 
 

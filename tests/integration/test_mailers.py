@@ -165,3 +165,48 @@ async def test_a_silent_smtp_server_times_out_in_bounded_time():
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_an_appointment_email_carries_its_calendar_file_over_smtp(smtp_server):
+    """The email channel (adapters/notifications.py) through the SMTP mailer: the message
+    has the text and an appointment.ics part that parses as the same appointment."""
+    from datetime import UTC, datetime, timedelta
+
+    from icalendar import Calendar
+
+    from vetchart.adapters.notifications import EmailChannel
+    from vetchart.services.ports.notifications import CalendarEntry, OutgoingMessage
+
+    handler, port = smtp_server
+    start = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
+    entry = CalendarEntry(
+        uid="appointment-1@vetchart",
+        stamp=datetime(2027, 2, 1, tzinfo=UTC),
+        summary="Check-up (Rex) at Riverside",
+        start=start,
+        end=start + timedelta(minutes=30),
+        location="Riverside Animal Clinic",
+        sequence=2,
+    )
+    await EmailChannel(_mailer(port)).send(
+        OutgoingMessage(
+            to="client@example.com",
+            subject="Your appointment",
+            text="See you then.",
+            idempotency_key="0190-event",
+            calendar=entry,
+        )
+    )
+    (envelope,) = handler.envelopes
+    received = message_from_bytes(envelope.content, policy=default_policy)
+    assert received["Message-ID"] == "<0190-event@vetchart.test>"
+    parts = list(received.iter_attachments())
+    assert [part.get_filename() for part in parts] == ["appointment.ics"]
+    assert parts[0].get_content_type() == "text/calendar"
+    assert parts[0].get_param("method") == "REQUEST"
+    calendar = Calendar.from_ical(parts[0].get_payload(decode=True))
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["UID"]) == entry.uid
+    assert event.decoded("DTSTART") == start
+    assert int(event["SEQUENCE"]) == 2
+    assert received.get_body(preferencelist=("plain",)).get_content().strip() == "See you then."

@@ -113,6 +113,14 @@ ACTIONS = {
     "visit.summary_draft",
     "visit.summary_request",
     "visit.update",
+    # Client messages (issue 15).
+    "message.list",
+    "message_consent.read",
+    "message_consent.update",
+    "reminder_rule.create",
+    "reminder_rule.delete",
+    "reminder_rule.list",
+    "reminder_rule.update",
 }
 
 

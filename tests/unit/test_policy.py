@@ -94,6 +94,11 @@ _ROWS: dict[Action, tuple[bool, bool, bool, bool, bool]] = {
     Action.PET_OWNER_DEACTIVATE: (False, False, False, True, True),
     Action.PET_OWNER_EXPORT: (True, False, False, True, True),
     Action.PET_OWNER_ERASE: (False, False, False, True, True),
+    Action.MESSAGE_CONSENT_READ: (True, True, True, True, True),
+    Action.MESSAGE_CONSENT_UPDATE: (True, True, True, True, False),
+    Action.MESSAGE_LIST: (True, True, True, True, True),
+    Action.REMINDER_RULE_READ: (False, True, True, True, True),
+    Action.REMINDER_RULE_MANAGE: (False, False, False, True, False),
 }
 _ROLE_ORDER = (OWNER, STAFF, VET, P_ADMIN, S_ADMIN)
 EXPECTED: dict[tuple[Role, Action], bool] = {

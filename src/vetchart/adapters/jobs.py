@@ -25,6 +25,7 @@ from vetchart.services.jobs import (
     EVENTS_QUEUE,
     HOUSEKEEPING,
     JOBS_QUEUE,
+    REMINDERS,
     RETRY_STALLED,
     EventDelivery,
 )
@@ -50,6 +51,7 @@ def build_job_app(
     delivery: EventDelivery,
     housekeeping: Callable[[], Awaitable[dict[str, int]]],
     config: WorkerConfig,
+    reminders: Callable[[], Awaitable[int]] | None = None,
 ) -> procrastinate.App:
     """A procrastinate app whose tasks call the given services. ``conninfo`` is a libpq
     URI (logging in as the application role, like the API's connections)."""
@@ -80,6 +82,14 @@ def build_job_app(
     @app.task(name=HOUSEKEEPING, queue=JOBS_QUEUE, queueing_lock=HOUSEKEEPING, retry=retry)
     async def run_housekeeping(timestamp: int) -> None:
         log.info("housekeeping.done", **await housekeeping())
+
+    if reminders is not None:
+        scan = reminders
+
+        @app.periodic(cron="*/10 * * * *", periodic_id="reminders")
+        @app.task(name=REMINDERS, queue=JOBS_QUEUE, queueing_lock=REMINDERS, retry=retry)
+        async def create_due_reminders(timestamp: int) -> None:
+            log.info("reminders.created", count=await scan())
 
     @app.periodic(cron=f"* * * * * */{config.stalled_check_seconds}", periodic_id="stalled")
     @app.task(name=RETRY_STALLED, queue=JOBS_QUEUE, queueing_lock=RETRY_STALLED)

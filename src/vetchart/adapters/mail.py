@@ -28,7 +28,13 @@ class LoggingMailer:
         if self._redact:
             for secret in message.secrets:
                 text = text.replace(secret, REDACTED)
-        log.info("mail.logged", to=message.to, subject=message.subject, body=text)
+        log.info(
+            "mail.logged",
+            to=message.to,
+            subject=message.subject,
+            body=text,
+            attachments=[attachment.filename for attachment in message.attachments],
+        )
 
 
 class SmtpMailer:
@@ -64,6 +70,19 @@ class SmtpMailer:
             domain = self._sender.rpartition("@")[2].strip(" >") or "vetchart.local"
             email["Message-ID"] = f"<{message.message_id}@{domain}>"
         email.set_content(message.text)
+        for attachment in message.attachments:
+            kind, _, params = attachment.content_type.partition(";")
+            maintype, _, subtype = kind.strip().partition("/")
+            email.add_attachment(
+                attachment.data,
+                maintype=maintype,
+                subtype=subtype,
+                filename=attachment.filename,
+                params={
+                    name.strip(): value.strip()
+                    for name, _, value in (p.partition("=") for p in params.split(";") if p)
+                },
+            )
         with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
             if self._starttls:
                 smtp.starttls(context=ssl.create_default_context())

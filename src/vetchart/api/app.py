@@ -35,6 +35,7 @@ from vetchart.api.routers import (
     health,
     invitations,
     kb,
+    messaging,
     owner_lifecycle,
     owners,
     pets,
@@ -202,6 +203,7 @@ def create_app(
         files.router,
         kb.router,
         owner_lifecycle.router,
+        messaging.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     state_upload_limits(app, settings)

@@ -21,6 +21,7 @@ from vetchart.services.health import HealthService
 from vetchart.services.invitations import InvitationService
 from vetchart.services.kb import KbDocumentService
 from vetchart.services.kb_answers import KbAnswerService
+from vetchart.services.messaging import MessagingService
 from vetchart.services.owner_lifecycle import OwnerLifecycleService
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
@@ -110,6 +111,10 @@ async def kb_answers_service(request: Request) -> KbAnswerService:
     return container_of(request).kb_answers
 
 
+async def messaging_service(request: Request) -> MessagingService:
+    return container_of(request).messaging
+
+
 async def files_service(request: Request) -> FileService:
     return container_of(request).files
 
@@ -146,6 +151,7 @@ KbAnswersDep = Annotated[KbAnswerService, Depends(kb_answers_service)]
 FilesDep = Annotated[FileService, Depends(files_service)]
 HealthDep = Annotated[HealthService, Depends(health_service)]
 UploadLimitsDep = Annotated[UploadSizeLimits, Depends(upload_limits)]
+MessagingDep = Annotated[MessagingService, Depends(messaging_service)]
 ClockDep = Annotated[Clock, Depends(clock)]
 RateLimitsDep = Annotated[RateLimits, Depends(rate_limits)]
 

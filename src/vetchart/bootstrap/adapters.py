@@ -18,6 +18,7 @@ from vetchart.adapters.db.pg import PgPool
 from vetchart.adapters.db.resilience import wait_for_database
 from vetchart.adapters.db.safety import StartupSafety
 from vetchart.adapters.mail import LoggingMailer, SmtpMailer
+from vetchart.adapters.notifications import EmailChannel, LocalSms, TwilioSms
 from vetchart.adapters.observability import tracing
 from vetchart.adapters.ratelimit import RateLimiter
 from vetchart.adapters.security.passwords import Argon2Hasher
@@ -26,6 +27,7 @@ from vetchart.adapters.storage.local import LocalObjectStorage
 from vetchart.adapters.storage.s3 import S3ObjectStorage
 from vetchart.config import AuthSettings, ConfigurationError, Settings
 from vetchart.domain.audit import AuditKey
+from vetchart.services.ports.notifications import Notifier
 from vetchart.services.ports.outbox import Mailer
 from vetchart.services.ports.schedule import DashboardCache
 from vetchart.services.ports.storage import ObjectStorage, SignedUrlVerifier
@@ -236,6 +238,25 @@ def build_mailer(settings: Settings) -> Mailer:
             timeout_seconds=mail.smtp_timeout_seconds,
         )
     return LoggingMailer(redact=settings.is_production)
+
+
+def build_notifiers(settings: Settings, mailer: Mailer) -> list[Notifier]:
+    """The message channels: email over ``mailer``; SMS over Twilio when configured, else
+    the local channel (the log)."""
+    messaging = settings.messaging
+    sms: Notifier = LocalSms(redact=settings.is_production)
+    if messaging.sms_backend == "twilio":
+        assert messaging.twilio_account_sid
+        assert messaging.twilio_auth_token
+        assert messaging.twilio_from  # checked by MessagingSettings
+        sms = TwilioSms(
+            account_sid=messaging.twilio_account_sid,
+            auth_token=messaging.twilio_auth_token.get_secret_value(),
+            sender=messaging.twilio_from,
+            base_url=messaging.twilio_base_url,
+            timeout_seconds=messaging.sms_timeout_seconds,
+        )
+    return [EmailChannel(mailer), sms]
 
 
 def build_tracer_provider(settings: Settings) -> TracerProvider | None:

@@ -25,6 +25,7 @@ from vetchart.adapters.db.engine import session_factory
 from vetchart.adapters.db.errors import translate_database_error
 from vetchart.adapters.db.idempotency import SqlIdempotencyStore
 from vetchart.adapters.db.kb import SqlKbQueries
+from vetchart.adapters.db.messaging import SqlMessageQueries
 from vetchart.adapters.db.owner_export import SqlOwnerExport
 from vetchart.adapters.db.queries import PgClientReads, SqlClientQueries, SqlUserQueries
 from vetchart.adapters.db.records import PgRecordReads, SqlRecordQueries
@@ -44,6 +45,7 @@ from vetchart.bootstrap.adapters import (
     build_dashboard_cache,
     build_hasher,
     build_mailer,
+    build_notifiers,
     build_rate_limiter,
     build_storage,
     build_tokens,
@@ -65,6 +67,7 @@ from vetchart.services.auth.base import AuthConfig
 from vetchart.services.auth.service import AuthService
 from vetchart.services.demo import DemoData
 from vetchart.services.demo_lifecycle import DemoLifecycle
+from vetchart.services.demo_messaging import DemoMessaging
 from vetchart.services.demo_schedule import DemoSchedule
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
@@ -73,6 +76,8 @@ from vetchart.services.invitations import InvitationService
 from vetchart.services.jobs import EventDelivery, Housekeeping
 from vetchart.services.kb import ChunkingRules, KbDocumentService
 from vetchart.services.kb_answers import KbAnswerService, RetrievalRules
+from vetchart.services.messages import ClientMessages, ReminderScan
+from vetchart.services.messaging import MessagingService
 from vetchart.services.notifications import InvitationMail
 from vetchart.services.owner_lifecycle import OwnerLifecycleService
 from vetchart.services.owners import OwnerService
@@ -160,6 +165,12 @@ class Container(Database):
     files: FileService = field(init=False)
     health: HealthService = field(init=False)
     invitation_mail: InvitationMail = field(init=False)
+    # Client messages (docs/messaging.md): the API's use cases, the outbox's message
+    # handlers (one per channel) and the periodic reminder scan.
+    messaging: MessagingService = field(init=False)
+    messaging_queries: SqlMessageQueries = field(init=False)
+    client_messages: ClientMessages = field(init=False)
+    reminder_scan: ReminderScan = field(init=False)
     worker: Worker = field(init=False)
     # Outside AI services (circuit breakers, adapters) and the knowledge base.
     breakers: CircuitBreakers = field(init=False)
@@ -315,7 +326,26 @@ class Container(Database):
             summarizer=self.ai.summarizer,
             fallback=self.ai.summary_fallback,
         )
-        self.invitation_mail = InvitationMail(build_mailer(settings), settings.mail.public_base_url)
+        mailer = build_mailer(settings)
+        self.invitation_mail = InvitationMail(mailer, settings.mail.public_base_url)
+        self.messaging_queries = SqlMessageQueries(
+            self.read_engine, read_retries=settings.database.read_retries
+        )
+        self.messaging = MessagingService(
+            uow=self.uow,
+            queries=self.messaging_queries,
+            clock=self.clock,
+            ids=self.ids,
+        )
+        self.client_messages = ClientMessages(
+            notifiers=build_notifiers(settings, mailer), clock=self.clock, ids=self.ids
+        )
+        self.reminder_scan = ReminderScan(
+            uow=self.uow,
+            clock=self.clock,
+            ids=self.ids,
+            appointment_lead=timedelta(hours=settings.messaging.appointment_reminder_hours),
+        )
         self.worker = build_worker(
             settings,
             database_url=self.database_url,
@@ -328,8 +358,10 @@ class Container(Database):
                 self.invalidation.sessions_handler(),
                 self.summaries.handler(),
                 *self.kb_documents.handlers(),
+                *self.client_messages.handlers(),
             ],
             sweeps={"orphaned_objects": self.visits.sweep_orphans},
+            reminders=self.reminder_scan.run,
         )
 
     @property
@@ -452,6 +484,7 @@ def demo_seeders(
     knowledge_base: bool = False,
     schedule: bool = False,
     lifecycle: bool = False,
+    messaging: bool = False,
 ) -> list[Callable[[], Awaitable[str]]]:
     """The parts of the demo data set, in dependency order; each returns a summary line.
     ``knowledge_base`` adds the demo reference documents, ingested at once (`vetchart demo
@@ -469,6 +502,17 @@ def demo_seeders(
         demo.seed_clients,
         demo.seed_records,
     ]
+    if messaging:  # before the schedule: its bookings then message the demo owner
+        seeders.append(
+            DemoMessaging(
+                uow=container.uow,
+                clock=container.clock,
+                ids=container.ids,
+                clients=container.client_queries,
+                messages=container.messaging_queries,
+                scan=container.reminder_scan.run,
+            ).seed
+        )
     if schedule:
         seeders.append(
             DemoSchedule(

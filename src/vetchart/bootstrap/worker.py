@@ -48,6 +48,8 @@ class Worker:
     delivery: EventDelivery
     housekeeping: Housekeeping
     config: WorkerConfig
+    # The periodic reminder scan (services/messages.py ReminderScan.run).
+    reminders: Callable[[], Awaitable[int]] | None = None
 
     def job_app(self) -> procrastinate.App:
         return build_job_app(
@@ -55,6 +57,7 @@ class Worker:
             delivery=self.delivery,
             housekeeping=self.housekeeping.run,
             config=self.config,
+            reminders=self.reminders,
         )
 
     async def run(self) -> None:
@@ -97,6 +100,7 @@ def build_worker(
     idempotency: IdempotencyStore,
     handlers: Sequence[EventHandler],
     sweeps: Mapping[str, Callable[[timedelta], Awaitable[int]]],
+    reminders: Callable[[], Awaitable[int]] | None = None,
 ) -> Worker:
     """The outbox's event delivery to ``handlers`` and the housekeeping, on the queue."""
     auth = settings.auth
@@ -116,4 +120,5 @@ def build_worker(
             sweeps=sweeps,
         ),
         config=worker_config(settings.worker),
+        reminders=reminders,
     )

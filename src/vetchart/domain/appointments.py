@@ -120,6 +120,10 @@ class AppointmentChanged(DomainEvent):
     practice_id: UUID
     status: str
     start_at: datetime
+    # The appointment's version after the change, and what changed (client messages:
+    # a booking, a move, a cancellation; domain/messaging.py).
+    version: int = 1
+    changed_fields: tuple[str, ...] = ()
 
 
 @dataclass
@@ -145,13 +149,15 @@ class Appointment:
     def end_at(self) -> datetime:
         return self.start_at + timedelta(minutes=self.duration_minutes)
 
-    def _changed(self) -> None:
+    def _changed(self, fields: tuple[str, ...] = ()) -> None:
         self.domain_events.append(
             AppointmentChanged(
                 appointment_id=self.id,
                 practice_id=self.practice_id,
                 status=self.status.value,
                 start_at=self.start_at,
+                version=self.version,
+                changed_fields=fields,
             )
         )
 
@@ -169,7 +175,7 @@ class Appointment:
         self.status = target
         self.updated_at = now
         self.version += 1
-        self._changed()
+        self._changed(("status",))
 
     def edit(self, changes: dict[str, object], now: datetime) -> list[str]:
         """Apply checked changes; time, vet and pets only while not yet started."""
@@ -186,7 +192,7 @@ class Appointment:
             setattr(self, name, changes[name])
         self.updated_at = now
         self.version += 1
-        self._changed()
+        self._changed(tuple(changed))
         return changed
 
 

@@ -230,6 +230,18 @@ class AuditAction(enum.Enum):
     # Everything about an owner and their pets, medical records included.
     PET_OWNER_EXPORT = _route("pet_owner.export", "pet_owner", M, "owner_id")
     PET_OWNER_ERASE = _route("pet_owner.erase", "pet_owner", W, "owner_id")
+    # ------------------------------------------------------------ client messages
+    # An owner's channel consent and message log are client data: reads leave a row.
+    MESSAGE_CONSENT_READ = _route("message_consent.read", "pet_owner", R, "owner_id")
+    MESSAGE_CONSENT_UPDATE = _route("message_consent.update", "pet_owner", W, "owner_id")
+    OWNER_MESSAGE_LIST = _route("message.list", "pet_owner", R, "owner_id")
+    # A practice's reminder rules are its settings, not client data.
+    REMINDER_RULE_CREATE = _route(
+        "reminder_rule.create", "practice", W, "practice_id", creates="reminder_rule"
+    )
+    REMINDER_RULE_LIST = _route("reminder_rule.list", "practice", D, "practice_id")
+    REMINDER_RULE_UPDATE = _route("reminder_rule.update", "reminder_rule", W, "rule_id")
+    REMINDER_RULE_DELETE = _route("reminder_rule.delete", "reminder_rule", W, "rule_id")
 
     def row_resource_type(self, *, success: bool) -> str:
         """The ``resource_type`` of this action's row: a create's success names the new

@@ -256,8 +256,37 @@ def check_content(content: RecordContent, pet: PetFacts, *, today: date) -> None
                 "vaccine_name_required",
                 "data.vaccine_name",
             )
+        _check_next_due(content.data.get("next_due", None), content.visit_date)
     if content.record_type is RecordType.PRESCRIPTION and not (content.medications or "").strip():
         raise _fail("A prescription needs medications.", "medications_required", "medications")
+
+
+def _check_next_due(value: object, visit_date: date) -> None:
+    """``data.next_due`` of a vaccination, when present: an ISO date (``YYYY-MM-DD``) on or
+    after the visit (the reminders are scheduled from it, services/reminders.py)."""
+    if value is None:
+        return
+    due = parse_next_due(value)
+    if due is None:
+        raise _fail(
+            "data.next_due must be a date (YYYY-MM-DD).", "next_due_invalid", "data.next_due"
+        )
+    if due < visit_date:
+        raise _fail(
+            "data.next_due cannot be before the visit date.",
+            "next_due_before_visit",
+            "data.next_due",
+        )
+
+
+def parse_next_due(value: object) -> date | None:
+    """A vaccination's ``data.next_due`` as a date, or None when it is not a valid one."""
+    if not isinstance(value, str) or len(value) != len("YYYY-MM-DD"):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 # --------------------------------------------------------------------------- snapshots

@@ -17,7 +17,7 @@ async def seed(settings: Settings, database_url: str) -> list[str]:
             raise SystemExit(f"vetchart: run 'vetchart db upgrade' first ({reasons})")
         summary: list[str] = []
         for part in bootstrap.demo_seeders(
-            container, knowledge_base=True, schedule=True, lifecycle=True
+            container, knowledge_base=True, schedule=True, lifecycle=True, messaging=True
         ):
             summary.append(await part())
         return summary or ["demo data: nothing to load yet"]

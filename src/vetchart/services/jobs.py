@@ -21,6 +21,8 @@ from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 DELIVER_EVENT = "vetchart.deliver_event"
 HOUSEKEEPING = "vetchart.housekeeping"
 RETRY_STALLED = "vetchart.retry_stalled_jobs"
+# The reminder scan (services/messages.py ReminderScan), every 10 minutes.
+REMINDERS = "vetchart.reminders"
 EVENTS_QUEUE = "events"
 JOBS_QUEUE = "jobs"
 

@@ -746,3 +746,79 @@ kb_chunks = Table(
     Index("ix_kb_chunks_audience", "audience"),
     Index("ix_kb_chunks_doc_type", "doc_type"),
 )
+
+
+# --------------------------------------------------------------------------- messaging
+# Revision 0012. Personal data (an owner's address in ``recipient``, what was said in
+# ``subject`` and ``body``) lives only in these nullable columns of ``messages``, and in
+# ``message_consents`` (an owner's choices): erasing an owner sets the first to NULL and
+# deletes the second (both are keyed by ``pet_owner_id``).
+
+message_consents = Table(
+    "message_consents",
+    metadata,
+    _ref("pet_owner_id", "pet_owners", ondelete="CASCADE", primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("granted", Boolean, nullable=False),
+    _time("changed_at", nullable=False),
+    _ref("changed_by", "users", ondelete="SET NULL"),
+    CheckConstraint("channel IN ('email', 'sms')", name="channel_known"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    _id(),
+    _ref("pet_owner_id", "pet_owners", ondelete="CASCADE", nullable=False),
+    _ref("practice_id", "practices"),
+    # The outbox event the message was sent for: one message per event and channel.
+    Column("event_id", Uuid, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("reason", Text),
+    Column("recipient", Text),
+    Column("subject", Text),
+    Column("body", Text),
+    Column("provider_id", Text),
+    _time("created_at", nullable=False),
+    CheckConstraint("channel IN ('email', 'sms')", name="channel_known"),
+    CheckConstraint("status IN ('sent', 'skipped')", name="status_known"),
+    CheckConstraint("(status = 'skipped') = (reason IS NOT NULL)", name="skipped_has_reason"),
+    UniqueConstraint("event_id", "channel"),
+    Index("ix_messages_owner", "pet_owner_id", "created_at", "id"),
+    Index("ix_messages_owner_practice", "pet_owner_id", "practice_id", "created_at", "id"),
+)
+
+reminder_rules = Table(
+    "reminder_rules",
+    metadata,
+    _id(),
+    _ref("practice_id", "practices", nullable=False),
+    Column("record_type", Text, nullable=False),
+    # NULL: every species.
+    Column("species", Text),
+    Column("lead_days", ARRAY(Integer), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    *_timestamps(),
+    CheckConstraint("cardinality(lead_days) BETWEEN 1 AND 10", name="lead_days_count"),
+    Index("ix_reminder_rules_practice", "practice_id", "created_at", "id"),
+)
+
+reminders = Table(
+    "reminders",
+    metadata,
+    _id(),
+    # What makes a reminder once: vaccination:<record>:<rule>:<lead days>:<due date>, or
+    # appointment:<appointment>:<start>. The scan inserts ON CONFLICT DO NOTHING.
+    Column("dedupe_key", Text, nullable=False, unique=True),
+    Column("kind", Text, nullable=False),
+    _ref("practice_id", "practices", nullable=False),
+    _ref("pet_owner_id", "pet_owners", ondelete="CASCADE", nullable=False),
+    _ref("pet_id", "pets", ondelete="CASCADE"),
+    _ref("record_id", "medical_records", ondelete="CASCADE"),
+    _ref("appointment_id", "appointments", ondelete="CASCADE"),
+    _ref("rule_id", "reminder_rules", ondelete="SET NULL"),
+    Column("due_on", Date, nullable=False),
+    _time("created_at", nullable=False),
+)

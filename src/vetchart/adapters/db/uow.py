@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vetchart.adapters.db.audit import SqlAuditLog
 from vetchart.adapters.db.kb import SqlKbRepository
+from vetchart.adapters.db.messaging import SqlMessagingRepository
 from vetchart.adapters.db.outbox import SqlJobQueue, SqlOutbox
 from vetchart.adapters.db.records import SqlMedicalRecordRepository
 from vetchart.adapters.db.repositories import (
@@ -72,6 +73,7 @@ class SqlAlchemyUnitOfWork:
     jobs: SqlJobQueue
     outbox: SqlOutbox
     kb: SqlKbRepository
+    messaging: SqlMessagingRepository
 
     def __init__(
         self,
@@ -127,6 +129,7 @@ class SqlAlchemyUnitOfWork:
         self.jobs = SqlJobQueue()
         self.outbox = SqlOutbox(session, self._ids, self._secret_box)
         self.kb = SqlKbRepository(session)
+        self.messaging = SqlMessagingRepository(session)
         return self
 
     async def __aexit__(

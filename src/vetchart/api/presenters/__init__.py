@@ -15,6 +15,7 @@ from vetchart.api.presenters.clients import (
 from vetchart.api.presenters.encoding import json_response, list_response
 from vetchart.api.presenters.identity import session_out, tokens_out
 from vetchart.api.presenters.kb import answer_out, document_out
+from vetchart.api.presenters.messaging import consent_out, message_out, reminder_rule_out
 from vetchart.api.presenters.records import history_item, history_out, record_item, record_out
 from vetchart.api.presenters.schedule import (
     appointment_item,
@@ -30,6 +31,7 @@ __all__ = [
     "appointment_out",
     "association_out",
     "attachment_out",
+    "consent_out",
     "document_out",
     "history_item",
     "history_out",
@@ -37,12 +39,14 @@ __all__ = [
     "invitation_state_out",
     "json_response",
     "list_response",
+    "message_out",
     "owner_item",
     "pet_item",
     "pet_with_owner",
     "practice_out",
     "record_item",
     "record_out",
+    "reminder_rule_out",
     "session_out",
     "timeline_item_out",
     "tokens_out",

@@ -67,6 +67,11 @@ class Action(enum.StrEnum):
     PET_OWNER_DEACTIVATE = "pet_owner.deactivate"
     PET_OWNER_EXPORT = "pet_owner.export"
     PET_OWNER_ERASE = "pet_owner.erase"
+    MESSAGE_CONSENT_READ = "message_consent.read"
+    MESSAGE_CONSENT_UPDATE = "message_consent.update"
+    MESSAGE_LIST = "message.list"
+    REMINDER_RULE_READ = "reminder_rule.read"
+    REMINDER_RULE_MANAGE = "reminder_rule.manage"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -125,6 +130,11 @@ invitation.accept_existing x     x     x      x        -
 pet_owner.deactivate      -      -     -      x        x
 pet_owner.export          x      -     -      x        x
 pet_owner.erase           -      -     -      x        x
+message_consent.read      x      x     x      x        x
+message_consent.update    x      x     x      x        -
+message.list              x      x     x      x        x
+reminder_rule.read        -      x     x      x        x
+reminder_rule.manage      -      -     -      x        -
 """
 
 

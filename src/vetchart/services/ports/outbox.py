@@ -50,6 +50,13 @@ class Mailer(Protocol):
 
 
 @dataclass(frozen=True)
+class MailAttachment:
+    filename: str
+    content_type: str  # "text/calendar; method=REQUEST", "application/pdf", ...
+    data: bytes
+
+
+@dataclass(frozen=True)
 class MailMessage:
     to: str
     subject: str
@@ -59,3 +66,4 @@ class MailMessage:
     # A stable id (the outbox event's): a message sent twice carries the same Message-ID,
     # so mail systems can drop the copy.
     message_id: str | None = None
+    attachments: tuple[MailAttachment, ...] = ()

@@ -18,6 +18,7 @@ from vetchart.services.ports.identity import (
     UserRepository,
 )
 from vetchart.services.ports.kb import KbRepository
+from vetchart.services.ports.notifications import MessagingRepository
 from vetchart.services.ports.outbox import JobQueue, OutboxRepository
 from vetchart.services.ports.records import AttachmentRepository, MedicalRecordRepository
 from vetchart.services.ports.schedule import AppointmentRepository, VisitRepository
@@ -67,6 +68,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> OutboxRepository: ...
     @property
     def kb(self) -> KbRepository: ...
+    @property
+    def messaging(self) -> MessagingRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

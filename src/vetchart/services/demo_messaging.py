@@ -1,0 +1,104 @@
+"""Demo data for client messages: Riverside's vaccination reminder rule, the demo owner's
+consent to email and SMS, a vaccination of one of their pets falling due soon, and the
+reminder scan run once, so `make run` shows reminders and messages (the embedded worker
+delivers them: email to the log or SMTP, SMS to the log or Twilio). Idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from vetchart.domain.messaging import Channel, ReminderRule
+from vetchart.domain.policy import ClientScope
+from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
+from vetchart.services.demo import DEMO_PRACTICES
+from vetchart.services.ports.clients import ClientQueries, PetFilters
+from vetchart.services.ports.notifications import MessageQueries
+from vetchart.services.ports.paging import PageRequest
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
+
+DEMO_LEAD_DAYS = (30, 7, 0)
+DEMO_DUE_IN_DAYS = 5
+
+
+class DemoMessaging:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        clients: ClientQueries,
+        messages: MessageQueries,
+        scan: Callable[[], Awaitable[int]],
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._clients = clients
+        self._messages = messages
+        self._scan = scan
+
+    async def seed(self) -> str:
+        async with self._uow() as uow:
+            riverside = await uow.practices.get_by_name(DEMO_PRACTICES[0][0])
+            vet = await uow.users.get_by_email("vet@riverside.vetchart.local")
+            account = await uow.users.get_by_email("owner@vetchart.local")
+            owner = await uow.pet_owners.get_by_user(account.id) if account else None
+        if riverside is None or vet is None or owner is None:
+            return "messaging: skipped (demo clients missing)"
+        rules = await self._messages.rules_page(riverside.id, PageRequest(limit=1))
+        made = "rule and vaccination already there"
+        if not rules.items:
+            pets = await self._clients.pets_page(
+                ClientScope(practice_id=riverside.id),
+                PetFilters(owner_id=owner.id),
+                PageRequest(limit=1),
+            )
+            now = self._clock.now()
+            async with self._uow() as uow:
+                await uow.messaging.add_rule(
+                    ReminderRule(
+                        id=self._ids.new_id(),
+                        practice_id=riverside.id,
+                        record_type=RecordType.VACCINATION,
+                        species=None,
+                        lead_days=DEMO_LEAD_DAYS,
+                        active=True,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                for channel in Channel:
+                    await uow.messaging.set_consent(owner.id, channel, True, now, None)
+                for view in pets.items:
+                    pet = view.pet
+                    visit = now.date() - timedelta(days=365 - DEMO_DUE_IN_DAYS)
+                    if pet.date_of_birth is not None and visit < pet.date_of_birth:
+                        continue
+                    await uow.records.add(
+                        MedicalRecord.create(
+                            record_id=self._ids.new_id(),
+                            pet=PetFacts(pet.id, pet.species, pet.date_of_birth, pet.is_active),
+                            practice_id=riverside.id,
+                            author_id=vet.id,
+                            content=RecordContent(
+                                record_type=RecordType.VACCINATION,
+                                title="Rabies vaccination",
+                                visit_date=visit,
+                                follow_up_required=False,
+                                data={
+                                    "vaccine_name": "Rabies",
+                                    "next_due": (
+                                        now.date() + timedelta(days=DEMO_DUE_IN_DAYS)
+                                    ).isoformat(),
+                                },
+                            ),
+                            now=now,
+                        )
+                    )
+                await uow.commit()
+            made = "Riverside's vaccination rule, the demo owner's consent, a vaccination due"
+        created = await self._scan()
+        return f"messaging: {made}; {created} reminders due now"
