@@ -10,7 +10,7 @@ from uuid import UUID
 
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from tests.api.auth_helpers import (
     ADMIN,
@@ -25,7 +25,7 @@ from tests.api.auth_helpers import (
 from tests.api.clients_helpers import assert_problem
 from tests.api.sql_counter import counted_request
 from tests.fixtures.world import World, start
-from vetchart.adapters.db.tables import medical_record_events, users
+from vetchart.adapters.db.tables import medical_record_events, message_consents, messages, users
 from vetchart.bootstrap import demo_seeders
 from vetchart.domain.owners import AssociationStatus
 from vetchart.services.demo_lifecycle import DORMANT_OWNER_ID, ERASED_OWNER_ID
@@ -232,6 +232,29 @@ async def test_erasure_pseudonymises_keeps_the_records_and_the_audit_chain(
     ).json()
     events_before = await _events(app)
     assert (await app.state.container.verify_audit()).ok
+    # Personal data of the messaging tables: a consent and a logged message.
+    consent = await client.patch(
+        f"/api/v1/pet-owners/{owner_id}/message-consent",
+        json={"email": True, "sms": True},
+        headers=owner_headers,
+    )
+    assert consent.status_code == 200, consent.text
+    async with app.state.container.engine.begin() as conn:
+        await conn.execute(
+            insert(messages).values(
+                id=world.new_id(),
+                pet_owner_id=UUID(owner_id),
+                practice_id=world.riverside,
+                event_id=world.new_id(),
+                kind="appointment_confirmation",
+                channel="email",
+                status="sent",
+                recipient=email,
+                subject="Your appointment",
+                body="Dear Robin, see you on Tuesday.",
+                created_at=world.now(),
+            )
+        )
 
     response = await _post(world, f"/pet-owners/{owner_id}/erase", ADMIN)
     assert response.status_code == 200, response.text
@@ -254,6 +277,20 @@ async def test_erasure_pseudonymises_keeps_the_records_and_the_audit_chain(
     assert account.email.endswith("@erased.invalid")
     assert account.full_name == "Erased user"
     assert account.is_active is False
+    # The messaging tables keep no address, subject, text or consent of the owner.
+    async with app.state.container.engine.connect() as conn:
+        logged = (
+            await conn.execute(select(messages).where(messages.c.pet_owner_id == UUID(owner_id)))
+        ).all()
+        consents = (
+            await conn.execute(
+                select(message_consents).where(message_consents.c.pet_owner_id == UUID(owner_id))
+            )
+        ).all()
+    assert [(m.channel, m.recipient, m.subject, m.body) for m in logged] == [
+        ("email", None, None, None)
+    ]
+    assert consents == []
     # The pending request to Hillcrest is rejected; Riverside keeps its client (and records).
     associations = (await _get(world, f"/pet-owners/{owner_id}/associations", ADMIN)).json()
     assert {a["status"] for a in associations["items"]} == {"approved", "rejected"}
@@ -272,6 +309,7 @@ async def test_erasure_pseudonymises_keeps_the_records_and_the_audit_chain(
         "account": True,
         "revoked_sessions": 1,
         "rejected_associations": 1,
+        "messages_blanked": 1,
     }
     assert email not in str(rows[0])
     # Idempotent: again is 200, the same owner, no second row; never reactivated.

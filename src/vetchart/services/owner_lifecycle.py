@@ -148,6 +148,7 @@ class OwnerLifecycleService:
                     )
                     await uow.associations.save(moved)
                     rejected += 1
+            blanked = await uow.messaging.erase_owner(owner.id)
             revoked: list[UUID] = []
             if owner.user_id is not None:
                 account = await uow.users.get(owner.user_id, for_update=True)
@@ -166,6 +167,7 @@ class OwnerLifecycleService:
                     "account": owner.user_id is not None,
                     "revoked_sessions": len(revoked),
                     "rejected_associations": rejected,
+                    "messages_blanked": blanked,
                 },
             )
             if owner.user_id is not None:

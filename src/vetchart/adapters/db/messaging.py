@@ -94,6 +94,18 @@ class SqlMessagingRepository:
             )
         )
 
+    async def erase_owner(self, owner_id: UUID) -> int:
+        await self._session.execute(
+            delete(message_consents).where(message_consents.c.pet_owner_id == owner_id)
+        )
+        result = await self._session.execute(
+            update(messages)
+            .where(messages.c.pet_owner_id == owner_id)
+            .values(recipient=None, subject=None, body=None)
+            .returning(messages.c.id)
+        )
+        return len(result.all())
+
     # ------------------------------------------------------------------ the log
 
     async def logged(self, event_id: UUID, channel: Channel) -> bool:

@@ -1,7 +1,7 @@
 """owner lifecycle and invitation management
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-05 13:00:00
 
 - pet_owners.is_active: a client record is deactivated (soft), never deleted; every
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0010"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
