@@ -39,6 +39,7 @@ from vetchart.api.routers import (
     pets,
     practices,
     records,
+    scheduling,
     users,
     visits,
 )
@@ -200,6 +201,7 @@ def create_app(
         audit.router,
         files.router,
         kb.router,
+        scheduling.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     state_upload_limits(app, settings)

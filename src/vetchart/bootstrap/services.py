@@ -81,6 +81,7 @@ from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork
 from vetchart.services.practices import PracticeService
 from vetchart.services.records import MedicalRecordService
+from vetchart.services.scheduling import SchedulingService
 from vetchart.services.summaries import VisitSummaryService
 from vetchart.services.users import UserService
 from vetchart.services.visits import UploadLimits, VisitService
@@ -149,6 +150,7 @@ class Container:
     appointments: AppointmentService = field(init=False)
     dashboard: DashboardService = field(init=False)
     visits: VisitService = field(init=False)
+    scheduling: SchedulingService = field(init=False)
     summaries: VisitSummaryService = field(init=False)
     dashboard_cache: DashboardCache = field(init=False)
     # The one invalidation path of the caches of answers: the outbox events of each commit
@@ -285,6 +287,9 @@ class Container:
             reads=schedule_reads,
             clock=self.clock,
             cache=self.dashboard_cache,
+        )
+        self.scheduling = SchedulingService(
+            uow=self.uow, queries=schedule, clock=self.clock, ids=self.ids
         )
         self.visits = VisitService(
             uow=self.uow,

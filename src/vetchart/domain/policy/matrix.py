@@ -62,6 +62,11 @@ class Action(enum.StrEnum):
     KB_DOCUMENT_MANAGE = "kb.document_manage"
     KB_READ = "kb.read"
     KB_QUERY = "kb.query"
+    SCHEDULE_READ = "schedule.read"
+    SCHEDULE_MANAGE = "schedule.manage"
+    SLOTS_READ = "slots.read"
+    APPOINTMENT_REQUEST = "appointment.request"
+    APPOINTMENT_CANCEL_OWN = "appointment.cancel_own"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -115,6 +120,11 @@ dashboard.read            -      x     x      x        -
 kb.document_manage        -      -     -      -        x
 kb.read                   x      x     x      x        x
 kb.query                  x      x     x      x        x
+schedule.read             -      x     x      x        x
+schedule.manage           -      -     -      x        x
+slots.read                x      x     x      x        x
+appointment.request       x      -     -      -        -
+appointment.cancel_own    x      -     -      -        -
 """
 
 
