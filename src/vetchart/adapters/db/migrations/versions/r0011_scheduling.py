@@ -54,7 +54,10 @@ def _timestamps() -> list[sa.Column[object]]:
 
 def _fk(column: str, table: str, referred: str, ondelete: str) -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(
-        [column], [f"{referred}.id"], name=f"fk_{table}_{column}_{referred}", ondelete=ondelete
+        [column],
+        [f"{referred}.id"],
+        name=op.f(f"fk_{table}_{column}_{referred}"),
+        ondelete=ondelete,
     )
 
 
@@ -67,10 +70,10 @@ def _weekly(table: str, *extra: Any) -> None:
         sa.Column("weekday", sa.SmallInteger(), nullable=False),
         sa.Column("start_time", sa.Time(), nullable=False),
         sa.Column("end_time", sa.Time(), nullable=False),
-        sa.CheckConstraint("weekday BETWEEN 1 AND 7", name=f"ck_{table}_weekday_range"),
-        sa.CheckConstraint("end_time > start_time", name=f"ck_{table}_ends_after_start"),
+        sa.CheckConstraint("weekday BETWEEN 1 AND 7", name=op.f(f"ck_{table}_weekday_range")),
+        sa.CheckConstraint("end_time > start_time", name=op.f(f"ck_{table}_ends_after_start")),
         _fk("practice_id", table, "practices", "CASCADE"),
-        sa.PrimaryKeyConstraint("id", name=f"pk_{table}"),
+        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{table}")),
     )
 
 
@@ -93,13 +96,13 @@ def upgrade() -> None:
         *_timestamps(),
         sa.CheckConstraint(
             "cancel_cutoff_hours BETWEEN 0 AND 720",
-            name="ck_schedule_settings_cancel_cutoff_range",
+            name=op.f("ck_schedule_settings_cancel_cutoff_range"),
         ),
         sa.CheckConstraint(
-            "slot_step_minutes BETWEEN 5 AND 240", name="ck_schedule_settings_slot_step_range"
+            "slot_step_minutes BETWEEN 5 AND 240", name=op.f("ck_schedule_settings_slot_step_range")
         ),
         _fk("practice_id", "schedule_settings", "practices", "CASCADE"),
-        sa.PrimaryKeyConstraint("practice_id", name="pk_schedule_settings"),
+        sa.PrimaryKeyConstraint("practice_id", name=op.f("pk_schedule_settings")),
     )
     _weekly("opening_hours")
     op.create_index(
@@ -128,13 +131,15 @@ def upgrade() -> None:
         *_timestamps(),
         sa.CheckConstraint(
             "(start_time IS NULL) = (end_time IS NULL)",
-            name="ck_schedule_exceptions_times_together",
+            name=op.f("ck_schedule_exceptions_times_together"),
         ),
-        sa.CheckConstraint("end_time > start_time", name="ck_schedule_exceptions_ends_after_start"),
+        sa.CheckConstraint(
+            "end_time > start_time", name=op.f("ck_schedule_exceptions_ends_after_start")
+        ),
         _fk("practice_id", "schedule_exceptions", "practices", "CASCADE"),
         _fk("vet_id", "schedule_exceptions", "users", "CASCADE"),
         _fk("created_by", "schedule_exceptions", "users", "RESTRICT"),
-        sa.PrimaryKeyConstraint("id", name="pk_schedule_exceptions"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_schedule_exceptions")),
     )
     op.create_index(
         "uq_schedule_exceptions_day",
@@ -153,18 +158,20 @@ def upgrade() -> None:
         sa.Column("owner_bookable", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         *_timestamps(),
         sa.CheckConstraint(
-            "duration_minutes BETWEEN 5 AND 720", name="ck_appointment_types_duration_range"
+            "duration_minutes BETWEEN 5 AND 720", name=op.f("ck_appointment_types_duration_range")
         ),
         sa.CheckConstraint(
             "appointment_type IN ('checkup', 'emergency', 'surgery', 'consultation',"
             " 'vaccination', 'other')",
-            name="ck_appointment_types_type_known",
+            name=op.f("ck_appointment_types_type_known"),
         ),
         _fk("practice_id", "appointment_types", "practices", "CASCADE"),
-        sa.PrimaryKeyConstraint("id", name="pk_appointment_types"),
-        sa.UniqueConstraint("practice_id", "appointment_type", name="uq_appointment_types_kind"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_appointment_types")),
+        sa.UniqueConstraint(
+            "practice_id", "appointment_type", name=op.f("uq_appointment_types_kind")
+        ),
     )
-    op.drop_constraint("ck_appointments_status_known", "appointments", type_="check")
+    op.drop_constraint(op.f("ck_appointments_status_known"), "appointments", type_="check")
     op.create_check_constraint(op.f("ck_appointments_status_known"), "appointments", _NEW_STATUSES)
     op.drop_constraint("ex_appointments_vet_slot", "appointments")
     _exclusion("status NOT IN ('cancelled', 'no_show', 'declined')")
@@ -178,7 +185,7 @@ def downgrade() -> None:
     op.execute("UPDATE appointments SET status = 'scheduled' WHERE status = 'requested'")
     op.execute("UPDATE appointments SET status = 'cancelled' WHERE status = 'declined'")
     _exclusion("status NOT IN ('cancelled', 'no_show')")
-    op.drop_constraint("ck_appointments_status_known", "appointments", type_="check")
+    op.drop_constraint(op.f("ck_appointments_status_known"), "appointments", type_="check")
     op.create_check_constraint(op.f("ck_appointments_status_known"), "appointments", _OLD_STATUSES)
     op.drop_table("appointment_types")
     op.drop_index("uq_schedule_exceptions_day", table_name="schedule_exceptions")
