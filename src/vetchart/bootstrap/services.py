@@ -66,6 +66,7 @@ from vetchart.services.auth.base import AuthConfig
 from vetchart.services.auth.service import AuthService
 from vetchart.services.demo import DemoData
 from vetchart.services.demo_schedule import DemoSchedule
+from vetchart.services.demo_scheduling import DemoScheduling
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
 from vetchart.services.invalidation import CacheInvalidation
@@ -477,6 +478,14 @@ def demo_seeders(
                 schedule=container.schedule_queries,
                 storage=container.storage,
                 inspectors=container.content_checks,
+            ).seed
+        )
+        seeders.append(
+            DemoScheduling(
+                uow=container.uow,
+                clock=container.clock,
+                ids=container.ids,
+                clients=container.client_queries,
             ).seed
         )
     if knowledge_base:
