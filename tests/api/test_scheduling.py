@@ -22,6 +22,7 @@ from tests.api.auth_helpers import (
 )
 from tests.api.sql_counter import count_statements
 from tests.fixtures.world import World, start
+from vetchart.services.demo_scheduling import DemoScheduling
 
 EVERY_DAY = [{"weekday": d, "start_time": "00:00", "end_time": "23:30"} for d in range(1, 8)]
 # A Monday well ahead (the real clock must not pass it), and London's DST days of 2027.
@@ -422,3 +423,24 @@ async def test_visits_of_an_appointment(app: FastAPI, client: AsyncClient) -> No
         assert listed.json()["next_cursor"] is None
     assert (await client.get(url, headers=await world.h(HILLCREST_TECH))).status_code == 404
     assert (await client.get(f"{API}/visits", headers=tech)).status_code == 422
+
+
+async def test_the_demo_data_shows_scheduling(app: FastAPI, client: AsyncClient) -> None:
+    world = await start(app, client, demo_clients=True)
+    c = world.container
+    seeder = DemoScheduling(uow=c.uow, clock=c.clock, ids=c.ids, clients=c.client_queries)
+    assert (await seeder.seed()).startswith("scheduling: 2 practices")
+    assert (await seeder.seed()).startswith("scheduling: 0 practices")  # idempotent
+    today = world.now().date()
+    monday = today + timedelta(days=7 - today.weekday() + 7)  # a Monday 1-2 weeks ahead
+    found = await _slots(world, monday, OWNER)
+    assert found["items"], "the demo practice has free slots on a weekday"
+    types = await client.get(
+        f"{API}/practices/{world.riverside}/appointment-types", headers=await world.h(OWNER)
+    )
+    assert len(types.json()["items"]) == 6
+    requested = await client.get(
+        f"{API}/practices/{world.riverside}/appointments?status=requested",
+        headers=await world.h(RIVERSIDE_TECH),
+    )
+    assert len(requested.json()["items"]) == 1
