@@ -35,6 +35,7 @@ from vetchart.api.schemas.scheduling import (
     ScheduleSettingsIn,
     ScheduleSettingsOut,
     SlotsOut,
+    WeeklyIntervalIO,
 )
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.api.versioning import etag
@@ -52,11 +53,8 @@ from vetchart.domain.scheduling import (
 router = APIRouter(tags=["scheduling"])
 
 
-def _weekly(items: list[object]) -> tuple[WeeklyInterval, ...]:
-    return tuple(
-        WeeklyInterval(i.weekday, i.start_time, i.end_time)  # type: ignore[attr-defined]
-        for i in items
-    )
+def _weekly(items: list[WeeklyIntervalIO]) -> tuple[WeeklyInterval, ...]:
+    return tuple(WeeklyInterval(i.weekday, i.start_time, i.end_time) for i in items)
 
 
 @audited(AuditAction.SCHEDULE_SETTINGS_READ)
@@ -92,7 +90,7 @@ async def put_settings(
     meta: MetaDep,
 ) -> ScheduleSettingsOut:
     spec = SettingsSpec(
-        opening_hours=_weekly(list(body.opening_hours)),
+        opening_hours=_weekly(body.opening_hours),
         cancel_cutoff_hours=body.cancel_cutoff_hours,
         slot_step_minutes=body.slot_step_minutes,
     )
@@ -131,7 +129,7 @@ async def put_roster(
     scheduling: SchedulingDep,
     meta: MetaDep,
 ) -> RosterOut:
-    spec = RosterSpec(intervals=_weekly(list(body.intervals)))
+    spec = RosterSpec(intervals=_weekly(body.intervals))
     return roster_out(await scheduling.put_roster(principal, practice_id, vet_id, spec, meta))
 
 
