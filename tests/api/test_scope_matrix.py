@@ -73,9 +73,10 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -112,6 +113,12 @@ from vetchart.domain.owners import (
 )
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
+from vetchart.domain.scheduling import (
+    AppointmentTypeSetting,
+    ScheduleException,
+    ScheduleSettings,
+    WeeklyInterval,
+)
 from vetchart.domain.uploads import ObjectKey, UploadKind
 from vetchart.domain.users import Role, User
 from vetchart.services.auth.base import token_digest
@@ -619,6 +626,92 @@ DELETE /reminder-rules/{rule_id}
     own_practice              401    404    403  403      204      403
     other_practice            401    404    404  404      404      403
     missing                   401    404    404  404      404      404
+# Scheduling (docs/scheduling.md). Settings, rosters and exceptions: read by the practice's
+# staff, changed by its PRACTICE_ADMIN (and SYSTEM_ADMIN). Types: anyone who sees the
+# practice reads them. Slots: its staff and its approved clients (OWNER is a client of
+# both demo practices, not of a fresh one). Requests: owners only, in a free slot.
+GET /practices/{practice_id}/schedule-settings
+    own_practice              401    403    200  200      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+PUT /practices/{practice_id}/schedule-settings
+    own_practice              401    403    403  403      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /practices/{practice_id}/rosters
+    own_practice              401    403    200  200      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# The practice's own vet (inactive practice: a vet it does not have).
+PUT /practices/{practice_id}/rosters/{vet_id}
+    own_practice              401    403    403  403      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      404
+    missing                   401    404    404  404      404      404
+GET /practices/{practice_id}/schedule-exceptions
+    own_practice              401    403    200  200      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+POST /practices/{practice_id}/schedule-exceptions
+    own_practice              401    403    403  403      201      201
+    other_practice            401    403    403  403      403      201
+    inactive_practice         401    404    404  404      404      201
+    missing                   401    404    404  404      404      404
+# An exception of the named practice, made for the case (missing: an id it has not).
+DELETE /practices/{practice_id}/schedule-exceptions/{exception_id}
+    own_practice              401    403    403  403      204      204
+    other_practice            401    403    403  403      403      204
+    missing                   401    403    403  403      404      404
+GET /practices/{practice_id}/appointment-types
+    own_practice              401    200    200  200      200      200
+    other_practice            401    200    200  200      200      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+PUT /practices/{practice_id}/appointment-types/{appointment_type}
+    own_practice              401    403    403  403      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# A type made for the case first (missing practice: none).
+DELETE /practices/{practice_id}/appointment-types/{appointment_type}
+    own_practice              401    403    403  403      204      204
+    other_practice            401    403    403  403      403      204
+    inactive_practice         401    404    404  404      404      204
+    missing                   401    404    404  404      404      404
+GET /practices/{practice_id}/slots
+    own_practice              401    200    200  200      200      200
+    other_practice            401    200    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    fresh_practice            401    403    403  403      403      200
+    missing                   401    404    404  404      404      404
+# A free slot of its own per case (a far-future day); taken_slot: a Riverside slot
+# already requested.
+POST /practices/{practice_id}/appointment-requests
+    own_practice              401    201    403  403      403      403
+    other_practice            401    201    403  403      403      403
+    inactive_practice         401    404    404  404      404      403
+    fresh_practice            401    403    403  403      403      403
+    missing                   401    404    404  404      404      404
+    taken_slot                401    409    403  403      403      403
+# Owners cancel their own (a far-future appointment made for the case); staff use the
+# status machine (a visible appointment: 403).
+POST /appointments/{appointment_id}/cancel
+    mine_own_practice         401    200    403  403      403      403
+    mine_other_practice       401    200    404  404      404      403
+    own_practice_client       401    404    403  403      403      403
+    other_practice_client     401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+# An appointment's visits: as visible as the appointment.
+GET /visits
+    mine_own_practice         401    200    200  200      200      200
+    mine_other_practice       401    200    404  404      404      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
 """
 
 # Routes of these tables that are deliberately not in the matrix yet (see the docstring).
@@ -640,6 +733,7 @@ TABLE_TAGS = {
     "appointments",
     "visits",
     "messages",
+    "scheduling",
 }
 
 
@@ -1234,7 +1328,7 @@ def next_slot() -> datetime:
     )
 
 
-async def new_appointment_for(w: World, relation: str) -> UUID:
+async def new_appointment_for(w: World, relation: str, *, start_at: datetime | None = None) -> UUID:
     """A scheduled appointment (version 1) of the relation, in a slot of its own."""
     client, practice, vet = APPOINTMENT_RELATIONS[relation]
     now = w.now()
@@ -1244,7 +1338,7 @@ async def new_appointment_for(w: World, relation: str) -> UUID:
         pet_owner_id=w.owners[client],
         pet_ids=(w.pets[client],),
         assigned_vet_id=w.users[vet].id,
-        start_at=next_slot(),
+        start_at=start_at or next_slot(),
         duration_minutes=30,
         appointment_type=AppointmentType.CHECKUP,
         title=unique("Scope appointment "),
@@ -1573,6 +1667,155 @@ async def change_reminder_rule(w: World, case: Case) -> Request:
     return Request(f"/reminder-rules/{rule_id}", body)
 
 
+# --------------------------------------------------------------------------- scheduling
+
+_days = itertools.count()
+_HOURS = [{"weekday": d, "start_time": "08:00", "end_time": "18:00"} for d in range(1, 8)]
+_PRACTICE_VETS = {"own_practice": RIVERSIDE_VET, "other_practice": HILLCREST_VET}
+
+
+async def _schedule_ready(w: World, practice_id: UUID, vet_email: str | None) -> None:
+    """Open every day 08:00-18:00, the vet rostered likewise, checkup 30 minutes (written
+    through the repository, as the demo data is)."""
+    now = w.now()
+    async with w.container.uow() as uow:
+        if await uow.scheduling.settings(practice_id) is None:
+            await uow.scheduling.save_settings(
+                ScheduleSettings(
+                    practice_id=practice_id,
+                    opening_hours=tuple(WeeklyInterval(d, time(8), time(18)) for d in range(1, 8)),
+                    cancel_cutoff_hours=24,
+                    slot_step_minutes=15,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        if vet_email is not None:
+            await uow.scheduling.replace_roster(
+                practice_id,
+                w.users[vet_email].id,
+                [WeeklyInterval(d, time(8), time(18)) for d in range(1, 8)],
+            )
+        await uow.scheduling.save_type(
+            AppointmentTypeSetting(
+                id=w.new_id(),
+                practice_id=practice_id,
+                appointment_type=AppointmentType.CHECKUP,
+                name="Check-up",
+                duration_minutes=30,
+                owner_bookable=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await uow.commit()
+
+
+async def schedule_settings(w: World, case: Case) -> Request:
+    practice_id = await w.practice_for(case.relation)
+    url = f"/practices/{practice_id}/schedule-settings"
+    if case.method == "GET":
+        return Request(url)
+    return Request(url, {"opening_hours": _HOURS, "cancel_cutoff_hours": 24})
+
+
+async def rosters(w: World, case: Case) -> Request:
+    return Request(f"/practices/{await w.practice_for(case.relation)}/rosters")
+
+
+async def put_roster(w: World, case: Case) -> Request:
+    practice_id = await w.practice_for(case.relation)
+    vet = _PRACTICE_VETS.get(case.relation)
+    vet_id = w.users[vet].id if vet else uuid.uuid4()
+    body = {"intervals": _HOURS}
+    return Request(f"/practices/{practice_id}/rosters/{vet_id}", body)
+
+
+async def schedule_exceptions(w: World, case: Case) -> Request:
+    practice_id = await w.practice_for(case.relation)
+    url = f"/practices/{practice_id}/schedule-exceptions"
+    if case.method == "GET":
+        return Request(url + "?from=2031-01-01&to=2031-01-31")
+    day = date(2032, 1, 1) + timedelta(days=next(_days))
+    return Request(url, {"date": day.isoformat(), "reason": "Scope closure"})
+
+
+async def remove_exception(w: World, case: Case) -> Request:
+    """missing: an exception id Riverside does not have."""
+    practice_id = w.riverside if case.relation == "missing" else await w.practice_for(case.relation)
+    exception_id = uuid.uuid4()
+    if case.relation != "missing":
+        now = w.now()
+        exception = ScheduleException(
+            id=w.new_id(),
+            practice_id=practice_id,
+            vet_id=None,
+            day=date(2033, 1, 1) + timedelta(days=next(_days)),
+            start_time=None,
+            end_time=None,
+            reason=None,
+            created_by=w.users[RIVERSIDE_MANAGER].id,
+            created_at=now,
+            updated_at=now,
+        )
+        async with w.container.uow() as uow:
+            await uow.scheduling.add_exception(exception)
+            await uow.commit()
+        exception_id = exception.id
+    return Request(f"/practices/{practice_id}/schedule-exceptions/{exception_id}")
+
+
+async def appointment_types(w: World, case: Case) -> Request:
+    practice_id = await w.practice_for(case.relation)
+    url = f"/practices/{practice_id}/appointment-types"
+    if case.method == "GET":
+        return Request(url)
+    if case.method == "DELETE" and case.relation != "missing":
+        await _schedule_ready(w, practice_id, None)
+        return Request(url + "/checkup")
+    return Request(url + "/vaccination", {"name": "Vaccination", "duration_minutes": 20})
+
+
+async def slots(w: World, case: Case) -> Request:
+    practice_id = await w.practice_for(case.relation)
+    if case.relation != "missing":
+        await _schedule_ready(w, practice_id, _PRACTICE_VETS.get(case.relation))
+    return Request(f"/practices/{practice_id}/slots?date=2031-03-03&type=checkup")
+
+
+async def request_appointment(w: World, case: Case) -> Request:
+    relation = "own_practice" if case.relation == "taken_slot" else case.relation
+    practice_id = await w.practice_for(relation)
+    if relation != "missing":
+        await _schedule_ready(w, practice_id, _PRACTICE_VETS.get(relation))
+    day = date(2034, 1, 1) + timedelta(days=next(_days))
+    zone = ZoneInfo("America/New_York" if relation == "other_practice" else "Europe/London")
+    start = datetime.combine(day, time(9), tzinfo=zone).isoformat()
+    body = {"pet_ids": [str(w.pets["mine"])], "appointment_type": "checkup", "start_at": start}
+    if case.relation == "taken_slot":
+        first = await w.client.post(
+            f"{API}/practices/{practice_id}/appointment-requests",
+            json=body,
+            headers=w.headers[OWNER],
+        )
+        assert first.status_code == 201, first.text
+    return Request(f"/practices/{practice_id}/appointment-requests", body)
+
+
+async def cancel_appointment(w: World, case: Case) -> Request:
+    if case.relation == "missing":
+        return Request(f"/appointments/{uuid.uuid4()}/cancel")
+    appointment_id = await new_appointment_for(
+        w, case.relation, start_at=datetime(2035, 1, 1, tzinfo=UTC) + timedelta(hours=next(_days))
+    )
+    return Request(f"/appointments/{appointment_id}/cancel")
+
+
+async def appointment_visits(w: World, case: Case) -> Request:
+    appointment_id = await shared_appointment(w, case.relation)
+    return Request(f"/visits?appointment_id={appointment_id}")
+
+
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/practices"): create_practice,
     ("GET", "/practices"): list_practices,
@@ -1634,6 +1877,20 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/visits/{visit_id}/audio/upload-url"): audio_upload_url,
     ("POST", "/visits/{visit_id}/audio/complete"): complete_audio,
     ("GET", "/visits/{visit_id}/audio"): read_audio,
+    ("GET", "/practices/{practice_id}/schedule-settings"): schedule_settings,
+    ("PUT", "/practices/{practice_id}/schedule-settings"): schedule_settings,
+    ("GET", "/practices/{practice_id}/rosters"): rosters,
+    ("PUT", "/practices/{practice_id}/rosters/{vet_id}"): put_roster,
+    ("GET", "/practices/{practice_id}/schedule-exceptions"): schedule_exceptions,
+    ("POST", "/practices/{practice_id}/schedule-exceptions"): schedule_exceptions,
+    ("DELETE", "/practices/{practice_id}/schedule-exceptions/{exception_id}"): remove_exception,
+    ("GET", "/practices/{practice_id}/appointment-types"): appointment_types,
+    ("PUT", "/practices/{practice_id}/appointment-types/{appointment_type}"): appointment_types,
+    ("DELETE", "/practices/{practice_id}/appointment-types/{appointment_type}"): appointment_types,
+    ("GET", "/practices/{practice_id}/slots"): slots,
+    ("POST", "/practices/{practice_id}/appointment-requests"): request_appointment,
+    ("POST", "/appointments/{appointment_id}/cancel"): cancel_appointment,
+    ("GET", "/visits"): appointment_visits,
     ("POST", "/medical-records/{record_id}/attachments"): add_attachment,
     ("GET", "/medical-records/{record_id}/attachments"): list_attachments,
     ("GET", "/attachments/{attachment_id}/content"): attachment_content,

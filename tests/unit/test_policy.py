@@ -99,6 +99,11 @@ _ROWS: dict[Action, tuple[bool, bool, bool, bool, bool]] = {
     Action.MESSAGE_LIST: (True, True, True, True, True),
     Action.REMINDER_RULE_READ: (False, True, True, True, True),
     Action.REMINDER_RULE_MANAGE: (False, False, False, True, False),
+    Action.SCHEDULE_READ: (False, True, True, True, True),
+    Action.SCHEDULE_MANAGE: (False, False, False, True, True),
+    Action.SLOTS_READ: (True, True, True, True, True),
+    Action.APPOINTMENT_REQUEST: (True, False, False, False, False),
+    Action.APPOINTMENT_CANCEL_OWN: (True, False, False, False, False),
 }
 _ROLE_ORDER = (OWNER, STAFF, VET, P_ADMIN, S_ADMIN)
 EXPECTED: dict[tuple[Role, Action], bool] = {

@@ -41,6 +41,7 @@ from vetchart.api.routers import (
     pets,
     practices,
     records,
+    scheduling,
     users,
     visits,
 )
@@ -204,6 +205,7 @@ def create_app(
         kb.router,
         owner_lifecycle.router,
         messaging.router,
+        scheduling.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     state_upload_limits(app, settings)

@@ -28,6 +28,7 @@ from vetchart.services.pets import PetService
 from vetchart.services.ports.system import Clock
 from vetchart.services.practices import PracticeService
 from vetchart.services.records import MedicalRecordService
+from vetchart.services.scheduling import SchedulingService
 from vetchart.services.summaries import VisitSummaryService
 from vetchart.services.users import UserService
 from vetchart.services.visits import VisitService
@@ -95,6 +96,10 @@ async def visits_service(request: Request) -> VisitService:
     return container_of(request).visits
 
 
+async def scheduling_service(request: Request) -> SchedulingService:
+    return container_of(request).scheduling
+
+
 async def summaries_service(request: Request) -> VisitSummaryService:
     return container_of(request).summaries
 
@@ -144,6 +149,7 @@ RecordsDep = Annotated[MedicalRecordService, Depends(records_service)]
 AppointmentsDep = Annotated[AppointmentService, Depends(appointments_service)]
 DashboardDep = Annotated[DashboardService, Depends(dashboard_service)]
 VisitsDep = Annotated[VisitService, Depends(visits_service)]
+SchedulingDep = Annotated[SchedulingService, Depends(scheduling_service)]
 SummariesDep = Annotated[VisitSummaryService, Depends(summaries_service)]
 AuditDep = Annotated[AuditService, Depends(audit_service)]
 KbDocumentsDep = Annotated[KbDocumentService, Depends(kb_documents_service)]

@@ -69,6 +69,7 @@ from vetchart.services.demo import DemoData
 from vetchart.services.demo_lifecycle import DemoLifecycle
 from vetchart.services.demo_messaging import DemoMessaging
 from vetchart.services.demo_schedule import DemoSchedule
+from vetchart.services.demo_scheduling import DemoScheduling
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
 from vetchart.services.invalidation import CacheInvalidation
@@ -89,6 +90,7 @@ from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork
 from vetchart.services.practices import PracticeService
 from vetchart.services.records import MedicalRecordService
+from vetchart.services.scheduling import SchedulingService
 from vetchart.services.summaries import VisitSummaryService
 from vetchart.services.users import UserService
 from vetchart.services.visits import UploadLimits, VisitService
@@ -148,6 +150,7 @@ class Container(Database):
     appointments: AppointmentService = field(init=False)
     dashboard: DashboardService = field(init=False)
     visits: VisitService = field(init=False)
+    scheduling: SchedulingService = field(init=False)
     summaries: VisitSummaryService = field(init=False)
     dashboard_cache: DashboardCache = field(init=False)
     # Who is signed in, for a few seconds (adapters/security/cache.py).
@@ -303,6 +306,9 @@ class Container(Database):
             reads=schedule_reads,
             clock=self.clock,
             cache=self.dashboard_cache,
+        )
+        self.scheduling = SchedulingService(
+            uow=self.uow, queries=schedule, clock=self.clock, ids=self.ids
         )
         self.visits = VisitService(
             uow=self.uow,
@@ -523,6 +529,14 @@ def demo_seeders(
                 schedule=container.schedule_queries,
                 storage=container.storage,
                 inspectors=container.content_checks,
+            ).seed
+        )
+        seeders.append(
+            DemoScheduling(
+                uow=container.uow,
+                clock=container.clock,
+                ids=container.ids,
+                clients=container.client_queries,
             ).seed
         )
     if knowledge_base:

@@ -6,7 +6,9 @@ timezone-aware start for a number of minutes. Its status moves only along
     scheduled -> confirmed -> checked_in -> in_progress -> completed
 
 with ``cancelled`` (from scheduled, confirmed, checked_in) and ``no_show`` (from scheduled,
-confirmed) as exits. Cancelled and no-show appointments free their slot. A vet is never
+confirmed) as exits. An owner's request starts as ``requested``: staff take it to
+``scheduled`` or ``confirmed``, or ``declined``; the owner may withdraw it (``cancelled``).
+Cancelled, declined and no-show appointments free their slot. A vet is never
 double-booked: the database refuses overlapping slots of active appointments (an
 exclusion constraint), so concurrent bookings cannot both win.
 """
@@ -45,6 +47,7 @@ class AppointmentType(enum.StrEnum):
 
 
 class AppointmentStatus(enum.StrEnum):
+    REQUESTED = "requested"
     SCHEDULED = "scheduled"
     CONFIRMED = "confirmed"
     CHECKED_IN = "checked_in"
@@ -52,10 +55,12 @@ class AppointmentStatus(enum.StrEnum):
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     NO_SHOW = "no_show"
+    DECLINED = "declined"
 
 
 S = AppointmentStatus
 TRANSITIONS: dict[AppointmentStatus, frozenset[AppointmentStatus]] = {
+    S.REQUESTED: frozenset({S.SCHEDULED, S.CONFIRMED, S.DECLINED, S.CANCELLED}),
     S.SCHEDULED: frozenset({S.CONFIRMED, S.CANCELLED, S.NO_SHOW}),
     S.CONFIRMED: frozenset({S.CHECKED_IN, S.CANCELLED, S.NO_SHOW}),
     S.CHECKED_IN: frozenset({S.IN_PROGRESS, S.CANCELLED}),
@@ -63,11 +68,14 @@ TRANSITIONS: dict[AppointmentStatus, frozenset[AppointmentStatus]] = {
     S.COMPLETED: frozenset(),
     S.CANCELLED: frozenset(),
     S.NO_SHOW: frozenset(),
+    S.DECLINED: frozenset(),
 }
 # Statuses whose slot is free again (the exclusion constraint ignores them).
-FREEING = frozenset({S.CANCELLED, S.NO_SHOW})
+FREEING = frozenset({S.CANCELLED, S.NO_SHOW, S.DECLINED})
 # Statuses in which time, vet and pets may still be changed.
-EDITABLE = frozenset({S.SCHEDULED, S.CONFIRMED})
+EDITABLE = frozenset({S.REQUESTED, S.SCHEDULED, S.CONFIRMED})
+# Statuses an owner may cancel from (``POST /appointments/{id}/cancel``).
+OWNER_CANCELLABLE = frozenset({S.REQUESTED, S.SCHEDULED, S.CONFIRMED})
 
 
 def check_duration(minutes: int) -> int:

@@ -242,6 +242,30 @@ class AuditAction(enum.Enum):
     REMINDER_RULE_LIST = _route("reminder_rule.list", "practice", D, "practice_id")
     REMINDER_RULE_UPDATE = _route("reminder_rule.update", "reminder_rule", W, "rule_id")
     REMINDER_RULE_DELETE = _route("reminder_rule.delete", "reminder_rule", W, "rule_id")
+    # ------------------------------------------------------------ scheduling
+    # Settings, rosters, exceptions, types and free slots are not client data: their reads
+    # leave refusals only.
+    SCHEDULE_SETTINGS_READ = _route("schedule_settings.read", "practice", D, "practice_id")
+    SCHEDULE_SETTINGS_UPDATE = _route("schedule_settings.update", "practice", W, "practice_id")
+    ROSTER_LIST = _route("roster.list", "practice", D, "practice_id")
+    ROSTER_UPDATE = _route("roster.update", "practice", W, "practice_id")
+    SCHEDULE_EXCEPTION_LIST = _route("schedule_exception.list", "practice", D, "practice_id")
+    SCHEDULE_EXCEPTION_CREATE = _route(
+        "schedule_exception.create", "practice", W, "practice_id", creates="schedule_exception"
+    )
+    SCHEDULE_EXCEPTION_DELETE = _route(
+        "schedule_exception.delete", "schedule_exception", W, "exception_id"
+    )
+    APPOINTMENT_TYPE_LIST = _route("appointment_type.list", "practice", D, "practice_id")
+    APPOINTMENT_TYPE_UPDATE = _route("appointment_type.update", "practice", W, "practice_id")
+    APPOINTMENT_TYPE_DELETE = _route("appointment_type.delete", "practice", W, "practice_id")
+    SLOT_LIST = _route("slot.list", "practice", D, "practice_id")
+    APPOINTMENT_REQUEST = _route(
+        "appointment.request", "practice", W, "practice_id", creates="appointment"
+    )
+    APPOINTMENT_CANCEL = _route("appointment.cancel", "appointment", W, "appointment_id")
+    # ``GET /visits?appointment_id=``: one row naming the appointment (a query parameter).
+    APPOINTMENT_VISIT_LIST = _route("visit.list", "appointment", M)
 
     def row_resource_type(self, *, success: bool) -> str:
         """The ``resource_type`` of this action's row: a create's success names the new

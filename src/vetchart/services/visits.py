@@ -179,6 +179,30 @@ class VisitService:
         await record_pet_read(self._uow, actor, pet_id, AuditAction.VISIT_LIST, meta)
         return await self._queries.visits_page(pet_id, page)
 
+    async def for_appointment(
+        self, actor: Principal, appointment_id: UUID, page: PageRequest, meta: RequestMeta
+    ) -> Page[Visit]:
+        """The visits of an appointment in the caller's appointment scope (404 otherwise):
+        the row naming the appointment committed before any visit is read."""
+        require(actor, Action.VISIT_READ)
+        async with self._uow() as uow:
+            appointment = await uow.appointments.get(appointment_id, client_scope(actor))
+            if appointment is None:
+                raise NotFound("Appointment not found.")
+            pets = appointment.pet_ids
+            record_read(
+                uow,
+                meta,
+                actor,
+                AuditAction.APPOINTMENT_VISIT_LIST,
+                appointment_id,
+                {"pet_ids": [str(p) for p in pets]},
+                data_practice_id=appointment.practice_id,
+                pet_id=pets[0] if len(pets) == 1 else None,
+            )
+            await uow.commit()
+        return await self._queries.appointment_visits_page(appointment_id, page)
+
     async def timeline(
         self, actor: Principal, pet_id: UUID, page: PageRequest, meta: RequestMeta
     ) -> Page[TimelineEntry]:

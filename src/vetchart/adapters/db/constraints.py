@@ -40,6 +40,10 @@ CONSTRAINT_ERRORS: Mapping[str, ErrorFor] = MappingProxyType(
             "This owner already has a pending or approved association with this practice.",
             code="association-exists",
         ),
+        "uq_schedule_exceptions_day": lambda: Conflict(
+            "That day already has an exception for this practice or vet: delete it first.",
+            code="schedule-exception-exists",
+        ),
         # The repository adds the id of the appointment holding the slot.
         SLOT_CONSTRAINT: lambda: Conflict(
             "The vet already has an appointment at that time.", code="appointment-overlap"

@@ -365,6 +365,11 @@ class SqlScheduleQueries(ReadQueries):
         order = (visits.c.visit_date, visits.c.id)
         return await self._page(query, page, order, visit_from_row, newest_first=True)
 
+    async def appointment_visits_page(self, appointment_id: UUID, page: PageRequest) -> Page[Visit]:
+        query = select(visits).where(visits.c.appointment_id == appointment_id)
+        order = (visits.c.visit_date, visits.c.id)
+        return await self._page(query, page, order, visit_from_row, newest_first=True)
+
     async def dashboard(
         self,
         practice_id: UUID,

@@ -23,6 +23,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    Time,
     UniqueConstraint,
     Uuid,
     func,
@@ -588,8 +589,8 @@ appointments = Table(
     CheckConstraint("end_at > start_at", name="ends_after_start"),
     CheckConstraint("duration_minutes BETWEEN 5 AND 720", name="duration_range"),
     CheckConstraint(
-        "status IN ('scheduled', 'confirmed', 'checked_in', 'in_progress', 'completed',"
-        " 'cancelled', 'no_show')",
+        "status IN ('requested', 'scheduled', 'confirmed', 'checked_in', 'in_progress',"
+        " 'completed', 'cancelled', 'no_show', 'declined')",
         name="status_known",
     ),
     Index("ix_appointments_practice_start", "practice_id", "start_at", "id"),
@@ -605,7 +606,7 @@ appointments.append_constraint(
         (func.tstzrange(appointments.c.start_at, appointments.c.end_at, "[)"), "&&"),
         name="ex_appointments_vet_slot",
         using="gist",
-        where=text("status NOT IN ('cancelled', 'no_show')"),
+        where=text("status NOT IN ('cancelled', 'no_show', 'declined')"),
     )
 )
 
@@ -642,6 +643,7 @@ visits = Table(
     CheckConstraint("state IN ('new', 'processing', 'processed', 'failed')", name="state_known"),
     CheckConstraint("(audio_key IS NULL) = (audio_sha256 IS NULL)", name="audio_complete"),
     Index("ix_visits_pet_date", "pet_id", "visit_date", "id"),
+    Index("ix_visits_appointment_date", "appointment_id", "visit_date", "id"),
     Index("ix_visits_practice_state", "practice_id", "state", "visit_date"),
     Index("ix_visits_audio_key", "audio_key", postgresql_where=text("audio_key IS NOT NULL")),
     Index(
@@ -649,6 +651,90 @@ visits = Table(
         "audio_pending_key",
         postgresql_where=text("audio_pending_key IS NOT NULL"),
     ),
+)
+
+# --------------------------------------------------------------------------- scheduling
+# Times of day (``Time`` without zone) are the practice's wall-clock times.
+
+schedule_settings = Table(
+    "schedule_settings",
+    metadata,
+    _ref("practice_id", "practices", ondelete="CASCADE", primary_key=True),
+    Column("cancel_cutoff_hours", Integer, nullable=False, server_default=text("24")),
+    Column("slot_step_minutes", Integer, nullable=False, server_default=text("15")),
+    *_timestamps(),
+    CheckConstraint("cancel_cutoff_hours BETWEEN 0 AND 720", name="cancel_cutoff_range"),
+    CheckConstraint("slot_step_minutes BETWEEN 5 AND 240", name="slot_step_range"),
+)
+
+opening_hours = Table(
+    "opening_hours",
+    metadata,
+    _id(),
+    _ref("practice_id", "practices", ondelete="CASCADE", nullable=False),
+    Column("weekday", SmallInteger, nullable=False),
+    Column("start_time", Time, nullable=False),
+    Column("end_time", Time, nullable=False),
+    CheckConstraint("weekday BETWEEN 1 AND 7", name="weekday_range"),
+    CheckConstraint("end_time > start_time", name="ends_after_start"),
+    Index("ix_opening_hours_practice", "practice_id", "weekday", "start_time"),
+)
+
+vet_rosters = Table(
+    "vet_rosters",
+    metadata,
+    _id(),
+    _ref("practice_id", "practices", ondelete="CASCADE", nullable=False),
+    _ref("vet_id", "users", ondelete="CASCADE", nullable=False),
+    Column("weekday", SmallInteger, nullable=False),
+    Column("start_time", Time, nullable=False),
+    Column("end_time", Time, nullable=False),
+    CheckConstraint("weekday BETWEEN 1 AND 7", name="weekday_range"),
+    CheckConstraint("end_time > start_time", name="ends_after_start"),
+    Index("ix_vet_rosters_practice_vet", "practice_id", "vet_id", "weekday", "start_time"),
+)
+
+schedule_exceptions = Table(
+    "schedule_exceptions",
+    metadata,
+    _id(),
+    _ref("practice_id", "practices", ondelete="CASCADE", nullable=False),
+    _ref("vet_id", "users", ondelete="CASCADE"),
+    Column("day", Date, nullable=False),
+    Column("start_time", Time),
+    Column("end_time", Time),
+    Column("reason", Text),
+    _ref("created_by", "users", nullable=False),
+    *_timestamps(),
+    CheckConstraint("(start_time IS NULL) = (end_time IS NULL)", name="times_together"),
+    CheckConstraint("end_time > start_time", name="ends_after_start"),
+    Index(
+        "uq_schedule_exceptions_day",
+        "practice_id",
+        "vet_id",
+        "day",
+        unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+)
+
+appointment_types = Table(
+    "appointment_types",
+    metadata,
+    _id(),
+    _ref("practice_id", "practices", ondelete="CASCADE", nullable=False),
+    Column("appointment_type", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("duration_minutes", Integer, nullable=False),
+    Column("owner_bookable", Boolean, nullable=False, server_default=text("true")),
+    *_timestamps(),
+    CheckConstraint("duration_minutes BETWEEN 5 AND 720", name="duration_range"),
+    CheckConstraint(
+        "appointment_type IN ('checkup', 'emergency', 'surgery', 'consultation',"
+        " 'vaccination', 'other')",
+        name="type_known",
+    ),
+    UniqueConstraint("practice_id", "appointment_type", name="uq_appointment_types_kind"),
 )
 
 record_attachments = Table(

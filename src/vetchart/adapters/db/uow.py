@@ -30,6 +30,7 @@ from vetchart.adapters.db.schedule import (
     SqlAttachmentRepository,
     SqlVisitRepository,
 )
+from vetchart.adapters.db.scheduling import SqlSchedulingRepository
 from vetchart.domain.appointments import Appointment, Visit
 from vetchart.domain.audit import AuditKey
 from vetchart.domain.events import DomainEvent
@@ -69,6 +70,7 @@ class SqlAlchemyUnitOfWork:
     audit: SqlAuditLog
     appointments: SqlAppointmentRepository
     visits: SqlVisitRepository
+    scheduling: SqlSchedulingRepository
     attachments: SqlAttachmentRepository
     jobs: SqlJobQueue
     outbox: SqlOutbox
@@ -121,6 +123,7 @@ class SqlAlchemyUnitOfWork:
         self._seen_schedule = []
         self.appointments = SqlAppointmentRepository(session, self._seen_schedule)  # type: ignore[arg-type]
         self.visits = SqlVisitRepository(session, self._seen_schedule)  # type: ignore[arg-type]
+        self.scheduling = SqlSchedulingRepository(session, self._ids)
         self.attachments = SqlAttachmentRepository(session)
         self.sessions = SqlSessionRepository(session)
         self.throttles = SqlThrottleRepository(session)

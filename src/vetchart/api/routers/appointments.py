@@ -169,8 +169,8 @@ async def get_appointment(
     "/appointments/{appointment_id}",
     response_model=AppointmentOut,
     summary="Reschedule or edit (staff; If-Match)",
-    description="Time, vet and pets change only while scheduled or confirmed; an overlap "
-    "answers 409.",
+    description="Time, vet and pets change only while requested, scheduled or confirmed; an "
+    "overlap answers 409.",
     responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 428, 429),
 )
 async def update_appointment(
@@ -197,9 +197,10 @@ async def update_appointment(
     "/appointments/{appointment_id}/status",
     response_model=AppointmentOut,
     summary="Move an appointment along its status machine (staff)",
-    description="scheduled → confirmed → checked_in → in_progress → completed; cancelled "
-    "from scheduled/confirmed/checked_in; no_show from scheduled/confirmed. Anything else "
-    "is 409.",
+    description="requested (an owner's request) → scheduled/confirmed, or declined; "
+    "scheduled → confirmed → checked_in → in_progress → completed; cancelled from "
+    "requested/scheduled/confirmed/checked_in; no_show from scheduled/confirmed. Anything "
+    "else is 409.",
     responses=problem_responses(400, 401, 403, 404, 409, 422, 429),
 )
 async def set_appointment_status(

@@ -104,6 +104,35 @@ async def pet_visits(
     return pager.answer(ListResponse[VisitOut], page, visit_out)
 
 
+@audited(AuditAction.APPOINTMENT_VISIT_LIST)
+@router.get(
+    "/visits",
+    response_model=ListResponse[VisitOut],
+    summary="An appointment's visits, newest first (in the appointment's scope)",
+    description="`appointment_id` is required: the visits recorded for that appointment, "
+    "by visit_date descending, then id. The appointment must be in the caller's scope (its "
+    "practice's staff, its owner, SYSTEM_ADMIN; 404 otherwise). Audited as `visit.list` "
+    "naming the appointment.",
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+async def appointment_visits(
+    appointment_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    visits: VisitsDep,
+    meta: MetaDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ListResponse[VisitOut]:
+    pager = Paginator(
+        request, "appointment-visits", {"appointment_id": appointment_id}, (parse_datetime, UUID)
+    )
+    page = await visits.for_appointment(
+        principal, appointment_id, pager.page_request(cursor, limit), meta
+    )
+    return pager.answer(ListResponse[VisitOut], page, visit_out)
+
+
 @audited(AuditAction.VISIT_READ)
 @router.get(
     "/visits/{visit_id}",

@@ -72,6 +72,11 @@ class Action(enum.StrEnum):
     MESSAGE_LIST = "message.list"
     REMINDER_RULE_READ = "reminder_rule.read"
     REMINDER_RULE_MANAGE = "reminder_rule.manage"
+    SCHEDULE_READ = "schedule.read"
+    SCHEDULE_MANAGE = "schedule.manage"
+    SLOTS_READ = "slots.read"
+    APPOINTMENT_REQUEST = "appointment.request"
+    APPOINTMENT_CANCEL_OWN = "appointment.cancel_own"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -135,6 +140,11 @@ message_consent.update    x      x     x      x        -
 message.list              x      x     x      x        x
 reminder_rule.read        -      x     x      x        x
 reminder_rule.manage      -      -     -      x        -
+schedule.read             -      x     x      x        x
+schedule.manage           -      -     -      x        x
+slots.read                x      x     x      x        x
+appointment.request       x      -     -      -        -
+appointment.cancel_own    x      -     -      -        -
 """
 
 

@@ -93,6 +93,10 @@ class ScheduleQueries(Protocol):
 
     async def visits_page(self, pet_id: UUID, page: PageRequest) -> Page[Visit]: ...
 
+    async def appointment_visits_page(self, appointment_id: UUID, page: PageRequest) -> Page[Visit]:
+        """The appointment's visits, newest ``visit_date`` first, then id."""
+        ...
+
     async def dashboard(
         self,
         practice_id: UUID,

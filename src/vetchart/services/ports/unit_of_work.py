@@ -22,6 +22,7 @@ from vetchart.services.ports.notifications import MessagingRepository
 from vetchart.services.ports.outbox import JobQueue, OutboxRepository
 from vetchart.services.ports.records import AttachmentRepository, MedicalRecordRepository
 from vetchart.services.ports.schedule import AppointmentRepository, VisitRepository
+from vetchart.services.ports.scheduling import SchedulingRepository
 
 
 class UnitOfWork(Protocol):
@@ -60,6 +61,8 @@ class UnitOfWork(Protocol):
     def appointments(self) -> AppointmentRepository: ...
     @property
     def visits(self) -> VisitRepository: ...
+    @property
+    def scheduling(self) -> SchedulingRepository: ...
     @property
     def attachments(self) -> AttachmentRepository: ...
     @property

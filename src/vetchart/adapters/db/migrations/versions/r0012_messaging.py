@@ -1,7 +1,7 @@
 """messaging: channel consent, the message log, reminder rules and reminders
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05 13:30:00
 
 - message_consents: an owner's consent per channel (email, sms); no row is no consent.
@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0012"
-down_revision: str | Sequence[str] | None = "0010"
+down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,163 @@
+"""Demo data for scheduling: each demo practice's opening hours and booking settings, its
+vet's weekly roster, appointment types with default durations, a closure and a vet's day
+off, and one appointment the demo owner requested next week. Idempotent: a practice that
+has settings already is left as it is."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from vetchart.domain.appointments import AppointmentStatus, AppointmentType, new_appointment
+from vetchart.domain.errors import Conflict
+from vetchart.domain.policy import ClientScope
+from vetchart.domain.scheduling import (
+    AppointmentTypeSetting,
+    ScheduleException,
+    ScheduleSettings,
+    WeeklyInterval,
+)
+from vetchart.domain.users import Role
+from vetchart.services.demo import DEMO_PRACTICES
+from vetchart.services.ports.clients import ClientQueries, PetFilters
+from vetchart.services.ports.paging import PageRequest
+from vetchart.services.ports.system import Clock, IdGenerator
+from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
+
+DEMO_VETS = ("vet@riverside.vetchart.local", "vet@hillcrest.vetchart.local")
+DEMO_OWNER = "owner@vetchart.local"
+WEEKDAYS = range(1, 6)
+# Opening hours: weekdays 08:00-18:00, Saturday morning.
+OPENING = (
+    *(WeeklyInterval(d, time(8), time(18)) for d in WEEKDAYS),
+    WeeklyInterval(6, time(9), time(13)),
+)
+# The vet: weekdays with a lunch break, and Saturday morning.
+ROSTER = (
+    *(WeeklyInterval(d, time(8), time(12, 30)) for d in WEEKDAYS),
+    *(WeeklyInterval(d, time(13, 30), time(18)) for d in WEEKDAYS),
+    WeeklyInterval(6, time(9), time(13)),
+)
+# (type, name, minutes, owners may request it online)
+TYPES = (
+    (AppointmentType.CHECKUP, "Check-up", 30, True),
+    (AppointmentType.VACCINATION, "Vaccination", 20, True),
+    (AppointmentType.CONSULTATION, "Consultation", 30, True),
+    (AppointmentType.EMERGENCY, "Emergency", 45, False),
+    (AppointmentType.SURGERY, "Surgery", 90, False),
+    (AppointmentType.OTHER, "Nail trim and other", 15, True),
+)
+
+
+def _next(day: date, weekday: int) -> date:
+    """The first ``weekday`` (ISO) strictly after ``day``."""
+    return day + timedelta(days=(weekday - day.isoweekday() - 1) % 7 + 1)
+
+
+class DemoScheduling:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, clients: ClientQueries
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._clients = clients
+
+    async def seed(self) -> str:
+        seeded = requested = 0
+        for (name, timezone, _), vet_email in zip(DEMO_PRACTICES, DEMO_VETS, strict=True):
+            now = self._clock.now()
+            today = now.astimezone(ZoneInfo(timezone)).date()
+            async with self._uow() as uow:
+                practice = await uow.practices.get_by_name(name)
+                vet = await uow.users.get_by_email(vet_email)
+                if practice is None or vet is None or vet.role is not Role.VET:
+                    continue
+                if await uow.scheduling.settings(practice.id) is not None:
+                    continue
+                await uow.scheduling.save_settings(
+                    ScheduleSettings(
+                        practice_id=practice.id,
+                        opening_hours=OPENING,
+                        cancel_cutoff_hours=24,
+                        slot_step_minutes=15,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await uow.scheduling.replace_roster(practice.id, vet.id, ROSTER)
+                for kind, label, minutes, bookable in TYPES:
+                    await uow.scheduling.save_type(
+                        AppointmentTypeSetting(
+                            id=self._ids.new_id(),
+                            practice_id=practice.id,
+                            appointment_type=kind,
+                            name=label,
+                            duration_minutes=minutes,
+                            owner_bookable=bookable,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                for vet_id, day, reason in (
+                    (None, _next(today, 6) + timedelta(days=14), "Staff training"),
+                    (vet.id, _next(today, 5), "Conference"),
+                ):
+                    await uow.scheduling.add_exception(
+                        ScheduleException(
+                            id=self._ids.new_id(),
+                            practice_id=practice.id,
+                            vet_id=vet_id,
+                            day=day,
+                            start_time=None,
+                            end_time=None,
+                            reason=reason,
+                            created_by=vet.id,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                await uow.commit()
+            seeded += 1
+            requested += await self._owner_request(practice.id, vet.id, timezone, today)
+        return f"scheduling: {seeded} practices with hours, rosters and types, {requested} requests"
+
+    async def _owner_request(
+        self, practice_id: object, vet_id: object, timezone: str, today: date
+    ) -> int:
+        """The demo owner's request for next Tuesday 10:00 (local), awaiting the staff."""
+        async with self._uow() as uow:
+            owner_user = await uow.users.get_by_email(DEMO_OWNER)
+            owner = await uow.pet_owners.get_by_user(owner_user.id) if owner_user else None
+        if owner_user is None or owner is None:
+            return 0
+        pets = await self._clients.pets_page(
+            ClientScope(owner_user_id=owner_user.id), PetFilters(), PageRequest(limit=1)
+        )
+        if not pets.items:
+            return 0
+        now = self._clock.now()
+        start = datetime.combine(_next(today, 2), time(10), tzinfo=ZoneInfo(timezone))
+        appointment = new_appointment(
+            id=self._ids.new_id(),
+            practice_id=practice_id,
+            pet_owner_id=owner.id,
+            pet_ids=(pets.items[0].pet.id,),
+            assigned_vet_id=vet_id,
+            start_at=start,
+            duration_minutes=30,
+            appointment_type=AppointmentType.CHECKUP,
+            title="Check-up (requested online)",
+            notes="Seems a little stiff in the mornings.",
+            status=AppointmentStatus.REQUESTED,
+            created_by=owner_user.id,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with self._uow() as uow:
+                await uow.appointments.add(appointment)
+                await uow.commit()
+        except Conflict:  # that hour is taken already
+            return 0
+        return 1
