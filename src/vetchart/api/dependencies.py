@@ -16,6 +16,7 @@ from vetchart.bootstrap import Container
 from vetchart.services.appointments import AppointmentService, DashboardService
 from vetchart.services.audit import AuditService
 from vetchart.services.auth.service import AuthService
+from vetchart.services.charts import ChartService
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
 from vetchart.services.kb import KbDocumentService
@@ -124,6 +125,10 @@ async def clock(request: Request) -> Clock:
     return container_of(request).clock
 
 
+async def charts_service(request: Request) -> ChartService:
+    return container_of(request).charts
+
+
 async def rate_limits(request: Request) -> RateLimits:
     return container_of(request).rate_limiter
 
@@ -146,3 +151,4 @@ HealthDep = Annotated[HealthService, Depends(health_service)]
 UploadLimitsDep = Annotated[UploadSizeLimits, Depends(upload_limits)]
 ClockDep = Annotated[Clock, Depends(clock)]
 RateLimitsDep = Annotated[RateLimits, Depends(rate_limits)]
+ChartsDep = Annotated[ChartService, Depends(charts_service)]

@@ -64,6 +64,7 @@ from vetchart.services.appointments import AppointmentService, DashboardService
 from vetchart.services.audit import AuditService
 from vetchart.services.auth.base import AuthConfig
 from vetchart.services.auth.service import AuthService
+from vetchart.services.charts import ChartService
 from vetchart.services.demo import DemoData
 from vetchart.services.demo_schedule import DemoSchedule
 from vetchart.services.files import FileService, UploadSizeLimits
@@ -150,6 +151,7 @@ class Container:
     dashboard: DashboardService = field(init=False)
     visits: VisitService = field(init=False)
     summaries: VisitSummaryService = field(init=False)
+    charts: ChartService = field(init=False)
     dashboard_cache: DashboardCache = field(init=False)
     # The one invalidation path of the caches of answers: the outbox events of each commit
     # (services/invalidation.py), in-process after the commit and again at delivery.
@@ -243,9 +245,12 @@ class Container:
             clock=self.clock,
             ids=self.ids,
         )
+        record_queries = SqlRecordQueries(
+            self.read_engine, read_retries=settings.database.read_retries
+        )
         self.records = MedicalRecordService(
             uow=self.uow,
-            queries=SqlRecordQueries(self.read_engine, read_retries=settings.database.read_retries),
+            queries=record_queries,
             reads=PgRecordReads(
                 audited_reader,
                 finalise_after=timedelta(hours=settings.records.finalise_after_hours),
@@ -286,6 +291,7 @@ class Container:
             clock=self.clock,
             cache=self.dashboard_cache,
         )
+        self.charts = ChartService(uow=self.uow, records=record_queries, schedule=schedule)
         self.visits = VisitService(
             uow=self.uow,
             queries=schedule,

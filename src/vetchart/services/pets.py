@@ -77,15 +77,21 @@ class PetService:
             await uow.commit()
         return PetView(pet=pet, owner=owner)
 
-    async def get(self, actor: Principal, pet_id: UUID, meta: RequestMeta) -> Row:
-        """The pet with its owner; its ``pet.read`` audit row committed first (in the
-        pet's access log)."""
+    async def get(
+        self,
+        actor: Principal,
+        pet_id: UUID,
+        meta: RequestMeta,
+        action: AuditAction = AuditAction.PET_READ,
+    ) -> Row:
+        """The pet with its owner; its audit row (``action``: ``pet.read``, or the FHIR
+        API's reads of the same row) committed first (in the pet's access log)."""
         require(actor, Action.PET_READ)
 
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                AuditAction.PET_READ,
+                action,
                 row["id"],
                 {"owner_id": str(row["owner_id"])},
                 data_practice_ids=care_practices(actor, row),

@@ -156,13 +156,21 @@ class VisitService:
                 await uow.commit()
         return visit
 
-    async def get(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:
+    async def get(
+        self,
+        actor: Principal,
+        visit_id: UUID,
+        meta: RequestMeta,
+        action: AuditAction = AuditAction.VISIT_READ,
+    ) -> Visit:
+        """The visit; its audit row (``action``: ``visit.read``, or the FHIR API's read of
+        it) committed first."""
         require(actor, Action.VISIT_READ)
         async with self._uow() as uow:
             visit = await uow.visits.get(visit_id, client_scope(actor))
             if visit is None:
                 raise NotFound("Visit not found.")
-            _audit_visit_read(uow, meta, actor, AuditAction.VISIT_READ, visit)
+            _audit_visit_read(uow, meta, actor, action, visit)
             await uow.commit()
         return visit
 

@@ -93,6 +93,10 @@ class ScheduleQueries(Protocol):
 
     async def visits_page(self, pet_id: UUID, page: PageRequest) -> Page[Visit]: ...
 
+    async def pet_visits(self, pet_id: UUID) -> list[Visit]:
+        """Every visit of the pet, newest first: one statement (the scope checked before)."""
+        ...
+
     async def dashboard(
         self,
         practice_id: UUID,
