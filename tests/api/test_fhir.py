@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.encounter import Encounter
@@ -407,3 +408,33 @@ def test_patient_reference_forms() -> None:
     for value in (str(pet), f"Patient/{pet}", f"https://x.example/fhir/R4/Patient/{pet}"):
         assert _patient_id(value) == pet
     assert isinstance(_patient_id(f" Patient/{pet} "), UUID)
+
+
+async def test_the_services_write_only_their_own_read_actions() -> None:
+    """A route cannot make a chart, pet or visit read leave a row of another kind (the
+    guard runs before anything is read)."""
+    from vetchart.domain.audit_actions import AuditAction
+    from vetchart.services.charts import CHART_READS, ChartService
+    from vetchart.services.pets import PET_READS, PetService
+    from vetchart.services.visits import VISIT_READS, VisitService
+
+    nothing: Any = None
+    charts = ChartService(uow=nothing, records=nothing, schedule=nothing)
+    with pytest.raises(ValueError, match="not a read of a chart"):
+        await charts.chart(nothing, uuid4(), AuditAction.PET_UPDATE, nothing)
+    pets = PetService(uow=nothing, queries=nothing, reads=nothing, clock=nothing, ids=nothing)
+    with pytest.raises(ValueError, match="not a read of a pet"):
+        await pets.get(nothing, uuid4(), nothing, AuditAction.FHIR_PATIENT_EVERYTHING)
+    visits = VisitService(
+        uow=nothing,
+        queries=nothing,
+        clock=nothing,
+        ids=nothing,
+        storage=nothing,
+        inspectors=nothing,
+        limits=nothing,
+    )
+    with pytest.raises(ValueError, match="not a read of a visit"):
+        await visits.get(nothing, uuid4(), nothing, AuditAction.VISIT_UPDATE)
+    fhir_actions = {a for a in AuditAction if a.name.startswith("FHIR_")}
+    assert fhir_actions - {AuditAction.FHIR_METADATA} <= CHART_READS | PET_READS | VISIT_READS

@@ -25,6 +25,16 @@ from vetchart.services.ports.records import Attachment, RecordQueries
 from vetchart.services.ports.schedule import ScheduleQueries
 from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
 
+# The reads of a whole chart (the FHIR API's): the actions its audit row may name.
+CHART_READS = frozenset(
+    {
+        AuditAction.FHIR_PATIENT_EVERYTHING,
+        AuditAction.FHIR_OBSERVATION_SEARCH,
+        AuditAction.FHIR_IMMUNIZATION_SEARCH,
+        AuditAction.FHIR_DOCUMENT_SEARCH,
+    }
+)
+
 
 @dataclass(frozen=True)
 class PetChart:
@@ -50,7 +60,10 @@ class ChartService:
     async def chart(
         self, actor: Principal, pet_id: UUID, action: AuditAction, meta: RequestMeta
     ) -> PetChart:
-        """The pet's chart (a read of its medical data: ``action`` names the row)."""
+        """The pet's chart (a read of its medical data: ``action``, one of
+        ``CHART_READS``, names the row)."""
+        if action not in CHART_READS:
+            raise ValueError(f"{action.name} is not a read of a chart")
         require(actor, Action.MEDICAL_RECORD_READ)
         scope = client_scope(actor)
         async with self._uow() as uow:

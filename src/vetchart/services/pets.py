@@ -31,6 +31,13 @@ def require_version(if_match: int | None, current: int, noun: str = "pet") -> No
         )
 
 
+# The actions a read of one pet with its owner may be audited as (the JSON API's, the
+# FHIR API's Patient and RelatedPerson).
+PET_READS = frozenset(
+    {AuditAction.PET_READ, AuditAction.FHIR_PATIENT_READ, AuditAction.FHIR_RELATED_PERSON_READ}
+)
+
+
 class PetService:
     def __init__(
         self,
@@ -86,6 +93,8 @@ class PetService:
     ) -> Row:
         """The pet with its owner; its audit row (``action``: ``pet.read``, or the FHIR
         API's reads of the same row) committed first (in the pet's access log)."""
+        if action not in PET_READS:
+            raise ValueError(f"{action.name} is not a read of a pet")
         require(actor, Action.PET_READ)
 
         def entry_for(row: Row) -> AuditEntry:

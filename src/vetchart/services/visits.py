@@ -72,6 +72,10 @@ class SignedUpload:
     expires_at: datetime
 
 
+# The actions a read of one visit may be audited as (the JSON API's, the FHIR Encounter).
+VISIT_READS = frozenset({AuditAction.VISIT_READ, AuditAction.FHIR_ENCOUNTER_READ})
+
+
 class VisitService:
     def __init__(
         self,
@@ -165,6 +169,8 @@ class VisitService:
     ) -> Visit:
         """The visit; its audit row (``action``: ``visit.read``, or the FHIR API's read of
         it) committed first."""
+        if action not in VISIT_READS:
+            raise ValueError(f"{action.name} is not a read of a visit")
         require(actor, Action.VISIT_READ)
         async with self._uow() as uow:
             visit = await uow.visits.get(visit_id, client_scope(actor))
