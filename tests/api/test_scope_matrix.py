@@ -82,7 +82,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
-from tests.api.audit_checks import assert_audited
+from tests.api.audit_checks import assert_audited, declared_actions
 from tests.api.auth_helpers import (
     ADMIN,
     HILLCREST_MANAGER,
@@ -711,6 +711,55 @@ GET /visits
     mine_other_practice       401    200    404  404      404      200
     own_practice_client       401    404    200  200      200      200
     other_practice_client     401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+# The FHIR R4 read API (docs/fhir.md): paths are full (not under /api/v1), errors are
+# OperationOutcomes. The same scope as the JSON API's reads: Patient and RelatedPerson as
+# GET /pets/{pet_id}, Encounter as GET /visits/{visit_id}, the searches by patient and
+# $everything as the pet's records list. The CapabilityStatement is public.
+GET /fhir/R4/metadata
+    -                         200    200    200  200      200      200
+GET /fhir/R4/Patient/{pet_id}
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /fhir/R4/Patient/{pet_id}/$everything
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /fhir/R4/RelatedPerson/{pet_id}
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /fhir/R4/Encounter/{visit_id}
+    mine                      401    200    200  200      200      200
+    mine_other_practice       401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /fhir/R4/Observation
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /fhir/R4/Immunization
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /fhir/R4/DocumentReference
+    mine                      401    200    200  200      200      200
+    own_practice_client       401    404    200  200      200      200
+    other_practice_client     401    404    404  404      404      200
+    pending_client            401    404    404  404      404      200
     missing                   401    404    404  404      404      404
 """
 
@@ -1816,6 +1865,25 @@ async def appointment_visits(w: World, case: Case) -> Request:
     return Request(f"/visits?appointment_id={appointment_id}")
 
 
+FHIR = "/fhir/R4"
+
+
+async def fhir_metadata(w: World, case: Case) -> Request:
+    return Request(f"{FHIR}/metadata")
+
+
+async def fhir_pet_read(w: World, case: Case) -> Request:
+    return Request(case.path.replace("{pet_id}", str(w.pet_for(case.relation))))
+
+
+async def fhir_encounter(w: World, case: Case) -> Request:
+    return Request(f"{FHIR}/Encounter/{await shared_visit(w, case.relation)}")
+
+
+async def fhir_search(w: World, case: Case) -> Request:
+    return Request(f"{case.path}?patient=Patient/{w.pet_for(case.relation)}")
+
+
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/practices"): create_practice,
     ("GET", "/practices"): list_practices,
@@ -1901,6 +1969,14 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/practices/{practice_id}/reminder-rules"): list_reminder_rules,
     ("PATCH", "/reminder-rules/{rule_id}"): change_reminder_rule,
     ("DELETE", "/reminder-rules/{rule_id}"): change_reminder_rule,
+    ("GET", f"{FHIR}/metadata"): fhir_metadata,
+    ("GET", f"{FHIR}/Patient/{{pet_id}}"): fhir_pet_read,
+    ("GET", f"{FHIR}/Patient/{{pet_id}}/$everything"): fhir_pet_read,
+    ("GET", f"{FHIR}/RelatedPerson/{{pet_id}}"): fhir_pet_read,
+    ("GET", f"{FHIR}/Encounter/{{visit_id}}"): fhir_encounter,
+    ("GET", f"{FHIR}/Observation"): fhir_search,
+    ("GET", f"{FHIR}/Immunization"): fhir_search,
+    ("GET", f"{FHIR}/DocumentReference"): fhir_search,
 }
 
 
@@ -1927,6 +2003,13 @@ async def test_matrix_covers_every_route(world: World) -> None:
         if method.upper() in METHODS and TABLE_TAGS & set(operation.get("tags", ()))
     }
     assert routes, "no routes found: has the OpenAPI layout changed?"
+    # The FHIR routes are not in the OpenAPI document (a FHIR server describes itself with
+    # its CapabilityStatement): every GET under /fhir/R4 of the app, from its routes.
+    fhir_routes = {
+        (method, path) for method, path in declared_actions(world.app) if path.startswith(FHIR)
+    }
+    assert {method for method, _ in fhir_routes} == {"GET"}, "FHIR is read-only"
+    routes |= fhir_routes
     in_matrix = {case.endpoint for case in CASES}
     assert routes & NOT_BUILT == set(), "built now: add its rows, drop it from NOT_BUILT"
     assert in_matrix & COVERED_ELSEWHERE == set(), "has rows now: drop it from COVERED_ELSEWHERE"
@@ -1944,17 +2027,27 @@ async def test_scope_matrix(world: World, case: Case) -> None:
     headers = request.headers | (
         caller if caller is not None else world.caller_headers(case.caller)
     )
+    # FHIR paths are full; every other path is under /api/v1.
+    fhir = case.path.startswith(FHIR)
+    prefix = "" if fhir else API
     response = await world.client.request(
-        case.method, API + request.url, json=request.json, content=request.content, headers=headers
+        case.method,
+        prefix + request.url,
+        json=request.json,
+        content=request.content,
+        headers=headers,
     )
     assert response.status_code == case.expected, (
         f"{case.id}: got {response.status_code} {response.text[:500]}"
     )
     if case.expected >= 400:
-        assert response.headers["content-type"].startswith("application/problem+json")
+        error_type = "application/fhir+json" if fhir else "application/problem+json"
+        assert response.headers["content-type"].startswith(error_type)
+        if fhir:
+            assert response.json()["resourceType"] == "OperationOutcome"
     if case.expected == 401:
         assert response.headers.get("www-authenticate", "").lower().startswith("bearer")
-    await assert_audited(world, case.method, API + case.path, request.url, headers, response)
+    await assert_audited(world, case.method, prefix + case.path, request.url, headers, response)
 
 
 # --------------------------------------------------------------------------- lists

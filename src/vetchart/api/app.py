@@ -31,6 +31,7 @@ from vetchart.api.routers import (
     appointments,
     audit,
     auth,
+    fhir,
     files,
     health,
     invitations,
@@ -208,5 +209,6 @@ def create_app(
         scheduling.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(fhir.router)  # /fhir/R4 (docs/fhir.md)
     state_upload_limits(app, settings)
     return app

@@ -16,6 +16,7 @@ from vetchart.bootstrap import Container
 from vetchart.services.appointments import AppointmentService, DashboardService
 from vetchart.services.audit import AuditService
 from vetchart.services.auth.service import AuthService
+from vetchart.services.charts import ChartService
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
 from vetchart.services.invitations import InvitationService
@@ -136,6 +137,10 @@ async def clock(request: Request) -> Clock:
     return container_of(request).clock
 
 
+async def charts_service(request: Request) -> ChartService:
+    return container_of(request).charts
+
+
 async def rate_limits(request: Request) -> RateLimits:
     return container_of(request).rate_limiter
 
@@ -172,3 +177,4 @@ async def owner_lifecycle_service(request: Request) -> OwnerLifecycleService:
 
 InvitationsDep = Annotated[InvitationService, Depends(invitations_service)]
 OwnerLifecycleDep = Annotated[OwnerLifecycleService, Depends(owner_lifecycle_service)]
+ChartsDep = Annotated[ChartService, Depends(charts_service)]

@@ -65,6 +65,7 @@ from vetchart.services.appointments import AppointmentService, DashboardService
 from vetchart.services.audit import AuditService
 from vetchart.services.auth.base import AuthConfig
 from vetchart.services.auth.service import AuthService
+from vetchart.services.charts import ChartService
 from vetchart.services.demo import DemoData
 from vetchart.services.demo_lifecycle import DemoLifecycle
 from vetchart.services.demo_messaging import DemoMessaging
@@ -152,6 +153,7 @@ class Container(Database):
     visits: VisitService = field(init=False)
     scheduling: SchedulingService = field(init=False)
     summaries: VisitSummaryService = field(init=False)
+    charts: ChartService = field(init=False)
     dashboard_cache: DashboardCache = field(init=False)
     # Who is signed in, for a few seconds (adapters/security/cache.py).
     principal_cache: PrincipalCache = field(init=False)
@@ -254,9 +256,12 @@ class Container(Database):
             clock=self.clock,
             ids=self.ids,
         )
+        record_queries = SqlRecordQueries(
+            self.read_engine, read_retries=settings.database.read_retries
+        )
         self.records = MedicalRecordService(
             uow=self.uow,
-            queries=SqlRecordQueries(self.read_engine, read_retries=settings.database.read_retries),
+            queries=record_queries,
             reads=PgRecordReads(
                 audited_reader,
                 finalise_after=timedelta(hours=settings.records.finalise_after_hours),
@@ -310,6 +315,7 @@ class Container(Database):
         self.scheduling = SchedulingService(
             uow=self.uow, queries=schedule, clock=self.clock, ids=self.ids
         )
+        self.charts = ChartService(uow=self.uow, records=record_queries, schedule=schedule)
         self.visits = VisitService(
             uow=self.uow,
             queries=schedule,

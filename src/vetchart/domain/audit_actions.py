@@ -266,6 +266,17 @@ class AuditAction(enum.Enum):
     APPOINTMENT_CANCEL = _route("appointment.cancel", "appointment", W, "appointment_id")
     # ``GET /visits?appointment_id=``: one row naming the appointment (a query parameter).
     APPOINTMENT_VISIT_LIST = _route("visit.list", "appointment", M)
+    # ------------------------------------------------------------ FHIR R4 (api/fhir/)
+    # The same reads as the JSON API's, under their own actions so that a pet's access
+    # log tells which interface read it. Searches name the pet of ``?patient=``.
+    FHIR_METADATA = _route("fhir.metadata", "fhir", N)  # the public CapabilityStatement
+    FHIR_PATIENT_READ = _route("pet.fhir_read", "pet", R, "pet_id")
+    FHIR_RELATED_PERSON_READ = _route("pet.fhir_owner_read", "pet", R, "pet_id")
+    FHIR_ENCOUNTER_READ = _route("visit.fhir_read", "visit", M, "visit_id")
+    FHIR_OBSERVATION_SEARCH = _route("pet.fhir_observation_search", "pet", M)
+    FHIR_IMMUNIZATION_SEARCH = _route("pet.fhir_immunization_search", "pet", M)
+    FHIR_DOCUMENT_SEARCH = _route("pet.fhir_document_search", "pet", M)
+    FHIR_PATIENT_EVERYTHING = _route("pet.fhir_everything", "pet", M, "pet_id")
 
     def row_resource_type(self, *, success: bool) -> str:
         """The ``resource_type`` of this action's row: a create's success names the new

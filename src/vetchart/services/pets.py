@@ -32,6 +32,13 @@ def require_version(if_match: int | None, current: int, noun: str = "pet") -> No
         )
 
 
+# The actions a read of one pet with its owner may be audited as (the JSON API's, the
+# FHIR API's Patient and RelatedPerson).
+PET_READS = frozenset(
+    {AuditAction.PET_READ, AuditAction.FHIR_PATIENT_READ, AuditAction.FHIR_RELATED_PERSON_READ}
+)
+
+
 class PetService(SubjectService[ClientQueries, ClientReads]):
     """Pets: their changes, and their audited reads on the fast path."""
 
@@ -64,15 +71,23 @@ class PetService(SubjectService[ClientQueries, ClientReads]):
             await uow.commit()
         return PetView(pet=pet, owner=owner)
 
-    async def get(self, actor: Principal, pet_id: UUID, meta: RequestMeta) -> Row:
-        """The pet with its owner; its ``pet.read`` audit row committed first (in the
-        pet's access log)."""
+    async def get(
+        self,
+        actor: Principal,
+        pet_id: UUID,
+        meta: RequestMeta,
+        action: AuditAction = AuditAction.PET_READ,
+    ) -> Row:
+        """The pet with its owner; its audit row (``action``: ``pet.read``, or the FHIR
+        API's reads of the same row) committed first (in the pet's access log)."""
+        if action not in PET_READS:
+            raise ValueError(f"{action.name} is not a read of a pet")
         require(actor, Action.PET_READ)
 
         def entry_for(row: Row) -> AuditEntry:
             return read_entry(
                 actor,
-                AuditAction.PET_READ,
+                action,
                 row["id"],
                 {"owner_id": str(row["owner_id"])},
                 data_practice_ids=care_practices(actor, row),

@@ -74,6 +74,10 @@ class SignedUpload:
     expires_at: datetime
 
 
+# The actions a read of one visit may be audited as (the JSON API's, the FHIR Encounter).
+VISIT_READS = frozenset({AuditAction.VISIT_READ, AuditAction.FHIR_ENCOUNTER_READ})
+
+
 class VisitService:
     def __init__(
         self,
@@ -164,11 +168,21 @@ class VisitService:
                 )
         return visit
 
-    async def get(self, actor: Principal, visit_id: UUID, meta: RequestMeta) -> Visit:
+    async def get(
+        self,
+        actor: Principal,
+        visit_id: UUID,
+        meta: RequestMeta,
+        action: AuditAction = AuditAction.VISIT_READ,
+    ) -> Visit:
+        """The visit; its audit row (``action``: ``visit.read``, or the FHIR API's read of
+        it) committed first."""
+        if action not in VISIT_READS:
+            raise ValueError(f"{action.name} is not a read of a visit")
         require(actor, Action.VISIT_READ)
         async with self._uow() as uow:
             visit = await _visible_visit(uow, actor, visit_id)
-            _audit_visit_read(uow, meta, actor, AuditAction.VISIT_READ, visit)
+            _audit_visit_read(uow, meta, actor, action, visit)
             await uow.commit()
         return visit
 

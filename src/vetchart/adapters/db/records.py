@@ -27,7 +27,13 @@ from vetchart.adapters.db.scope import (
 )
 from vetchart.adapters.db.seen import PAGE_ORDER, ROW_PRACTICES, audited_page
 from vetchart.adapters.db.statements import bound, insert_one, multi_row_insert
-from vetchart.adapters.db.tables import medical_record_events, medical_records, pets, users
+from vetchart.adapters.db.tables import (
+    medical_record_events,
+    medical_records,
+    pets,
+    record_attachments,
+    users,
+)
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.records import (
@@ -41,7 +47,7 @@ from vetchart.domain.records import (
     RecordType,
 )
 from vetchart.services.ports.paging import Page, PageRequest, Row
-from vetchart.services.ports.records import ActorName, HistoryEntry, RecordFilters
+from vetchart.services.ports.records import ActorName, Attachment, HistoryEntry, RecordFilters
 
 # The projection's row: the record's content (its own columns) and the record's fields.
 _CONTENT = EntityRows(
@@ -212,6 +218,27 @@ class SqlRecordQueries(ReadQueries):
         order = (medical_records.c.follow_up_date, medical_records.c.id)
         query = follow_ups_due(practice_id, due_before)
         return await self._page(query, page, order, record_from_row)
+
+    async def pet_records(self, pet_id: UUID) -> list[MedicalRecord]:
+        query = (
+            select(medical_records)
+            .where(
+                medical_records.c.pet_id == pet_id,
+                medical_records.c.status != RecordStatus.ENTERED_IN_ERROR.value,
+            )
+            .order_by(medical_records.c.visit_date.desc(), medical_records.c.id.desc())
+        )
+        return [record_from_row(row) for row in await self._rows(query)]
+
+    async def pet_attachments(self, pet_id: UUID) -> list[Attachment]:
+        a, r = record_attachments, medical_records
+        query = (
+            select(a)
+            .join(r, r.c.id == a.c.record_id)
+            .where(r.c.pet_id == pet_id, r.c.status != RecordStatus.ENTERED_IN_ERROR.value)
+            .order_by(a.c.created_at, a.c.id)
+        )
+        return [Attachment(**{c.name: row[c.name] for c in a.c}) for row in await self._rows(query)]
 
 
 def follow_ups_due(practice_id: UUID, due_before: date) -> Select[Any]:

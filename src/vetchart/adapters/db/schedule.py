@@ -370,6 +370,14 @@ class SqlScheduleQueries(ReadQueries):
         order = (visits.c.visit_date, visits.c.id)
         return await self._page(query, page, order, visit_from_row, newest_first=True)
 
+    async def pet_visits(self, pet_id: UUID) -> list[Visit]:
+        query = (
+            select(visits)
+            .where(visits.c.pet_id == pet_id)
+            .order_by(visits.c.visit_date.desc(), visits.c.id.desc())
+        )
+        return [visit_from_row(row) for row in await self._rows(query)]
+
     async def dashboard(
         self,
         practice_id: UUID,

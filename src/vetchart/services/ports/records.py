@@ -76,6 +76,15 @@ class RecordQueries(Protocol):
         """Active records with a follow-up due on or before the date, by (date, id)."""
         ...
 
+    async def pet_records(self, pet_id: UUID) -> list[MedicalRecord]:
+        """Every current record of the pet but those entered in error, by (visit_date, id)
+        descending: one statement (the caller has checked the scope)."""
+        ...
+
+    async def pet_attachments(self, pet_id: UUID) -> list[Attachment]:
+        """The attachments of those records, by (created_at, id): one statement."""
+        ...
+
 
 class RecordReads(Protocol):
     """The fast path of the hot record reads: plain rows, and each read's audit row

@@ -95,6 +95,9 @@ class ScheduleQueries(Protocol):
 
     async def appointment_visits_page(self, appointment_id: UUID, page: PageRequest) -> Page[Visit]:
         """The appointment's visits, newest ``visit_date`` first, then id."""
+
+    async def pet_visits(self, pet_id: UUID) -> list[Visit]:
+        """Every visit of the pet, newest first: one statement (the scope checked before)."""
         ...
 
     async def dashboard(
