@@ -26,6 +26,7 @@ from vetchart.services.ports.system import Clock
 from vetchart.services.practices import PracticeService
 from vetchart.services.records import MedicalRecordService
 from vetchart.services.summaries import VisitSummaryService
+from vetchart.services.transcription import VisitTranscriptionService
 from vetchart.services.users import UserService
 from vetchart.services.visits import VisitService
 
@@ -128,6 +129,10 @@ async def rate_limits(request: Request) -> RateLimits:
     return container_of(request).rate_limiter
 
 
+async def transcription_service(request: Request) -> VisitTranscriptionService:
+    return container_of(request).transcription
+
+
 AuthDep = Annotated[AuthService, Depends(auth_service)]
 UsersDep = Annotated[UserService, Depends(users_service)]
 PracticesDep = Annotated[PracticeService, Depends(practices_service)]
@@ -146,3 +151,4 @@ HealthDep = Annotated[HealthService, Depends(health_service)]
 UploadLimitsDep = Annotated[UploadSizeLimits, Depends(upload_limits)]
 ClockDep = Annotated[Clock, Depends(clock)]
 RateLimitsDep = Annotated[RateLimits, Depends(rate_limits)]
+TranscriptionDep = Annotated[VisitTranscriptionService, Depends(transcription_service)]

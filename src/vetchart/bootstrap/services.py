@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vetchart.adapters.ai.breaker import CircuitBreakers
+from vetchart.adapters.ai.speech_wiring import SpeechAdapters, build_transcriber
 from vetchart.adapters.ai.wiring import AiAdapters, build_ai_adapters
 from vetchart.adapters.cache import RedisDashboardCache
 from vetchart.adapters.db.audit_queries import SqlAuditQueries
@@ -82,6 +83,7 @@ from vetchart.services.ports.unit_of_work import UnitOfWork
 from vetchart.services.practices import PracticeService
 from vetchart.services.records import MedicalRecordService
 from vetchart.services.summaries import VisitSummaryService
+from vetchart.services.transcription import VisitTranscriptionService
 from vetchart.services.users import UserService
 from vetchart.services.visits import UploadLimits, VisitService
 
@@ -150,6 +152,8 @@ class Container:
     dashboard: DashboardService = field(init=False)
     visits: VisitService = field(init=False)
     summaries: VisitSummaryService = field(init=False)
+    transcription: VisitTranscriptionService = field(init=False)
+    speech: SpeechAdapters = field(init=False)
     dashboard_cache: DashboardCache = field(init=False)
     # The one invalidation path of the caches of answers: the outbox events of each commit
     # (services/invalidation.py), in-process after the commit and again at delivery.
@@ -286,6 +290,8 @@ class Container:
             clock=self.clock,
             cache=self.dashboard_cache,
         )
+        self.breakers = CircuitBreakers()
+        self.speech = build_transcriber(settings.stt, settings.ai, self.breakers)
         self.visits = VisitService(
             uow=self.uow,
             queries=schedule,
@@ -298,6 +304,16 @@ class Container:
                 attachment_bytes=settings.storage.max_attachment_bytes,
                 signed_url_seconds=settings.storage.signed_url_seconds,
             ),
+            transcription_configured=self.speech.transcriber.configured,
+        )
+        self.transcription = VisitTranscriptionService(
+            uow=self.uow,
+            clock=self.clock,
+            storage=self.storage,
+            transcriber=self.speech.transcriber,
+            language=settings.stt.language,
+            max_audio_bytes=settings.stt.max_audio_bytes,
+            job_attempts=settings.stt.job_attempts,
         )
         self._build_knowledge_base()
         self.health = HealthService(probe=self.readiness, circuits=self.breakers)
@@ -319,6 +335,7 @@ class Container:
                 self.invitation_mail.handler(),
                 self.invalidation.handler(),
                 self.summaries.handler(),
+                self.transcription.handler(),
                 *self.kb_documents.handlers(),
             ],
             sweeps={"orphaned_objects": self.visits.sweep_orphans},
@@ -334,7 +351,6 @@ class Container:
 
     def _build_knowledge_base(self) -> None:
         settings = self.settings
-        self.breakers = CircuitBreakers()
         self.ai = build_ai_adapters(settings.ai, self.breakers)
         kb_queries = SqlKbQueries(self.read_engine, read_retries=settings.database.read_retries)
         budget = IngestBudget(
@@ -402,6 +418,7 @@ class Container:
             await self.dashboard_cache.aclose()
         await self.rate_limiter.aclose()
         await self.ai.aclose()
+        await self.speech.aclose()
         await self.hasher.aclose()
         await self.fast_pool.aclose()
         if self.fast_read_pool is not self.fast_pool:
