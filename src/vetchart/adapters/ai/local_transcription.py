@@ -33,6 +33,8 @@ PADDING_SAMPLES: Final = SAMPLE_RATE // 2
 _FILLERS: Final = frozenset({"<s>", "</s>", "<sil>", "[SPEECH]", "[NOISE]"})
 _LANGUAGES: Final = frozenset({"en", "en-us", "en_us"})
 _FORMATS: Final = frozenset({"audio/wav", "audio/x-wav", "audio/flac", "audio/ogg", "audio/mpeg"})
+# A recording whose loudest sample stays below this (of full scale) holds no speech.
+SILENCE_PEAK: Final = 0.01
 # A pause at least this long (in frames) starts a new segment.
 SEGMENT_PAUSE_FRAMES: Final = 50
 
@@ -77,6 +79,8 @@ class LocalTranscriber:
 
     def _transcribe(self, audio: bytes) -> Transcript:
         pcm, duration = self._pcm(audio)
+        if not pcm:  # silence: the recogniser would still guess a word or two
+            return Transcript("", (), round(duration, 3), NAME, MODEL, "en")
         with self._lock:
             decoder = self._decoder_once()
             decoder.start_utt()
@@ -116,6 +120,8 @@ class LocalTranscriber:
         mono: Any = samples.mean(axis=1)
         if rate != SAMPLE_RATE:
             mono = soxr.resample(mono, rate, SAMPLE_RATE)
+        if not mono.size or float(np.max(np.abs(mono))) < SILENCE_PEAK:
+            return b"", float(info.duration)
         pcm = (np.clip(mono, -1.0, 1.0) * 32767).astype("<i2")
         silence = np.zeros(PADDING_SAMPLES, dtype="<i2")
         return np.concatenate([silence, pcm, silence]).tobytes(), float(info.duration)
