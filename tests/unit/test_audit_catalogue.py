@@ -104,6 +104,8 @@ ACTIONS = {
     "visit.read",
     "visit.summary_accept",
     "visit.summary_draft",
+    "visit.transcription_request",
+    "visit.transcribe",
     "visit.summary_request",
     "visit.update",
 }
