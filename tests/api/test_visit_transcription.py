@@ -29,6 +29,7 @@ from tests.integration.ai.fake_transcription import (
     transcription_app,
 )
 from vetchart.adapters.db.tables import audit_events, outbox_events
+from vetchart.bootstrap import demo_seeders
 from vetchart.config import AiSettings, SttSettings
 from vetchart.domain.transcription import RETRY_NOTE
 from vetchart.services.ports.ai import ServiceUnavailable
@@ -381,3 +382,25 @@ async def test_the_local_transcriber_end_to_end(database_url: str, tmp_path: Pat
             f"{API}/visits/{visit_id}/summary/accept", headers=await world.h(RIVERSIDE_VET)
         )
         assert accepted.status_code == 201, accepted.text
+
+
+async def test_the_demo_dictation_is_transcribed_by_the_worker(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`vetchart demo seed` with the local transcriber (as `make run` has it): one visit
+    with the dictated recording, queued; the worker writes its transcript and draft."""
+    async with stt_world(database_url, tmp_path, None, provider="local") as world:
+        for _ in range(2):  # idempotent
+            for seed in demo_seeders(world.app.state.container, schedule=True):
+                await seed()
+        [event] = await transcription_events(world)
+        await world.deliver_events()
+        await world.deliver_events()
+        visit_id = str(event["payload"]["visit_id"])
+        done = await visit(world, visit_id)
+        assert done["transcription_status"] == "done", done["transcription_error"]
+        assert done["transcript_source"] == "local"
+        # A synthetic voice and a small model: some of the words come through.
+        assert {"three", "days", "week"} <= set(done["transcript_text"].split())
+        assert done["state"] == "processed"
+        assert done["audio"]["content_type"] == "audio/ogg"

@@ -67,6 +67,7 @@ from vetchart.services.auth.base import AuthConfig
 from vetchart.services.auth.service import AuthService
 from vetchart.services.demo import DemoData
 from vetchart.services.demo_schedule import DemoSchedule
+from vetchart.services.demo_transcription import DemoTranscription
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
 from vetchart.services.invalidation import CacheInvalidation
@@ -489,6 +490,18 @@ def demo_seeders(
                 schedule=container.schedule_queries,
                 storage=container.storage,
                 inspectors=container.content_checks,
+            ).seed
+        )
+        seeders.append(
+            DemoTranscription(
+                uow=container.uow,
+                clock=container.clock,
+                ids=container.ids,
+                clients=container.client_queries,
+                schedule=container.schedule_queries,
+                storage=container.storage,
+                inspectors=container.content_checks,
+                configured=container.speech.transcriber.configured,
             ).seed
         )
     if knowledge_base:
