@@ -21,10 +21,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# make run transcribes visit recordings offline (PocketSphinx, in the dev install) unless
+# VETCHART_STT_PROVIDER says otherwise (docs/transcription.md).
+STT_PROVIDER := VETCHART_STT_PROVIDER=$${VETCHART_STT_PROVIDER:-local}
 run: $(STAMP)
 	$(BIN)/vetchart db upgrade
-	$(BIN)/vetchart demo seed
-	$(BIN)/vetchart serve
+	$(STT_PROVIDER) $(BIN)/vetchart demo seed
+	$(STT_PROVIDER) $(BIN)/vetchart serve
 
 # Two xdist workers (this project's machines have 2 cores; `make test PYTEST_XDIST=-n4`,
 # or `PYTEST_XDIST=` for one process). Each worker has its own template and databases.

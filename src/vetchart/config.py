@@ -398,6 +398,29 @@ class AiSettings(_Section):
         return key is not None and bool(key.get_secret_value()) and bool(self.pinecone_index_host)
 
 
+class SttSettings(_Section):
+    """Speech to text of visit recordings (docs/transcription.md): ``none`` (the client
+    supplies the transcript), ``openai`` (``POST /audio/transcriptions``, with the OpenAI
+    key of AiSettings) or ``local`` (PocketSphinx, the ``stt-local`` extra)."""
+
+    provider: Literal["none", "openai", "local"] = "none"
+    model: str = Field(default="whisper-1", min_length=1, max_length=100)
+    # Defaults to VETCHART_OPENAI_BASE_URL (then OpenAI's own).
+    base_url: str | None = None
+    # A language hint (ISO 639-1, e.g. "en"); empty lets the model tell.
+    language: str | None = Field(default=None, max_length=16)
+    timeout_seconds: float = Field(default=120.0, gt=0, le=1800)
+    # Attempts of one call (retries with jitter, as for the other OpenAI calls) ...
+    max_attempts: int = Field(default=2, ge=1, le=10)
+    # ... and of one recording across worker runs (each after the worker's back-off).
+    job_attempts: int = Field(default=4, ge=1, le=20)
+    # Recordings larger or longer than this are not sent (OpenAI takes 25 MB at most).
+    max_audio_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    max_duration_seconds: float = Field(default=3600.0, gt=0, le=6 * 3600)
+
+    model_config = SettingsConfigDict(env_prefix="VETCHART_STT_")
+
+
 # A knowledge-base document's ingestion caps: the defaults (the domain's IngestBudget
 # defaults, repeated here so settings import no domain code) and the highest accepted.
 KB_DEFAULT_MAX_EXTRACTED_CHARS = 1_000_000
@@ -490,6 +513,7 @@ class Settings(_Section):
     ai: AiSettings = Field(default_factory=AiSettings)
     kb: KbSettings = Field(default_factory=KbSettings)
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
+    stt: SttSettings = Field(default_factory=SttSettings)
 
     @property
     def embedded_worker(self) -> bool:

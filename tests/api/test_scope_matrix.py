@@ -97,7 +97,7 @@ from tests.api.auth_helpers import (
 from tests.api.test_schedule_flow import tiny_pdf, tiny_wav
 from tests.fixtures.world import World as BaseWorld
 from tests.fixtures.world import open_world
-from vetchart.config import RateLimitSettings, StorageSettings
+from vetchart.config import RateLimitSettings, StorageSettings, SttSettings
 from vetchart.domain.appointments import (
     AppointmentStatus,
     AppointmentType,
@@ -524,6 +524,14 @@ POST /visits/{visit_id}/summary/accept
     mine                      401    403    403  201      403      403
     mine_other_practice       401    403    403  403      403      403
     own_practice_client       401    404    403  201      403      403
+    other_practice_client     401    404    404  404      404      403
+    pending_client            401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+# Transcription: asking for it changes the visit (its practice's staff, as PATCH; 202).
+POST /visits/{visit_id}/transcription
+    mine                      401    403    202  202      202      403
+    mine_other_practice       401    403    403  403      403      403
+    own_practice_client       401    404    202  202      202      403
     other_practice_client     401    404    404  404      404      403
     pending_client            401    404    404  404      404      403
     missing                   401    404    404  404      404      404
@@ -1020,6 +1028,8 @@ async def world(
         World,
         rate_limit=RateLimitSettings(enabled=False),
         storage=StorageSettings(files_dir=tmp_path_factory.mktemp("scope-files")),
+        # A configured transcriber (offline: nothing is delivered in this module).
+        stt=SttSettings(provider="local"),
     ) as world:
         await build_world(world)
         yield world
@@ -1534,6 +1544,25 @@ async def summarise_visit(w: World, case: Case) -> Request:
     return Request(f"/visits/{visit_id}/summary")
 
 
+async def transcribe_visit(w: World, case: Case) -> Request:
+    """A visit with a recording (its row only: nothing is delivered here)."""
+    if case.relation == "missing":
+        return Request(f"/visits/{uuid.uuid4()}/transcription")
+    visit_id = await new_visit(w, case.relation)
+    async with w.container.uow() as uow:
+        visit = await uow.visits.get(visit_id, ClientScope(everything=True), for_update=True)
+        assert visit is not None
+        visit.audio = StoredFile(
+            key=f"visit-audio/2026/01/{visit_id}",
+            content_type="audio/wav",
+            size_bytes=44,
+            sha256="0" * 64,
+        )
+        await uow.visits.save(visit)
+        await uow.commit()
+    return Request(f"/visits/{visit_id}/transcription")
+
+
 async def accept_summary(w: World, case: Case) -> Request:
     """A visit with a draft summary ready to accept (written as the worker would)."""
     if case.relation == "missing":
@@ -1941,6 +1970,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("PATCH", "/visits/{visit_id}"): change_visit,
     ("POST", "/visits/{visit_id}/summary"): summarise_visit,
     ("POST", "/visits/{visit_id}/summary/accept"): accept_summary,
+    ("POST", "/visits/{visit_id}/transcription"): transcribe_visit,
     ("PUT", "/visits/{visit_id}/audio"): put_audio,
     ("POST", "/visits/{visit_id}/audio/upload-url"): audio_upload_url,
     ("POST", "/visits/{visit_id}/audio/complete"): complete_audio,

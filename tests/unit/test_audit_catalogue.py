@@ -132,6 +132,8 @@ ACTIONS = {
     "visit.read",
     "visit.summary_accept",
     "visit.summary_draft",
+    "visit.transcription_request",
+    "visit.transcribe",
     "visit.summary_request",
     "visit.update",
     # Client messages (issue 15).

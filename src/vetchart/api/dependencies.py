@@ -31,6 +31,7 @@ from vetchart.services.practices import PracticeService
 from vetchart.services.records import MedicalRecordService
 from vetchart.services.scheduling import SchedulingService
 from vetchart.services.summaries import VisitSummaryService
+from vetchart.services.transcription import VisitTranscriptionService
 from vetchart.services.users import UserService
 from vetchart.services.visits import VisitService
 
@@ -145,6 +146,10 @@ async def rate_limits(request: Request) -> RateLimits:
     return container_of(request).rate_limiter
 
 
+async def transcription_service(request: Request) -> VisitTranscriptionService:
+    return container_of(request).transcription
+
+
 AuthDep = Annotated[AuthService, Depends(auth_service)]
 UsersDep = Annotated[UserService, Depends(users_service)]
 PracticesDep = Annotated[PracticeService, Depends(practices_service)]
@@ -178,3 +183,4 @@ async def owner_lifecycle_service(request: Request) -> OwnerLifecycleService:
 InvitationsDep = Annotated[InvitationService, Depends(invitations_service)]
 OwnerLifecycleDep = Annotated[OwnerLifecycleService, Depends(owner_lifecycle_service)]
 ChartsDep = Annotated[ChartService, Depends(charts_service)]
+TranscriptionDep = Annotated[VisitTranscriptionService, Depends(transcription_service)]

@@ -12,6 +12,7 @@ import structlog
 from opentelemetry.sdk.trace import TracerProvider
 
 from vetchart.adapters.ai.breaker import CircuitBreakers
+from vetchart.adapters.ai.speech_wiring import SpeechAdapters, build_transcriber
 from vetchart.adapters.ai.wiring import AiAdapters, build_ai_adapters
 from vetchart.adapters.cache import RedisDashboardCache
 from vetchart.adapters.db.audit_queries import SqlAuditQueries
@@ -71,6 +72,7 @@ from vetchart.services.demo_lifecycle import DemoLifecycle
 from vetchart.services.demo_messaging import DemoMessaging
 from vetchart.services.demo_schedule import DemoSchedule
 from vetchart.services.demo_scheduling import DemoScheduling
+from vetchart.services.demo_transcription import DemoTranscription
 from vetchart.services.files import FileService, UploadSizeLimits
 from vetchart.services.health import HealthService
 from vetchart.services.invalidation import CacheInvalidation
@@ -85,6 +87,7 @@ from vetchart.services.owner_lifecycle import OwnerLifecycleService
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
 from vetchart.services.ports.identity import PrincipalCache
+from vetchart.services.ports.records import RecordQueries
 from vetchart.services.ports.schedule import DashboardCache
 from vetchart.services.ports.storage import HeadInspectorFactory, ObjectStorage, SignedUrlVerifier
 from vetchart.services.ports.system import Clock, IdGenerator
@@ -93,6 +96,7 @@ from vetchart.services.practices import PracticeService
 from vetchart.services.records import MedicalRecordService
 from vetchart.services.scheduling import SchedulingService
 from vetchart.services.summaries import VisitSummaryService
+from vetchart.services.transcription import VisitTranscriptionService
 from vetchart.services.users import UserService
 from vetchart.services.visits import UploadLimits, VisitService
 
@@ -154,6 +158,9 @@ class Container(Database):
     scheduling: SchedulingService = field(init=False)
     summaries: VisitSummaryService = field(init=False)
     charts: ChartService = field(init=False)
+    record_queries: RecordQueries = field(init=False)
+    transcription: VisitTranscriptionService = field(init=False)
+    speech: SpeechAdapters = field(init=False)
     dashboard_cache: DashboardCache = field(init=False)
     # Who is signed in, for a few seconds (adapters/security/cache.py).
     principal_cache: PrincipalCache = field(init=False)
@@ -316,6 +323,9 @@ class Container(Database):
             uow=self.uow, queries=schedule, clock=self.clock, ids=self.ids
         )
         self.charts = ChartService(uow=self.uow, records=record_queries, schedule=schedule)
+        self.record_queries = record_queries
+        self.breakers = CircuitBreakers()
+        self.speech = build_transcriber(settings.stt, settings.ai, self.breakers)
         self.visits = VisitService(
             uow=self.uow,
             queries=schedule,
@@ -328,6 +338,16 @@ class Container(Database):
                 attachment_bytes=settings.storage.max_attachment_bytes,
                 signed_url_seconds=settings.storage.signed_url_seconds,
             ),
+            transcription_configured=self.speech.transcriber.configured,
+        )
+        self.transcription = VisitTranscriptionService(
+            uow=self.uow,
+            clock=self.clock,
+            storage=self.storage,
+            transcriber=self.speech.transcriber,
+            language=settings.stt.language,
+            max_audio_bytes=settings.stt.max_audio_bytes,
+            job_attempts=settings.stt.job_attempts,
         )
         self._build_knowledge_base()
         self.health = HealthService(probe=self.readiness, circuits=self.breakers)
@@ -369,6 +389,7 @@ class Container(Database):
                 self.invalidation.handler(),
                 self.invalidation.sessions_handler(),
                 self.summaries.handler(),
+                self.transcription.handler(),
                 *self.kb_documents.handlers(),
                 *self.client_messages.handlers(),
             ],
@@ -386,7 +407,6 @@ class Container(Database):
 
     def _build_knowledge_base(self) -> None:
         settings = self.settings
-        self.breakers = CircuitBreakers()
         self.ai = build_ai_adapters(settings.ai, self.breakers)
         kb_queries = SqlKbQueries(self.read_engine, read_retries=settings.database.read_retries)
         budget = IngestBudget(
@@ -454,6 +474,7 @@ class Container(Database):
             await self.dashboard_cache.aclose()
         await self.rate_limiter.aclose()
         await self.ai.aclose()
+        await self.speech.aclose()
         await self.hasher.aclose()
         await self.fast_pool.aclose()
         if self.fast_read_pool is not self.fast_pool:
@@ -522,6 +543,7 @@ def demo_seeders(
                 ids=container.ids,
                 clients=container.client_queries,
                 messages=container.messaging_queries,
+                records=container.record_queries,
                 scan=container.reminder_scan.run,
             ).seed
         )
@@ -543,6 +565,18 @@ def demo_seeders(
                 clock=container.clock,
                 ids=container.ids,
                 clients=container.client_queries,
+            ).seed
+        )
+        seeders.append(
+            DemoTranscription(
+                uow=container.uow,
+                clock=container.clock,
+                ids=container.ids,
+                clients=container.client_queries,
+                schedule=container.schedule_queries,
+                storage=container.storage,
+                inspectors=container.content_checks,
+                configured=container.speech.transcriber.configured,
             ).seed
         )
     if knowledge_base:

@@ -28,6 +28,7 @@ from vetchart.domain.errors import Conflict, RuleViolation
 from vetchart.domain.events import DomainEvent
 from vetchart.domain.kb.summaries import SUMMARY_SECTIONS
 from vetchart.domain.records import RecordType
+from vetchart.domain.transcription import TranscriptionStatus
 
 MIN_DURATION_MINUTES = 5
 MAX_DURATION_MINUTES = 12 * 60
@@ -340,6 +341,15 @@ class Visit:
     summary_record_id: UUID | None = None
     version: int = 1
     domain_events: list[DomainEvent] = field(default_factory=list, repr=False)
+    # Speech to text of the recording (domain/transcription.py): who wrote the transcript
+    # (client, openai, local), the state, why it failed, its provenance, which recording
+    # the state is about and how many worker runs tried it.
+    transcript_source: str | None = None
+    transcription_status: TranscriptionStatus = TranscriptionStatus.NOT_REQUESTED
+    transcription_error: str | None = None
+    transcription: dict[str, object] | None = None
+    transcription_audio_key: str | None = None
+    transcription_attempts: int = 0
 
     def touch(self, now: datetime) -> None:
         self.updated_at = now

@@ -197,6 +197,8 @@ class AuditAction(enum.Enum):
     VISIT_SUMMARY_ACCEPT = _route(
         "visit.summary_accept", "visit", W, "visit_id", creates="medical_record"
     )
+    VISIT_TRANSCRIPTION_REQUEST = _route("visit.transcription_request", "visit", W, "visit_id")
+    VISIT_TRANSCRIBE = _service("visit.transcribe", "visit", W)  # the worker
     ATTACHMENT_CREATE = _route(
         "attachment.create", "medical_record", W, "record_id", creates="attachment"
     )

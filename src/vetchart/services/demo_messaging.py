@@ -15,11 +15,13 @@ from vetchart.services.demo import DEMO_PRACTICES
 from vetchart.services.ports.clients import ClientQueries, PetFilters
 from vetchart.services.ports.notifications import MessageQueries
 from vetchart.services.ports.paging import PageRequest
+from vetchart.services.ports.records import RecordQueries
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
 
 DEMO_LEAD_DAYS = (30, 7, 0)
 DEMO_DUE_IN_DAYS = 5
+DEMO_VACCINATION = "Rabies vaccination"
 
 
 class DemoMessaging:
@@ -31,8 +33,10 @@ class DemoMessaging:
         ids: IdGenerator,
         clients: ClientQueries,
         messages: MessageQueries,
+        records: RecordQueries,
         scan: Callable[[], Awaitable[int]],
     ) -> None:
+        self._records = records
         self._uow = uow
         self._clock = clock
         self._ids = ids
@@ -48,16 +52,18 @@ class DemoMessaging:
             owner = await uow.pet_owners.get_by_user(account.id) if account else None
         if riverside is None or vet is None or owner is None:
             return "messaging: skipped (demo clients missing)"
+        # Each part is made only when it is missing (a database migrated down and up again
+        # keeps the records, which are permanent, but not the newer tables).
         rules = await self._messages.rules_page(riverside.id, PageRequest(limit=1))
-        made = "rule and vaccination already there"
-        if not rules.items:
-            pets = await self._clients.pets_page(
-                ClientScope(practice_id=riverside.id),
-                PetFilters(owner_id=owner.id),
-                PageRequest(limit=1),
-            )
-            now = self._clock.now()
-            async with self._uow() as uow:
+        pets = await self._clients.pets_page(
+            ClientScope(practice_id=riverside.id),
+            PetFilters(owner_id=owner.id),
+            PageRequest(limit=1),
+        )
+        now = self._clock.now()
+        made: list[str] = []
+        async with self._uow() as uow:
+            if not rules.items:
                 await uow.messaging.add_rule(
                     ReminderRule(
                         id=self._ids.new_id(),
@@ -70,35 +76,42 @@ class DemoMessaging:
                         updated_at=now,
                     )
                 )
+                made.append("Riverside's vaccination rule")
+            if not any(c.granted for c in await uow.messaging.consents(owner.id)):
                 for channel in Channel:
                     await uow.messaging.set_consent(owner.id, channel, True, now, None)
-                for view in pets.items:
-                    pet = view.pet
-                    visit = now.date() - timedelta(days=365 - DEMO_DUE_IN_DAYS)
-                    if pet.date_of_birth is not None and visit < pet.date_of_birth:
-                        continue
-                    await uow.records.add(
-                        MedicalRecord.create(
-                            record_id=self._ids.new_id(),
-                            pet=PetFacts(pet.id, pet.species, pet.date_of_birth, pet.is_active),
-                            practice_id=riverside.id,
-                            author_id=vet.id,
-                            content=RecordContent(
-                                record_type=RecordType.VACCINATION,
-                                title="Rabies vaccination",
-                                visit_date=visit,
-                                follow_up_required=False,
-                                data={
-                                    "vaccine_name": "Rabies",
-                                    "next_due": (
-                                        now.date() + timedelta(days=DEMO_DUE_IN_DAYS)
-                                    ).isoformat(),
-                                },
-                            ),
-                            now=now,
-                        )
+                made.append("the demo owner's consent")
+            for view in pets.items:
+                pet = view.pet
+                visit = now.date() - timedelta(days=365 - DEMO_DUE_IN_DAYS)
+                if pet.date_of_birth is not None and visit < pet.date_of_birth:
+                    continue
+                records = await self._records.pet_records(pet.id)
+                if any(r.content.title == DEMO_VACCINATION for r in records):
+                    continue
+                await uow.records.add(
+                    MedicalRecord.create(
+                        record_id=self._ids.new_id(),
+                        pet=PetFacts(pet.id, pet.species, pet.date_of_birth, pet.is_active),
+                        practice_id=riverside.id,
+                        author_id=vet.id,
+                        content=RecordContent(
+                            record_type=RecordType.VACCINATION,
+                            title=DEMO_VACCINATION,
+                            visit_date=visit,
+                            follow_up_required=False,
+                            data={
+                                "vaccine_name": "Rabies",
+                                "next_due": (
+                                    now.date() + timedelta(days=DEMO_DUE_IN_DAYS)
+                                ).isoformat(),
+                            },
+                        ),
+                        now=now,
                     )
-                await uow.commit()
-            made = "Riverside's vaccination rule, the demo owner's consent, a vaccination due"
+                )
+                made.append("a vaccination due")
+            await uow.commit()
+        summary = ", ".join(made) if made else "rule, consent and vaccination already there"
         created = await self._scan()
-        return f"messaging: {made}; {created} reminders due now"
+        return f"messaging: {summary}; {created} reminders due now"

@@ -39,6 +39,7 @@ from vetchart.domain.policy import (
     require,
 )
 from vetchart.domain.records import MedicalRecord
+from vetchart.domain.transcription import audio_attached, client_transcript_changed
 from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
 from vetchart.services.audit import record as audit
 from vetchart.services.audit import record_pet_read, record_read
@@ -89,7 +90,9 @@ class VisitService:
         storage: ObjectStorage,
         inspectors: HeadInspectorFactory,
         limits: UploadLimits,
+        transcription_configured: bool = False,
     ) -> None:
+        self._transcription_configured = transcription_configured
         self._uow = uow
         self._queries = queries
         self._clock = clock
@@ -124,6 +127,7 @@ class VisitService:
                 created_at=now,
                 updated_at=now,
             )
+            client_transcript_changed(visit)
             visit.domain_events.append(
                 VisitChanged(visit_id=visit.id, pet_id=pet_id, practice_id=practice_id, state="new")
             )
@@ -157,6 +161,8 @@ class VisitService:
             if changed:
                 for name in changed:
                     setattr(visit, name, checked[name])
+                if "transcript_text" in changed:
+                    client_transcript_changed(visit)
                 visit.touch(self._clock.now())
                 await _save_visit(
                     uow,
@@ -322,6 +328,9 @@ class VisitService:
                     file_name=None,
                 )
                 visit.audio_pending_key = None
+                wanted = audio_attached(visit, configured=self._transcription_configured)
+                if wanted is not None:
+                    uow.record(wanted)
                 visit.touch(self._clock.now())
                 await _save_visit(
                     uow,

@@ -62,6 +62,9 @@ from vetchart.domain.appointments import (
 )
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.policy import ClientScope, PracticeFacts
+from vetchart.domain.transcription import (
+    TranscriptionStatus,
+)
 from vetchart.services.ports.paging import EntryFor, Page, PageRequest, Row
 from vetchart.services.ports.records import Attachment
 from vetchart.services.ports.schedule import (
@@ -191,7 +194,7 @@ _AUDIO_FIELDS = ("key", "content_type", "size_bytes", "sha256", "file_name")
 _VISITS = EntityRows(
     Visit,
     columns_of(visits, without=[f"audio_{field}" for field in _AUDIO_FIELDS]),
-    enums={"state": VisitState},
+    enums={"state": VisitState, "transcription_status": TranscriptionStatus},
 )
 
 

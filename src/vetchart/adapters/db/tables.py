@@ -640,7 +640,22 @@ visits = Table(
     _ref("created_by", "users", nullable=False),
     *_timestamps(),
     _version(),
+    # Speech to text of the recording (revision 0014, docs/transcription.md).
+    Column("transcript_source", Text),
+    Column("transcription_status", Text, nullable=False, server_default="not_requested"),
+    Column("transcription_error", Text),
+    Column("transcription", JSONB(none_as_null=True)),
+    Column("transcription_audio_key", Text),
+    Column("transcription_attempts", Integer, nullable=False, server_default="0"),
     CheckConstraint("state IN ('new', 'processing', 'processed', 'failed')", name="state_known"),
+    CheckConstraint(
+        "transcription_status IN ('not_requested', 'not_configured', 'pending', "
+        "'transcribing', 'done', 'failed')",
+        name="transcription_status_known",
+    ),
+    CheckConstraint(
+        "transcript_source IN ('client', 'openai', 'local')", name="transcript_source_known"
+    ),
     CheckConstraint("(audio_key IS NULL) = (audio_sha256 IS NULL)", name="audio_complete"),
     Index("ix_visits_pet_date", "pet_id", "visit_date", "id"),
     Index("ix_visits_appointment_date", "appointment_id", "visit_date", "id"),

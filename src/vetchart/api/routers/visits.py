@@ -9,7 +9,13 @@ from uuid import UUID
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse
 
-from vetchart.api.dependencies import RecordsDep, SummariesDep, UploadLimitsDep, VisitsDep
+from vetchart.api.dependencies import (
+    RecordsDep,
+    SummariesDep,
+    TranscriptionDep,
+    UploadLimitsDep,
+    VisitsDep,
+)
 from vetchart.api.multipart import StreamingForm
 from vetchart.api.pagination import (
     DEFAULT_LIMIT,
@@ -260,6 +266,29 @@ async def request_summary(
     visit_id: UUID, principal: CurrentPrincipal, summaries: SummariesDep, meta: MetaDep
 ) -> VisitOut:
     return visit_out(await summaries.request(principal, visit_id, meta))
+
+
+@audited(AuditAction.VISIT_TRANSCRIPTION_REQUEST)
+@router.post(
+    "/visits/{visit_id}/transcription",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=VisitOut,
+    summary="Transcribe the visit's recording (staff; queued)",
+    description="`transcription_status` becomes `pending`; the worker writes "
+    "`transcript_text` (with `transcript_source` and the `transcription` provenance), then "
+    "queues the summary draft. Already queued: 202, nothing new. 409 when the transcript "
+    "is the client's (`transcript-supplied`), the recording was transcribed already "
+    "(`transcription-done`) or no speech-to-text service is configured "
+    "(`transcription-not-configured`); 422 without a recording.",
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
+)
+async def request_transcription(
+    visit_id: UUID,
+    principal: CurrentPrincipal,
+    transcription: TranscriptionDep,
+    meta: MetaDep,
+) -> VisitOut:
+    return visit_out(await transcription.request(principal, visit_id, meta))
 
 
 @audited(AuditAction.VISIT_SUMMARY_ACCEPT)

@@ -23,6 +23,7 @@ from vetchart.domain.appointments import (
     VisitState,
 )
 from vetchart.domain.records import RecordType
+from vetchart.domain.transcription import TranscriptionStatus
 
 Duration = Annotated[int, Field(ge=MIN_DURATION_MINUTES, le=MAX_DURATION_MINUTES)]
 Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE_LENGTH)]
@@ -117,6 +118,20 @@ class VisitOut(ResponseModel):
     audio_upload_pending: bool
     summary: dict[str, Any] | None
     summary_record_id: UUID | None
+    transcript_source: str | None = Field(
+        description="Who wrote transcript_text: client, openai or local (speech to text)."
+    )
+    transcription_status: TranscriptionStatus = Field(
+        description="Speech to text of the recording: not_requested, not_configured, "
+        "pending, transcribing, done or failed (docs/transcription.md)."
+    )
+    transcription_error: str | None = Field(
+        description="Why the transcription failed, or why it is being retried."
+    )
+    transcription: dict[str, Any] | None = Field(
+        description="The machine transcript's provenance: adapter, model, language, "
+        "duration_seconds, segments [{start, end, text}], audio_sha256, transcribed_at."
+    )
     created_by: UUID
     version: int
     created_at: datetime
