@@ -37,6 +37,12 @@ START = datetime(2026, 6, 2, 10, 0, tzinfo=UTC)
 
 # PRODUCT.md, written out independently of the implementation's table.
 LEGAL = {
+    # An owner's request (issue 15): staff schedule, confirm or decline it; it may be
+    # cancelled (withdrawn) before then.
+    (S.REQUESTED, S.SCHEDULED),
+    (S.REQUESTED, S.CONFIRMED),
+    (S.REQUESTED, S.DECLINED),
+    (S.REQUESTED, S.CANCELLED),
     (S.SCHEDULED, S.CONFIRMED),
     (S.CONFIRMED, S.CHECKED_IN),
     (S.CHECKED_IN, S.IN_PROGRESS),
@@ -74,12 +80,12 @@ def appointment(status: AppointmentStatus = S.SCHEDULED, **overrides: object) ->
 # --------------------------------------------------------------------------- status machine
 
 
-def test_the_table_has_all_seven_statuses_and_exactly_the_legal_moves() -> None:
-    assert len(ALL_PAIRS) == 49
+def test_the_table_has_all_nine_statuses_and_exactly_the_legal_moves() -> None:
+    assert len(ALL_PAIRS) == 81
     assert set(TRANSITIONS) == set(S)
     assert {(a, b) for a, targets in TRANSITIONS.items() for b in targets} == LEGAL
-    assert {S.CANCELLED, S.NO_SHOW} == FREEING
-    assert {S.SCHEDULED, S.CONFIRMED} == EDITABLE
+    assert {S.CANCELLED, S.NO_SHOW, S.DECLINED} == FREEING
+    assert {S.REQUESTED, S.SCHEDULED, S.CONFIRMED} == EDITABLE
 
 
 @pytest.mark.parametrize(
@@ -106,7 +112,7 @@ def test_every_transition(source: AppointmentStatus, target: AppointmentStatus) 
     assert booked.domain_events == []
 
 
-@pytest.mark.parametrize("final", [S.COMPLETED, S.CANCELLED, S.NO_SHOW])
+@pytest.mark.parametrize("final", [S.COMPLETED, S.CANCELLED, S.NO_SHOW, S.DECLINED])
 def test_final_statuses_name_no_way_out(final: AppointmentStatus) -> None:
     with pytest.raises(Conflict) as refused:
         appointment(final).move_to(S.SCHEDULED, NOW)
@@ -167,7 +173,7 @@ def test_new_appointment_announces_itself() -> None:
 def test_rescheduling_only_before_the_visit_starts(status: AppointmentStatus) -> None:
     booked = appointment(status)
     moved = START + timedelta(hours=1)
-    if status in (S.SCHEDULED, S.CONFIRMED):
+    if status in (S.REQUESTED, S.SCHEDULED, S.CONFIRMED):
         assert booked.edit({"start_at": moved}, NOW) == ["start_at"]
         assert booked.start_at == moved
         assert booked.end_at == moved + timedelta(minutes=30)
