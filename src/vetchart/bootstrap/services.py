@@ -40,6 +40,7 @@ from vetchart.adapters.storage.s3 import S3ObjectStorage
 from vetchart.adapters.storage.sniff import checker_for
 from vetchart.adapters.system import SystemClock, Uuid7Ids
 from vetchart.adapters.text_extract import DocumentTextExtractor
+from vetchart.adapters.webhooks import HttpWebhookSender
 from vetchart.bootstrap.adapters import (
     PoolStats,
     build_dashboard_cache,
@@ -84,6 +85,7 @@ from vetchart.services.records import MedicalRecordService
 from vetchart.services.summaries import VisitSummaryService
 from vetchart.services.users import UserService
 from vetchart.services.visits import UploadLimits, VisitService
+from vetchart.services.webhooks import WebhookDispatcher, WebhookPolicy, WebhookService
 
 log = structlog.get_logger(__name__)
 
@@ -309,6 +311,25 @@ class Container:
             fallback=self.ai.summary_fallback,
         )
         self.invitation_mail = InvitationMail(build_mailer(settings), settings.mail.public_base_url)
+        hooks = settings.webhooks
+        self.webhooks = WebhookService(
+            uow=self.uow,
+            clock=self.clock,
+            ids=self.ids,
+            policy=WebhookPolicy(
+                allow_private_targets=hooks.allow_private_targets, max_tries=hooks.max_tries
+            ),
+        )
+        self.webhook_sender = HttpWebhookSender(
+            timeout_seconds=hooks.timeout_seconds, allow_private=hooks.allow_private_targets
+        )
+        self.webhook_dispatcher = WebhookDispatcher(
+            uow=self.uow,
+            clock=self.clock,
+            ids=self.ids,
+            sender=self.webhook_sender,
+            max_tries=hooks.max_tries,
+        )
         self.worker = build_worker(
             settings,
             database_url=self.database_url,
@@ -320,8 +341,10 @@ class Container:
                 self.invalidation.handler(),
                 self.summaries.handler(),
                 *self.kb_documents.handlers(),
+                self.webhook_dispatcher.handler(),
             ],
             sweeps={"orphaned_objects": self.visits.sweep_orphans},
+            webhooks=self.webhook_dispatcher,
         )
 
     @property
@@ -401,6 +424,7 @@ class Container:
         if isinstance(self.dashboard_cache, RedisDashboardCache):
             await self.dashboard_cache.aclose()
         await self.rate_limiter.aclose()
+        await self.webhook_sender.aclose()
         await self.ai.aclose()
         await self.hasher.aclose()
         await self.fast_pool.aclose()

@@ -220,6 +220,18 @@ class AuditAction(enum.Enum):
     # A question is a read sent as POST (its body); no row unless refused.
     KB_QUERY = _route("kb.query", "kb", D)
 
+    # ------------------------------------------------------------ webhooks
+    # Configuration, not client data: reads leave refusals only; every change a row.
+    WEBHOOK_CREATE = _route("webhook.create", "practice", W, "practice_id", creates="webhook")
+    WEBHOOK_LIST = _route("webhook.list", "practice", D, "practice_id")
+    WEBHOOK_READ = _route("webhook.read", "webhook", D, "webhook_id")
+    WEBHOOK_UPDATE = _route("webhook.update", "webhook", W, "webhook_id")
+    WEBHOOK_ROTATE_SECRET = _route("webhook.rotate_secret", "webhook", W, "webhook_id")
+    WEBHOOK_DELIVERY_LIST = _route("webhook_delivery.list", "webhook", D, "webhook_id")
+    WEBHOOK_DELIVERY_RESEND = _route(
+        "webhook_delivery.resend", "webhook_delivery", W, "delivery_id"
+    )
+
     def row_resource_type(self, *, success: bool) -> str:
         """The ``resource_type`` of this action's row: a create's success names the new
         object; anything else (a refusal of a create too) names the path's resource."""

@@ -21,6 +21,7 @@ from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 DELIVER_EVENT = "vetchart.deliver_event"
 HOUSEKEEPING = "vetchart.housekeeping"
 RETRY_STALLED = "vetchart.retry_stalled_jobs"
+DELIVER_WEBHOOK = "vetchart.deliver_webhook"
 EVENTS_QUEUE = "events"
 JOBS_QUEUE = "jobs"
 

@@ -29,6 +29,7 @@ from vetchart.adapters.db.schedule import (
     SqlAttachmentRepository,
     SqlVisitRepository,
 )
+from vetchart.adapters.db.webhooks import SqlWebhookRepository
 from vetchart.domain.appointments import Appointment, Visit
 from vetchart.domain.audit import AuditKey
 from vetchart.domain.events import DomainEvent
@@ -72,6 +73,7 @@ class SqlAlchemyUnitOfWork:
     jobs: SqlJobQueue
     outbox: SqlOutbox
     kb: SqlKbRepository
+    webhooks: SqlWebhookRepository
 
     def __init__(
         self,
@@ -127,6 +129,7 @@ class SqlAlchemyUnitOfWork:
         self.jobs = SqlJobQueue()
         self.outbox = SqlOutbox(session, self._ids, self._secret_box)
         self.kb = SqlKbRepository(session)
+        self.webhooks = SqlWebhookRepository(session, self._secret_box)
         return self
 
     async def __aexit__(

@@ -62,6 +62,7 @@ class Action(enum.StrEnum):
     KB_DOCUMENT_MANAGE = "kb.document_manage"
     KB_READ = "kb.read"
     KB_QUERY = "kb.query"
+    WEBHOOK_MANAGE = "webhook.manage"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -115,6 +116,7 @@ dashboard.read            -      x     x      x        -
 kb.document_manage        -      -     -      -        x
 kb.read                   x      x     x      x        x
 kb.query                  x      x     x      x        x
+webhook.manage            -      -     -      x        x
 """
 
 

@@ -93,8 +93,18 @@ class AssociationStep:
     owner_in_scope: bool = False
 
 
+@dataclass(frozen=True)
+class PracticeConfiguration:
+    """A setting object of one practice (a webhook endpoint): after the matrix, it exists
+    only for the practice's members and SYSTEM_ADMIN (404 for anyone else)."""
+
+    practice_id: UUID
+    kind: str  # what a refusal names: "Webhook"
+
+
 Resource = (
     PracticeLookup
+    | PracticeConfiguration
     | PracticeBusiness
     | UserAccount
     | RoleChange

@@ -21,6 +21,7 @@ from vetchart.services.ports.kb import KbRepository
 from vetchart.services.ports.outbox import JobQueue, OutboxRepository
 from vetchart.services.ports.records import AttachmentRepository, MedicalRecordRepository
 from vetchart.services.ports.schedule import AppointmentRepository, VisitRepository
+from vetchart.services.ports.webhooks import WebhookRepository
 
 
 class UnitOfWork(Protocol):
@@ -67,6 +68,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> OutboxRepository: ...
     @property
     def kb(self) -> KbRepository: ...
+    @property
+    def webhooks(self) -> WebhookRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
