@@ -41,6 +41,7 @@ from vetchart.api.routers import (
     records,
     users,
     visits,
+    webhooks,
 )
 from vetchart.api.schemas.common import problem_responses
 from vetchart.api.uploads import state_upload_limits
@@ -200,6 +201,7 @@ def create_app(
         audit.router,
         files.router,
         kb.router,
+        webhooks.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     state_upload_limits(app, settings)

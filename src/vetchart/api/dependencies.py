@@ -28,6 +28,7 @@ from vetchart.services.records import MedicalRecordService
 from vetchart.services.summaries import VisitSummaryService
 from vetchart.services.users import UserService
 from vetchart.services.visits import VisitService
+from vetchart.services.webhooks import WebhookService
 
 
 def container_of(request: Request) -> Container:
@@ -116,6 +117,10 @@ async def health_service(request: Request) -> HealthService:
     return container_of(request).health
 
 
+async def webhooks_service(request: Request) -> WebhookService:
+    return container_of(request).webhooks
+
+
 async def upload_limits(request: Request) -> UploadSizeLimits:
     return container_of(request).upload_limits
 
@@ -146,3 +151,4 @@ HealthDep = Annotated[HealthService, Depends(health_service)]
 UploadLimitsDep = Annotated[UploadSizeLimits, Depends(upload_limits)]
 ClockDep = Annotated[Clock, Depends(clock)]
 RateLimitsDep = Annotated[RateLimits, Depends(rate_limits)]
+WebhooksDep = Annotated[WebhookService, Depends(webhooks_service)]

@@ -140,9 +140,20 @@ def check_target_url(url: str, *, allow_private: bool) -> str:
         literal = None
     if literal is not None and not address_allowed(literal, allow_private=allow_private):
         raise _url_error("The URL points to a private, loopback or reserved address.")
-    if not allow_private and parts.hostname.rstrip(".").lower() in ("localhost",):
-        raise _url_error("The URL points to a private, loopback or reserved address.")
+    if not allow_private and literal is None:
+        name = parts.hostname.rstrip(".").lower()
+        if name == "localhost" or name.endswith(".localhost"):
+            raise _url_error("The URL points to a private, loopback or reserved address.")
+        # A last label of digits (or 0x...) is an address in a shorthand form ("127.1",
+        # "2130706433", "0x7f.1") that resolvers accept; no DNS name ends so.
+        last = name.rsplit(".", 1)[-1]
+        if last.isdigit() or last.startswith("0x"):
+            raise _url_error("Write an address in its full form (a.b.c.d), or use a name.")
     return url
+
+
+# The well-known NAT64 prefix (RFC 6052): its addresses reach the IPv4 address they end with.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def address_allowed(
@@ -150,9 +161,14 @@ def address_allowed(
 ) -> bool:
     """May a delivery connect to ``address``? Only globally routable unicast addresses,
     unless private targets are allowed (then anything but unspecified and multicast). An
-    IPv4-mapped IPv6 address is judged as the IPv4 address it carries."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    IPv6 address that carries an IPv4 one (IPv4-mapped, 6to4, NAT64) is judged as that
+    IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            address = embedded
     if address.is_unspecified or address.is_multicast:
         return False
     if allow_private:

@@ -119,10 +119,12 @@ class WebhookService:
         self, actor: Principal, webhook_id: UUID, changes: WebhookChanges, meta: RequestMeta
     ) -> WebhookEndpoint:
         values = changes.values()
-        if isinstance(url := values.get("url"), str):
-            values["url"] = check_target_url(url, allow_private=self._policy.allow_private_targets)
         async with self._uow() as uow:
             endpoint = await self._endpoint(uow, actor, webhook_id)
+            if isinstance(url := values.get("url"), str):  # checked once the caller may
+                values["url"] = check_target_url(
+                    url, allow_private=self._policy.allow_private_targets
+                )
             changed = sorted(
                 name for name, value in values.items() if getattr(endpoint, name) != value
             )

@@ -1,5 +1,5 @@
 """Response mappers, one module per area: what a route answers, built from what a service
-returns (``clients``, ``records``, ``schedule``, ``kb``, ``identity``), and the fast
+returns (``clients``, ``records``, ``schedule``, ``kb``, ``identity``, ``webhooks``), and the fast
 path's rows written as JSON (``encoding``). Routers import them from here, never from
 one another."""
 
@@ -22,6 +22,7 @@ from vetchart.api.presenters.schedule import (
     timeline_item_out,
     visit_out,
 )
+from vetchart.api.presenters.webhooks import delivery_out, webhook_out, webhook_with_secret_out
 
 __all__ = [
     "answer_out",
@@ -29,6 +30,7 @@ __all__ = [
     "appointment_out",
     "association_out",
     "attachment_out",
+    "delivery_out",
     "document_out",
     "history_item",
     "history_out",
@@ -45,4 +47,6 @@ __all__ = [
     "timeline_item_out",
     "tokens_out",
     "visit_out",
+    "webhook_out",
+    "webhook_with_secret_out",
 ]
