@@ -106,6 +106,13 @@ ACTIONS = {
     "visit.summary_draft",
     "visit.summary_request",
     "visit.update",
+    "webhook.create",
+    "webhook.list",
+    "webhook.read",
+    "webhook.rotate_secret",
+    "webhook.update",
+    "webhook_delivery.list",
+    "webhook_delivery.resend",
 }
 
 
