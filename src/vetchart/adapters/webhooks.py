@@ -67,7 +67,10 @@ class HttpWebhookSender:
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            addresses = await self._resolve(host, port)
+            async with asyncio.timeout(self._timeout):  # a slow resolver is a failed try
+                addresses = await self._resolve(host, port)
+        except TimeoutError:
+            return AttemptResult(error=f"cannot resolve {host} within {self._timeout:g} s")
         except OSError as error:
             return AttemptResult(error=_short(f"cannot resolve {host}: {error}"))
         refused = [
