@@ -10,8 +10,10 @@ SSRF check at delivery time; the procrastinate task's retry decision.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
@@ -29,6 +31,7 @@ from tests.conftest import make_settings
 from tests.fixtures.world import World, start
 from vetchart.adapters.db.tables import webhook_deliveries, webhook_endpoints
 from vetchart.adapters.jobs import WebhookTryFailed
+from vetchart.adapters.webhooks import HttpWebhookSender
 from vetchart.config import RateLimitSettings, Settings, WebhookSettings
 from vetchart.domain.owners import AssociationStatus
 from vetchart.domain.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -545,3 +548,42 @@ async def test_the_task_retries_while_tries_remain(world: World, receiver: Recei
         is None
     )
     assert len(receiver.requests) == MAX_TRIES
+
+
+async def test_the_sender_pins_the_address_and_keeps_the_name(receiver: Receiver) -> None:
+    """A name is resolved, the connection goes to a checked address (the first that
+    answers: localhost may resolve to ::1 first, where nothing listens), and the Host
+    header still names the host; an unreachable port is an error, not an exception."""
+    sender = HttpWebhookSender(timeout_seconds=5, allow_private=True)
+    try:
+        request = sender.sign(
+            secret=new_secret(),
+            message_id="msg_pinned",
+            timestamp=datetime.now(UTC),
+            body=b'{"type":"visit.changed"}',
+            url=f"http://localhost:{receiver.port}/in?x=1",
+        )
+        result = await sender.send(request)
+        [(headers, body)] = receiver.requests
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        unreachable = await sender.send(
+            sender.sign(
+                secret=new_secret(),
+                message_id="msg_closed",
+                timestamp=datetime.now(UTC),
+                body=b"{}",
+                url=f"http://127.0.0.1:{port}/in",
+            )
+        )
+    finally:
+        await sender.aclose()
+    assert result.status_code == 204
+    assert headers["host"] == f"localhost:{receiver.port}"
+    assert body == b'{"type":"visit.changed"}'
+    assert unreachable.status_code is None
+    assert unreachable.error is not None
+    assert unreachable.error.startswith("ConnectError")
+    assert len(receiver.requests) == 1

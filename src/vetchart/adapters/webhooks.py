@@ -84,21 +84,36 @@ class HttpWebhookSender:
                 if refused
                 else f"{host} resolves to no address",
             )
-        target = addresses[0]
-        literal = f"[{target}]" if target.version == 6 else str(target)
-        pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path, parts.query, ""))
         headers = {**request.headers, "host": _host_header(parts.scheme, host, parts.port)}
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        failure: httpx.HTTPError | None = None
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._client.stream(
-                    "POST", pinned, content=request.body, headers=headers, extensions=extensions
-                ) as response:
-                    return AttemptResult(status_code=response.status_code)
+                # Every address was checked; the first that takes the connection gets the
+                # request (a name with IPv6 and IPv4 addresses, one of them unreachable).
+                for target in addresses:
+                    literal = f"[{target}]" if target.version == 6 else str(target)
+                    netloc = f"{literal}:{port}"
+                    pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+                    try:
+                        async with self._client.stream(
+                            "POST",
+                            pinned,
+                            content=request.body,
+                            headers=headers,
+                            extensions=extensions,
+                        ) as response:
+                            return AttemptResult(status_code=response.status_code)
+                    except httpx.ConnectError as unreachable:
+                        failure = unreachable
+                    except httpx.HTTPError as failed:
+                        failure = failed
+                        break
         except TimeoutError:
             return AttemptResult(error=f"no answer within {self._timeout:g} s")
-        except httpx.HTTPError as error:
-            return AttemptResult(error=_short(f"{type(error).__name__}: {error}"))
+        if failure is None:  # no address: refused above, never here
+            return AttemptResult(error=f"{host} resolves to no address")
+        return AttemptResult(error=_short(f"{type(failure).__name__}: {failure}"))
 
     async def _resolve(self, host: str, port: int) -> list[Address]:
         try:
