@@ -37,7 +37,8 @@ from vetchart.domain.owners import AssociationStatus
 from vetchart.domain.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from vetchart.services.jobs import DELIVER_WEBHOOK
 from vetchart.services.ports.outbox import OutboxMessage
-from vetchart.services.webhooks import new_secret
+from vetchart.services.ports.webhooks import SignedRequest
+from vetchart.services.webhooks import WebhookDispatcher, new_secret
 
 API = "/api/v1"
 MAX_TRIES = 3
@@ -587,3 +588,31 @@ async def test_the_sender_pins_the_address_and_keeps_the_name(receiver: Receiver
     assert unreachable.error is not None
     assert unreachable.error.startswith("ConnectError")
     assert len(receiver.requests) == 1
+
+
+class CrashingSender:
+    """A sender with a bug: signing works, sending raises."""
+
+    def sign(self, *, secret: str, message_id: str, timestamp: Any, body: bytes, url: str) -> Any:
+        return SignedRequest(url=url, body=body, headers={})
+
+    async def send(self, request: SignedRequest) -> Any:
+        raise RuntimeError("a bug")
+
+
+async def test_a_crashing_try_counts_as_a_failure(world: World) -> None:
+    """An exception in sending is recorded as a failed try (retried, then dead and
+    re-sendable), never a delivery left pending for ever."""
+    delivery_id = await stored_delivery(world, "https://hooks.example.com/in")
+    container = world.container
+    dispatcher = WebhookDispatcher(
+        uow=container.uow,
+        clock=container.clock,
+        ids=container.ids,
+        sender=CrashingSender(),
+        max_tries=MAX_TRIES,
+    )
+    assert await dispatcher.attempt(delivery_id, try_number=1) is DeliveryStatus.PENDING
+    row = await delivery_row(world, delivery_id)
+    assert row["last_error"] == "internal error: RuntimeError"
+    assert await dispatcher.attempt(delivery_id, try_number=MAX_TRIES) is DeliveryStatus.DEAD

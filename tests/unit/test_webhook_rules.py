@@ -4,9 +4,11 @@ commands."""
 from __future__ import annotations
 
 import ipaddress
+from typing import get_args
 
 import pytest
 
+from vetchart.api.schemas.webhooks import EventType
 from vetchart.domain.errors import RuleViolation
 from vetchart.domain.webhooks import (
     EVENT_TYPES,
@@ -202,3 +204,7 @@ def test_changes_keep_what_was_not_sent_and_refuse_nulls() -> None:
         with pytest.raises(RuleViolation):
             WebhookChanges(**{name: None})  # type: ignore[arg-type]
     assert WebhookChanges(description=None).values() == {"description": None}
+
+
+def test_the_api_enum_is_the_published_types() -> None:
+    assert set(get_args(EventType)) == EVENT_TYPES

@@ -20,6 +20,8 @@ import secrets
 from dataclasses import dataclass, replace
 from uuid import UUID
 
+import structlog
+
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import Conflict, NotFound
@@ -45,6 +47,8 @@ from vetchart.services.ports.paging import Page, PageRequest
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from vetchart.services.ports.webhooks import DeliveryTry, WebhookSender
+
+log = structlog.get_logger(__name__)
 
 FANOUT_HANDLER = "webhooks.fanout"
 
@@ -301,7 +305,11 @@ class WebhookDispatcher:
                 body=body,
                 url=endpoint.url,
             )
-            result = await self._sender.send(request)
+            try:
+                result = await self._sender.send(request)
+            except Exception as error:  # a bug must not leave the delivery pending forever
+                log.exception("webhook.send_crashed", delivery_id=str(delivery_id))
+                result = AttemptResult(error=f"internal error: {type(error).__name__}")
             status = status_after(result, try_number=try_number, max_tries=self._max_tries)
             outcome = DeliveryTry(status, self._clock.now(), result)
         async with self._uow() as uow:
