@@ -350,6 +350,23 @@ class WorkerSettings(_Section):
     model_config = SettingsConfigDict(env_prefix="VETCHART_WORKER_")
 
 
+class WebhookSettings(_Section):
+    """Deliveries of practice events to their webhook endpoints (docs/webhooks.md)."""
+
+    # Tries per sending of a delivery; before try n + 1 the queue waits
+    # retry_base_seconds ** n seconds (5 s, 25 s, 2 min, 10 min, 52 min, 4.3 h, 21.7 h),
+    # then the delivery is dead (kept, re-sendable).
+    max_tries: int = Field(default=8, ge=1, le=20)
+    retry_base_seconds: int = Field(default=5, ge=1, le=60)
+    # One try's limit, connection to status line.
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Private, loopback and link-local targets, and plain http: for tests and development
+    # only (SSRF: a production server must never be made to call into its own network).
+    allow_private_targets: bool = False
+
+    model_config = SettingsConfigDict(env_prefix="VETCHART_WEBHOOK_")
+
+
 class RedisSettings(_Section):
     url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
 
@@ -514,6 +531,7 @@ class Settings(_Section):
     kb: KbSettings = Field(default_factory=KbSettings)
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
     stt: SttSettings = Field(default_factory=SttSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @property
     def embedded_worker(self) -> bool:
@@ -598,6 +616,11 @@ def production_problems(settings: Settings) -> list[str]:
         )
     if settings.debug:
         problems.append("VETCHART_DEBUG is on; turn it off")
+    if settings.webhooks.allow_private_targets:
+        problems.append(
+            "VETCHART_WEBHOOK_ALLOW_PRIVATE_TARGETS is on: webhooks could reach this "
+            "network's own services; turn it off"
+        )
     if settings.database.uses_embedded:
         problems.append(
             "DATABASE_URL is not set, so the embedded development PostgreSQL would be used; "

@@ -121,10 +121,12 @@ from vetchart.domain.scheduling import (
 )
 from vetchart.domain.uploads import ObjectKey, UploadKind
 from vetchart.domain.users import Role, User
+from vetchart.domain.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from vetchart.services.auth.base import token_digest
 from vetchart.services.ports.identity import Invitation
 from vetchart.services.ports.records import Attachment
 from vetchart.services.ports.storage import StoredObject
+from vetchart.services.webhooks import new_secret
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -769,6 +771,41 @@ GET /fhir/R4/DocumentReference
     other_practice_client     401    404    404  404      404      200
     pending_client            401    404    404  404      404      200
     missing                   401    404    404  404      404      404
+# Webhooks: configuration of one practice, its PRACTICE_ADMIN's and SYSTEM_ADMIN's. The
+# matrix comes first (OWNER/STAFF/VET 403 whatever the object); then another practice's
+# endpoint or delivery is 404 for a PRACTICE_ADMIN, while a practice (public) is 403.
+# Endpoints and deliveries are stored for the case ("dead" / "pending" deliveries).
+POST /practices/{practice_id}/webhooks
+    own_practice              401    403    403  403      201      201
+    other_practice            401    403    403  403      403      201
+    inactive_practice         401    404    404  404      404      409
+    missing                   401    404    404  404      404      404
+GET /practices/{practice_id}/webhooks
+    own_practice              401    403    403  403      200      200
+    other_practice            401    403    403  403      403      200
+    inactive_practice         401    404    404  404      404      200
+    missing                   401    404    404  404      404      404
+GET /webhooks/{webhook_id}
+    own_practice              401    403    403  403      200      200
+    other_practice            401    403    403  403      404      200
+    missing                   401    403    403  403      404      404
+PATCH /webhooks/{webhook_id}
+    own_practice              401    403    403  403      200      200
+    other_practice            401    403    403  403      404      200
+    missing                   401    403    403  403      404      404
+POST /webhooks/{webhook_id}/rotate-secret
+    own_practice              401    403    403  403      200      200
+    other_practice            401    403    403  403      404      200
+    missing                   401    403    403  403      404      404
+GET /webhooks/{webhook_id}/deliveries
+    own_practice              401    403    403  403      200      200
+    other_practice            401    403    403  403      404      200
+    missing                   401    403    403  403      404      404
+POST /webhook-deliveries/{delivery_id}/resend
+    own_practice_dead         401    403    403  403      202      202
+    own_practice_pending      401    403    403  403      409      409
+    other_practice_dead       401    403    403  403      404      202
+    missing                   401    403    403  403      404      404
 """
 
 # Routes of these tables that are deliberately not in the matrix yet (see the docstring).
@@ -791,6 +828,7 @@ TABLE_TAGS = {
     "visits",
     "messages",
     "scheduling",
+    "webhooks",
 }
 
 
@@ -1913,6 +1951,95 @@ async def fhir_search(w: World, case: Case) -> Request:
     return Request(f"{case.path}?patient=Patient/{w.pet_for(case.relation)}")
 
 
+# --------------------------------------------------------------------------- webhooks
+
+
+async def new_webhook(w: World, practice_id: UUID) -> UUID:
+    """An endpoint stored through the repository (no HTTP, no audit row)."""
+    now = w.now()
+    endpoint = WebhookEndpoint(
+        id=w.new_id(),
+        practice_id=practice_id,
+        url=f"https://{unique('hooks')}.example.com/in",
+        event_types=("appointment.changed",),
+        description=None,
+        is_active=True,
+        secret=new_secret(),
+        created_by=w.users[ADMIN].id,
+        created_at=now,
+        updated_at=now,
+    )
+    async with w.container.uow() as uow:
+        await uow.webhooks.add(endpoint)
+        await uow.commit()
+    return endpoint.id
+
+
+async def new_webhook_delivery(w: World, practice_id: UUID, status: DeliveryStatus) -> UUID:
+    endpoint_id = await new_webhook(w, practice_id)
+    delivery = WebhookDelivery(
+        id=w.new_id(),
+        endpoint_id=endpoint_id,
+        practice_id=practice_id,
+        event_id=uuid.uuid4(),
+        event_type="appointment.changed",
+        payload={"type": "appointment.changed", "data": {}},
+        status=status,
+        attempts=8 if status is DeliveryStatus.DEAD else 0,
+        last_attempt_at=None,
+        last_status_code=None,
+        last_error=None,
+        created_at=w.now(),
+        delivered_at=None,
+    )
+    async with w.container.uow() as uow:
+        await uow.webhooks.add_deliveries([delivery])
+        await uow.commit()
+    return delivery.id
+
+
+_shared_webhooks: dict[str, UUID] = {}
+
+
+async def webhook_for(w: World, relation: str) -> UUID:
+    if relation == "missing":
+        return uuid.uuid4()
+    if relation not in _shared_webhooks:
+        _shared_webhooks[relation] = await new_webhook(w, w.practices[relation])
+    return _shared_webhooks[relation]
+
+
+async def register_webhook(w: World, case: Case) -> Request:
+    body = {"url": f"https://{unique('hooks')}.example.com/in", "event_types": ["visit.changed"]}
+    return Request(f"/practices/{await w.practice_for(case.relation)}/webhooks", json=body)
+
+
+async def list_webhooks(w: World, case: Case) -> Request:
+    return Request(f"/practices/{await w.practice_for(case.relation)}/webhooks")
+
+
+async def read_webhook(w: World, case: Case) -> Request:
+    suffix = case.path.removeprefix("/webhooks/{webhook_id}")
+    return Request(f"/webhooks/{await webhook_for(w, case.relation)}{suffix}")
+
+
+async def change_webhook(w: World, case: Case) -> Request:
+    webhook_id = uuid.uuid4()
+    if case.relation != "missing":
+        webhook_id = await new_webhook(w, w.practices[case.relation])
+    if case.method == "PATCH":
+        return Request(f"/webhooks/{webhook_id}", json={"description": unique("Scope hook ")})
+    return Request(f"/webhooks/{webhook_id}/rotate-secret")
+
+
+async def resend_delivery(w: World, case: Case) -> Request:
+    if case.relation == "missing":
+        return Request(f"/webhook-deliveries/{uuid.uuid4()}/resend")
+    practice, _, state = case.relation.rpartition("_")
+    delivery_id = await new_webhook_delivery(w, w.practices[practice], DeliveryStatus(state))
+    return Request(f"/webhook-deliveries/{delivery_id}/resend")
+
+
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/practices"): create_practice,
     ("GET", "/practices"): list_practices,
@@ -2007,6 +2134,13 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", f"{FHIR}/Observation"): fhir_search,
     ("GET", f"{FHIR}/Immunization"): fhir_search,
     ("GET", f"{FHIR}/DocumentReference"): fhir_search,
+    ("POST", "/practices/{practice_id}/webhooks"): register_webhook,
+    ("GET", "/practices/{practice_id}/webhooks"): list_webhooks,
+    ("GET", "/webhooks/{webhook_id}"): read_webhook,
+    ("PATCH", "/webhooks/{webhook_id}"): change_webhook,
+    ("POST", "/webhooks/{webhook_id}/rotate-secret"): change_webhook,
+    ("GET", "/webhooks/{webhook_id}/deliveries"): read_webhook,
+    ("POST", "/webhook-deliveries/{delivery_id}/resend"): resend_delivery,
 }
 
 

@@ -144,6 +144,13 @@ ACTIONS = {
     "reminder_rule.delete",
     "reminder_rule.list",
     "reminder_rule.update",
+    "webhook.create",
+    "webhook.list",
+    "webhook.read",
+    "webhook.rotate_secret",
+    "webhook.update",
+    "webhook_delivery.list",
+    "webhook_delivery.resend",
 }
 
 

@@ -19,6 +19,7 @@ from vetchart.domain.policy import (
     AssociationStep,
     ClientScope,
     PracticeBusiness,
+    PracticeConfiguration,
     PracticeFacts,
     PracticeLookup,
     Principal,
@@ -104,6 +105,7 @@ _ROWS: dict[Action, tuple[bool, bool, bool, bool, bool]] = {
     Action.SLOTS_READ: (True, True, True, True, True),
     Action.APPOINTMENT_REQUEST: (True, False, False, False, False),
     Action.APPOINTMENT_CANCEL_OWN: (True, False, False, False, False),
+    Action.WEBHOOK_MANAGE: (False, False, False, True, True),
 }
 _ROLE_ORDER = (OWNER, STAFF, VET, P_ADMIN, S_ADMIN)
 EXPECTED: dict[tuple[Role, Action], bool] = {
@@ -210,6 +212,24 @@ def test_practice_business_is_its_staffs_and_system_admins(
     member = role is S_ADMIN or _staff_of(role, actor.practice_id)
     expected = "ok" if EXPECTED[(role, action)] and member else "403"
     assert _outcome(actor, action, PracticeBusiness(PRACTICE)) == expected
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("practice_id", [PRACTICE, OTHER_PRACTICE])
+def test_practice_configuration_is_the_matrix_first_then_404_outside(
+    role: Role, practice_id: uuid.UUID
+) -> None:
+    """A webhook: the matrix refuses with 403 whatever the object; an allowed caller
+    outside the object's practice gets 404 (it does not exist for them)."""
+    actor = principal(role, practice_id=practice_id if role in (STAFF, VET, P_ADMIN) else None)
+    resource = PracticeConfiguration(PRACTICE, "Webhook")
+    if not EXPECTED[(role, Action.WEBHOOK_MANAGE)]:
+        expected = "403"
+    elif role is S_ADMIN or _staff_of(role, actor.practice_id):
+        expected = "ok"
+    else:
+        expected = "404"
+    assert _outcome(actor, Action.WEBHOOK_MANAGE, resource) == expected
 
 
 def test_practice_business_refusals_name_the_action() -> None:

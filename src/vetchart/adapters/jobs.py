@@ -20,8 +20,10 @@ import structlog
 from procrastinate.psycopg_connector import PsycopgConnector
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
+from vetchart.domain.webhooks import DeliveryStatus
 from vetchart.services.jobs import (
     DELIVER_EVENT,
+    DELIVER_WEBHOOK,
     EVENTS_QUEUE,
     HOUSEKEEPING,
     JOBS_QUEUE,
@@ -43,6 +45,18 @@ class WorkerConfig:
     heartbeat_seconds: float
     stalled_after_seconds: float
     stalled_check_seconds: int
+    # A webhook delivery's tries per sending, and its back-off base (base ** n seconds).
+    webhook_max_tries: int = 8
+    webhook_retry_base_seconds: int = 5
+
+
+class WebhookTryFailed(Exception):
+    """A webhook try failed and the delivery has tries left: the queue retries the job."""
+
+
+# One try of a delivery (its id, the try's number in this sending, 1-based): the
+# delivery's status after it (None: nothing was sent).
+WebhookAttempt = Callable[[UUID, int], Awaitable[DeliveryStatus | None]]
 
 
 def build_job_app(
@@ -52,6 +66,7 @@ def build_job_app(
     housekeeping: Callable[[], Awaitable[dict[str, int]]],
     config: WorkerConfig,
     reminders: Callable[[], Awaitable[int]] | None = None,
+    webhook_attempt: WebhookAttempt | None = None,
 ) -> procrastinate.App:
     """A procrastinate app whose tasks call the given services. ``conninfo`` is a libpq
     URI (logging in as the application role, like the API's connections)."""
@@ -77,6 +92,27 @@ def build_job_app(
             handled=list(outcome.handled),
             skipped=list(outcome.skipped),
         )
+
+    if webhook_attempt is not None:
+        attempt = webhook_attempt
+        # One try in all: no retry (procrastinate reads max_attempts=0 as "for ever").
+        webhook_retry: procrastinate.RetryStrategy | bool = (
+            procrastinate.RetryStrategy(
+                max_attempts=config.webhook_max_tries - 1,
+                exponential_wait=config.webhook_retry_base_seconds,
+                retry_exceptions={WebhookTryFailed},
+            )
+            if config.webhook_max_tries > 1
+            else False
+        )
+
+        @app.task(name=DELIVER_WEBHOOK, queue=JOBS_QUEUE, retry=webhook_retry, pass_context=True)
+        async def deliver_webhook(context: procrastinate.JobContext, delivery_id: str) -> None:
+            try_number = context.job.attempts + 1
+            status = await attempt(UUID(delivery_id), try_number)
+            log.info("webhook.try", delivery_id=delivery_id, try_number=try_number, status=status)
+            if status is DeliveryStatus.PENDING:
+                raise WebhookTryFailed(delivery_id)
 
     @app.periodic(cron="*/10 * * * *", periodic_id="housekeeping")
     @app.task(name=HOUSEKEEPING, queue=JOBS_QUEUE, queueing_lock=HOUSEKEEPING, retry=retry)

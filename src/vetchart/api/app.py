@@ -45,6 +45,7 @@ from vetchart.api.routers import (
     scheduling,
     users,
     visits,
+    webhooks,
 )
 from vetchart.api.schemas.common import problem_responses
 from vetchart.api.uploads import state_upload_limits
@@ -207,6 +208,7 @@ def create_app(
         owner_lifecycle.router,
         messaging.router,
         scheduling.router,
+        webhooks.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(fhir.router)  # /fhir/R4 (docs/fhir.md)

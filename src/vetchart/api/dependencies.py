@@ -34,6 +34,7 @@ from vetchart.services.summaries import VisitSummaryService
 from vetchart.services.transcription import VisitTranscriptionService
 from vetchart.services.users import UserService
 from vetchart.services.visits import VisitService
+from vetchart.services.webhooks import WebhookService
 
 
 def container_of(request: Request) -> Container:
@@ -130,6 +131,10 @@ async def health_service(request: Request) -> HealthService:
     return container_of(request).health
 
 
+async def webhooks_service(request: Request) -> WebhookService:
+    return container_of(request).webhooks
+
+
 async def upload_limits(request: Request) -> UploadSizeLimits:
     return container_of(request).upload_limits
 
@@ -184,3 +189,4 @@ InvitationsDep = Annotated[InvitationService, Depends(invitations_service)]
 OwnerLifecycleDep = Annotated[OwnerLifecycleService, Depends(owner_lifecycle_service)]
 ChartsDep = Annotated[ChartService, Depends(charts_service)]
 TranscriptionDep = Annotated[VisitTranscriptionService, Depends(transcription_service)]
+WebhooksDep = Annotated[WebhookService, Depends(webhooks_service)]

@@ -40,6 +40,7 @@ from vetchart.adapters.storage.s3 import S3ObjectStorage
 from vetchart.adapters.storage.sniff import checker_for
 from vetchart.adapters.system import SystemClock, Uuid7Ids
 from vetchart.adapters.text_extract import DocumentTextExtractor
+from vetchart.adapters.webhooks import HttpWebhookSender
 from vetchart.bootstrap.adapters import (
     Database,
     PoolStats,
@@ -99,6 +100,7 @@ from vetchart.services.summaries import VisitSummaryService
 from vetchart.services.transcription import VisitTranscriptionService
 from vetchart.services.users import UserService
 from vetchart.services.visits import UploadLimits, VisitService
+from vetchart.services.webhooks import WebhookDispatcher, WebhookPolicy, WebhookService
 
 log = structlog.get_logger(__name__)
 
@@ -378,6 +380,25 @@ class Container(Database):
             ids=self.ids,
             appointment_lead=timedelta(hours=settings.messaging.appointment_reminder_hours),
         )
+        hooks = settings.webhooks
+        self.webhooks = WebhookService(
+            uow=self.uow,
+            clock=self.clock,
+            ids=self.ids,
+            policy=WebhookPolicy(
+                allow_private_targets=hooks.allow_private_targets, max_tries=hooks.max_tries
+            ),
+        )
+        self.webhook_sender = HttpWebhookSender(
+            timeout_seconds=hooks.timeout_seconds, allow_private=hooks.allow_private_targets
+        )
+        self.webhook_dispatcher = WebhookDispatcher(
+            uow=self.uow,
+            clock=self.clock,
+            ids=self.ids,
+            sender=self.webhook_sender,
+            max_tries=hooks.max_tries,
+        )
         self.worker = build_worker(
             settings,
             database_url=self.database_url,
@@ -392,9 +413,11 @@ class Container(Database):
                 self.transcription.handler(),
                 *self.kb_documents.handlers(),
                 *self.client_messages.handlers(),
+                self.webhook_dispatcher.handler(),
             ],
             sweeps={"orphaned_objects": self.visits.sweep_orphans},
             reminders=self.reminder_scan.run,
+            webhooks=self.webhook_dispatcher,
         )
 
     @property
@@ -473,6 +496,7 @@ class Container(Database):
         if isinstance(self.dashboard_cache, RedisDashboardCache):
             await self.dashboard_cache.aclose()
         await self.rate_limiter.aclose()
+        await self.webhook_sender.aclose()
         await self.ai.aclose()
         await self.speech.aclose()
         await self.hasher.aclose()

@@ -21,16 +21,20 @@ from vetchart.adapters.jobs import (
     run_embedded_worker,
     run_worker,
 )
-from vetchart.config import Settings, WorkerSettings
+from vetchart.config import Settings, WebhookSettings, WorkerSettings
 from vetchart.services.jobs import EventDelivery, EventHandler, Housekeeping
 from vetchart.services.ports.system import Clock, IdempotencyStore
 from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
+from vetchart.services.webhooks import WebhookDispatcher
 
 log = structlog.get_logger(__name__)
 
 
-def worker_config(worker: WorkerSettings) -> WorkerConfig:
+def worker_config(worker: WorkerSettings, webhooks: WebhookSettings | None = None) -> WorkerConfig:
+    webhooks = webhooks or WebhookSettings()
     return WorkerConfig(
+        webhook_max_tries=webhooks.max_tries,
+        webhook_retry_base_seconds=webhooks.retry_base_seconds,
         concurrency=worker.concurrency,
         max_attempts=worker.max_attempts,
         retry_base_seconds=worker.retry_base_seconds,
@@ -50,14 +54,21 @@ class Worker:
     config: WorkerConfig
     # The periodic reminder scan (services/messages.py ReminderScan.run).
     reminders: Callable[[], Awaitable[int]] | None = None
+    webhooks: WebhookDispatcher | None = None
 
     def job_app(self) -> procrastinate.App:
+        webhooks = self.webhooks
         return build_job_app(
             libpq_conninfo(self.database_url),
             delivery=self.delivery,
             housekeeping=self.housekeeping.run,
             config=self.config,
             reminders=self.reminders,
+            webhook_attempt=None
+            if webhooks is None
+            else lambda delivery_id, try_number: webhooks.attempt(
+                delivery_id, try_number=try_number
+            ),
         )
 
     async def run(self) -> None:
@@ -101,6 +112,7 @@ def build_worker(
     handlers: Sequence[EventHandler],
     sweeps: Mapping[str, Callable[[timedelta], Awaitable[int]]],
     reminders: Callable[[], Awaitable[int]] | None = None,
+    webhooks: WebhookDispatcher | None = None,
 ) -> Worker:
     """The outbox's event delivery to ``handlers`` and the housekeeping, on the queue."""
     auth = settings.auth
@@ -119,6 +131,7 @@ def build_worker(
             ),
             sweeps=sweeps,
         ),
-        config=worker_config(settings.worker),
+        config=worker_config(settings.worker, settings.webhooks),
         reminders=reminders,
+        webhooks=webhooks,
     )

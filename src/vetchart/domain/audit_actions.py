@@ -279,6 +279,17 @@ class AuditAction(enum.Enum):
     FHIR_IMMUNIZATION_SEARCH = _route("pet.fhir_immunization_search", "pet", M)
     FHIR_DOCUMENT_SEARCH = _route("pet.fhir_document_search", "pet", M)
     FHIR_PATIENT_EVERYTHING = _route("pet.fhir_everything", "pet", M, "pet_id")
+    # ------------------------------------------------------------ webhooks
+    # Configuration, not client data: reads leave refusals only; every change a row.
+    WEBHOOK_CREATE = _route("webhook.create", "practice", W, "practice_id", creates="webhook")
+    WEBHOOK_LIST = _route("webhook.list", "practice", D, "practice_id")
+    WEBHOOK_READ = _route("webhook.read", "webhook", D, "webhook_id")
+    WEBHOOK_UPDATE = _route("webhook.update", "webhook", W, "webhook_id")
+    WEBHOOK_ROTATE_SECRET = _route("webhook.rotate_secret", "webhook", W, "webhook_id")
+    WEBHOOK_DELIVERY_LIST = _route("webhook_delivery.list", "webhook", D, "webhook_id")
+    WEBHOOK_DELIVERY_RESEND = _route(
+        "webhook_delivery.resend", "webhook_delivery", W, "delivery_id"
+    )
 
     def row_resource_type(self, *, success: bool) -> str:
         """The ``resource_type`` of this action's row: a create's success names the new

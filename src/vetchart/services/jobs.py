@@ -23,6 +23,7 @@ HOUSEKEEPING = "vetchart.housekeeping"
 RETRY_STALLED = "vetchart.retry_stalled_jobs"
 # The reminder scan (services/messages.py ReminderScan), every 10 minutes.
 REMINDERS = "vetchart.reminders"
+DELIVER_WEBHOOK = "vetchart.deliver_webhook"
 EVENTS_QUEUE = "events"
 JOBS_QUEUE = "jobs"
 

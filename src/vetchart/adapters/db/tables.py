@@ -923,3 +923,45 @@ reminders = Table(
     Column("due_on", Date, nullable=False),
     _time("created_at", nullable=False),
 )
+
+# --------------------------------------------------------------------------- webhooks
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    _id(),
+    _ref("practice_id", "practices", nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event_types", ARRAY(Text), nullable=False),
+    Column("description", Text),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    # The signing secret, sealed with VETCHART_ENCRYPTION_KEY (the sender needs it back).
+    Column("secret_sealed", Text, nullable=False),
+    _ref("created_by", "users", nullable=False),
+    *_timestamps(),
+    CheckConstraint("cardinality(event_types) > 0", name="event_types_not_empty"),
+    Index("ix_webhook_endpoints_practice_id_created_at", "practice_id", "created_at", "id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    _ref("endpoint_id", "webhook_endpoints", ondelete="CASCADE", nullable=False),
+    _ref("practice_id", "practices", nullable=False),
+    Column("event_id", Uuid, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    _time("last_attempt_at"),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    _time("created_at", nullable=False),
+    _time("delivered_at"),
+    CheckConstraint("status IN ('pending', 'succeeded', 'dead')", name="status_known"),
+    CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    # One delivery per endpoint and event: a fan-out run twice adds none.
+    UniqueConstraint("endpoint_id", "event_id"),
+    Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at", "id"),
+)

@@ -31,6 +31,7 @@ from vetchart.adapters.db.schedule import (
     SqlVisitRepository,
 )
 from vetchart.adapters.db.scheduling import SqlSchedulingRepository
+from vetchart.adapters.db.webhooks import SqlWebhookRepository
 from vetchart.domain.appointments import Appointment, Visit
 from vetchart.domain.audit import AuditKey
 from vetchart.domain.events import DomainEvent
@@ -76,6 +77,7 @@ class SqlAlchemyUnitOfWork:
     outbox: SqlOutbox
     kb: SqlKbRepository
     messaging: SqlMessagingRepository
+    webhooks: SqlWebhookRepository
 
     def __init__(
         self,
@@ -133,6 +135,7 @@ class SqlAlchemyUnitOfWork:
         self.outbox = SqlOutbox(session, self._ids, self._secret_box)
         self.kb = SqlKbRepository(session)
         self.messaging = SqlMessagingRepository(session)
+        self.webhooks = SqlWebhookRepository(session, self._secret_box)
         return self
 
     async def __aexit__(

@@ -1,5 +1,5 @@
 """Response mappers, one module per area: what a route answers, built from what a service
-returns (``clients``, ``records``, ``schedule``, ``kb``, ``identity``), and the fast
+returns (``clients``, ``records``, ``schedule``, ``kb``, ``identity``, ``webhooks``), and the fast
 path's rows written as JSON (``encoding``). Routers import them from here, never from
 one another."""
 
@@ -24,6 +24,7 @@ from vetchart.api.presenters.schedule import (
     timeline_item_out,
     visit_out,
 )
+from vetchart.api.presenters.webhooks import delivery_out, webhook_out, webhook_with_secret_out
 
 __all__ = [
     "answer_out",
@@ -32,6 +33,7 @@ __all__ = [
     "association_out",
     "attachment_out",
     "consent_out",
+    "delivery_out",
     "document_out",
     "history_item",
     "history_out",
@@ -51,4 +53,6 @@ __all__ = [
     "timeline_item_out",
     "tokens_out",
     "visit_out",
+    "webhook_out",
+    "webhook_with_secret_out",
 ]

@@ -21,6 +21,7 @@ from vetchart.domain.policy.resources import (
     InvitationRef,
     OwnerCustody,
     PracticeBusiness,
+    PracticeConfiguration,
     PracticeLookup,
     RecordRef,
     Resource,
@@ -48,6 +49,10 @@ def require(actor: Principal, action: Action, resource: Resource = None) -> None
                 _matrix(actor, action)
         case PracticeBusiness(practice_id=practice_id):
             _practice_member(actor, action, practice_id)
+        case PracticeConfiguration(practice_id=practice_id, kind=kind):
+            _matrix(actor, action)
+            if not scope.is_practice_member(actor, practice_id):
+                raise NotFound(f"{kind} not found.")
         case UserAccount(practice_id=practice_id):
             _matrix(actor, action)
             if not scope.sees_user(actor, practice_id):

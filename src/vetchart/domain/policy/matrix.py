@@ -77,6 +77,7 @@ class Action(enum.StrEnum):
     SLOTS_READ = "slots.read"
     APPOINTMENT_REQUEST = "appointment.request"
     APPOINTMENT_CANCEL_OWN = "appointment.cancel_own"
+    WEBHOOK_MANAGE = "webhook.manage"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -145,6 +146,7 @@ schedule.manage           -      -     -      x        x
 slots.read                x      x     x      x        x
 appointment.request       x      -     -      -        -
 appointment.cancel_own    x      -     -      -        -
+webhook.manage            -      -     -      x        x
 """
 
 

@@ -116,8 +116,18 @@ class OwnerCustody:
     other_practices: bool
 
 
+@dataclass(frozen=True)
+class PracticeConfiguration:
+    """A setting object of one practice (a webhook endpoint): after the matrix, it exists
+    only for the practice's members and SYSTEM_ADMIN (404 for anyone else)."""
+
+    practice_id: UUID
+    kind: str  # what a refusal names: "Webhook"
+
+
 Resource = (
     PracticeLookup
+    | PracticeConfiguration
     | PracticeBusiness
     | UserAccount
     | RoleChange

@@ -23,6 +23,7 @@ from vetchart.services.ports.outbox import JobQueue, OutboxRepository
 from vetchart.services.ports.records import AttachmentRepository, MedicalRecordRepository
 from vetchart.services.ports.schedule import AppointmentRepository, VisitRepository
 from vetchart.services.ports.scheduling import SchedulingRepository
+from vetchart.services.ports.webhooks import WebhookRepository
 
 
 class UnitOfWork(Protocol):
@@ -73,6 +74,8 @@ class UnitOfWork(Protocol):
     def kb(self) -> KbRepository: ...
     @property
     def messaging(self) -> MessagingRepository: ...
+    @property
+    def webhooks(self) -> WebhookRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
