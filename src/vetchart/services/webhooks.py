@@ -24,6 +24,7 @@ import structlog
 
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
+from vetchart.domain.commands import changed_fields
 from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.policy import Action, PracticeConfiguration, PracticeLookup, Principal, require
 from vetchart.domain.webhooks import (
@@ -129,9 +130,7 @@ class WebhookService:
                 values["url"] = check_target_url(
                     url, allow_private=self._policy.allow_private_targets
                 )
-            changed = sorted(
-                name for name, value in values.items() if getattr(endpoint, name) != value
-            )
+            changed = changed_fields(endpoint, values)
             if not changed:
                 return endpoint
             endpoint = replace(endpoint, **values, updated_at=self._clock.now())  # type: ignore[arg-type]
