@@ -56,7 +56,8 @@ def demo_wav(seconds: float = DEMO_AUDIO_SECONDS, rate: int = 8000) -> bytes:
     )
 
 
-async def _one(payload: bytes) -> AsyncIterator[bytes]:
+async def one_chunk(payload: bytes) -> AsyncIterator[bytes]:
+    """``payload`` as a one-chunk stream, for ObjectStorage uploads."""
     yield payload
 
 
@@ -147,7 +148,7 @@ class DemoSchedule:
         ).value
         stored = await self._storage.put_stream(
             key,
-            _one(demo_wav()),
+            one_chunk(demo_wav()),
             max_bytes=10 * 1024 * 1024,
             content_type="audio/wav",
             inspect_head=self._inspectors(UploadKind.VISIT_AUDIO),
