@@ -21,6 +21,7 @@ from vetchart.domain.policy import ClientScope
 from vetchart.domain.uploads import ObjectKey, UploadKind
 from vetchart.domain.users import Role
 from vetchart.services.demo import DEMO_PRACTICES
+from vetchart.services.demo_scheduling import DEMO_VETS
 from vetchart.services.ports.clients import ClientQueries, PetFilters
 from vetchart.services.ports.paging import PageRequest
 from vetchart.services.ports.schedule import AppointmentFilters, ScheduleQueries
@@ -86,9 +87,7 @@ class DemoSchedule:
         for index, (name, timezone, _) in enumerate(DEMO_PRACTICES):
             async with self._uow() as uow:
                 practice = await uow.practices.get_by_name(name)
-                vet = await uow.users.get_by_email(
-                    ("vet@riverside.vetchart.local", "vet@hillcrest.vetchart.local")[index]
-                )
+                vet = await uow.users.get_by_email(DEMO_VETS[index])
             if practice is None or vet is None or vet.role is not Role.VET:
                 continue
             zone = ZoneInfo(timezone)
