@@ -21,6 +21,7 @@ from vetchart.domain.policy import ClientScope
 from vetchart.domain.uploads import ObjectKey, UploadKind
 from vetchart.domain.users import Role
 from vetchart.services.demo import DEMO_PRACTICES
+from vetchart.services.demo_scheduling import DEMO_VETS
 from vetchart.services.ports.clients import ClientQueries, PetFilters
 from vetchart.services.ports.paging import PageRequest
 from vetchart.services.ports.schedule import AppointmentFilters, ScheduleQueries
@@ -56,7 +57,8 @@ def demo_wav(seconds: float = DEMO_AUDIO_SECONDS, rate: int = 8000) -> bytes:
     )
 
 
-async def _one(payload: bytes) -> AsyncIterator[bytes]:
+async def one_chunk(payload: bytes) -> AsyncIterator[bytes]:
+    """``payload`` as a one-chunk stream, for ObjectStorage uploads."""
     yield payload
 
 
@@ -85,9 +87,7 @@ class DemoSchedule:
         for index, (name, timezone, _) in enumerate(DEMO_PRACTICES):
             async with self._uow() as uow:
                 practice = await uow.practices.get_by_name(name)
-                vet = await uow.users.get_by_email(
-                    ("vet@riverside.vetchart.local", "vet@hillcrest.vetchart.local")[index]
-                )
+                vet = await uow.users.get_by_email(DEMO_VETS[index])
             if practice is None or vet is None or vet.role is not Role.VET:
                 continue
             zone = ZoneInfo(timezone)
@@ -147,7 +147,7 @@ class DemoSchedule:
         ).value
         stored = await self._storage.put_stream(
             key,
-            _one(demo_wav()),
+            one_chunk(demo_wav()),
             max_bytes=10 * 1024 * 1024,
             content_type="audio/wav",
             inspect_head=self._inspectors(UploadKind.VISIT_AUDIO),

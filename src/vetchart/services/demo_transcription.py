@@ -6,7 +6,6 @@ uses the local one) and drafts its summary; without a transcriber the visit show
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from vetchart.demo_audio import DICTATION, demo_dictation
@@ -15,6 +14,7 @@ from vetchart.domain.policy import ClientScope
 from vetchart.domain.transcription import audio_attached
 from vetchart.domain.uploads import ObjectKey, UploadKind
 from vetchart.services.demo import DEMO_PRACTICES
+from vetchart.services.demo_schedule import one_chunk
 from vetchart.services.ports.clients import ClientQueries, PetFilters
 from vetchart.services.ports.paging import PageRequest
 from vetchart.services.ports.schedule import ScheduleQueries
@@ -24,10 +24,6 @@ from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
 
 # Enough of a pet's visits to find the demo's among them.
 VISITS_LOOKED_AT = 50
-
-
-async def _one(payload: bytes) -> AsyncIterator[bytes]:
-    yield payload
 
 
 class DemoTranscription:
@@ -74,7 +70,7 @@ class DemoTranscription:
         ).value
         stored = await self._storage.put_stream(
             key,
-            _one(audio),
+            one_chunk(audio),
             max_bytes=len(audio),
             content_type="audio/ogg",
             inspect_head=self._inspectors(UploadKind.VISIT_AUDIO),

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.commands import given
+from vetchart.domain.commands import changed_fields, given
 from vetchart.domain.errors import NotFound
 from vetchart.domain.messaging import (
     ChannelConsent,
@@ -161,7 +161,7 @@ class MessagingService:
         async with self._uow() as uow:
             rule = await self._rule(uow, actor, rule_id, for_update=True)
             values = given(changes)
-            changed = sorted(name for name, value in values.items() if getattr(rule, name) != value)
+            changed = changed_fields(rule, values)
             if not changed:
                 return rule
             updated = replace(rule, **values, updated_at=self._clock.now())
