@@ -6,46 +6,32 @@ delivers them: email to the log or SMTP, SMS to the log or Twilio). Idempotent."
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from vetchart.domain.messaging import Channel, ReminderRule
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
 from vetchart.services.demo import DEMO_PRACTICES
-from vetchart.services.ports.clients import ClientQueries, PetFilters
+from vetchart.services.demo_parts import DemoSeeder
+from vetchart.services.ports.clients import PetFilters
 from vetchart.services.ports.notifications import MessageQueries
 from vetchart.services.ports.paging import PageRequest
 from vetchart.services.ports.records import RecordQueries
-from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
 
 DEMO_LEAD_DAYS = (30, 7, 0)
 DEMO_DUE_IN_DAYS = 5
 DEMO_VACCINATION = "Rabies vaccination"
 
 
-class DemoMessaging:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        ids: IdGenerator,
-        clients: ClientQueries,
-        messages: MessageQueries,
-        records: RecordQueries,
-        scan: Callable[[], Awaitable[int]],
-    ) -> None:
-        self._records = records
-        self._uow = uow
-        self._clock = clock
-        self._ids = ids
-        self._clients = clients
-        self._messages = messages
-        self._scan = scan
+@dataclass(kw_only=True)
+class DemoMessaging(DemoSeeder):
+    messages: MessageQueries
+    records: RecordQueries
+    scan: Callable[[], Awaitable[int]]
 
     async def seed(self) -> str:
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             riverside = await uow.practices.get_by_name(DEMO_PRACTICES[0][0])
             vet = await uow.users.get_by_email("vet@riverside.vetchart.local")
             account = await uow.users.get_by_email("owner@vetchart.local")
@@ -54,19 +40,19 @@ class DemoMessaging:
             return "messaging: skipped (demo clients missing)"
         # Each part is made only when it is missing (a database migrated down and up again
         # keeps the records, which are permanent, but not the newer tables).
-        rules = await self._messages.rules_page(riverside.id, PageRequest(limit=1))
-        pets = await self._clients.pets_page(
+        rules = await self.messages.rules_page(riverside.id, PageRequest(limit=1))
+        pets = await self.clients.pets_page(
             ClientScope(practice_id=riverside.id),
             PetFilters(owner_id=owner.id),
             PageRequest(limit=1),
         )
-        now = self._clock.now()
+        now = self.clock.now()
         made: list[str] = []
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             if not rules.items:
                 await uow.messaging.add_rule(
                     ReminderRule(
-                        id=self._ids.new_id(),
+                        id=self.ids.new_id(),
                         practice_id=riverside.id,
                         record_type=RecordType.VACCINATION,
                         species=None,
@@ -86,12 +72,12 @@ class DemoMessaging:
                 visit = now.date() - timedelta(days=365 - DEMO_DUE_IN_DAYS)
                 if pet.date_of_birth is not None and visit < pet.date_of_birth:
                     continue
-                records = await self._records.pet_records(pet.id)
+                records = await self.records.pet_records(pet.id)
                 if any(r.content.title == DEMO_VACCINATION for r in records):
                     continue
                 await uow.records.add(
                     MedicalRecord.create(
-                        record_id=self._ids.new_id(),
+                        record_id=self.ids.new_id(),
                         pet=PetFacts(pet.id, pet.species, pet.date_of_birth, pet.is_active),
                         practice_id=riverside.id,
                         author_id=vet.id,
@@ -113,5 +99,5 @@ class DemoMessaging:
                 made.append("a vaccination due")
             await uow.commit()
         summary = ", ".join(made) if made else "rule, consent and vaccination already there"
-        created = await self._scan()
+        created = await self.scan()
         return f"messaging: {summary}; {created} reminders due now"

@@ -4,7 +4,7 @@ timezone) and a few visits with short generated recordings. Idempotent per day."
 from __future__ import annotations
 
 import struct
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -12,22 +12,16 @@ from zoneinfo import ZoneInfo
 from vetchart.domain.appointments import (
     AppointmentStatus,
     AppointmentType,
-    StoredFile,
-    Visit,
-    VisitState,
     new_appointment,
 )
 from vetchart.domain.policy import ClientScope
-from vetchart.domain.uploads import ObjectKey, UploadKind
 from vetchart.domain.users import Role
 from vetchart.services.demo import DEMO_PRACTICES
+from vetchart.services.demo_parts import DemoVisitSeeder
 from vetchart.services.demo_scheduling import DEMO_VETS
-from vetchart.services.ports.clients import ClientQueries, PetFilters
+from vetchart.services.ports.clients import PetFilters
 from vetchart.services.ports.paging import PageRequest
-from vetchart.services.ports.schedule import AppointmentFilters, ScheduleQueries
-from vetchart.services.ports.storage import HeadInspectorFactory, ObjectStorage
-from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
+from vetchart.services.ports.schedule import AppointmentFilters
 
 # (local start hour, minute, minutes, type, title, status)
 DEMO_DAY = (
@@ -57,43 +51,20 @@ def demo_wav(seconds: float = DEMO_AUDIO_SECONDS, rate: int = 8000) -> bytes:
     )
 
 
-async def one_chunk(payload: bytes) -> AsyncIterator[bytes]:
-    """``payload`` as a one-chunk stream, for ObjectStorage uploads."""
-    yield payload
-
-
-class DemoSchedule:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        ids: IdGenerator,
-        clients: ClientQueries,
-        schedule: ScheduleQueries,
-        storage: ObjectStorage,
-        inspectors: HeadInspectorFactory,
-    ) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._ids = ids
-        self._clients = clients
-        self._schedule = schedule
-        self._storage = storage
-        self._inspectors = inspectors
-
+@dataclass(kw_only=True)
+class DemoSchedule(DemoVisitSeeder):
     async def seed(self) -> str:
         booked = visits = 0
         for index, (name, timezone, _) in enumerate(DEMO_PRACTICES):
-            async with self._uow() as uow:
+            async with self.uow() as uow:
                 practice = await uow.practices.get_by_name(name)
                 vet = await uow.users.get_by_email(DEMO_VETS[index])
             if practice is None or vet is None or vet.role is not Role.VET:
                 continue
             zone = ZoneInfo(timezone)
-            today = self._clock.now().astimezone(zone).date()
+            today = self.clock.now().astimezone(zone).date()
             day_start = datetime.combine(today, time.min, tzinfo=zone)
-            existing = await self._schedule.appointments_page(
+            existing = await self.schedule.appointments_page(
                 AppointmentFilters(
                     scope=ClientScope(everything=True),
                     practice_id=practice.id,
@@ -105,15 +76,15 @@ class DemoSchedule:
             )
             if existing.items:
                 continue
-            pets = await self._clients.pets_page(
+            pets = await self.clients.pets_page(
                 ClientScope(practice_id=practice.id), PetFilters(), PageRequest(limit=len(DEMO_DAY))
             )
             for slot, view in zip(DEMO_DAY, pets.items, strict=False):
                 hour, minute, minutes, kind, title, status = slot
-                now = self._clock.now()
+                now = self.clock.now()
                 start = datetime.combine(today, time(hour, minute), tzinfo=zone)
                 appointment = new_appointment(
-                    id=self._ids.new_id(),
+                    id=self.ids.new_id(),
                     practice_id=practice.id,
                     pet_owner_id=view.owner.id,
                     pet_ids=(view.pet.id,),
@@ -128,7 +99,7 @@ class DemoSchedule:
                     created_at=now,
                     updated_at=now,
                 )
-                async with self._uow() as uow:
+                async with self.uow() as uow:
                     await uow.appointments.add(appointment)
                     await uow.commit()
                 booked += 1
@@ -142,19 +113,11 @@ class DemoSchedule:
     async def _visit_with_audio(
         self, appointment_id: UUID, pet_id: UUID, practice_id: UUID, vet_id: UUID, when: datetime
     ) -> None:
-        key = ObjectKey.new(
-            UploadKind.VISIT_AUDIO, now=self._clock.now(), object_id=self._ids.new_id()
-        ).value
-        stored = await self._storage.put_stream(
-            key,
-            one_chunk(demo_wav()),
-            max_bytes=10 * 1024 * 1024,
+        visit = await self.recorded_visit(
+            demo_wav(),
             content_type="audio/wav",
-            inspect_head=self._inspectors(UploadKind.VISIT_AUDIO),
-        )
-        now = self._clock.now()
-        visit = Visit(
-            id=self._ids.new_id(),
+            max_bytes=10 * 1024 * 1024,
+            file_name="recording.wav",
             pet_id=pet_id,
             practice_id=practice_id,
             appointment_id=appointment_id,
@@ -165,18 +128,8 @@ class DemoSchedule:
                 "Assessment: otitis externa. Plan: clean the ear and start ear drops twice "
                 "daily for ten days. Recheck in two weeks."
             ),
-            state=VisitState.NEW,
-            created_by=vet_id,
-            created_at=now,
-            updated_at=now,
-            audio=StoredFile(
-                key=stored.key,
-                content_type=stored.content_type or "audio/wav",
-                size_bytes=stored.size,
-                sha256=stored.sha256 or "",
-                file_name="recording.wav",
-            ),
+            vet_id=vet_id,
         )
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             await uow.visits.add(visit)
             await uow.commit()
