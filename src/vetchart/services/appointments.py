@@ -77,7 +77,7 @@ class AppointmentService(SubjectService[ScheduleQueries, ScheduleReads]):
                     field="pet_owner_id",
                 )
             owner.require_active()
-            pets = await self._owner_pets(uow, owner_id, new.pet_ids)
+            pets = await owner_pet_briefs(uow, owner_id, new.pet_ids, OWNER_PETS_ONLY)
             appointment = new_appointment(
                 id=self._ids.new_id(),
                 practice_id=practice_id,
@@ -116,7 +116,9 @@ class AppointmentService(SubjectService[ScheduleQueries, ScheduleReads]):
             if "assigned_vet_id" in checked:
                 await self._check_vet(uow, appointment.practice_id, checked["assigned_vet_id"])
             if "pet_ids" in checked:
-                await self._owner_pets(uow, appointment.pet_owner_id, checked["pet_ids"])
+                await owner_pet_briefs(
+                    uow, appointment.pet_owner_id, checked["pet_ids"], OWNER_PETS_ONLY
+                )
             pets_before = appointment.pet_ids
             changed = appointment.edit(checked, self._clock.now())
             if changed:
@@ -277,23 +279,6 @@ class AppointmentService(SubjectService[ScheduleQueries, ScheduleReads]):
         require(actor, Action.APPOINTMENT_UPDATE, PracticeBusiness(appointment.practice_id))
         return appointment
 
-    async def _owner_pets(
-        self, uow: UnitOfWork, owner_id: UUID, pet_ids: tuple[UUID, ...]
-    ) -> list[PetBrief]:
-        mine = await uow.appointments.owner_pets(owner_id, pet_ids)
-        if mine != set(pet_ids):
-            raise RuleViolation(
-                "Every pet must be an active pet of the appointment's owner.",
-                rule="appointment.pets_of_owner",
-                field="pet_ids",
-            )
-        briefs = []
-        for pet_id in pet_ids:
-            pet = await uow.pets.get(pet_id, ClientScope(everything=True))
-            assert pet is not None
-            briefs.append(PetBrief(pet.id, pet.name, pet.species))
-        return sorted(briefs, key=lambda p: (p.name, str(p.id)))
-
     @staticmethod
     async def _check_vet(uow: UnitOfWork, practice_id: UUID, vet_id: UUID) -> None:
         vet = await uow.users.get(vet_id)
@@ -366,3 +351,22 @@ class DashboardService:
         )
         await self._cache.put(practice_id, generation, key, body)
         return body
+
+
+OWNER_PETS_ONLY = "Every pet must be an active pet of the appointment's owner."
+
+
+async def owner_pet_briefs(
+    uow: UnitOfWork, owner_id: UUID, pet_ids: tuple[UUID, ...], not_theirs: str
+) -> list[PetBrief]:
+    """The pets, by name, when every one is an active pet of the owner; else RuleViolation
+    ``appointment.pets_of_owner`` saying ``not_theirs``."""
+    mine = await uow.appointments.owner_pets(owner_id, pet_ids)
+    if mine != set(pet_ids):
+        raise RuleViolation(not_theirs, rule="appointment.pets_of_owner", field="pet_ids")
+    briefs = []
+    for pet_id in pet_ids:
+        pet = await uow.pets.get(pet_id, ClientScope(everything=True))
+        assert pet is not None
+        briefs.append(PetBrief(pet.id, pet.name, pet.species))
+    return sorted(briefs, key=lambda p: (p.name, str(p.id)))

@@ -44,11 +44,12 @@ from vetchart.domain.scheduling import (
     WeeklyInterval,
 )
 from vetchart.domain.users import Role
+from vetchart.services.appointments import owner_pet_briefs
 from vetchart.services.audit import record as audit
+from vetchart.services.base import QueryService
 from vetchart.services.ports.schedule import AppointmentView, PetBrief, ScheduleQueries
 from vetchart.services.ports.scheduling import VetBrief
-from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from vetchart.services.ports.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -86,20 +87,7 @@ def _not_client() -> Forbidden:
     )
 
 
-class SchedulingService:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        queries: ScheduleQueries,
-        clock: Clock,
-        ids: IdGenerator,
-    ) -> None:
-        self._uow = uow
-        self._queries = queries
-        self._clock = clock
-        self._ids = ids
-
+class SchedulingService(QueryService[ScheduleQueries]):
     # ------------------------------------------------------------------ settings
 
     async def settings(self, actor: Principal, practice_id: UUID) -> SettingsView:
@@ -598,16 +586,6 @@ class SchedulingService:
             raise RuleViolation(
                 "An appointment has 1 to 10 pets.", rule="appointment.pets", field="pet_ids"
             )
-        mine = await uow.appointments.owner_pets(owner_id, unique)
-        if mine != set(unique):
-            raise RuleViolation(
-                "Every pet must be one of your active pets.",
-                rule="appointment.pets_of_owner",
-                field="pet_ids",
-            )
-        briefs = []
-        for pet_id in unique:
-            pet = await uow.pets.get(pet_id, ClientScope(everything=True))
-            assert pet is not None
-            briefs.append(PetBrief(pet.id, pet.name, pet.species))
-        return sorted(briefs, key=lambda p: (p.name, str(p.id)))
+        return await owner_pet_briefs(
+            uow, owner_id, unique, "Every pet must be one of your active pets."
+        )
