@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
+from vetchart.domain.events import DomainEvent
 from vetchart.services.ports.outbox import OutboxMessage
 from vetchart.services.ports.system import Clock, IdempotencyStore
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -40,6 +41,11 @@ class EventHandler:
     name: str
     event_types: frozenset[str]
     handle: HandlerFunction
+
+    @classmethod
+    def on(cls, name: str, event: type[DomainEvent], handle: HandlerFunction) -> EventHandler:
+        """The handler ``name`` of one event type."""
+        return cls(name=name, event_types=frozenset({event.event_type()}), handle=handle)
 
 
 @dataclass(frozen=True)

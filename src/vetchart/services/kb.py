@@ -252,16 +252,8 @@ class KbDocumentService:
 
     def handlers(self) -> list[EventHandler]:
         return [
-            EventHandler(
-                name=INGEST_HANDLER,
-                event_types=frozenset({KbDocumentUploaded.event_type()}),
-                handle=self._on_uploaded,
-            ),
-            EventHandler(
-                name=PURGE_HANDLER,
-                event_types=frozenset({KbDocumentDeleted.event_type()}),
-                handle=self._on_deleted,
-            ),
+            EventHandler.on(INGEST_HANDLER, KbDocumentUploaded, self._on_uploaded),
+            EventHandler.on(PURGE_HANDLER, KbDocumentDeleted, self._on_deleted),
         ]
 
     async def _on_uploaded(self, uow: UnitOfWork, message: OutboxMessage) -> None:

@@ -24,11 +24,7 @@ class InvitationMail:
         self._base_url = public_base_url.rstrip("/")
 
     def handler(self) -> EventHandler:
-        return EventHandler(
-            name=self.name,
-            event_types=frozenset({InvitationCreated.event_type()}),
-            handle=self.handle,
-        )
+        return EventHandler.on(self.name, InvitationCreated, self.handle)
 
     async def handle(self, uow: UnitOfWork, message: OutboxMessage) -> None:
         event = message.payload

@@ -98,11 +98,7 @@ class VisitSummaryService:
         return visit
 
     def handler(self) -> EventHandler:
-        return EventHandler(
-            name=self.name,
-            event_types=frozenset({VisitSummaryRequested.event_type()}),
-            handle=self.handle,
-        )
+        return EventHandler.on(self.name, VisitSummaryRequested, self.handle)
 
     async def handle(self, uow: UnitOfWork, message: OutboxMessage) -> None:
         visit_id = UUID(str(message.payload["visit_id"]))

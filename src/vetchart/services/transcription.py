@@ -103,11 +103,7 @@ class VisitTranscriptionService:
         return visit
 
     def handler(self) -> EventHandler:
-        return EventHandler(
-            name=self.name,
-            event_types=frozenset({VisitTranscriptionRequested.event_type()}),
-            handle=self.handle,
-        )
+        return EventHandler.on(self.name, VisitTranscriptionRequested, self.handle)
 
     async def handle(self, uow: UnitOfWork, message: OutboxMessage) -> None:
         visit_id = UUID(str(message.payload["visit_id"]))
