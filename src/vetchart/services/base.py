@@ -14,7 +14,20 @@ Queries = TypeVar("Queries")
 Reads = TypeVar("Reads")
 
 
-class SubjectService(Generic[Queries, Reads]):
+class QueryService(Generic[Queries]):
+    """A service that writes through the unit of work and lists through its queries, with
+    the clock and ids of new objects."""
+
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, queries: Queries, clock: Clock, ids: IdGenerator
+    ) -> None:
+        self._uow = uow
+        self._queries = queries
+        self._clock = clock
+        self._ids = ids
+
+
+class SubjectService(QueryService[Queries], Generic[Queries, Reads]):
     """A service of one subject (owners, pets, appointments): writes through the unit of
     work, lists through the subject's queries, audited reads through its fast path
     (``reads``), with the clock and ids of new objects."""
@@ -28,11 +41,8 @@ class SubjectService(Generic[Queries, Reads]):
         clock: Clock,
         ids: IdGenerator,
     ) -> None:
-        self._uow = uow
-        self._queries = queries
+        super().__init__(uow=uow, queries=queries, clock=clock, ids=ids)
         self._reads = reads
-        self._clock = clock
-        self._ids = ids
 
 
 def found(value: T | None, what: str) -> T:

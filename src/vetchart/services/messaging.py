@@ -30,26 +30,13 @@ from vetchart.domain.policy import (
 )
 from vetchart.services.audit import record as audit
 from vetchart.services.audit import record_read
+from vetchart.services.base import QueryService
 from vetchart.services.ports.notifications import LoggedMessage, MessageQueries
 from vetchart.services.ports.paging import Page, PageRequest
-from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from vetchart.services.ports.unit_of_work import UnitOfWork
 
 
-class MessagingService:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        queries: MessageQueries,
-        clock: Clock,
-        ids: IdGenerator,
-    ) -> None:
-        self._uow = uow
-        self._queries = queries
-        self._clock = clock
-        self._ids = ids
-
+class MessagingService(QueryService[MessageQueries]):
     # ------------------------------------------------------------------ consent
 
     async def consents(

@@ -32,7 +32,7 @@ from vetchart.domain.records import (
 )
 from vetchart.services.audit import read_entry, record_read, seen_page, seen_practices
 from vetchart.services.audit import record as audit
-from vetchart.services.base import found
+from vetchart.services.base import SubjectService, found
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest, Row
 from vetchart.services.ports.records import HistoryEntry, RecordFilters, RecordQueries, RecordReads
@@ -46,7 +46,7 @@ class RecordView:
     finalised_at: datetime | None  # None while the record can still be tidied freely
 
 
-class MedicalRecordService:
+class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
     def __init__(
         self,
         *,
@@ -57,11 +57,7 @@ class MedicalRecordService:
         ids: IdGenerator,
         finalise_after: timedelta,
     ) -> None:
-        self._uow = uow
-        self._queries = queries
-        self._reads = reads
-        self._clock = clock
-        self._ids = ids
+        super().__init__(uow=uow, queries=queries, reads=reads, clock=clock, ids=ids)
         self._finalise_after = finalise_after
 
     def view(self, record: MedicalRecord, now: datetime | None = None) -> RecordView:

@@ -43,7 +43,7 @@ from vetchart.domain.transcription import audio_attached, client_transcript_chan
 from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
 from vetchart.services.audit import record as audit
 from vetchart.services.audit import record_pet_read, record_read
-from vetchart.services.base import found
+from vetchart.services.base import QueryService, found
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest
 from vetchart.services.ports.records import Attachment
@@ -79,7 +79,7 @@ class SignedUpload:
 VISIT_READS = frozenset({AuditAction.VISIT_READ, AuditAction.FHIR_ENCOUNTER_READ})
 
 
-class VisitService:
+class VisitService(QueryService[ScheduleQueries]):
     def __init__(
         self,
         *,
@@ -92,11 +92,8 @@ class VisitService:
         limits: UploadLimits,
         transcription_configured: bool = False,
     ) -> None:
+        super().__init__(uow=uow, queries=queries, clock=clock, ids=ids)
         self._transcription_configured = transcription_configured
-        self._uow = uow
-        self._queries = queries
-        self._clock = clock
-        self._ids = ids
         self._storage = storage
         self._inspectors = inspectors
         self._limits = limits
