@@ -126,7 +126,10 @@ def _invalid(what: str) -> ServiceUnavailable:
     )
 
 
-class _OpenAICaller(ResilientCaller):
+class OpenAICaller(ResilientCaller):
+    """A resilient caller on the official OpenAI client (its errors classified by
+    ``classify_openai_error``)."""
+
     def __init__(
         self,
         client: AsyncOpenAI,
@@ -144,7 +147,7 @@ class _OpenAICaller(ResilientCaller):
         self._client = client
 
 
-class OpenAIChat(_OpenAICaller):
+class OpenAIChat(OpenAICaller):
     """A port on ``POST /chat/completions`` with one model, an output cap (the class's
     default unless given) and a temperature (None leaves the model's default: some
     models accept no other value)."""
@@ -197,7 +200,7 @@ class OpenAIChat(_OpenAICaller):
         return content.strip()
 
 
-class OpenAIEmbedder(_OpenAICaller):
+class OpenAIEmbedder(OpenAICaller):
     """The ``Embedder`` port on ``POST /embeddings``."""
 
     def __init__(

@@ -20,8 +20,8 @@ import openai
 from openai import AsyncOpenAI, omit
 from openai.types.audio import Transcription, TranscriptionVerbose
 
-from vetchart.adapters.ai.breaker import CircuitBreaker, ResilientCaller, RetryPolicy
-from vetchart.adapters.ai.openai_adapter import classify_openai_error
+from vetchart.adapters.ai.breaker import CircuitBreaker, RetryPolicy
+from vetchart.adapters.ai.openai_adapter import OpenAICaller
 from vetchart.services.ports.ai import ServiceUnavailable
 from vetchart.services.ports.speech import Transcript, TranscriptionRejected, TranscriptSegment
 
@@ -44,7 +44,7 @@ _EXTENSIONS: Final = {
 }
 
 
-class OpenAITranscriber(ResilientCaller):
+class OpenAITranscriber(OpenAICaller):
     def __init__(
         self,
         client: AsyncOpenAI,
@@ -54,13 +54,7 @@ class OpenAITranscriber(ResilientCaller):
         retry: RetryPolicy | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
-        super().__init__(
-            breaker=breaker,
-            retry=retry or RetryPolicy(),
-            timeout_seconds=timeout_seconds,
-            classify=classify_openai_error,
-        )
-        self._client = client
+        super().__init__(client, breaker=breaker, retry=retry, timeout_seconds=timeout_seconds)
         self._model = model
 
     name = SERVICE

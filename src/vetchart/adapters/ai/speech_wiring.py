@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from vetchart.adapters.ai.breaker import CircuitBreakers, RetryPolicy
-from vetchart.adapters.ai.wiring import OPENAI
+from vetchart.adapters.ai.breaker import CircuitBreakers
+from vetchart.adapters.ai.wiring import OPENAI, openai_retry, service_breaker
 from vetchart.config import AiSettings, ConfigurationError, SttSettings
 from vetchart.services.ports.speech import NoTranscriber, SpeechToText
 
@@ -47,16 +47,8 @@ def build_transcriber(
         transcriber = OpenAITranscriber(
             client,
             model=stt.model,
-            breaker=breakers.get(
-                OPENAI,
-                failure_threshold=ai.circuit_failure_threshold,
-                reset_timeout_seconds=ai.circuit_reset_seconds,
-            ),
-            retry=RetryPolicy(
-                attempts=stt.max_attempts,
-                initial_backoff_seconds=ai.openai_retry_base_seconds,
-                max_backoff_seconds=ai.openai_retry_max_seconds,
-            ),
+            breaker=service_breaker(breakers, OPENAI, ai),
+            retry=openai_retry(ai, stt.max_attempts),
             timeout_seconds=stt.timeout_seconds,
         )
         return SpeechAdapters(transcriber, [client.close])

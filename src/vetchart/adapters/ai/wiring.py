@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from vetchart.adapters.ai.breaker import CircuitBreakers, RetryPolicy
+from vetchart.adapters.ai.breaker import CircuitBreaker, CircuitBreakers, RetryPolicy
 from vetchart.adapters.ai.extractive import ExtractiveAnswerer, ExtractiveSummarizer
 from vetchart.config import AiSettings
 from vetchart.services.ports.ai import Answerer, Embedder, Summarizer, VectorIndex
@@ -20,6 +20,24 @@ ChatT = TypeVar("ChatT", bound="OpenAIChat")
 
 OPENAI: Final = "openai"
 PINECONE: Final = "pinecone"
+
+
+def service_breaker(breakers: CircuitBreakers, service: str, ai: AiSettings) -> CircuitBreaker:
+    """The service's breaker with the configured threshold and reset time."""
+    return breakers.get(
+        service,
+        failure_threshold=ai.circuit_failure_threshold,
+        reset_timeout_seconds=ai.circuit_reset_seconds,
+    )
+
+
+def openai_retry(ai: AiSettings, attempts: int) -> RetryPolicy:
+    """Bounded retries of OpenAI calls with the configured backoff."""
+    return RetryPolicy(
+        attempts=attempts,
+        initial_backoff_seconds=ai.openai_retry_base_seconds,
+        max_backoff_seconds=ai.openai_retry_max_seconds,
+    )
 
 
 @dataclass
@@ -54,22 +72,14 @@ def build_ai_adapters(settings: AiSettings, breakers: CircuitBreakers) -> AiAdap
             build_openai_client,
         )
 
-        breaker = breakers.get(
-            OPENAI,
-            failure_threshold=settings.circuit_failure_threshold,
-            reset_timeout_seconds=settings.circuit_reset_seconds,
-        )
+        breaker = service_breaker(breakers, OPENAI, settings)
         client = build_openai_client(
             api_key=settings.openai_api_key.get_secret_value(),
             base_url=settings.openai_base_url,
             timeout_seconds=settings.openai_timeout_seconds,
         )
         adapters.closers.append(client.close)
-        background = RetryPolicy(
-            attempts=settings.openai_max_attempts,
-            initial_backoff_seconds=settings.openai_retry_base_seconds,
-            max_backoff_seconds=settings.openai_retry_max_seconds,
-        )
+        background = openai_retry(settings, settings.openai_max_attempts)
         interactive = replace(background, deadline_seconds=settings.openai_request_deadline_seconds)
 
         def chat(port: type[ChatT], retry: RetryPolicy) -> ChatT:
@@ -113,11 +123,7 @@ def build_ai_adapters(settings: AiSettings, breakers: CircuitBreakers) -> AiAdap
         pinecone = PineconeVectorIndex(
             index,
             namespace=settings.pinecone_namespace,
-            breaker=breakers.get(
-                PINECONE,
-                failure_threshold=settings.circuit_failure_threshold,
-                reset_timeout_seconds=settings.circuit_reset_seconds,
-            ),
+            breaker=service_breaker(breakers, PINECONE, settings),
             timeout_seconds=settings.pinecone_timeout_seconds,
         )
         adapters.closers.append(pinecone.aclose)
