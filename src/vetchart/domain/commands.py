@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import fields
-from typing import Any, Final
+from dataclasses import fields, replace
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+E = TypeVar("E")
 
 
 class Unset(enum.Enum):
@@ -55,3 +58,15 @@ def stripped(text: object) -> object:
 def changed_fields(current: object, values: dict[str, Any]) -> list[str]:
     """The names of ``values`` that differ from the entity's (sorted)."""
     return sorted(name for name, value in values.items() if getattr(current, name) != value)
+
+
+def with_changes(
+    current: E, values: dict[str, Any], now: Callable[[], datetime], **also: Any
+) -> tuple[E, list[str]]:
+    """The entity with ``values`` (and ``also``) set and ``updated_at`` now, with the
+    names that changed (sorted); the entity itself and no names when nothing changes (the
+    clock is not asked then)."""
+    changed = changed_fields(current, values)
+    if not changed:
+        return current, changed
+    return replace(current, **values, **also, updated_at=now()), changed  # type: ignore[type-var]

@@ -112,6 +112,21 @@ def _written(
 # :func:`read_entry` it is handed, in the read's own transaction).
 record = _written(entry)
 
+
+def change_entry(
+    actor: Actor,
+    action: AuditAction,
+    resource_id: UUID,
+    practice_id: UUID | None,
+    changed: list[str],
+) -> AuditEntry:
+    """An update's row: the names of the fields it changed (``{"fields": [...]}``)."""
+    return entry(actor, action, resource_id, practice_id, {"fields": changed})
+
+
+# Write an update's row (a :func:`change_entry`) with the unit of work's commit.
+record_change = _written(change_entry)
+
 # Write a successful read's row (a :func:`read_entry`) with the unit of work's commit.
 record_read = _written(read_entry)
 

@@ -3,12 +3,11 @@ opt out), the owner's message log, and a practice's reminder rules."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from uuid import UUID
 
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.commands import changed_fields, given
+from vetchart.domain.commands import given, with_changes
 from vetchart.domain.errors import NotFound
 from vetchart.domain.messaging import (
     ChannelConsent,
@@ -29,7 +28,7 @@ from vetchart.domain.policy import (
     staff_practice,
 )
 from vetchart.services.audit import record as audit
-from vetchart.services.audit import record_read
+from vetchart.services.audit import record_change, record_read
 from vetchart.services.base import QueryService
 from vetchart.services.ports.notifications import LoggedMessage, MessageQueries
 from vetchart.services.ports.paging import Page, PageRequest
@@ -147,20 +146,18 @@ class MessagingService(QueryService[MessageQueries]):
     ) -> ReminderRule:
         async with self._uow() as uow:
             rule = await self._rule(uow, actor, rule_id, for_update=True)
-            values = given(changes)
-            changed = changed_fields(rule, values)
+            updated, changed = with_changes(rule, given(changes), self._clock.now)
             if not changed:
                 return rule
-            updated = replace(rule, **values, updated_at=self._clock.now())
             await uow.messaging.save_rule(updated)
-            audit(
+            record_change(
                 uow,
                 meta,
                 actor,
                 AuditAction.REMINDER_RULE_UPDATE,
                 rule.id,
                 rule.practice_id,
-                {"fields": changed},
+                changed,
             )
             await uow.commit()
         return updated

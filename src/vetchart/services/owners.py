@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.audit_actions import ASSOCIATION_STEPS, AuditAction
-from vetchart.domain.commands import changed_fields, given
+from vetchart.domain.commands import given, with_changes
 from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.owners import (
     Association,
@@ -31,7 +30,7 @@ from vetchart.domain.policy import (
     require,
     staff_practice,
 )
-from vetchart.services.audit import care_practices, read_entry, seen_page
+from vetchart.services.audit import care_practices, read_entry, record_change, seen_page
 from vetchart.services.audit import record as audit
 from vetchart.services.base import SubjectService, found
 from vetchart.services.ports.clients import AssociationView, ClientQueries, ClientReads
@@ -131,20 +130,12 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
         async with self._uow() as uow:
             owner = await visible_owner(uow, actor, owner_id, for_update=True)
             require(actor, Action.PET_OWNER_UPDATE)
-            checked = given(changes)
-            changed = changed_fields(owner, checked)
+            updated, changed = with_changes(owner, given(changes), self._clock.now)
             if not changed:
                 return owner
-            updated = replace(owner, **checked, updated_at=self._clock.now())
             await uow.pet_owners.save(updated)
-            audit(
-                uow,
-                meta,
-                actor,
-                AuditAction.PET_OWNER_UPDATE,
-                owner.id,
-                actor.practice_id,
-                {"fields": changed},
+            record_change(
+                uow, meta, actor, AuditAction.PET_OWNER_UPDATE, owner.id, actor.practice_id, changed
             )
             await uow.commit()
         return updated

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.commands import changed_fields, given
+from vetchart.domain.commands import given, with_changes
 from vetchart.domain.errors import NotFound, PreconditionFailed, PreconditionRequired
 from vetchart.domain.pets import NewPet, Pet, PetChanges, check_pet
 from vetchart.domain.policy import Action, Principal, client_scope, require
@@ -139,11 +139,11 @@ class PetService(SubjectService[ClientQueries, ClientReads]):
         async with self._uow() as uow:
             pet = await _locked_pet(uow, actor, pet_id, Action.PET_UPDATE)
             require_version(if_match, pet.version)
-            checked = given(changes)
-            changed = changed_fields(pet, checked)
+            updated, changed = with_changes(
+                pet, given(changes), self._clock.now, version=pet.version + 1
+            )
             if not changed:
                 return pet
-            updated = replace(pet, **checked, updated_at=self._clock.now(), version=pet.version + 1)
             check_pet(updated, today=self._today())
             await uow.pets.save(updated)
             audit(

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.commands import changed_fields, given
+from vetchart.domain.commands import given, with_changes
 from vetchart.domain.errors import Conflict, Gone, NotFound, RuleViolation
 from vetchart.domain.invitations import (
     InvitationStatus,
@@ -34,6 +34,7 @@ from vetchart.domain.practices import (
 from vetchart.domain.users import Role, User, normalize_email, normalize_full_name
 from vetchart.services.accounts import new_account
 from vetchart.services.audit import record as _audit
+from vetchart.services.audit import record_change
 from vetchart.services.auth.base import token_digest
 from vetchart.services.ports.clients import ClientQueries
 from vetchart.services.ports.identity import Invitation, PasswordHasher
@@ -100,21 +101,14 @@ class PracticeService:
             practice = await uow.practices.get(practice_id, for_update=True)
             require(actor, Action.PRACTICE_UPDATE, PracticeLookup(practice))
             assert practice is not None  # require: 404 for a missing practice
-            checked = given(changes)
-            changed = changed_fields(practice, checked)
+            updated, changed = with_changes(
+                practice, given(changes), self._clock.now, version=practice.version + 1
+            )
             if not changed:
                 return practice
-            now = self._clock.now()
-            updated = replace(practice, **checked, updated_at=now, version=practice.version + 1)
             await uow.practices.save(updated)
-            _audit(
-                uow,
-                meta,
-                actor,
-                AuditAction.PRACTICE_UPDATE,
-                practice.id,
-                practice.id,
-                {"fields": sorted(changed)},
+            record_change(
+                uow, meta, actor, AuditAction.PRACTICE_UPDATE, practice.id, practice.id, changed
             )
             await uow.commit()
         return updated

@@ -24,7 +24,7 @@ import structlog
 
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.commands import changed_fields
+from vetchart.domain.commands import with_changes
 from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.policy import Action, PracticeConfiguration, PracticeLookup, Principal, require
 from vetchart.domain.webhooks import (
@@ -42,6 +42,7 @@ from vetchart.domain.webhooks import (
     webhook_body,
 )
 from vetchart.services.audit import record as audit
+from vetchart.services.audit import record_change
 from vetchart.services.jobs import DELIVER_WEBHOOK, EventHandler
 from vetchart.services.ports.outbox import OutboxMessage
 from vetchart.services.ports.paging import Page, PageRequest
@@ -130,19 +131,18 @@ class WebhookService:
                 values["url"] = check_target_url(
                     url, allow_private=self._policy.allow_private_targets
                 )
-            changed = changed_fields(endpoint, values)
+            endpoint, changed = with_changes(endpoint, values, self._clock.now)
             if not changed:
                 return endpoint
-            endpoint = replace(endpoint, **values, updated_at=self._clock.now())  # type: ignore[arg-type]
             await uow.webhooks.update(endpoint)
-            audit(
+            record_change(
                 uow,
                 meta,
                 actor,
                 AuditAction.WEBHOOK_UPDATE,
                 endpoint.id,
                 endpoint.practice_id,
-                {"fields": changed},
+                changed,
             )
             await uow.commit()
         return endpoint
