@@ -552,7 +552,7 @@ def demo_seeders(
         clock=container.clock,
         ids=container.ids,
         hasher=container.hasher,
-        queries=container.client_queries,
+        clients=container.client_queries,
     )
     seeders: list[Callable[[], Awaitable[str]]] = [
         demo.seed_identity,

@@ -91,6 +91,33 @@ class User:
     # The last TOTP time step accepted: a code is good once per step.
     mfa_last_timestep: int | None = None
 
+    @classmethod
+    def new(
+        cls,
+        *,
+        id: UUID,
+        email: str,
+        full_name: str,
+        role: Role,
+        practice_id: UUID | None,
+        password_hash: str,
+        now: datetime,
+    ) -> User:
+        """A new active account without MFA, its password set ``now``."""
+        return cls(
+            id=id,
+            email=email,
+            full_name=full_name,
+            role=role,
+            practice_id=practice_id,
+            is_active=True,
+            password_hash=password_hash,
+            mfa_enabled=False,
+            created_at=now,
+            updated_at=now,
+            password_changed_at=now,
+        )
+
 
 # --------------------------------------------------------------------------- commands
 

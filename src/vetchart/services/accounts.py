@@ -35,18 +35,14 @@ class AccountMaker:
         )
         password_hash = await self.hasher.hash(password)
         now = self.clock.now()
-        return User(
+        return User.new(
             id=self.ids.new_id(),
             email=account.email,
             full_name=account.full_name,
             role=role,
             practice_id=practice_id,
-            is_active=True,
             password_hash=password_hash,
-            mfa_enabled=False,
-            created_at=now,
-            updated_at=now,
-            password_changed_at=now,
+            now=now,
         )
 
 

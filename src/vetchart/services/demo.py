@@ -26,11 +26,10 @@ from vetchart.domain.records import (
     RecordType,
 )
 from vetchart.domain.users import Role, User
-from vetchart.services.ports.clients import ClientQueries, PetFilters
+from vetchart.services.demo_parts import DemoSeeder
+from vetchart.services.ports.clients import PetFilters
 from vetchart.services.ports.identity import PasswordHasher
 from vetchart.services.ports.paging import PageRequest
-from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
 
 # Documented in the README, for local use only.
 DEMO_PASSWORD = "otter-lantern-meadow-river-42"  # noqa: S105
@@ -61,34 +60,22 @@ DEMO_USERS = (
 )
 
 
-class DemoData:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        ids: IdGenerator,
-        hasher: PasswordHasher,
-        queries: ClientQueries,
-    ) -> None:
-        self._queries = queries
-        self._uow = uow
-        self._clock = clock
-        self._ids = ids
-        self._hasher = hasher
+@dataclass(kw_only=True)
+class DemoData(DemoSeeder):
+    hasher: PasswordHasher
 
     async def seed_identity(self) -> str:
         """Two practices and one user of every role (staff in both practices)."""
-        password_hash = await self._hasher.hash(DEMO_PASSWORD)
+        password_hash = await self.hasher.hash(DEMO_PASSWORD)
         created_practices = created_users = 0
-        async with self._uow() as uow:
-            now = self._clock.now()
+        async with self.uow() as uow:
+            now = self.clock.now()
             practice_ids = []
             for name, timezone, license_number in DEMO_PRACTICES:
                 practice = await uow.practices.get_by_name(name)
                 if practice is None:
                     practice = Practice(
-                        id=self._ids.new_id(),
+                        id=self.ids.new_id(),
                         name=name,
                         timezone=timezone,
                         license_number=license_number,
@@ -103,8 +90,8 @@ class DemoData:
                 if await uow.users.get_by_email(demo.email) is not None:
                     continue
                 await uow.users.add(
-                    User(
-                        id=self._ids.new_id(),
+                    User.new(
+                        id=self.ids.new_id(),
                         email=demo.email,
                         full_name=demo.full_name,
                         role=demo.role,
@@ -113,12 +100,8 @@ class DemoData:
                             if demo.practice_index is not None
                             else None
                         ),
-                        is_active=True,
                         password_hash=password_hash,
-                        mfa_enabled=False,
-                        created_at=now,
-                        updated_at=now,
-                        password_changed_at=now,
+                        now=now,
                     )
                 )
                 created_users += 1
@@ -132,8 +115,8 @@ class DemoData:
         """About 50 owners with 80 pets; some owners are clients of both practices, and
         the demo PET_OWNER account has its own profile and pets."""
         owners_created = pets_created = 0
-        async with self._uow() as uow:
-            now = self._clock.now()
+        async with self.uow() as uow:
+            now = self.clock.now()
             practices = [await uow.practices.get_by_name(name) for name, _, _ in DEMO_PRACTICES]
             managers = [
                 await uow.users.get_by_email(email)
@@ -160,7 +143,7 @@ class DemoData:
                 home_practice = practices[homes[0]]
                 assert home_practice is not None
                 owner = PetOwner(
-                    id=self._ids.new_id(),
+                    id=self.ids.new_id(),
                     full_name=owner_user.full_name if linked and owner_user else f"{first} {last}",
                     email=email,
                     phone=f"+44 20 7946 {index:04d}",
@@ -185,7 +168,7 @@ class DemoData:
                     # consent was asked for, as the migration leaves those.
                     await uow.associations.add(
                         Association(
-                            id=self._ids.new_id(),
+                            id=self.ids.new_id(),
                             pet_owner_id=owner.id,
                             practice_id=practice.id,
                             request_type=RequestType.NEW_CLIENT,
@@ -202,7 +185,7 @@ class DemoData:
                     species, breed, weight = SPECIES[(index + pet_index) % len(SPECIES)]
                     await uow.pets.add(
                         Pet(
-                            id=self._ids.new_id(),
+                            id=self.ids.new_id(),
                             owner_id=owner.id,
                             name=PET_NAMES[(index * 3 + pet_index) % len(PET_NAMES)],
                             species=species,
@@ -223,22 +206,22 @@ class DemoData:
     async def seed_records(self) -> str:
         """A few records per Riverside demo pet (a few hundred in all), some amended, one
         entered in error, several follow-ups due. Pets that have records are left alone."""
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             riverside = await uow.practices.get_by_name(DEMO_PRACTICES[0][0])
             vet = await uow.users.get_by_email("vet@riverside.vetchart.local")
             tech = await uow.users.get_by_email("tech@riverside.vetchart.local")
         if riverside is None or vet is None or tech is None:
             return "records: skipped (identity demo data missing)"
-        page = await self._queries.pets_page(
+        page = await self.clients.pets_page(
             ClientScope(practice_id=riverside.id), PetFilters(), PageRequest(limit=200)
         )
         created = amended = 0
         erroneous = False
-        today = self._clock.now().date()
+        today = self.clock.now().date()
         for pet_index, view in enumerate(page.items):
             pet = view.pet
             facts = PetFacts(pet.id, pet.species, pet.date_of_birth, pet.is_active)
-            async with self._uow() as uow:
+            async with self.uow() as uow:
                 if await uow.records.any_for_pet(pet.id):
                     continue
                 for n in range(4 + pet_index % 3):
@@ -265,12 +248,12 @@ class DemoData:
                     )
                     author = tech if n % 2 else vet
                     record = MedicalRecord.create(
-                        record_id=self._ids.new_id(),
+                        record_id=self.ids.new_id(),
                         pet=facts,
                         practice_id=riverside.id,
                         author_id=author.id,
                         content=content,
-                        now=self._clock.now(),
+                        now=self.clock.now(),
                     )
                     if n == 1:
                         record.amend(
@@ -280,7 +263,7 @@ class DemoData:
                             ),
                             pet=facts,
                             actor_id=vet.id,
-                            now=self._clock.now(),
+                            now=self.clock.now(),
                             auto_finalise_after=timedelta(hours=24),
                         )
                         amended += 1
@@ -288,7 +271,7 @@ class DemoData:
                         record.mark_entered_in_error(
                             actor_id=vet.id,
                             reason="Recorded on the wrong pet",
-                            now=self._clock.now(),
+                            now=self.clock.now(),
                         )
                         erroneous = True
                     await uow.records.add(record)
