@@ -19,10 +19,9 @@ from vetchart.domain.scheduling import (
 )
 from vetchart.domain.users import Role
 from vetchart.services.demo import DEMO_PRACTICES
-from vetchart.services.ports.clients import ClientQueries, PetFilters
+from vetchart.services.demo_parts import DemoSeeder
+from vetchart.services.ports.clients import PetFilters
 from vetchart.services.ports.paging import PageRequest
-from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
 
 DEMO_VETS = ("vet@riverside.vetchart.local", "vet@hillcrest.vetchart.local")
 DEMO_OWNER = "owner@vetchart.local"
@@ -54,21 +53,13 @@ def _next(day: date, weekday: int) -> date:
     return day + timedelta(days=(weekday - day.isoweekday() - 1) % 7 + 1)
 
 
-class DemoScheduling:
-    def __init__(
-        self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, clients: ClientQueries
-    ) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._ids = ids
-        self._clients = clients
-
+class DemoScheduling(DemoSeeder):
     async def seed(self) -> str:
         seeded = requested = 0
         for (name, timezone, _), vet_email in zip(DEMO_PRACTICES, DEMO_VETS, strict=True):
-            now = self._clock.now()
+            now = self.clock.now()
             today = now.astimezone(ZoneInfo(timezone)).date()
-            async with self._uow() as uow:
+            async with self.uow() as uow:
                 practice = await uow.practices.get_by_name(name)
                 vet = await uow.users.get_by_email(vet_email)
                 if practice is None or vet is None or vet.role is not Role.VET:
@@ -89,7 +80,7 @@ class DemoScheduling:
                 for kind, label, minutes, bookable in TYPES:
                     await uow.scheduling.save_type(
                         AppointmentTypeSetting(
-                            id=self._ids.new_id(),
+                            id=self.ids.new_id(),
                             practice_id=practice.id,
                             appointment_type=kind,
                             name=label,
@@ -105,7 +96,7 @@ class DemoScheduling:
                 ):
                     await uow.scheduling.add_exception(
                         ScheduleException(
-                            id=self._ids.new_id(),
+                            id=self.ids.new_id(),
                             practice_id=practice.id,
                             vet_id=vet_id,
                             day=day,
@@ -126,20 +117,20 @@ class DemoScheduling:
         self, practice_id: object, vet_id: object, timezone: str, today: date
     ) -> int:
         """The demo owner's request for next Tuesday 10:00 (local), awaiting the staff."""
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             owner_user = await uow.users.get_by_email(DEMO_OWNER)
             owner = await uow.pet_owners.get_by_user(owner_user.id) if owner_user else None
         if owner_user is None or owner is None:
             return 0
-        pets = await self._clients.pets_page(
+        pets = await self.clients.pets_page(
             ClientScope(owner_user_id=owner_user.id), PetFilters(), PageRequest(limit=1)
         )
         if not pets.items:
             return 0
-        now = self._clock.now()
+        now = self.clock.now()
         start = datetime.combine(_next(today, 2), time(10), tzinfo=ZoneInfo(timezone))
         appointment = new_appointment(
-            id=self._ids.new_id(),
+            id=self.ids.new_id(),
             practice_id=practice_id,
             pet_owner_id=owner.id,
             pet_ids=(pets.items[0].pet.id,),
@@ -155,7 +146,7 @@ class DemoScheduling:
             updated_at=now,
         )
         try:
-            async with self._uow() as uow:
+            async with self.uow() as uow:
                 await uow.appointments.add(appointment)
                 await uow.commit()
         except Conflict:  # that hour is taken already
