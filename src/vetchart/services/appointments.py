@@ -30,7 +30,7 @@ from vetchart.domain.policy import (
 )
 from vetchart.services.audit import read_entry, seen_page, seen_practices
 from vetchart.services.audit import record as audit
-from vetchart.services.base import SubjectService
+from vetchart.services.base import SubjectService, found
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest, Row
 from vetchart.services.ports.schedule import (
@@ -175,12 +175,12 @@ class AppointmentService(SubjectService[ScheduleQueries, ScheduleReads]):
                 pet_id=pets[0] if len(pets) == 1 else None,
             )
 
-        found = await self._reads.appointment(
-            appointment_scope(actor), appointment_id, entry_for, meta
+        return found(
+            await self._reads.appointment(
+                appointment_scope(actor), appointment_id, entry_for, meta
+            ),
+            "Appointment",
         )
-        if found is None:
-            raise NotFound("Appointment not found.")
-        return found
 
     async def for_practice(
         self,
@@ -252,12 +252,12 @@ class AppointmentService(SubjectService[ScheduleQueries, ScheduleReads]):
                 data_practice_ids=seen_practices(row),
             )
 
-        found = await self._reads.owner_appointments(
-            appointment_scope(actor), owner_id, page, entry_for, meta
+        return found(
+            await self._reads.owner_appointments(
+                appointment_scope(actor), owner_id, page, entry_for, meta
+            ),
+            "Pet owner",
         )
-        if found is None:
-            raise NotFound("Pet owner not found.")
-        return found
 
     # ------------------------------------------------------------------ helpers
 

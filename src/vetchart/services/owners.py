@@ -100,10 +100,9 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
                 data_practice_ids=care_practices(actor, row),
             )
 
-        found = await self._reads.owner(client_scope(actor), owner_id, entry_for, meta)
-        if found is None:
-            raise NotFound("Pet owner not found.")
-        return found
+        return found(
+            await self._reads.owner(client_scope(actor), owner_id, entry_for, meta), "Pet owner"
+        )
 
     async def list(
         self, actor: Principal, q: str | None, page: PageRequest, meta: RequestMeta

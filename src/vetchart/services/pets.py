@@ -9,7 +9,7 @@ from uuid import UUID
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.commands import given, with_changes
-from vetchart.domain.errors import NotFound, PreconditionFailed, PreconditionRequired
+from vetchart.domain.errors import PreconditionFailed, PreconditionRequired
 from vetchart.domain.pets import NewPet, Pet, PetChanges, check_pet
 from vetchart.domain.policy import Action, Principal, client_scope, require
 from vetchart.services.audit import care_practices, read_entry, seen_page
@@ -94,10 +94,7 @@ class PetService(SubjectService[ClientQueries, ClientReads]):
                 pet_id=row["id"],
             )
 
-        found = await self._reads.pet(client_scope(actor), pet_id, entry_for, meta)
-        if found is None:
-            raise NotFound("Pet not found.")
-        return found
+        return found(await self._reads.pet(client_scope(actor), pet_id, entry_for, meta), "Pet")
 
     async def list(
         self, actor: Principal, filters: PetFilters, page: PageRequest, meta: RequestMeta

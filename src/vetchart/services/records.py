@@ -183,10 +183,10 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
                 pet_id=row["record_pet_id"],
             )
 
-        found = await self._reads.history(client_scope(actor), record_id, page, entry_for, meta)
-        if found is None:
-            raise NotFound("Medical record not found.")
-        return found
+        return found(
+            await self._reads.history(client_scope(actor), record_id, page, entry_for, meta),
+            "Medical record",
+        )
 
     async def version(
         self, actor: Principal, record_id: UUID, version: int, meta: RequestMeta
@@ -211,12 +211,12 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
                 pet_id=row["pet_id"],
             )
 
-        found = await self._reads.record(
-            client_scope(actor), record_id, self._clock.now(), entry_for, meta
+        return found(
+            await self._reads.record(
+                client_scope(actor), record_id, self._clock.now(), entry_for, meta
+            ),
+            "Medical record",
         )
-        if found is None:
-            raise NotFound("Medical record not found.")
-        return found
 
     async def list_for_pet(
         self,
@@ -241,12 +241,12 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
                 pet_id=pet_id,
             )
 
-        found = await self._reads.pet_records(
-            client_scope(actor), pet_id, filters, page, self._clock.now(), entry_for, meta
+        return found(
+            await self._reads.pet_records(
+                client_scope(actor), pet_id, filters, page, self._clock.now(), entry_for, meta
+            ),
+            "Pet",
         )
-        if found is None:
-            raise NotFound("Pet not found.")
-        return found
 
     async def follow_ups(
         self,
