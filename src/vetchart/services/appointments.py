@@ -28,7 +28,7 @@ from vetchart.domain.policy import (
     may_be_assigned,
     require,
 )
-from vetchart.services.audit import read_entry, seen_page, seen_practices
+from vetchart.services.audit import page_entry_for, read_entry, seen_page
 from vetchart.services.audit import record as audit
 from vetchart.services.base import SubjectService, found
 from vetchart.services.pets import require_version
@@ -243,15 +243,7 @@ class AppointmentService(SubjectService[ScheduleQueries, ScheduleReads]):
         shown, committed first, an empty page's too."""
         require(actor, Action.APPOINTMENT_READ)
 
-        def entry_for(row: Row) -> AuditEntry:
-            return read_entry(
-                actor,
-                AuditAction.OWNER_APPOINTMENT_LIST,
-                owner_id,
-                seen_page(row),
-                data_practice_ids=seen_practices(row),
-            )
-
+        entry_for = page_entry_for(actor, AuditAction.OWNER_APPOINTMENT_LIST, owner_id)
         return found(
             await self._reads.owner_appointments(
                 appointment_scope(actor), owner_id, page, entry_for, meta

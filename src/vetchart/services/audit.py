@@ -131,6 +131,25 @@ record_change = _written(change_entry)
 record_read = _written(read_entry)
 
 
+def page_entry_for(
+    actor: Principal, action: AuditAction, subject_id: UUID, *, pet_id: UUID | None = None
+) -> Callable[[Row], AuditEntry]:
+    """The ``entry_for`` of a list read of ``subject_id``'s data: the page shown
+    (:func:`seen_page`) and the practices its data belongs to (:func:`seen_practices`)."""
+
+    def entry_for(row: Row) -> AuditEntry:
+        return read_entry(
+            actor,
+            action,
+            subject_id,
+            seen_page(row),
+            data_practice_ids=seen_practices(row),
+            pet_id=pet_id,
+        )
+
+    return entry_for
+
+
 def _read_details(
     details: Mapping[str, object] | None,
     data_practice_id: UUID | None,

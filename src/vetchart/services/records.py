@@ -30,7 +30,7 @@ from vetchart.domain.records import (
     RecordContent,
     record_from_snapshot,
 )
-from vetchart.services.audit import read_entry, record_read, seen_page, seen_practices
+from vetchart.services.audit import page_entry_for, read_entry, record_read
 from vetchart.services.audit import record as audit
 from vetchart.services.base import SubjectService, found
 from vetchart.services.pets import require_version
@@ -231,16 +231,7 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         data leaves); 404 outside the scope."""
         require(actor, Action.MEDICAL_RECORD_READ)
 
-        def entry_for(row: Row) -> AuditEntry:
-            return read_entry(
-                actor,
-                AuditAction.MEDICAL_RECORD_LIST,
-                pet_id,
-                seen_page(row),
-                data_practice_ids=seen_practices(row),
-                pet_id=pet_id,
-            )
-
+        entry_for = page_entry_for(actor, AuditAction.MEDICAL_RECORD_LIST, pet_id, pet_id=pet_id)
         return found(
             await self._reads.pet_records(
                 client_scope(actor), pet_id, filters, page, self._clock.now(), entry_for, meta
