@@ -29,7 +29,9 @@ import structlog
 from vetchart.adapters.db.audit import audit_row, chain_rows
 from vetchart.adapters.db.pg import PgPool, Rows, SqlArgs
 from vetchart.adapters.db.resilience import is_transient_connection_error
+from vetchart.adapters.db.scope import owner_in_scope_sql
 from vetchart.domain.audit import AUDIT_CHAINS, AuditEntry, AuditKey, RequestMeta
+from vetchart.domain.policy import ClientScope
 from vetchart.services.ports.system import Clock, IdGenerator
 
 log = structlog.get_logger(__name__)
@@ -126,6 +128,23 @@ class AuditedReader:
         """A read of one row (``args`` from ``$2``): the row, or None (not in scope)."""
         rows = await self.read(sql, tuple(args.values), entry_for, meta)
         return rows[0] if rows else None
+
+    async def owned_one(
+        self,
+        select_from: str,
+        *,
+        row_id: str,
+        owner_id: str,
+        scope: ClientScope,
+        args: SqlArgs,
+        entry_for: EntryFor,
+        meta: RequestMeta,
+    ) -> Mapping[str, Any] | None:
+        """The row of ``select_from`` (``SELECT ... FROM ...``) whose ``row_id`` is ``$2``
+        (the first of ``args``) when its owner (the SQL ``owner_id``) is in ``scope``."""
+        in_scope = owner_in_scope_sql(scope, owner_id, args)
+        sql = with_chain_head(f"{select_from} WHERE {row_id} = $2 AND {in_scope}")
+        return await self.one(sql, args, entry_for, meta)
 
     async def _read_once(
         self,

@@ -333,14 +333,16 @@ class PgClientReads:
         entry_for: EntryFor,
         meta: RequestMeta,
     ) -> Row | None:
-        args = SqlArgs(row_id, offset=1)  # $2
-        in_scope = owner_in_scope_sql(scope, source.owner_id, args)
         practices, _ = _care(scope, source)
-        sql = with_chain_head(
-            f"SELECT {source.columns}{practices} {source.from_} "
-            f"WHERE {source.id} = $2 AND {in_scope}"
+        return await self._reader.owned_one(
+            f"SELECT {source.columns}{practices} {source.from_}",
+            row_id=source.id,
+            owner_id=source.owner_id,
+            scope=scope,
+            args=SqlArgs(row_id, offset=1),  # $2
+            entry_for=entry_for,
+            meta=meta,
         )
-        return await self._reader.one(sql, args, entry_for, meta)
 
     async def owners_page(
         self,

@@ -340,13 +340,15 @@ class PgRecordReads:
         meta: RequestMeta,
     ) -> Row | None:
         """The record's current version in the scope, or None."""
-        args = SqlArgs(record_id, now, self._finalise_after, offset=1)  # $2 to $4
-        in_scope = owner_in_scope_sql(scope, "p.owner_id", args)
-        sql = with_chain_head(
-            f"SELECT {RECORD_COLUMNS} FROM medical_records r JOIN pets p ON p.id = r.pet_id "
-            f"WHERE r.id = $2 AND {in_scope}"
+        return await self._reader.owned_one(
+            f"SELECT {RECORD_COLUMNS} FROM medical_records r JOIN pets p ON p.id = r.pet_id",
+            row_id="r.id",
+            owner_id="p.owner_id",
+            scope=scope,
+            args=SqlArgs(record_id, now, self._finalise_after, offset=1),  # $2 to $4
+            entry_for=entry_for,
+            meta=meta,
         )
-        return await self._reader.one(sql, args, entry_for, meta)
 
     async def history(
         self,
