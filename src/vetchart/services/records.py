@@ -7,7 +7,7 @@ concurrent amendments from the same version never both succeed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID
@@ -173,16 +173,7 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         row (``view: history``) committed first."""
         require(actor, Action.MEDICAL_RECORD_READ)
 
-        def entry_for(row: Row) -> AuditEntry:
-            return read_entry(
-                actor,
-                AuditAction.MEDICAL_RECORD_READ,
-                row["record_id"],
-                {"view": "history"},
-                data_practice_id=row["record_practice_id"],
-                pet_id=row["record_pet_id"],
-            )
-
+        entry_for = _record_read(actor, "record_", {"view": "history"})
         return found(
             await self._reads.history(client_scope(actor), record_id, page, entry_for, meta),
             "Medical record",
@@ -202,15 +193,7 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         committed first (the fast path of ``GET /medical-records/{id}``)."""
         require(actor, Action.MEDICAL_RECORD_READ)
 
-        def entry_for(row: Row) -> AuditEntry:
-            return read_entry(
-                actor,
-                AuditAction.MEDICAL_RECORD_READ,
-                row["id"],
-                data_practice_id=row["practice_id"],
-                pet_id=row["pet_id"],
-            )
-
+        entry_for = _record_read(actor, "")
         return found(
             await self._reads.record(
                 client_scope(actor), record_id, self._clock.now(), entry_for, meta
@@ -366,3 +349,22 @@ def audit_record_read(
         data_practice_id=record.practice_id,
         pet_id=record.pet_id,
     )
+
+
+def _record_read(
+    actor: Principal, prefix: str, details: dict[str, object] | None = None
+) -> Callable[[Row], AuditEntry]:
+    """The ``entry_for`` of a fast read of one record: its ``medical_record.read`` row,
+    from the read row's ``{prefix}id``, ``{prefix}practice_id`` and ``{prefix}pet_id``."""
+
+    def entry_for(row: Row) -> AuditEntry:
+        return read_entry(
+            actor,
+            AuditAction.MEDICAL_RECORD_READ,
+            row[f"{prefix}id"],
+            details,
+            data_practice_id=row[f"{prefix}practice_id"],
+            pet_id=row[f"{prefix}pet_id"],
+        )
+
+    return entry_for
