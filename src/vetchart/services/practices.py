@@ -36,6 +36,7 @@ from vetchart.services.accounts import new_account
 from vetchart.services.audit import record as _audit
 from vetchart.services.audit import record_change
 from vetchart.services.auth.base import token_digest
+from vetchart.services.base import QueryService
 from vetchart.services.ports.clients import ClientQueries
 from vetchart.services.ports.identity import Invitation, PasswordHasher
 from vetchart.services.ports.paging import Page, PageRequest
@@ -53,7 +54,7 @@ class IssuedInvitation:
     token: str
 
 
-class PracticeService:
+class PracticeService(QueryService[ClientQueries]):
     def __init__(
         self,
         *,
@@ -64,10 +65,7 @@ class PracticeService:
         hasher: PasswordHasher,
         guessability: GuessabilityCheck,
     ) -> None:
-        self._uow = uow
-        self._queries = queries
-        self._clock = clock
-        self._ids = ids
+        super().__init__(uow=uow, queries=queries, clock=clock, ids=ids)
         self._hasher = hasher
         self._guessability = guessability
 
