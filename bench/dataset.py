@@ -384,18 +384,14 @@ async def load_base(
     await copy_rows(conn, practices, [{f: getattr(practice, f) for f in _PRACTICE_FIELDS}])
     hashed = password_hash(PASSWORD)
     staff = [
-        User(
+        User.new(
             id=_IDS.new_id(),
             email=email,
             full_name=name,
             role=role,
             practice_id=practice.id,
-            is_active=True,
             password_hash=hashed,
-            mfa_enabled=False,
-            created_at=now,
-            updated_at=now,
-            password_changed_at=now,
+            now=now,
         )
         for email, name, role in (
             (VET_EMAIL, "Dr. Bench Vet", Role.VET),
