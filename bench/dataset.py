@@ -31,13 +31,13 @@ from argon2 import Type
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import JSONB
 
-from vetchart.adapters.db.records import _event_values, _projection
+from vetchart.adapters.db.records import _EVENTS, _projection
 from vetchart.adapters.db.repositories import (
-    _PRACTICE_FIELDS,
-    _association_values,
-    _owner_values,
-    _pet_values,
-    _user_values,
+    _ASSOCIATIONS,
+    _OWNERS,
+    _PETS,
+    _PRACTICES,
+    _USERS,
 )
 from vetchart.adapters.db.schedule import _appointment_values
 from vetchart.adapters.db.tables import (
@@ -188,7 +188,7 @@ def record_content(
 
 def record_rows(record: MedicalRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The projection row and the event rows, as the repository writes them."""
-    events = [_event_values(event) for event in record.new_events]
+    events = [_EVENTS.values(event) for event in record.new_events]
     record.new_events.clear()
     return _projection(record), events
 
@@ -381,7 +381,7 @@ async def load_base(
         created_at=now,
         updated_at=now,
     )
-    await copy_rows(conn, practices, [{f: getattr(practice, f) for f in _PRACTICE_FIELDS}])
+    await copy_rows(conn, practices, [_PRACTICES.values(practice)])
     hashed = password_hash(PASSWORD)
     staff = [
         User.new(
@@ -398,7 +398,7 @@ async def load_base(
             (ADMIN_EMAIL, "Bench Manager", Role.PRACTICE_ADMIN),
         )
     ]
-    await copy_rows(conn, users, [_user_values(u) for u in staff])
+    await copy_rows(conn, users, [_USERS.values(u) for u in staff])
     vet, admin = staff
 
     owner_objs = [
@@ -413,7 +413,7 @@ async def load_base(
         )
         for i in range(owners)
     ]
-    await copy_rows(conn, pet_owners, [_owner_values(o) for o in owner_objs])
+    await copy_rows(conn, pet_owners, [_OWNERS.values(o) for o in owner_objs])
     associations = [
         Association(
             id=_IDS.new_id(),
@@ -429,7 +429,7 @@ async def load_base(
         )
         for o in owner_objs
     ]
-    await copy_rows(conn, practice_associations, [_association_values(a) for a in associations])
+    await copy_rows(conn, practice_associations, [_ASSOCIATIONS.values(a) for a in associations])
 
     pet_objs: list[Pet] = []
     refs: list[PetRef] = []
@@ -454,7 +454,7 @@ async def load_base(
         pet_objs.append(pet)
         refs.append(PetRef(pet.id, pet.owner_id, species, weight, born))
     for start in range(0, len(pet_objs), BATCH):
-        await copy_rows(conn, pets, [_pet_values(p) for p in pet_objs[start : start + BATCH]])
+        await copy_rows(conn, pets, [_PETS.values(p) for p in pet_objs[start : start + BATCH]])
 
     ds = Dataset(
         practice_id=practice.id,
