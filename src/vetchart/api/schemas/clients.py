@@ -206,22 +206,9 @@ def _stored_weight(value: Decimal) -> Decimal:
 WeightOut = Annotated[Decimal, AfterValidator(_stored_weight)]
 
 
-class PetCreateIn(RequestModel):
-    owner_id: UUID
-    name: Short
-    species: Annotated[str, Field(min_length=1, max_length=100, examples=["dog"])]
-    breed: Short | None = None
-    sex: Sex | None = None
-    colour: Short | None = None
-    date_of_birth: BoundedDate | None = None
-    weight_kg: Weight | None = None
-    microchip_id: Annotated[str, Field(min_length=1, max_length=50)] | None = None
-    neutered: bool | None = None
-    allergies: Text | None = None
-    notes: Text | None = None
+class _PetIn(RequestModel):
+    """A pet's own fields, each optional (an update's; a new pet requires some)."""
 
-
-class PetUpdateIn(RequestModel):
     name: Short | None = None
     species: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     breed: Short | None = None
@@ -233,6 +220,16 @@ class PetUpdateIn(RequestModel):
     neutered: bool | None = None
     allergies: Text | None = None
     notes: Text | None = None
+
+
+class PetCreateIn(_PetIn):
+    owner_id: UUID
+    name: Short
+    species: Annotated[str, Field(min_length=1, max_length=100, examples=["dog"])]
+
+
+class PetUpdateIn(_PetIn):
+    pass
 
 
 class PetOut(ResponseModel):
