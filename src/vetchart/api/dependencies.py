@@ -1,6 +1,7 @@
 """FastAPI dependencies: resolve what a route needs. They never decide access.
 
-Each service has one typed alias (``PetsDep`` and so on): a route takes the services it
+Each service has one typed alias (``PetsDep`` and so on), resolved by one factory
+(``_provide``) from the container's attribute of that service: a route takes the services it
 uses as parameters, never the ``Container`` (tests/api/test_route_dependencies.py checks
 every route's dependency tree). Only this module reaches the container built by the
 app's lifespan (``app.state.container``); routers do not import bootstrap.
@@ -8,7 +9,8 @@ app's lifespan (``app.state.container``); routers do not import bootstrap.
 
 from __future__ import annotations
 
-from typing import Annotated, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import Depends, Request
 
@@ -43,6 +45,18 @@ def container_of(request: Request) -> Container:
     return container
 
 
+T = TypeVar("T")
+
+
+def _provide(get: Callable[[Container], T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency answering what ``get`` reads from the app's container."""
+
+    async def from_container(request: Request) -> T:
+        return get(container_of(request))
+
+    return from_container
+
+
 class RateDecision(Protocol):
     @property
     def allowed(self) -> bool: ...
@@ -63,130 +77,30 @@ class RateLimits(Protocol):
     async def hit(self, name: str, identity: str) -> RateDecision: ...
 
 
-async def auth_service(request: Request) -> AuthService:
-    return container_of(request).auth
-
-
-async def users_service(request: Request) -> UserService:
-    return container_of(request).users
-
-
-async def practices_service(request: Request) -> PracticeService:
-    return container_of(request).practices
-
-
-async def owners_service(request: Request) -> OwnerService:
-    return container_of(request).owners
-
-
-async def pets_service(request: Request) -> PetService:
-    return container_of(request).pets
-
-
-async def records_service(request: Request) -> MedicalRecordService:
-    return container_of(request).records
-
-
-async def appointments_service(request: Request) -> AppointmentService:
-    return container_of(request).appointments
-
-
-async def dashboard_service(request: Request) -> DashboardService:
-    return container_of(request).dashboard
-
-
-async def visits_service(request: Request) -> VisitService:
-    return container_of(request).visits
-
-
-async def scheduling_service(request: Request) -> SchedulingService:
-    return container_of(request).scheduling
-
-
-async def summaries_service(request: Request) -> VisitSummaryService:
-    return container_of(request).summaries
-
-
-async def audit_service(request: Request) -> AuditService:
-    return container_of(request).audit
-
-
-async def kb_documents_service(request: Request) -> KbDocumentService:
-    return container_of(request).kb_documents
-
-
-async def kb_answers_service(request: Request) -> KbAnswerService:
-    return container_of(request).kb_answers
-
-
-async def messaging_service(request: Request) -> MessagingService:
-    return container_of(request).messaging
-
-
-async def files_service(request: Request) -> FileService:
-    return container_of(request).files
-
-
-async def health_service(request: Request) -> HealthService:
-    return container_of(request).health
-
-
-async def webhooks_service(request: Request) -> WebhookService:
-    return container_of(request).webhooks
-
-
-async def upload_limits(request: Request) -> UploadSizeLimits:
-    return container_of(request).upload_limits
-
-
-async def clock(request: Request) -> Clock:
-    return container_of(request).clock
-
-
-async def charts_service(request: Request) -> ChartService:
-    return container_of(request).charts
-
-
-async def rate_limits(request: Request) -> RateLimits:
-    return container_of(request).rate_limiter
-
-
-async def transcription_service(request: Request) -> VisitTranscriptionService:
-    return container_of(request).transcription
-
-
-AuthDep = Annotated[AuthService, Depends(auth_service)]
-UsersDep = Annotated[UserService, Depends(users_service)]
-PracticesDep = Annotated[PracticeService, Depends(practices_service)]
-OwnersDep = Annotated[OwnerService, Depends(owners_service)]
-PetsDep = Annotated[PetService, Depends(pets_service)]
-RecordsDep = Annotated[MedicalRecordService, Depends(records_service)]
-AppointmentsDep = Annotated[AppointmentService, Depends(appointments_service)]
-DashboardDep = Annotated[DashboardService, Depends(dashboard_service)]
-VisitsDep = Annotated[VisitService, Depends(visits_service)]
-SchedulingDep = Annotated[SchedulingService, Depends(scheduling_service)]
-SummariesDep = Annotated[VisitSummaryService, Depends(summaries_service)]
-AuditDep = Annotated[AuditService, Depends(audit_service)]
-KbDocumentsDep = Annotated[KbDocumentService, Depends(kb_documents_service)]
-KbAnswersDep = Annotated[KbAnswerService, Depends(kb_answers_service)]
-FilesDep = Annotated[FileService, Depends(files_service)]
-HealthDep = Annotated[HealthService, Depends(health_service)]
-UploadLimitsDep = Annotated[UploadSizeLimits, Depends(upload_limits)]
-MessagingDep = Annotated[MessagingService, Depends(messaging_service)]
-ClockDep = Annotated[Clock, Depends(clock)]
-RateLimitsDep = Annotated[RateLimits, Depends(rate_limits)]
-
-
-async def invitations_service(request: Request) -> InvitationService:
-    return container_of(request).invitations
-
-
-async def owner_lifecycle_service(request: Request) -> OwnerLifecycleService:
-    return container_of(request).owner_lifecycle
-
-
-InvitationsDep = Annotated[InvitationService, Depends(invitations_service)]
-OwnerLifecycleDep = Annotated[OwnerLifecycleService, Depends(owner_lifecycle_service)]
-ChartsDep = Annotated[ChartService, Depends(charts_service)]
-TranscriptionDep = Annotated[VisitTranscriptionService, Depends(transcription_service)]
-WebhooksDep = Annotated[WebhookService, Depends(webhooks_service)]
+AuthDep = Annotated[AuthService, Depends(_provide(lambda c: c.auth))]
+UsersDep = Annotated[UserService, Depends(_provide(lambda c: c.users))]
+PracticesDep = Annotated[PracticeService, Depends(_provide(lambda c: c.practices))]
+OwnersDep = Annotated[OwnerService, Depends(_provide(lambda c: c.owners))]
+PetsDep = Annotated[PetService, Depends(_provide(lambda c: c.pets))]
+RecordsDep = Annotated[MedicalRecordService, Depends(_provide(lambda c: c.records))]
+AppointmentsDep = Annotated[AppointmentService, Depends(_provide(lambda c: c.appointments))]
+DashboardDep = Annotated[DashboardService, Depends(_provide(lambda c: c.dashboard))]
+VisitsDep = Annotated[VisitService, Depends(_provide(lambda c: c.visits))]
+SchedulingDep = Annotated[SchedulingService, Depends(_provide(lambda c: c.scheduling))]
+SummariesDep = Annotated[VisitSummaryService, Depends(_provide(lambda c: c.summaries))]
+AuditDep = Annotated[AuditService, Depends(_provide(lambda c: c.audit))]
+KbDocumentsDep = Annotated[KbDocumentService, Depends(_provide(lambda c: c.kb_documents))]
+KbAnswersDep = Annotated[KbAnswerService, Depends(_provide(lambda c: c.kb_answers))]
+FilesDep = Annotated[FileService, Depends(_provide(lambda c: c.files))]
+HealthDep = Annotated[HealthService, Depends(_provide(lambda c: c.health))]
+UploadLimitsDep = Annotated[UploadSizeLimits, Depends(_provide(lambda c: c.upload_limits))]
+MessagingDep = Annotated[MessagingService, Depends(_provide(lambda c: c.messaging))]
+ClockDep = Annotated[Clock, Depends(_provide(lambda c: c.clock))]
+RateLimitsDep = Annotated[RateLimits, Depends(_provide(lambda c: c.rate_limiter))]
+InvitationsDep = Annotated[InvitationService, Depends(_provide(lambda c: c.invitations))]
+OwnerLifecycleDep = Annotated[OwnerLifecycleService, Depends(_provide(lambda c: c.owner_lifecycle))]
+ChartsDep = Annotated[ChartService, Depends(_provide(lambda c: c.charts))]
+TranscriptionDep = Annotated[
+    VisitTranscriptionService, Depends(_provide(lambda c: c.transcription))
+]
+WebhooksDep = Annotated[WebhookService, Depends(_provide(lambda c: c.webhooks))]

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
+from typing import TypedDict
 
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
@@ -87,12 +88,13 @@ from vetchart.services.notifications import InvitationMail
 from vetchart.services.owner_lifecycle import OwnerLifecycleService
 from vetchart.services.owners import OwnerService
 from vetchart.services.pets import PetService
+from vetchart.services.ports.clients import ClientQueries
 from vetchart.services.ports.identity import PrincipalCache
 from vetchart.services.ports.records import RecordQueries
-from vetchart.services.ports.schedule import DashboardCache
+from vetchart.services.ports.schedule import DashboardCache, ScheduleQueries
 from vetchart.services.ports.storage import HeadInspectorFactory, ObjectStorage, SignedUrlVerifier
 from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWork
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from vetchart.services.practices import PracticeService
 from vetchart.services.records import MedicalRecordService
 from vetchart.services.scheduling import SchedulingService
@@ -535,6 +537,23 @@ async def build_container(
     )
 
 
+class _DemoClients(TypedDict):
+    """What every demo seeder of client data is given."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+    ids: IdGenerator
+    clients: ClientQueries
+
+
+class _DemoMedia(_DemoClients):
+    """What the demo seeders of visits with stored recordings are given besides."""
+
+    schedule: ScheduleQueries
+    storage: ObjectStorage
+    inspectors: HeadInspectorFactory
+
+
 def demo_seeders(
     container: Container,
     *,
@@ -559,49 +578,32 @@ def demo_seeders(
         demo.seed_clients,
         demo.seed_records,
     ]
+    clients = _DemoClients(
+        uow=container.uow,
+        clock=container.clock,
+        ids=container.ids,
+        clients=container.client_queries,
+    )
     if messaging:  # before the schedule: its bookings then message the demo owner
         seeders.append(
             DemoMessaging(
-                uow=container.uow,
-                clock=container.clock,
-                ids=container.ids,
-                clients=container.client_queries,
+                **clients,
                 messages=container.messaging_queries,
                 records=container.record_queries,
                 scan=container.reminder_scan.run,
             ).seed
         )
     if schedule:
-        seeders.append(
-            DemoSchedule(
-                uow=container.uow,
-                clock=container.clock,
-                ids=container.ids,
-                clients=container.client_queries,
-                schedule=container.schedule_queries,
-                storage=container.storage,
-                inspectors=container.content_checks,
-            ).seed
+        media = _DemoMedia(
+            **clients,
+            schedule=container.schedule_queries,
+            storage=container.storage,
+            inspectors=container.content_checks,
         )
+        seeders.append(DemoSchedule(**media).seed)
+        seeders.append(DemoScheduling(**clients).seed)
         seeders.append(
-            DemoScheduling(
-                uow=container.uow,
-                clock=container.clock,
-                ids=container.ids,
-                clients=container.client_queries,
-            ).seed
-        )
-        seeders.append(
-            DemoTranscription(
-                uow=container.uow,
-                clock=container.clock,
-                ids=container.ids,
-                clients=container.client_queries,
-                schedule=container.schedule_queries,
-                storage=container.storage,
-                inspectors=container.content_checks,
-                configured=container.speech.transcriber.configured,
-            ).seed
+            DemoTranscription(**media, configured=container.speech.transcriber.configured).seed
         )
     if knowledge_base:
         seeders.append(container.kb_documents.seed_demo)

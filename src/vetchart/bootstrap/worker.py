@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 
 import procrastinate
@@ -31,16 +31,13 @@ log = structlog.get_logger(__name__)
 
 
 def worker_config(worker: WorkerSettings, webhooks: WebhookSettings | None = None) -> WorkerConfig:
+    """The worker's settings of the config's field names, with the webhook deliveries' tries."""
     webhooks = webhooks or WebhookSettings()
+    names = {field.name for field in fields(WorkerConfig)} & set(WorkerSettings.model_fields)
     return WorkerConfig(
         webhook_max_tries=webhooks.max_tries,
         webhook_retry_base_seconds=webhooks.retry_base_seconds,
-        concurrency=worker.concurrency,
-        max_attempts=worker.max_attempts,
-        retry_base_seconds=worker.retry_base_seconds,
-        heartbeat_seconds=worker.heartbeat_seconds,
-        stalled_after_seconds=worker.stalled_after_seconds,
-        stalled_check_seconds=worker.stalled_check_seconds,
+        **worker.model_dump(include=names),
     )
 
 

@@ -10,6 +10,7 @@ server describes itself with its CapabilityStatement (``GET /fhir/R4/metadata``)
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated
 from uuid import UUID
 
@@ -139,6 +140,13 @@ async def _chart(
     return await charts.chart(principal, _patient_id(patient), action, meta)
 
 
+def _searchset(
+    request: Request, response: Response, found: Sequence[present.Resource]
+) -> FhirResponse:
+    """A search's answer: the bundle of what it ``found``, linking to this request."""
+    return fhir_response(present.searchset(_base(request), str(request.url), found), response)
+
+
 @audited(AuditAction.FHIR_OBSERVATION_SEARCH)
 @router.get("/Observation")
 async def search_observations(
@@ -153,8 +161,7 @@ async def search_observations(
     """The patient's weights and temperatures (``code``: one LOINC code's)."""
     wanted = _loinc_code(code)
     chart = await _chart(charts, principal, patient, AuditAction.FHIR_OBSERVATION_SEARCH, meta)
-    found = present.observations(chart.records, wanted)
-    return fhir_response(present.searchset(_base(request), str(request.url), found), response)
+    return _searchset(request, response, present.observations(chart.records, wanted))
 
 
 @audited(AuditAction.FHIR_IMMUNIZATION_SEARCH)
@@ -168,8 +175,7 @@ async def search_immunizations(
     patient: PatientParam,
 ) -> FhirResponse:
     chart = await _chart(charts, principal, patient, AuditAction.FHIR_IMMUNIZATION_SEARCH, meta)
-    found = present.immunizations(chart.records)
-    return fhir_response(present.searchset(_base(request), str(request.url), found), response)
+    return _searchset(request, response, present.immunizations(chart.records))
 
 
 @audited(AuditAction.FHIR_DOCUMENT_SEARCH)
@@ -184,4 +190,4 @@ async def search_documents(
 ) -> FhirResponse:
     chart = await _chart(charts, principal, patient, AuditAction.FHIR_DOCUMENT_SEARCH, meta)
     found = present.document_references(chart.records, chart.attachments)
-    return fhir_response(present.searchset(_base(request), str(request.url), found), response)
+    return _searchset(request, response, found)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse
+from fastapi.types import DecoratedCallable
 
 from vetchart.api.dependencies import (
     RecordsDep,
@@ -54,6 +55,21 @@ REDIRECT_RESPONSES: dict[int | str, dict[str, object]] = {
     307: {"description": "Location: a short-lived URL of the bytes (no token needed)."},
     **problem_responses(401, 403, 404, 429, 503),
 }
+
+
+def _signed_read(path: str, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A read of stored bytes: its route answers a redirect to a short-lived signed URL."""
+    return router.get(
+        path,
+        status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+        summary=summary,
+        responses=REDIRECT_RESPONSES,
+    )
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+
 
 AUDIO_BODY = {
     "requestBody": {
@@ -239,17 +255,13 @@ async def complete_audio(
 
 
 @audited(AuditAction.VISIT_AUDIO_READ)
-@router.get(
-    "/visits/{visit_id}/audio",
-    status_code=status.HTTP_307_TEMPORARY_REDIRECT,
-    summary="The recording: a redirect to a short-lived URL (in scope)",
-    responses=REDIRECT_RESPONSES,
+@_signed_read(
+    "/visits/{visit_id}/audio", "The recording: a redirect to a short-lived URL (in scope)"
 )
 async def get_audio(
     visit_id: UUID, principal: CurrentPrincipal, visits: VisitsDep, meta: MetaDep
 ) -> RedirectResponse:
-    url = await visits.audio_url(principal, visit_id, meta)
-    return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    return _redirect(await visits.audio_url(principal, visit_id, meta))
 
 
 @audited(AuditAction.VISIT_SUMMARY_REQUEST)
@@ -379,17 +391,14 @@ async def list_attachments(
 
 
 @audited(AuditAction.ATTACHMENT_READ)
-@router.get(
+@_signed_read(
     "/attachments/{attachment_id}/content",
-    status_code=status.HTTP_307_TEMPORARY_REDIRECT,
-    summary="An attachment's bytes: a redirect to a short-lived URL (in scope)",
-    responses=REDIRECT_RESPONSES,
+    "An attachment's bytes: a redirect to a short-lived URL (in scope)",
 )
 async def attachment_content(
     attachment_id: UUID, principal: CurrentPrincipal, visits: VisitsDep, meta: MetaDep
 ) -> RedirectResponse:
-    url = await visits.attachment_url(principal, attachment_id, meta)
-    return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    return _redirect(await visits.attachment_url(principal, attachment_id, meta))
 
 
 @audited(AuditAction.PET_TIMELINE)

@@ -29,23 +29,9 @@ Phone = Annotated[str, Field(min_length=1, max_length=50, examples=["+44 20 7946
 # --------------------------------------------------------------------------- practices
 
 
-class PracticeCreateIn(RequestModel):
-    name: Short
-    timezone: Short = Field(examples=["Europe/London"], description="IANA time zone name.")
-    email: Email | None = None
-    phone: Phone | None = None
-    address_line1: Short | None = None
-    address_line2: Short | None = None
-    city: Short | None = None
-    region: Short | None = None
-    postal_code: Annotated[str, Field(max_length=20)] | None = None
-    country: Short | None = None
-    website: Annotated[str, Field(max_length=500)] | None = None
-    license_number: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    accepts_new_patients: bool = True
+class _PracticeIn(RequestModel):
+    """A practice's own fields, each optional (an update's; a new practice requires some)."""
 
-
-class PracticeUpdateIn(RequestModel):
     name: Short | None = None
     timezone: Short | None = None
     email: Email | None = None
@@ -59,6 +45,16 @@ class PracticeUpdateIn(RequestModel):
     website: Annotated[str, Field(max_length=500)] | None = None
     license_number: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     accepts_new_patients: bool | None = None
+
+
+class PracticeCreateIn(_PracticeIn):
+    name: Short
+    timezone: Short = Field(examples=["Europe/London"], description="IANA time zone name.")
+    accepts_new_patients: bool = True
+
+
+class PracticeUpdateIn(_PracticeIn):
+    pass
 
 
 class PracticeDirectoryOut(ResponseModel):
@@ -206,22 +202,9 @@ def _stored_weight(value: Decimal) -> Decimal:
 WeightOut = Annotated[Decimal, AfterValidator(_stored_weight)]
 
 
-class PetCreateIn(RequestModel):
-    owner_id: UUID
-    name: Short
-    species: Annotated[str, Field(min_length=1, max_length=100, examples=["dog"])]
-    breed: Short | None = None
-    sex: Sex | None = None
-    colour: Short | None = None
-    date_of_birth: BoundedDate | None = None
-    weight_kg: Weight | None = None
-    microchip_id: Annotated[str, Field(min_length=1, max_length=50)] | None = None
-    neutered: bool | None = None
-    allergies: Text | None = None
-    notes: Text | None = None
+class _PetIn(RequestModel):
+    """A pet's own fields, each optional (an update's; a new pet requires some)."""
 
-
-class PetUpdateIn(RequestModel):
     name: Short | None = None
     species: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     breed: Short | None = None
@@ -233,6 +216,16 @@ class PetUpdateIn(RequestModel):
     neutered: bool | None = None
     allergies: Text | None = None
     notes: Text | None = None
+
+
+class PetCreateIn(_PetIn):
+    owner_id: UUID
+    name: Short
+    species: Annotated[str, Field(min_length=1, max_length=100, examples=["dog"])]
+
+
+class PetUpdateIn(_PetIn):
+    pass
 
 
 class PetOut(ResponseModel):

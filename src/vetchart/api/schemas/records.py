@@ -45,31 +45,8 @@ Cost = Annotated[
 ]
 
 
-class RecordCreateIn(RequestModel):
-    record_type: RecordType
-    title: Title
-    visit_date: BoundedDate = Field(description="Not in the future, not before the pet's birth.")
-    description: LongText | None = None
-    diagnosis: LongText | None = None
-    treatment: LongText | None = None
-    medications: LongText | None = None
-    weight_kg: Weight | None = None
-    temperature_c: Temperature | None = None
-    cost: Cost | None = None
-    follow_up_required: bool = False
-    follow_up_date: BoundedDate | None = Field(
-        default=None, description="Required, and after visit_date, when follow_up_required."
-    )
-    data: JsonObject = Field(
-        default_factory=dict,
-        description="Structured data; a vaccination needs data.vaccine_name. At most 64 KiB "
-        "as JSON and 8 levels of nesting.",
-        examples=[{"vaccine_name": "DHPPi", "batch": "A1234"}],
-    )
-
-
-class RecordUpdateIn(RequestModel):
-    """Only the fields to change. After finalisation an amendment_reason is required."""
+class _RecordIn(RequestModel):
+    """A record's fields, each optional (an update's; a new record requires some)."""
 
     record_type: RecordType | None = None
     title: Title | None = None
@@ -84,6 +61,27 @@ class RecordUpdateIn(RequestModel):
     follow_up_required: bool | None = None
     follow_up_date: BoundedDate | None = None
     data: JsonObject | None = None
+
+
+class RecordCreateIn(_RecordIn):
+    record_type: RecordType
+    title: Title
+    visit_date: BoundedDate = Field(description="Not in the future, not before the pet's birth.")
+    follow_up_required: bool = False
+    follow_up_date: BoundedDate | None = Field(
+        default=None, description="Required, and after visit_date, when follow_up_required."
+    )
+    data: JsonObject = Field(
+        default_factory=dict,
+        description="Structured data; a vaccination needs data.vaccine_name. At most 64 KiB "
+        "as JSON and 8 levels of nesting.",
+        examples=[{"vaccine_name": "DHPPi", "batch": "A1234"}],
+    )
+
+
+class RecordUpdateIn(_RecordIn):
+    """Only the fields to change. After finalisation an amendment_reason is required."""
+
     amendment_reason: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
 
 

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from vetchart.api.schemas.common import RequestModel
+from vetchart.api.schemas.common import RequestModel, ResponseModel
 from vetchart.domain.webhooks import EVENT_TYPES, MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH
 
 # The published event types (domain.webhooks.PUBLISHED_EVENTS), as an enum in OpenAPI.
@@ -39,7 +39,7 @@ class WebhookUpdateIn(RequestModel):
     is_active: bool | None = None
 
 
-class WebhookOut(BaseModel):
+class WebhookOut(ResponseModel):
     id: UUID
     practice_id: UUID
     url: str
@@ -56,7 +56,7 @@ class WebhookWithSecretOut(WebhookOut):
     )
 
 
-class WebhookDeliveryOut(BaseModel):
+class WebhookDeliveryOut(ResponseModel):
     id: UUID = Field(description="Also the `webhook-id` header of every try.")
     webhook_id: UUID
     event_id: UUID
