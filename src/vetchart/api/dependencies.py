@@ -13,6 +13,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 
 from vetchart.bootstrap import Container
+from vetchart.services.api_keys import ApiKeyService
 from vetchart.services.appointments import AppointmentService, DashboardService
 from vetchart.services.audit import AuditService
 from vetchart.services.auth.service import AuthService
@@ -61,6 +62,10 @@ class RateLimits(Protocol):
     """Counts a request against a named limit (adapters/ratelimit.py)."""
 
     async def hit(self, name: str, identity: str) -> RateDecision: ...
+
+    async def spent(self, name: str, identity: str) -> bool:
+        """Whether the named limit is spent for ``identity`` (counts nothing)."""
+        ...
 
 
 async def auth_service(request: Request) -> AuthService:
@@ -151,6 +156,10 @@ async def rate_limits(request: Request) -> RateLimits:
     return container_of(request).rate_limiter
 
 
+async def api_keys_service(request: Request) -> ApiKeyService:
+    return container_of(request).api_keys
+
+
 async def transcription_service(request: Request) -> VisitTranscriptionService:
     return container_of(request).transcription
 
@@ -190,3 +199,4 @@ OwnerLifecycleDep = Annotated[OwnerLifecycleService, Depends(owner_lifecycle_ser
 ChartsDep = Annotated[ChartService, Depends(charts_service)]
 TranscriptionDep = Annotated[VisitTranscriptionService, Depends(transcription_service)]
 WebhooksDep = Annotated[WebhookService, Depends(webhooks_service)]
+ApiKeysDep = Annotated[ApiKeyService, Depends(api_keys_service)]
