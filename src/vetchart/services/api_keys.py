@@ -25,7 +25,7 @@ from vetchart.domain import api_keys as keys
 from vetchart.domain.api_keys import ApiKey, CreateApiKey, KeyState, NewApiKey
 from vetchart.domain.audit import Outcome, RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.errors import Conflict, NotFound, Unauthenticated
+from vetchart.domain.errors import NotFound, Unauthenticated
 from vetchart.domain.policy import (
     Action,
     ApiKeyGrant,
@@ -37,6 +37,7 @@ from vetchart.domain.policy import (
 from vetchart.domain.users import Role
 from vetchart.services.audit import UNATTENDED
 from vetchart.services.audit import record as audit
+from vetchart.services.base import practice_to_configure
 from vetchart.services.invalidation import sessions_changed
 from vetchart.services.ports.identity import PrincipalCache
 from vetchart.services.ports.paging import Page, PageRequest
@@ -104,11 +105,7 @@ class ApiKeyService:
     ) -> NewApiKey:
         """A new key; its plaintext is in the answer this once (only its digest is kept)."""
         async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id)
-            require(actor, Action.API_KEY_MANAGE, PracticeLookup(practice))
-            assert practice is not None
-            if not practice.is_active:
-                raise Conflict("This practice is deactivated.", code="practice-inactive")
+            await practice_to_configure(uow, actor, Action.API_KEY_MANAGE, practice_id)
             now = self._clock.now()
             keys.check_expiry(command.expires_at, now)
             plaintext, public_id, secret = keys.generate()
