@@ -173,6 +173,7 @@ async def test_the_list_is_paginated_newest_first(world: World) -> None:
         ({"name": "x" * 201, "scopes": ["pet.read"]}, "name"),
         ({"name": "x", "scopes": ["pet.read"], "expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
         ({"name": "x", "scopes": ["pet.read"], "expires_at": "2099-01-01T00:00:00"}, "expires_at"),
+        ({"name": "x", "scopes": ["pet.read"], "expires_at": "3000-01-01T00:00:00Z"}, "expires_at"),
         ({"name": "x", "scopes": ["pet.read"], "secret_hash": "00"}, "secret_hash"),
     ],
 )

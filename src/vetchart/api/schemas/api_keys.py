@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
+from vetchart.api.schemas.bounded import BoundedAwareDatetime
 from vetchart.api.schemas.common import RequestModel
 from vetchart.domain.api_keys import INTEGRATION_SCOPES, MAX_NAME_LENGTH
 
@@ -49,7 +50,7 @@ class ApiKeyIn(RequestModel):
         description="What the key is for (shown in lists).",
     )
     scopes: Scopes = Field(description="The actions the key may do (at least one).")
-    expires_at: AwareDatetime | None = Field(
+    expires_at: BoundedAwareDatetime | None = Field(
         default=None, description="When the key stops working (none: until revoked)."
     )
 
