@@ -367,6 +367,20 @@ class WebhookSettings(_Section):
     model_config = SettingsConfigDict(env_prefix="VETCHART_WEBHOOK_")
 
 
+class ApiKeySettings(_Section):
+    """Integrations' API keys (docs/auth.md, "API keys")."""
+
+    # Requests per key (in the `limits` notation), in place of the per-user default.
+    rate_limit: str = "600/minute"
+    # Refused keys (malformed, unknown, revoked, expired) per client address: past it the
+    # answer is 429 and no further audit row is written for that address.
+    failure_rate_limit: str = "30/minute"
+    # A key's last_used_at is written at most once per this many seconds.
+    last_used_seconds: int = Field(default=60, ge=1, le=24 * 3600)
+
+    model_config = SettingsConfigDict(env_prefix="VETCHART_API_KEY_")
+
+
 class RedisSettings(_Section):
     url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
 
@@ -532,6 +546,7 @@ class Settings(_Section):
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
     stt: SttSettings = Field(default_factory=SttSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    api_keys: ApiKeySettings = Field(default_factory=ApiKeySettings)
 
     @property
     def embedded_worker(self) -> bool:

@@ -98,6 +98,8 @@ from tests.api.test_schedule_flow import tiny_pdf, tiny_wav
 from tests.fixtures.world import World as BaseWorld
 from tests.fixtures.world import open_world
 from vetchart.config import RateLimitSettings, StorageSettings, SttSettings
+from vetchart.domain import api_keys as api_key_parts
+from vetchart.domain.api_keys import ApiKey
 from vetchart.domain.appointments import (
     AppointmentStatus,
     AppointmentType,
@@ -111,7 +113,7 @@ from vetchart.domain.owners import (
     AssociationStatus,
     ConsentParty,
 )
-from vetchart.domain.policy import ClientScope
+from vetchart.domain.policy import Action, ClientScope
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
 from vetchart.domain.scheduling import (
     AppointmentTypeSetting,
@@ -806,6 +808,28 @@ POST /webhook-deliveries/{delivery_id}/resend
     own_practice_pending      401    403    403  403      409      409
     other_practice_dead       401    403    403  403      404      202
     missing                   401    403    403  403      404      404
+# API keys: a practice's credentials, managed by its PRACTICE_ADMIN only (not SYSTEM_ADMIN:
+# a platform operator does not mint a practice's credentials). The matrix comes first
+# (403 whatever the object); another practice's key is 404 for a PRACTICE_ADMIN, while a
+# practice (public) is 403. Keys are stored for the case.
+POST /practices/{practice_id}/api-keys
+    own_practice              401    403    403  403      201      403
+    other_practice            401    403    403  403      403      403
+    inactive_practice         401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+GET /practices/{practice_id}/api-keys
+    own_practice              401    403    403  403      200      403
+    other_practice            401    403    403  403      403      403
+    inactive_practice         401    404    404  404      404      403
+    missing                   401    404    404  404      404      404
+GET /practices/{practice_id}/api-keys/{key_id}
+    own_practice              401    403    403  403      200      403
+    other_practice            401    403    403  403      404      403
+    missing                   401    403    403  403      404      403
+DELETE /practices/{practice_id}/api-keys/{key_id}
+    own_practice              401    403    403  403      204      403
+    other_practice            401    403    403  403      404      403
+    missing                   401    403    403  403      404      403
 """
 
 # Routes of these tables that are deliberately not in the matrix yet (see the docstring).
@@ -829,6 +853,7 @@ TABLE_TAGS = {
     "messages",
     "scheduling",
     "webhooks",
+    "api-keys",
 }
 
 
@@ -2040,6 +2065,45 @@ async def resend_delivery(w: World, case: Case) -> Request:
     return Request(f"/webhook-deliveries/{delivery_id}/resend")
 
 
+# --------------------------------------------------------------------------- API keys
+
+
+async def new_api_key(w: World, practice_id: UUID) -> UUID:
+    """A key stored through the repository (no HTTP, no audit row)."""
+    _, public_id, secret = api_key_parts.generate()
+    key = ApiKey(
+        id=w.new_id(),
+        practice_id=practice_id,
+        public_id=public_id,
+        name=unique("Scope key "),
+        secret_hash=api_key_parts.secret_digest(secret),
+        scopes=(Action.PET_READ,),
+        created_by=w.users[ADMIN].id,
+        created_at=w.now(),
+    )
+    async with w.container.uow() as uow:
+        await uow.api_keys.add(key)
+        await uow.commit()
+    return key.id
+
+
+async def create_api_key(w: World, case: Case) -> Request:
+    body = {"name": unique("Scope key "), "scopes": ["pet.read"]}
+    return Request(f"/practices/{await w.practice_for(case.relation)}/api-keys", json=body)
+
+
+async def list_api_keys(w: World, case: Case) -> Request:
+    return Request(f"/practices/{await w.practice_for(case.relation)}/api-keys")
+
+
+async def one_api_key(w: World, case: Case) -> Request:
+    """A key of the relation's practice, under that practice's path (DELETE: a new one)."""
+    if case.relation == "missing":
+        return Request(f"/practices/{w.practices['own_practice']}/api-keys/{uuid.uuid4()}")
+    practice_id = w.practices[case.relation]
+    return Request(f"/practices/{practice_id}/api-keys/{await new_api_key(w, practice_id)}")
+
+
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/practices"): create_practice,
     ("GET", "/practices"): list_practices,
@@ -2141,6 +2205,10 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/webhooks/{webhook_id}/rotate-secret"): change_webhook,
     ("GET", "/webhooks/{webhook_id}/deliveries"): read_webhook,
     ("POST", "/webhook-deliveries/{delivery_id}/resend"): resend_delivery,
+    ("POST", "/practices/{practice_id}/api-keys"): create_api_key,
+    ("GET", "/practices/{practice_id}/api-keys"): list_api_keys,
+    ("GET", "/practices/{practice_id}/api-keys/{key_id}"): one_api_key,
+    ("DELETE", "/practices/{practice_id}/api-keys/{key_id}"): one_api_key,
 }
 
 

@@ -105,6 +105,26 @@ async def test_limit_is_enforced(make_limiter: MakeLimiter, run_id: str) -> None
     assert {d.limit for d in decisions} == {3}
 
 
+async def test_spent_counts_nothing_and_says_when_a_hit_would_be_refused(
+    make_limiter: MakeLimiter, run_id: str
+) -> None:
+    """``spent`` (the refused-API-key limit, checked before the work) only looks: any
+    number of looks leaves the budget whole, and after the last allowed hit it says so."""
+    limiter, identity = make_limiter(), f"{run_id}:203.0.113.9"
+    for _ in range(10):
+        assert not await limiter.spent("login", identity)
+    decisions = await hits(limiter, "login", identity, 3)
+    assert [d.allowed for d in decisions] == [True, True, True]
+    assert await limiter.spent("login", identity)
+    assert not await limiter.spent("login", f"{run_id}:someone-else")
+
+
+async def test_spent_is_never_true_when_limits_are_off(run_id: str) -> None:
+    limiter = RateLimiter(redis_url=None, limits=LIMITS, enabled=False)
+    await hits(limiter, "login", f"{run_id}:off", 5)
+    assert not await limiter.spent("login", f"{run_id}:off")
+
+
 async def test_remaining_counts_down(make_limiter: MakeLimiter, run_id: str) -> None:
     limiter = make_limiter()
     decisions = await hits(limiter, "login", f"{run_id}:client", 4)

@@ -25,6 +25,10 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "vetchart"
 
 # The action strings rows carry (API.md, docs/audit.md): an external suite checks them.
 ACTIONS = {
+    "api_key.create",
+    "api_key.list",
+    "api_key.read",
+    "api_key.revoke",
     "appointment.cancel",
     "appointment.create",
     "appointment.list",
@@ -47,6 +51,7 @@ ACTIONS = {
     "auth.lockout",
     "auth.login",
     "auth.login_failed",
+    "auth.api_key_rejected",
     "auth.logout",
     "auth.mfa_challenge",
     "auth.mfa_disable",

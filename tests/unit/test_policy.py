@@ -106,6 +106,7 @@ _ROWS: dict[Action, tuple[bool, bool, bool, bool, bool]] = {
     Action.APPOINTMENT_REQUEST: (True, False, False, False, False),
     Action.APPOINTMENT_CANCEL_OWN: (True, False, False, False, False),
     Action.WEBHOOK_MANAGE: (False, False, False, True, True),
+    Action.API_KEY_MANAGE: (False, False, False, True, False),
 }
 _ROLE_ORDER = (OWNER, STAFF, VET, P_ADMIN, S_ADMIN)
 EXPECTED: dict[tuple[Role, Action], bool] = {

@@ -73,6 +73,18 @@ class RateLimiter:
             reset = item.get_expiry()
         return RateLimitDecision(allowed, item.amount, max(0, stats.remaining), reset)
 
+    async def spent(self, name: str, identity: str) -> bool:
+        """Whether a hit of the named limit would be refused now (counts nothing): for
+        limits counted only on some outcome (refused API keys), checked before the work."""
+        if not self.enabled:
+            return False
+        try:
+            return not await self._limiter.test(self._items[name], name, identity)
+        except Exception as error:  # fail open, as hit() does
+            self.storage_errors += 1
+            log.warning("rate_limit.storage_unavailable", limit=name, error=type(error).__name__)
+            return False
+
     async def reset(self) -> None:
         await self._storage.reset()
 

@@ -28,6 +28,7 @@ from vetchart.api.pagination import CursorCodec
 from vetchart.api.problems import install_problem_handlers
 from vetchart.api.responses import JsonResponse
 from vetchart.api.routers import (
+    api_keys,
     appointments,
     audit,
     auth,
@@ -209,6 +210,7 @@ def create_app(
         messaging.router,
         scheduling.router,
         webhooks.router,
+        api_keys.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(fhir.router)  # /fhir/R4 (docs/fhir.md)

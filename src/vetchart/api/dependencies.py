@@ -15,6 +15,7 @@ from typing import Annotated, Protocol, TypeVar
 from fastapi import Depends, Request
 
 from vetchart.bootstrap import Container
+from vetchart.services.api_keys import ApiKeyService
 from vetchart.services.appointments import AppointmentService, DashboardService
 from vetchart.services.audit import AuditService
 from vetchart.services.auth.service import AuthService
@@ -76,6 +77,10 @@ class RateLimits(Protocol):
 
     async def hit(self, name: str, identity: str) -> RateDecision: ...
 
+    async def spent(self, name: str, identity: str) -> bool:
+        """Whether the named limit is spent for ``identity`` (counts nothing)."""
+        ...
+
 
 AuthDep = Annotated[AuthService, Depends(_provide(lambda c: c.auth))]
 UsersDep = Annotated[UserService, Depends(_provide(lambda c: c.users))]
@@ -104,3 +109,4 @@ TranscriptionDep = Annotated[
     VisitTranscriptionService, Depends(_provide(lambda c: c.transcription))
 ]
 WebhooksDep = Annotated[WebhookService, Depends(_provide(lambda c: c.webhooks))]
+ApiKeysDep = Annotated[ApiKeyService, Depends(_provide(lambda c: c.api_keys))]

@@ -15,14 +15,22 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from vetchart.api.context import current_request_id
 from vetchart.api.dependencies import RateLimits, RateLimitsDep, container_of
 from vetchart.api.problems import RATE_LIMIT_STATE_KEY
+from vetchart.domain.api_keys import looks_like_key
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.errors import Forbidden, RateLimited, Unauthenticated
 from vetchart.domain.policy import Principal, must_enrol_mfa
 from vetchart.domain.users import Role
 
 MAX_USER_AGENT_LENGTH = 300
+# The rate limits of API keys (bootstrap/adapters.py): per key, and refusals per address.
+API_KEY_LIMIT = "api_key"
+API_KEY_FAILURE_LIMIT = "api_key_failure"
 
-bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/token.")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An access token from /api/v1/auth/token, or an integration's API key "
+    "(vck_..., also accepted as X-API-Key).",
+)
 
 
 @lru_cache(maxsize=32)
@@ -111,24 +119,78 @@ def limit_by_address(name: str) -> Any:
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
+# An integration's API key (domain/api_keys.py): in this header, or as the bearer token.
+API_KEY_HEADER = "x-api-key"
+
+
+def presented_api_key(request: Request) -> str | None:
+    """The API key a request presents (X-API-Key, or a bearer token that reads as a key),
+    or None: then a bearer token, if any, is an access token."""
+    header = request.headers.get(API_KEY_HEADER)
+    if header is not None:
+        return header.strip()
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and looks_like_key(value):
+        return value
+    return None
+
+
+async def _authenticate_key(request: Request, response: Response, key: str) -> Principal:
+    """The principal of an API key. Refused keys are counted per client address: past
+    VETCHART_API_KEY_FAILURE_RATE_LIMIT the answer is 429 before any look-up (and no
+    further audit row is written for that address)."""
+    container = container_of(request)
+    limiter = container.rate_limiter
+    address = client_address(request) or "unknown"
+    if await limiter.spent(API_KEY_FAILURE_LIMIT, address):
+        await enforce_rate_limit(request, limiter, response, API_KEY_FAILURE_LIMIT, address)
+    try:
+        return await container.api_keys.authenticate(key, await request_meta(request))
+    except Unauthenticated:
+        await enforce_rate_limit(request, limiter, response, API_KEY_FAILURE_LIMIT, address)
+        raise
+
+
 async def _authenticate(
     request: Request, response: Response, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
     """The caller of this request (a plain function, not a dependency: each dependency
-    FastAPI resolves costs every request, so the two below each call it directly)."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("Sign in: a bearer access token is required.")
-    container = container_of(request)
-    principal = await container.auth.authenticate(credentials.credentials)
+    FastAPI resolves costs every request, so the two below each call it directly): an
+    API key's principal, or an access token's. A key is rate limited per key, a person
+    per user."""
+    key = presented_api_key(request)
+    if key is not None:
+        principal = await _authenticate_key(request, response, key)
+        limit, identity = API_KEY_LIMIT, str(principal.api_key_id)
+    else:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthenticated("Sign in: a bearer access token is required.")
+        principal = await container_of(request).auth.authenticate(credentials.credentials)
+        limit, identity = "default", str(principal.user_id)
     structlog.contextvars.bind_contextvars(
         user_id=str(principal.user_id),
         practice_id=str(principal.practice_id) if principal.practice_id else None,
+        api_key_id=str(principal.api_key_id) if principal.api_key_id else None,
     )
     request.state.principal = principal
-    await enforce_rate_limit(
-        request, container.rate_limiter, response, "default", str(principal.user_id)
-    )
+    await enforce_rate_limit(request, container_of(request).rate_limiter, response, limit, identity)
     return principal
+
+
+async def refuse_api_keys(request: Request) -> None:
+    """For the routes of a person only (sign-in, sessions, MFA, password, their own
+    account, the management of users, invitations and API keys): a request made with an
+    API key is refused, 403 ``api-key-not-allowed``, whether or not the key is valid."""
+    if presented_api_key(request) is not None:
+        raise Forbidden(
+            "API keys cannot be used here: this is for a signed-in person only.",
+            code="api-key-not-allowed",
+        )
+
+
+# A router's or route's ``dependencies=[PERSON_ONLY]``.
+PERSON_ONLY = Depends(refuse_api_keys)
 
 
 async def principal_enrolling(

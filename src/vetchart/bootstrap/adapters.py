@@ -172,6 +172,8 @@ def build_rate_limiter(settings: Settings) -> RateLimiter:
             "password": limits.password,
             "mfa": limits.mfa,
             "default": limits.default,
+            "api_key": settings.api_keys.rate_limit,
+            "api_key_failure": settings.api_keys.failure_rate_limit,
         },
         enabled=limits.enabled,
     )

@@ -64,6 +64,7 @@ from vetchart.domain.sessions import SessionPolicy
 from vetchart.domain.throttle import LockoutPolicy, LockoutRules
 from vetchart.domain.uploads import UploadKind
 from vetchart.domain.users import Role
+from vetchart.services.api_keys import ApiKeyPolicy, ApiKeyService
 from vetchart.services.appointments import AppointmentService, DashboardService
 from vetchart.services.audit import AuditService
 from vetchart.services.auth.base import AuthConfig
@@ -193,6 +194,9 @@ class Container(Database):
     ai: AiAdapters = field(init=False)
     kb_documents: KbDocumentService = field(init=False)
     kb_answers: KbAnswerService = field(init=False)
+    # Integrations' API keys (docs/auth.md): managed by practice admins, authenticated
+    # by api/security.py.
+    api_keys: ApiKeyService = field(init=False)
     translate_error: Callable[[BaseException], DomainError | None] = translate_database_error
 
     def __post_init__(self) -> None:
@@ -389,6 +393,15 @@ class Container(Database):
             ids=self.ids,
             policy=WebhookPolicy(
                 allow_private_targets=hooks.allow_private_targets, max_tries=hooks.max_tries
+            ),
+        )
+        self.api_keys = ApiKeyService(
+            uow=self.uow,
+            clock=self.clock,
+            ids=self.ids,
+            principal_cache=self.principal_cache,
+            policy=ApiKeyPolicy(
+                last_used_interval=timedelta(seconds=settings.api_keys.last_used_seconds)
             ),
         )
         self.webhook_sender = HttpWebhookSender(

@@ -290,6 +290,15 @@ class AuditAction(enum.Enum):
     WEBHOOK_DELIVERY_RESEND = _route(
         "webhook_delivery.resend", "webhook_delivery", W, "delivery_id"
     )
+    # ------------------------------------------------------------ API keys
+    # Like webhooks: configuration, reads leave refusals only, every change a row. Each
+    # request made with a key names the key as its actor (role API_KEY); a key refused at
+    # authentication (unknown, revoked, expired) leaves AUTH_API_KEY_REJECTED.
+    API_KEY_CREATE = _route("api_key.create", "practice", W, "practice_id", creates="api_key")
+    API_KEY_LIST = _route("api_key.list", "practice", D, "practice_id")
+    API_KEY_READ = _route("api_key.read", "api_key", D, "key_id")
+    API_KEY_REVOKE = _route("api_key.revoke", "api_key", W, "key_id")
+    AUTH_API_KEY_REJECTED = _service("auth.api_key_rejected", "api_key", A)
 
     def row_resource_type(self, *, success: bool) -> str:
         """The ``resource_type`` of this action's row: a create's success names the new

@@ -39,8 +39,14 @@ SYSTEM = NoCaller("system")  # the visit summary worker
 Actor = Principal | User | NoCaller
 
 
+# The role a row names when an API key acted (its actor id is the key's id).
+API_KEY_ROLE = "API_KEY"
+
+
 def _actor_fields(actor: Actor) -> tuple[UUID | None, str | None]:
     if isinstance(actor, Principal):
+        if actor.api_key is not None:
+            return actor.api_key.id, API_KEY_ROLE
         return actor.user_id, actor.role.value
     if isinstance(actor, User):
         return actor.id, actor.role.value
@@ -61,6 +67,10 @@ def entry(
     an entry is made. Its action, and the resource type it names, come from the catalogue
     (``domain/audit_actions.py``)."""
     actor_id, actor_role = _actor_fields(actor)
+    shown = dict(details or {})
+    if isinstance(actor, Principal) and actor.api_key is not None:
+        # Whose key it is: the admin who made it answers for what it does.
+        shown["api_key_created_by"] = str(actor.api_key.created_by)
     return AuditEntry(
         action=action.action,
         resource_type=action.row_resource_type(success=outcome is Outcome.SUCCESS),
@@ -69,7 +79,7 @@ def entry(
         actor_id=actor_id,
         actor_role=actor_role,
         practice_id=practice_id,
-        details=dict(details or {}),
+        details=shown,
         pet_id=pet_id,
     )
 

@@ -4,10 +4,13 @@ answer for what is not there."""
 from __future__ import annotations
 
 from typing import Generic, TypeVar
+from uuid import UUID
 
-from vetchart.domain.errors import NotFound
+from vetchart.domain.errors import Conflict, NotFound
+from vetchart.domain.policy import Action, PracticeLookup, Principal, require
+from vetchart.domain.practices import Practice
 from vetchart.services.ports.system import Clock, IdGenerator
-from vetchart.services.ports.unit_of_work import UnitOfWorkFactory
+from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
 Queries = TypeVar("Queries")
@@ -51,3 +54,17 @@ def found(value: T | None, what: str) -> T:
     if value is None:
         raise NotFound(f"{what} not found.")
     return value
+
+
+async def practice_to_configure(
+    uow: UnitOfWork, actor: Principal, action: Action, practice_id: UUID
+) -> Practice:
+    """The practice ``actor`` adds configuration to by ``action`` (a webhook, an API key):
+    404 or 403 as the policy says; a deactivated one, which only a SYSTEM_ADMIN still
+    sees, is 409 (nothing new is configured for it)."""
+    practice = await uow.practices.get(practice_id)
+    require(actor, action, PracticeLookup(practice))
+    assert practice is not None
+    if not practice.is_active:
+        raise Conflict("This practice is deactivated.", code="practice-inactive")
+    return practice

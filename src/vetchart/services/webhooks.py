@@ -43,6 +43,7 @@ from vetchart.domain.webhooks import (
 )
 from vetchart.services.audit import record as audit
 from vetchart.services.audit import record_change
+from vetchart.services.base import practice_to_configure
 from vetchart.services.jobs import DELIVER_WEBHOOK, EventHandler
 from vetchart.services.ports.outbox import OutboxMessage
 from vetchart.services.ports.paging import Page, PageRequest
@@ -83,11 +84,7 @@ class WebhookService:
         """A new endpoint; its secret is in the answer this once (and rotated, never
         shown again)."""
         async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id)
-            require(actor, Action.WEBHOOK_MANAGE, PracticeLookup(practice))
-            assert practice is not None
-            if not practice.is_active:  # only a SYSTEM_ADMIN still sees it
-                raise Conflict("This practice is deactivated.", code="practice-inactive")
+            await practice_to_configure(uow, actor, Action.WEBHOOK_MANAGE, practice_id)
             url = check_target_url(command.url, allow_private=self._policy.allow_private_targets)
             now = self._clock.now()
             endpoint = WebhookEndpoint(

@@ -44,6 +44,11 @@ CONSTRAINT_ERRORS: Mapping[str, ErrorFor] = MappingProxyType(
             "That day already has an exception for this practice or vet: delete it first.",
             code="schedule-exception-exists",
         ),
+        # 82 random bits make a clash all but impossible; were one to happen, the
+        # creation is refused rather than two keys sharing a public id.
+        "uq_api_keys_public_id": lambda: Conflict(
+            "Another key has this public id; create the key again.", code="api-key-clash"
+        ),
         # The repository adds the id of the appointment holding the slot.
         SLOT_CONSTRAINT: lambda: Conflict(
             "The vet already has an appointment at that time.", code="appointment-overlap"

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from vetchart.adapters.db.audited_reads import AuditedReader, with_chain_head
@@ -66,6 +66,18 @@ def page_of(rows: list[T], limit: int, key: Callable[[T], tuple[object, ...]]) -
     """Rows were fetched with limit + 1: the extra one only says there is a next page."""
     items = rows[:limit]
     return Page(items=items, next_key=key(items[-1]) if len(rows) > limit and items else None)
+
+
+async def newest_first(
+    session: AsyncSession, query: Select[Any], order: tuple[Any, ...], page: PageRequest
+) -> Page[RowMapping]:
+    """A keyset page of ``query``'s rows, newest first by ``order`` (its last column the
+    tie-breaking id), after the key ``page.after``."""
+    if page.after is not None:
+        query = query.where(tuple_(*order) < tuple_(*page.after))
+    query = query.order_by(*(column.desc() for column in order)).limit(page.limit + 1)
+    rows = list((await session.execute(query)).mappings())
+    return page_of(rows, page.limit, lambda row: tuple(row[c.key] for c in order))
 
 
 def shown_page(

@@ -965,3 +965,27 @@ webhook_deliveries = Table(
     UniqueConstraint("endpoint_id", "event_id"),
     Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at", "id"),
 )
+
+# --------------------------------------------------------------------------- API keys
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _id(),
+    _ref("practice_id", "practices", nullable=False),
+    # The key's public part (vck_<public_id>_<secret>): how a presented key finds its row.
+    Column("public_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    # SHA-256 of the secret (domain/api_keys.py); the secret itself is never stored.
+    Column("secret_hash", LargeBinary, nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    _ref("created_by", "users", nullable=False),
+    _time("created_at", nullable=False),
+    _time("last_used_at"),
+    _time("revoked_at"),
+    _time("expires_at"),
+    UniqueConstraint("public_id", name="uq_api_keys_public_id"),
+    CheckConstraint("cardinality(scopes) > 0", name="scopes_not_empty"),
+    CheckConstraint("octet_length(secret_hash) = 32", name="secret_hash_sha256"),
+    Index("ix_api_keys_practice_id_created_at", "practice_id", "created_at", "id"),
+)

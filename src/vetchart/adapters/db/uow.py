@@ -9,6 +9,7 @@ from typing import Any, Self
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from vetchart.adapters.db.api_keys import SqlApiKeyRepository
 from vetchart.adapters.db.audit import SqlAuditLog
 from vetchart.adapters.db.kb import SqlKbRepository
 from vetchart.adapters.db.messaging import SqlMessagingRepository
@@ -78,6 +79,7 @@ class SqlAlchemyUnitOfWork:
     kb: SqlKbRepository
     messaging: SqlMessagingRepository
     webhooks: SqlWebhookRepository
+    api_keys: SqlApiKeyRepository
 
     def __init__(
         self,
@@ -136,6 +138,7 @@ class SqlAlchemyUnitOfWork:
         self.kb = SqlKbRepository(session)
         self.messaging = SqlMessagingRepository(session)
         self.webhooks = SqlWebhookRepository(session, self._secret_box)
+        self.api_keys = SqlApiKeyRepository(session)
         return self
 
     async def __aexit__(

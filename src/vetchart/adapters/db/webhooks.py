@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, insert, select, tuple_, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vetchart.adapters.db.queries import page_of
+from vetchart.adapters.db.queries import newest_first
 from vetchart.adapters.db.rows import EntityRows, columns_of
 from vetchart.adapters.db.tables import webhook_deliveries, webhook_endpoints
 from vetchart.domain.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -60,7 +60,7 @@ class SqlWebhookRepository:
     async def page(self, practice_id: UUID, page: PageRequest) -> Page[WebhookEndpoint]:
         query = select(webhook_endpoints).where(webhook_endpoints.c.practice_id == practice_id)
         order = (webhook_endpoints.c.created_at, webhook_endpoints.c.id)
-        rows = await self._newest_first(query, order, page)
+        rows = await newest_first(self._session, query, order, page)
         return Page(items=[self._endpoint(row) for row in rows.items], next_key=rows.next_key)
 
     async def subscribed(self, practice_id: UUID, event_type: str) -> list[WebhookEndpoint]:
@@ -127,14 +127,5 @@ class SqlWebhookRepository:
         if status is not None:
             query = query.where(webhook_deliveries.c.status == status.value)
         order = (webhook_deliveries.c.created_at, webhook_deliveries.c.id)
-        rows = await self._newest_first(query, order, page)
+        rows = await newest_first(self._session, query, order, page)
         return Page(items=[_DELIVERIES.entity(row) for row in rows.items], next_key=rows.next_key)
-
-    async def _newest_first(
-        self, query: Select[Any], order: tuple[Any, ...], page: PageRequest
-    ) -> Page[Any]:
-        if page.after is not None:
-            query = query.where(tuple_(*order) < tuple_(*page.after))
-        query = query.order_by(*(column.desc() for column in order)).limit(page.limit + 1)
-        rows = list((await self._session.execute(query)).mappings())
-        return page_of(rows, page.limit, lambda row: tuple(row[c.key] for c in order))

@@ -13,7 +13,12 @@ from vetchart.api.presenters.clients import (
     practice_out,
 )
 from vetchart.api.presenters.encoding import json_response, list_response
-from vetchart.api.presenters.identity import session_out, tokens_out
+from vetchart.api.presenters.identity import (
+    api_key_out,
+    api_key_with_secret_out,
+    session_out,
+    tokens_out,
+)
 from vetchart.api.presenters.kb import answer_out, document_out
 from vetchart.api.presenters.messaging import consent_out, message_out, reminder_rule_out
 from vetchart.api.presenters.records import history_item, history_out, record_item, record_out
@@ -28,6 +33,8 @@ from vetchart.api.presenters.webhooks import delivery_out, webhook_out, webhook_
 
 __all__ = [
     "answer_out",
+    "api_key_out",
+    "api_key_with_secret_out",
     "appointment_item",
     "appointment_out",
     "association_out",

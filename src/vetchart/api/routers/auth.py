@@ -25,6 +25,7 @@ from vetchart.api.schemas.users import (
     UserOut,
 )
 from vetchart.api.security import (
+    PERSON_ONLY,
     CurrentPrincipal,
     EnrollingPrincipal,
     MetaDep,
@@ -35,7 +36,7 @@ from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.users import NewAccount
 from vetchart.services.auth.sign_in import MfaChallenge
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[PERSON_ONLY])
 
 
 @audited(AuditAction.USER_SIGNUP)

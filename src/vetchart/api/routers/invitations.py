@@ -14,10 +14,10 @@ from vetchart.api.schemas.clients import InvitationAcceptIn
 from vetchart.api.schemas.common import problem_responses
 from vetchart.api.schemas.lifecycle import InvitationAcceptExistingIn, InvitationStateOut
 from vetchart.api.schemas.users import UserOut
-from vetchart.api.security import CurrentPrincipal, MetaDep, limit_by_address
+from vetchart.api.security import PERSON_ONLY, CurrentPrincipal, MetaDep, limit_by_address
 from vetchart.domain.audit_actions import AuditAction
 
-router = APIRouter(prefix="/invitations", tags=["practices"])
+router = APIRouter(prefix="/invitations", tags=["practices"], dependencies=[PERSON_ONLY])
 
 
 @audited(AuditAction.INVITATION_ACCEPT)

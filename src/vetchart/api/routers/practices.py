@@ -34,7 +34,7 @@ from vetchart.api.schemas.clients import (
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.lifecycle import InvitationFilter, InvitationStateOut
 from vetchart.api.schemas.users import StaffOut
-from vetchart.api.security import CurrentPrincipal, MetaDep
+from vetchart.api.security import PERSON_ONLY, CurrentPrincipal, MetaDep
 from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.owners import AssociationStatus
 from vetchart.domain.practices import NewPractice, PracticeChanges
@@ -153,6 +153,7 @@ async def list_staff(
     status_code=status.HTTP_201_CREATED,
     response_model=InvitationOut,
     summary="Invite a staff member (its PRACTICE_ADMIN, SYSTEM_ADMIN)",
+    dependencies=[PERSON_ONLY],
     description="A single-use token valid 7 days, also handed to the mail port.",
     responses=problem_responses(401, 403, 404, 409, 422, 429),
 )
@@ -201,6 +202,7 @@ async def practice_associations(
     "/{practice_id}/invitations",
     response_model=ListResponse[InvitationStateOut],
     summary="The practice's staff invitations (its PRACTICE_ADMIN, SYSTEM_ADMIN)",
+    dependencies=[PERSON_ONLY],
     description="Newest first (created_at, then id). `status` filters by state: `pending` "
     "(the default), `accepted`, `revoked`, `expired`, or `all`. Tokens are never shown "
     "(only a digest is stored): a lost one is replaced by revoking the invitation and "

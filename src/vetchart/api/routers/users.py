@@ -12,12 +12,12 @@ from vetchart.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Pagi
 from vetchart.api.route_audit import audited
 from vetchart.api.schemas.common import ListResponse, problem_responses
 from vetchart.api.schemas.users import MeUpdateIn, UserAdminUpdateIn, UserOut
-from vetchart.api.security import CurrentPrincipal, EnrollingPrincipal, MetaDep
+from vetchart.api.security import PERSON_ONLY, CurrentPrincipal, EnrollingPrincipal, MetaDep
 from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.users import ProfileChanges, Role, UserChanges
 from vetchart.services.ports.identity import UserFilters
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], dependencies=[PERSON_ONLY])
 
 
 @audited(AuditAction.OWN_USER_READ)

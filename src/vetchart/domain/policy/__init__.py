@@ -13,7 +13,7 @@ action as forbidden (403).
 
 from vetchart.domain.policy.enforce import require
 from vetchart.domain.policy.matrix import COLUMNS, HEADER, MATRIX, PERMISSIONS, Action, allows
-from vetchart.domain.policy.principal import Principal
+from vetchart.domain.policy.principal import ApiKeyGrant, Principal
 from vetchart.domain.policy.resources import (
     AssociationRequest,
     AssociationStep,
@@ -47,6 +47,7 @@ __all__ = [
     "MATRIX",
     "PERMISSIONS",
     "Action",
+    "ApiKeyGrant",
     "AssociationRequest",
     "AssociationStep",
     "ClientScope",

@@ -35,7 +35,17 @@ _RECORD_CHANGES = frozenset({Action.MEDICAL_RECORD_AMEND, Action.ATTACHMENT_CREA
 
 def require(actor: Principal, action: Action, resource: Resource = None) -> None:
     """Raise ``NotFound`` or ``Forbidden`` unless ``actor`` may do ``action`` to
-    ``resource`` (``None``: an action on no particular object, the matrix alone)."""
+    ``resource`` (``None``: an action on no particular object, the matrix alone).
+
+    An API key's principal is first limited to its scopes (403 ``api-key-scope``, before
+    anything about the object is looked at); then it is asked as the PRACTICE_ADMIN of the
+    key's practice, so the practice scope applies to it as to that admin."""
+    if actor.api_key is not None and action.value not in actor.api_key.scopes:
+        raise Forbidden(
+            "This API key is not scoped to this action.",
+            code="api-key-scope",
+            extra={"action": action.value},
+        )
     match resource:
         case None:
             _matrix(actor, action)

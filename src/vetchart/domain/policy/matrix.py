@@ -78,6 +78,7 @@ class Action(enum.StrEnum):
     APPOINTMENT_REQUEST = "appointment.request"
     APPOINTMENT_CANCEL_OWN = "appointment.cancel_own"
     WEBHOOK_MANAGE = "webhook.manage"
+    API_KEY_MANAGE = "api_key.manage"
 
 
 # The matrix, as a table: x = allowed. Columns in the order of COLUMNS, headed HEADER.
@@ -147,6 +148,7 @@ slots.read                x      x     x      x        x
 appointment.request       x      -     -      -        -
 appointment.cancel_own    x      -     -      -        -
 webhook.manage            -      -     -      x        x
+api_key.manage            -      -     -      x        -
 """
 
 

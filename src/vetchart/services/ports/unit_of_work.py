@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from vetchart.domain.events import DomainEvent
+from vetchart.services.ports.api_keys import ApiKeyRepository
 from vetchart.services.ports.audit import AuditLog
 from vetchart.services.ports.clients import AssociationRepository, PetOwnerRepository, PetRepository
 from vetchart.services.ports.identity import (
@@ -76,6 +77,8 @@ class UnitOfWork(Protocol):
     def messaging(self) -> MessagingRepository: ...
     @property
     def webhooks(self) -> WebhookRepository: ...
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
