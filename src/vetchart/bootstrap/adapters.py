@@ -174,6 +174,7 @@ def build_rate_limiter(settings: Settings) -> RateLimiter:
             "default": limits.default,
         },
         enabled=limits.enabled,
+        key_prefix=settings.redis.key("limits"),
     )
 
 
@@ -221,7 +222,7 @@ def build_storage(
 def build_dashboard_cache(settings: Settings) -> DashboardCache:
     ttl = settings.api.dashboard_cache_seconds
     if settings.redis.url:
-        return RedisDashboardCache(settings.redis.url, ttl)
+        return RedisDashboardCache(settings.redis.url, ttl, prefix=settings.redis.key("dashboard"))
     return MemoryDashboardCache(ttl)
 
 
