@@ -95,12 +95,13 @@ class Cluster:
 
     def start(self) -> None:
         bins = _pg_bin()
+        fast = ["--encoding=utf8", "--no-sync"]
+        backup = ["-U", "postgres", "-D", str(self.folder / "replica"), "-R", "-X", "stream"]
         if os.geteuid() == 0:
             shutil.chown(self.folder, "embedded_postgres", "embedded_postgres")
         primary, replica = self.folder / "primary", self.folder / "replica"
         _run_as_owner(
-            [str(bins / "initdb"), "-D", str(primary), "--auth=trust", "-U", "postgres"]
-            + ["--encoding=utf8", "--no-sync"]
+            [str(bins / "initdb"), "-D", str(primary), "--auth=trust", "-U", "postgres", *fast]
         )
         self._start(
             primary,
@@ -109,8 +110,7 @@ class Cluster:
             "synchronous_commit=remote_apply",
         )
         _run_as_owner(
-            [str(bins / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary_port)]
-            + ["-U", "postgres", "-D", str(replica), "-R", "-X", "stream", "--no-sync"]
+            [str(bins / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary_port), *backup]
         )
         self._start(replica, self.replica_port, "hot_standby=on")
 
