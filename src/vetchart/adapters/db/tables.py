@@ -965,3 +965,15 @@ webhook_deliveries = Table(
     UniqueConstraint("endpoint_id", "event_id"),
     Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at", "id"),
 )
+
+
+# Applied expand revisions (zero-downtime migrations, docs/operations.md): readiness of code
+# that does not know the database's revision serves if only these lie between (r0017).
+schema_compatibility = Table(
+    "schema_compatibility",
+    metadata,
+    Column("revision", Text, primary_key=True),
+    Column("down_revision", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    CheckConstraint("kind IN ('expand')", name="kind_known"),
+)
