@@ -254,7 +254,7 @@ async def deployment(folder: Path) -> AsyncIterator[Deployment]:
                 "VETCHART_ARGON2_TIME_COST": "1",
                 "VETCHART_ARGON2_MEMORY_KIB": "8192",
                 "VETCHART_RATE_LIMIT_LOGIN": f"{LOGIN_LIMIT}/day",
-                "VETCHART_WORKER_EMBEDDED": "false",
+                "VETCHART_EMBEDDED_WORKER": "false",
                 "VETCHART_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
                 "VETCHART_DB_POOL_SIZE": "3",
                 "VETCHART_DB_MAX_OVERFLOW": "2",
