@@ -37,7 +37,7 @@ import pytest
 
 from tests.conftest import TEST_JWT_SECRET, make_settings
 from tests.integration.test_cli_and_server import VETCHART, _free_port, child_env
-from tests.integration.test_rate_limit_redis import REDIS_URL, _unreachable
+from tests.integration.test_rate_limit_redis import REDIS_URL, delete_keys, require_redis
 from vetchart import bootstrap
 from vetchart.adapters.db import migrate
 from vetchart.services.demo import DEMO_PASSWORD
@@ -217,9 +217,7 @@ def folder() -> Iterator[Path]:
 
 @pytest.fixture
 async def deployment(folder: Path) -> AsyncIterator[Deployment]:
-    problem = await _unreachable(REDIS_URL)
-    if problem:
-        pytest.fail(problem, pytrace=False)
+    await require_redis()
     cluster = Cluster(folder)
     processes: list[Process] = []
     prefix = f"test-scale-{uuid.uuid4().hex}"
@@ -285,15 +283,7 @@ async def deployment(folder: Path) -> AsyncIterator[Deployment]:
         for process in processes:
             await asyncio.to_thread(process.close)
         await asyncio.to_thread(cluster.stop)
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(REDIS_URL)
-        try:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
+        await delete_keys(f"{prefix}*")
 
 
 async def login(http: httpx.AsyncClient, base: str, email: str) -> httpx.Response:

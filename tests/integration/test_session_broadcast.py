@@ -13,25 +13,14 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.db_proxy import DatabaseProxy
-from tests.integration.test_rate_limit_redis import REDIS_URL, _unreachable
+from tests.integration.test_rate_limit_redis import REDIS_URL, require_redis
+from tests.unit.test_tokens import principal
 from vetchart.adapters.security.cache import TtlPrincipalCache
 from vetchart.adapters.security.revocation import RedisSessionBroadcast
-from vetchart.domain.policy import Principal
-from vetchart.domain.users import Role
 
 WAIT_SECONDS = 5.0
 
 Make = Callable[..., Awaitable[tuple[RedisSessionBroadcast, TtlPrincipalCache]]]
-
-
-def principal() -> Principal:
-    return Principal(
-        user_id=uuid.uuid4(),
-        role=Role.VET,
-        practice_id=uuid.uuid4(),
-        session_id=uuid.uuid4(),
-        mfa_enabled=False,
-    )
 
 
 async def eventually(condition: Callable[[], bool], *, within: float = WAIT_SECONDS) -> float:
@@ -46,9 +35,7 @@ async def eventually(condition: Callable[[], bool], *, within: float = WAIT_SECO
 
 @pytest.fixture
 async def make() -> AsyncIterator[Make]:
-    problem = await _unreachable(REDIS_URL)
-    if problem:
-        pytest.fail(problem, pytrace=False)
+    await require_redis()
     channel = f"test-{uuid.uuid4().hex}:sessions"
     opened: list[RedisSessionBroadcast] = []
 
