@@ -229,14 +229,6 @@ async def deployment(folder: Path) -> AsyncIterator[Deployment]:
         finally:
             await admin.close()
         primary = cluster.url(cluster.primary_port)
-        await asyncio.to_thread(migrate.upgrade, primary, "head")
-        container = await bootstrap.build_container(make_settings(primary), database_url=primary)
-        try:
-            for seed in bootstrap.demo_seeders(container):
-                await seed()
-        finally:
-            await container.aclose()
-
         base = child_env(folder / "data")
         base.update(
             {
@@ -264,6 +256,15 @@ async def deployment(folder: Path) -> AsyncIterator[Deployment]:
             env = {**base, "VETCHART_PORT": str(port)}
             processes.append(Process(["serve"], env, folder / f"serve{index}.log"))
             servers.append(f"http://127.0.0.1:{port}")
+        # The API processes start (importing, connecting) while the schema is made; they
+        # are ready once it is. The workers need the job queue's tables: after.
+        await asyncio.to_thread(migrate.upgrade, primary, "head")
+        container = await bootstrap.build_container(make_settings(primary), database_url=primary)
+        try:
+            for seed in bootstrap.demo_seeders(container):
+                await seed()
+        finally:
+            await container.aclose()
         workers = [Process(["worker"], base, folder / f"worker{i}.log") for i in range(2)]
         processes.extend(workers)
         async with httpx.AsyncClient(timeout=5) as http:
