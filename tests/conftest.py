@@ -172,6 +172,7 @@ async def empty_database_url(pg_server_url: str, template_database: str) -> Asyn
 # run's tail. Whole modules move, in their own order: module fixtures stay contiguous.
 # Chosen from a `--durations` profile; a module missing here only runs later.
 LONG_MODULES_FIRST = (
+    "tests/integration/test_scale_out.py",
     "tests/integration/test_worker.py",
     "tests/integration/test_cli_and_server.py",
     "tests/api/test_audit.py",

@@ -99,6 +99,15 @@ class DatabaseProxy:
             link.poisoned = True
         return len(self._links)
 
+    def cut(self) -> int:
+        """Drop every open connection now and refuse new ones until ``refusing`` is reset:
+        the server is away (and ``refusing = False`` brings it back on the same port)."""
+        self.refusing = True
+        links = list(self._links)
+        for link in links:
+            link.abort()
+        return len(links)
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()

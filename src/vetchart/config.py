@@ -137,8 +137,10 @@ class AuthSettings(_Section):
     session_absolute_lifetime_seconds: int = Field(
         default=30 * 24 * 3600, ge=300, le=30 * 24 * 3600
     )
-    # How long an authenticated session may be served from memory (revocation delay bound).
-    session_cache_seconds: float = Field(default=2.0, ge=0, le=5)
+    # How long an authenticated session may be served from memory: without Redis, how long
+    # another process may still accept a revoked session (with Redis it forgets at once,
+    # adapters/security/revocation.py). At most 2 s, the promised revocation delay.
+    session_cache_seconds: float = Field(default=2.0, ge=0, le=2)
     # Sign-in throttling (docs/auth.md). Per (account, client address; IPv6 by /64):
     # this many failures lock that pair only, for base seconds, doubling per lockout up
     # to max; one failure is forgiven every decay seconds.
@@ -383,6 +385,19 @@ class ApiKeySettings(_Section):
 
 class RedisSettings(_Section):
     url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
+    # Every key and channel of this deployment starts with it (``<prefix>:limits``,
+    # ``<prefix>:dashboard``, ``<prefix>:sessions``): several deployments, or tests, can
+    # share one Redis.
+    prefix: str = Field(
+        default="vetchart",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        validation_alias=AliasChoices("VETCHART_REDIS_PREFIX", "prefix"),
+    )
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}:{name}"
 
 
 class AiSettings(_Section):

@@ -789,7 +789,7 @@ async def behind_proxy(world: World) -> AsyncIterator[tuple[DatabaseProxy, FastA
     proxy = DatabaseProxy(world.url)
     url = await proxy.start()
     try:
-        async with another_app(url, auth=cheap_auth(session_cache_seconds=5)) as (app, http):
+        async with another_app(url, auth=cheap_auth(session_cache_seconds=2)) as (app, http):
             yield proxy, app, http
     finally:
         await proxy.stop()

@@ -53,20 +53,30 @@ async def test_redis_is_reachable() -> None:
         pytest.fail(problem, pytrace=False)
 
 
-@pytest.fixture
-async def redis_server(run_id: str) -> AsyncIterator[str]:
-    """The Redis URL, after checking that the server answers; cleans this run's keys."""
+async def require_redis() -> None:
+    """Fail (not skip) the test when the Redis server does not answer."""
     problem = await _unreachable(REDIS_URL)
     if problem:
         pytest.fail(problem, pytrace=False)
-    yield REDIS_URL
+
+
+async def delete_keys(pattern: str) -> None:
+    """Remove a test's keys (``pattern`` as Redis SCAN MATCH takes it)."""
     client = aioredis.from_url(REDIS_URL)
     try:
-        keys = [key async for key in client.scan_iter(match=f"*{run_id}*", count=1000)]
+        keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
         if keys:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def redis_server(run_id: str) -> AsyncIterator[str]:
+    """The Redis URL, after checking that the server answers; cleans this run's keys."""
+    await require_redis()
+    yield REDIS_URL
+    await delete_keys(f"*{run_id}*")
 
 
 @pytest.fixture

@@ -31,11 +31,19 @@ class RateLimitDecision:
 
 
 class RateLimiter:
-    def __init__(self, *, redis_url: str | None, limits: dict[str, str], enabled: bool = True):
+    def __init__(
+        self,
+        *,
+        redis_url: str | None,
+        limits: dict[str, str],
+        enabled: bool = True,
+        key_prefix: str = "vetchart:limits",
+    ):
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            # redis-py's asyncio client (the `redis` package), not coredis.
-            storage = storage_from_string(uri, implementation="redispy")
+            # redis-py's asyncio client (the `redis` package), not coredis; every key under
+            # ``key_prefix`` (VETCHART_REDIS_PREFIX + ":limits").
+            storage = storage_from_string(uri, implementation="redispy", key_prefix=key_prefix)
         else:
             uri = "async+memory://"
             storage = storage_from_string(uri)

@@ -95,6 +95,7 @@ def create_app(
         )
         app.state.container = container
         state["container"] = container
+        container.start()
         stop_worker = await container.worker.start_embedded() if settings.embedded_worker else None
         if tune_gc:
             gc.collect()

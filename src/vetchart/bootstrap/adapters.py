@@ -176,6 +176,7 @@ def build_rate_limiter(settings: Settings) -> RateLimiter:
             "api_key_failure": settings.api_keys.failure_rate_limit,
         },
         enabled=limits.enabled,
+        key_prefix=settings.redis.key("limits"),
     )
 
 
@@ -223,7 +224,7 @@ def build_storage(
 def build_dashboard_cache(settings: Settings) -> DashboardCache:
     ttl = settings.api.dashboard_cache_seconds
     if settings.redis.url:
-        return RedisDashboardCache(settings.redis.url, ttl)
+        return RedisDashboardCache(settings.redis.url, ttl, prefix=settings.redis.key("dashboard"))
     return MemoryDashboardCache(ttl)
 
 

@@ -37,6 +37,7 @@ from vetchart.adapters.ratelimit import RateLimiter
 from vetchart.adapters.security.cache import TtlPrincipalCache
 from vetchart.adapters.security.mfa import FernetSecretBox, PyOtpTotp
 from vetchart.adapters.security.passwords import Argon2Hasher, zxcvbn_guessability
+from vetchart.adapters.security.revocation import RedisSessionBroadcast
 from vetchart.adapters.storage.s3 import S3ObjectStorage
 from vetchart.adapters.storage.sniff import checker_for
 from vetchart.adapters.system import SystemClock, Uuid7Ids
@@ -169,6 +170,9 @@ class Container(Database):
     dashboard_cache: DashboardCache = field(init=False)
     # Who is signed in, for a few seconds (adapters/security/cache.py).
     principal_cache: PrincipalCache = field(init=False)
+    # With Redis: revocations published to, and heard from, every other process
+    # (adapters/security/revocation.py); listening from ``start()``.
+    session_broadcast: RedisSessionBroadcast | None = field(init=False)
     # The one invalidation path of the caches (dashboards, principals): the outbox events
     # of each commit (services/invalidation.py), in-process after the commit and again at
     # delivery.
@@ -207,8 +211,18 @@ class Container(Database):
         self.audit_key = AuditKey(settings.audit.key.get_secret_value().encode("utf-8"))
         # Before the first unit of work: each commit hands it its outbox events.
         self.dashboard_cache = build_dashboard_cache(settings)
-        self.principal_cache = TtlPrincipalCache(ttl_seconds=settings.auth.session_cache_seconds)
-        self.invalidation = CacheInvalidation(self.dashboard_cache, self.principal_cache)
+        principal_cache = TtlPrincipalCache(ttl_seconds=settings.auth.session_cache_seconds)
+        self.principal_cache = principal_cache
+        self.session_broadcast = (
+            RedisSessionBroadcast(
+                settings.redis.url, channel=settings.redis.key("sessions"), cache=principal_cache
+            )
+            if settings.redis.url
+            else None
+        )
+        self.invalidation = CacheInvalidation(
+            self.dashboard_cache, self.principal_cache, self.session_broadcast
+        )
         self.storage, self.signed_files = build_storage(settings, self.clock)
         self.content_checks = checker_for
         self.upload_limits = UploadSizeLimits(
@@ -505,7 +519,16 @@ class Container(Database):
     def pool_stats(self) -> PoolStats:
         return pool_stats(self.engine)
 
+    def start(self) -> None:
+        """What a long-running process (the API, the worker) runs in the background: the
+        session broadcast's listener. Until it is subscribed, sessions are read from the
+        database on every request."""
+        if self.session_broadcast is not None:
+            self.session_broadcast.start()
+
     async def aclose(self) -> None:
+        if self.session_broadcast is not None:
+            await self.session_broadcast.aclose()
         if isinstance(self.storage, S3ObjectStorage):
             await self.storage.aclose()
         if isinstance(self.dashboard_cache, RedisDashboardCache):

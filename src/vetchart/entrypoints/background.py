@@ -23,6 +23,7 @@ async def _container(settings: Settings, database_url: str) -> AsyncIterator[boo
 
 async def work(settings: Settings, database_url: str) -> None:
     async with _container(settings, database_url) as container:
+        container.start()
         await container.worker.run()
 
 

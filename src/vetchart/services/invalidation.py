@@ -21,8 +21,9 @@ It is called
   ``sessions_handler()``), so a process that died between its commit and that call, or
   the worker's own changes, still invalidate. The principal cache is per process: the
   delivery clears it in the process that delivers (the worker, or the API process with
-  the embedded worker); any other API process forgets within
-  ``VETCHART_SESSION_CACHE_SECONDS``.
+  the embedded worker). With Redis, the named sessions are also published
+  (``SessionBroadcast``), and every other process forgets them at once; without it, any
+  other process forgets within ``VETCHART_SESSION_CACHE_SECONDS`` (at most 2 s).
 
 Invalidating twice is harmless (a new dashboard generation, see adapters/cache.py; a
 session forgotten twice). Nothing else invalidates these caches.
@@ -35,7 +36,7 @@ from uuid import UUID
 
 from vetchart.domain.sessions import SessionsChanged
 from vetchart.services.jobs import EventHandler
-from vetchart.services.ports.identity import PrincipalCache
+from vetchart.services.ports.identity import PrincipalCache, SessionBroadcast
 from vetchart.services.ports.outbox import OutboxMessage
 from vetchart.services.ports.schedule import DashboardCache
 from vetchart.services.ports.unit_of_work import UnitOfWork
@@ -70,9 +71,15 @@ class CacheInvalidation:
     sessions_name = "cache.sessions"
     EVENTS = DASHBOARD_EVENTS
 
-    def __init__(self, dashboard: DashboardCache, principals: PrincipalCache) -> None:
+    def __init__(
+        self,
+        dashboard: DashboardCache,
+        principals: PrincipalCache,
+        broadcast: SessionBroadcast | None = None,
+    ) -> None:
         self._dashboard = dashboard
         self._principals = principals
+        self._broadcast = broadcast
 
     async def invalidate(self, messages: Sequence[OutboxMessage]) -> None:
         """Forget what ``messages`` made stale: each named practice's dashboards, once, and
@@ -86,6 +93,8 @@ class CacheInvalidation:
                 sessions.update((UUID(str(s)), None) for s in message.payload["session_ids"])
         if sessions:
             self._principals.invalidate(list(sessions))
+            if self._broadcast is not None:
+                await self._broadcast.publish(list(sessions))
         for practice_id in practices:
             await self._dashboard.invalidate(practice_id)
 

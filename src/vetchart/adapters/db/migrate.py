@@ -33,6 +33,27 @@ def head_revisions() -> set[str]:
     return set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
+def serving_revisions() -> frozenset[str]:
+    """The database revisions this code serves on: its head, and each revision below it
+    from which only *contract* revisions (``compatibility = "contract"`` in the module:
+    they remove what this code no longer uses) lead to the head. Databases *ahead* of
+    the head by expand revisions are recognised from the database (``schema_compatibility``,
+    adapters/db/health.py), since this code does not know those revisions."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    heads = scripts.get_heads()
+    if len(heads) != 1:
+        return frozenset(heads)
+    script = scripts.get_revision(heads[0])
+    serving = {heads[0]}
+    while script is not None and getattr(script.module, "compatibility", None) == "contract":
+        down = script.down_revision
+        if not isinstance(down, str):
+            break
+        serving.add(down)
+        script = scripts.get_revision(down)
+    return frozenset(serving)
+
+
 def upgrade(database_url: str, revision: str = "head", *, audit_key: str | None = None) -> None:
     command.upgrade(alembic_config(database_url, audit_key=audit_key), revision)
 

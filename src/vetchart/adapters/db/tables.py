@@ -989,3 +989,14 @@ api_keys = Table(
     CheckConstraint("octet_length(secret_hash) = 32", name="secret_hash_sha256"),
     Index("ix_api_keys_practice_id_created_at", "practice_id", "created_at", "id"),
 )
+
+# Applied expand revisions (zero-downtime migrations, docs/operations.md): readiness of code
+# that does not know the database's revision serves if only these lie between (r0017).
+schema_compatibility = Table(
+    "schema_compatibility",
+    metadata,
+    Column("revision", Text, primary_key=True),
+    Column("down_revision", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    CheckConstraint("kind IN ('expand')", name="kind_known"),
+)

@@ -1,9 +1,10 @@
 """A few seconds of in-process memory for authenticated sessions.
 
 Forgotten through the outbox's ``SessionsChanged`` events (services/invalidation.py): in
-this process right after the revoking commit, in the delivering process at delivery;
-other processes forget within the TTL (a few seconds), which bounds how long a revoked
-token can still work there.
+this process right after the revoking commit, in the delivering process at delivery; with
+Redis, every other process at once too (adapters/security/revocation.py, which suspends
+this cache while it cannot hear the others). Otherwise other processes forget within the
+TTL (at most 2 s), which bounds how long a revoked token can still work there.
 """
 
 from __future__ import annotations
@@ -17,13 +18,32 @@ from vetchart.domain.policy import Principal
 
 
 class TtlPrincipalCache:
-    def __init__(self, *, ttl_seconds: float, max_entries: int = 10_000) -> None:
+    """``suspended``: start off (every request asks the database) until ``resume()``."""
+
+    def __init__(
+        self, *, ttl_seconds: float, max_entries: int = 10_000, suspended: bool = False
+    ) -> None:
         self._ttl = ttl_seconds
         self._max = max_entries
         self._entries: OrderedDict[UUID, tuple[float, Principal]] = OrderedDict()
+        self._suspended = suspended
+
+    @property
+    def suspended(self) -> bool:
+        return self._suspended
+
+    def suspend(self) -> None:
+        """Serve nothing from memory (revocations elsewhere cannot be heard now)."""
+        self._suspended = True
+        self._entries.clear()
+
+    def resume(self) -> None:
+        """Serve from memory again, starting empty (what was missed meanwhile is gone)."""
+        self._entries.clear()
+        self._suspended = False
 
     def get(self, session_id: UUID) -> Principal | None:
-        if self._ttl <= 0:
+        if self._ttl <= 0 or self._suspended:
             return None
         item = self._entries.get(session_id)
         if item is None:
@@ -35,7 +55,7 @@ class TtlPrincipalCache:
         return principal
 
     def put(self, principal: Principal) -> None:
-        if self._ttl <= 0:
+        if self._ttl <= 0 or self._suspended:
             return
         self._entries[principal.session_id] = (time.monotonic(), principal)
         self._entries.move_to_end(principal.session_id)
