@@ -9,7 +9,8 @@ the key (role ``API_KEY``, services/audit.py).
 An authenticated key's principal is remembered for a few seconds like a session's (the
 principal cache, in the slot :func:`cache_slot` of its public id); a revocation forgets
 it through ``SessionsChanged`` (services/invalidation.py): in this process at once, in
-the others within ``VETCHART_SESSION_CACHE_SECONDS``.
+the others at once over Redis when it is configured, else within
+``VETCHART_SESSION_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
