@@ -9,7 +9,7 @@ read routed there right after a write sees it). It checks that
 
 (a) the login rate limit is one budget across the three processes (Redis);
 (b) a session revoked through one process is refused by the two others within 2 s
-    (Redis pub/sub of revocations; the latency is printed);
+    (Redis pub/sub of revocations; the latency is printed), and so is a revoked API key;
 (c) a write through one process invalidates the dashboard cached by the others;
 (d) webhook deliveries (jobs) run exactly once each across the two workers;
 (e) plain reads reach the replica (its transaction counter moves).
@@ -345,6 +345,34 @@ async def test_three_api_processes_and_two_workers_share_one_database_and_redis(
         assert await dashboard(b) == before[b]  # served from the (shared) cache
         pets = (await http.get(f"{a}{API}/pets", params={"limit": 1}, headers=manager)).json()
         pet = pets["items"][0]
+
+        # (b') an API key revoked through A is refused by B and C at once as well.
+        made = await http.post(
+            f"{a}{API}/practices/{practice}/api-keys",
+            json={"name": "Scale-out", "scopes": ["pet.read"]},
+            headers=manager,
+        )
+        assert made.status_code == 201, made.text
+        as_key = {"X-API-Key": made.json()["key"]}
+        for server in (b, c):  # cached there now
+            answer = await http.get(f"{server}{API}/pets/{pet['id']}", headers=as_key)
+            assert answer.status_code == 200, answer.text
+        gone = await http.delete(
+            f"{a}{API}/practices/{practice}/api-keys/{made.json()['id']}", headers=manager
+        )
+        assert gone.status_code == 204
+        revoked_at = time.monotonic()
+        key_latencies = []
+        for server in (b, c):
+
+            async def key_refused(server: str = server) -> bool:
+                answer = await http.get(f"{server}{API}/pets/{pet['id']}", headers=as_key)
+                return answer.status_code == 401
+
+            await until(key_refused, f"key revocation seen by {server}", within=2.0)
+            key_latencies.append(time.monotonic() - revoked_at)
+        print(f"API key revocation latency (s): {[round(v, 3) for v in key_latencies]}")
+        assert max(key_latencies) < 1.0
 
         # (d) webhooks: an endpoint on the loopback receiver; every booking is a delivery.
         receiver = Receiver()
