@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from starlette.applications import Starlette
@@ -28,7 +29,7 @@ from tests.integration.ai.fake_transcription import (
     FakeTranscriptions,
     transcription_app,
 )
-from vetchart.adapters.db.tables import audit_events, outbox_events
+from vetchart.adapters.db.tables import audit_events, outbox_events, visits
 from vetchart.bootstrap import demo_seeders
 from vetchart.config import AiSettings, SttSettings
 from vetchart.domain.transcription import RETRY_NOTE
@@ -308,6 +309,16 @@ async def test_the_clients_transcript_is_never_replaced(
             headers=await world.h(RIVERSIDE_TECH),
         )
         assert cleared.json()["transcript_source"] is None
+        # The update's audit row names the version it made (touched before it is built).
+        (stored,) = await table_rows(world.app, visits, visits.c.id == UUID(visit_id))
+        updates = await table_rows(
+            world.app,
+            audit_events,
+            audit_events.c.action == "visit.update",
+            order_by=[audit_events.c.seq],
+        )
+        assert updates[-1]["details"]["version"] == stored["version"]
+        assert updates[-1]["details"]["fields"] == ["transcript_text"]
         assert (await ask(world, visit_id)).status_code == 202
         # Already queued: 202 again, nothing new queued.
         again = await ask(world, visit_id)
