@@ -9,12 +9,37 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from opentelemetry import trace
 from structlog.types import EventDict, WrappedLogger
+
+
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """A stream handler on the ``sys.stderr`` of the moment of each line, not of start-up:
+    a process that replaces its stderr (a test runner's capture, a daemon's redirect) keeps
+    its log lines instead of writing to a stream that may since have been closed.
+    ``setStream`` still pins it to a given stream."""
+
+    _pinned: TextIO | None = None
+
+    @property
+    def stream(self) -> TextIO:
+        return self._pinned if self._pinned is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        """Ignored (``StreamHandler.__init__`` assigns the stderr of start-up)."""
+
+    def setStream(self, stream: TextIO) -> TextIO | None:  # noqa: N802 - logging's name
+        previous = self.stream
+        self.flush()
+        self._pinned = stream
+        return previous
+
 
 # Keys whose values must never reach a log line, whatever the caller passed.
 REDACTED_KEYS = frozenset(
@@ -125,7 +150,7 @@ def configure_logging(*, level: str, json: bool) -> None:
                     "foreign_pre_chain": shared,
                 }
             },
-            "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "structlog"}},
+            "handlers": {"default": {"()": StderrHandler, "formatter": "structlog"}},
             "root": {"handlers": ["default"], "level": level.upper()},
             "loggers": {
                 # uvicorn's own handlers are replaced by the root one.
