@@ -160,13 +160,13 @@ class VisitService(QueryService[ScheduleQueries]):
                     setattr(visit, name, checked[name])
                 if "transcript_text" in changed:
                     client_transcript_changed(visit)
+                visit.touch(self._clock.now())
                 await _save_visit(
                     uow,
                     meta,
                     actor,
                     AuditAction.VISIT_UPDATE,
                     visit,
-                    self._clock.now(),
                     {"fields": sorted(changed), "version": visit.version},
                 )
         return visit
@@ -260,9 +260,8 @@ class VisitService(QueryService[ScheduleQueries]):
         async with self._uow() as uow:
             visit = await locked_visit(uow, actor, visit_id)
             visit.audio_pending_key = key
-            await _save_visit(
-                uow, meta, actor, AuditAction.VISIT_AUDIO_UPLOAD_URL, visit, self._clock.now()
-            )
+            visit.touch(self._clock.now())
+            await _save_visit(uow, meta, actor, AuditAction.VISIT_AUDIO_UPLOAD_URL, visit)
         seconds = self._limits.signed_url_seconds
         url = await self._storage.signed_url(key, method="PUT", expires_in=seconds)
         return SignedUpload(url, {}, self._clock.now() + timedelta(seconds=seconds))
@@ -329,13 +328,13 @@ class VisitService(QueryService[ScheduleQueries]):
                 wanted = audio_attached(visit, configured=self._transcription_configured)
                 if wanted is not None:
                     uow.record(wanted)
+                visit.touch(self._clock.now())
                 await _save_visit(
                     uow,
                     meta,
                     actor,
                     AuditAction.VISIT_AUDIO_UPLOAD,
                     visit,
-                    self._clock.now(),
                     {"size_bytes": stored.size, "content_type": stored.content_type},
                 )
         except BaseException:
@@ -521,12 +520,10 @@ async def _save_visit(
     actor: Principal,
     action: AuditAction,
     visit: Visit,
-    now: datetime,
     details: dict[str, object] | None = None,
 ) -> None:
-    """Store the visit's change, made ``now``, with its audit row (its practice, its pet's
-    access log), in one commit."""
-    visit.touch(now)
+    """Store the visit's change with its audit row (its practice, its pet's access log),
+    in one commit."""
     await uow.visits.save(visit)
     audit(uow, meta, actor, action, visit.id, visit.practice_id, details, pet_id=visit.pet_id)
     await uow.commit()
