@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from vetchart.domain.appointments import MAX_DURATION_MINUTES, MIN_DURATION_MINUTES
 from vetchart.domain.errors import RuleViolation
 from vetchart.domain.scheduling import (
     NewException,
     SettingsSpec,
+    TypeSpec,
     VetDay,
     WeeklyInterval,
     check_weekly,
@@ -87,3 +90,43 @@ def test_weekly_intervals_are_checked() -> None:
     assert check_weekly(
         [WeeklyInterval(1, time(12), time(13)), WeeklyInterval(1, time(9), time(12))], "x"
     )[0].start_time == time(9)
+
+
+@pytest.mark.parametrize(
+    ("build", "rule", "field"),
+    [
+        (lambda v: WeeklyInterval(v, time(9), time(12)), "schedule.weekday", "weekday"),
+        (
+            lambda v: SettingsSpec(opening_hours=(), cancel_cutoff_hours=v),
+            "schedule.cancel_cutoff",
+            "cancel_cutoff_hours",
+        ),
+        (
+            lambda v: SettingsSpec(opening_hours=(), slot_step_minutes=v),
+            "schedule.slot_step",
+            "slot_step_minutes",
+        ),
+        (
+            lambda v: TypeSpec(name="Consult", duration_minutes=v),
+            "appointment_type.duration",
+            "duration_minutes",
+        ),
+    ],
+)
+def test_bounded_fields_name_their_rule_and_field(
+    build: Callable[[int], object], rule: str, field: str
+) -> None:
+    """Each bounded number takes its lowest and highest value; one past either end is
+    the field's own rule (422 naming the field)."""
+    low, high = {
+        "weekday": (1, 7),
+        "cancel_cutoff_hours": (0, 30 * 24),
+        "slot_step_minutes": (5, 240),
+        "duration_minutes": (MIN_DURATION_MINUTES, MAX_DURATION_MINUTES),
+    }[field]
+    build(low)
+    build(high)
+    for outside in (low - 1, high + 1):
+        with pytest.raises(RuleViolation) as refused:
+            build(outside)
+        assert (refused.value.rule, refused.value.field) == (rule, field)

@@ -47,6 +47,39 @@ def _rule(message: str, rule: str, field: str) -> RuleViolation:
     return RuleViolation(message, rule=rule, field=field)
 
 
+# The bounded whole-number fields: (lowest, highest, rule, the message of a value outside).
+_BOUNDS: dict[str, tuple[int, int, str, str]] = {
+    "weekday": (1, 7, "schedule.weekday", "weekday is 1 (Monday) to 7 (Sunday)."),
+    "cancel_cutoff_hours": (
+        0,
+        MAX_CANCEL_CUTOFF_HOURS,
+        "schedule.cancel_cutoff",
+        f"cancel_cutoff_hours is 0 to {MAX_CANCEL_CUTOFF_HOURS}.",
+    ),
+    "slot_step_minutes": (
+        MIN_SLOT_STEP_MINUTES,
+        MAX_SLOT_STEP_MINUTES,
+        "schedule.slot_step",
+        f"slot_step_minutes is {MIN_SLOT_STEP_MINUTES} to {MAX_SLOT_STEP_MINUTES}.",
+    ),
+    "duration_minutes": (
+        MIN_DURATION_MINUTES,
+        MAX_DURATION_MINUTES,
+        "appointment_type.duration",
+        f"A duration is {MIN_DURATION_MINUTES} to {MAX_DURATION_MINUTES} minutes.",
+    ),
+}
+
+
+def _check_bounds(spec: object, *fields: str) -> None:
+    """Each of ``spec``'s ``fields`` within its ``_BOUNDS`` (in order; the first outside
+    is the rule violated)."""
+    for field in fields:
+        low, high, rule, message = _BOUNDS[field]
+        if not low <= getattr(spec, field) <= high:
+            raise _rule(message, rule, field)
+
+
 @dataclass(frozen=True, order=True)
 class WeeklyInterval:
     """``[start_time, end_time)`` on an ISO weekday (1 = Monday ... 7 = Sunday)."""
@@ -56,8 +89,7 @@ class WeeklyInterval:
     end_time: time
 
     def __post_init__(self) -> None:
-        if not 1 <= self.weekday <= 7:
-            raise _rule("weekday is 1 (Monday) to 7 (Sunday).", "schedule.weekday", "weekday")
+        _check_bounds(self, "weekday")
         _check_times(self.start_time, self.end_time)
 
 
@@ -107,18 +139,7 @@ class SettingsSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "opening_hours", check_weekly(self.opening_hours, "opening_hours"))
-        if not 0 <= self.cancel_cutoff_hours <= MAX_CANCEL_CUTOFF_HOURS:
-            raise _rule(
-                f"cancel_cutoff_hours is 0 to {MAX_CANCEL_CUTOFF_HOURS}.",
-                "schedule.cancel_cutoff",
-                "cancel_cutoff_hours",
-            )
-        if not MIN_SLOT_STEP_MINUTES <= self.slot_step_minutes <= MAX_SLOT_STEP_MINUTES:
-            raise _rule(
-                f"slot_step_minutes is {MIN_SLOT_STEP_MINUTES} to {MAX_SLOT_STEP_MINUTES}.",
-                "schedule.slot_step",
-                "slot_step_minutes",
-            )
+        _check_bounds(self, "cancel_cutoff_hours", "slot_step_minutes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -220,12 +241,7 @@ class TypeSpec:
                 "name",
             )
         object.__setattr__(self, "name", name)
-        if not MIN_DURATION_MINUTES <= self.duration_minutes <= MAX_DURATION_MINUTES:
-            raise _rule(
-                f"A duration is {MIN_DURATION_MINUTES} to {MAX_DURATION_MINUTES} minutes.",
-                "appointment_type.duration",
-                "duration_minutes",
-            )
+        _check_bounds(self, "duration_minutes")
 
 
 @dataclass(frozen=True, kw_only=True)

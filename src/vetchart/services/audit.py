@@ -6,13 +6,15 @@ reads hand the adapter a :func:`read_entry`, and refusals come through
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Concatenate, ParamSpec
+from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, AuditEvent, Outcome, RequestMeta
 from vetchart.domain.audit_actions import AuditAction
+from vetchart.domain.commands import with_changes
 from vetchart.domain.errors import NotFound
 from vetchart.domain.policy import Action, Principal, audit_scope, client_scope, require
 from vetchart.domain.users import User
@@ -136,6 +138,39 @@ def change_entry(
 
 # Write an update's row (a :func:`change_entry`) with the unit of work's commit.
 record_change = _written(change_entry)
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+
+Changed = TypeVar("Changed", bound=_Identified)
+
+
+async def save_changes(
+    uow: UnitOfWork,
+    meta: RequestMeta,
+    actor: Actor,
+    action: AuditAction,
+    current: Changed,
+    values: dict[str, Any],
+    *,
+    now: Callable[[], datetime],
+    save: Callable[[Changed], Awaitable[None]],
+    practice_id: UUID | None,
+    **also: Any,
+) -> Changed:
+    """An update: ``current`` with ``values`` (and ``also``) set, saved with its
+    :func:`change_entry` row in one commit. Nothing changes: ``current`` itself, and
+    nothing is written (no commit)."""
+    updated, changed = with_changes(current, values, now, **also)
+    if changed:
+        await save(updated)
+        record_change(uow, meta, actor, action, current.id, practice_id, changed)
+        await uow.commit()
+    return updated
+
 
 # Write a successful read's row (a :func:`read_entry`) with the unit of work's commit.
 record_read = _written(read_entry)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.commands import given, with_changes
+from vetchart.domain.commands import given
 from vetchart.domain.errors import NotFound
 from vetchart.domain.messaging import (
     ChannelConsent,
@@ -28,7 +28,7 @@ from vetchart.domain.policy import (
     staff_practice,
 )
 from vetchart.services.audit import record as audit
-from vetchart.services.audit import record_change, record_read
+from vetchart.services.audit import record_read, save_changes
 from vetchart.services.base import QueryService
 from vetchart.services.ports.notifications import LoggedMessage, MessageQueries
 from vetchart.services.ports.paging import Page, PageRequest
@@ -146,21 +146,17 @@ class MessagingService(QueryService[MessageQueries]):
     ) -> ReminderRule:
         async with self._uow() as uow:
             rule = await self._rule(uow, actor, rule_id, for_update=True)
-            updated, changed = with_changes(rule, given(changes), self._clock.now)
-            if not changed:
-                return rule
-            await uow.messaging.save_rule(updated)
-            record_change(
+            return await save_changes(
                 uow,
                 meta,
                 actor,
                 AuditAction.REMINDER_RULE_UPDATE,
-                rule.id,
-                rule.practice_id,
-                changed,
+                rule,
+                given(changes),
+                now=self._clock.now,
+                save=uow.messaging.save_rule,
+                practice_id=rule.practice_id,
             )
-            await uow.commit()
-        return updated
 
     async def delete_rule(self, actor: Principal, rule_id: UUID, meta: RequestMeta) -> None:
         """Reminders already made stay (and are sent); none are made from it any more."""

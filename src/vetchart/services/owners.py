@@ -6,7 +6,7 @@ from uuid import UUID
 
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.audit_actions import ASSOCIATION_STEPS, AuditAction
-from vetchart.domain.commands import given, with_changes
+from vetchart.domain.commands import given
 from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.owners import (
     Association,
@@ -30,7 +30,7 @@ from vetchart.domain.policy import (
     require,
     staff_practice,
 )
-from vetchart.services.audit import care_practices, read_entry, record_change, seen_page
+from vetchart.services.audit import care_practices, read_entry, save_changes, seen_page
 from vetchart.services.audit import record as audit
 from vetchart.services.base import SubjectService, found
 from vetchart.services.ports.clients import AssociationView, ClientQueries, ClientReads
@@ -129,15 +129,17 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
         async with self._uow() as uow:
             owner = await visible_owner(uow, actor, owner_id, for_update=True)
             require(actor, Action.PET_OWNER_UPDATE)
-            updated, changed = with_changes(owner, given(changes), self._clock.now)
-            if not changed:
-                return owner
-            await uow.pet_owners.save(updated)
-            record_change(
-                uow, meta, actor, AuditAction.PET_OWNER_UPDATE, owner.id, actor.practice_id, changed
+            return await save_changes(
+                uow,
+                meta,
+                actor,
+                AuditAction.PET_OWNER_UPDATE,
+                owner,
+                given(changes),
+                now=self._clock.now,
+                save=uow.pet_owners.save,
+                practice_id=actor.practice_id,
             )
-            await uow.commit()
-        return updated
 
     # ------------------------------------------------------------------ associations
 

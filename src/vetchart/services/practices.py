@@ -9,7 +9,7 @@ from uuid import UUID
 
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.commands import given, with_changes
+from vetchart.domain.commands import given
 from vetchart.domain.errors import Conflict, Gone, NotFound, RuleViolation
 from vetchart.domain.invitations import (
     InvitationStatus,
@@ -34,7 +34,7 @@ from vetchart.domain.practices import (
 from vetchart.domain.users import Role, User, normalize_email, normalize_full_name
 from vetchart.services.accounts import new_account
 from vetchart.services.audit import record as _audit
-from vetchart.services.audit import record_change
+from vetchart.services.audit import save_changes
 from vetchart.services.auth.base import token_digest
 from vetchart.services.base import QueryService
 from vetchart.services.ports.clients import ClientQueries
@@ -99,17 +99,18 @@ class PracticeService(QueryService[ClientQueries]):
             practice = await uow.practices.get(practice_id, for_update=True)
             require(actor, Action.PRACTICE_UPDATE, PracticeLookup(practice))
             assert practice is not None  # require: 404 for a missing practice
-            updated, changed = with_changes(
-                practice, given(changes), self._clock.now, version=practice.version + 1
+            return await save_changes(
+                uow,
+                meta,
+                actor,
+                AuditAction.PRACTICE_UPDATE,
+                practice,
+                given(changes),
+                now=self._clock.now,
+                save=uow.practices.save,
+                practice_id=practice.id,
+                version=practice.version + 1,
             )
-            if not changed:
-                return practice
-            await uow.practices.save(updated)
-            record_change(
-                uow, meta, actor, AuditAction.PRACTICE_UPDATE, practice.id, practice.id, changed
-            )
-            await uow.commit()
-        return updated
 
     async def deactivate(self, actor: Principal, practice_id: UUID, meta: RequestMeta) -> Practice:
         require(actor, Action.PRACTICE_DEACTIVATE)

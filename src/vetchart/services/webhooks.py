@@ -24,7 +24,6 @@ import structlog
 
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.commands import with_changes
 from vetchart.domain.errors import Conflict, NotFound
 from vetchart.domain.policy import Action, PracticeConfiguration, PracticeLookup, Principal, require
 from vetchart.domain.webhooks import (
@@ -42,7 +41,7 @@ from vetchart.domain.webhooks import (
     webhook_body,
 )
 from vetchart.services.audit import record as audit
-from vetchart.services.audit import record_change
+from vetchart.services.audit import save_changes
 from vetchart.services.base import practice_to_configure
 from vetchart.services.jobs import DELIVER_WEBHOOK, EventHandler
 from vetchart.services.ports.outbox import OutboxMessage
@@ -128,21 +127,17 @@ class WebhookService:
                 values["url"] = check_target_url(
                     url, allow_private=self._policy.allow_private_targets
                 )
-            endpoint, changed = with_changes(endpoint, values, self._clock.now)
-            if not changed:
-                return endpoint
-            await uow.webhooks.update(endpoint)
-            record_change(
+            return await save_changes(
                 uow,
                 meta,
                 actor,
                 AuditAction.WEBHOOK_UPDATE,
-                endpoint.id,
-                endpoint.practice_id,
-                changed,
+                endpoint,
+                values,
+                now=self._clock.now,
+                save=uow.webhooks.update,
+                practice_id=endpoint.practice_id,
             )
-            await uow.commit()
-        return endpoint
 
     async def rotate_secret(
         self, actor: Principal, webhook_id: UUID, meta: RequestMeta

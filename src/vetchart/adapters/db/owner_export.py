@@ -3,11 +3,12 @@ set of statements in one REPEATABLE READ snapshot, whatever the amount of data."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -54,6 +55,15 @@ def _item(row: RowMapping) -> Item:
 
 async def _items(conn: AsyncConnection, query: Select[Any]) -> list[Item]:
     return [_item(row) for row in (await conn.execute(query)).mappings()]
+
+
+def _by_visit_date(
+    columns: Iterable[ColumnElement[Any]], table: Table, pet_ids: Any
+) -> Select[Any]:
+    """The ``columns`` of ``table``'s rows about the pets ``pet_ids``, by visit date then id."""
+    return (
+        select(*columns).where(table.c.pet_id.in_(pet_ids)).order_by(table.c.visit_date, table.c.id)
+    )
 
 
 class SqlOwnerExport:
@@ -103,18 +113,8 @@ class SqlOwnerExport:
             ),
             associations=await _items(conn, associations),
             appointments=await _items(conn, appointment_rows),
-            visits=await _items(
-                conn,
-                select(*_VISIT_COLUMNS)
-                .where(visits.c.pet_id.in_(pet_ids))
-                .order_by(visits.c.visit_date, visits.c.id),
-            ),
-            medical_records=await _items(
-                conn,
-                select(medical_records)
-                .where(records.pet_id.in_(pet_ids))
-                .order_by(records.visit_date, records.id),
-            ),
+            visits=await _items(conn, _by_visit_date(_VISIT_COLUMNS, visits, pet_ids)),
+            medical_records=await _items(conn, _by_visit_date(records, medical_records, pet_ids)),
             attachments=await _items(
                 conn,
                 select(*_ATTACHMENT_COLUMNS)

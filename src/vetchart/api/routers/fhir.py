@@ -10,7 +10,7 @@ server describes itself with its CapabilityStatement (``GET /fhir/R4/metadata``)
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated
 from uuid import UUID
 
@@ -164,30 +164,38 @@ async def search_observations(
     return _searchset(request, response, present.observations(chart.records, wanted))
 
 
-@audited(AuditAction.FHIR_IMMUNIZATION_SEARCH)
-@router.get("/Immunization")
-async def search_immunizations(
-    request: Request,
-    response: Response,
-    principal: CurrentPrincipal,
-    charts: ChartsDep,
-    meta: MetaDep,
-    patient: PatientParam,
-) -> FhirResponse:
-    chart = await _chart(charts, principal, patient, AuditAction.FHIR_IMMUNIZATION_SEARCH, meta)
-    return _searchset(request, response, present.immunizations(chart.records))
+def _chart_search(
+    kind: str,
+    name: str,
+    action: AuditAction,
+    resources: Callable[[PetChart], Sequence[present.Resource]],
+) -> None:
+    """``GET /{kind}?patient=``: the ``resources`` of the patient's chart, as a searchset."""
+
+    @audited(action)
+    async def search(
+        request: Request,
+        response: Response,
+        principal: CurrentPrincipal,
+        charts: ChartsDep,
+        meta: MetaDep,
+        patient: PatientParam,
+    ) -> FhirResponse:
+        chart = await _chart(charts, principal, patient, action, meta)
+        return _searchset(request, response, resources(chart))
+
+    router.add_api_route(f"/{kind}", search, methods=["GET"], name=name)
 
 
-@audited(AuditAction.FHIR_DOCUMENT_SEARCH)
-@router.get("/DocumentReference")
-async def search_documents(
-    request: Request,
-    response: Response,
-    principal: CurrentPrincipal,
-    charts: ChartsDep,
-    meta: MetaDep,
-    patient: PatientParam,
-) -> FhirResponse:
-    chart = await _chart(charts, principal, patient, AuditAction.FHIR_DOCUMENT_SEARCH, meta)
-    found = present.document_references(chart.records, chart.attachments)
-    return _searchset(request, response, found)
+_chart_search(
+    "Immunization",
+    "search_immunizations",
+    AuditAction.FHIR_IMMUNIZATION_SEARCH,
+    lambda chart: present.immunizations(chart.records),
+)
+_chart_search(
+    "DocumentReference",
+    "search_documents",
+    AuditAction.FHIR_DOCUMENT_SEARCH,
+    lambda chart: present.document_references(chart.records, chart.attachments),
+)

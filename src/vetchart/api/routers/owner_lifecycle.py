@@ -24,37 +24,48 @@ _WHO_DEACTIVATES = (
 )
 
 
-@audited(AuditAction.PET_OWNER_DEACTIVATE)
-@router.post(
-    "/pet-owners/{owner_id}/deactivate",
-    response_model=PetOwnerOut,
+def _activation_route(
+    name: str, active: bool, summary: str, description: str, statuses: tuple[int, ...]
+) -> None:
+    """``POST /pet-owners/{owner_id}/deactivate`` or ``/reactivate``: one handler, told
+    which way to set ``is_active``."""
+
+    @audited(AuditAction.PET_OWNER_REACTIVATE if active else AuditAction.PET_OWNER_DEACTIVATE)
+    async def set_active(
+        owner_id: UUID, principal: CurrentPrincipal, lifecycle: OwnerLifecycleDep, meta: MetaDep
+    ) -> PetOwnerOut:
+        owner = await lifecycle.set_active(principal, owner_id, active, meta)
+        return PetOwnerOut.model_validate(owner)
+
+    router.add_api_route(
+        f"/pet-owners/{{owner_id}}/{name}",
+        set_active,
+        methods=["POST"],
+        response_model=PetOwnerOut,
+        name=f"{name}_owner",
+        summary=summary,
+        description=description + " " + _WHO_DEACTIVATES,
+        responses=problem_responses(*statuses),
+    )
+
+
+_activation_route(
+    "deactivate",
+    active=False,
     summary="Deactivate a pet owner (soft)",
     description="The owner stays readable (`is_active: false`), with their pets and records; "
     "new pets, associations and appointments for them are refused (409 `owner-inactive`). "
     "The linked account (if any) is not touched. Deactivating an inactive owner changes "
-    "nothing (200). " + _WHO_DEACTIVATES,
-    responses=problem_responses(401, 403, 404, 429),
+    "nothing (200).",
+    statuses=(401, 403, 404, 429),
 )
-async def deactivate_owner(
-    owner_id: UUID, principal: CurrentPrincipal, lifecycle: OwnerLifecycleDep, meta: MetaDep
-) -> PetOwnerOut:
-    owner = await lifecycle.set_active(principal, owner_id, False, meta)
-    return PetOwnerOut.model_validate(owner)
-
-
-@audited(AuditAction.PET_OWNER_REACTIVATE)
-@router.post(
-    "/pet-owners/{owner_id}/reactivate",
-    response_model=PetOwnerOut,
+_activation_route(
+    "reactivate",
+    active=True,
     summary="Reactivate a pet owner",
-    description="An erased owner is never reactivated (409 `owner-erased`). " + _WHO_DEACTIVATES,
-    responses=problem_responses(401, 403, 404, 409, 429),
+    description="An erased owner is never reactivated (409 `owner-erased`).",
+    statuses=(401, 403, 404, 409, 429),
 )
-async def reactivate_owner(
-    owner_id: UUID, principal: CurrentPrincipal, lifecycle: OwnerLifecycleDep, meta: MetaDep
-) -> PetOwnerOut:
-    owner = await lifecycle.set_active(principal, owner_id, True, meta)
-    return PetOwnerOut.model_validate(owner)
 
 
 @audited(AuditAction.PET_OWNER_EXPORT)

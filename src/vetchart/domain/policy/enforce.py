@@ -50,8 +50,7 @@ def require(actor: Principal, action: Action, resource: Resource = None) -> None
         case None:
             _matrix(actor, action)
         case PracticeLookup(found=found, members_only=members_only):
-            if not scope.practice_exists_for(actor, found):
-                raise NotFound("Practice not found.")
+            _visible(scope.practice_exists_for(actor, found), "Practice")
             assert found is not None
             if members_only:
                 _practice_member(actor, action, found.id)
@@ -61,66 +60,77 @@ def require(actor: Principal, action: Action, resource: Resource = None) -> None
             _practice_member(actor, action, practice_id)
         case PracticeConfiguration(practice_id=practice_id, kind=kind):
             _matrix(actor, action)
-            if not scope.is_practice_member(actor, practice_id):
-                raise NotFound(f"{kind} not found.")
+            _visible(scope.is_practice_member(actor, practice_id), kind)
         case UserAccount(practice_id=practice_id):
             _matrix(actor, action)
-            if not scope.sees_user(actor, practice_id):
-                raise NotFound("User not found.")
+            _visible(scope.sees_user(actor, practice_id), "User")
         case RoleChange(current=current, new=new):
             _matrix(actor, action)
-            if not rules.may_assign_role(current, new):
-                raise Forbidden(
-                    "Only staff roles can be assigned, and only to staff users.",
-                    extra={"action": Action.USER_UPDATE.value},
-                )
+            _allowed(
+                rules.may_assign_role(current, new),
+                "Only staff roles can be assigned, and only to staff users.",
+                Action.USER_UPDATE,
+            )
         case RecordRef():
             _record(actor, action, resource)
         case AssociationRequest(practice_id=practice_id):
             _matrix(actor, action)
-            if not rules.may_associate(actor, practice_id):
-                raise Forbidden(
-                    "Staff can associate clients with their own practice only.",
-                    extra={"action": Action.ASSOCIATION_CREATE.value},
-                )
+            _allowed(
+                rules.may_associate(actor, practice_id),
+                "Staff can associate clients with their own practice only.",
+                Action.ASSOCIATION_CREATE,
+            )
         case AssociationStep():
             _association_step(actor, action, resource)
         case InvitationRef(practice_id=practice_id):
             _matrix(actor, action)
-            if not scope.is_practice_member(actor, practice_id):
-                raise NotFound("Invitation not found.")
+            _visible(scope.is_practice_member(actor, practice_id), "Invitation")
         case OwnerCustody():
             _owner_custody(actor, action, resource)
         case _:  # pragma: no cover - the Resource union is closed
             raise TypeError(f"no access rule for {resource!r}")
 
 
+def _visible(seen: bool, what: str) -> None:
+    """404 "<what> not found." unless the object is ``seen`` (in the actor's scope)."""
+    if not seen:
+        raise NotFound(f"{what} not found.")
+
+
+def _allowed(allowed: bool, message: str, action: Action) -> None:
+    """403 with ``message``, naming ``action``, unless ``allowed``."""
+    if not allowed:
+        raise Forbidden(message, extra={"action": action.value})
+
+
 def _matrix(actor: Principal, action: Action) -> None:
-    if not allows(actor.role, action):
-        raise Forbidden("You are not allowed to do this.", extra={"action": action.value})
+    _allowed(allows(actor.role, action), "You are not allowed to do this.", action)
 
 
 def _practice_member(actor: Principal, action: Action, practice_id: UUID) -> None:
     _matrix(actor, action)
-    if not scope.is_practice_member(actor, practice_id):
-        raise Forbidden("Only this practice's staff may do this.", extra={"action": action.value})
+    _allowed(
+        scope.is_practice_member(actor, practice_id),
+        "Only this practice's staff may do this.",
+        action,
+    )
 
 
 def _record(actor: Principal, action: Action, record: RecordRef) -> None:
     _matrix(actor, action)
     if action is Action.MEDICAL_RECORD_SIGN:
-        if not rules.may_sign(actor, record):
-            raise Forbidden(
-                "Only a vet of the authoring practice may sign this record.",
-                extra={"action": Action.MEDICAL_RECORD_SIGN.value},
-            )
+        _allowed(
+            rules.may_sign(actor, record),
+            "Only a vet of the authoring practice may sign this record.",
+            Action.MEDICAL_RECORD_SIGN,
+        )
     elif action in _RECORD_CHANGES:
-        if not rules.may_amend_record(actor, record):
-            raise Forbidden(
-                "Only the author, or a vet or practice admin of the authoring practice, "
-                "may change this record.",
-                extra={"action": Action.MEDICAL_RECORD_AMEND.value},
-            )
+        _allowed(
+            rules.may_amend_record(actor, record),
+            "Only the author, or a vet or practice admin of the authoring practice, "
+            "may change this record.",
+            Action.MEDICAL_RECORD_AMEND,
+        )
     else:
         raise TypeError(f"no record rule for {action}")
 
@@ -129,8 +139,7 @@ def _association_step(actor: Principal, action: Action, step: AssociationStep) -
     if action is not Action.ASSOCIATION_DECIDE:
         raise TypeError(f"an association step is asked as {Action.ASSOCIATION_DECIDE}")
     seen = scope.sees_association(actor, step.association, owner_in_scope=step.owner_in_scope)
-    if not seen:
-        raise NotFound("Association not found.")
+    _visible(seen, "Association")
     needed = rules.association_step_action(step.association, step.target)
     if needed is Action.ASSOCIATION_CONSENT:
         _matrix(actor, needed)
@@ -141,18 +150,18 @@ def _association_step(actor: Principal, action: Action, step: AssociationStep) -
 def _owner_custody(actor: Principal, action: Action, owner: OwnerCustody) -> None:
     _matrix(actor, action)
     if action is Action.PET_OWNER_DEACTIVATE:
-        if not rules.may_deactivate_owner(actor, owner):
-            raise Forbidden(
-                "Only the practice that created this client, or a platform administrator, "
-                "may deactivate it.",
-                extra={"action": action.value},
-            )
+        _allowed(
+            rules.may_deactivate_owner(actor, owner),
+            "Only the practice that created this client, or a platform administrator, "
+            "may deactivate it.",
+            action,
+        )
     elif action is Action.PET_OWNER_ERASE:
-        if not rules.may_erase_owner(actor, owner):
-            raise Forbidden(
-                "A practice may erase only a client it created, without an account of their "
-                "own and not a client of another practice; ask a platform administrator.",
-                extra={"action": action.value},
-            )
+        _allowed(
+            rules.may_erase_owner(actor, owner),
+            "A practice may erase only a client it created, without an account of their "
+            "own and not a client of another practice; ask a platform administrator.",
+            action,
+        )
     else:
         raise TypeError(f"no owner custody rule for {action}")
