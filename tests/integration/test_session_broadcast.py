@@ -97,6 +97,8 @@ async def test_an_unreadable_message_is_ignored(make: Make) -> None:
     item = principal()
     cache_b.put(item)
     await a._publisher.publish(a._channel, "not json")
+    await a._publisher.publish(a._channel, "[" * 100_000)  # deeper than json's recursion limit
+    await a._publisher.publish(a._channel, '{"a": 1}')  # JSON, but not a list of ids
     await a.publish([item.session_id])  # still listening after the bad one
     await eventually(lambda: cache_b.get(item.session_id) is None)
 

@@ -21,7 +21,7 @@ import hmac
 import re
 import secrets
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 from uuid import UUID
@@ -85,7 +85,8 @@ class ApiKey:
     practice_id: UUID
     public_id: str
     name: str
-    secret_hash: bytes  # SHA-256 of the secret; the secret itself is never stored
+    # SHA-256 of the secret (the secret itself is never stored); kept out of reprs and logs.
+    secret_hash: bytes = field(repr=False)
     scopes: tuple[Action, ...]
     created_by: UUID
     created_at: datetime

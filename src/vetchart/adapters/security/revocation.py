@@ -86,7 +86,11 @@ class RedisSessionBroadcast:
         await self._subscriber.aclose()
 
     async def _run(self) -> None:
+        unexpected = False
         while True:
+            if unexpected:  # not a hot loop on a bug that recurs (suspended meanwhile)
+                await asyncio.sleep(self._max_backoff)
+                unexpected = False
             pubsub = await self._subscribe()
             self._cache.resume()
             self.subscribed.set()
@@ -95,6 +99,9 @@ class RedisSessionBroadcast:
                 await self._listen(pubsub)
             except _REDIS_TROUBLE as error:
                 log.warning("sessions.broadcast_lost", error=type(error).__name__)
+            except Exception:
+                log.exception("sessions.broadcast_failed")
+                unexpected = True
             finally:
                 self.subscribed.clear()
                 self._cache.suspend()
@@ -126,7 +133,8 @@ class RedisSessionBroadcast:
                 continue
             try:
                 ids = [UUID(str(item)) for item in json.loads(message["data"])]
-            except (ValueError, TypeError) as error:
+            except Exception as error:
+                # (not JSON, not a list, nested deeper than the parser's recursion limit, ...)
                 log.warning("sessions.broadcast_unreadable", error=type(error).__name__)
                 continue
             self._cache.invalidate(ids)
