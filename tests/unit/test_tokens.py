@@ -653,6 +653,26 @@ def test_cache_invalidate(clock: FakeTime) -> None:
     assert cache.get(third.session_id) == third
 
 
+def test_a_principal_looked_up_before_a_revocation_is_not_cached_after_it(
+    clock: FakeTime,
+) -> None:
+    cache = TtlPrincipalCache(ttl_seconds=2.0)
+    who, other = principal(), principal()
+    before = cache.generation  # read, then the database look-up ...
+    cache.invalidate([who.session_id])  # ... while the revocation commits and is forgotten
+    cache.put(who, looked_up_at=before)  # the look-up's (stale) answer
+    assert cache.get(who.session_id) is None
+    cache.invalidate([])  # nothing named: nothing heard, the generation stays
+    now = cache.generation
+    cache.put(other, looked_up_at=now)
+    assert cache.get(other.session_id) == other
+    for change in (cache.suspend, cache.resume):
+        seen = cache.generation
+        change()
+        cache.put(who, looked_up_at=seen)
+        assert cache.get(who.session_id) is None
+
+
 @pytest.mark.parametrize("ttl", [0, 0.0, -1])
 def test_cache_ttl_zero_disables_it(clock: FakeTime, ttl: float) -> None:
     cache = TtlPrincipalCache(ttl_seconds=ttl)

@@ -192,6 +192,7 @@ class ApiKeyService:
         cached = self._cache.get(cache_slot(presented.public_id))
         if cached is not None and _still_holds(cached, presented.secret, now):
             return cached
+        generation = self._cache.generation
         async with self._uow() as uow:
             key = await uow.api_keys.by_public_id(presented.public_id)
             state = None if key is None or not key.matches(presented.secret) else key.state(now)
@@ -204,7 +205,7 @@ class ApiKeyService:
                 await uow.api_keys.touch(key.id, now, unless_since=now - interval)
                 await uow.commit()
         principal = key_principal(key)
-        self._cache.put(principal)
+        self._cache.put(principal, looked_up_at=generation)
         return principal
 
     async def _reject(

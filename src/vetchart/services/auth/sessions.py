@@ -111,6 +111,7 @@ class Sessions(AuthBase):
         cached = self._cache.get(claims.session_id)
         if cached is not None and cached.user_id == claims.user_id:
             return cached
+        generation = self._cache.generation
         async with self._uow() as uow:
             found = await uow.sessions.principal(claims.session_id, claims.user_id)
         if found is None or not found.session.is_usable(now) or not found.user.is_active:
@@ -124,7 +125,7 @@ class Sessions(AuthBase):
             mfa_enabled=user.mfa_enabled,
             full_name=user.full_name,
         )
-        self._cache.put(principal)
+        self._cache.put(principal, looked_up_at=generation)
         return principal
 
     async def logout(self, actor: Principal, meta: RequestMeta) -> None:

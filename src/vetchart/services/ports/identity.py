@@ -216,10 +216,14 @@ class Totp(Protocol):
 
 
 class PrincipalCache(Protocol):
-    """A few seconds of memory for authenticated sessions; invalidated on revoke."""
+    """A few seconds of memory for authenticated sessions; invalidated on revoke.
+    ``generation`` moves on every invalidation: read it before a look-up and pass it to
+    ``put`` so a principal looked up before a revocation is not remembered after it."""
 
+    @property
+    def generation(self) -> int: ...
     def get(self, session_id: UUID) -> Principal | None: ...
-    def put(self, principal: Principal) -> None: ...
+    def put(self, principal: Principal, *, looked_up_at: int | None = None) -> None: ...
     def invalidate(self, session_ids: Sequence[UUID]) -> None: ...
 
 
