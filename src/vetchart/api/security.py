@@ -139,8 +139,13 @@ def presented_api_key(request: Request) -> str | None:
 async def _authenticate_key(request: Request, response: Response, key: str) -> Principal:
     """The principal of an API key. Refused keys are counted per client address: past
     VETCHART_API_KEY_FAILURE_RATE_LIMIT the answer is 429 before any look-up (and no
-    further audit row is written for that address)."""
+    further audit row is written for that address) — except for a key this process
+    authenticated a moment ago, so that junk keys sent from a shared address (NAT, a
+    proxy) cannot lock a working integration out."""
     container = container_of(request)
+    remembered = container.api_keys.remembered(key)
+    if remembered is not None:
+        return remembered
     limiter = container.rate_limiter
     address = client_address(request) or "unknown"
     if await limiter.spent(API_KEY_FAILURE_LIMIT, address):

@@ -185,13 +185,13 @@ class ApiKeyService:
     async def authenticate(self, credential: str, meta: RequestMeta) -> Principal:
         """The principal of a presented key; ``Unauthenticated`` (and an audit row) for a
         malformed, unknown, revoked or expired one."""
+        remembered = self.remembered(credential)
+        if remembered is not None:
+            return remembered
         presented = keys.parse(credential)
         if presented is None:
             await self._reject(meta, None, "malformed", None)
         now = self._clock.now()
-        cached = self._cache.get(cache_slot(presented.public_id))
-        if cached is not None and _still_holds(cached, presented.secret, now):
-            return cached
         generation = self._cache.generation
         async with self._uow() as uow:
             key = await uow.api_keys.by_public_id(presented.public_id)
@@ -207,6 +207,17 @@ class ApiKeyService:
         principal = key_principal(key)
         self._cache.put(principal, looked_up_at=generation)
         return principal
+
+    def remembered(self, credential: str) -> Principal | None:
+        """The principal of a key this process authenticated a moment ago and still holds
+        (its own secret, not revoked since, not expired): no look-up, no audit row."""
+        presented = keys.parse(credential)
+        if presented is None:
+            return None
+        cached = self._cache.get(cache_slot(presented.public_id))
+        if cached is not None and _still_holds(cached, presented.secret, self._clock.now()):
+            return cached
+        return None
 
     async def _reject(
         self, meta: RequestMeta, key: ApiKey | None, reason: str, uow: UnitOfWork | None
