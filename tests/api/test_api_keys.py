@@ -28,6 +28,7 @@ from tests.api.auth_helpers import (
     RIVERSIDE_MANAGER,
     RIVERSIDE_VET,
     audit_rows,
+    new_client,
     problem_type,
 )
 from tests.api.test_session_cache_invalidation import changes, deliver
@@ -450,6 +451,18 @@ async def test_keys_are_rate_limited_per_key(world: World) -> None:
     assert (await staff_of(world, world.riverside, as_key(two["key"]))).status_code == 200
     manager = await world.h(RIVERSIDE_MANAGER)
     assert (await staff_of(world, world.riverside, manager)).status_code == 200
+
+
+async def test_refused_keys_from_one_ipv6_64_share_one_budget(world: World) -> None:
+    bad = as_key("vck_" + "z" * 16 + "_" + "y" * 52)
+    url = f"{API}/practices/{world.riverside}/staff"
+    answers = []
+    for index in range(FAILURE_LIMIT + 1):  # a new address of the same /64 each time
+        async with new_client(world.app, f"2001:db8:aa:1::{index + 1:x}") as rotating:
+            answers.append((await rotating.get(url, headers=bad)).status_code)
+    assert answers == [401] * FAILURE_LIMIT + [429]
+    async with new_client(world.app, "2001:db8:aa:2::1") as neighbour:  # the next /64
+        assert (await neighbour.get(url, headers=bad)).status_code == 401
 
 
 async def test_refused_keys_are_rate_limited_per_address(

@@ -19,6 +19,7 @@ from vetchart.domain.api_keys import looks_like_key
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.errors import Forbidden, RateLimited, Unauthenticated
 from vetchart.domain.policy import Principal, must_enrol_mfa
+from vetchart.domain.throttle import client_network
 from vetchart.domain.users import Role
 
 MAX_USER_AGENT_LENGTH = 300
@@ -147,7 +148,7 @@ async def _authenticate_key(request: Request, response: Response, key: str) -> P
     if remembered is not None:
         return remembered
     limiter = container.rate_limiter
-    address = client_address(request) or "unknown"
+    address = client_network(client_address(request))  # IPv6: its /64, as for sign-in
     if await limiter.spent(API_KEY_FAILURE_LIMIT, address):
         await enforce_rate_limit(request, limiter, response, API_KEY_FAILURE_LIMIT, address)
     try:
