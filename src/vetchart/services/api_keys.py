@@ -183,11 +183,9 @@ class ApiKeyService:
     # ------------------------------------------------------------ authentication
 
     async def authenticate(self, credential: str, meta: RequestMeta) -> Principal:
-        """The principal of a presented key; ``Unauthenticated`` (and an audit row) for a
-        malformed, unknown, revoked or expired one."""
-        remembered = self.remembered(credential)
-        if remembered is not None:
-            return remembered
+        """The principal of a presented key, looked up (the caller asks ``remembered``
+        first: the refusal limit sits between the two); ``Unauthenticated`` (and an audit
+        row) for a malformed, unknown, revoked or expired one."""
         presented = keys.parse(credential)
         if presented is None:
             await self._reject(meta, None, "malformed", None)
