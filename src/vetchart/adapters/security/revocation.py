@@ -86,15 +86,12 @@ class RedisSessionBroadcast:
         await self._subscriber.aclose()
 
     async def _run(self) -> None:
-        unexpected = False
         while True:
-            if unexpected:  # not a hot loop on a bug that recurs (suspended meanwhile)
-                await asyncio.sleep(self._max_backoff)
-                unexpected = False
             pubsub = await self._subscribe()
             self._cache.resume()
             self.subscribed.set()
             log.info("sessions.broadcast_subscribed", channel=self._channel)
+            unexpected = False
             try:
                 await self._listen(pubsub)
             except _REDIS_TROUBLE as error:
@@ -107,6 +104,8 @@ class RedisSessionBroadcast:
                 self._cache.suspend()
                 with suppress(*_REDIS_TROUBLE):
                     await pubsub.aclose()
+            if unexpected:  # not a hot loop on a bug that recurs (suspended meanwhile)
+                await asyncio.sleep(self._max_backoff)
 
     async def _subscribe(self) -> PubSub:
         """Subscribed, after as many tries as it takes (backing off between them)."""
