@@ -26,19 +26,16 @@ from vetchart.domain import api_keys as keys
 from vetchart.domain.api_keys import ApiKey, CreateApiKey, KeyState, NewApiKey
 from vetchart.domain.audit import Outcome, RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.errors import NotFound, Unauthenticated
+from vetchart.domain.errors import Unauthenticated
 from vetchart.domain.policy import (
     Action,
     ApiKeyGrant,
-    PracticeConfiguration,
-    PracticeLookup,
     Principal,
-    require,
 )
 from vetchart.domain.users import Role
 from vetchart.services.audit import UNATTENDED
 from vetchart.services.audit import record as audit
-from vetchart.services.base import practice_to_configure
+from vetchart.services.base import practice_configured, practice_to_configure, require_configuration
 from vetchart.services.invalidation import sessions_changed
 from vetchart.services.ports.identity import PrincipalCache
 from vetchart.services.ports.paging import Page, PageRequest
@@ -134,8 +131,7 @@ class ApiKeyService:
 
     async def list(self, actor: Principal, practice_id: UUID, page: PageRequest) -> Page[ApiKey]:
         async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id)
-            require(actor, Action.API_KEY_MANAGE, PracticeLookup(practice))
+            await practice_configured(uow, actor, Action.API_KEY_MANAGE, practice_id)
             return await uow.api_keys.page(practice_id, page)
 
     async def get(self, actor: Principal, practice_id: UUID, key_id: UUID) -> ApiKey:
@@ -174,10 +170,9 @@ class ApiKeyService:
         for_update: bool = False,
     ) -> ApiKey:
         key = await uow.api_keys.get(key_id, for_update=for_update)
-        if key is None or key.practice_id != practice_id:
-            require(actor, Action.API_KEY_MANAGE)  # a caller the matrix refuses gets 403
-            raise NotFound("API key not found.")
-        require(actor, Action.API_KEY_MANAGE, PracticeConfiguration(key.practice_id, "API key"))
+        found = None if key is None or key.practice_id != practice_id else key.practice_id
+        require_configuration(actor, Action.API_KEY_MANAGE, "API key", found)
+        assert key is not None
         return key
 
     # ------------------------------------------------------------ authentication

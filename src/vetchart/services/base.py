@@ -7,7 +7,13 @@ from typing import Generic, TypeVar
 from uuid import UUID
 
 from vetchart.domain.errors import Conflict, NotFound
-from vetchart.domain.policy import Action, PracticeLookup, Principal, require
+from vetchart.domain.policy import (
+    Action,
+    PracticeConfiguration,
+    PracticeLookup,
+    Principal,
+    require,
+)
 from vetchart.domain.practices import Practice
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -56,15 +62,36 @@ def found(value: T | None, what: str) -> T:
     return value
 
 
+async def practice_configured(
+    uow: UnitOfWork, actor: Principal, action: Action, practice_id: UUID
+) -> Practice:
+    """The practice whose configuration (webhooks, API keys) ``actor`` manages by
+    ``action``: 404 or 403 as the policy says."""
+    practice = await uow.practices.get(practice_id)
+    require(actor, action, PracticeLookup(practice))
+    assert practice is not None
+    return practice
+
+
+def require_configuration(
+    actor: Principal, action: Action, what: str, practice_id: UUID | None
+) -> None:
+    """``what`` (a webhook, an API key) of the practice ``practice_id``, managed by
+    ``action``; None when there is no such item: 404, or 403 to a caller the matrix refuses
+    (so the answer never tells it what exists)."""
+    if practice_id is None:
+        require(actor, action)
+        raise NotFound(f"{what} not found.")
+    require(actor, action, PracticeConfiguration(practice_id, what))
+
+
 async def practice_to_configure(
     uow: UnitOfWork, actor: Principal, action: Action, practice_id: UUID
 ) -> Practice:
     """The practice ``actor`` adds configuration to by ``action`` (a webhook, an API key):
     404 or 403 as the policy says; a deactivated one, which only a SYSTEM_ADMIN still
     sees, is 409 (nothing new is configured for it)."""
-    practice = await uow.practices.get(practice_id)
-    require(actor, action, PracticeLookup(practice))
-    assert practice is not None
+    practice = await practice_configured(uow, actor, action, practice_id)
     if not practice.is_active:
         raise Conflict("This practice is deactivated.", code="practice-inactive")
     return practice

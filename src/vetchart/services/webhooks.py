@@ -24,8 +24,8 @@ import structlog
 
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
-from vetchart.domain.errors import Conflict, NotFound
-from vetchart.domain.policy import Action, PracticeConfiguration, PracticeLookup, Principal, require
+from vetchart.domain.errors import Conflict
+from vetchart.domain.policy import Action, Principal
 from vetchart.domain.webhooks import (
     PUBLISHED_EVENTS,
     SECRET_BYTES,
@@ -42,7 +42,11 @@ from vetchart.domain.webhooks import (
 )
 from vetchart.services.audit import record as audit
 from vetchart.services.audit import save_changes
-from vetchart.services.base import practice_to_configure
+from vetchart.services.base import (
+    practice_configured,
+    practice_to_configure,
+    require_configuration,
+)
 from vetchart.services.jobs import DELIVER_WEBHOOK, EventHandler
 from vetchart.services.ports.outbox import OutboxMessage
 from vetchart.services.ports.paging import Page, PageRequest
@@ -108,9 +112,7 @@ class WebhookService:
         self, actor: Principal, practice_id: UUID, page: PageRequest
     ) -> Page[WebhookEndpoint]:
         async with self._uow() as uow:
-            require(
-                actor, Action.WEBHOOK_MANAGE, PracticeLookup(await uow.practices.get(practice_id))
-            )
+            await practice_configured(uow, actor, Action.WEBHOOK_MANAGE, practice_id)
             return await uow.webhooks.page(practice_id, page)
 
     async def get(self, actor: Principal, webhook_id: UUID) -> WebhookEndpoint:
@@ -178,14 +180,10 @@ class WebhookService:
         async with self._uow() as uow:
             delivery = await uow.webhooks.delivery(delivery_id, for_update=True)
             endpoint = None if delivery is None else await uow.webhooks.get(delivery.endpoint_id)
-            if delivery is None or endpoint is None:
-                require(actor, Action.WEBHOOK_MANAGE)
-                raise NotFound("Webhook delivery not found.")
-            require(
-                actor,
-                Action.WEBHOOK_MANAGE,
-                PracticeConfiguration(endpoint.practice_id, "Webhook delivery"),
-            )
+            found = None if delivery is None or endpoint is None else endpoint.practice_id
+            require_configuration(actor, Action.WEBHOOK_MANAGE, "Webhook delivery", found)
+            assert delivery is not None
+            assert endpoint is not None
             if delivery.status is DeliveryStatus.PENDING:
                 raise Conflict(
                     "This delivery is queued already; it is sent again only once it ends.",
@@ -214,12 +212,9 @@ class WebhookService:
         self, uow: UnitOfWork, actor: Principal, webhook_id: UUID
     ) -> WebhookEndpoint:
         endpoint = await uow.webhooks.get(webhook_id)
-        if endpoint is None:
-            require(actor, Action.WEBHOOK_MANAGE)  # a caller the matrix refuses gets 403
-            raise NotFound("Webhook not found.")
-        require(
-            actor, Action.WEBHOOK_MANAGE, PracticeConfiguration(endpoint.practice_id, "Webhook")
-        )
+        found = None if endpoint is None else endpoint.practice_id
+        require_configuration(actor, Action.WEBHOOK_MANAGE, "Webhook", found)
+        assert endpoint is not None
         return endpoint
 
 
