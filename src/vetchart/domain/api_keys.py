@@ -103,7 +103,7 @@ class ApiKey:
 
     def matches(self, secret: str) -> bool:
         """Whether ``secret`` is this key's (constant time)."""
-        return hmac.compare_digest(secret_digest(secret), self.secret_hash)
+        return secret_matches(secret, self.secret_hash)
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,11 @@ class PresentedKey:
 def secret_digest(secret: str) -> bytes:
     """What is stored of a secret: its SHA-256 (random and long: see the module doc)."""
     return hashlib.sha256(secret.encode("ascii")).digest()
+
+
+def secret_matches(secret: str, digest: bytes) -> bool:
+    """Whether ``secret`` is the one stored as ``digest`` (constant-time comparison)."""
+    return hmac.compare_digest(secret_digest(secret), digest)
 
 
 def _random(length: int) -> str:

@@ -16,7 +16,6 @@ the others at once over Redis when it is configured, else within
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -252,4 +251,4 @@ def _still_holds(cached: Principal, secret: str, now: datetime) -> bool:
         return False
     if grant.expires_at is not None and now >= grant.expires_at:
         return False
-    return hmac.compare_digest(keys.secret_digest(secret), grant.secret_hash)
+    return keys.secret_matches(secret, grant.secret_hash)
