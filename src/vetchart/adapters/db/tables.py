@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -82,6 +83,28 @@ def _flag(name: str, *, default: bool) -> Column[bool]:
 def _version() -> Column[int]:
     """The version (the ETag) of a row that is edited with If-Match."""
     return Column("version", Integer, nullable=False, server_default=text("1"))
+
+
+def _weekly_interval() -> list[Column[Any] | CheckConstraint]:
+    """A weekly interval: ``[start_time, end_time)`` on an ISO weekday (1 Monday to 7 Sunday)."""
+    return [
+        Column("weekday", SmallInteger, nullable=False),
+        Column("start_time", Time, nullable=False),
+        Column("end_time", Time, nullable=False),
+        CheckConstraint("weekday BETWEEN 1 AND 7", name="weekday_range"),
+        CheckConstraint("end_time > start_time", name="ends_after_start"),
+    ]
+
+
+def _kb_labels() -> list[Column[Any]]:
+    """The labels of a knowledge-base document; each of its chunks carries a copy."""
+    return [
+        Column("species", ARRAY(Text), nullable=False),
+        Column("symptoms", ARRAY(Text), nullable=False),
+        Column("body_system", Text),
+        Column("audience", Text),
+        Column("doc_type", Text),
+    ]
 
 
 ROLES = ("PET_OWNER", "VET_STAFF", "VET", "PRACTICE_ADMIN", "SYSTEM_ADMIN")
@@ -337,7 +360,7 @@ pet_owners = Table(
     # Its staff's associations with this owner are approved at once; others need consent.
     _ref("created_by_practice_id", "practices"),
     # Deactivated (soft) owners stay readable; no new pets, associations or appointments.
-    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _flag("is_active", default=True),
     # When the owner's personal data was erased (the row stays, pseudonymised).
     _time("erased_at"),
     # What the `q` filter searches (name, email, phone), indexed for trigram matching.
@@ -687,11 +710,7 @@ opening_hours = Table(
     metadata,
     _id(),
     _ref("practice_id", "practices", ondelete="CASCADE", nullable=False),
-    Column("weekday", SmallInteger, nullable=False),
-    Column("start_time", Time, nullable=False),
-    Column("end_time", Time, nullable=False),
-    CheckConstraint("weekday BETWEEN 1 AND 7", name="weekday_range"),
-    CheckConstraint("end_time > start_time", name="ends_after_start"),
+    *_weekly_interval(),
     Index("ix_opening_hours_practice", "practice_id", "weekday", "start_time"),
 )
 
@@ -701,11 +720,7 @@ vet_rosters = Table(
     _id(),
     _ref("practice_id", "practices", ondelete="CASCADE", nullable=False),
     _ref("vet_id", "users", ondelete="CASCADE", nullable=False),
-    Column("weekday", SmallInteger, nullable=False),
-    Column("start_time", Time, nullable=False),
-    Column("end_time", Time, nullable=False),
-    CheckConstraint("weekday BETWEEN 1 AND 7", name="weekday_range"),
-    CheckConstraint("end_time > start_time", name="ends_after_start"),
+    *_weekly_interval(),
     Index("ix_vet_rosters_practice_vet", "practice_id", "vet_id", "weekday", "start_time"),
 )
 
@@ -741,7 +756,7 @@ appointment_types = Table(
     Column("appointment_type", Text, nullable=False),
     Column("name", Text, nullable=False),
     Column("duration_minutes", Integer, nullable=False),
-    Column("owner_bookable", Boolean, nullable=False, server_default=text("true")),
+    _flag("owner_bookable", default=True),
     *_timestamps(),
     CheckConstraint("duration_minutes BETWEEN 5 AND 720", name="duration_range"),
     CheckConstraint(
@@ -783,11 +798,7 @@ kb_documents = Table(
     metadata,
     _id(),
     Column("title", Text, nullable=False),
-    Column("species", ARRAY(Text), nullable=False),
-    Column("symptoms", ARRAY(Text), nullable=False),
-    Column("body_system", Text),
-    Column("audience", Text),
-    Column("doc_type", Text),
+    *_kb_labels(),
     Column("source_url", Text),
     Column("state", Text, nullable=False),
     Column("chunk_count", Integer, nullable=False),
@@ -822,11 +833,7 @@ kb_chunks = Table(
     Column("heading", Text, nullable=False),
     Column("text", Text, nullable=False),
     # The document's labels, copied so that filters and ranking read one table.
-    Column("species", ARRAY(Text), nullable=False),
-    Column("symptoms", ARRAY(Text), nullable=False),
-    Column("body_system", Text),
-    Column("audience", Text),
-    Column("doc_type", Text),
+    *_kb_labels(),
     Column(
         "search_vector",
         TSVECTOR,
@@ -900,7 +907,7 @@ reminder_rules = Table(
     # NULL: every species.
     Column("species", Text),
     Column("lead_days", ARRAY(Integer), nullable=False),
-    Column("active", Boolean, nullable=False, server_default=text("true")),
+    _flag("active", default=True),
     *_timestamps(),
     CheckConstraint("cardinality(lead_days) BETWEEN 1 AND 10", name="lead_days_count"),
     Index("ix_reminder_rules_practice", "practice_id", "created_at", "id"),
@@ -934,7 +941,7 @@ webhook_endpoints = Table(
     Column("url", Text, nullable=False),
     Column("event_types", ARRAY(Text), nullable=False),
     Column("description", Text),
-    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _flag("is_active", default=True),
     # The signing secret, sealed with VETCHART_ENCRYPTION_KEY (the sender needs it back).
     Column("secret_sealed", Text, nullable=False),
     _ref("created_by", "users", nullable=False),
