@@ -12,28 +12,15 @@ from __future__ import annotations
 from uuid import UUID
 
 from vetchart.domain.errors import Forbidden, NotFound
-from vetchart.domain.policy import rules, scope
+from vetchart.domain.policy import resources, rules, scope
 from vetchart.domain.policy.matrix import Action, allows
 from vetchart.domain.policy.principal import Principal
-from vetchart.domain.policy.resources import (
-    AssociationRequest,
-    AssociationStep,
-    InvitationRef,
-    OwnerCustody,
-    PracticeBusiness,
-    PracticeConfiguration,
-    PracticeLookup,
-    RecordRef,
-    Resource,
-    RoleChange,
-    UserAccount,
-)
 
 # The actions whose rule is "may change this record".
 _RECORD_CHANGES = frozenset({Action.MEDICAL_RECORD_AMEND, Action.ATTACHMENT_CREATE})
 
 
-def require(actor: Principal, action: Action, resource: Resource = None) -> None:
+def require(actor: Principal, action: Action, resource: resources.Resource = None) -> None:
     """Raise ``NotFound`` or ``Forbidden`` unless ``actor`` may do ``action`` to
     ``resource`` (``None``: an action on no particular object, the matrix alone).
 
@@ -49,43 +36,43 @@ def require(actor: Principal, action: Action, resource: Resource = None) -> None
     match resource:
         case None:
             _matrix(actor, action)
-        case PracticeLookup(found=found, members_only=members_only):
+        case resources.PracticeLookup(found=found, members_only=members_only):
             _visible(scope.practice_exists_for(actor, found), "Practice")
             assert found is not None
             if members_only:
                 _practice_member(actor, action, found.id)
             else:
                 _matrix(actor, action)
-        case PracticeBusiness(practice_id=practice_id):
+        case resources.PracticeBusiness(practice_id=practice_id):
             _practice_member(actor, action, practice_id)
-        case PracticeConfiguration(practice_id=practice_id, kind=kind):
+        case resources.PracticeConfiguration(practice_id=practice_id, kind=kind):
             _matrix(actor, action)
             _visible(scope.is_practice_member(actor, practice_id), kind)
-        case UserAccount(practice_id=practice_id):
+        case resources.UserAccount(practice_id=practice_id):
             _matrix(actor, action)
             _visible(scope.sees_user(actor, practice_id), "User")
-        case RoleChange(current=current, new=new):
+        case resources.RoleChange(current=current, new=new):
             _matrix(actor, action)
             _allowed(
                 rules.may_assign_role(current, new),
                 "Only staff roles can be assigned, and only to staff users.",
                 Action.USER_UPDATE,
             )
-        case RecordRef():
+        case resources.RecordRef():
             _record(actor, action, resource)
-        case AssociationRequest(practice_id=practice_id):
+        case resources.AssociationRequest(practice_id=practice_id):
             _matrix(actor, action)
             _allowed(
                 rules.may_associate(actor, practice_id),
                 "Staff can associate clients with their own practice only.",
                 Action.ASSOCIATION_CREATE,
             )
-        case AssociationStep():
+        case resources.AssociationStep():
             _association_step(actor, action, resource)
-        case InvitationRef(practice_id=practice_id):
+        case resources.InvitationRef(practice_id=practice_id):
             _matrix(actor, action)
             _visible(scope.is_practice_member(actor, practice_id), "Invitation")
-        case OwnerCustody():
+        case resources.OwnerCustody():
             _owner_custody(actor, action, resource)
         case _:  # pragma: no cover - the Resource union is closed
             raise TypeError(f"no access rule for {resource!r}")
@@ -116,7 +103,7 @@ def _practice_member(actor: Principal, action: Action, practice_id: UUID) -> Non
     )
 
 
-def _record(actor: Principal, action: Action, record: RecordRef) -> None:
+def _record(actor: Principal, action: Action, record: resources.RecordRef) -> None:
     _matrix(actor, action)
     if action is Action.MEDICAL_RECORD_SIGN:
         _allowed(
@@ -135,7 +122,7 @@ def _record(actor: Principal, action: Action, record: RecordRef) -> None:
         raise TypeError(f"no record rule for {action}")
 
 
-def _association_step(actor: Principal, action: Action, step: AssociationStep) -> None:
+def _association_step(actor: Principal, action: Action, step: resources.AssociationStep) -> None:
     if action is not Action.ASSOCIATION_DECIDE:
         raise TypeError(f"an association step is asked as {Action.ASSOCIATION_DECIDE}")
     seen = scope.sees_association(actor, step.association, owner_in_scope=step.owner_in_scope)
@@ -147,7 +134,7 @@ def _association_step(actor: Principal, action: Action, step: AssociationStep) -
         _practice_member(actor, needed, step.association.practice_id)
 
 
-def _owner_custody(actor: Principal, action: Action, owner: OwnerCustody) -> None:
+def _owner_custody(actor: Principal, action: Action, owner: resources.OwnerCustody) -> None:
     _matrix(actor, action)
     if action is Action.PET_OWNER_DEACTIVATE:
         _allowed(
