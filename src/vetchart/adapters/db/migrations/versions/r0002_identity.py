@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import timestamps
+
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -101,8 +103,7 @@ def upgrade() -> None:
         ),
         sa.Column("is_active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *timestamps(),
         sa.CheckConstraint("length(btrim(name)) > 0", name=op.f("ck_practices_name_not_blank")),
         sa.CheckConstraint("version >= 1", name=op.f("ck_practices_version_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_practices")),
@@ -135,8 +136,7 @@ def upgrade() -> None:
         sa.Column("mfa_secret", sa.Text(), nullable=True),
         sa.Column("mfa_pending_secret", sa.Text(), nullable=True),
         sa.Column("mfa_last_timestep", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *timestamps(),
         sa.CheckConstraint(
             "(role IN ('VET_STAFF', 'VET', 'PRACTICE_ADMIN')) = (practice_id IS NOT NULL)",
             name=op.f("ck_users_staff_has_practice"),

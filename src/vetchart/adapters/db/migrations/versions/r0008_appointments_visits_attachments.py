@@ -11,19 +11,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import timestamps
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0008"
 down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _timestamps() -> list[sa.Column[object]]:
-    return [
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    ]
 
 
 def upgrade() -> None:
@@ -41,7 +35,7 @@ def upgrade() -> None:
         sa.Column("notes", sa.Text(), nullable=True),
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
         sa.CheckConstraint("end_at > start_at", name=op.f("ck_appointments_ends_after_start")),
         sa.CheckConstraint(
@@ -129,7 +123,7 @@ def upgrade() -> None:
         sa.Column("summary", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("summary_record_id", sa.Uuid(), nullable=True),
         sa.Column("created_by", sa.Uuid(), nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
         sa.CheckConstraint(
             "state IN ('new', 'processing', 'processed', 'failed')",

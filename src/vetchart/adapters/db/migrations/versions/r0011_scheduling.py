@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from vetchart.adapters.db.migrations.ddl import timestamps
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0011"
@@ -43,13 +44,6 @@ _NEW_STATUSES = (
     "status IN ('requested', 'scheduled', 'confirmed', 'checked_in', 'in_progress',"
     " 'completed', 'cancelled', 'no_show', 'declined')"
 )
-
-
-def _timestamps() -> list[sa.Column[object]]:
-    return [
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    ]
 
 
 def _fk(column: str, table: str, referred: str, ondelete: str) -> sa.ForeignKeyConstraint:
@@ -93,7 +87,7 @@ def upgrade() -> None:
             "cancel_cutoff_hours", sa.Integer(), server_default=sa.text("24"), nullable=False
         ),
         sa.Column("slot_step_minutes", sa.Integer(), server_default=sa.text("15"), nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.CheckConstraint(
             "cancel_cutoff_hours BETWEEN 0 AND 720",
             name=op.f("ck_schedule_settings_cancel_cutoff_range"),
@@ -128,7 +122,7 @@ def upgrade() -> None:
         sa.Column("end_time", sa.Time(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("created_by", sa.Uuid(), nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.CheckConstraint(
             "(start_time IS NULL) = (end_time IS NULL)",
             name=op.f("ck_schedule_exceptions_times_together"),
@@ -156,7 +150,7 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("duration_minutes", sa.Integer(), nullable=False),
         sa.Column("owner_bookable", sa.Boolean(), server_default=sa.text("true"), nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.CheckConstraint(
             "duration_minutes BETWEEN 5 AND 720", name=op.f("ck_appointment_types_duration_range")
         ),

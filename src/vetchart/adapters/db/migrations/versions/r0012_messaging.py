@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import timestamps
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0012"
@@ -101,8 +102,7 @@ def upgrade() -> None:
         sa.Column("species", sa.Text(), nullable=True),
         sa.Column("lead_days", postgresql.ARRAY(sa.Integer()), nullable=False),
         sa.Column("active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *timestamps(),
         sa.CheckConstraint(
             "cardinality(lead_days) BETWEEN 1 AND 10",
             name=op.f("ck_reminder_rules_lead_days_count"),

@@ -15,16 +15,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import timestamp, timestamps
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0015"
 down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _time(name: str, *, nullable: bool = True) -> sa.Column[object]:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:
@@ -38,8 +35,7 @@ def upgrade() -> None:
         sa.Column("is_active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("secret_sealed", sa.Text(), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=False),
-        _time("created_at", nullable=False),
-        _time("updated_at", nullable=False),
+        *timestamps(),
         sa.CheckConstraint(
             "cardinality(event_types) > 0", name=op.f("ck_webhook_endpoints_event_types_not_empty")
         ),
@@ -72,11 +68,11 @@ def upgrade() -> None:
         sa.Column("payload", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        _time("last_attempt_at"),
+        timestamp("last_attempt_at"),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        _time("created_at", nullable=False),
-        _time("delivered_at"),
+        timestamp("created_at", nullable=False),
+        timestamp("delivered_at"),
         sa.CheckConstraint(
             "status IN ('pending', 'succeeded', 'dead')",
             name=op.f("ck_webhook_deliveries_status_known"),
