@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from vetchart.adapters.db.migrations.ddl import timestamps
+from vetchart.adapters.db.migrations.ddl import fk, timestamps
 
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
@@ -149,12 +149,7 @@ def upgrade() -> None:
             "NOT mfa_enabled OR mfa_secret IS NOT NULL", name=op.f("ck_users_mfa_has_secret")
         ),
         sa.CheckConstraint("email = lower(email)", name=op.f("ck_users_email_lowercase")),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_users_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
+        fk("users", "practice_id", "practices", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name="uq_users_email"),
     )
@@ -194,12 +189,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "idle_timeout_seconds > 0", name=op.f("ck_auth_sessions_idle_timeout_positive")
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_auth_sessions_user_id_users"),
-            ondelete="RESTRICT",
-        ),
+        fk("auth_sessions", "user_id", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_sessions")),
     )
     op.create_index(
@@ -216,12 +206,7 @@ def upgrade() -> None:
         sa.Column("code_hash", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_mfa_recovery_codes_user_id_users"),
-            ondelete="CASCADE",
-        ),
+        fk("mfa_recovery_codes", "user_id", "users", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mfa_recovery_codes")),
         sa.UniqueConstraint("user_id", "code_hash", name="uq_mfa_recovery_codes_user_code"),
     )
@@ -232,12 +217,7 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["session_id"],
-            ["auth_sessions.id"],
-            name=op.f("fk_refresh_tokens_session_id_auth_sessions"),
-            ondelete="CASCADE",
-        ),
+        fk("refresh_tokens", "session_id", "auth_sessions", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_tokens")),
         sa.UniqueConstraint("token_hash", name="uq_refresh_tokens_token_hash"),
     )

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from vetchart.adapters.db.migrations.ddl import timestamps
+from vetchart.adapters.db.migrations.ddl import fk, timestamps
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0007"
@@ -85,12 +85,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "length(btrim(title)) > 0", name=op.f("ck_kb_documents_title_not_blank")
         ),
-        sa.ForeignKeyConstraint(
-            ["created_by"],
-            ["users.id"],
-            name=op.f("fk_kb_documents_created_by_users"),
-            ondelete="RESTRICT",
-        ),
+        fk("kb_documents", "created_by", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_kb_documents")),
     )
     op.create_index("ix_kb_documents_title", "kb_documents", ["title", "id"])
@@ -116,12 +111,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint("chunk_index >= 0", name=op.f("ck_kb_chunks_chunk_index_not_negative")),
-        sa.ForeignKeyConstraint(
-            ["document_id"],
-            ["kb_documents.id"],
-            name=op.f("fk_kb_chunks_document_id_kb_documents"),
-            ondelete="CASCADE",
-        ),
+        fk("kb_chunks", "document_id", "kb_documents", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_kb_chunks")),
         sa.UniqueConstraint(
             "document_id", "chunk_index", name=op.f("uq_kb_chunks_document_id_chunk_index")

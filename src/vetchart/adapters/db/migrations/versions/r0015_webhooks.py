@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from vetchart.adapters.db.migrations.ddl import timestamp, timestamps
+from vetchart.adapters.db.migrations.ddl import fk, timestamp, timestamps
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0015"
@@ -39,18 +39,8 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "cardinality(event_types) > 0", name=op.f("ck_webhook_endpoints_event_types_not_empty")
         ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_webhook_endpoints_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["created_by"],
-            ["users.id"],
-            name=op.f("fk_webhook_endpoints_created_by_users"),
-            ondelete="RESTRICT",
-        ),
+        fk("webhook_endpoints", "practice_id", "practices", "RESTRICT"),
+        fk("webhook_endpoints", "created_by", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
     )
     op.create_index(
@@ -80,18 +70,8 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "attempts >= 0", name=op.f("ck_webhook_deliveries_attempts_not_negative")
         ),
-        sa.ForeignKeyConstraint(
-            ["endpoint_id"],
-            ["webhook_endpoints.id"],
-            name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_webhook_deliveries_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
+        fk("webhook_deliveries", "endpoint_id", "webhook_endpoints", "CASCADE"),
+        fk("webhook_deliveries", "practice_id", "practices", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
         sa.UniqueConstraint(
             "endpoint_id", "event_id", name=op.f("uq_webhook_deliveries_endpoint_id_event_id")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from vetchart.adapters.db.migrations.ddl import timestamp
+from vetchart.adapters.db.migrations.ddl import fk, timestamp
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0016"
@@ -42,18 +42,8 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "octet_length(secret_hash) = 32", name=op.f("ck_api_keys_secret_hash_sha256")
         ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_api_keys_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["created_by"],
-            ["users.id"],
-            name=op.f("fk_api_keys_created_by_users"),
-            ondelete="RESTRICT",
-        ),
+        fk("api_keys", "practice_id", "practices", "RESTRICT"),
+        fk("api_keys", "created_by", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("public_id", name=op.f("uq_api_keys_public_id")),
     )
