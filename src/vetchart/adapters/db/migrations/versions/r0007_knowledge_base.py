@@ -41,6 +41,17 @@ def _execute(statement: str) -> None:
     op.execute(statement)
 
 
+def _labels() -> list[sa.Column[object]]:
+    """A document's labels, copied onto each of its chunks (searches filter on them)."""
+    return [
+        sa.Column("species", postgresql.ARRAY(sa.Text()), nullable=False),
+        sa.Column("symptoms", postgresql.ARRAY(sa.Text()), nullable=False),
+        sa.Column("body_system", sa.Text(), nullable=True),
+        sa.Column("audience", sa.Text(), nullable=True),
+        sa.Column("doc_type", sa.Text(), nullable=True),
+    ]
+
+
 def _vector_available() -> bool:
     found = op.get_bind().scalar(
         sa.text("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
@@ -53,11 +64,7 @@ def upgrade() -> None:
         "kb_documents",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
-        sa.Column("species", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("symptoms", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("body_system", sa.Text(), nullable=True),
-        sa.Column("audience", sa.Text(), nullable=True),
-        sa.Column("doc_type", sa.Text(), nullable=True),
+        *_labels(),
         sa.Column("source_url", sa.Text(), nullable=True),
         sa.Column("state", sa.Text(), nullable=False),
         sa.Column("chunk_count", sa.Integer(), nullable=False),
@@ -99,11 +106,7 @@ def upgrade() -> None:
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("heading", sa.Text(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("species", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("symptoms", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("body_system", sa.Text(), nullable=True),
-        sa.Column("audience", sa.Text(), nullable=True),
-        sa.Column("doc_type", sa.Text(), nullable=True),
+        *_labels(),
         sa.Column(
             "search_vector",
             postgresql.TSVECTOR(),
