@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import fk, timestamps
+
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -101,8 +103,7 @@ def upgrade() -> None:
         ),
         sa.Column("is_active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *timestamps(),
         sa.CheckConstraint("length(btrim(name)) > 0", name=op.f("ck_practices_name_not_blank")),
         sa.CheckConstraint("version >= 1", name=op.f("ck_practices_version_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_practices")),
@@ -135,8 +136,7 @@ def upgrade() -> None:
         sa.Column("mfa_secret", sa.Text(), nullable=True),
         sa.Column("mfa_pending_secret", sa.Text(), nullable=True),
         sa.Column("mfa_last_timestep", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *timestamps(),
         sa.CheckConstraint(
             "(role IN ('VET_STAFF', 'VET', 'PRACTICE_ADMIN')) = (practice_id IS NOT NULL)",
             name=op.f("ck_users_staff_has_practice"),
@@ -149,12 +149,7 @@ def upgrade() -> None:
             "NOT mfa_enabled OR mfa_secret IS NOT NULL", name=op.f("ck_users_mfa_has_secret")
         ),
         sa.CheckConstraint("email = lower(email)", name=op.f("ck_users_email_lowercase")),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_users_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
+        fk("users", "practice_id", "practices", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name="uq_users_email"),
     )
@@ -194,12 +189,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "idle_timeout_seconds > 0", name=op.f("ck_auth_sessions_idle_timeout_positive")
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_auth_sessions_user_id_users"),
-            ondelete="RESTRICT",
-        ),
+        fk("auth_sessions", "user_id", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_sessions")),
     )
     op.create_index(
@@ -216,12 +206,7 @@ def upgrade() -> None:
         sa.Column("code_hash", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_mfa_recovery_codes_user_id_users"),
-            ondelete="CASCADE",
-        ),
+        fk("mfa_recovery_codes", "user_id", "users", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mfa_recovery_codes")),
         sa.UniqueConstraint("user_id", "code_hash", name="uq_mfa_recovery_codes_user_code"),
     )
@@ -232,12 +217,7 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["session_id"],
-            ["auth_sessions.id"],
-            name=op.f("fk_refresh_tokens_session_id_auth_sessions"),
-            ondelete="CASCADE",
-        ),
+        fk("refresh_tokens", "session_id", "auth_sessions", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_tokens")),
         sa.UniqueConstraint("token_hash", name="uq_refresh_tokens_token_hash"),
     )

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from vetchart.adapters.db.migrations.ddl import fk, timestamps
+
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -36,8 +38,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *timestamps(),
         sa.CheckConstraint(
             "preferred_communication IS NULL OR "
             "preferred_communication IN ('email', 'phone', 'sms', 'mail')",
@@ -46,9 +47,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "length(btrim(full_name)) > 0", name=op.f("ck_pet_owners_full_name_not_blank")
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_pet_owners_user_id_users"), ondelete="RESTRICT"
-        ),
+        fk("pet_owners", "user_id", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pet_owners")),
     )
     op.create_index("ix_pet_owners_name", "pet_owners", ["full_name", "id"], unique=False)
@@ -93,24 +92,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "expires_at > created_at", name=op.f("ck_staff_invitations_expires_after_creation")
         ),
-        sa.ForeignKeyConstraint(
-            ["accepted_user_id"],
-            ["users.id"],
-            name=op.f("fk_staff_invitations_accepted_user_id_users"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["invited_by"],
-            ["users.id"],
-            name=op.f("fk_staff_invitations_invited_by_users"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_staff_invitations_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
+        fk("staff_invitations", "accepted_user_id", "users", "RESTRICT"),
+        fk("staff_invitations", "invited_by", "users", "RESTRICT"),
+        fk("staff_invitations", "practice_id", "practices", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_invitations")),
         sa.UniqueConstraint("token_hash", name="uq_staff_invitations_token_hash"),
     )
@@ -137,8 +121,7 @@ def upgrade() -> None:
         sa.Column("notes", sa.Text(), nullable=True),
         sa.Column("is_active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *timestamps(),
         sa.CheckConstraint(
             "sex IS NULL OR sex IN ('male', 'female', 'unknown')", name=op.f("ck_pets_sex_known")
         ),
@@ -149,12 +132,7 @@ def upgrade() -> None:
             "weight_kg IS NULL OR (weight_kg > 0 AND weight_kg <= 1500)",
             name=op.f("ck_pets_weight_in_range"),
         ),
-        sa.ForeignKeyConstraint(
-            ["owner_id"],
-            ["pet_owners.id"],
-            name=op.f("fk_pets_owner_id_pet_owners"),
-            ondelete="RESTRICT",
-        ),
+        fk("pets", "owner_id", "pet_owners", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pets")),
     )
     op.create_index("ix_pets_name", "pets", ["name", "id"], unique=False)
@@ -187,8 +165,7 @@ def upgrade() -> None:
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("deactivated_by", sa.Uuid(), nullable=True),
         sa.Column("deactivated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *timestamps(),
         sa.CheckConstraint(
             "(status = 'inactive') = (deactivated_at IS NOT NULL)",
             name=op.f("ck_practice_associations_deactivated_iff_inactive"),
@@ -205,36 +182,11 @@ def upgrade() -> None:
             "status IN ('pending', 'approved', 'rejected', 'inactive')",
             name=op.f("ck_practice_associations_status_known"),
         ),
-        sa.ForeignKeyConstraint(
-            ["deactivated_by"],
-            ["users.id"],
-            name=op.f("fk_practice_associations_deactivated_by_users"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["decided_by"],
-            ["users.id"],
-            name=op.f("fk_practice_associations_decided_by_users"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["pet_owner_id"],
-            ["pet_owners.id"],
-            name=op.f("fk_practice_associations_pet_owner_id_pet_owners"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_practice_associations_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["requested_by"],
-            ["users.id"],
-            name=op.f("fk_practice_associations_requested_by_users"),
-            ondelete="RESTRICT",
-        ),
+        fk("practice_associations", "deactivated_by", "users", "RESTRICT"),
+        fk("practice_associations", "decided_by", "users", "RESTRICT"),
+        fk("practice_associations", "pet_owner_id", "pet_owners", "RESTRICT"),
+        fk("practice_associations", "practice_id", "practices", "RESTRICT"),
+        fk("practice_associations", "requested_by", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_practice_associations")),
     )
     op.create_index(

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import fk
+
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
@@ -32,12 +34,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "length(key) BETWEEN 1 AND 255", name=op.f("ck_idempotency_keys_key_length")
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_idempotency_keys_user_id_users"),
-            ondelete="CASCADE",
-        ),
+        fk("idempotency_keys", "user_id", "users", "CASCADE"),
         sa.PrimaryKeyConstraint("user_id", "key", name=op.f("pk_idempotency_keys")),
     )
     op.create_index(

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import fk, timestamps
+
 revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -77,8 +79,7 @@ def upgrade() -> None:
         sa.Column("signed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("signed_by", sa.Uuid(), nullable=True),
         sa.Column("entered_in_error_reason", sa.Text(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *timestamps(),
         sa.CheckConstraint(
             "(status = 'entered_in_error') = (entered_in_error_reason IS NOT NULL)",
             name=op.f("ck_medical_records_reason_when_entered_in_error"),
@@ -115,30 +116,10 @@ def upgrade() -> None:
             "weight_kg IS NULL OR (weight_kg > 0 AND weight_kg <= 1500)",
             name=op.f("ck_medical_records_weight_in_range"),
         ),
-        sa.ForeignKeyConstraint(
-            ["author_id"],
-            ["users.id"],
-            name=op.f("fk_medical_records_author_id_users"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["pet_id"],
-            ["pets.id"],
-            name=op.f("fk_medical_records_pet_id_pets"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_medical_records_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["signed_by"],
-            ["users.id"],
-            name=op.f("fk_medical_records_signed_by_users"),
-            ondelete="RESTRICT",
-        ),
+        fk("medical_records", "author_id", "users", "RESTRICT"),
+        fk("medical_records", "pet_id", "pets", "RESTRICT"),
+        fk("medical_records", "practice_id", "practices", "RESTRICT"),
+        fk("medical_records", "signed_by", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_medical_records")),
     )
     op.create_index(
@@ -175,24 +156,9 @@ def upgrade() -> None:
             name=op.f("ck_medical_record_events_event_type_known"),
         ),
         sa.CheckConstraint("version >= 1", name=op.f("ck_medical_record_events_version_positive")),
-        sa.ForeignKeyConstraint(
-            ["actor_id"],
-            ["users.id"],
-            name=op.f("fk_medical_record_events_actor_id_users"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_medical_record_events_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["record_id"],
-            ["medical_records.id"],
-            name=op.f("fk_medical_record_events_record_id_medical_records"),
-            ondelete="RESTRICT",
-        ),
+        fk("medical_record_events", "actor_id", "users", "RESTRICT"),
+        fk("medical_record_events", "practice_id", "practices", "RESTRICT"),
+        fk("medical_record_events", "record_id", "medical_records", "RESTRICT"),
         sa.PrimaryKeyConstraint("record_id", "version", name=op.f("pk_medical_record_events")),
     )
     op.create_index(

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import fk, timestamps
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0007"
@@ -40,6 +41,17 @@ def _execute(statement: str) -> None:
     op.execute(statement)
 
 
+def _labels() -> list[sa.Column[object]]:
+    """A document's labels, copied onto each of its chunks (searches filter on them)."""
+    return [
+        sa.Column("species", postgresql.ARRAY(sa.Text()), nullable=False),
+        sa.Column("symptoms", postgresql.ARRAY(sa.Text()), nullable=False),
+        sa.Column("body_system", sa.Text(), nullable=True),
+        sa.Column("audience", sa.Text(), nullable=True),
+        sa.Column("doc_type", sa.Text(), nullable=True),
+    ]
+
+
 def _vector_available() -> bool:
     found = op.get_bind().scalar(
         sa.text("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
@@ -52,11 +64,7 @@ def upgrade() -> None:
         "kb_documents",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
-        sa.Column("species", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("symptoms", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("body_system", sa.Text(), nullable=True),
-        sa.Column("audience", sa.Text(), nullable=True),
-        sa.Column("doc_type", sa.Text(), nullable=True),
+        *_labels(),
         sa.Column("source_url", sa.Text(), nullable=True),
         sa.Column("state", sa.Text(), nullable=False),
         sa.Column("chunk_count", sa.Integer(), nullable=False),
@@ -68,8 +76,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.Text(), nullable=False),
         sa.Column("object_key", sa.Text(), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *timestamps(),
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "state IN ('pending', 'ingesting', 'ingested', 'failed')",
@@ -85,12 +92,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "length(btrim(title)) > 0", name=op.f("ck_kb_documents_title_not_blank")
         ),
-        sa.ForeignKeyConstraint(
-            ["created_by"],
-            ["users.id"],
-            name=op.f("fk_kb_documents_created_by_users"),
-            ondelete="RESTRICT",
-        ),
+        fk("kb_documents", "created_by", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_kb_documents")),
     )
     op.create_index("ix_kb_documents_title", "kb_documents", ["title", "id"])
@@ -104,11 +106,7 @@ def upgrade() -> None:
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("heading", sa.Text(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("species", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("symptoms", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("body_system", sa.Text(), nullable=True),
-        sa.Column("audience", sa.Text(), nullable=True),
-        sa.Column("doc_type", sa.Text(), nullable=True),
+        *_labels(),
         sa.Column(
             "search_vector",
             postgresql.TSVECTOR(),
@@ -116,12 +114,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint("chunk_index >= 0", name=op.f("ck_kb_chunks_chunk_index_not_negative")),
-        sa.ForeignKeyConstraint(
-            ["document_id"],
-            ["kb_documents.id"],
-            name=op.f("fk_kb_chunks_document_id_kb_documents"),
-            ondelete="CASCADE",
-        ),
+        fk("kb_chunks", "document_id", "kb_documents", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_kb_chunks")),
         sa.UniqueConstraint(
             "document_id", "chunk_index", name=op.f("uq_kb_chunks_document_id_chunk_index")

@@ -11,19 +11,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import fk, timestamps
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0008"
 down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _timestamps() -> list[sa.Column[object]]:
-    return [
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    ]
 
 
 def upgrade() -> None:
@@ -41,7 +35,7 @@ def upgrade() -> None:
         sa.Column("notes", sa.Text(), nullable=True),
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
         sa.CheckConstraint("end_at > start_at", name=op.f("ck_appointments_ends_after_start")),
         sa.CheckConstraint(
@@ -52,30 +46,10 @@ def upgrade() -> None:
             " 'cancelled', 'no_show')",
             name=op.f("ck_appointments_status_known"),
         ),
-        sa.ForeignKeyConstraint(
-            ["assigned_vet_id"],
-            ["users.id"],
-            name=op.f("fk_appointments_assigned_vet_id_users"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["created_by"],
-            ["users.id"],
-            name=op.f("fk_appointments_created_by_users"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["pet_owner_id"],
-            ["pet_owners.id"],
-            name=op.f("fk_appointments_pet_owner_id_pet_owners"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_appointments_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
+        fk("appointments", "assigned_vet_id", "users", "RESTRICT"),
+        fk("appointments", "created_by", "users", "RESTRICT"),
+        fk("appointments", "pet_owner_id", "pet_owners", "RESTRICT"),
+        fk("appointments", "practice_id", "practices", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_appointments")),
         postgresql.ExcludeConstraint(
             (sa.column("assigned_vet_id"), "="),
@@ -96,18 +70,8 @@ def upgrade() -> None:
         "appointment_pets",
         sa.Column("appointment_id", sa.Uuid(), nullable=False),
         sa.Column("pet_id", sa.Uuid(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["appointment_id"],
-            ["appointments.id"],
-            name=op.f("fk_appointment_pets_appointment_id_appointments"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["pet_id"],
-            ["pets.id"],
-            name=op.f("fk_appointment_pets_pet_id_pets"),
-            ondelete="RESTRICT",
-        ),
+        fk("appointment_pets", "appointment_id", "appointments", "CASCADE"),
+        fk("appointment_pets", "pet_id", "pets", "RESTRICT"),
         sa.PrimaryKeyConstraint("appointment_id", "pet_id", name=op.f("pk_appointment_pets")),
     )
     op.create_index("ix_appointment_pets_pet", "appointment_pets", ["pet_id", "appointment_id"])
@@ -129,7 +93,7 @@ def upgrade() -> None:
         sa.Column("summary", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("summary_record_id", sa.Uuid(), nullable=True),
         sa.Column("created_by", sa.Uuid(), nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
         sa.CheckConstraint(
             "state IN ('new', 'processing', 'processed', 'failed')",
@@ -138,33 +102,11 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "(audio_key IS NULL) = (audio_sha256 IS NULL)", name=op.f("ck_visits_audio_complete")
         ),
-        sa.ForeignKeyConstraint(
-            ["appointment_id"],
-            ["appointments.id"],
-            name=op.f("fk_visits_appointment_id_appointments"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["created_by"],
-            ["users.id"],
-            name=op.f("fk_visits_created_by_users"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["pet_id"], ["pets.id"], name=op.f("fk_visits_pet_id_pets"), ondelete="RESTRICT"
-        ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_visits_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["summary_record_id"],
-            ["medical_records.id"],
-            name=op.f("fk_visits_summary_record_id_medical_records"),
-            ondelete="RESTRICT",
-        ),
+        fk("visits", "appointment_id", "appointments", "RESTRICT"),
+        fk("visits", "created_by", "users", "RESTRICT"),
+        fk("visits", "pet_id", "pets", "RESTRICT"),
+        fk("visits", "practice_id", "practices", "RESTRICT"),
+        fk("visits", "summary_record_id", "medical_records", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_visits")),
     )
     op.create_index("ix_visits_pet_date", "visits", ["pet_id", "visit_date", "id"])
@@ -194,24 +136,9 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("created_by", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["created_by"],
-            ["users.id"],
-            name=op.f("fk_record_attachments_created_by_users"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_record_attachments_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["record_id"],
-            ["medical_records.id"],
-            name=op.f("fk_record_attachments_record_id_medical_records"),
-            ondelete="RESTRICT",
-        ),
+        fk("record_attachments", "created_by", "users", "RESTRICT"),
+        fk("record_attachments", "practice_id", "practices", "RESTRICT"),
+        fk("record_attachments", "record_id", "medical_records", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_record_attachments")),
         sa.UniqueConstraint("object_key", name="uq_record_attachments_object_key"),
     )

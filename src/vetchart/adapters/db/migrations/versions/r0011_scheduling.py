@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from vetchart.adapters.db.migrations.ddl import fk, timestamps
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0011"
@@ -45,22 +46,6 @@ _NEW_STATUSES = (
 )
 
 
-def _timestamps() -> list[sa.Column[object]]:
-    return [
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    ]
-
-
-def _fk(column: str, table: str, referred: str, ondelete: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(
-        [column],
-        [f"{referred}.id"],
-        name=op.f(f"fk_{table}_{column}_{referred}"),
-        ondelete=ondelete,
-    )
-
-
 def _weekly(table: str, *extra: Any) -> None:
     op.create_table(
         table,
@@ -72,7 +57,7 @@ def _weekly(table: str, *extra: Any) -> None:
         sa.Column("end_time", sa.Time(), nullable=False),
         sa.CheckConstraint("weekday BETWEEN 1 AND 7", name=op.f(f"ck_{table}_weekday_range")),
         sa.CheckConstraint("end_time > start_time", name=op.f(f"ck_{table}_ends_after_start")),
-        _fk("practice_id", table, "practices", "CASCADE"),
+        fk(table, "practice_id", "practices", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{table}")),
     )
 
@@ -93,7 +78,7 @@ def upgrade() -> None:
             "cancel_cutoff_hours", sa.Integer(), server_default=sa.text("24"), nullable=False
         ),
         sa.Column("slot_step_minutes", sa.Integer(), server_default=sa.text("15"), nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.CheckConstraint(
             "cancel_cutoff_hours BETWEEN 0 AND 720",
             name=op.f("ck_schedule_settings_cancel_cutoff_range"),
@@ -101,7 +86,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "slot_step_minutes BETWEEN 5 AND 240", name=op.f("ck_schedule_settings_slot_step_range")
         ),
-        _fk("practice_id", "schedule_settings", "practices", "CASCADE"),
+        fk("schedule_settings", "practice_id", "practices", "CASCADE"),
         sa.PrimaryKeyConstraint("practice_id", name=op.f("pk_schedule_settings")),
     )
     _weekly("opening_hours")
@@ -111,7 +96,7 @@ def upgrade() -> None:
     _weekly(
         "vet_rosters",
         sa.Column("vet_id", sa.Uuid(), nullable=False),
-        _fk("vet_id", "vet_rosters", "users", "CASCADE"),
+        fk("vet_rosters", "vet_id", "users", "CASCADE"),
     )
     op.create_index(
         "ix_vet_rosters_practice_vet",
@@ -128,7 +113,7 @@ def upgrade() -> None:
         sa.Column("end_time", sa.Time(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("created_by", sa.Uuid(), nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.CheckConstraint(
             "(start_time IS NULL) = (end_time IS NULL)",
             name=op.f("ck_schedule_exceptions_times_together"),
@@ -136,9 +121,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "end_time > start_time", name=op.f("ck_schedule_exceptions_ends_after_start")
         ),
-        _fk("practice_id", "schedule_exceptions", "practices", "CASCADE"),
-        _fk("vet_id", "schedule_exceptions", "users", "CASCADE"),
-        _fk("created_by", "schedule_exceptions", "users", "RESTRICT"),
+        fk("schedule_exceptions", "practice_id", "practices", "CASCADE"),
+        fk("schedule_exceptions", "vet_id", "users", "CASCADE"),
+        fk("schedule_exceptions", "created_by", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_schedule_exceptions")),
     )
     op.create_index(
@@ -156,7 +141,7 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("duration_minutes", sa.Integer(), nullable=False),
         sa.Column("owner_bookable", sa.Boolean(), server_default=sa.text("true"), nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.CheckConstraint(
             "duration_minutes BETWEEN 5 AND 720", name=op.f("ck_appointment_types_duration_range")
         ),
@@ -165,7 +150,7 @@ def upgrade() -> None:
             " 'vaccination', 'other')",
             name=op.f("ck_appointment_types_type_known"),
         ),
-        _fk("practice_id", "appointment_types", "practices", "CASCADE"),
+        fk("appointment_types", "practice_id", "practices", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_appointment_types")),
         sa.UniqueConstraint(
             "practice_id", "appointment_type", name=op.f("uq_appointment_types_kind")

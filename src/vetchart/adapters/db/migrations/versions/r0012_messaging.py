@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import fk, timestamps
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0012"
@@ -37,18 +38,8 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "channel IN ('email', 'sms')", name=op.f("ck_message_consents_channel_known")
         ),
-        sa.ForeignKeyConstraint(
-            ["pet_owner_id"],
-            ["pet_owners.id"],
-            name=op.f("fk_message_consents_pet_owner_id_pet_owners"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["changed_by"],
-            ["users.id"],
-            name=op.f("fk_message_consents_changed_by_users"),
-            ondelete="SET NULL",
-        ),
+        fk("message_consents", "pet_owner_id", "pet_owners", "CASCADE"),
+        fk("message_consents", "changed_by", "users", "SET NULL"),
         sa.PrimaryKeyConstraint("pet_owner_id", "channel", name=op.f("pk_message_consents")),
     )
     op.create_table(
@@ -72,18 +63,8 @@ def upgrade() -> None:
             "(status = 'skipped') = (reason IS NOT NULL)",
             name=op.f("ck_messages_skipped_has_reason"),
         ),
-        sa.ForeignKeyConstraint(
-            ["pet_owner_id"],
-            ["pet_owners.id"],
-            name=op.f("fk_messages_pet_owner_id_pet_owners"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_messages_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
+        fk("messages", "pet_owner_id", "pet_owners", "CASCADE"),
+        fk("messages", "practice_id", "practices", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
         sa.UniqueConstraint("event_id", "channel", name=op.f("uq_messages_event_id_channel")),
     )
@@ -101,18 +82,12 @@ def upgrade() -> None:
         sa.Column("species", sa.Text(), nullable=True),
         sa.Column("lead_days", postgresql.ARRAY(sa.Integer()), nullable=False),
         sa.Column("active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *timestamps(),
         sa.CheckConstraint(
             "cardinality(lead_days) BETWEEN 1 AND 10",
             name=op.f("ck_reminder_rules_lead_days_count"),
         ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_reminder_rules_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
+        fk("reminder_rules", "practice_id", "practices", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reminder_rules")),
     )
     op.create_index(
@@ -131,39 +106,12 @@ def upgrade() -> None:
         sa.Column("rule_id", sa.Uuid(), nullable=True),
         sa.Column("due_on", sa.Date(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_reminders_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["pet_owner_id"],
-            ["pet_owners.id"],
-            name=op.f("fk_reminders_pet_owner_id_pet_owners"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["pet_id"], ["pets.id"], name=op.f("fk_reminders_pet_id_pets"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["record_id"],
-            ["medical_records.id"],
-            name=op.f("fk_reminders_record_id_medical_records"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["appointment_id"],
-            ["appointments.id"],
-            name=op.f("fk_reminders_appointment_id_appointments"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["rule_id"],
-            ["reminder_rules.id"],
-            name=op.f("fk_reminders_rule_id_reminder_rules"),
-            ondelete="SET NULL",
-        ),
+        fk("reminders", "practice_id", "practices", "RESTRICT"),
+        fk("reminders", "pet_owner_id", "pet_owners", "CASCADE"),
+        fk("reminders", "pet_id", "pets", "CASCADE"),
+        fk("reminders", "record_id", "medical_records", "CASCADE"),
+        fk("reminders", "appointment_id", "appointments", "CASCADE"),
+        fk("reminders", "rule_id", "reminder_rules", "SET NULL"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reminders")),
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_reminders_dedupe_key")),
     )

@@ -15,16 +15,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import fk, timestamp, timestamps
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0015"
 down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _time(name: str, *, nullable: bool = True) -> sa.Column[object]:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:
@@ -38,23 +35,12 @@ def upgrade() -> None:
         sa.Column("is_active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("secret_sealed", sa.Text(), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=False),
-        _time("created_at", nullable=False),
-        _time("updated_at", nullable=False),
+        *timestamps(),
         sa.CheckConstraint(
             "cardinality(event_types) > 0", name=op.f("ck_webhook_endpoints_event_types_not_empty")
         ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_webhook_endpoints_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["created_by"],
-            ["users.id"],
-            name=op.f("fk_webhook_endpoints_created_by_users"),
-            ondelete="RESTRICT",
-        ),
+        fk("webhook_endpoints", "practice_id", "practices", "RESTRICT"),
+        fk("webhook_endpoints", "created_by", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
     )
     op.create_index(
@@ -72,11 +58,11 @@ def upgrade() -> None:
         sa.Column("payload", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        _time("last_attempt_at"),
+        timestamp("last_attempt_at"),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        _time("created_at", nullable=False),
-        _time("delivered_at"),
+        timestamp("created_at", nullable=False),
+        timestamp("delivered_at"),
         sa.CheckConstraint(
             "status IN ('pending', 'succeeded', 'dead')",
             name=op.f("ck_webhook_deliveries_status_known"),
@@ -84,18 +70,8 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "attempts >= 0", name=op.f("ck_webhook_deliveries_attempts_not_negative")
         ),
-        sa.ForeignKeyConstraint(
-            ["endpoint_id"],
-            ["webhook_endpoints.id"],
-            name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_webhook_deliveries_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
+        fk("webhook_deliveries", "endpoint_id", "webhook_endpoints", "CASCADE"),
+        fk("webhook_deliveries", "practice_id", "practices", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
         sa.UniqueConstraint(
             "endpoint_id", "event_id", name=op.f("uq_webhook_deliveries_endpoint_id_event_id")

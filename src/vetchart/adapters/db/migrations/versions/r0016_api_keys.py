@@ -15,16 +15,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from vetchart.adapters.db.migrations.ddl import fk, timestamp
 from vetchart.adapters.db.privileges import grant_app_privileges
 
 revision: str = "0016"
 down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _time(name: str, *, nullable: bool = True) -> sa.Column[object]:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:
@@ -37,26 +34,16 @@ def upgrade() -> None:
         sa.Column("secret_hash", sa.LargeBinary(), nullable=False),
         sa.Column("scopes", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=False),
-        _time("created_at", nullable=False),
-        _time("last_used_at"),
-        _time("revoked_at"),
-        _time("expires_at"),
+        timestamp("created_at", nullable=False),
+        timestamp("last_used_at"),
+        timestamp("revoked_at"),
+        timestamp("expires_at"),
         sa.CheckConstraint("cardinality(scopes) > 0", name=op.f("ck_api_keys_scopes_not_empty")),
         sa.CheckConstraint(
             "octet_length(secret_hash) = 32", name=op.f("ck_api_keys_secret_hash_sha256")
         ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_api_keys_practice_id_practices"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["created_by"],
-            ["users.id"],
-            name=op.f("fk_api_keys_created_by_users"),
-            ondelete="RESTRICT",
-        ),
+        fk("api_keys", "practice_id", "practices", "RESTRICT"),
+        fk("api_keys", "created_by", "users", "RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("public_id", name=op.f("uq_api_keys_public_id")),
     )
