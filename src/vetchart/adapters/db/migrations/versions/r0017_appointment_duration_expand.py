@@ -1,7 +1,7 @@
 """expand: appointments.duration (an interval) beside duration_minutes; schema_compatibility
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-05 22:50:00
 
 The worked example of an expand/contract change (docs/operations.md, "Zero-downtime
