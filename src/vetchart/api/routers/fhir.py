@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from vetchart.api.dependencies import ChartsDep, ClockDep, PetsDep, VisitsDep
 from vetchart.api.fhir import FHIR_PREFIX, FhirResponse, FhirRoute, fhir_response
@@ -134,34 +135,38 @@ async def read_encounter(
     return fhir_response(present.encounter(visit), response, headers=_etag(visit.version))
 
 
-async def _chart(
-    charts: ChartsDep, principal: CurrentPrincipal, patient: str, action: AuditAction, meta: MetaDep
-) -> PetChart:
-    return await charts.chart(principal, _patient_id(patient), action, meta)
+@dataclass(frozen=True)
+class ChartSearch:
+    """A search in one patient's chart (``GET /{kind}?patient=``): who asks, about which
+    patient, and the searchset that answers (a dependency of the search routes)."""
+
+    request: Request
+    response: Response
+    principal: CurrentPrincipal
+    charts: ChartsDep
+    meta: MetaDep
+    patient: PatientParam
+
+    async def chart(self, action: AuditAction) -> PetChart:
+        """The patient's chart, read (and audited) as ``action``."""
+        return await self.charts.chart(self.principal, _patient_id(self.patient), action, self.meta)
+
+    def answer(self, found: Sequence[present.Resource]) -> FhirResponse:
+        """The bundle of what the search ``found``, linking to this request."""
+        searchset = present.searchset(_base(self.request), str(self.request.url), found)
+        return fhir_response(searchset, self.response)
 
 
-def _searchset(
-    request: Request, response: Response, found: Sequence[present.Resource]
-) -> FhirResponse:
-    """A search's answer: the bundle of what it ``found``, linking to this request."""
-    return fhir_response(present.searchset(_base(request), str(request.url), found), response)
+ChartSearchDep = Annotated[ChartSearch, Depends()]
 
 
 @audited(AuditAction.FHIR_OBSERVATION_SEARCH)
 @router.get("/Observation")
-async def search_observations(
-    request: Request,
-    response: Response,
-    principal: CurrentPrincipal,
-    charts: ChartsDep,
-    meta: MetaDep,
-    patient: PatientParam,
-    code: CodeParam = None,
-) -> FhirResponse:
+async def search_observations(search: ChartSearchDep, code: CodeParam = None) -> FhirResponse:
     """The patient's weights and temperatures (``code``: one LOINC code's)."""
     wanted = _loinc_code(code)
-    chart = await _chart(charts, principal, patient, AuditAction.FHIR_OBSERVATION_SEARCH, meta)
-    return _searchset(request, response, present.observations(chart.records, wanted))
+    chart = await search.chart(AuditAction.FHIR_OBSERVATION_SEARCH)
+    return search.answer(present.observations(chart.records, wanted))
 
 
 def _chart_search(
@@ -173,18 +178,10 @@ def _chart_search(
     """``GET /{kind}?patient=``: the ``resources`` of the patient's chart, as a searchset."""
 
     @audited(action)
-    async def search(
-        request: Request,
-        response: Response,
-        principal: CurrentPrincipal,
-        charts: ChartsDep,
-        meta: MetaDep,
-        patient: PatientParam,
-    ) -> FhirResponse:
-        chart = await _chart(charts, principal, patient, action, meta)
-        return _searchset(request, response, resources(chart))
+    async def search_chart(search: ChartSearchDep) -> FhirResponse:
+        return search.answer(resources(await search.chart(action)))
 
-    router.add_api_route(f"/{kind}", search, methods=["GET"], name=name)
+    router.add_api_route(f"/{kind}", search_chart, methods=["GET"], name=name)
 
 
 _chart_search(
