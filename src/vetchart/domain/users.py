@@ -9,6 +9,7 @@ from datetime import datetime
 from uuid import UUID
 
 from vetchart.domain.errors import RuleViolation
+from vetchart.domain.input_bounds import check_max_length
 
 
 class Role(enum.StrEnum):
@@ -47,12 +48,9 @@ def normalize_full_name(full_name: str) -> str:
         raise RuleViolation(
             "The full name is required.", rule="full_name.required", field="full_name"
         )
-    if len(value) > MAX_NAME_LENGTH:
-        raise RuleViolation(
-            f"The full name is longer than {MAX_NAME_LENGTH} characters.",
-            rule="full_name.too_long",
-            field="full_name",
-        )
+    check_max_length(
+        value, MAX_NAME_LENGTH, what="The full name", rule="full_name.too_long", field="full_name"
+    )
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vetchart.api.schemas.common import response_from
 from vetchart.api.schemas.kb import KbAnswerOut, KbDocumentOut, KbSourceOut
 from vetchart.domain.kb.documents import KbDocument
 from vetchart.services.kb_answers import KbAnswer
@@ -27,9 +28,7 @@ def document_out(document: KbDocument) -> KbDocumentOut:
 def answer_out(answer: KbAnswer) -> KbAnswerOut:
     return KbAnswerOut(
         answer=answer.answer,
-        sources=[
-            KbSourceOut.model_validate(source, from_attributes=True) for source in answer.sources
-        ],
+        sources=[response_from(KbSourceOut, source) for source in answer.sources],
         mode=answer.mode,
         degraded=answer.degraded,
         timings_ms=answer.timings_ms,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
+from vetchart.api.schemas.common import response_from
 from vetchart.api.schemas.messaging import (
     ChannelConsentOut,
     ConsentOut,
@@ -23,7 +24,7 @@ def consent_out(owner_id: UUID, consents: Sequence[ChannelConsent]) -> ConsentOu
 
 
 def message_out(message: LoggedMessage) -> MessageOut:
-    return MessageOut.model_validate(message)
+    return response_from(MessageOut, message)
 
 
 def reminder_rule_out(rule: ReminderRule) -> ReminderRuleOut:

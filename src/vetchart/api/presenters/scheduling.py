@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vetchart.api.schemas.common import response_from
 from vetchart.api.schemas.scheduling import (
     AppointmentTypeOut,
     RosterOut,
@@ -35,7 +36,7 @@ def exception_out(exception: ScheduleException) -> ScheduleExceptionOut:
 
 
 def type_out(setting: AppointmentTypeSetting) -> AppointmentTypeOut:
-    return AppointmentTypeOut.from_object(setting)
+    return response_from(AppointmentTypeOut, setting)
 
 
 def slots_out(view: SlotsView) -> SlotsOut:

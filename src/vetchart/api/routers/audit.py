@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 from uuid import UUID
 
@@ -18,7 +19,7 @@ from vetchart.api.pagination import (
 from vetchart.api.route_audit import audited
 from vetchart.api.schemas.audit import AccessLogEntryOut, AuditEventOut, OutcomeIn
 from vetchart.api.schemas.bounded import BoundedAwareDatetime
-from vetchart.api.schemas.common import ListResponse, problem_responses
+from vetchart.api.schemas.common import ListResponse, problem_responses, response_from
 from vetchart.api.security import CurrentPrincipal, MetaDep
 from vetchart.domain.audit_actions import AuditAction
 from vetchart.services.ports.audit import AuditFilters
@@ -63,7 +64,7 @@ async def search_audit_events(
     )
     pager = Paginator(request, "audit-events", vars(filters), (parse_datetime, UUID))
     page = await audit.search(principal, filters, pager.page_request(cursor, limit), meta)
-    return pager.answer(ListResponse[AuditEventOut], page, AuditEventOut.model_validate)
+    return pager.answer(ListResponse[AuditEventOut], page, partial(response_from, AuditEventOut))
 
 
 @audited(AuditAction.PET_ACCESS_LOG_READ)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Self, TypeVar
+import dataclasses
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from vetchart.api.schemas.bounded import refuse_unstorable
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 T = TypeVar("T")
+D = TypeVar("D", bound="DataclassInstance")
 
 
 class RequestModel(BaseModel):
@@ -34,6 +39,14 @@ class ResponseModel(BaseModel):
         otherwise."""
         read = {name: getattr(source, name) for name in cls.model_fields if name not in given}
         return cls.model_validate(read | given)
+
+
+def response_from(response: type[D], source: object) -> D:
+    """The response dataclass ``response`` read from ``source``'s attributes of its fields'
+    names: for a response that is a pydantic dataclass over the domain's own (the fields
+    declared once, in the domain), ``source`` being that domain object."""
+    read = {field.name: getattr(source, field.name) for field in dataclasses.fields(response)}
+    return response(**read)
 
 
 class ListResponse(BaseModel, Generic[T]):

@@ -6,11 +6,12 @@ from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+from pydantic.dataclasses import dataclass
 
 from vetchart.api.schemas.common import RequestModel
 from vetchart.domain.kb.documents import MAX_SOURCE_URL_CHARS, MAX_TITLE_CHARS
 from vetchart.domain.kb.labels import MAX_LABEL_LENGTH, MAX_LABEL_VALUES
-from vetchart.services.kb_answers import DEFAULT_SOURCES, MAX_QUESTION_CHARS, MAX_SOURCES
+from vetchart.services.kb_answers import DEFAULT_SOURCES, MAX_QUESTION_CHARS, MAX_SOURCES, Source
 
 DocumentStateOut = Literal["pending", "ingesting", "ingested", "failed"]
 AudienceName = Literal["expert", "pet-owner"]
@@ -46,14 +47,11 @@ class KbQueryIn(RequestModel):
     doc_type: str | None = Field(default=None, max_length=MAX_LABEL_LENGTH)
 
 
-class KbSourceOut(BaseModel):
-    n: int
-    document_id: UUID
-    title: str
-    chunk_index: int
-    score: float
-    excerpt: str
-    source_url: str | None
+# An answer's source is answered as the answer service gives it: the fields of Source,
+# declared there once (a field added there is answered here too).
+@dataclass(frozen=True)
+class KbSourceOut(Source):
+    pass
 
 
 class KbAnswerOut(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated
 from uuid import UUID
 
 from pydantic import Field
+from pydantic.dataclasses import dataclass
 
 from vetchart.api.schemas.common import RequestModel, ResponseModel
 from vetchart.domain.messaging import (
@@ -14,11 +15,9 @@ from vetchart.domain.messaging import (
     MAX_LEAD_TIMES,
     MAX_SPECIES_LENGTH,
     Channel,
-    MessageKind,
-    MessageStatus,
-    SkipReason,
 )
 from vetchart.domain.records import RecordType
+from vetchart.services.ports.notifications import LoggedMessage
 
 
 class ChannelConsentOut(ResponseModel):
@@ -40,20 +39,11 @@ class ConsentUpdateIn(RequestModel):
     sms: bool | None = None
 
 
-class MessageOut(ResponseModel):
-    id: UUID
-    pet_owner_id: UUID
-    practice_id: UUID | None
-    event_id: UUID
-    kind: MessageKind
-    channel: Channel
-    status: MessageStatus
-    reason: SkipReason | None
-    recipient: str | None
-    subject: str | None
-    body: str | None
-    provider_id: str | None
-    created_at: datetime
+# The message log answers each row as the log keeps it: the fields of LoggedMessage,
+# declared there once (a field added there is answered here too).
+@dataclass(frozen=True)
+class MessageOut(LoggedMessage):
+    pass
 
 
 LeadDays = Annotated[

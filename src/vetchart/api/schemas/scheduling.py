@@ -8,6 +8,7 @@ from typing import Annotated
 from uuid import UUID
 
 from pydantic import Field
+from pydantic.dataclasses import dataclass
 
 from vetchart.api.schemas.bounded import BoundedAwareDatetime, BoundedDate
 from vetchart.api.schemas.common import RequestModel, ResponseModel
@@ -22,6 +23,7 @@ from vetchart.domain.scheduling import (
     MAX_TYPE_NAME_LENGTH,
     MAX_WEEKLY_INTERVALS,
     MIN_SLOT_STEP_MINUTES,
+    AppointmentTypeSetting,
 )
 
 Weekday = Annotated[int, Field(ge=1, le=7, description="ISO weekday: 1 = Monday ... 7 = Sunday.")]
@@ -113,15 +115,11 @@ class AppointmentTypeIn(RequestModel):
     owner_bookable: bool = True
 
 
-class AppointmentTypeOut(ResponseModel):
-    id: UUID
-    practice_id: UUID
-    appointment_type: AppointmentType
-    name: str
-    duration_minutes: int
-    owner_bookable: bool
-    created_at: datetime
-    updated_at: datetime
+# A practice's appointment type is answered as the domain keeps it: the fields of
+# AppointmentTypeSetting, declared there once (a field added there is answered here too).
+@dataclass(frozen=True)
+class AppointmentTypeOut(AppointmentTypeSetting):
+    pass
 
 
 class AppointmentTypesOut(ResponseModel):
