@@ -37,6 +37,7 @@ from vetchart.services.ports.schedule import (
     AppointmentFilters,
     AppointmentView,
     DashboardCache,
+    DashboardQuery,
     DashboardView,
     PetBrief,
     ScheduleQueries,
@@ -330,7 +331,7 @@ class DashboardService:
             return cached
         day_start, day_end = rules.local_day_bounds(today, practice.timezone)
         view = await self._queries.dashboard(
-            practice_id, day_start, day_end, today, vet_id, DASHBOARD_LIMIT
+            DashboardQuery(practice_id, day_start, day_end, today, vet_id, DASHBOARD_LIMIT)
         )
         body = await render(
             DashboardView(

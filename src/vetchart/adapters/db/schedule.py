@@ -70,6 +70,7 @@ from vetchart.services.ports.records import Attachment
 from vetchart.services.ports.schedule import (
     AppointmentFilters,
     AppointmentView,
+    DashboardQuery,
     DashboardView,
     PetBrief,
     TimelineEntry,
@@ -381,39 +382,31 @@ class SqlScheduleQueries(ReadQueries):
         )
         return [visit_from_row(row) for row in await self._rows(query)]
 
-    async def dashboard(
-        self,
-        practice_id: UUID,
-        day_start: datetime,
-        day_end: datetime,
-        today: date,
-        vet_id: UUID | None,
-        limit: int,
-    ) -> DashboardView:
+    async def dashboard(self, query: DashboardQuery) -> DashboardView:
         """Three statements whatever the day holds: the day's appointments with pets and
         owners, follow-ups due, visits awaiting review."""
         day = _appointments_query().where(
-            appointments.c.practice_id == practice_id,
-            appointments.c.start_at >= day_start,
-            appointments.c.start_at < day_end,
+            appointments.c.practice_id == query.practice_id,
+            appointments.c.start_at >= query.day_start,
+            appointments.c.start_at < query.day_end,
         )
-        if vet_id is not None:
-            day = day.where(appointments.c.assigned_vet_id == vet_id)
-        day = day.order_by(appointments.c.start_at, appointments.c.id).limit(limit)
+        if query.vet_id is not None:
+            day = day.where(appointments.c.assigned_vet_id == query.vet_id)
+        day = day.order_by(appointments.c.start_at, appointments.c.id).limit(query.limit)
         # Only clients the practice may still see (an approved association), as for the
         # single reads: a former client's records and visits stay out.
-        clients = ClientScope(practice_id=practice_id)
+        clients = ClientScope(practice_id=query.practice_id)
         due = (
-            follow_ups_due(practice_id, today)
+            follow_ups_due(query.practice_id, query.today)
             .order_by(medical_records.c.follow_up_date, medical_records.c.id)
-            .limit(limit)
+            .limit(query.limit)
         )
         awaiting = (
             select(visits)
             .join(pets, pets.c.id == visits.c.pet_id)
             .where(
                 owner_in_scope(clients, pets.c.owner_id),
-                visits.c.practice_id == practice_id,
+                visits.c.practice_id == query.practice_id,
                 visits.c.state == VisitState.PROCESSED.value,
                 # The column is plain JSONB: a visit without a summary holds JSON null
                 # (SQLAlchemy's default for None), which IS NOT NULL would let through.
@@ -421,7 +414,7 @@ class SqlScheduleQueries(ReadQueries):
                 visits.c.summary_record_id.is_(None),
             )
             .order_by(visits.c.visit_date, visits.c.id)
-            .limit(limit)
+            .limit(query.limit)
         )
         return DashboardView(
             appointments=[_appointment_view(row) for row in await self._rows(day)],

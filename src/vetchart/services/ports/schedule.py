@@ -41,6 +41,20 @@ class AppointmentFilters:
 
 
 @dataclass(frozen=True)
+class DashboardQuery:
+    """A practice's dashboard for one day: the appointments starting in
+    [``day_start``, ``day_end``) (``vet_id``'s only, when given), the follow-ups due by
+    ``today`` and the visits awaiting review, at most ``limit`` of each."""
+
+    practice_id: UUID
+    day_start: datetime
+    day_end: datetime
+    today: date
+    vet_id: UUID | None
+    limit: int
+
+
+@dataclass(frozen=True)
 class DashboardView:
     appointments: list[AppointmentView]
     follow_ups: list[MedicalRecord]
@@ -100,15 +114,7 @@ class ScheduleQueries(Protocol):
         """Every visit of the pet, newest first: one statement (the scope checked before)."""
         ...
 
-    async def dashboard(
-        self,
-        practice_id: UUID,
-        day_start: datetime,
-        day_end: datetime,
-        today: date,
-        vet_id: UUID | None,
-        limit: int,
-    ) -> DashboardView: ...
+    async def dashboard(self, query: DashboardQuery) -> DashboardView: ...
 
     async def timeline_page(
         self, pet_id: UUID, scope: ClientScope, page: PageRequest
