@@ -65,7 +65,7 @@ from vetchart.domain.policy import ClientScope, PracticeFacts
 from vetchart.domain.transcription import (
     TranscriptionStatus,
 )
-from vetchart.services.ports.paging import EntryFor, Page, PageRequest, Row
+from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 from vetchart.services.ports.records import Attachment
 from vetchart.services.ports.schedule import (
     AppointmentFilters,
@@ -543,15 +543,14 @@ class PgScheduleReads:
         rows = await self._reader.read(
             with_chain_head("SELECT is_active, timezone FROM practices WHERE id = $2"),
             (practice_id,),
-            lambda _row: entry,
-            meta,
+            ReadAudit(lambda _row: entry, meta),
         )
         if not rows:
             return None
         return PracticeFacts(practice_id, rows[0]["is_active"], rows[0]["timezone"])
 
     async def appointment(
-        self, scope: ClientScope, appointment_id: UUID, entry_for: EntryFor, meta: RequestMeta
+        self, scope: ClientScope, appointment_id: UUID, audit: ReadAudit
     ) -> Row | None:
         """The appointment in the scope, its audit row committed first; None: not in the
         scope (nothing written)."""
@@ -561,24 +560,19 @@ class PgScheduleReads:
             "JOIN pet_owners o ON o.id = a.pet_owner_id "
             f"WHERE a.id = $2 AND {appointment_in_scope_sql(scope, args)}"
         )
-        return await self._reader.one(sql, args, entry_for, meta)
+        return await self._reader.one(sql, args, audit)
 
     async def appointments_page(
-        self, filters: AppointmentFilters, page: PageRequest, entry_for: EntryFor, meta: RequestMeta
+        self, filters: AppointmentFilters, page: PageRequest, audit: ReadAudit
     ) -> Page[Row]:
         """A page, its audit row committed first (empty or not)."""
         args = SqlArgs(page.limit + 1, offset=1)  # $2
         sql = with_chain_head(_appointments_page_sql(filters, page, args), order_by=PAGE_ORDER)
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        rows = await self._reader.read(sql, tuple(args.values), audit)
         return _appointment_page(rows or [], page)
 
     async def owner_appointments(
-        self,
-        scope: ClientScope,
-        owner_id: UUID,
-        page: PageRequest,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        self, scope: ClientScope, owner_id: UUID, page: PageRequest, audit: ReadAudit
     ) -> Page[Row] | None:
         """A page of the owner's appointments in the scope, its audit row committed first;
         None when the owner is not in the client scope (nothing written)."""
@@ -591,7 +585,7 @@ class PgScheduleReads:
             f"WHERE listed_owner.id = $3 AND {owner_seen}",
             order_by=PAGE_ORDER,
         )
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        rows = await self._reader.read(sql, tuple(args.values), audit)
         return None if rows is None else _appointment_page(rows, page)
 
 

@@ -12,7 +12,7 @@ from vetchart.domain.appointments import Appointment, AppointmentStatus, Visit
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.policy import ClientScope, PracticeFacts
 from vetchart.domain.records import MedicalRecord
-from vetchart.services.ports.paging import EntryFor, Page, PageRequest, Row
+from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 
 
 @dataclass(frozen=True)
@@ -133,14 +133,14 @@ class ScheduleReads(Protocol):
         ...
 
     async def appointment(
-        self, scope: ClientScope, appointment_id: UUID, entry_for: EntryFor, meta: RequestMeta
+        self, scope: ClientScope, appointment_id: UUID, audit: ReadAudit
     ) -> Row | None:
         """The appointment in the scope, with its owner's name, pet ids and pets; its audit
         row committed first (None: not in the scope, nothing written)."""
         ...
 
     async def appointments_page(
-        self, filters: AppointmentFilters, page: PageRequest, entry_for: EntryFor, meta: RequestMeta
+        self, filters: AppointmentFilters, page: PageRequest, audit: ReadAudit
     ) -> Page[Row]:
         """By (start_at, id), each as :meth:`appointment`; the page's audit row committed
         first, empty or not (its first row carries ``ports.paging.SEEN_IDS`` and
@@ -148,12 +148,7 @@ class ScheduleReads(Protocol):
         ...
 
     async def owner_appointments(
-        self,
-        scope: ClientScope,
-        owner_id: UUID,
-        page: PageRequest,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        self, scope: ClientScope, owner_id: UUID, page: PageRequest, audit: ReadAudit
     ) -> Page[Row] | None:
         """The owner's appointments in the scope, as :meth:`appointments_page`; None when
         the owner is not in the client scope (nothing written)."""
