@@ -40,6 +40,7 @@ from vetchart.config import (
     StorageSettings,
 )
 from vetchart.domain.uploads import content_disposition, sanitize_filename
+from vetchart.services.ports.storage import SignedUrlTerms
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -235,9 +236,7 @@ async def test_the_file_route_sanitises_a_signed_hostile_name_again(world: World
     secret = world.settings.auth.encryption_key.get_secret_value().encode()
     signing_key = hashlib.sha256(b"vetchart-files:" + secret).digest()
     expires = int(datetime.now(UTC).timestamp()) + 300
-    sig = sign(
-        signing_key, method="GET", key=key, expires=expires, content_type=None, filename=hostile
-    )
+    sig = sign(signing_key, SignedUrlTerms(key, "GET", expires, filename=hostile))
     query = urlencode({"expires": expires, "sig": sig, "filename": hostile})
     fetched = await world.client.get(f"{API}/files/{key}?{query}")
     assert fetched.status_code == 200, fetched.text

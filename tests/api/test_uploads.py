@@ -56,7 +56,7 @@ from vetchart.api.app import create_app
 from vetchart.api.multipart import MAX_FIELDS
 from vetchart.config import RateLimitSettings, Settings, StorageSettings
 from vetchart.domain.uploads import ObjectKey, UploadKind, is_object_key, sanitize_filename
-from vetchart.services.ports.storage import HEAD_BYTES
+from vetchart.services.ports.storage import HEAD_BYTES, SignedUrlTerms
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -632,18 +632,14 @@ async def test_signed_urls_cannot_be_forged_altered_reused_or_used_late(world: W
 
     # A genuine signature that has expired.
     expired_at = int(datetime.now(UTC).timestamp()) - 5
-    expired_sig = sign(
-        _signing_key(world.settings), method="GET", key=key, expires=expired_at, content_type=None
-    )
+    expired_sig = sign(_signing_key(world.settings), SignedUrlTerms(key, "GET", expired_at))
     expired = await world.fetch(
         f"{API}/files/{key}?{urlencode({'expires': expired_at, 'sig': expired_sig})}"
     )
     assert assert_problem(expired, 403)["type"].endswith("signature-expired")
     # ...and the same trick with a future expiry is a valid link (the helper is right).
     good_at = expired_at + 600
-    good_sig = sign(
-        _signing_key(world.settings), method="GET", key=key, expires=good_at, content_type=None
-    )
+    good_sig = sign(_signing_key(world.settings), SignedUrlTerms(key, "GET", good_at))
     good = await world.fetch(
         f"{API}/files/{key}?{urlencode({'expires': good_at, 'sig': good_sig})}"
     )

@@ -32,11 +32,12 @@ from vetchart.services.audit import page_entry_for, read_entry, seen_page
 from vetchart.services.audit import record as audit
 from vetchart.services.base import SubjectService, found
 from vetchart.services.pets import require_version
-from vetchart.services.ports.paging import Page, PageRequest, Row
+from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 from vetchart.services.ports.schedule import (
     AppointmentFilters,
     AppointmentView,
     DashboardCache,
+    DashboardQuery,
     DashboardView,
     PetBrief,
     ScheduleQueries,
@@ -177,7 +178,7 @@ class AppointmentService(SubjectService[ScheduleQueries, ScheduleReads]):
 
         return found(
             await self._reads.appointment(
-                appointment_scope(actor), appointment_id, entry_for, meta
+                appointment_scope(actor), appointment_id, ReadAudit(entry_for, meta)
             ),
             "Appointment",
         )
@@ -233,7 +234,7 @@ class AppointmentService(SubjectService[ScheduleQueries, ScheduleReads]):
                 data_practice_id=practice_id,
             )
 
-        return await self._reads.appointments_page(filters, page, entry_for, meta)
+        return await self._reads.appointments_page(filters, page, ReadAudit(entry_for, meta))
 
     async def for_owner(
         self, actor: Principal, owner_id: UUID, page: PageRequest, meta: RequestMeta
@@ -246,7 +247,7 @@ class AppointmentService(SubjectService[ScheduleQueries, ScheduleReads]):
         entry_for = page_entry_for(actor, AuditAction.OWNER_APPOINTMENT_LIST, owner_id)
         return found(
             await self._reads.owner_appointments(
-                appointment_scope(actor), owner_id, page, entry_for, meta
+                appointment_scope(actor), owner_id, page, ReadAudit(entry_for, meta)
             ),
             "Pet owner",
         )
@@ -330,7 +331,7 @@ class DashboardService:
             return cached
         day_start, day_end = rules.local_day_bounds(today, practice.timezone)
         view = await self._queries.dashboard(
-            practice_id, day_start, day_end, today, vet_id, DASHBOARD_LIMIT
+            DashboardQuery(practice_id, day_start, day_end, today, vet_id, DASHBOARD_LIMIT)
         )
         body = await render(
             DashboardView(

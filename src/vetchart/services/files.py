@@ -29,6 +29,7 @@ from vetchart.services.ports.storage import (
     HeadInspectorFactory,
     ObjectMissing,
     ObjectStorage,
+    SignedUrlTerms,
     SignedUrlVerifier,
     StoredObject,
 )
@@ -78,31 +79,16 @@ class FileService:
         self._inspectors = inspectors
         self._limits = limits
 
-    def _verify(
-        self,
-        key: str,
-        method: str,
-        expires: int,
-        signature: str,
-        content_type: str | None,
-        filename: str | None = None,
-    ) -> None:
+    def _verify(self, terms: SignedUrlTerms, signature: str) -> None:
         if self._verifier is None:
             raise NotFound("No such file.")
-        self._verifier.verify_signature(
-            key,
-            method=method,
-            expires=expires,
-            signature=signature,
-            content_type=content_type,
-            filename=filename,
-        )
+        self._verifier.verify_signature(terms, signature)
 
     async def download(
         self, key: str, *, method: str, expires: int, signature: str, filename: str | None
     ) -> FileDownload:
         """The object behind a signed GET URL (403 bad signature, 404 none, 500 no checksum)."""
-        self._verify(key, method, expires, signature, None, filename)
+        self._verify(SignedUrlTerms(key, method, expires, filename=filename), signature)
         stored = await self._storage.stat(key)
         if stored is None:
             raise ObjectMissing()
@@ -124,7 +110,7 @@ class FileService:
     ) -> StoredObject:
         """Store the body of a signed PUT URL, once (409 when something is there already),
         under the size limit and content check of the key's kind of upload."""
-        self._verify(key, method, expires, signature, content_type)
+        self._verify(SignedUrlTerms(key, method, expires, content_type), signature)
         kind = ObjectKey.parse(key).kind
         if await self._storage.stat(key) is not None:
             raise Conflict(

@@ -339,18 +339,7 @@ class ReminderScan:
             created = await uow.messaging.create_due_reminders(
                 now.date(), now, now + self._appointment_lead, self._ids.new_id
             )
-            for reminder in created:
-                uow.record(
-                    ReminderDue(
-                        reminder_id=reminder.id,
-                        kind=reminder.kind.value,
-                        practice_id=reminder.practice_id,
-                        pet_owner_id=reminder.pet_owner_id,
-                        pet_id=reminder.pet_id,
-                        record_id=reminder.record_id,
-                        appointment_id=reminder.appointment_id,
-                        due_on=reminder.due_on,
-                    )
-                )
+            for event in created:
+                uow.record(event)
             await uow.commit()
         return len(created)

@@ -33,8 +33,13 @@ from vetchart.domain.policy import (
 from vetchart.services.audit import care_practices, read_entry, save_changes, seen_page
 from vetchart.services.audit import record as audit
 from vetchart.services.base import SubjectService, found
-from vetchart.services.ports.clients import AssociationView, ClientQueries, ClientReads
-from vetchart.services.ports.paging import Page, PageRequest, Row
+from vetchart.services.ports.clients import (
+    AssociationFilters,
+    AssociationView,
+    ClientQueries,
+    ClientReads,
+)
+from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 from vetchart.services.ports.unit_of_work import UnitOfWork
 
 DECISIONS = {
@@ -101,7 +106,8 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
             )
 
         return found(
-            await self._reads.owner(client_scope(actor), owner_id, entry_for, meta), "Pet owner"
+            await self._reads.owner(client_scope(actor), owner_id, ReadAudit(entry_for, meta)),
+            "Pet owner",
         )
 
     async def list(
@@ -121,7 +127,9 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
                 data_practice_ids=care_practices(actor, row),
             )
 
-        return await self._reads.owners_page(client_scope(actor), q, page, entry_for, meta)
+        return await self._reads.owners_page(
+            client_scope(actor), q, page, ReadAudit(entry_for, meta)
+        )
 
     async def update(
         self, actor: Principal, owner_id: UUID, changes: OwnerChanges, meta: RequestMeta
@@ -316,13 +324,12 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
         async with self._uow() as uow:
             practice = await uow.practices.get(practice_id)
         require(actor, Action.ASSOCIATION_LIST, PracticeLookup(practice))
-        return await self._queries.associations_page(
+        filters = AssociationFilters(
             practice_id=practice_id,
-            owner_id=None,
             status=status,
-            page=page,
             practice_view=staff_practice(actor) is not None,
         )
+        return await self._queries.associations_page(filters, page)
 
     async def owner_associations(
         self, actor: Principal, owner_id: UUID, page: PageRequest
@@ -333,13 +340,10 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
         # Staff see the owner's associations with their own practice only (and of those,
         # the ones their practice may see); the owner sees every one, pending included.
         practice_id = staff_practice(actor)
-        return await self._queries.associations_page(
-            practice_id=practice_id,
-            owner_id=owner_id,
-            status=None,
-            page=page,
-            practice_view=practice_id is not None,
+        filters = AssociationFilters(
+            practice_id=practice_id, owner_id=owner_id, practice_view=practice_id is not None
         )
+        return await self._queries.associations_page(filters, page)
 
 
 async def visible_owner(

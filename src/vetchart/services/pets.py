@@ -17,7 +17,7 @@ from vetchart.services.audit import record as audit
 from vetchart.services.base import SubjectService, found
 from vetchart.services.owners import visible_owner
 from vetchart.services.ports.clients import ClientQueries, ClientReads, PetFilters, PetView
-from vetchart.services.ports.paging import Page, PageRequest, Row
+from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 from vetchart.services.ports.unit_of_work import UnitOfWork
 
 
@@ -94,7 +94,9 @@ class PetService(SubjectService[ClientQueries, ClientReads]):
                 pet_id=row["id"],
             )
 
-        return found(await self._reads.pet(client_scope(actor), pet_id, entry_for, meta), "Pet")
+        return found(
+            await self._reads.pet(client_scope(actor), pet_id, ReadAudit(entry_for, meta)), "Pet"
+        )
 
     async def list(
         self, actor: Principal, filters: PetFilters, page: PageRequest, meta: RequestMeta
@@ -123,7 +125,9 @@ class PetService(SubjectService[ClientQueries, ClientReads]):
                 data_practice_ids=care_practices(actor, row),
             )
 
-        return await self._reads.pets_page(client_scope(actor), filters, page, entry_for, meta)
+        return await self._reads.pets_page(
+            client_scope(actor), filters, page, ReadAudit(entry_for, meta)
+        )
 
     async def update(
         self,

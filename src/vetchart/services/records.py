@@ -34,7 +34,7 @@ from vetchart.services.audit import page_entry_for, read_entry, record_read
 from vetchart.services.audit import record as audit
 from vetchart.services.base import SubjectService, found
 from vetchart.services.pets import require_version
-from vetchart.services.ports.paging import Page, PageRequest, Row
+from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 from vetchart.services.ports.records import HistoryEntry, RecordFilters, RecordQueries, RecordReads
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -175,7 +175,9 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
 
         entry_for = _record_read(actor, "record_", {"view": "history"})
         return found(
-            await self._reads.history(client_scope(actor), record_id, page, entry_for, meta),
+            await self._reads.history(
+                client_scope(actor), record_id, page, ReadAudit(entry_for, meta)
+            ),
             "Medical record",
         )
 
@@ -196,7 +198,7 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         entry_for = _record_read(actor, "")
         return found(
             await self._reads.record(
-                client_scope(actor), record_id, self._clock.now(), entry_for, meta
+                client_scope(actor), record_id, self._clock.now(), ReadAudit(entry_for, meta)
             ),
             "Medical record",
         )
@@ -215,9 +217,10 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         require(actor, Action.MEDICAL_RECORD_READ)
 
         entry_for = page_entry_for(actor, AuditAction.MEDICAL_RECORD_LIST, pet_id, pet_id=pet_id)
+        audited = ReadAudit(entry_for, meta)
         return found(
             await self._reads.pet_records(
-                client_scope(actor), pet_id, filters, page, self._clock.now(), entry_for, meta
+                client_scope(actor), pet_id, filters, page, self._clock.now(), audited
             ),
             "Pet",
         )

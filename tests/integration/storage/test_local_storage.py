@@ -25,6 +25,7 @@ from vetchart.domain.uploads import (
 from vetchart.services.ports.storage import (
     SignatureExpired,
     SignatureInvalid,
+    SignedUrlTerms,
 )
 
 KIB = 1024
@@ -143,9 +144,7 @@ async def test_a_signed_url_verifies(storage: LocalObjectStorage) -> None:
 
     assert query["method"] == "GET"
     assert int(query["expires"]) == int(T0.timestamp()) + 300
-    storage.verify_signature(
-        key, method="GET", expires=int(query["expires"]), signature=query["sig"]
-    )
+    storage.verify_signature(SignedUrlTerms(key, "GET", int(query["expires"])), query["sig"])
 
 
 async def test_a_signed_url_expires(storage: LocalObjectStorage, clock: FakeClock) -> None:
@@ -154,9 +153,7 @@ async def test_a_signed_url_expires(storage: LocalObjectStorage, clock: FakeCloc
     clock.advance(seconds=301)
 
     with pytest.raises(SignatureExpired):
-        storage.verify_signature(
-            key, method="GET", expires=int(query["expires"]), signature=query["sig"]
-        )
+        storage.verify_signature(SignedUrlTerms(key, "GET", int(query["expires"])), query["sig"])
 
 
 async def test_a_tampered_signature_expiry_or_key_is_invalid(storage: LocalObjectStorage) -> None:
@@ -165,16 +162,16 @@ async def test_a_tampered_signature_expiry_or_key_is_invalid(storage: LocalObjec
     expires, sig = int(query["expires"]), query["sig"]
     flipped = ("0" if sig[0] != "0" else "1") + sig[1:]
 
-    for attempt in (
-        {"key": key, "expires": expires, "signature": flipped},
-        {"key": key, "expires": expires, "signature": "é" * 64},
-        {"key": key, "expires": expires, "signature": ""},
-        {"key": key, "expires": expires + 3600, "signature": sig},  # extended
-        {"key": other, "expires": expires, "signature": sig},
-        {"key": "../" + key, "expires": expires, "signature": sig},
+    for attempt_key, attempt_expires, signature in (
+        (key, expires, flipped),
+        (key, expires, "é" * 64),
+        (key, expires, ""),
+        (key, expires + 3600, sig),  # extended
+        (other, expires, sig),
+        ("../" + key, expires, sig),
     ):
         with pytest.raises(SignatureInvalid) as raised:
-            storage.verify_signature(method="GET", **attempt)  # type: ignore[arg-type]
+            storage.verify_signature(SignedUrlTerms(attempt_key, "GET", attempt_expires), signature)
         assert type(raised.value) is SignatureInvalid
 
 
@@ -182,13 +179,9 @@ async def test_a_signed_url_is_for_one_method(storage: LocalObjectStorage) -> No
     key = new_key()
     query = await signed(storage, key, method="GET", expires_in=300)
     with pytest.raises(SignatureInvalid):
-        storage.verify_signature(
-            key, method="PUT", expires=int(query["expires"]), signature=query["sig"]
-        )
+        storage.verify_signature(SignedUrlTerms(key, "PUT", int(query["expires"])), query["sig"])
     with pytest.raises(SignatureInvalid):
-        storage.verify_signature(
-            key, method="DELETE", expires=int(query["expires"]), signature=query["sig"]
-        )
+        storage.verify_signature(SignedUrlTerms(key, "DELETE", int(query["expires"])), query["sig"])
 
 
 async def test_a_signed_put_binds_the_content_type(storage: LocalObjectStorage) -> None:
@@ -197,14 +190,10 @@ async def test_a_signed_put_binds_the_content_type(storage: LocalObjectStorage) 
     assert query["content_type"] == "image/png"
     expires, sig = int(query["expires"]), query["sig"]
 
-    storage.verify_signature(
-        key, method="PUT", expires=expires, signature=sig, content_type="image/png"
-    )
+    storage.verify_signature(SignedUrlTerms(key, "PUT", expires, content_type="image/png"), sig)
     for other in ("text/html", None):
         with pytest.raises(SignatureInvalid):
-            storage.verify_signature(
-                key, method="PUT", expires=expires, signature=sig, content_type=other
-            )
+            storage.verify_signature(SignedUrlTerms(key, "PUT", expires, content_type=other), sig)
 
 
 async def test_signatures_depend_on_the_key(storage: LocalObjectStorage, clock: FakeClock) -> None:
@@ -213,12 +202,9 @@ async def test_signatures_depend_on_the_key(storage: LocalObjectStorage, clock: 
     with pytest.raises(SignatureInvalid):
         verify_signature(
             b"another key that is long enough!",
-            key=key,
-            method="GET",
-            expires=int(query["expires"]),
-            signature=query["sig"],
-            content_type=None,
-            now=clock.now(),
+            SignedUrlTerms(key, "GET", int(query["expires"])),
+            query["sig"],
+            clock.now(),
         )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +30,9 @@ from vetchart.adapters.db.audit import audit_row, chain_rows
 from vetchart.adapters.db.pg import PgPool, Rows, SqlArgs
 from vetchart.adapters.db.resilience import is_transient_connection_error
 from vetchart.adapters.db.scope import owner_in_scope_sql
-from vetchart.domain.audit import AUDIT_CHAINS, AuditEntry, AuditKey, RequestMeta
+from vetchart.domain.audit import AUDIT_CHAINS, AuditKey
 from vetchart.domain.policy import ClientScope
+from vetchart.services.ports.paging import ReadAudit
 from vetchart.services.ports.system import Clock, IdGenerator
 
 log = structlog.get_logger(__name__)
@@ -90,9 +91,6 @@ class MissingChainHeadError(RuntimeError):
     """The audit chain picked has no head row (answered 500: nothing leaves)."""
 
 
-EntryFor = Callable[[Mapping[str, Any]], AuditEntry]
-
-
 class AuditedReader:
     """Runs an audited read: the rows and their committed audit row, or None (no rows:
     nothing found in scope, nothing written)."""
@@ -103,30 +101,22 @@ class AuditedReader:
         self._ids = ids
         self._key = key
 
-    async def read(
-        self,
-        sql: str,
-        args: tuple[Any, ...],
-        entry_for: EntryFor,
-        meta: RequestMeta,
-    ) -> Rows | None:
+    async def read(self, sql: str, args: tuple[Any, ...], audit: ReadAudit) -> Rows | None:
         """Retried once on a connection lost before the commit was sent: nothing was
         committed then, so the retry writes the only audit row. A loss during the
         commit is not retried (the row may have been written) and answers 503."""
         progress = _Progress()
         try:
-            return await self._read_once(sql, args, entry_for, meta, progress)
+            return await self._read_once(sql, args, audit, progress)
         except Exception as error:
             if progress.committing or not is_transient_connection_error(error):
                 raise
             log.warning("database.audited_read_retried", error=type(error).__name__)
-            return await self._read_once(sql, args, entry_for, meta, _Progress())
+            return await self._read_once(sql, args, audit, _Progress())
 
-    async def one(
-        self, sql: str, args: SqlArgs, entry_for: EntryFor, meta: RequestMeta
-    ) -> Mapping[str, Any] | None:
+    async def one(self, sql: str, args: SqlArgs, audit: ReadAudit) -> Mapping[str, Any] | None:
         """A read of one row (``args`` from ``$2``): the row, or None (not in scope)."""
-        rows = await self.read(sql, tuple(args.values), entry_for, meta)
+        rows = await self.read(sql, tuple(args.values), audit)
         return rows[0] if rows else None
 
     async def owned_one(
@@ -137,21 +127,19 @@ class AuditedReader:
         owner_id: str,
         scope: ClientScope,
         args: SqlArgs,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        audit: ReadAudit,
     ) -> Mapping[str, Any] | None:
         """The row of ``select_from`` (``SELECT ... FROM ...``) whose ``row_id`` is ``$2``
         (the first of ``args``) when its owner (the SQL ``owner_id``) is in ``scope``."""
         in_scope = owner_in_scope_sql(scope, owner_id, args)
         sql = with_chain_head(f"{select_from} WHERE {row_id} = $2 AND {in_scope}")
-        return await self.one(sql, args, entry_for, meta)
+        return await self.one(sql, args, audit)
 
     async def _read_once(
         self,
         sql: str,
         args: tuple[Any, ...],
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        audit: ReadAudit,
         progress: _Progress,
     ) -> Rows | None:
         chain = secrets.randbelow(AUDIT_CHAINS)
@@ -161,7 +149,7 @@ class AuditedReader:
                 return None
             if rows[0][HEAD_SEQ] is None:  # a missing head is a broken database, not a 404
                 raise MissingChainHeadError(f"audit chain {chain} has no head row")
-            row = audit_row(entry_for(rows[0]), meta, self._clock, self._ids)
+            row = audit_row(audit.entry_for(rows[0]), audit.meta, self._clock, self._ids)
             chain_rows([row], chain, rows[0][HEAD_SEQ], rows[0][HEAD_HASH], self._key)
             values = [row[name] for name in _AUDIT_COLUMNS]
             values[_AUDIT_COLUMNS.index("details")] = json.dumps(row["details"])

@@ -31,11 +31,12 @@ from vetchart.domain.messaging import (
     ChannelConsent,
     MessageKind,
     MessageStatus,
+    ReminderDue,
     ReminderRule,
     SkipReason,
 )
 from vetchart.domain.records import RecordStatus, RecordType, parse_next_due
-from vetchart.services.ports.notifications import DueReminder, IdSource, LoggedMessage
+from vetchart.services.ports.notifications import IdSource, LoggedMessage
 from vetchart.services.ports.paging import Page, PageRequest
 
 _MESSAGES = EntityRows(
@@ -143,7 +144,7 @@ class SqlMessagingRepository:
 
     async def create_due_reminders(
         self, today: date, now: datetime, appointments_until: datetime, new_id: IdSource
-    ) -> list[DueReminder]:
+    ) -> list[ReminderDue]:
         rows = [
             *await self._vaccination_reminders(today, now, new_id),
             *await self._appointment_reminders(now, appointments_until, new_id),
@@ -167,9 +168,9 @@ class SqlMessagingRepository:
         )
         created = (await self._session.execute(statement)).mappings().all()
         return [
-            DueReminder(
-                id=row["id"],
-                kind=MessageKind(row["kind"]),
+            ReminderDue(
+                reminder_id=row["id"],
+                kind=MessageKind(row["kind"]).value,
                 practice_id=row["practice_id"],
                 pet_owner_id=row["pet_owner_id"],
                 pet_id=row["pet_id"],

@@ -41,18 +41,14 @@ from vetchart.adapters.db.tables import (
     staff_invitations,
     users,
 )
-from vetchart.domain.audit import RequestMeta
 from vetchart.domain.invitations import InvitationStatus
-from vetchart.domain.owners import (
-    AssociationStatus,
-)
 from vetchart.domain.pets import normalize_species
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
 from vetchart.domain.users import User
-from vetchart.services.ports.clients import AssociationView, PetFilters, PetView
+from vetchart.services.ports.clients import AssociationFilters, AssociationView, PetFilters, PetView
 from vetchart.services.ports.identity import Invitation, UserFilters
-from vetchart.services.ports.paging import SEEN_PRACTICES, EntryFor, Page, PageRequest, Row
+from vetchart.services.ports.paging import SEEN_PRACTICES, Page, PageRequest, ReadAudit, Row
 
 T = TypeVar("T")
 
@@ -184,13 +180,7 @@ class SqlClientQueries(ReadQueries):
         return await self._page(query, page, (users.c.full_name, users.c.id), user_from_row)
 
     async def associations_page(
-        self,
-        *,
-        practice_id: UUID | None,
-        owner_id: UUID | None,
-        status: AssociationStatus | None,
-        page: PageRequest,
-        practice_view: bool = False,
+        self, filters: AssociationFilters, page: PageRequest
     ) -> Page[AssociationView]:
         a = practice_associations
         query = (
@@ -202,13 +192,13 @@ class SqlClientQueries(ReadQueries):
             .join_from(a, pet_owners, pet_owners.c.id == a.c.pet_owner_id)
             .join(practices, practices.c.id == a.c.practice_id)
         )
-        if practice_id is not None:
-            query = query.where(a.c.practice_id == practice_id)
-        if owner_id is not None:
-            query = query.where(a.c.pet_owner_id == owner_id)
-        if status is not None:
-            query = query.where(a.c.status == status.value)
-        if practice_view:
+        if filters.practice_id is not None:
+            query = query.where(a.c.practice_id == filters.practice_id)
+        if filters.owner_id is not None:
+            query = query.where(a.c.pet_owner_id == filters.owner_id)
+        if filters.status is not None:
+            query = query.where(a.c.status == filters.status.value)
+        if filters.practice_view:
             query = query.where(association_visible_to_practice())
         return await self._page(
             query,
@@ -327,23 +317,14 @@ class PgClientReads:
     def __init__(self, reader: AuditedReader) -> None:
         self._reader = reader
 
-    async def pet(
-        self, scope: ClientScope, pet_id: UUID, entry_for: EntryFor, meta: RequestMeta
-    ) -> Row | None:
-        return await self._one(scope, pet_id, _PET, entry_for, meta)
+    async def pet(self, scope: ClientScope, pet_id: UUID, audit: ReadAudit) -> Row | None:
+        return await self._one(scope, pet_id, _PET, audit)
 
-    async def owner(
-        self, scope: ClientScope, owner_id: UUID, entry_for: EntryFor, meta: RequestMeta
-    ) -> Row | None:
-        return await self._one(scope, owner_id, _OWNER, entry_for, meta)
+    async def owner(self, scope: ClientScope, owner_id: UUID, audit: ReadAudit) -> Row | None:
+        return await self._one(scope, owner_id, _OWNER, audit)
 
     async def _one(
-        self,
-        scope: ClientScope,
-        row_id: UUID,
-        source: _ClientSource,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        self, scope: ClientScope, row_id: UUID, source: _ClientSource, audit: ReadAudit
     ) -> Row | None:
         practices, _ = _care(scope, source)
         return await self._reader.owned_one(
@@ -352,32 +333,21 @@ class PgClientReads:
             owner_id=source.owner_id,
             scope=scope,
             args=SqlArgs(row_id, offset=1),  # $2
-            entry_for=entry_for,
-            meta=meta,
+            audit=audit,
         )
 
     async def owners_page(
-        self,
-        scope: ClientScope,
-        q: str | None,
-        page: PageRequest,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        self, scope: ClientScope, q: str | None, page: PageRequest, audit: ReadAudit
     ) -> Page[Row]:
         args = SqlArgs(page.limit + 1, offset=1)  # $2
         conditions = [
             owner_in_scope_sql(scope, "o.id", args),
             *args.conditions(("o.search_text LIKE", like_pattern(q.lower()) if q else None)),
         ]
-        return await self._page(scope, _OWNER, conditions, args, page, entry_for, meta)
+        return await self._page(scope, _OWNER, conditions, args, page, audit)
 
     async def pets_page(
-        self,
-        scope: ClientScope,
-        filters: PetFilters,
-        page: PageRequest,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        self, scope: ClientScope, filters: PetFilters, page: PageRequest, audit: ReadAudit
     ) -> Page[Row]:
         args = SqlArgs(page.limit + 1, offset=1)  # $2
         conditions = [owner_in_scope_sql(scope, "p.owner_id", args)]
@@ -388,7 +358,7 @@ class PgClientReads:
             ("p.species =", normalize_species(filters.species) if filters.species else None),
             ("p.name ILIKE", like_pattern(filters.q) if filters.q else None),
         )
-        return await self._page(scope, _PET, conditions, args, page, entry_for, meta)
+        return await self._page(scope, _PET, conditions, args, page, audit)
 
     async def _page(
         self,
@@ -397,8 +367,7 @@ class PgClientReads:
         conditions: list[str],
         args: SqlArgs,
         page: PageRequest,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        audit: ReadAudit,
     ) -> Page[Row]:
         """A page of pets or owners (``$2`` is its size + 1), its audit row committed
         first, empty or not."""
@@ -413,6 +382,6 @@ class PgClientReads:
             ),
             order_by=PAGE_ORDER,
         )
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        rows = await self._reader.read(sql, tuple(args.values), audit)
         first, second = source.key
         return shown_page(rows or [], page, lambda r: (r[first], r[second]))

@@ -3,7 +3,7 @@ projection, written in one transaction; and the read side (lists, history, versi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -34,7 +34,6 @@ from vetchart.adapters.db.tables import (
     record_attachments,
     users,
 )
-from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.records import (
     CONTENT_FIELDS,
@@ -46,7 +45,7 @@ from vetchart.domain.records import (
     RecordStatus,
     RecordType,
 )
-from vetchart.services.ports.paging import Page, PageRequest, Row
+from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 from vetchart.services.ports.records import ActorName, Attachment, HistoryEntry, RecordFilters
 
 # The projection's row: the record's content (its own columns) and the record's fields.
@@ -305,8 +304,7 @@ class PgRecordReads:
         filters: RecordFilters,
         page: PageRequest,
         now: datetime,
-        entry_for: Callable[[Row], AuditEntry],
-        meta: RequestMeta,
+        audit: ReadAudit,
     ) -> Page[Row] | None:
         """A page of the pet's records, newest visit first; None when the pet is not in
         the scope. An empty page is one row of NULLs (the pet exists); the first row
@@ -326,18 +324,13 @@ class PgRecordReads:
             f"WHERE p.id = $2 AND {in_scope}",
             order_by=PAGE_ORDER,
         )
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        rows = await self._reader.read(sql, tuple(args.values), audit)
         if rows is None:
             return None
         return shown_page(rows, page, lambda r: (r["visit_date"], r["id"]))
 
     async def record(
-        self,
-        scope: ClientScope,
-        record_id: UUID,
-        now: datetime,
-        entry_for: Callable[[Row], AuditEntry],
-        meta: RequestMeta,
+        self, scope: ClientScope, record_id: UUID, now: datetime, audit: ReadAudit
     ) -> Row | None:
         """The record's current version in the scope, or None."""
         return await self._reader.owned_one(
@@ -346,17 +339,11 @@ class PgRecordReads:
             owner_id="p.owner_id",
             scope=scope,
             args=SqlArgs(record_id, now, self._finalise_after, offset=1),  # $2 to $4
-            entry_for=entry_for,
-            meta=meta,
+            audit=audit,
         )
 
     async def history(
-        self,
-        scope: ClientScope,
-        record_id: UUID,
-        page: PageRequest,
-        entry_for: Callable[[Row], AuditEntry],
-        meta: RequestMeta,
+        self, scope: ClientScope, record_id: UUID, page: PageRequest, audit: ReadAudit
     ) -> Page[Row] | None:
         """A page of the record's versions, oldest first, each with its actor; None when
         the record is not in the scope. Every row carries the record's ``record_id``,
@@ -377,7 +364,7 @@ class PgRecordReads:
             f"WHERE r.id = $2 AND {in_scope} ORDER BY e.version",
             order_by="version",
         )
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        rows = await self._reader.read(sql, tuple(args.values), audit)
         if rows is None:
             return None
         return shown_page(rows, page, lambda r: (r["version"],), present="version")

@@ -65,11 +65,12 @@ from vetchart.domain.policy import ClientScope, PracticeFacts
 from vetchart.domain.transcription import (
     TranscriptionStatus,
 )
-from vetchart.services.ports.paging import EntryFor, Page, PageRequest, Row
+from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 from vetchart.services.ports.records import Attachment
 from vetchart.services.ports.schedule import (
     AppointmentFilters,
     AppointmentView,
+    DashboardQuery,
     DashboardView,
     PetBrief,
     TimelineEntry,
@@ -381,39 +382,31 @@ class SqlScheduleQueries(ReadQueries):
         )
         return [visit_from_row(row) for row in await self._rows(query)]
 
-    async def dashboard(
-        self,
-        practice_id: UUID,
-        day_start: datetime,
-        day_end: datetime,
-        today: date,
-        vet_id: UUID | None,
-        limit: int,
-    ) -> DashboardView:
+    async def dashboard(self, query: DashboardQuery) -> DashboardView:
         """Three statements whatever the day holds: the day's appointments with pets and
         owners, follow-ups due, visits awaiting review."""
         day = _appointments_query().where(
-            appointments.c.practice_id == practice_id,
-            appointments.c.start_at >= day_start,
-            appointments.c.start_at < day_end,
+            appointments.c.practice_id == query.practice_id,
+            appointments.c.start_at >= query.day_start,
+            appointments.c.start_at < query.day_end,
         )
-        if vet_id is not None:
-            day = day.where(appointments.c.assigned_vet_id == vet_id)
-        day = day.order_by(appointments.c.start_at, appointments.c.id).limit(limit)
+        if query.vet_id is not None:
+            day = day.where(appointments.c.assigned_vet_id == query.vet_id)
+        day = day.order_by(appointments.c.start_at, appointments.c.id).limit(query.limit)
         # Only clients the practice may still see (an approved association), as for the
         # single reads: a former client's records and visits stay out.
-        clients = ClientScope(practice_id=practice_id)
+        clients = ClientScope(practice_id=query.practice_id)
         due = (
-            follow_ups_due(practice_id, today)
+            follow_ups_due(query.practice_id, query.today)
             .order_by(medical_records.c.follow_up_date, medical_records.c.id)
-            .limit(limit)
+            .limit(query.limit)
         )
         awaiting = (
             select(visits)
             .join(pets, pets.c.id == visits.c.pet_id)
             .where(
                 owner_in_scope(clients, pets.c.owner_id),
-                visits.c.practice_id == practice_id,
+                visits.c.practice_id == query.practice_id,
                 visits.c.state == VisitState.PROCESSED.value,
                 # The column is plain JSONB: a visit without a summary holds JSON null
                 # (SQLAlchemy's default for None), which IS NOT NULL would let through.
@@ -421,7 +414,7 @@ class SqlScheduleQueries(ReadQueries):
                 visits.c.summary_record_id.is_(None),
             )
             .order_by(visits.c.visit_date, visits.c.id)
-            .limit(limit)
+            .limit(query.limit)
         )
         return DashboardView(
             appointments=[_appointment_view(row) for row in await self._rows(day)],
@@ -550,15 +543,14 @@ class PgScheduleReads:
         rows = await self._reader.read(
             with_chain_head("SELECT is_active, timezone FROM practices WHERE id = $2"),
             (practice_id,),
-            lambda _row: entry,
-            meta,
+            ReadAudit(lambda _row: entry, meta),
         )
         if not rows:
             return None
         return PracticeFacts(practice_id, rows[0]["is_active"], rows[0]["timezone"])
 
     async def appointment(
-        self, scope: ClientScope, appointment_id: UUID, entry_for: EntryFor, meta: RequestMeta
+        self, scope: ClientScope, appointment_id: UUID, audit: ReadAudit
     ) -> Row | None:
         """The appointment in the scope, its audit row committed first; None: not in the
         scope (nothing written)."""
@@ -568,24 +560,19 @@ class PgScheduleReads:
             "JOIN pet_owners o ON o.id = a.pet_owner_id "
             f"WHERE a.id = $2 AND {appointment_in_scope_sql(scope, args)}"
         )
-        return await self._reader.one(sql, args, entry_for, meta)
+        return await self._reader.one(sql, args, audit)
 
     async def appointments_page(
-        self, filters: AppointmentFilters, page: PageRequest, entry_for: EntryFor, meta: RequestMeta
+        self, filters: AppointmentFilters, page: PageRequest, audit: ReadAudit
     ) -> Page[Row]:
         """A page, its audit row committed first (empty or not)."""
         args = SqlArgs(page.limit + 1, offset=1)  # $2
         sql = with_chain_head(_appointments_page_sql(filters, page, args), order_by=PAGE_ORDER)
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        rows = await self._reader.read(sql, tuple(args.values), audit)
         return _appointment_page(rows or [], page)
 
     async def owner_appointments(
-        self,
-        scope: ClientScope,
-        owner_id: UUID,
-        page: PageRequest,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        self, scope: ClientScope, owner_id: UUID, page: PageRequest, audit: ReadAudit
     ) -> Page[Row] | None:
         """A page of the owner's appointments in the scope, its audit row committed first;
         None when the owner is not in the client scope (nothing written)."""
@@ -598,7 +585,7 @@ class PgScheduleReads:
             f"WHERE listed_owner.id = $3 AND {owner_seen}",
             order_by=PAGE_ORDER,
         )
-        rows = await self._reader.read(sql, tuple(args.values), entry_for, meta)
+        rows = await self._reader.read(sql, tuple(args.values), audit)
         return None if rows is None else _appointment_page(rows, page)
 
 

@@ -42,6 +42,7 @@ from vetchart.services.ports.storage import (
     ObjectMissing,
     SignatureExpired,
     SignatureInvalid,
+    SignedUrlTerms,
     StoredObject,
 )
 from vetchart.services.ports.system import Clock
@@ -58,50 +59,33 @@ _MICROSECOND = timedelta(microseconds=1)
 _PREFIX_RE = re.compile(r"(?:[a-z0-9_-]+/)*[a-z0-9_-]*", re.ASCII)
 
 
-def sign(
-    signing_key: bytes,
-    *,
-    method: str,
-    key: str,
-    expires: int,
-    content_type: str | None,
-    filename: str | None = None,
-) -> str:
+def sign(signing_key: bytes, terms: SignedUrlTerms) -> str:
     """Hex HMAC-SHA256 of a signed URL's terms (the download name only when there is one,
     so URLs without it keep their signatures)."""
-    terms = [_SIGNATURE_VERSION, method.upper(), key, str(expires), content_type or ""]
-    if filename:
-        terms.append(filename)
-    message = "\n".join(terms)
+    parts = [
+        _SIGNATURE_VERSION,
+        terms.method.upper(),
+        terms.key,
+        str(terms.expires),
+        terms.content_type or "",
+    ]
+    if terms.filename:
+        parts.append(terms.filename)
+    message = "\n".join(parts)
     return hmac.new(signing_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def verify_signature(
-    signing_key: bytes,
-    *,
-    key: str,
-    method: str,
-    expires: int,
-    signature: str,
-    content_type: str | None,
-    now: datetime,
-    filename: str | None = None,
+    signing_key: bytes, terms: SignedUrlTerms, signature: str, now: datetime
 ) -> None:
     """Pass, or raise ``SignatureInvalid`` (not ours, or altered: key, method, expiry,
     content type or signature) or ``SignatureExpired`` (genuine but past ``expires``)."""
-    if method.upper() not in SIGNED_METHODS or not is_object_key(key):
+    if terms.method.upper() not in SIGNED_METHODS or not is_object_key(terms.key):
         raise SignatureInvalid()
-    expected = sign(
-        signing_key,
-        method=method,
-        key=key,
-        expires=expires,
-        content_type=content_type,
-        filename=filename,
-    )
+    expected = sign(signing_key, terms)
     if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         raise SignatureInvalid()
-    if now.timestamp() > expires:
+    if now.timestamp() > terms.expires:
         raise SignatureExpired()
 
 
@@ -265,17 +249,13 @@ class LocalObjectStorage(StorageAdapter):
 
     async def _presign(self, request: SignedRequest) -> str:
         expires = int(self._clock.now().timestamp()) + request.expires_in
+        terms = SignedUrlTerms(
+            request.key, request.method, expires, request.content_type, request.filename
+        )
         query = {
             "expires": str(expires),
             "method": request.method,
-            "sig": sign(
-                self._signing_key,
-                method=request.method,
-                key=request.key,
-                expires=expires,
-                content_type=request.content_type,
-                filename=request.filename,
-            ),
+            "sig": sign(self._signing_key, terms),
         }
         if request.content_type:
             query["content_type"] = request.content_type
@@ -283,26 +263,8 @@ class LocalObjectStorage(StorageAdapter):
             query["filename"] = request.filename
         return f"{self._url_prefix}/{quote(request.key, safe='/')}?{urlencode(query)}"
 
-    def verify_signature(
-        self,
-        key: str,
-        *,
-        method: str,
-        expires: int,
-        signature: str,
-        content_type: str | None = None,
-        filename: str | None = None,
-    ) -> None:
-        verify_signature(
-            self._signing_key,
-            key=key,
-            method=method,
-            expires=expires,
-            signature=signature,
-            content_type=content_type,
-            now=self._clock.now(),
-            filename=filename,
-        )
+    def verify_signature(self, terms: SignedUrlTerms, signature: str) -> None:
+        verify_signature(self._signing_key, terms, signature, self._clock.now())
 
 
 # --------------------------------------------------------------------------- blocking helpers

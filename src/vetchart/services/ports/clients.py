@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from vetchart.domain.audit import RequestMeta
 from vetchart.domain.owners import Association, AssociationStatus, PetOwner
 from vetchart.domain.pets import Pet
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.practices import Practice
 from vetchart.domain.users import User
-from vetchart.services.ports.paging import EntryFor, Page, PageRequest, Row
+from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 
 
 class PetOwnerRepository(Protocol):
@@ -87,6 +86,18 @@ class PetFilters:
 
 
 @dataclass(frozen=True)
+class AssociationFilters:
+    """Which associations a page lists: a practice's, an owner's or both, in one status
+    (None: every one). ``practice_view``: only those a practice's staff may see
+    (``Association.visible_to_practice``)."""
+
+    practice_id: UUID | None = None
+    owner_id: UUID | None = None
+    status: AssociationStatus | None = None
+    practice_view: bool = False
+
+
+@dataclass(frozen=True)
 class AssociationView:
     association: Association
     owner_name: str
@@ -111,16 +122,9 @@ class ClientQueries(Protocol):
         ...
 
     async def associations_page(
-        self,
-        *,
-        practice_id: UUID | None,
-        owner_id: UUID | None,
-        status: AssociationStatus | None,
-        page: PageRequest,
-        practice_view: bool = False,
+        self, filters: AssociationFilters, page: PageRequest
     ) -> Page[AssociationView]:
-        """Associations by (created_at, id), newest first. ``practice_view``: only those a
-        practice's staff may see (``Association.visible_to_practice``)."""
+        """Associations by (created_at, id), newest first."""
         ...
 
     async def pets_page(
@@ -139,32 +143,18 @@ class ClientReads(Protocol):
     empty page is audited too); a single read is None when not in the scope (nothing
     written)."""
 
-    async def pet(
-        self, scope: ClientScope, pet_id: UUID, entry_for: EntryFor, meta: RequestMeta
-    ) -> Row | None: ...
+    async def pet(self, scope: ClientScope, pet_id: UUID, audit: ReadAudit) -> Row | None: ...
 
     async def pets_page(
-        self,
-        scope: ClientScope,
-        filters: PetFilters,
-        page: PageRequest,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        self, scope: ClientScope, filters: PetFilters, page: PageRequest, audit: ReadAudit
     ) -> Page[Row]:
         """By (name, id)."""
         ...
 
-    async def owner(
-        self, scope: ClientScope, owner_id: UUID, entry_for: EntryFor, meta: RequestMeta
-    ) -> Row | None: ...
+    async def owner(self, scope: ClientScope, owner_id: UUID, audit: ReadAudit) -> Row | None: ...
 
     async def owners_page(
-        self,
-        scope: ClientScope,
-        q: str | None,
-        page: PageRequest,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        self, scope: ClientScope, q: str | None, page: PageRequest, audit: ReadAudit
     ) -> Page[Row]:
         """By (full_name, id)."""
         ...

@@ -13,6 +13,7 @@ from vetchart.domain.messaging import (
     ChannelConsent,
     MessageKind,
     MessageStatus,
+    ReminderDue,
     ReminderRule,
     SkipReason,
 )
@@ -83,20 +84,6 @@ class LoggedMessage:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class DueReminder:
-    """A reminder the scan created (once: its key is unique)."""
-
-    id: UUID
-    kind: MessageKind
-    practice_id: UUID
-    pet_owner_id: UUID
-    pet_id: UUID | None
-    record_id: UUID | None
-    appointment_id: UUID | None
-    due_on: date
-
-
 class MessagingRepository(Protocol):
     """The unit of work's view of the messaging tables."""
 
@@ -130,11 +117,12 @@ class MessagingRepository(Protocol):
 
     async def create_due_reminders(
         self, today: date, now: datetime, appointments_until: datetime, new_id: IdSource
-    ) -> list[DueReminder]:
+    ) -> list[ReminderDue]:
         """Create the reminders due by ``today`` (vaccinations, from the active rules of
         the record's practice) and those of the booked appointments starting in
         ``(now, appointments_until]``, each once (a unique key per record, rule, lead time
-        and due date; per appointment and start): a second run creates none twice."""
+        and due date; per appointment and start): a second run creates none twice. The
+        event of each reminder created, by id."""
         ...
 
 

@@ -1,6 +1,6 @@
 """The read side's shared shapes: keyset pages (``PageRequest``, ``Page``) and the fast
 path's plain rows (``Row``) with what an audited read saw (``SEEN_IDS``,
-``SEEN_PRACTICES``) and how its audit entry is built (``EntryFor``).
+``SEEN_PRACTICES``) and how its audit row is written (``EntryFor``, ``ReadAudit``).
 
 A leaf: imports no other port module.
 """
@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from vetchart.domain.audit import AuditEntry
+from vetchart.domain.audit import AuditEntry, RequestMeta
 
 T = TypeVar("T")
 
@@ -43,3 +43,12 @@ SEEN_IDS = "seen_ids"
 SEEN_PRACTICES = "seen_practices"
 # An audited read's audit entry, built from that first row.
 EntryFor = Callable[[Row], AuditEntry]
+
+
+@dataclass(frozen=True)
+class ReadAudit:
+    """How an audited read writes its audit row: the entry built from the first row it
+    returns, and the request it answers."""
+
+    entry_for: EntryFor
+    meta: RequestMeta

@@ -3,16 +3,14 @@ records' file attachments."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
-from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordEvent, RecordType
-from vetchart.services.ports.paging import EntryFor, Page, PageRequest, Row
+from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 
 
 class MedicalRecordRepository(Protocol):
@@ -97,29 +95,18 @@ class RecordReads(Protocol):
         filters: RecordFilters,
         page: PageRequest,
         now: datetime,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        audit: ReadAudit,
     ) -> Page[Row] | None:
         """Current versions by (visit_date, id) descending; the page's first row carries
         ``SEEN_IDS`` and ``SEEN_PRACTICES`` (its audit row is written empty or not)."""
         ...
 
     async def record(
-        self,
-        scope: ClientScope,
-        record_id: UUID,
-        now: datetime,
-        entry_for: Callable[[Row], AuditEntry],
-        meta: RequestMeta,
+        self, scope: ClientScope, record_id: UUID, now: datetime, audit: ReadAudit
     ) -> Row | None: ...
 
     async def history(
-        self,
-        scope: ClientScope,
-        record_id: UUID,
-        page: PageRequest,
-        entry_for: Callable[[Row], AuditEntry],
-        meta: RequestMeta,
+        self, scope: ClientScope, record_id: UUID, page: PageRequest, audit: ReadAudit
     ) -> Page[Row] | None:
         """Versions oldest first, each with its actor (``actor_name``, ``actor_role``)."""
         ...

@@ -12,7 +12,7 @@ from vetchart.domain.appointments import Appointment, AppointmentStatus, Visit
 from vetchart.domain.audit import AuditEntry, RequestMeta
 from vetchart.domain.policy import ClientScope, PracticeFacts
 from vetchart.domain.records import MedicalRecord
-from vetchart.services.ports.paging import EntryFor, Page, PageRequest, Row
+from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,20 @@ class AppointmentFilters:
     start_to: datetime | None = None
     vet_id: UUID | None = None
     status: AppointmentStatus | None = None
+
+
+@dataclass(frozen=True)
+class DashboardQuery:
+    """A practice's dashboard for one day: the appointments starting in
+    [``day_start``, ``day_end``) (``vet_id``'s only, when given), the follow-ups due by
+    ``today`` and the visits awaiting review, at most ``limit`` of each."""
+
+    practice_id: UUID
+    day_start: datetime
+    day_end: datetime
+    today: date
+    vet_id: UUID | None
+    limit: int
 
 
 @dataclass(frozen=True)
@@ -100,15 +114,7 @@ class ScheduleQueries(Protocol):
         """Every visit of the pet, newest first: one statement (the scope checked before)."""
         ...
 
-    async def dashboard(
-        self,
-        practice_id: UUID,
-        day_start: datetime,
-        day_end: datetime,
-        today: date,
-        vet_id: UUID | None,
-        limit: int,
-    ) -> DashboardView: ...
+    async def dashboard(self, query: DashboardQuery) -> DashboardView: ...
 
     async def timeline_page(
         self, pet_id: UUID, scope: ClientScope, page: PageRequest
@@ -127,14 +133,14 @@ class ScheduleReads(Protocol):
         ...
 
     async def appointment(
-        self, scope: ClientScope, appointment_id: UUID, entry_for: EntryFor, meta: RequestMeta
+        self, scope: ClientScope, appointment_id: UUID, audit: ReadAudit
     ) -> Row | None:
         """The appointment in the scope, with its owner's name, pet ids and pets; its audit
         row committed first (None: not in the scope, nothing written)."""
         ...
 
     async def appointments_page(
-        self, filters: AppointmentFilters, page: PageRequest, entry_for: EntryFor, meta: RequestMeta
+        self, filters: AppointmentFilters, page: PageRequest, audit: ReadAudit
     ) -> Page[Row]:
         """By (start_at, id), each as :meth:`appointment`; the page's audit row committed
         first, empty or not (its first row carries ``ports.paging.SEEN_IDS`` and
@@ -142,12 +148,7 @@ class ScheduleReads(Protocol):
         ...
 
     async def owner_appointments(
-        self,
-        scope: ClientScope,
-        owner_id: UUID,
-        page: PageRequest,
-        entry_for: EntryFor,
-        meta: RequestMeta,
+        self, scope: ClientScope, owner_id: UUID, page: PageRequest, audit: ReadAudit
     ) -> Page[Row] | None:
         """The owner's appointments in the scope, as :meth:`appointments_page`; None when
         the owner is not in the client scope (nothing written)."""

@@ -173,22 +173,26 @@ class ObjectStorage(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SignedUrlTerms:
+    """What a signed URL of the local storage grants, and what its signature covers: one
+    ``method`` on one ``key`` until ``expires`` (Unix seconds); a PUT must send exactly
+    ``content_type``; a GET downloads as ``filename`` when there is one."""
+
+    key: str
+    method: str
+    expires: int
+    content_type: str | None = None
+    filename: str | None = None
+
+
 class SignedUrlVerifier(Protocol):
     """Checks the signed URLs the local storage makes (served by the API's file route)."""
 
-    def verify_signature(
-        self,
-        key: str,
-        *,
-        method: str,
-        expires: int,
-        signature: str,
-        content_type: str | None = None,
-        filename: str | None = None,
-    ) -> None:
-        """Pass, or raise ``SignatureInvalid`` / ``SignatureExpired``. ``method`` is the
-        request's own method; for a PUT, ``content_type`` is the request's Content-Type;
-        ``filename`` is the URL's download name."""
+    def verify_signature(self, terms: SignedUrlTerms, signature: str) -> None:
+        """Pass, or raise ``SignatureInvalid`` / ``SignatureExpired``. ``terms.method`` is
+        the request's own method; for a PUT, ``terms.content_type`` is the request's
+        Content-Type; ``terms.filename`` is the URL's download name."""
         ...
 
 
