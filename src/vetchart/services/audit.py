@@ -232,40 +232,33 @@ def care_practices(actor: Principal, row: Row) -> list[UUID]:
 
 
 async def record_pet_read(
-    uow: UnitOfWorkFactory, actor: Principal, pet_id: UUID, action: AuditAction, meta: RequestMeta
-) -> None:
-    """A read of a pet's medical data (a list, the timeline): the pet must be in the
-    actor's scope (404 otherwise), and the row naming the pet is committed before any
-    data is read."""
-    async with uow() as unit:
-        await _record_pet_read(unit, actor, pet_id, action, meta, in_pet_log=True)
-        await unit.commit()
-
-
-async def _record_pet_read(
-    unit: UnitOfWork,
+    uow: UnitOfWorkFactory,
     actor: Principal,
     pet_id: UUID,
     action: AuditAction,
     meta: RequestMeta,
     *,
-    in_pet_log: bool,
+    in_pet_log: bool = True,
 ) -> None:
-    """The audit row of a read of the pet's data (404 outside the actor's scope); the
-    data's practices are those of the pet's owner (:func:`care_practices`). One
-    statement: the scope check and the owner's practices."""
-    practices = await unit.pets.care_practices(pet_id, client_scope(actor))
-    if practices is None:
-        raise NotFound("Pet not found.")
-    record_read(
-        unit,
-        meta,
-        actor,
-        action,
-        pet_id,
-        data_practice_ids=practices if actor.practice_id is None else [actor.practice_id],
-        pet_id=pet_id if in_pet_log else None,
-    )
+    """A read of a pet's data (a list, the timeline, its access log): the pet must be in
+    the actor's scope (404 otherwise), and the row naming the pet is committed before any
+    data is read. The data's practices are those of the pet's owner
+    (:func:`care_practices`), found with the scope check in one statement; the row goes
+    into the pet's own access log unless ``in_pet_log`` is False."""
+    async with uow() as unit:
+        practices = await unit.pets.care_practices(pet_id, client_scope(actor))
+        if practices is None:
+            raise NotFound("Pet not found.")
+        record_read(
+            unit,
+            meta,
+            actor,
+            action,
+            pet_id,
+            data_practice_ids=practices if actor.practice_id is None else [actor.practice_id],
+            pet_id=pet_id if in_pet_log else None,
+        )
+        await unit.commit()
 
 
 class AuditService:
@@ -322,11 +315,9 @@ class AuditService:
     ) -> Page[AccessLogEntry]:
         """For the pet's owner and staff in scope (anyone else: 404, as for the pet)."""
         require(actor, Action.ACCESS_LOG_READ)
-        async with self._uow() as uow:
-            # Not in the pet's own access log (pet_id unset): reading the log is not an
-            # access to the pet's data.
-            await _record_pet_read(
-                uow, actor, pet_id, AuditAction.PET_ACCESS_LOG_READ, meta, in_pet_log=False
-            )
-            await uow.commit()
+        # Not in the pet's own access log: reading the log is not an access to the pet's
+        # data.
+        await record_pet_read(
+            self._uow, actor, pet_id, AuditAction.PET_ACCESS_LOG_READ, meta, in_pet_log=False
+        )
         return await self._queries.access_log(pet_id, page)
