@@ -23,7 +23,6 @@ from vetchart.domain.appointments import (
     Visit,
     VisitChanged,
     VisitChanges,
-    VisitState,
 )
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
@@ -112,17 +111,15 @@ class VisitService(QueryService[ScheduleQueries]):
             if pet is None:
                 raise NotFound("Pet not found.")
             checked = await self._checked(uow, actor, pet_id, given(new))
-            visit = Visit(
+            visit = Visit.new(
                 id=self._ids.new_id(),
                 pet_id=pet_id,
                 practice_id=practice_id,
                 appointment_id=checked.get("appointment_id"),
                 visit_date=checked["visit_date"],
                 transcript_text=checked.get("transcript_text"),
-                state=VisitState.NEW,
                 created_by=actor.user_id,
-                created_at=now,
-                updated_at=now,
+                now=now,
             )
             client_transcript_changed(visit)
             visit.domain_events.append(
