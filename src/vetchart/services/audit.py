@@ -176,6 +176,42 @@ async def save_changes(
 record_read = _written(read_entry)
 
 
+class PetItem(_Identified, Protocol):
+    """One practice's item of a pet's data (a medical record, a visit), as its rows name it."""
+
+    @property
+    def practice_id(self) -> UUID: ...
+
+    @property
+    def pet_id(self) -> UUID: ...
+
+
+def item_entry(
+    actor: Actor, action: AuditAction, item: PetItem, details: Mapping[str, object] | None = None
+) -> AuditEntry:
+    """The row of a change of ``item``: filed under its practice, in its pet's access log."""
+    return entry(actor, action, item.id, item.practice_id, details, pet_id=item.pet_id)
+
+
+def item_read_entry(
+    actor: Principal,
+    action: AuditAction,
+    item: PetItem,
+    details: Mapping[str, object] | None = None,
+) -> AuditEntry:
+    """The row of a read of ``item`` or of something of it (a record's attachments): the
+    reader's practice, the item's in the details, its pet's access log."""
+    return read_entry(
+        actor, action, item.id, details, data_practice_id=item.practice_id, pet_id=item.pet_id
+    )
+
+
+# Write the row of a change (an :func:`item_entry`) or of a read (an
+# :func:`item_read_entry`) of a pet's item with the unit of work's commit.
+record_item = _written(item_entry)
+record_item_read = _written(item_read_entry)
+
+
 def page_entry_for(
     actor: Principal, action: AuditAction, subject_id: UUID, *, pet_id: UUID | None = None
 ) -> Callable[[Row], AuditEntry]:
