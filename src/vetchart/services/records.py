@@ -87,10 +87,9 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
                 content=content,
                 now=self._clock.now(),
             )
-            await uow.records.add(record)
-            _audit(uow, meta, actor, AuditAction.MEDICAL_RECORD_CREATE, record)
-            await uow.commit()
-        return self.view(record)
+            return await self._save(
+                uow, meta, actor, AuditAction.MEDICAL_RECORD_CREATE, record, new=True
+            )
 
     async def amend(
         self,
@@ -275,10 +274,18 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         action: AuditAction,
         record: MedicalRecord,
         details: Mapping[str, object] | None = None,
+        *,
+        new: bool = False,
     ) -> RecordView:
-        """Store the record's new version with its audit row, in one commit."""
-        await uow.records.save(record)
-        _audit(uow, meta, actor, action, record, details)
+        """Store the record's new version (``new``: the record itself, with its first) in
+        one commit with its audit row: filed under the record's practice and pet, naming the
+        version it made (and ``details``)."""
+        if new:
+            await uow.records.add(record)
+        else:
+            await uow.records.save(record)
+        written = {"version": record.version, **(details or {})}
+        record_item(uow, meta, actor, action, record, written)
         await uow.commit()
         return self.view(record)
 
@@ -302,19 +309,6 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         require(actor, Action.MEDICAL_RECORD_AMEND, RecordRef.of(record))
         require_version(if_match, record.version, "record")
         return record, pet
-
-
-def _audit(
-    uow: UnitOfWork,
-    meta: RequestMeta,
-    actor: Principal,
-    action: AuditAction,
-    record: MedicalRecord,
-    details: Mapping[str, object] | None = None,
-) -> None:
-    """A write's audit row: filed under the record's practice and pet, naming the version
-    it made (and ``details``)."""
-    record_item(uow, meta, actor, action, record, {"version": record.version, **(details or {})})
 
 
 async def visible_record(
