@@ -351,6 +351,35 @@ class Visit:
     transcription_audio_key: str | None = None
     transcription_attempts: int = 0
 
+    @classmethod
+    def new(
+        cls,
+        *,
+        id: UUID,
+        pet_id: UUID,
+        practice_id: UUID,
+        appointment_id: UUID | None,
+        visit_date: datetime,
+        transcript_text: str | None,
+        created_by: UUID,
+        now: datetime,
+        audio: StoredFile | None = None,
+    ) -> Visit:
+        """A new visit (state ``new``, version 1) recorded by ``created_by`` ``now``."""
+        return cls(
+            id=id,
+            pet_id=pet_id,
+            practice_id=practice_id,
+            appointment_id=appointment_id,
+            visit_date=visit_date,
+            transcript_text=transcript_text,
+            state=VisitState.NEW,
+            created_by=created_by,
+            created_at=now,
+            updated_at=now,
+            audio=audio,
+        )
+
     def touch(self, now: datetime) -> None:
         self.updated_at = now
         self.version += 1

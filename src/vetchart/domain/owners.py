@@ -150,6 +150,36 @@ class Association:
     # Whose consent it awaits while pending (kept once decided); None: approved at once.
     awaiting: ConsentParty | None = None
 
+    @classmethod
+    def new(
+        cls,
+        *,
+        id: UUID,
+        pet_owner_id: UUID,
+        practice_id: UUID,
+        by: UUID,
+        now: datetime,
+        request_type: RequestType = RequestType.NEW_CLIENT,
+        awaiting: ConsentParty | None = None,
+    ) -> Association:
+        """A new association asked for ``by`` someone ``now``: pending while it awaits the
+        consent of ``awaiting``, else approved at once by who asked (a practice linking a
+        client of its own)."""
+        approved = awaiting is None
+        return cls(
+            id=id,
+            pet_owner_id=pet_owner_id,
+            practice_id=practice_id,
+            request_type=request_type,
+            status=AssociationStatus.APPROVED if approved else AssociationStatus.PENDING,
+            requested_by=by,
+            created_at=now,
+            updated_at=now,
+            decided_by=by if approved else None,
+            decided_at=now if approved else None,
+            awaiting=awaiting,
+        )
+
     @property
     def awaits_owner(self) -> bool:
         """Pending until the owner (through their own account) approves or rejects it."""

@@ -199,6 +199,23 @@ class NewException:
             )
         object.__setattr__(self, "reason", reason)
 
+    def exception(
+        self, *, id: UUID, practice_id: UUID, created_by: UUID, now: datetime
+    ) -> ScheduleException:
+        """The practice's exception asked for, made by ``created_by`` ``now``."""
+        return ScheduleException(
+            id=id,
+            practice_id=practice_id,
+            vet_id=self.vet_id,
+            day=self.day,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            reason=self.reason,
+            created_by=created_by,
+            created_at=now,
+            updated_at=now,
+        )
+
 
 def check_range(start: date, end: date) -> None:
     if end < start or (end - start).days > MAX_EXCEPTION_RANGE_DAYS:
@@ -242,6 +259,21 @@ class TypeSpec:
             )
         object.__setattr__(self, "name", name)
         _check_bounds(self, "duration_minutes")
+
+    def setting(
+        self, *, id: UUID, practice_id: UUID, appointment_type: AppointmentType, now: datetime
+    ) -> AppointmentTypeSetting:
+        """The practice's setting of ``appointment_type`` as specified, made ``now``."""
+        return AppointmentTypeSetting(
+            id=id,
+            practice_id=practice_id,
+            appointment_type=appointment_type,
+            name=self.name,
+            duration_minutes=self.duration_minutes,
+            owner_bookable=self.owner_bookable,
+            created_at=now,
+            updated_at=now,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

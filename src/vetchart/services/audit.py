@@ -176,6 +176,42 @@ async def save_changes(
 record_read = _written(read_entry)
 
 
+class PetItem(_Identified, Protocol):
+    """One practice's item of a pet's data (a medical record, a visit), as its rows name it."""
+
+    @property
+    def practice_id(self) -> UUID: ...
+
+    @property
+    def pet_id(self) -> UUID: ...
+
+
+def item_entry(
+    actor: Actor, action: AuditAction, item: PetItem, details: Mapping[str, object] | None = None
+) -> AuditEntry:
+    """The row of a change of ``item``: filed under its practice, in its pet's access log."""
+    return entry(actor, action, item.id, item.practice_id, details, pet_id=item.pet_id)
+
+
+def item_read_entry(
+    actor: Principal,
+    action: AuditAction,
+    item: PetItem,
+    details: Mapping[str, object] | None = None,
+) -> AuditEntry:
+    """The row of a read of ``item`` or of something of it (a record's attachments): the
+    reader's practice, the item's in the details, its pet's access log."""
+    return read_entry(
+        actor, action, item.id, details, data_practice_id=item.practice_id, pet_id=item.pet_id
+    )
+
+
+# Write the row of a change (an :func:`item_entry`) or of a read (an
+# :func:`item_read_entry`) of a pet's item with the unit of work's commit.
+record_item = _written(item_entry)
+record_item_read = _written(item_read_entry)
+
+
 def page_entry_for(
     actor: Principal, action: AuditAction, subject_id: UUID, *, pet_id: UUID | None = None
 ) -> Callable[[Row], AuditEntry]:
@@ -232,40 +268,33 @@ def care_practices(actor: Principal, row: Row) -> list[UUID]:
 
 
 async def record_pet_read(
-    uow: UnitOfWorkFactory, actor: Principal, pet_id: UUID, action: AuditAction, meta: RequestMeta
-) -> None:
-    """A read of a pet's medical data (a list, the timeline): the pet must be in the
-    actor's scope (404 otherwise), and the row naming the pet is committed before any
-    data is read."""
-    async with uow() as unit:
-        await _record_pet_read(unit, actor, pet_id, action, meta, in_pet_log=True)
-        await unit.commit()
-
-
-async def _record_pet_read(
-    unit: UnitOfWork,
+    uow: UnitOfWorkFactory,
     actor: Principal,
     pet_id: UUID,
     action: AuditAction,
     meta: RequestMeta,
     *,
-    in_pet_log: bool,
+    in_pet_log: bool = True,
 ) -> None:
-    """The audit row of a read of the pet's data (404 outside the actor's scope); the
-    data's practices are those of the pet's owner (:func:`care_practices`). One
-    statement: the scope check and the owner's practices."""
-    practices = await unit.pets.care_practices(pet_id, client_scope(actor))
-    if practices is None:
-        raise NotFound("Pet not found.")
-    record_read(
-        unit,
-        meta,
-        actor,
-        action,
-        pet_id,
-        data_practice_ids=practices if actor.practice_id is None else [actor.practice_id],
-        pet_id=pet_id if in_pet_log else None,
-    )
+    """A read of a pet's data (a list, the timeline, its access log): the pet must be in
+    the actor's scope (404 otherwise), and the row naming the pet is committed before any
+    data is read. The data's practices are those of the pet's owner
+    (:func:`care_practices`), found with the scope check in one statement; the row goes
+    into the pet's own access log unless ``in_pet_log`` is False."""
+    async with uow() as unit:
+        practices = await unit.pets.care_practices(pet_id, client_scope(actor))
+        if practices is None:
+            raise NotFound("Pet not found.")
+        record_read(
+            unit,
+            meta,
+            actor,
+            action,
+            pet_id,
+            data_practice_ids=practices if actor.practice_id is None else [actor.practice_id],
+            pet_id=pet_id if in_pet_log else None,
+        )
+        await unit.commit()
 
 
 class AuditService:
@@ -322,11 +351,9 @@ class AuditService:
     ) -> Page[AccessLogEntry]:
         """For the pet's owner and staff in scope (anyone else: 404, as for the pet)."""
         require(actor, Action.ACCESS_LOG_READ)
-        async with self._uow() as uow:
-            # Not in the pet's own access log (pet_id unset): reading the log is not an
-            # access to the pet's data.
-            await _record_pet_read(
-                uow, actor, pet_id, AuditAction.PET_ACCESS_LOG_READ, meta, in_pet_log=False
-            )
-            await uow.commit()
+        # Not in the pet's own access log: reading the log is not an access to the pet's
+        # data.
+        await record_pet_read(
+            self._uow, actor, pet_id, AuditAction.PET_ACCESS_LOG_READ, meta, in_pet_log=False
+        )
         return await self._queries.access_log(pet_id, page)

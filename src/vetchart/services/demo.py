@@ -13,7 +13,6 @@ from vetchart.domain.owners import (
     AssociationStatus,
     ConsentParty,
     PetOwner,
-    RequestType,
 )
 from vetchart.domain.pets import Pet, Sex
 from vetchart.domain.policy import ClientScope
@@ -166,21 +165,19 @@ class DemoData(DemoSeeder):
                     # are linked as a practice links its own clients (approved at once);
                     # the second practice of a shared one stands for a link made before
                     # consent was asked for, as the migration leaves those.
-                    await uow.associations.add(
-                        Association(
-                            id=self.ids.new_id(),
-                            pet_owner_id=owner.id,
-                            practice_id=practice.id,
-                            request_type=RequestType.NEW_CLIENT,
-                            status=AssociationStatus.APPROVED,
-                            requested_by=manager.id,
-                            created_at=now,
-                            updated_at=now,
-                            decided_by=owner_user.id if linked and owner_user else manager.id,
-                            decided_at=now,
-                            awaiting=ConsentParty.OWNER if linked else None,
-                        )
+                    association = Association.new(
+                        id=self.ids.new_id(),
+                        pet_owner_id=owner.id,
+                        practice_id=practice.id,
+                        by=manager.id,
+                        now=now,
+                        awaiting=ConsentParty.OWNER if linked else None,
                     )
+                    if linked and owner_user:
+                        association = association.move_to(
+                            AssociationStatus.APPROVED, actor=owner_user.id, now=now
+                        )
+                    await uow.associations.add(association)
                 for pet_index in range(1 + (index % 3 == 0) + (index % 5 == 0)):
                     species, breed, weight = SPECIES[(index + pet_index) % len(SPECIES)]
                     await uow.pets.add(

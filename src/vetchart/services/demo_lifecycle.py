@@ -11,7 +11,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from vetchart.domain.erasure import erased_owner, erased_pet
-from vetchart.domain.owners import Association, AssociationStatus, PetOwner, RequestType
+from vetchart.domain.owners import Association, PetOwner
 from vetchart.domain.pets import Pet
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
 from vetchart.domain.users import Role
@@ -94,17 +94,12 @@ class DemoLifecycle:
         )
         await uow.pet_owners.add(owner)
         await uow.associations.add(
-            Association(
+            Association.new(
                 id=self._ids.new_id(),
                 pet_owner_id=owner.id,
                 practice_id=practice_id,
-                request_type=RequestType.NEW_CLIENT,
-                status=AssociationStatus.APPROVED,
-                requested_by=by,
-                created_at=now,
-                updated_at=now,
-                decided_by=by,
-                decided_at=now,
+                by=by,
+                now=now,
             )
         )
         return owner

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from vetchart.domain.appointments import StoredFile, Visit, VisitState
+from vetchart.domain.appointments import StoredFile, Visit
 from vetchart.domain.uploads import ObjectKey, UploadKind
 from vetchart.services.ports.clients import ClientQueries
 from vetchart.services.ports.schedule import ScheduleQueries
@@ -65,18 +65,15 @@ class DemoVisitSeeder(DemoSeeder):
             content_type=content_type,
             inspect_head=self.inspectors(UploadKind.VISIT_AUDIO),
         )
-        now = self.clock.now()
-        return Visit(
+        return Visit.new(
             id=self.ids.new_id(),
             pet_id=pet_id,
             practice_id=practice_id,
             appointment_id=appointment_id,
             visit_date=visit_date,
             transcript_text=transcript_text,
-            state=VisitState.NEW,
             created_by=vet_id,
-            created_at=now,
-            updated_at=now,
+            now=self.clock.now(),
             audio=StoredFile(
                 key=stored.key,
                 content_type=stored.content_type or content_type,

@@ -12,9 +12,9 @@ from vetchart.domain.appointments import AppointmentStatus, AppointmentType, new
 from vetchart.domain.errors import Conflict
 from vetchart.domain.policy import ClientScope
 from vetchart.domain.scheduling import (
-    AppointmentTypeSetting,
-    ScheduleException,
+    NewException,
     ScheduleSettings,
+    TypeSpec,
     WeeklyInterval,
 )
 from vetchart.domain.users import Role
@@ -37,14 +37,17 @@ ROSTER = (
     *(WeeklyInterval(d, time(13, 30), time(18)) for d in WEEKDAYS),
     WeeklyInterval(6, time(9), time(13)),
 )
-# (type, name, minutes, owners may request it online)
+# Each type's name, default duration, and whether owners may request it online.
 TYPES = (
-    (AppointmentType.CHECKUP, "Check-up", 30, True),
-    (AppointmentType.VACCINATION, "Vaccination", 20, True),
-    (AppointmentType.CONSULTATION, "Consultation", 30, True),
-    (AppointmentType.EMERGENCY, "Emergency", 45, False),
-    (AppointmentType.SURGERY, "Surgery", 90, False),
-    (AppointmentType.OTHER, "Nail trim and other", 15, True),
+    (AppointmentType.CHECKUP, TypeSpec(name="Check-up", duration_minutes=30)),
+    (AppointmentType.VACCINATION, TypeSpec(name="Vaccination", duration_minutes=20)),
+    (AppointmentType.CONSULTATION, TypeSpec(name="Consultation", duration_minutes=30)),
+    (
+        AppointmentType.EMERGENCY,
+        TypeSpec(name="Emergency", duration_minutes=45, owner_bookable=False),
+    ),
+    (AppointmentType.SURGERY, TypeSpec(name="Surgery", duration_minutes=90, owner_bookable=False)),
+    (AppointmentType.OTHER, TypeSpec(name="Nail trim and other", duration_minutes=15)),
 )
 
 
@@ -77,35 +80,25 @@ class DemoScheduling(DemoSeeder):
                     )
                 )
                 await uow.scheduling.replace_roster(practice.id, vet.id, ROSTER)
-                for kind, label, minutes, bookable in TYPES:
+                for kind, spec in TYPES:
                     await uow.scheduling.save_type(
-                        AppointmentTypeSetting(
+                        spec.setting(
                             id=self.ids.new_id(),
                             practice_id=practice.id,
                             appointment_type=kind,
-                            name=label,
-                            duration_minutes=minutes,
-                            owner_bookable=bookable,
-                            created_at=now,
-                            updated_at=now,
+                            now=now,
                         )
                     )
-                for vet_id, day, reason in (
-                    (None, _next(today, 6) + timedelta(days=14), "Staff training"),
-                    (vet.id, _next(today, 5), "Conference"),
+                for closed in (
+                    NewException(day=_next(today, 6) + timedelta(days=14), reason="Staff training"),
+                    NewException(day=_next(today, 5), vet_id=vet.id, reason="Conference"),
                 ):
                     await uow.scheduling.add_exception(
-                        ScheduleException(
+                        closed.exception(
                             id=self.ids.new_id(),
                             practice_id=practice.id,
-                            vet_id=vet_id,
-                            day=day,
-                            start_time=None,
-                            end_time=None,
-                            reason=reason,
                             created_by=vet.id,
-                            created_at=now,
-                            updated_at=now,
+                            now=now,
                         )
                     )
                 await uow.commit()

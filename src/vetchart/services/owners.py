@@ -75,17 +75,12 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
                 raise Conflict("You already have an owner profile.", code="owner-profile-exists")
             await uow.pet_owners.add(owner)
             if practice_id is not None:
-                association = Association(
+                association = Association.new(
                     id=self._ids.new_id(),
                     pet_owner_id=owner.id,
                     practice_id=practice_id,
-                    request_type=RequestType.NEW_CLIENT,
-                    status=AssociationStatus.APPROVED,
-                    requested_by=actor.user_id,
-                    created_at=now,
-                    updated_at=now,
-                    decided_by=actor.user_id,
-                    decided_at=now,
+                    by=actor.user_id,
+                    now=now,
                 )
                 await uow.associations.add(association)
             audit(uow, meta, actor, AuditAction.PET_OWNER_CREATE, owner.id, practice_id)
@@ -224,19 +219,13 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
     ) -> Association:
         """A new association asked for by the actor: pending while it awaits someone's
         consent, else approved at once by the actor."""
-        now = self._clock.now()
-        approved = awaiting is None
-        return Association(
+        return Association.new(
             id=self._ids.new_id(),
             pet_owner_id=asked.pet_owner_id,
             practice_id=asked.practice_id,
+            by=actor.user_id,
+            now=self._clock.now(),
             request_type=asked.request_type,
-            status=AssociationStatus.APPROVED if approved else AssociationStatus.PENDING,
-            requested_by=actor.user_id,
-            created_at=now,
-            updated_at=now,
-            decided_by=actor.user_id if approved else None,
-            decided_at=now if approved else None,
             awaiting=awaiting,
         )
 

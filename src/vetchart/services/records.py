@@ -30,8 +30,13 @@ from vetchart.domain.records import (
     RecordContent,
     record_from_snapshot,
 )
-from vetchart.services.audit import page_entry_for, read_entry, record_read
-from vetchart.services.audit import record as audit
+from vetchart.services.audit import (
+    page_entry_for,
+    read_entry,
+    record_item,
+    record_item_read,
+    record_read,
+)
 from vetchart.services.base import SubjectService, found
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
@@ -82,10 +87,9 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
                 content=content,
                 now=self._clock.now(),
             )
-            await uow.records.add(record)
-            _audit(uow, meta, actor, AuditAction.MEDICAL_RECORD_CREATE, record)
-            await uow.commit()
-        return self.view(record)
+            return await self._save(
+                uow, meta, actor, AuditAction.MEDICAL_RECORD_CREATE, record, new=True
+            )
 
     async def amend(
         self,
@@ -259,7 +263,7 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         require(actor, Action.MEDICAL_RECORD_READ)
         async with self._uow() as uow:
             record = await visible_record(uow, actor, record_id)
-            audit_record_read(uow, meta, actor, AuditAction.MEDICAL_RECORD_READ, record, details)
+            record_item_read(uow, meta, actor, AuditAction.MEDICAL_RECORD_READ, record, details)
             await uow.commit()
         return record
 
@@ -273,10 +277,18 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         action: AuditAction,
         record: MedicalRecord,
         details: Mapping[str, object] | None = None,
+        *,
+        new: bool = False,
     ) -> RecordView:
-        """Store the record's new version with its audit row, in one commit."""
-        await uow.records.save(record)
-        _audit(uow, meta, actor, action, record, details)
+        """Store the record's new version (``new``: the record itself, with its first) in
+        one commit with its audit row: filed under the record's practice and pet, naming the
+        version it made (and ``details``)."""
+        if new:
+            await uow.records.add(record)
+        else:
+            await uow.records.save(record)
+        written = {"version": record.version, **(details or {})}
+        record_item(uow, meta, actor, action, record, written)
         await uow.commit()
         return self.view(record)
 
@@ -302,56 +314,12 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         return record, pet
 
 
-def _audit(
-    uow: UnitOfWork,
-    meta: RequestMeta,
-    actor: Principal,
-    action: AuditAction,
-    record: MedicalRecord,
-    details: Mapping[str, object] | None = None,
-) -> None:
-    """A write's audit row: filed under the record's practice and pet, naming the version
-    it made (and ``details``)."""
-    audit(
-        uow,
-        meta,
-        actor,
-        action,
-        record.id,
-        record.practice_id,
-        {"version": record.version, **(details or {})},
-        pet_id=record.pet_id,
-    )
-
-
 async def visible_record(
     uow: UnitOfWork, actor: Principal, record_id: UUID, *, for_update: bool = False
 ) -> MedicalRecord:
     """The record in the actor's client scope; out of it, it does not exist (404)."""
     record = await uow.records.get(record_id, client_scope(actor), for_update=for_update)
     return found(record, "Medical record")
-
-
-def audit_record_read(
-    uow: UnitOfWork,
-    meta: RequestMeta,
-    actor: Principal,
-    action: AuditAction,
-    record: MedicalRecord,
-    details: Mapping[str, object] | None = None,
-) -> None:
-    """The audit row of a read of the record or of something of it (its attachments):
-    the reader's practice, the record's in the details, its pet's access log."""
-    record_read(
-        uow,
-        meta,
-        actor,
-        action,
-        record.id,
-        details,
-        data_practice_id=record.practice_id,
-        pet_id=record.pet_id,
-    )
 
 
 def _record_read(

@@ -207,17 +207,8 @@ class SchedulingService(QueryService[ScheduleQueries]):
             await self._practice(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
             if new.vet_id is not None:
                 await self._vet(uow, practice_id, new.vet_id)
-            exception = ScheduleException(
-                id=self._ids.new_id(),
-                practice_id=practice_id,
-                vet_id=new.vet_id,
-                day=new.day,
-                start_time=new.start_time,
-                end_time=new.end_time,
-                reason=new.reason,
-                created_by=actor.user_id,
-                created_at=now,
-                updated_at=now,
+            exception = new.exception(
+                id=self._ids.new_id(), practice_id=practice_id, created_by=actor.user_id, now=now
             )
             await uow.scheduling.add_exception(exception)
             audit(
@@ -274,15 +265,8 @@ class SchedulingService(QueryService[ScheduleQueries]):
         async with self._uow() as uow:
             await self._practice(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
             stored = await uow.scheduling.save_type(
-                AppointmentTypeSetting(
-                    id=self._ids.new_id(),
-                    practice_id=practice_id,
-                    appointment_type=kind,
-                    name=spec.name,
-                    duration_minutes=spec.duration_minutes,
-                    owner_bookable=spec.owner_bookable,
-                    created_at=now,
-                    updated_at=now,
+                spec.setting(
+                    id=self._ids.new_id(), practice_id=practice_id, appointment_type=kind, now=now
                 )
             )
             audit(

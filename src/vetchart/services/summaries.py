@@ -32,7 +32,7 @@ from vetchart.domain.policy import (
     Principal,
 )
 from vetchart.domain.records import MedicalRecord, PetFacts, RecordContent, RecordType
-from vetchart.services.audit import SYSTEM
+from vetchart.services.audit import SYSTEM, record_item
 from vetchart.services.audit import record as audit
 from vetchart.services.jobs import EventHandler
 from vetchart.services.ports.ai import ServiceUnavailable, Summarizer, VisitSummaryDraft
@@ -85,15 +85,7 @@ class VisitSummaryService:
                     visit_id=visit.id, pet_id=visit.pet_id, practice_id=visit.practice_id
                 )
             )
-            audit(
-                uow,
-                meta,
-                actor,
-                AuditAction.VISIT_SUMMARY_REQUEST,
-                visit.id,
-                visit.practice_id,
-                pet_id=visit.pet_id,
-            )
+            record_item(uow, meta, actor, AuditAction.VISIT_SUMMARY_REQUEST, visit)
             await uow.commit()
         return visit
 
@@ -126,15 +118,13 @@ class VisitSummaryService:
             visit.summary = self._draft_json(draft, transcript, degraded)
             visit.move_to(VisitState.PROCESSED, self._clock.now())
         await uow.visits.save(visit)
-        audit(
+        record_item(
             uow,
             RequestMeta(request_id=f"event:{message.id}"),
             SYSTEM,
             AuditAction.VISIT_SUMMARY_DRAFT,
-            visit.id,
-            visit.practice_id,
+            visit,
             {"adapter": draft.adapter, "degraded": degraded, "state": visit.state.value},
-            pet_id=visit.pet_id,
         )
 
     def _draft_json(

@@ -38,8 +38,7 @@ from vetchart.domain.transcription import (
     request_transcription,
     wants_transcription,
 )
-from vetchart.services.audit import SYSTEM
-from vetchart.services.audit import record as audit
+from vetchart.services.audit import SYSTEM, record_item
 from vetchart.services.jobs import EventHandler
 from vetchart.services.ports.ai import ServiceUnavailable
 from vetchart.services.ports.outbox import OutboxMessage
@@ -89,15 +88,13 @@ class VisitTranscriptionService:
                 uow.record(wanted)
                 visit.touch(self._clock.now())
                 await uow.visits.save(visit)
-            audit(
+            record_item(
                 uow,
                 meta,
                 actor,
                 AuditAction.VISIT_TRANSCRIPTION_REQUEST,
-                visit.id,
-                visit.practice_id,
+                visit,
                 {"queued": wanted is not None, "status": visit.transcription_status.value},
-                pet_id=visit.pet_id,
             )
             await uow.commit()
         return visit
@@ -233,16 +230,7 @@ class VisitTranscriptionService:
                 details["summary_requested"] = True
         visit.touch(now)
         await uow.visits.save(visit)
-        audit(
-            uow,
-            meta,
-            SYSTEM,
-            AuditAction.VISIT_TRANSCRIBE,
-            visit.id,
-            visit.practice_id,
-            details,
-            pet_id=visit.pet_id,
-        )
+        record_item(uow, meta, SYSTEM, AuditAction.VISIT_TRANSCRIBE, visit, details)
 
 
 def _provenance(transcript: Transcript, visit: Visit, at: str) -> dict[str, object]:

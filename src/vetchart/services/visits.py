@@ -23,7 +23,6 @@ from vetchart.domain.appointments import (
     Visit,
     VisitChanged,
     VisitChanges,
-    VisitState,
 )
 from vetchart.domain.audit import RequestMeta
 from vetchart.domain.audit_actions import AuditAction
@@ -42,7 +41,7 @@ from vetchart.domain.records import MedicalRecord
 from vetchart.domain.transcription import audio_attached, client_transcript_changed
 from vetchart.domain.uploads import ObjectKey, UploadKind, sanitize_filename
 from vetchart.services.audit import record as audit
-from vetchart.services.audit import record_pet_read, record_read
+from vetchart.services.audit import record_item, record_item_read, record_pet_read, record_read
 from vetchart.services.base import QueryService, found
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest
@@ -56,7 +55,7 @@ from vetchart.services.ports.storage import (
 )
 from vetchart.services.ports.system import Clock, IdGenerator
 from vetchart.services.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from vetchart.services.records import audit_record_read, visible_record
+from vetchart.services.records import visible_record
 
 log = structlog.get_logger(__name__)
 
@@ -112,17 +111,15 @@ class VisitService(QueryService[ScheduleQueries]):
             if pet is None:
                 raise NotFound("Pet not found.")
             checked = await self._checked(uow, actor, pet_id, given(new))
-            visit = Visit(
+            visit = Visit.new(
                 id=self._ids.new_id(),
                 pet_id=pet_id,
                 practice_id=practice_id,
                 appointment_id=checked.get("appointment_id"),
                 visit_date=checked["visit_date"],
                 transcript_text=checked.get("transcript_text"),
-                state=VisitState.NEW,
                 created_by=actor.user_id,
-                created_at=now,
-                updated_at=now,
+                now=now,
             )
             client_transcript_changed(visit)
             visit.domain_events.append(
@@ -185,7 +182,7 @@ class VisitService(QueryService[ScheduleQueries]):
         require(actor, Action.VISIT_READ)
         async with self._uow() as uow:
             visit = await _visible_visit(uow, actor, visit_id)
-            _audit_visit_read(uow, meta, actor, action, visit)
+            record_item_read(uow, meta, actor, action, visit)
             await uow.commit()
         return visit
 
@@ -290,7 +287,7 @@ class VisitService(QueryService[ScheduleQueries]):
             visit = await _visible_visit(uow, actor, visit_id)
             if visit.audio is None:
                 raise NotFound("This visit has no recording.")
-            _audit_visit_read(uow, meta, actor, AuditAction.VISIT_AUDIO_READ, visit)
+            record_item_read(uow, meta, actor, AuditAction.VISIT_AUDIO_READ, visit)
             await uow.commit()
         return await self._storage.signed_url(
             visit.audio.key,
@@ -401,7 +398,7 @@ class VisitService(QueryService[ScheduleQueries]):
         require(actor, Action.ATTACHMENT_READ)
         async with self._uow() as uow:
             record = await visible_record(uow, actor, record_id)
-            audit_record_read(uow, meta, actor, AuditAction.ATTACHMENT_LIST, record)
+            record_item_read(uow, meta, actor, AuditAction.ATTACHMENT_LIST, record)
             found = await uow.attachments.for_record(record.id)
             await uow.commit()
         return found
@@ -525,18 +522,8 @@ async def _save_visit(
     """Store the visit's change with its audit row (its practice, its pet's access log),
     in one commit."""
     await uow.visits.save(visit)
-    audit(uow, meta, actor, action, visit.id, visit.practice_id, details, pet_id=visit.pet_id)
+    record_item(uow, meta, actor, action, visit, details)
     await uow.commit()
-
-
-def _audit_visit_read(
-    uow: UnitOfWork, meta: RequestMeta, actor: Principal, action: AuditAction, visit: Visit
-) -> None:
-    """The audit row of a read of a visit: the reader's practice, the visit's in the
-    details (docs/audit.md), its pet's access log."""
-    record_read(
-        uow, meta, actor, action, visit.id, data_practice_id=visit.practice_id, pet_id=visit.pet_id
-    )
 
 
 class AttachmentUpload:
