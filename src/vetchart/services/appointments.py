@@ -331,7 +331,14 @@ class DashboardService:
             return cached
         day_start, day_end = rules.local_day_bounds(today, practice.timezone)
         view = await self._queries.dashboard(
-            DashboardQuery(practice_id, day_start, day_end, today, vet_id, DASHBOARD_LIMIT)
+            DashboardQuery(
+                practice_id=practice_id,
+                day_start=day_start,
+                day_end=day_end,
+                today=today,
+                vet_id=vet_id,
+                limit=DASHBOARD_LIMIT,
+            )
         )
         body = await render(
             DashboardView(

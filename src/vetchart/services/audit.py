@@ -1,5 +1,7 @@
 """Every audit row is made here: services record what an actor did (in the transaction of
-the change, or of the read) with :func:`record` / :func:`record_read`, the fast path's
+the change, or of the read) with :func:`record` / :func:`record_read` (for an item of a
+pet's data, a medical record or a visit: :func:`record_item` / :func:`record_item_read`,
+which file it under its practice and in its pet's access log), the fast path's
 reads hand the adapter a :func:`read_entry`, and refusals come through
 :meth:`AuditService.denied`. Each takes an action of the catalogue
 (``domain/audit_actions.py``), never a string."""

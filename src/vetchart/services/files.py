@@ -110,7 +110,7 @@ class FileService:
     ) -> StoredObject:
         """Store the body of a signed PUT URL, once (409 when something is there already),
         under the size limit and content check of the key's kind of upload."""
-        self._verify(SignedUrlTerms(key, method, expires, content_type), signature)
+        self._verify(SignedUrlTerms(key, method, expires, content_type=content_type), signature)
         kind = ObjectKey.parse(key).kind
         if await self._storage.stat(key) is not None:
             raise Conflict(

@@ -315,6 +315,7 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
         require(actor, Action.ASSOCIATION_LIST, PracticeLookup(practice))
         filters = AssociationFilters(
             practice_id=practice_id,
+            owner_id=None,
             status=status,
             practice_view=staff_practice(actor) is not None,
         )
@@ -330,7 +331,10 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
         # the ones their practice may see); the owner sees every one, pending included.
         practice_id = staff_practice(actor)
         filters = AssociationFilters(
-            practice_id=practice_id, owner_id=owner_id, practice_view=practice_id is not None
+            practice_id=practice_id,
+            owner_id=owner_id,
+            status=None,
+            practice_view=practice_id is not None,
         )
         return await self._queries.associations_page(filters, page)
 

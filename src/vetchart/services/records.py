@@ -280,9 +280,9 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         *,
         new: bool = False,
     ) -> RecordView:
-        """Store the record's new version (``new``: the record itself, with its first) in
-        one commit with its audit row: filed under the record's practice and pet, naming the
-        version it made (and ``details``)."""
+        """Store the record's new version in one commit with its audit row: filed under the
+        record's practice and pet, naming the version it made (and ``details``). ``new``:
+        the record does not exist yet, its first version is added rather than saved."""
         if new:
             await uow.records.add(record)
         else:

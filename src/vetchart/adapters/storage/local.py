@@ -250,7 +250,11 @@ class LocalObjectStorage(StorageAdapter):
     async def _presign(self, request: SignedRequest) -> str:
         expires = int(self._clock.now().timestamp()) + request.expires_in
         terms = SignedUrlTerms(
-            request.key, request.method, expires, request.content_type, request.filename
+            request.key,
+            request.method,
+            expires,
+            content_type=request.content_type,
+            filename=request.filename,
         )
         query = {
             "expires": str(expires),

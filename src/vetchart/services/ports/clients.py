@@ -85,16 +85,18 @@ class PetFilters:
     include_inactive: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AssociationFilters:
-    """Which associations a page lists: a practice's, an owner's or both, in one status
-    (None: every one). ``practice_view``: only those a practice's staff may see
-    (``Association.visible_to_practice``)."""
+    """Which associations a page lists: a practice's, an owner's or both (None: not
+    narrowed by it), in one status (None: every one). ``practice_view``: only those a
+    practice's staff may see (``Association.visible_to_practice``). Every field is
+    stated at each use: an unstated filter must never widen a page to other practices'
+    associations."""
 
-    practice_id: UUID | None = None
-    owner_id: UUID | None = None
-    status: AssociationStatus | None = None
-    practice_view: bool = False
+    practice_id: UUID | None
+    owner_id: UUID | None
+    status: AssociationStatus | None
+    practice_view: bool
 
 
 @dataclass(frozen=True)

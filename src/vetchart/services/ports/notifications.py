@@ -121,8 +121,9 @@ class MessagingRepository(Protocol):
         """Create the reminders due by ``today`` (vaccinations, from the active rules of
         the record's practice) and those of the booked appointments starting in
         ``(now, appointments_until]``, each once (a unique key per record, rule, lead time
-        and due date; per appointment and start): a second run creates none twice. The
-        event of each reminder created, by id."""
+        and due date; per appointment and start): a second run creates none twice.
+        Returns one ``ReminderDue`` event per reminder created (its ``kind`` a
+        ``MessageKind`` value)."""
         ...
 
 

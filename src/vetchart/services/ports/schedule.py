@@ -40,7 +40,7 @@ class AppointmentFilters:
     status: AppointmentStatus | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DashboardQuery:
     """A practice's dashboard for one day: the appointments starting in
     [``day_start``, ``day_end``) (``vet_id``'s only, when given), the follow-ups due by

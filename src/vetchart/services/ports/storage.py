@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -182,6 +182,7 @@ class SignedUrlTerms:
     key: str
     method: str
     expires: int
+    _: KW_ONLY
     content_type: str | None = None
     filename: str | None = None
 
