@@ -34,7 +34,7 @@ from vetchart.domain.policy import (
 from vetchart.domain.users import Role
 from vetchart.services.audit import UNATTENDED
 from vetchart.services.audit import record as audit
-from vetchart.services.base import practice_configured, practice_to_configure, require_configuration
+from vetchart.services.base import practice_for, practice_to_configure, require_configuration
 from vetchart.services.invalidation import sessions_changed
 from vetchart.services.ports.identity import PrincipalCache
 from vetchart.services.ports.paging import Page, PageRequest
@@ -130,7 +130,7 @@ class ApiKeyService:
 
     async def list(self, actor: Principal, practice_id: UUID, page: PageRequest) -> Page[ApiKey]:
         async with self._uow() as uow:
-            await practice_configured(uow, actor, Action.API_KEY_MANAGE, practice_id)
+            await practice_for(uow, actor, Action.API_KEY_MANAGE, practice_id)
             return await uow.api_keys.page(practice_id, page)
 
     async def get(self, actor: Principal, practice_id: UUID, key_id: UUID) -> ApiKey:

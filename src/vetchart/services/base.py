@@ -62,11 +62,11 @@ def found(value: T | None, what: str) -> T:
     return value
 
 
-async def practice_configured(
+async def practice_for(
     uow: UnitOfWork, actor: Principal, action: Action, practice_id: UUID
 ) -> Practice:
-    """The practice whose configuration (webhooks, API keys) ``actor`` manages by
-    ``action``: 404 or 403 as the policy says."""
+    """The practice ``actor`` does ``action`` in, as one of its members (its staff;
+    SYSTEM_ADMIN): 404 or 403 as the policy says (``PracticeLookup``)."""
     practice = await uow.practices.get(practice_id)
     require(actor, action, PracticeLookup(practice))
     assert practice is not None
@@ -91,7 +91,7 @@ async def practice_to_configure(
     """The practice ``actor`` adds configuration to by ``action`` (a webhook, an API key):
     404 or 403 as the policy says; a deactivated one, which only a SYSTEM_ADMIN still
     sees, is 409 (nothing new is configured for it)."""
-    practice = await practice_configured(uow, actor, action, practice_id)
+    practice = await practice_for(uow, actor, action, practice_id)
     if not practice.is_active:
         raise Conflict("This practice is deactivated.", code="practice-inactive")
     return practice

@@ -15,10 +15,11 @@ from vetchart.domain.invitations import (
     check_existing_account_may_join,
     invitation_status,
 )
-from vetchart.domain.policy import Action, InvitationRef, PracticeLookup, Principal, require
+from vetchart.domain.policy import Action, InvitationRef, Principal, require
 from vetchart.domain.users import Role, User
 from vetchart.services.audit import record as _audit
 from vetchart.services.auth.base import token_digest
+from vetchart.services.base import practice_for
 from vetchart.services.invalidation import sessions_changed
 from vetchart.services.ports.identity import Invitation, UserQueries
 from vetchart.services.ports.paging import Page, PageRequest
@@ -59,8 +60,7 @@ class InvitationService:
     ) -> Page[Invitation]:
         """A practice's invitations, newest first, in one state (None: all)."""
         async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id)
-        require(actor, Action.INVITATION_MANAGE, PracticeLookup(practice))
+            await practice_for(uow, actor, Action.INVITATION_MANAGE, practice_id)
         return await self._queries.invitations_page(practice_id, status, self._clock.now(), page)
 
     async def revoke(self, actor: Principal, invitation_id: UUID, meta: RequestMeta) -> Invitation:

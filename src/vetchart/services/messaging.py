@@ -20,7 +20,6 @@ from vetchart.domain.owners import PetOwner
 from vetchart.domain.policy import (
     Action,
     PracticeBusiness,
-    PracticeLookup,
     Principal,
     client_scope,
     is_practice_member,
@@ -29,7 +28,7 @@ from vetchart.domain.policy import (
 )
 from vetchart.services.audit import record as audit
 from vetchart.services.audit import record_read, save_changes
-from vetchart.services.base import QueryService
+from vetchart.services.base import QueryService, practice_for
 from vetchart.services.ports.notifications import LoggedMessage, MessageQueries
 from vetchart.services.ports.paging import Page, PageRequest
 from vetchart.services.ports.unit_of_work import UnitOfWork
@@ -117,8 +116,7 @@ class MessagingService(QueryService[MessageQueries]):
         self, actor: Principal, practice_id: UUID, new: NewReminderRule, meta: RequestMeta
     ) -> ReminderRule:
         async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id)
-            require(actor, Action.REMINDER_RULE_MANAGE, PracticeLookup(practice))
+            await practice_for(uow, actor, Action.REMINDER_RULE_MANAGE, practice_id)
             now = self._clock.now()
             rule = ReminderRule(
                 id=self._ids.new_id(),
@@ -137,8 +135,7 @@ class MessagingService(QueryService[MessageQueries]):
     ) -> Page[ReminderRule]:
         """A practice's rules, oldest first (its staff; SYSTEM_ADMIN)."""
         async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id)
-        require(actor, Action.REMINDER_RULE_READ, PracticeLookup(practice))
+            await practice_for(uow, actor, Action.REMINDER_RULE_READ, practice_id)
         return await self._queries.rules_page(practice_id, page)
 
     async def change_rule(

@@ -32,7 +32,7 @@ from vetchart.domain.policy import (
 )
 from vetchart.services.audit import care_practices, read_entry, save_changes, seen_page
 from vetchart.services.audit import record as audit
-from vetchart.services.base import SubjectService, found
+from vetchart.services.base import SubjectService, found, practice_for
 from vetchart.services.ports.clients import (
     AssociationFilters,
     AssociationView,
@@ -311,8 +311,7 @@ class OwnerService(SubjectService[ClientQueries, ClientReads]):
         """The practice's associations; its staff do not see those awaiting (or refused
         by) an owner's consent. SYSTEM_ADMIN sees every one."""
         async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id)
-        require(actor, Action.ASSOCIATION_LIST, PracticeLookup(practice))
+            await practice_for(uow, actor, Action.ASSOCIATION_LIST, practice_id)
         filters = AssociationFilters(
             practice_id=practice_id,
             owner_id=None,

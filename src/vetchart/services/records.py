@@ -17,7 +17,6 @@ from vetchart.domain.audit_actions import AuditAction
 from vetchart.domain.errors import NotFound
 from vetchart.domain.policy import (
     Action,
-    PracticeLookup,
     Principal,
     RecordRef,
     client_scope,
@@ -37,7 +36,7 @@ from vetchart.services.audit import (
     record_item_read,
     record_read,
 )
-from vetchart.services.base import SubjectService, found
+from vetchart.services.base import SubjectService, found, practice_for
 from vetchart.services.pets import require_version
 from vetchart.services.ports.paging import Page, PageRequest, ReadAudit, Row
 from vetchart.services.ports.records import HistoryEntry, RecordFilters, RecordQueries, RecordReads
@@ -241,8 +240,7 @@ class MedicalRecordService(SubjectService[RecordQueries, RecordReads]):
         # a deactivated one for anyone but a SYSTEM_ADMIN, does not exist (404); an
         # existing one is public, so another practice's caller is refused (403).
         async with self._uow() as uow:
-            practice = await uow.practices.get(practice_id)
-            require(actor, Action.FOLLOW_UPS_LIST, PracticeLookup(practice))
+            await practice_for(uow, actor, Action.FOLLOW_UPS_LIST, practice_id)
             record_read(
                 uow,
                 meta,

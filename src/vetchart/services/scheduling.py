@@ -46,7 +46,7 @@ from vetchart.domain.scheduling import (
 from vetchart.domain.users import Role
 from vetchart.services.appointments import owner_pet_briefs
 from vetchart.services.audit import record as audit
-from vetchart.services.base import QueryService
+from vetchart.services.base import QueryService, practice_for
 from vetchart.services.ports.schedule import AppointmentView, PetBrief, ScheduleQueries
 from vetchart.services.ports.scheduling import VetBrief
 from vetchart.services.ports.unit_of_work import UnitOfWork
@@ -92,7 +92,7 @@ class SchedulingService(QueryService[ScheduleQueries]):
 
     async def settings(self, actor: Principal, practice_id: UUID) -> SettingsView:
         async with self._uow() as uow:
-            practice = await self._practice(uow, actor, Action.SCHEDULE_READ, practice_id)
+            practice = await practice_for(uow, actor, Action.SCHEDULE_READ, practice_id)
             return self._settings_view(practice, await uow.scheduling.settings(practice_id))
 
     async def put_settings(
@@ -100,7 +100,7 @@ class SchedulingService(QueryService[ScheduleQueries]):
     ) -> SettingsView:
         now = self._clock.now()
         async with self._uow() as uow:
-            practice = await self._practice(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
+            practice = await practice_for(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
             current = await uow.scheduling.settings(practice_id)
             settings = ScheduleSettings(
                 practice_id=practice_id,
@@ -154,7 +154,7 @@ class SchedulingService(QueryService[ScheduleQueries]):
     async def rosters(self, actor: Principal, practice_id: UUID) -> list[RosterView]:
         """Every active vet of the practice with their weekly roster (empty: none yet)."""
         async with self._uow() as uow:
-            await self._practice(uow, actor, Action.SCHEDULE_READ, practice_id)
+            await practice_for(uow, actor, Action.SCHEDULE_READ, practice_id)
             vets = await uow.scheduling.vets(practice_id)
             rosters = await uow.scheduling.rosters(practice_id)
         return [RosterView(v.id, v.full_name, rosters.get(v.id, ())) for v in vets]
@@ -168,7 +168,7 @@ class SchedulingService(QueryService[ScheduleQueries]):
         meta: RequestMeta,
     ) -> RosterView:
         async with self._uow() as uow:
-            await self._practice(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
+            await practice_for(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
             vet = await self._vet(uow, practice_id, vet_id, missing=NotFound("Vet not found."))
             await uow.scheduling.replace_roster(practice_id, vet_id, spec.intervals)
             audit(
@@ -195,7 +195,7 @@ class SchedulingService(QueryService[ScheduleQueries]):
     ) -> list[ScheduleException]:
         rules.check_range(first, last)
         async with self._uow() as uow:
-            await self._practice(uow, actor, Action.SCHEDULE_READ, practice_id)
+            await practice_for(uow, actor, Action.SCHEDULE_READ, practice_id)
             found = await uow.scheduling.exceptions(practice_id, first, last, vet_id)
         return found
 
@@ -204,7 +204,7 @@ class SchedulingService(QueryService[ScheduleQueries]):
     ) -> ScheduleException:
         now = self._clock.now()
         async with self._uow() as uow:
-            await self._practice(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
+            await practice_for(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
             if new.vet_id is not None:
                 await self._vet(uow, practice_id, new.vet_id)
             exception = new.exception(
@@ -231,7 +231,7 @@ class SchedulingService(QueryService[ScheduleQueries]):
         self, actor: Principal, practice_id: UUID, exception_id: UUID, meta: RequestMeta
     ) -> None:
         async with self._uow() as uow:
-            await self._practice(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
+            await practice_for(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
             if not await uow.scheduling.remove_exception(practice_id, exception_id):
                 raise NotFound("Schedule exception not found.")
             audit(
@@ -263,7 +263,7 @@ class SchedulingService(QueryService[ScheduleQueries]):
     ) -> AppointmentTypeSetting:
         now = self._clock.now()
         async with self._uow() as uow:
-            await self._practice(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
+            await practice_for(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
             stored = await uow.scheduling.save_type(
                 spec.setting(
                     id=self._ids.new_id(), practice_id=practice_id, appointment_type=kind, now=now
@@ -289,7 +289,7 @@ class SchedulingService(QueryService[ScheduleQueries]):
         self, actor: Principal, practice_id: UUID, kind: AppointmentType, meta: RequestMeta
     ) -> None:
         async with self._uow() as uow:
-            await self._practice(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
+            await practice_for(uow, actor, Action.SCHEDULE_MANAGE, practice_id)
             if not await uow.scheduling.remove_type(practice_id, kind):
                 raise NotFound("Appointment type not found.")
             audit(
@@ -504,15 +504,6 @@ class SchedulingService(QueryService[ScheduleQueries]):
         return view
 
     # ------------------------------------------------------------------ helpers
-
-    @staticmethod
-    async def _practice(
-        uow: UnitOfWork, actor: Principal, action: Action, practice_id: UUID
-    ) -> Practice:
-        practice = await uow.practices.get(practice_id)
-        require(actor, action, PracticeLookup(practice))
-        assert practice is not None
-        return practice
 
     @staticmethod
     async def _client_or_member(

@@ -43,7 +43,7 @@ from vetchart.domain.webhooks import (
 from vetchart.services.audit import record as audit
 from vetchart.services.audit import save_changes
 from vetchart.services.base import (
-    practice_configured,
+    practice_for,
     practice_to_configure,
     require_configuration,
 )
@@ -112,7 +112,7 @@ class WebhookService:
         self, actor: Principal, practice_id: UUID, page: PageRequest
     ) -> Page[WebhookEndpoint]:
         async with self._uow() as uow:
-            await practice_configured(uow, actor, Action.WEBHOOK_MANAGE, practice_id)
+            await practice_for(uow, actor, Action.WEBHOOK_MANAGE, practice_id)
             return await uow.webhooks.page(practice_id, page)
 
     async def get(self, actor: Principal, webhook_id: UUID) -> WebhookEndpoint:
