@@ -19,7 +19,8 @@ class OutcomeIn(enum.StrEnum):
 
 
 # The admins' search answers each row as the domain gives it to the log's readers: the
-# fields of AuditEvent, declared there once (a field added there is answered here too).
+# fields of AuditEvent, declared there once. A field added there is
+# answered too, and fails tests/unit/test_inherited_responses.py until reviewed and pinned.
 @dataclass(frozen=True)
 class AuditEventOut(AuditEvent):
     pass

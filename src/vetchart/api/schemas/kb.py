@@ -48,7 +48,8 @@ class KbQueryIn(RequestModel):
 
 
 # An answer's source is answered as the answer service gives it: the fields of Source,
-# declared there once (a field added there is answered here too).
+# declared there once. A field added there is
+# answered too, and fails tests/unit/test_inherited_responses.py until reviewed and pinned.
 @dataclass(frozen=True)
 class KbSourceOut(Source):
     pass

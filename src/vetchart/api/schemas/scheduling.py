@@ -116,7 +116,8 @@ class AppointmentTypeIn(RequestModel):
 
 
 # A practice's appointment type is answered as the domain keeps it: the fields of
-# AppointmentTypeSetting, declared there once (a field added there is answered here too).
+# AppointmentTypeSetting, declared there once. A field added there is
+# answered too, and fails tests/unit/test_inherited_responses.py until reviewed and pinned.
 @dataclass(frozen=True)
 class AppointmentTypeOut(AppointmentTypeSetting):
     pass
